@@ -1,0 +1,12 @@
+import type { RackTunnel } from "./tunnel/rack-tunnel";
+
+/** The Worker's bindings (wrangler.toml) and secrets. */
+export interface Env {
+  DB: D1Database;
+  RACK_TUNNEL: DurableObjectNamespace<RackTunnel>;
+  /** base64 of 32 random bytes: the AES-GCM key for BMC secrets at rest (a Worker secret). */
+  PLINTH_SECRET_KEY: string;
+  /** Allows creating the first admin through POST /api/v1/bootstrap (a Worker secret). */
+  PLINTH_BOOTSTRAP_TOKEN?: string;
+  PLINTH_ENV?: string;
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// `npm test`: make sure the real peers the tests use are installed, then run both suites
+// (region in workerd, node-side in Node) and close on one plain "N passed, N failed" line.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { quietWranglerEnv } from "./wrangler-env.mjs";
+import { ensureDebianPackages } from "./debian-deps.mjs";
+
+ensureDebianPackages();
+
+const out = mkdtempSync(join(tmpdir(), "plinth-test-"));
+const suites = [
+  { name: "region", config: "vitest.config.ts" },
+  { name: "node", config: "vitest.node.config.ts" },
+];
+const only = process.argv[2];
+let passed = 0;
+let failed = 0;
+let status = 0;
+for (const suite of suites) {
+  if (only && only !== suite.name) continue;
+  const report = join(out, `${suite.name}.json`);
+  const run = spawnSync(
+    "node_modules/.bin/vitest",
+    ["run", "--config", suite.config, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`],
+    { stdio: "inherit", env: { ...process.env, ...quietWranglerEnv } },
+  );
+  if (run.status !== 0) status = 1;
+  if (existsSync(report)) {
+    const r = JSON.parse(readFileSync(report, "utf8"));
+    passed += r.numPassedTests;
+    failed += r.numFailedTests + (r.numTotalTestSuites > 0 && r.numTotalTests === 0 ? 1 : 0);
+    // Skipped or todo tests are defects here: count them as failures.
+    failed += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+    if ((r.numPendingTests ?? 0) + (r.numTodoTests ?? 0) > 0) status = 1;
+  } else {
+    failed += 1;
+    status = 1;
+  }
+}
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exit(status || (failed > 0 ? 1 : 0));

@@ -1,0 +1,27 @@
+// Region tests: they run inside workerd with the real Worker, real D1 and the real migrations.
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations("migrations");
+  return {
+    plugins: [
+      cloudflareTest({
+        main: "./cloud/index.ts",
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            TEST_MIGRATIONS: migrations,
+            // Test-only key material: 32 bytes base64, never used outside tests.
+            PLINTH_SECRET_KEY: "dGVzdC1vbmx5LWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE=",
+            PLINTH_BOOTSTRAP_TOKEN: "test-bootstrap-token",
+          },
+        },
+      }),
+    ],
+    test: {
+      include: ["test/region/**/*.test.ts"],
+      setupFiles: ["test/region/apply-migrations.ts"],
+    },
+  };
+});
