@@ -1,0 +1,79 @@
+// Test rigs on their own L2 networks: network namespaces with unique names per run, torn
+// down in afterAll. Traffic never leaves them (see the network safety rule in README.md).
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { randomBytes } from "node:crypto";
+
+export function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+export function ip(...args: string[]): string {
+  return sh("ip", args);
+}
+
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new Error("this rig needs root (network namespaces); run npm test as root");
+}
+
+/** A unique short name (interface names are limited to 15 characters). */
+export function uniqueName(prefix: string): string {
+  return `${prefix}${randomBytes(3).toString("hex")}`;
+}
+
+export interface Netns {
+  name: string;
+  exec(cmd: string, args: string[]): string;
+  spawn(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;
+  destroy(): void;
+}
+
+export function createNetns(prefix = "pl"): Netns {
+  requireRoot();
+  const name = uniqueName(prefix);
+  ip("netns", "add", name);
+  ip("-n", name, "link", "set", "lo", "up");
+  return {
+    name,
+    exec: (cmd, args) => sh("ip", ["netns", "exec", name, cmd, ...args]),
+    spawn: (cmd, args, opts) => spawn("ip", ["netns", "exec", name, cmd, ...args], opts ?? { stdio: "pipe" }),
+    destroy: () => {
+      try {
+        ip("netns", "del", name);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+/**
+ * Two namespaces joined by a veth pair: `server` side gets serverAddr, `client` side clientAddr
+ * (both "a.b.c.d/len"). Returns the interface names inside each namespace.
+ */
+export function vethPair(server: Netns, client: Netns, serverAddr?: string, clientAddr?: string) {
+  const a = uniqueName("vs");
+  const b = uniqueName("vc");
+  ip("link", "add", a, "type", "veth", "peer", "name", b);
+  ip("link", "set", a, "netns", server.name);
+  ip("link", "set", b, "netns", client.name);
+  if (serverAddr) ip("-n", server.name, "addr", "add", serverAddr, "dev", a);
+  if (clientAddr) ip("-n", client.name, "addr", "add", clientAddr, "dev", b);
+  ip("-n", server.name, "link", "set", a, "up");
+  ip("-n", client.name, "link", "set", b, "up");
+  return { serverIf: a, clientIf: b };
+}
+
+/** Kill a process we started, by PID, and wait for it to exit. */
+export async function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(() => {
+      child.kill("SIGKILL");
+    }, 3000);
+    child.once("exit", () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
