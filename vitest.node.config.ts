@@ -9,5 +9,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Rigs create network namespaces and bind fixed ports: one file at a time keeps them apart.
     fileParallelism: false,
+    passWithNoTests: true,
   },
 });
