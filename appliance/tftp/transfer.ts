@@ -1,0 +1,180 @@
+// One read transfer on its own connected socket (its TID). Sends a window of blocks
+// (RFC 7440; window 1 is plain RFC 1350), slides it on each ACK, and retransmits only on a
+// timeout: a duplicate ACK is ignored, so a delayed packet never doubles the traffic
+// (the sorcerer's apprentice bug). Block numbers wrap to 0 after 65535; internally they are
+// absolute, so files larger than 65535 blocks work.
+import type { Socket } from "node:dgram";
+import type { TftpFile } from "./files";
+import type { Negotiated } from "./options";
+import { dataHeader, decode, ErrorCode, encode, errorPacket, Op } from "./packet";
+import { Rto, type RtoPolicy } from "./rto";
+
+export type TransferEnd =
+  | { ok: true; bytes: number; retransmits: number }
+  | { ok: false; reason: "client-error"; code: number; message: string; retransmits: number }
+  | { ok: false; reason: "timeout" | "socket-error" | "read-error" | "closed"; message: string; retransmits: number };
+
+export class ReadTransfer {
+  private readonly rto: Rto;
+  /** Waiting for ACK 0 of our OACK before any data. */
+  private oackPending: boolean;
+  /** Absolute number of the first unacknowledged block. */
+  private base = 1;
+  /** Highest absolute block sent so far. */
+  private sentUpTo = 0;
+  /** Absolute number of the final (short) block, once known. */
+  private last: number | null;
+  private timer: NodeJS.Timeout | null = null;
+  private retries = 0;
+  private retransmits = 0;
+  private windowSentAt = 0;
+  private windowResent = false;
+  /** Bumped per window so a read that finishes after a newer window started is dropped. */
+  private generation = 0;
+  private done = false;
+  readonly finished: Promise<TransferEnd>;
+  private resolve!: (end: TransferEnd) => void;
+
+  constructor(
+    private readonly sock: Socket,
+    private readonly file: TftpFile,
+    private readonly neg: Negotiated,
+    private readonly policy: RtoPolicy,
+  ) {
+    this.rto = new Rto(policy, neg.timeout);
+    this.oackPending = neg.oack !== null;
+    this.last = file.size === null ? null : Math.floor(file.size / neg.blksize) + 1;
+    this.finished = new Promise((r) => {
+      this.resolve = r;
+    });
+    sock.on("message", (msg) => this.onMessage(msg));
+    // A connected UDP socket reports the client's ICMP port-unreachable here: it has gone.
+    sock.on("error", (e) => this.finish({ ok: false, reason: "socket-error", message: e.message, retransmits: this.retransmits }));
+  }
+
+  start(): void {
+    if (this.oackPending) this.sendOack();
+    else void this.sendWindow();
+  }
+
+  /** Stop now (server shutdown). */
+  abort(): void {
+    this.finish({ ok: false, reason: "closed", message: "server closing", retransmits: this.retransmits });
+  }
+
+  private sendOack(): void {
+    this.send(encode({ op: Op.OACK, options: this.neg.oack! }));
+    this.windowSentAt = performance.now();
+    this.arm();
+  }
+
+  private async sendWindow(): Promise<void> {
+    const gen = ++this.generation;
+    const { blksize, windowsize } = this.neg;
+    const first = this.base;
+    let end = first + windowsize - 1;
+    if (this.last !== null) end = Math.min(end, this.last);
+    let data: Uint8Array;
+    try {
+      data = await this.file.read((first - 1) * blksize, (end - first + 1) * blksize);
+    } catch (e) {
+      this.sock.send(errorPacket(ErrorCode.NOT_DEFINED, "read error"));
+      this.finish({ ok: false, reason: "read-error", message: (e as Error).message, retransmits: this.retransmits });
+      return;
+    }
+    if (gen !== this.generation || this.done) return;
+    for (let n = first; n <= end; n++) {
+      const off = (n - first) * blksize;
+      const chunk = data.subarray(off, off + blksize);
+      this.sock.send([dataHeader(n), chunk]);
+      if (chunk.length < blksize) {
+        this.last = n;
+        end = n;
+        break;
+      }
+    }
+    if (end > this.sentUpTo) {
+      this.sentUpTo = end;
+    }
+    this.windowSentAt = performance.now();
+    this.arm();
+  }
+
+  private onMessage(msg: Buffer): void {
+    if (this.done) return;
+    let p: ReturnType<typeof decode>;
+    try {
+      p = decode(msg);
+    } catch {
+      return;
+    }
+    if (p.op === Op.ERROR) {
+      this.finish({ ok: false, reason: "client-error", code: p.code, message: p.message, retransmits: this.retransmits });
+      return;
+    }
+    if (p.op !== Op.ACK) return;
+    if (this.oackPending) {
+      if (p.block !== 0) return;
+      this.oackPending = false;
+      this.progress();
+      void this.sendWindow();
+      return;
+    }
+    // Map the 16-bit number onto [base-1, sentUpTo]; anything else is stale or stray.
+    const acked = this.base - 1 + ((p.block - (this.base - 1)) & 0xffff);
+    if (acked > this.sentUpTo) return;
+    if (acked === this.base - 1) return; // duplicate: the timer, not the ACK, drives resends
+    this.progress();
+    if (this.last !== null && acked >= this.last) {
+      this.finish({ ok: true, bytes: this.file.size ?? 0, retransmits: this.retransmits });
+      return;
+    }
+    this.base = acked + 1;
+    void this.sendWindow();
+  }
+
+  private progress(): void {
+    if (!this.windowResent) this.rto.sample(performance.now() - this.windowSentAt);
+    this.windowResent = false;
+    this.retries = 0;
+    this.rto.reset();
+  }
+
+  private arm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.onTimeout(), this.rto.value);
+  }
+
+  private onTimeout(): void {
+    this.timer = null;
+    if (this.done) return;
+    if (++this.retries > this.policy.maxRetries) {
+      this.sock.send(errorPacket(ErrorCode.NOT_DEFINED, "timed out"));
+      this.finish({ ok: false, reason: "timeout", message: "no ACK from client", retransmits: this.retransmits });
+      return;
+    }
+    this.retransmits++;
+    this.windowResent = true;
+    this.rto.timedOut();
+    if (this.oackPending) this.sendOack();
+    else void this.sendWindow();
+  }
+
+  private send(buf: Buffer): void {
+    this.sock.send(buf);
+  }
+
+  private finish(end: TransferEnd): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.file.close().catch(() => {});
+    try {
+      this.sock.close();
+    } catch {
+      // already closed
+    }
+    this.resolve(end);
+  }
+}

@@ -1,0 +1,96 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { firstOf, rootProvider, safeSegments, TftpRefusal, virtualProvider } from "../../../appliance/tftp/files";
+import { toNetascii } from "../../../appliance/tftp/netascii";
+
+const dir = mkdtempSync(join(tmpdir(), "plinth-tftp-files-"));
+const root = join(dir, "root");
+mkdirSync(join(root, "sub"), { recursive: true });
+writeFileSync(join(root, "ipxe.efi"), "EFI");
+writeFileSync(join(root, "sub", "x.bin"), "xx");
+writeFileSync(join(dir, "secret"), "secret");
+symlinkSync("ipxe.efi", join(root, "snp.efi"));
+symlinkSync("../secret", join(root, "escape"));
+symlinkSync(dir, join(root, "outdir"));
+mkdirSync(join(root, "adir"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function readAll(name: string): Promise<string | null> {
+  const f = await rootProvider(root).open(name);
+  if (!f) return null;
+  const b = await f.read(0, 1 << 20);
+  await f.close();
+  return Buffer.from(b).toString();
+}
+
+describe("TFTP path rules", () => {
+  it.each(["../secret", "sub/../../secret", "/etc/passwd", "\\etc\\passwd", "..\\secret", "a\0b", "", ".", "..", "a/../../b"])(
+    "refuses %j",
+    (name) => {
+      expect(() => safeSegments(name)).toThrow(TftpRefusal);
+    },
+  );
+  it("keeps plain names and DOS separators inside the root", () => {
+    expect(safeSegments("sub/x.bin")).toEqual(["sub", "x.bin"]);
+    expect(safeSegments("sub\\x.bin")).toEqual(["sub", "x.bin"]);
+    expect(safeSegments("./sub//x.bin")).toEqual(["sub", "x.bin"]);
+  });
+});
+
+describe("rootProvider", () => {
+  it("serves files and symlinks that stay inside the root", async () => {
+    expect(await readAll("ipxe.efi")).toBe("EFI");
+    expect(await readAll("sub/x.bin")).toBe("xx");
+    expect(await readAll("snp.efi")).toBe("EFI");
+  });
+  it("answers null for a missing file", async () => {
+    expect(await readAll("nope")).toBeNull();
+    expect(await readAll("ipxe.efi/x")).toBeNull();
+  });
+  it("refuses symlinks out of the root", async () => {
+    await expect(readAll("escape")).rejects.toThrow(TftpRefusal);
+    await expect(readAll("outdir/secret")).rejects.toThrow(TftpRefusal);
+  });
+  it("refuses directories", async () => {
+    await expect(readAll("adir")).rejects.toThrow(TftpRefusal);
+  });
+  it("reads at any offset, short only at the end", async () => {
+    const big = Buffer.alloc(3 << 20);
+    for (let i = 0; i < big.length; i++) big[i] = i % 251;
+    writeFileSync(join(root, "big"), big);
+    const f = (await rootProvider(root).open("big"))!;
+    expect(f.size).toBe(big.length);
+    for (const off of [0, 5, (1 << 20) - 3, 2 << 20, big.length - 10]) {
+      const got = await f.read(off, 1468);
+      expect(Buffer.from(got).equals(big.subarray(off, off + 1468))).toBe(true);
+    }
+    expect((await f.read(big.length, 512)).length).toBe(0);
+    await f.close();
+  });
+});
+
+describe("virtual files", () => {
+  it("serves from memory and falls through to the next provider", async () => {
+    const p = firstOf(
+      virtualProvider(new Map([["hello.txt", Buffer.from("hi")], ["gen", async () => Buffer.from("made")]])),
+      rootProvider(root),
+    );
+    const read = async (n: string) => {
+      const f = await p.open(n);
+      return f ? Buffer.from(await f.read(0, 100)).toString() : null;
+    };
+    expect(await read("hello.txt")).toBe("hi");
+    expect(await read("/hello.txt")).toBe("hi");
+    expect(await read("gen")).toBe("made");
+    expect(await read("ipxe.efi")).toBe("EFI");
+    expect(await read("none")).toBeNull();
+  });
+});
+
+describe("netascii", () => {
+  it("turns LF into CR LF and a bare CR into CR NUL", () => {
+    expect(Buffer.from(toNetascii(Buffer.from("a\nb\rc"))).toString("latin1")).toBe("a\r\nb\r\0c");
+  });
+});
