@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { firstOf, rootProvider, safeSegments, TftpRefusal, virtualProvider } from "../../../appliance/tftp/files";
+import { firstOf, rootProvider, safeSegments, TftpRefusal, type VirtualFile, virtualProvider } from "../../../appliance/tftp/files";
 import { toNetascii } from "../../../appliance/tftp/netascii";
 
 const dir = mkdtempSync(join(tmpdir(), "plinth-tftp-files-"));
@@ -74,7 +74,7 @@ describe("rootProvider", () => {
 describe("virtual files", () => {
   it("serves from memory and falls through to the next provider", async () => {
     const p = firstOf(
-      virtualProvider(new Map([["hello.txt", Buffer.from("hi")], ["gen", async () => Buffer.from("made")]])),
+      virtualProvider(new Map<string, VirtualFile>([["hello.txt", Buffer.from("hi")], ["gen", async () => Buffer.from("made")]])),
       rootProvider(root),
     );
     const read = async (n: string) => {
