@@ -1,0 +1,128 @@
+// Real clients (tftp-hpa, curl, atftp) against our server across a veth pair between two
+// namespaces, with and without options, with 0.5% loss, and with traversal attempts.
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requireRoot } from "../rig/netns";
+import { createTftpRig, run, type Spawned, startPlinthTftp, type TftpRig } from "./rig";
+
+requireRoot();
+const dir = mkdtempSync(join(tmpdir(), "plinth-tftp-interop-"));
+const root = join(dir, "root");
+const out = join(dir, "out");
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+const files: Record<string, string> = {};
+let rig: TftpRig;
+let srv: Spawned;
+
+beforeAll(async () => {
+  mkdirSync(root);
+  mkdirSync(out);
+  for (const [name, size] of [["big.bin", 32 << 20], ["mid.bin", 4 << 20], ["ipxe.efi", 1_000_003]] as const) {
+    const data = randomBytes(size);
+    writeFileSync(join(root, name), data);
+    files[name] = sha(data);
+  }
+  writeFileSync(join(dir, "secret"), "TOP SECRET\n");
+  symlinkSync("../secret", join(root, "escape"));
+  rig = createTftpRig();
+  srv = await startPlinthTftp(rig.server, root, rig.serverIp);
+});
+
+afterAll(async () => {
+  await srv?.stop();
+  await rig?.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let n = 0;
+function target(): string {
+  return join(out, `f${++n}`);
+}
+
+function digest(path: string): string | null {
+  return existsSync(path) ? sha(readFileSync(path)) : null;
+}
+
+type Client = (remote: string, local: string) => string[];
+const tftpHpa: Client = (r, l) => ["tftp", "-m", "binary", rig.serverIp, "-c", "get", r, l];
+const curl =
+  (blksize?: number): Client =>
+  (r, l) => ["curl", "-sS", "--path-as-is", ...(blksize ? ["--tftp-blksize", String(blksize)] : []), "-o", l, `tftp://${rig.serverIp}/${r}`];
+const atftp =
+  (opts: string[] = []): Client =>
+  (r, l) => ["atftp", ...opts.flatMap((o) => ["--option", o]), "-g", "-r", r, "-l", l, rig.serverIp];
+const windowed = atftp(["blksize 1468", "windowsize 64"]);
+
+async function fetchOk(client: Client, remote: string): Promise<void> {
+  const local = target();
+  const [cmd, ...args] = client(remote, local);
+  const r = await run(rig.client, cmd!, args);
+  expect(r.code, r.stderr + r.stdout).toBe(0);
+  expect(digest(local)).toBe(files[remote]);
+  rmSync(local, { force: true });
+}
+
+describe("real clients, clean network", () => {
+  it("tftp-hpa, RFC 1350 512-byte blocks, 32 MiB (block numbers roll over)", () => fetchOk(tftpHpa, "big.bin"));
+  it("curl without options", () => fetchOk(curl(), "mid.bin"));
+  it("curl --tftp-blksize 1468, 32 MiB", () => fetchOk(curl(1468), "big.bin"));
+  it("atftp without options", () => fetchOk(atftp(), "mid.bin"));
+  it("atftp blksize 1468", () => fetchOk(atftp(["blksize 1468"]), "ipxe.efi"));
+  it("atftp blksize 1468 windowsize 64, 32 MiB", () => fetchOk(windowed, "big.bin"));
+  it("atftp blksize 8192 windowsize 16 with tsize", () => fetchOk(atftp(["blksize 8192", "windowsize 16", "tsize 0"]), "mid.bin"));
+  it("many clients at once", async () => {
+    await Promise.all([
+      fetchOk(windowed, "mid.bin"),
+      fetchOk(curl(1468), "mid.bin"),
+      fetchOk(tftpHpa, "ipxe.efi"),
+      fetchOk(atftp(), "ipxe.efi"),
+      fetchOk(windowed, "ipxe.efi"),
+    ]);
+  });
+});
+
+describe("real clients, 0.5% packet loss in the client namespace", () => {
+  beforeAll(() => rig.addLoss(5));
+  afterAll(() => rig.clearLoss());
+  it("tftp-hpa, 4 MiB", () => fetchOk(tftpHpa, "mid.bin"));
+  it("curl --tftp-blksize 1468, 32 MiB", () => fetchOk(curl(1468), "big.bin"));
+  it("atftp without options, 4 MiB", () => fetchOk(atftp(), "mid.bin"));
+  it("atftp blksize 1468 windowsize 64, 32 MiB", () => fetchOk(windowed, "big.bin"));
+});
+
+describe("traversal and errors through real clients", () => {
+  const attempts = ["../secret", "escape", "/etc/passwd", "../../../../etc/passwd", "..\\secret"];
+  for (const name of attempts) {
+    for (const [label, client] of [
+      ["tftp-hpa", tftpHpa],
+      ["curl", curl(1468)],
+      ["atftp", windowed],
+    ] as const) {
+      it(`${label} is refused ${JSON.stringify(name)}`, async () => {
+        const local = target();
+        const [cmd, ...args] = client(name, local);
+        const r = await run(rig.client, cmd!, args);
+        const text = r.stdout + r.stderr;
+        expect(text).not.toContain("TOP SECRET");
+        if (existsSync(local)) expect(readFileSync(local, "utf8")).not.toMatch(/TOP SECRET|root:/);
+        // tftp-hpa exits 0 even on a TFTP error; its message carries the code.
+        if (label === "tftp-hpa") expect(text).toMatch(/Error code 2/);
+        else expect(r.code).not.toBe(0);
+      });
+    }
+  }
+  it("an unknown file is error 1", async () => {
+    const r = await run(rig.client, "tftp", ["-m", "binary", rig.serverIp, "-c", "get", "nope.bin", target()]);
+    expect(r.stdout + r.stderr).toMatch(/Error code 1/);
+  });
+  it("a write is refused (read-only)", async () => {
+    const local = join(out, "up.txt");
+    writeFileSync(local, "x");
+    const r = await run(rig.client, "atftp", ["-p", "-l", local, "-r", "up.txt", rig.serverIp]);
+    expect(r.code).not.toBe(0);
+    expect(existsSync(join(root, "up.txt"))).toBe(false);
+  });
+});
