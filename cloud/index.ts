@@ -1,11 +1,13 @@
-import { Hono } from "hono";
+import { app } from "./app";
 import type { Env } from "./env";
+import { sweepDeadlines } from "./lifecycle/deadlines";
 
 export { RackTunnel } from "./tunnel/rack-tunnel";
 
-const app = new Hono<{ Bindings: Env }>();
-app.get("/api/v1/health", (c) => c.json({ ok: true }));
-
 export default {
   fetch: app.fetch,
+  // Every minute: long phases past their deadline fail (see shared/lifecycle.ts PHASE_DEADLINES).
+  async scheduled(controller, env, ctx) {
+    ctx.waitUntil(sweepDeadlines(env.DB, controller.scheduledTime));
+  },
 } satisfies ExportedHandler<Env>;

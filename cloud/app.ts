@@ -1,0 +1,50 @@
+// The region's HTTP surface: /api/v1 (native JSON). Each resource mounts its own routes.
+import { Hono } from "hono";
+import { requireCaller } from "./auth/middleware";
+import { database } from "./db/client";
+import type { AppEnv } from "./http/context";
+import { ApiError, errorBody, onError } from "./http/errors";
+import { openApiDocument } from "./http/openapi";
+import { MAX_BODY_BYTES } from "./http/validate";
+import { actionRoutes } from "./machines/actions";
+import { powerRoutes } from "./machines/power";
+import { machineRoutes } from "./machines/routes";
+import { bootstrapRoutes } from "./routes/bootstrap";
+import { eventRoutes } from "./routes/events";
+import { namedRoutes } from "./routes/named";
+import { networkRoutes } from "./routes/networks";
+import { tagRoutes } from "./routes/tags";
+import { userRoutes } from "./routes/users";
+
+const open = new Hono<AppEnv>();
+open.get("/health", (c) => c.json({ ok: true }));
+open.get("/openapi.json", (c) => c.json(openApiDocument()));
+bootstrapRoutes(open);
+
+const api = new Hono<AppEnv>();
+api.use("*", requireCaller);
+machineRoutes(api);
+actionRoutes(api);
+powerRoutes(api);
+namedRoutes(api);
+tagRoutes(api);
+networkRoutes(api);
+userRoutes(api);
+eventRoutes(api);
+api.post("/machines/:id/:action", (c) => {
+  throw new ApiError(400, "unknown_action", `unknown machine action "${c.req.param("action")}"`);
+});
+
+export const app = new Hono<AppEnv>();
+app.onError(onError);
+app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404));
+// Refuse oversized bodies before reading them (a streamed body without a length is
+// checked again as it is read, in readJson).
+app.use("/api/*", async (c, next) => {
+  const len = Number(c.req.header("content-length") ?? "0");
+  if (len > MAX_BODY_BYTES) throw new ApiError(413, "payload_too_large", `request body over ${MAX_BODY_BYTES} bytes`);
+  c.set("db", database(c.env.DB));
+  await next();
+});
+app.route("/api/v1", open);
+app.route("/api/v1", api);

@@ -1,0 +1,72 @@
+// API keys. Native: `plk_<keyId>_<secret>` sent as a Bearer token. MAAS: the triplet
+// `<consumer>:<token>:<secret>` for OAuth PLAINTEXT (the MAAS facade). Both are issued
+// together and revoked together; only SHA-256 of the secrets is stored (they are random
+// 32-character strings, so a slow hash adds nothing).
+import { and, eq, isNull } from "drizzle-orm";
+import type { Db } from "../db/client";
+import { apiKeys, roleBindings, users } from "../db/schema";
+import type { Caller } from "./roles";
+import { constantTimeEqual, randomString, sha256Hex } from "./crypto";
+
+export interface IssuedKey {
+  keyId: string;
+  name: string;
+  apiKey: string;
+  maasApiKey: string;
+}
+
+export async function issueKey(db: Db, userId: number, name: string): Promise<IssuedKey> {
+  const keyId = randomString(12);
+  const secret = randomString(32);
+  const consumer = randomString(18, "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789");
+  const token = randomString(18, "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789");
+  const maasSecret = randomString(32, "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789");
+  await db.insert(apiKeys).values({
+    keyId,
+    userId,
+    name,
+    secretHash: await sha256Hex(secret),
+    maasConsumerKey: consumer,
+    maasTokenKey: token,
+    maasSecretHash: await sha256Hex(maasSecret),
+  });
+  return { keyId, name, apiKey: `plk_${keyId}_${secret}`, maasApiKey: `${consumer}:${token}:${maasSecret}` };
+}
+
+const KEY_RE = /^plk_([a-z0-9]{12})_([a-z0-9]{32})$/;
+
+export async function callerForUser(db: Db, userId: number, username: string, via: string): Promise<Caller> {
+  const bindings = await db.select({ role: roleBindings.role, siteId: roleBindings.siteId }).from(roleBindings).where(eq(roleBindings.userId, userId));
+  return { userId, username, bindings, via };
+}
+
+/** The caller behind a bearer key, or null. Unknown id and wrong secret look the same. */
+export async function authenticateBearer(db: Db, token: string): Promise<Caller | null> {
+  const m = KEY_RE.exec(token);
+  if (!m) return null;
+  const [, keyId, secret] = m;
+  const row = await db
+    .select({ userId: apiKeys.userId, secretHash: apiKeys.secretHash, username: users.username, active: users.isActive })
+    .from(apiKeys)
+    .innerJoin(users, eq(users.id, apiKeys.userId))
+    .where(and(eq(apiKeys.keyId, keyId!), isNull(apiKeys.revokedAt)))
+    .get();
+  const hash = await sha256Hex(secret!);
+  // Compare even when the key is unknown, so timing does not tell which ids exist.
+  const ok = constantTimeEqual(hash, row?.secretHash ?? "0".repeat(64));
+  if (!row || !ok || !row.active) return null;
+  return callerForUser(db, row.userId, row.username, `key:${keyId}`);
+}
+
+/** The caller behind a MAAS OAuth PLAINTEXT triplet (consumer, token, secret), or null. */
+export async function authenticateMaas(db: Db, consumer: string, token: string, secret: string): Promise<Caller | null> {
+  const row = await db
+    .select({ userId: apiKeys.userId, consumer: apiKeys.maasConsumerKey, hash: apiKeys.maasSecretHash, keyId: apiKeys.keyId, username: users.username, active: users.isActive })
+    .from(apiKeys)
+    .innerJoin(users, eq(users.id, apiKeys.userId))
+    .where(and(eq(apiKeys.maasTokenKey, token), isNull(apiKeys.revokedAt)))
+    .get();
+  const ok = constantTimeEqual(await sha256Hex(secret), row?.hash ?? "0".repeat(64));
+  if (!row || !ok || row.consumer !== consumer || !row.active) return null;
+  return callerForUser(db, row.userId, row.username, `key:${row.keyId}`);
+}

@@ -1,0 +1,81 @@
+// Who may do what, per site. A binding with no site applies to every site.
+import type { Role } from "../db/schema";
+import { forbidden, notFound } from "../http/errors";
+
+export type Permission =
+  | "machine.read"
+  | "machine.power"
+  | "machine.mark"
+  | "machine.comment"
+  | "machine.lifecycle"
+  | "machine.edit"
+  | "machine.create"
+  | "machine.delete"
+  | "machine.secrets"
+  | "catalog.manage"
+  | "network.manage"
+  | "site.manage"
+  | "user.manage"
+  | "rack.manage"
+  | "event.read";
+
+const VIEWER: Permission[] = ["machine.read", "event.read"];
+const REMOTE_HANDS: Permission[] = [...VIEWER, "machine.power", "machine.mark", "machine.comment"];
+const OPERATOR: Permission[] = [
+  ...REMOTE_HANDS,
+  "machine.lifecycle",
+  "machine.edit",
+  "machine.create",
+  "machine.delete",
+  "catalog.manage",
+];
+const ADMIN: Permission[] = [...OPERATOR, "machine.secrets", "network.manage", "site.manage", "user.manage", "rack.manage"];
+
+export const GRANTS: Record<Role, ReadonlySet<Permission>> = {
+  viewer: new Set(VIEWER),
+  "remote-hands": new Set(REMOTE_HANDS),
+  operator: new Set(OPERATOR),
+  admin: new Set(ADMIN),
+};
+
+export interface Binding {
+  role: Role;
+  siteId: number | null;
+}
+
+export interface Caller {
+  userId: number;
+  username: string;
+  bindings: Binding[];
+  /** How the caller signed in: an API key id, or "session". */
+  via: string;
+}
+
+/** May the caller do `perm` on an object of `siteId` (null: an object that belongs to no site)? */
+export function can(caller: Caller, perm: Permission, siteId: number | null): boolean {
+  return caller.bindings.some((b) => GRANTS[b.role].has(perm) && (b.siteId === null || (siteId !== null && b.siteId === siteId)));
+}
+
+/** Sites whose machines the caller may see; null means all of them. */
+export function visibleSites(caller: Caller): number[] | null {
+  if (caller.bindings.some((b) => b.siteId === null)) return null;
+  return [...new Set(caller.bindings.map((b) => b.siteId!))];
+}
+
+export function canSee(caller: Caller, siteId: number): boolean {
+  const sites = visibleSites(caller);
+  return sites === null || sites.includes(siteId);
+}
+
+/**
+ * Objects on sites the caller cannot see answer 404, as if absent: a 403 would tell a
+ * remote-hands account of another site that the machine exists.
+ */
+export function require(caller: Caller, perm: Permission, siteId: number | null, what = "machine"): void {
+  if (siteId !== null && !canSee(caller, siteId)) throw notFound(what);
+  if (!can(caller, perm, siteId)) throw forbidden(`your role does not allow ${perm} here`);
+}
+
+export function isGlobalAdmin(caller: Caller): boolean {
+  return caller.bindings.some((b) => b.role === "admin" && b.siteId === null);
+}

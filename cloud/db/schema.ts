@@ -1,0 +1,337 @@
+// The region's data in D1. Migrations in migrations/ are generated from this file by
+// `npm run db:generate` (drizzle-kit); append-only triggers are added by hand in their own migration.
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+const now = sql`(unixepoch('subsec') * 1000)`;
+const createdAt = () => integer("created_at").notNull().default(now);
+
+export const sites = sqliteTable("sites", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().unique(),
+  description: text("description").notNull().default(""),
+  createdAt: createdAt(),
+});
+
+export const zones = sqliteTable("zones", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().unique(),
+  description: text("description").notNull().default(""),
+  createdAt: createdAt(),
+});
+
+export const resourcePools = sqliteTable("resource_pools", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().unique(),
+  description: text("description").notNull().default(""),
+  createdAt: createdAt(),
+});
+
+export const tags = sqliteTable("tags", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().unique(),
+  comment: text("comment").notNull().default(""),
+  definition: text("definition").notNull().default(""),
+  kernelOpts: text("kernel_opts").notNull().default(""),
+  createdAt: createdAt(),
+});
+
+export const users = sqliteTable("users", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  username: text("username").notNull().unique(),
+  email: text("email").notNull().default(""),
+  /** pbkdf2-sha256$iterations$salt$hash (base64). Null: API-key-only user. */
+  passwordHash: text("password_hash"),
+  isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
+  sshKeys: text("ssh_keys", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  createdAt: createdAt(),
+});
+
+export const ROLES = ["admin", "operator", "remote-hands", "viewer"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** A role on one site, or on every site when siteId is null. */
+export const roleBindings = sqliteTable(
+  "role_bindings",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    role: text("role", { enum: ROLES }).notNull(),
+    siteId: integer("site_id").references(() => sites.id, { onDelete: "cascade" }),
+    createdAt: createdAt(),
+  },
+  (t) => [index("role_bindings_user").on(t.userId), uniqueIndex("role_bindings_unique").on(t.userId, t.role, t.siteId)],
+);
+
+/**
+ * API keys: the native bearer key is `plk_<keyId>_<secret>`; the MAAS key is
+ * `<maasConsumerKey>:<maasTokenKey>:<secret2>`. Only hashes of the secrets are stored.
+ */
+export const apiKeys = sqliteTable(
+  "api_keys",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    keyId: text("key_id").notNull().unique(),
+    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    name: text("name").notNull().default(""),
+    secretHash: text("secret_hash").notNull(),
+    maasConsumerKey: text("maas_consumer_key").notNull(),
+    maasTokenKey: text("maas_token_key").notNull().unique(),
+    maasSecretHash: text("maas_secret_hash").notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: integer("last_used_at"),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [index("api_keys_user").on(t.userId)],
+);
+
+export const machines = sqliteTable(
+  "machines",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    systemId: text("system_id").notNull().unique(),
+    hostname: text("hostname").notNull(),
+    domain: text("domain").notNull().default("maas"),
+    description: text("description").notNull().default(""),
+    status: integer("status").notNull().default(0),
+    previousStatus: integer("previous_status"),
+    statusMessage: text("status_message").notNull().default(""),
+    /** When the current phase fails if not finished (ms since epoch), or null. */
+    statusExpires: integer("status_expires"),
+    ownerId: integer("owner_id").references(() => users.id, { onDelete: "set null" }),
+    architecture: text("architecture").notNull().default("amd64/generic"),
+    cpuCount: integer("cpu_count").notNull().default(0),
+    cpuModel: text("cpu_model").notNull().default(""),
+    cpuSpeed: integer("cpu_speed").notNull().default(0),
+    /** MiB, as MAAS. */
+    memory: integer("memory").notNull().default(0),
+    /** MB, as MAAS. */
+    storage: real("storage").notNull().default(0),
+    bootMac: text("boot_mac"),
+    firmware: text("firmware", { enum: ["bios", "uefi", "unknown"] }).notNull().default("unknown"),
+    osystem: text("osystem").notNull().default(""),
+    distroSeries: text("distro_series").notNull().default(""),
+    userData: text("user_data"),
+    powerType: text("power_type").notNull().default("manual"),
+    /** AES-GCM ciphertext of the power parameters JSON (cloud/auth/secrets.ts). */
+    powerParamsEnc: text("power_params_enc"),
+    /** Names of the parameters that are set: shown instead of the values. */
+    powerParamsSet: text("power_params_set", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    powerState: text("power_state", { enum: ["on", "off", "unknown", "error"] }).notNull().default("unknown"),
+    powerCheckedAt: integer("power_checked_at"),
+    siteId: integer("site_id").notNull().references(() => sites.id),
+    zoneId: integer("zone_id").notNull().references(() => zones.id),
+    poolId: integer("pool_id").notNull().references(() => resourcePools.id),
+    rackId: text("rack_id"),
+    locked: integer("locked", { mode: "boolean" }).notNull().default(false),
+    ownerData: text("owner_data", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
+    hardwareUuid: text("hardware_uuid"),
+    /** Written by every state change, so the change's event can be written in the same batch. */
+    opNonce: text("op_nonce"),
+    createdAt: createdAt(),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex("machines_hostname_domain").on(t.hostname, t.domain),
+    index("machines_status").on(t.status, t.id),
+    index("machines_site").on(t.siteId, t.id),
+    index("machines_site_status").on(t.siteId, t.status, t.id),
+    index("machines_zone").on(t.zoneId, t.id),
+    index("machines_pool").on(t.poolId, t.id),
+    index("machines_owner").on(t.ownerId, t.id),
+    index("machines_arch").on(t.architecture, t.id),
+    index("machines_expires").on(t.statusExpires),
+    index("machines_op_nonce").on(t.opNonce),
+  ],
+);
+
+export const machineTags = sqliteTable(
+  "machine_tags",
+  {
+    machineId: integer("machine_id").notNull().references(() => machines.id, { onDelete: "cascade" }),
+    tagId: integer("tag_id").notNull().references(() => tags.id, { onDelete: "cascade" }),
+  },
+  (t) => [primaryKey({ columns: [t.machineId, t.tagId] }), index("machine_tags_tag").on(t.tagId, t.machineId)],
+);
+
+export const fabrics = sqliteTable("fabrics", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().unique(),
+  description: text("description").notNull().default(""),
+  createdAt: createdAt(),
+});
+
+export const spaces = sqliteTable("spaces", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().unique(),
+  description: text("description").notNull().default(""),
+  createdAt: createdAt(),
+});
+
+export const vlans = sqliteTable(
+  "vlans",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    fabricId: integer("fabric_id").notNull().references(() => fabrics.id, { onDelete: "cascade" }),
+    vid: integer("vid").notNull(),
+    name: text("name").notNull().default(""),
+    mtu: integer("mtu").notNull().default(1500),
+    dhcpOn: integer("dhcp_on", { mode: "boolean" }).notNull().default(false),
+    spaceId: integer("space_id").references(() => spaces.id, { onDelete: "set null" }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("vlans_fabric_vid").on(t.fabricId, t.vid)],
+);
+
+export const racks = sqliteTable(
+  "racks",
+  {
+    id: text("id").primaryKey(),
+    siteId: integer("site_id").notNull().references(() => sites.id),
+    hostname: text("hostname").notNull(),
+    version: text("version").notNull().default(""),
+    secretHash: text("secret_hash").notNull(),
+    interfaces: text("interfaces", { mode: "json" }).$type<unknown[]>().notNull().default(sql`'[]'`),
+    connected: integer("connected", { mode: "boolean" }).notNull().default(false),
+    lastSeenAt: integer("last_seen_at"),
+    createdAt: createdAt(),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [index("racks_site").on(t.siteId)],
+);
+
+export const enrolTokens = sqliteTable("enrol_tokens", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  siteId: integer("site_id").notNull().references(() => sites.id, { onDelete: "cascade" }),
+  tokenHash: text("token_hash").notNull().unique(),
+  expiresAt: integer("expires_at").notNull(),
+  usesLeft: integer("uses_left"),
+  createdBy: integer("created_by").references(() => users.id, { onDelete: "set null" }),
+  createdAt: createdAt(),
+  revokedAt: integer("revoked_at"),
+});
+
+export const subnets = sqliteTable(
+  "subnets",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    cidr: text("cidr").notNull().unique(),
+    name: text("name").notNull().default(""),
+    vlanId: integer("vlan_id").references(() => vlans.id, { onDelete: "set null" }),
+    siteId: integer("site_id").references(() => sites.id, { onDelete: "set null" }),
+    gatewayIp: text("gateway_ip"),
+    dnsServers: text("dns_servers", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    rackId: text("rack_id").references(() => racks.id, { onDelete: "set null" }),
+    managed: integer("managed", { mode: "boolean" }).notNull().default(true),
+    createdAt: createdAt(),
+  },
+  (t) => [index("subnets_site").on(t.siteId), index("subnets_vlan").on(t.vlanId)],
+);
+
+export const ipRanges = sqliteTable(
+  "ip_ranges",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    subnetId: integer("subnet_id").notNull().references(() => subnets.id, { onDelete: "cascade" }),
+    type: text("type", { enum: ["dynamic", "reserved"] }).notNull(),
+    startIp: text("start_ip").notNull(),
+    endIp: text("end_ip").notNull(),
+    comment: text("comment").notNull().default(""),
+    createdAt: createdAt(),
+  },
+  (t) => [index("ip_ranges_subnet").on(t.subnetId)],
+);
+
+export const interfaces = sqliteTable(
+  "interfaces",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    machineId: integer("machine_id").notNull().references(() => machines.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    mac: text("mac").notNull().unique(),
+    type: text("type", { enum: ["physical", "bond", "bridge", "vlan"] }).notNull().default("physical"),
+    vlanId: integer("vlan_id").references(() => vlans.id, { onDelete: "set null" }),
+    subnetId: integer("subnet_id").references(() => subnets.id, { onDelete: "set null" }),
+    ipAddress: text("ip_address"),
+    linkMode: text("link_mode", { enum: ["auto", "dhcp", "static", "link_up"] }).notNull().default("auto"),
+    driver: text("driver").notNull().default(""),
+    speedMbps: integer("speed_mbps").notNull().default(0),
+    linkConnected: integer("link_connected", { mode: "boolean" }).notNull().default(true),
+    isBoot: integer("is_boot", { mode: "boolean" }).notNull().default(false),
+    createdAt: createdAt(),
+  },
+  (t) => [index("interfaces_machine").on(t.machineId)],
+);
+
+export const blockDevices = sqliteTable(
+  "block_devices",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    machineId: integer("machine_id").notNull().references(() => machines.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    path: text("path").notNull().default(""),
+    model: text("model").notNull().default(""),
+    serial: text("serial").notNull().default(""),
+    /** Bytes. */
+    size: integer("size").notNull(),
+    rotational: integer("rotational", { mode: "boolean" }).notNull().default(false),
+    isBoot: integer("is_boot", { mode: "boolean" }).notNull().default(false),
+    createdAt: createdAt(),
+  },
+  (t) => [index("block_devices_machine").on(t.machineId)],
+);
+
+export const commissioningResults = sqliteTable(
+  "commissioning_results",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    machineId: integer("machine_id").notNull().references(() => machines.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    status: text("status", { enum: ["passed", "failed", "running", "timedout"] }).notNull(),
+    exitCode: integer("exit_code"),
+    output: text("output").notNull().default(""),
+    createdAt: createdAt(),
+  },
+  (t) => [index("commissioning_results_machine").on(t.machineId, t.id)],
+);
+
+/** Append-only (triggers refuse UPDATE and DELETE): the audit log of every transition and action. */
+export const events = sqliteTable(
+  "events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    machineId: integer("machine_id"),
+    systemId: text("system_id"),
+    hostname: text("hostname"),
+    siteId: integer("site_id"),
+    type: text("type").notNull(),
+    level: text("level", { enum: ["DEBUG", "INFO", "WARNING", "ERROR", "AUDIT"] }).notNull().default("INFO"),
+    actor: text("actor").notNull(),
+    fromStatus: integer("from_status"),
+    toStatus: integer("to_status"),
+    description: text("description").notNull().default(""),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index("events_machine").on(t.machineId, t.id),
+    index("events_site").on(t.siteId, t.id),
+    index("events_type").on(t.type, t.id),
+  ],
+);
+
+export const bootImages = sqliteTable(
+  "boot_images",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    osystem: text("osystem").notNull(),
+    series: text("series").notNull(),
+    architecture: text("architecture").notNull().default("amd64/generic"),
+    kind: text("kind", { enum: ["synced", "uploaded", "custom"] }).notNull().default("synced"),
+    url: text("url"),
+    sha256: text("sha256"),
+    format: text("format", { enum: ["raw", "raw.gz", "raw.zst", "tgz"] }).notNull().default("raw.gz"),
+    size: integer("size").notNull().default(0),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("boot_images_unique").on(t.osystem, t.series, t.architecture)],
+);

@@ -1,0 +1,102 @@
+// Applies one lifecycle action to one machine: the decision comes from shared/lifecycle.ts,
+// the change is a compare-and-set UPDATE, and its event is written in the same D1 batch
+// (one transaction), so no transition is ever recorded without its event or the reverse.
+import { type Action, decide, NODE_STATUS, PHASE_DEADLINES, type Status, STATUS_NAME, allowedActions } from "../../shared/lifecycle";
+import { randomString } from "../auth/crypto";
+import { ApiError } from "../http/errors";
+
+export interface MachineCore {
+  id: number;
+  systemId: string;
+  status: number;
+  previousStatus: number | null;
+  locked: boolean;
+  powerType: string;
+}
+
+export interface ActionOptions {
+  actor: string;
+  reason?: string;
+  erase?: boolean;
+  now?: number;
+  /** New owner (allocate, deploy from READY). */
+  ownerId?: number;
+  /** Extra columns to set in the same UPDATE (osystem, distro_series, user_data). */
+  set?: Record<string, string | number | null>;
+}
+
+const OWNERLESS = new Set<Status>([NODE_STATUS.NEW, NODE_STATUS.READY, NODE_STATUS.COMMISSIONING, NODE_STATUS.FAILED_COMMISSIONING, NODE_STATUS.TESTING]);
+
+export function illegal(m: { status: number; previousStatus: number | null; locked: boolean }, reason: string, allowed?: string[]) {
+  const status = m.status as Status;
+  return new ApiError(409, "illegal_transition", reason, {
+    status,
+    status_name: STATUS_NAME[status],
+    locked: m.locked,
+    allowed_actions: allowed ?? allowedActions({ status, previousStatus: m.previousStatus as Status | null, locked: m.locked }),
+  });
+}
+
+const SAFE_COLUMN = /^[a-z_]+$/;
+
+/** Returns the new status, or throws 409 (illegal, or changed under us). */
+export async function applyAction(db: D1Database, m: MachineCore, action: Action, opts: ActionOptions): Promise<Status> {
+  const state = { status: m.status as Status, previousStatus: m.previousStatus as Status | null, locked: m.locked };
+  const d = decide(state, action, { erase: opts.erase });
+  if (!d.ok) throw illegal(m, d.reason, d.allowed);
+  const now = opts.now ?? Date.now();
+  const nonce = randomString(20);
+  const deadline = PHASE_DEADLINES[d.to];
+  const expires = deadline && d.to !== m.status ? now + deadline.minutes * 60_000 : d.to === m.status ? undefined : null;
+
+  const sets: string[] = ["status = ?", "previous_status = ?", "locked = ?", "op_nonce = ?", "updated_at = ?"];
+  const args: (string | number | null)[] = [d.to, d.previousStatus, d.locked ? 1 : 0, nonce, now];
+  if (expires !== undefined) {
+    sets.push("status_expires = ?");
+    args.push(expires);
+  }
+  if (d.to !== m.status) {
+    sets.push("status_message = ?");
+    args.push(opts.reason ?? "");
+  }
+  if (opts.ownerId !== undefined) {
+    sets.push("owner_id = ?");
+    args.push(opts.ownerId);
+  } else if (OWNERLESS.has(d.to)) {
+    sets.push("owner_id = NULL");
+  }
+  for (const [col, v] of Object.entries(opts.set ?? {})) {
+    if (!SAFE_COLUMN.test(col)) throw new Error(`bad column ${col}`);
+    sets.push(`${col} = ?`);
+    args.push(v);
+  }
+  const description = opts.reason ? `${action}: ${opts.reason}` : action;
+  const update = db
+    .prepare(`UPDATE machines SET ${sets.join(", ")} WHERE id = ? AND status = ? AND locked = ?`)
+    .bind(...args, m.id, m.status, m.locked ? 1 : 0);
+  const event = db
+    .prepare(
+      `INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, from_status, to_status, description, created_at)
+       SELECT id, system_id, hostname, site_id, ?, ?, ?, ?, status, ?, ? FROM machines WHERE op_nonce = ?`,
+    )
+    .bind(`machine.${action}`, action === "timeout" || action.endsWith("failed") ? "ERROR" : "INFO", opts.actor, m.status, description, now, nonce);
+  const [u] = await db.batch([update, event]);
+  if (!u || u.meta.changes !== 1) {
+    throw new ApiError(409, "concurrent_change", "the machine changed while this action was applied; read it and try again");
+  }
+  return d.to;
+}
+
+/** Writes an event that is not a transition (comments, power requests, reveals). */
+export async function recordEvent(
+  db: D1Database,
+  e: { machineId?: number | null; systemId?: string | null; hostname?: string | null; siteId?: number | null; type: string; level?: string; actor: string; description: string; status?: number | null },
+): Promise<void> {
+  await db
+    .prepare(
+      `INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, from_status, to_status, description, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .bind(e.machineId ?? null, e.systemId ?? null, e.hostname ?? null, e.siteId ?? null, e.type, e.level ?? "INFO", e.actor, e.status ?? null, e.status ?? null, e.description, Date.now())
+    .run();
+}

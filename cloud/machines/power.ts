@@ -1,0 +1,45 @@
+// Power actions go to the site's rack appliance; the manual driver asks a human instead.
+// The admin-only reveal of BMC parameters is audited (MAAS's op=power_parameters).
+import type { Hono } from "hono";
+import { z } from "zod";
+import { decryptJson } from "../auth/secrets";
+import type { AppEnv } from "../http/context";
+import { def } from "../http/openapi";
+import { intParam, readJson } from "../http/validate";
+import { recordEvent } from "../lifecycle/transition";
+import { dispatchRackCommand, type RackCommandType } from "../tunnel/commands";
+import { loadMachine } from "./load";
+
+const POWER_ACTIONS: Record<string, { type: RackCommandType; body: z.ZodType; verb: string }> = {
+  power_on: { type: "power.on", body: z.strictObject({ comment: z.string().max(4096).optional() }), verb: "power on" },
+  power_off: { type: "power.off", body: z.strictObject({ comment: z.string().max(4096).optional(), soft: z.boolean().optional() }), verb: "power off" },
+  power_cycle: { type: "power.cycle", body: z.strictObject({ comment: z.string().max(4096).optional() }), verb: "power cycle" },
+  query_power_state: { type: "power.query", body: z.strictObject({}), verb: "query power state" },
+  identify: { type: "bmc.identify", body: z.strictObject({ seconds: intParam(0, 255).optional(), force: z.boolean().optional() }), verb: "identify (blink)" },
+};
+
+export function powerRoutes(app: Hono<AppEnv>) {
+  for (const [action, spec] of Object.entries(POWER_ACTIONS)) {
+    def(app, "post", `/machines/:id/${action}`, { summary: `Power: ${spec.verb}`, tag: "power", body: spec.body, roles: "remote-hands, operator, admin", status: 202 }, async (c) => {
+      const m = await loadMachine(c, "machine.power");
+      const params = (await readJson(c, spec.body)) as Record<string, unknown>;
+      const caller = c.get("caller");
+      const base = { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, actor: caller.username, status: m.status };
+      if (m.powerType === "manual") {
+        await recordEvent(c.env.DB, { ...base, type: `power.${action}`, level: "WARNING", description: `${spec.verb} requested: the power driver is manual, someone on site must do it` });
+        return c.json({ command_id: null, manual: true, message: `manual power driver: ask someone on site to ${spec.verb} ${m.hostname}` }, 202);
+      }
+      const sent = await dispatchRackCommand(c.env, m, spec.type, params);
+      await recordEvent(c.env.DB, { ...base, type: `power.${action}`, description: `${spec.verb} sent to rack ${sent.rackId} as command ${sent.commandId}` });
+      return c.json({ command_id: sent.commandId, rack_id: sent.rackId }, 202);
+    });
+  }
+
+  def(app, "get", "/machines/:id/power-parameters", { summary: "Reveal BMC parameters (admin only, audited)", tag: "power", roles: "admin" }, async (c) => {
+    const m = await loadMachine(c, "machine.secrets");
+    const row = await c.env.DB.prepare("SELECT power_params_enc AS enc FROM machines WHERE id = ?").bind(m.id).first<{ enc: string | null }>();
+    const params = row?.enc ? await decryptJson(c.env.PLINTH_SECRET_KEY, row.enc, m.systemId) : {};
+    await recordEvent(c.env.DB, { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, type: "machine.power_parameters_revealed", level: "AUDIT", actor: c.get("caller").username, description: "BMC parameters revealed", status: m.status });
+    return c.json({ power_type: m.powerType, power_parameters: params });
+  });
+}

@@ -1,0 +1,205 @@
+// Reading machines: one SQL shape for a single machine and for a filtered, cursor-paged list,
+// so both serialize the same way. Raw SQL here (not the query builder) because the list is the
+// hot path at 100,000 machines and its index use is easier to see and keep right as SQL.
+import { allowedActions, STATUS_NAME, type Status } from "../../shared/lifecycle";
+
+export interface MachineRow {
+  id: number;
+  systemId: string;
+  hostname: string;
+  domain: string;
+  description: string;
+  status: number;
+  previousStatus: number | null;
+  statusMessage: string;
+  statusExpires: number | null;
+  ownerId: number | null;
+  owner: string | null;
+  architecture: string;
+  cpuCount: number;
+  cpuModel: string;
+  cpuSpeed: number;
+  memory: number;
+  storage: number;
+  bootMac: string | null;
+  firmware: string;
+  osystem: string;
+  distroSeries: string;
+  powerType: string;
+  powerParamsSet: string;
+  powerState: string;
+  powerCheckedAt: number | null;
+  siteId: number;
+  site: string;
+  zoneId: number;
+  zone: string;
+  poolId: number;
+  pool: string;
+  rackId: string | null;
+  locked: number;
+  ownerData: string;
+  hardwareUuid: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+const SELECT = `SELECT m.id, m.system_id AS systemId, m.hostname, m.domain, m.description, m.status,
+  m.previous_status AS previousStatus, m.status_message AS statusMessage, m.status_expires AS statusExpires,
+  m.owner_id AS ownerId, u.username AS owner, m.architecture, m.cpu_count AS cpuCount, m.cpu_model AS cpuModel,
+  m.cpu_speed AS cpuSpeed, m.memory, m.storage, m.boot_mac AS bootMac, m.firmware, m.osystem,
+  m.distro_series AS distroSeries, m.power_type AS powerType, m.power_params_set AS powerParamsSet,
+  m.power_state AS powerState, m.power_checked_at AS powerCheckedAt, m.site_id AS siteId, s.name AS site,
+  m.zone_id AS zoneId, z.name AS zone, m.pool_id AS poolId, p.name AS pool, m.rack_id AS rackId, m.locked,
+  m.owner_data AS ownerData, m.hardware_uuid AS hardwareUuid, m.created_at AS createdAt, m.updated_at AS updatedAt
+FROM machines m
+JOIN sites s ON s.id = m.site_id
+JOIN zones z ON z.id = m.zone_id
+JOIN resource_pools p ON p.id = m.pool_id
+LEFT JOIN users u ON u.id = m.owner_id`;
+
+export async function getMachine(db: D1Database, systemId: string): Promise<MachineRow | null> {
+  return db.prepare(`${SELECT} WHERE m.system_id = ?`).bind(systemId).first<MachineRow>();
+}
+
+export async function tagsFor(db: D1Database, ids: number[]): Promise<Map<number, string[]>> {
+  const out = new Map<number, string[]>();
+  if (ids.length === 0) return out;
+  // One JSON parameter instead of one per id: D1 allows at most 100 bound parameters.
+  const { results } = await db
+    .prepare(
+      `SELECT mt.machine_id AS id, t.name FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id
+       WHERE mt.machine_id IN (SELECT value FROM json_each(?)) ORDER BY t.name`,
+    )
+    .bind(JSON.stringify(ids))
+    .all<{ id: number; name: string }>();
+  for (const r of results) out.set(r.id, [...(out.get(r.id) ?? []), r.name]);
+  return out;
+}
+
+export interface ListFilter {
+  status?: number[];
+  site?: string[];
+  zone?: string[];
+  pool?: string[];
+  tags?: string[];
+  notTags?: string[];
+  hostname?: string[];
+  mac?: string[];
+  owner?: string[];
+  arch?: string[];
+  systemId?: string[];
+  /** Free text: a hostname prefix, a system_id or a MAC prefix. */
+  q?: string;
+  /** Restrict to these sites (the caller's visibility); undefined = all. */
+  visibleSites?: number[] | null;
+  afterId?: number;
+  limit: number;
+}
+
+const likeEscape = (s: string) => s.replace(/[\\%_]/g, (ch) => `\\${ch}`);
+
+export function listSql(f: ListFilter): { sql: string; args: (string | number)[] } {
+  const where: string[] = [];
+  const args: (string | number)[] = [];
+  const inList = (col: string, values: (string | number)[]) => {
+    where.push(`${col} IN (SELECT value FROM json_each(?))`);
+    args.push(JSON.stringify(values));
+  };
+  if (f.visibleSites) inList("m.site_id", f.visibleSites);
+  if (f.status?.length) inList("m.status", f.status);
+  if (f.site?.length) inList("s.name", f.site);
+  if (f.zone?.length) inList("z.name", f.zone);
+  if (f.pool?.length) inList("p.name", f.pool);
+  if (f.hostname?.length) inList("m.hostname", f.hostname);
+  if (f.owner?.length) inList("u.username", f.owner);
+  if (f.arch?.length) inList("m.architecture", f.arch);
+  if (f.systemId?.length) inList("m.system_id", f.systemId);
+  if (f.mac?.length) {
+    where.push("EXISTS (SELECT 1 FROM interfaces i WHERE i.machine_id = m.id AND i.mac IN (SELECT value FROM json_each(?)))");
+    args.push(JSON.stringify(f.mac));
+  }
+  for (const t of f.tags ?? []) {
+    where.push("EXISTS (SELECT 1 FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.machine_id = m.id AND t.name = ?)");
+    args.push(t);
+  }
+  for (const t of f.notTags ?? []) {
+    where.push("NOT EXISTS (SELECT 1 FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.machine_id = m.id AND t.name = ?)");
+    args.push(t);
+  }
+  if (f.q) {
+    const q = f.q.toLowerCase();
+    where.push(
+      `(m.hostname LIKE ? ESCAPE '\\' OR m.system_id = ? OR EXISTS (SELECT 1 FROM interfaces i WHERE i.machine_id = m.id AND i.mac LIKE ? ESCAPE '\\'))`,
+    );
+    args.push(`${likeEscape(q)}%`, q, `${likeEscape(q)}%`);
+  }
+  if (f.afterId !== undefined) {
+    where.push("m.id > ?");
+    args.push(f.afterId);
+  }
+  const sql = `${SELECT}${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY m.id LIMIT ?`;
+  args.push(f.limit + 1);
+  return { sql, args };
+}
+
+export async function listMachines(db: D1Database, f: ListFilter): Promise<{ rows: MachineRow[]; more: boolean }> {
+  const { sql, args } = listSql(f);
+  const { results } = await db.prepare(sql).bind(...args).all<MachineRow>();
+  const more = results.length > f.limit;
+  return { rows: more ? results.slice(0, f.limit) : results, more };
+}
+
+export function encodeCursor(id: number): string {
+  return btoa(JSON.stringify({ after: id })).replace(/=+$/, "");
+}
+
+export function decodeCursor(cursor: string): number | null {
+  try {
+    const v = JSON.parse(atob(cursor)) as { after?: unknown };
+    return typeof v.after === "number" && Number.isInteger(v.after) && v.after >= 0 ? v.after : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The native API's machine object. Power parameters appear only as the names that are set. */
+export function serializeMachine(m: MachineRow, tags: string[]) {
+  const status = m.status as Status;
+  return {
+    system_id: m.systemId,
+    hostname: m.hostname,
+    domain: m.domain,
+    fqdn: `${m.hostname}.${m.domain}`,
+    description: m.description,
+    status,
+    status_name: STATUS_NAME[status],
+    status_message: m.statusMessage,
+    status_expires: m.statusExpires,
+    owner: m.owner,
+    architecture: m.architecture,
+    cpu_count: m.cpuCount,
+    cpu_model: m.cpuModel,
+    cpu_speed: m.cpuSpeed,
+    memory: m.memory,
+    storage: m.storage,
+    boot_mac: m.bootMac,
+    firmware: m.firmware,
+    osystem: m.osystem,
+    distro_series: m.distroSeries,
+    power_type: m.powerType,
+    power_parameters_set: JSON.parse(m.powerParamsSet) as string[],
+    power_state: m.powerState,
+    power_checked_at: m.powerCheckedAt,
+    site: m.site,
+    zone: m.zone,
+    pool: m.pool,
+    rack_id: m.rackId,
+    tags,
+    locked: !!m.locked,
+    owner_data: JSON.parse(m.ownerData) as Record<string, string>,
+    hardware_uuid: m.hardwareUuid,
+    allowed_actions: allowedActions({ status, previousStatus: m.previousStatus as Status | null, locked: !!m.locked }),
+    created_at: m.createdAt,
+    updated_at: m.updatedAt,
+  };
+}

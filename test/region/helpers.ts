@@ -1,0 +1,99 @@
+// Test helpers for the region suite: users with role bindings and machines in any status,
+// written straight into the real D1 (with the real migrations) so each test sets up fast.
+import { SELF } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { hashPassword } from "../../cloud/auth/crypto";
+import { issueKey } from "../../cloud/auth/keys";
+import { encryptJson } from "../../cloud/auth/secrets";
+import { database } from "../../cloud/db/client";
+import type { Role } from "../../cloud/db/schema";
+import { newSystemId } from "../../cloud/machines/names";
+
+export const BASE = "http://region.test/api/v1";
+
+export async function siteId(name: string): Promise<number> {
+  const row = await env.DB.prepare("INSERT INTO sites (name) VALUES (?) ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id").bind(name).first<{ id: number }>();
+  return row!.id;
+}
+
+/** A user with the given role bindings ([role, siteName | null]); returns its bearer key. */
+export async function makeUser(username: string, bindings: [Role, string | null][], password?: string): Promise<string> {
+  const u = await env.DB.prepare("INSERT INTO users (username, password_hash) VALUES (?, ?) RETURNING id").bind(username, password ? await hashPassword(password) : null).first<{ id: number }>();
+  for (const [role, site] of bindings) {
+    await env.DB.prepare("INSERT INTO role_bindings (user_id, role, site_id) VALUES (?, ?, ?)").bind(u!.id, role, site === null ? null : await siteId(site)).run();
+  }
+  return (await issueKey(database(env.DB), u!.id, "test")).apiKey;
+}
+
+export interface MachineOpts {
+  status?: number;
+  site?: string;
+  hostname?: string;
+  locked?: boolean;
+  powerType?: string;
+  powerParams?: Record<string, unknown>;
+  cpuCount?: number;
+  memory?: number;
+  arch?: string;
+  ownerId?: number | null;
+  previousStatus?: number | null;
+  tags?: string[];
+  mac?: string;
+}
+
+let seq = 0;
+export async function makeMachine(o: MachineOpts = {}): Promise<string> {
+  seq++;
+  const systemId = newSystemId();
+  const site = await siteId(o.site ?? "default");
+  const enc = o.powerParams ? await encryptJson(env.PLINTH_SECRET_KEY, o.powerParams, systemId) : null;
+  const r = await env.DB.prepare(
+    `INSERT INTO machines (system_id, hostname, status, previous_status, site_id, zone_id, pool_id, locked, power_type, power_params_enc, power_params_set, cpu_count, memory, architecture, owner_id)
+     VALUES (?, ?, ?, ?, ?, 1, 1, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+  )
+    .bind(
+      systemId,
+      o.hostname ?? `node-${seq}-${systemId}`,
+      o.status ?? 4,
+      o.previousStatus ?? null,
+      site,
+      o.locked ? 1 : 0,
+      o.powerType ?? "manual",
+      enc,
+      JSON.stringify(Object.keys(o.powerParams ?? {}).sort()),
+      o.cpuCount ?? 4,
+      o.memory ?? 8192,
+      o.arch ?? "amd64/generic",
+      o.ownerId ?? null,
+    )
+    .first<{ id: number }>();
+  const mac = o.mac ?? `52:54:00:${[seq >> 16, (seq >> 8) & 255, seq & 255].map((b) => b.toString(16).padStart(2, "0")).join(":")}`;
+  await env.DB.prepare("INSERT INTO interfaces (machine_id, name, mac, is_boot) VALUES (?, 'eth0', ?, 1)").bind(r!.id, mac).run();
+  for (const t of o.tags ?? []) {
+    await env.DB.prepare("INSERT INTO tags (name) VALUES (?) ON CONFLICT(name) DO NOTHING").bind(t).run();
+    await env.DB.prepare("INSERT INTO machine_tags (machine_id, tag_id) SELECT ?, id FROM tags WHERE name = ?").bind(r!.id, t).run();
+  }
+  return systemId;
+}
+
+export async function call(key: string | null, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string; headers: Headers }> {
+  const init: RequestInit = { method, headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)["content-type"] ??= "application/json";
+  }
+  const r = await SELF.fetch(`${BASE}${path}`, init);
+  const text = await r.text();
+  let json: any = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  return { status: r.status, json, text, headers: r.headers };
+}
+
+export async function statusOf(systemId: string): Promise<number> {
+  const row = await env.DB.prepare("SELECT status FROM machines WHERE system_id = ?").bind(systemId).first<{ status: number }>();
+  return row!.status;
+}
