@@ -26,11 +26,16 @@ export function eventRoutes(app: Hono<AppEnv>) {
       where.push("e.site_id IN (SELECT value FROM json_each(?))");
       args.push(JSON.stringify(sites));
     }
-    if (q.machine) where.push("e.system_id = ?"), args.push(q.machine);
-    if (q.site) where.push("e.site_id = (SELECT id FROM sites WHERE name = ?)"), args.push(q.site);
-    if (q.type) where.push("e.type = ?"), args.push(q.type);
-    if (q.level) where.push("e.level = ?"), args.push(q.level);
-    if (q.before) where.push("e.id < ?"), args.push(q.before);
+    const add = (clause: string, v: string | number | undefined) => {
+      if (v === undefined) return;
+      where.push(clause);
+      args.push(v);
+    };
+    add("e.system_id = ?", q.machine);
+    add("e.site_id = (SELECT id FROM sites WHERE name = ?)", q.site);
+    add("e.type = ?", q.type);
+    add("e.level = ?", q.level);
+    add("e.id < ?", q.before);
     const { results } = await c.env.DB.prepare(
       `SELECT e.id, e.system_id, e.hostname, e.site_id, e.type, e.level, e.actor, e.from_status, e.to_status, e.description, e.created_at
        FROM events e ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY e.id DESC LIMIT ?`,

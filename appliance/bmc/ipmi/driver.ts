@@ -41,6 +41,12 @@ export class IpmiDriver implements PowerDriver {
     this.where = `BMC ${opts.host}:${opts.port ?? 623}`;
   }
 
+  /** The open session's suite and BMC session ID, for logs and tests; undefined when none is open. */
+  async currentSession(): Promise<{ suite: number; bmcSessionId: number } | undefined> {
+    const s = await this.session?.catch(() => undefined);
+    return s?.alive ? { suite: s.suite.id, bmcSessionId: s.bmcSessionId } : undefined;
+  }
+
   async powerOn(): Promise<void> {
     await this.control(CONTROL.powerUp, "power on");
   }
