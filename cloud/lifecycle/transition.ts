@@ -81,7 +81,7 @@ export async function applyAction(db: D1Database, m: MachineCore, action: Action
     )
     .bind(`machine.${action}`, action === "timeout" || action.endsWith("failed") ? "ERROR" : "INFO", opts.actor, m.status, description, now, nonce);
   const [u] = await db.batch([update, event]);
-  if (!u || u.meta.changes !== 1) {
+  if (u?.meta.changes !== 1) {
     throw new ApiError(409, "concurrent_change", "the machine changed while this action was applied; read it and try again");
   }
   return d.to;

@@ -43,7 +43,7 @@ export interface MachineOpts {
 
 let seq = 0;
 export async function makeMachine(o: MachineOpts = {}): Promise<string> {
-  seq++;
+  const n = ++seq;
   const systemId = newSystemId();
   const site = await siteId(o.site ?? "default");
   const enc = o.powerParams ? await encryptJson(env.PLINTH_SECRET_KEY, o.powerParams, systemId) : null;
@@ -53,7 +53,7 @@ export async function makeMachine(o: MachineOpts = {}): Promise<string> {
   )
     .bind(
       systemId,
-      o.hostname ?? `node-${seq}-${systemId}`,
+      o.hostname ?? `node-${n}-${systemId}`,
       o.status ?? 4,
       o.previousStatus ?? null,
       site,
@@ -67,7 +67,7 @@ export async function makeMachine(o: MachineOpts = {}): Promise<string> {
       o.ownerId ?? null,
     )
     .first<{ id: number }>();
-  const mac = o.mac ?? `52:54:00:${[seq >> 16, (seq >> 8) & 255, seq & 255].map((b) => b.toString(16).padStart(2, "0")).join(":")}`;
+  const mac = o.mac ?? `52:54:00:${[n >> 16, (n >> 8) & 255, n & 255].map((b) => b.toString(16).padStart(2, "0")).join(":")}`;
   await env.DB.prepare("INSERT INTO interfaces (machine_id, name, mac, is_boot) VALUES (?, 'eth0', ?, 1)").bind(r!.id, mac).run();
   for (const t of o.tags ?? []) {
     await env.DB.prepare("INSERT INTO tags (name) VALUES (?) ON CONFLICT(name) DO NOTHING").bind(t).run();
