@@ -9,7 +9,7 @@ describe("iPXE scripts", () => {
   it("boot.ipxe chains to the per-MAC script with platform and arch", () => {
     const s = bootScript(base);
     expect(s.startsWith("#!ipxe\n")).toBe(true);
-    expect(s).toContain("chain --autofree http://10.0.0.2:5248/boot/${net0/mac}.ipxe?platform=${platform}&arch=${buildarch} || goto failed");
+    expect(s).toContain(`chain --autofree http://10.0.0.2:5248/boot/\${net0/mac}.ipxe?platform=\${platform}&arch=\${buildarch} || goto failed`);
   });
   for (const kind of ["enlist", "commission", "deploy", "rescue"] as const) {
     it(`${kind}: kernel, initrd and arguments with BOOTIF, metadata URL and token`, () => {
@@ -30,13 +30,13 @@ describe("iPXE scripts", () => {
     expect(localScript("pcbios")).toContain("sanboot --no-describe --drive 0x80");
     expect(localScript("pcbios")).not.toContain("exit");
     expect(localScript("efi").trim().split("\n").at(-1)).toBe("exit");
-    expect(localScript(null)).toContain("iseq ${platform} efi && exit || sanboot --no-describe --drive 0x80");
+    expect(localScript(null)).toContain(`iseq \${platform} efi && exit || sanboot --no-describe --drive 0x80`);
     expect(nodeScript({ kind: "local" }, { baseUrl: base, platform: "efi" })).toBe(localScript("efi"));
   });
   it("intent validation keeps iPXE expansion and new lines out of scripts", () => {
     const ok = { kind: "deploy", kernel: "images/a/k", initrd: "images/a/i" };
     expect(BootIntent.safeParse(ok).success).toBe(true);
-    expect(BootIntent.safeParse({ ...ok, cmdline: "x ${net0/ip}" }).success).toBe(false);
+    expect(BootIntent.safeParse({ ...ok, cmdline: `x \${net0/ip}` }).success).toBe(false);
     expect(BootIntent.safeParse({ ...ok, cmdline: "a\nshell" }).success).toBe(false);
     expect(BootIntent.safeParse({ ...ok, kernel: "a b" }).success).toBe(false);
     expect(BootIntent.safeParse({ ...ok, token: "x y" }).success).toBe(false);
