@@ -38,7 +38,7 @@ export class RedfishDriver implements PowerDriver {
     const on = chooseResetType("on", allowable);
     if (off === undefined || on === undefined) throw unsupportedReset("cycle", allowable);
     await this.reset("off", sys);
-    await this.reset("on", sys);
+    await this.reset("on");
   }
 
   powerReset(): Promise<void> {
@@ -94,6 +94,10 @@ export class RedfishDriver implements PowerDriver {
 
   private async reset(intent: ResetIntent, known?: ComputerSystem): Promise<void> {
     const sys = known ?? (await this.system());
+    // Several BMCs answer ForceOff on an off machine (or On on an on one) with 400/409, which
+    // would read as unsupported; as MAAS does, a machine already there is left alone.
+    const now = powerStateOf(sys.PowerState);
+    if ((intent === "on" && now === "on") || ((intent === "off" || intent === "soft_off") && now === "off")) return;
     const action = sys.Actions?.["#ComputerSystem.Reset"];
     if (!action) throw new PowerError("fatal", "unsupported", "this system offers no ComputerSystem.Reset action");
     const allowable = await this.allowableResets(sys);

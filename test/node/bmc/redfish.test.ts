@@ -180,6 +180,14 @@ describe("redfish driver: reset types from what the system advertises", () => {
     expect(emu.resets).toEqual(["GracefulShutdown", "ForceOn"]);
   });
 
+  it("leaves a machine that is already in the wanted state alone", async () => {
+    const { emu, driver } = await setup();
+    await driver.powerOn();
+    await driver.powerOff();
+    await driver.powerOff(true);
+    expect(emu.resets).toEqual(["ForceOff"]);
+  });
+
   it("reset is ForceRestart", async () => {
     const { emu, driver } = await setup();
     await driver.powerReset();
@@ -212,7 +220,12 @@ describe("redfish driver: reset types from what the system advertises", () => {
   });
 
   it("a BMC that refuses the ResetType with 400 is fatal unsupported", async () => {
-    const { emu, driver } = await setup({ customizeSystem: (s) => resetAllowable(s, undefined) });
+    const { emu, driver } = await setup({
+      customizeSystem: (s) => {
+        resetAllowable(s, undefined);
+        s.PowerState = "Off";
+      },
+    });
     emu.inject("reset", {
       status: 400,
       body: { error: { code: "Base.1.8.ActionParameterValueNotInList", message: "no" } },
