@@ -19,6 +19,8 @@ export const NetbootIntent = z.object({
 export const LocalIntent = z.object({ kind: z.literal("local") });
 export const BootIntent = z.discriminatedUnion("kind", [NetbootIntent, LocalIntent]);
 export type BootIntent = z.infer<typeof BootIntent>;
+/** What a lookup may return: cmdline may be left out. */
+export type BootIntentInput = z.input<typeof BootIntent>;
 
 export type Platform = "pcbios" | "efi" | null;
 
@@ -36,4 +38,4 @@ export interface BootQuery {
  * Returns the node's intent. An unknown MAC should get "enlist"; null means "not ours": the
  * node is told to go on to its next boot device.
  */
-export type BootIntentLookup = (q: BootQuery) => Promise<BootIntent | null> | BootIntent | null;
+export type BootIntentLookup = (q: BootQuery) => Promise<BootIntentInput | null> | BootIntentInput | null;

@@ -9,7 +9,9 @@ import { join } from "node:path";
 export const SHA256_RE = /^[0-9a-f]{64}$/;
 
 /** Where images come from on a miss: the region's image store, over the tunnel or HTTPS. */
-export type ImageFetcher = (sha256: string) => Promise<AsyncIterable<Uint8Array> | null>;
+export type ImageFetcher = (sha256: string) => Promise<ByteSource | null>;
+
+export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 export type CacheEvent =
   | { type: "progress"; sha256: string; bytes: number }
@@ -98,7 +100,7 @@ export class ImageCache {
   }
 
   /** Store bytes under their hash; rejects (and keeps nothing) when they do not match. */
-  put(sha256: string, source: AsyncIterable<Uint8Array>): Promise<CachedImage> {
+  put(sha256: string, source: ByteSource): Promise<CachedImage> {
     if (!SHA256_RE.test(sha256)) return Promise.reject(new TypeError("not a sha256"));
     const running = this.inflight.get(sha256);
     if (running) return running;
@@ -107,7 +109,7 @@ export class ImageCache {
     return p;
   }
 
-  private async write(sha256: string, source: AsyncIterable<Uint8Array>): Promise<CachedImage> {
+  private async write(sha256: string, source: ByteSource): Promise<CachedImage> {
     const started = performance.now();
     const part = join(this.tmp, `${sha256}.${randomBytes(4).toString("hex")}`);
     const fh = await open(part, "wx", 0o644);
