@@ -31,10 +31,12 @@ export async function encryptJson(secret: string | undefined, value: unknown, aa
 export async function decryptJson(secret: string | undefined, stored: string, aad: string): Promise<unknown> {
   const [v, iv, ct] = stored.split(":");
   if (v !== "v1" || !iv || !ct) throw new ApiError(500, "corrupt_secret", "stored BMC parameters are unreadable");
-  const pt = await crypto.subtle.decrypt(
-    { name: "AES-GCM", iv: unb64(iv), additionalData: new TextEncoder().encode(aad) },
-    await key(secret),
-    unb64(ct),
-  );
+  let pt: ArrayBuffer;
+  try {
+    pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: unb64(iv), additionalData: new TextEncoder().encode(aad) }, await key(secret), unb64(ct));
+  } catch {
+    // Wrong key, tampering, or a blob that belongs to another machine.
+    throw new ApiError(500, "corrupt_secret", "stored BMC parameters do not decrypt: re-enter them");
+  }
   return JSON.parse(new TextDecoder().decode(pt));
 }

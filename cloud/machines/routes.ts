@@ -4,7 +4,7 @@ import { z } from "zod";
 import { decide, isStatus, NODE_STATUS, STATUS_NAME, type Status } from "../../shared/lifecycle";
 import { POWER_TYPES, powerParameterSchemas, type PowerType } from "../../shared/power";
 import { require as requirePerm, visibleSites } from "../auth/roles";
-import { encryptJson } from "../auth/secrets";
+import { decryptJson, encryptJson } from "../auth/secrets";
 import type { AppEnv, Ctx } from "../http/context";
 import { badRequest, conflict } from "../http/errors";
 import { def } from "../http/openapi";
@@ -45,7 +45,10 @@ export const ListQuery = z.strictObject({
   limit: intParam(1, 1000).default(100),
 });
 
-const PowerInput = z.object({ power_type: z.enum(POWER_TYPES as [PowerType, ...PowerType[]]).default("manual"), power_parameters: z.record(z.string(), z.unknown()).default({}) });
+// No defaults here: zod applies a default even inside .optional(), which would make every
+// PATCH reset the power settings.
+const powerTypeSchema = z.enum(POWER_TYPES as [PowerType, ...PowerType[]]);
+const powerParamsSchema = z.record(z.string(), z.unknown());
 
 export const CreateMachine = z.strictObject({
   hostname: hostnameSchema.optional(),
@@ -53,8 +56,8 @@ export const CreateMachine = z.strictObject({
   description: z.string().max(1024).default(""),
   architecture: z.string().max(64).default("amd64/generic"),
   mac_addresses: z.array(macSchema).min(1).max(64),
-  power_type: PowerInput.shape.power_type,
-  power_parameters: PowerInput.shape.power_parameters,
+  power_type: powerTypeSchema.default("manual"),
+  power_parameters: powerParamsSchema.default({}),
   site: nameSchema.default("default"),
   zone: nameSchema.default("default"),
   pool: nameSchema.default("default"),
@@ -70,8 +73,8 @@ export const UpdateMachine = z.strictObject({
   pool: nameSchema.optional(),
   site: nameSchema.optional(),
   architecture: z.string().max(64).optional(),
-  power_type: PowerInput.shape.power_type.optional(),
-  power_parameters: PowerInput.shape.power_parameters.optional(),
+  power_type: powerTypeSchema.optional(),
+  power_parameters: powerParamsSchema.optional(),
   owner_data: z.record(z.string().max(64), z.string().max(1024).nullable()).optional(),
 });
 
@@ -216,7 +219,15 @@ export function machineRoutes(app: Hono<AppEnv>) {
       put("site_id", siteId);
     }
     if (body.power_type !== undefined || body.power_parameters !== undefined) {
-      const power = await sealPower(c, body.power_type ?? (m.powerType as PowerType), body.power_parameters ?? {}, m.systemId);
+      const type = body.power_type ?? (m.powerType as PowerType);
+      // Same power type: the given parameters update the stored ones (so a password can change alone).
+      let params = body.power_parameters ?? {};
+      if (type === m.powerType) {
+        const row = await db.prepare("SELECT power_params_enc AS enc FROM machines WHERE id = ?").bind(m.id).first<{ enc: string | null }>();
+        const old = row?.enc ? ((await decryptJson(c.env.PLINTH_SECRET_KEY, row.enc, m.systemId)) as Record<string, unknown>) : {};
+        params = { ...old, ...params };
+      }
+      const power = await sealPower(c, type, params, m.systemId);
       put("power_type", power.powerType);
       put("power_params_enc", power.enc);
       put("power_params_set", JSON.stringify(power.set));
