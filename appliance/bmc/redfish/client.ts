@@ -28,6 +28,7 @@ interface Session {
 export class RedfishClient {
   private readonly http: HttpClient;
   private session: Session | undefined;
+  private loggingIn: Promise<Session | undefined> | undefined;
   private useBasic: boolean;
   private root: z.infer<typeof ServiceRoot> | undefined;
 
@@ -92,7 +93,13 @@ export class RedfishClient {
       const b = Buffer.from(`${this.opts.user}:${this.opts.password}`).toString("base64");
       return { authorization: `Basic ${b}` };
     }
-    if (!this.session) this.session = await this.login();
+    if (!this.session) {
+      // Concurrent actions share one login rather than each leaving a session on the BMC.
+      this.loggingIn ??= this.login().finally(() => {
+        this.loggingIn = undefined;
+      });
+      this.session = await this.loggingIn;
+    }
     if (!this.session) return this.authHeaders();
     return { "x-auth-token": this.session.token };
   }
@@ -104,7 +111,8 @@ export class RedfishClient {
     const token = res.headers["x-auth-token"];
     if (res.status >= 200 && res.status < 300 && typeof token === "string" && token) {
       const loc = res.headers.location;
-      return { token, location: typeof loc === "string" ? loc : undefined };
+      // Some BMCs put their own hostname in Location; the session lives where we logged in.
+      return { token, location: typeof loc === "string" ? new URL(loc, this.opts.baseUrl).pathname : undefined };
     }
     if (this.opts.auth !== "session" && [404, 405, 501].includes(res.status)) {
       this.useBasic = true;

@@ -15,6 +15,9 @@ export interface HttpClientOptions {
   timeoutMs?: number;
 }
 
+/** Redfish resources are kilobytes; anything this big is a broken or hostile endpoint. */
+const MAX_BODY = 4 << 20;
+
 export interface HttpResponse {
   status: number;
   headers: IncomingHttpHeaders;
@@ -149,7 +152,15 @@ export class HttpClient {
         { method: req.method, headers, agent: tls ? this.httpsAgent : this.httpAgent },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
+          let size = 0;
+          res.on("data", (c: Buffer) => {
+            size += c.length;
+            if (size <= MAX_BODY) chunks.push(c);
+            else {
+              r.destroy();
+              reject(new PowerError("fatal", "invalid_response", `${u.host} sent more than ${MAX_BODY} bytes`));
+            }
+          });
           res.on("error", (e) => reject(classifyTransportError(e, req.url)));
           res.on("end", () =>
             resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }),

@@ -135,6 +135,13 @@ describe("redfish driver: authentication", () => {
     expect([e.kind, e.code]).toEqual(["fatal", "unsupported"]);
   });
 
+  it("concurrent actions share one login", async () => {
+    const { emu, driver } = await setup();
+    expect(await Promise.all([driver.queryPower(), driver.queryPower(), driver.queryPower()])).toEqual(["on", "on", "on"]);
+    expect(emu.log.filter((l) => l.method === "POST" && l.path.endsWith("/Sessions"))).toHaveLength(1);
+    expect(emu.sessions.size).toBe(1);
+  });
+
   it("logs in again when the BMC forgot the session", async () => {
     const { emu, driver } = await setup();
     expect(await driver.queryPower()).toBe("on");
@@ -334,6 +341,13 @@ describe("redfish driver: error classes", () => {
   it("a response that is not a Redfish resource is fatal", async () => {
     const { emu, driver } = await setup();
     emu.inject("get", { status: 200, body: { Members: "not a list" } });
+    const e = await powerError(driver.queryPower());
+    expect([e.kind, e.code]).toEqual(["fatal", "invalid_response"]);
+  });
+
+  it("an oversized response is refused as fatal", async () => {
+    const { emu, driver } = await setup();
+    emu.inject("get", { status: 200, body: { pad: "x".repeat(5 << 20) } });
     const e = await powerError(driver.queryPower());
     expect([e.kind, e.code]).toEqual(["fatal", "invalid_response"]);
   });
