@@ -20,6 +20,8 @@ export interface IpmiSimOptions {
   port: number;
   dir: string;
   users?: { id: number; name: string; password: string; priv: "user" | "operator" | "admin" }[];
+  /** Without the script ipmi_sim keeps power state itself and forks nothing per query (benchmarks). Default true. */
+  chassisControl?: boolean;
 }
 
 const chassisScript = `#!/bin/sh
@@ -86,7 +88,7 @@ export async function startIpmiSim(opts: IpmiSimOptions): Promise<IpmiSim> {
       "    allowed_auths_user none md2 md5 straight",
       "    guid a123456789abcdefa123456789abcdef",
       "  endlan",
-      `  chassis_control "${script} 0x20"`,
+      ...(opts.chassisControl === false ? [] : [`  chassis_control "${script} 0x20"`]),
       ...users.map((u) => `  user ${u.id} true "${u.name}" "${u.password}" ${u.priv} 10 none md2 md5 straight`),
       "",
     ].join("\n"),
