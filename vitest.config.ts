@@ -22,6 +22,7 @@ export default defineConfig(async () => {
     test: {
       include: ["test/region/**/*.test.ts"],
       setupFiles: ["test/region/apply-migrations.ts"],
+      testTimeout: 30_000,
     },
   };
 });
