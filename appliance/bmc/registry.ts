@@ -2,58 +2,42 @@
 // driver. Parameters arrive from the region inside a tunnel command, so they are parsed here
 // again: a bad value is a fatal "bad settings" error, never a crash half-way through.
 import { z } from "zod";
+import { powerParameterSchemas } from "../../shared/power";
 import { type PowerDriver, PowerError } from "./driver";
 import { ManualDriver, type ManualRequest } from "./manual";
 import { RedfishDriver } from "./redfish";
 import { WebhookDriver } from "./webhook";
 
-const address = z.string().min(1).max(255);
-const secret = z.string().max(255);
 const fingerprint = z
   .string()
   .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, "a SHA-256 fingerprint: 64 hex digits, colons optional");
 const uri = z.url({ protocol: /^https?$/ });
 
+/**
+ * shared/power.ts is the one definition of the parameters; the appliance adds the few its
+ * drivers can also use (they must be added to shared/ before the region API accepts them)
+ * and narrows webhook URLs to http(s).
+ */
 export const driverParamSchemas = {
-  manual: z.strictObject({}),
-  redfish: z.strictObject({
-    /** host, host:port, or a full http(s):// URL; https is assumed. */
-    power_address: address,
-    power_user: z.string().max(64).default(""),
-    power_pass: secret.default(""),
-    /** The ComputerSystem Id, when the BMC manages more than one. */
-    node_id: z.string().max(128).optional(),
+  manual: powerParameterSchemas.manual,
+  ipmi: powerParameterSchemas.ipmi,
+  redfish: powerParameterSchemas.redfish.extend({
     tls_fingerprint: fingerprint.optional(),
+    /** auto: a session, or basic auth when the BMC has no SessionService. */
     power_auth: z.enum(["auto", "session", "basic"]).default("auto"),
   }),
-  webhook: z.strictObject({
+  webhook: powerParameterSchemas.webhook.extend({
     power_on_uri: uri,
     power_off_uri: uri,
+    power_reset_uri: uri.optional(),
+    power_query_uri: uri.optional(),
     power_soft_off_uri: uri.optional(),
     power_cycle_uri: uri.optional(),
-    power_reset_uri: uri.optional(),
     power_identify_uri: uri.optional(),
     power_boot_uri: uri.optional(),
-    power_query_uri: uri.optional(),
+    /** Dotted path to the state in a JSON query response, e.g. "status.power". */
     power_query_json_path: z.string().max(255).optional(),
-    power_on_regex: z.string().max(255).optional(),
-    power_off_regex: z.string().max(255).optional(),
-    power_user: z.string().max(64).optional(),
-    power_pass: secret.optional(),
-    power_token: secret.optional(),
     tls_fingerprint: fingerprint.optional(),
-  }),
-  ipmi: z.strictObject({
-    power_address: address,
-    power_port: z.coerce.number().int().min(1).max(65535).optional(),
-    power_user: z.string().max(64).default(""),
-    power_pass: secret.default(""),
-    power_driver: z.enum(["LAN_2_0", "LAN"]).default("LAN_2_0"),
-    power_boot_type: z.enum(["auto", "legacy", "efi"]).default("auto"),
-    cipher_suite_id: z.enum(["3", "17"]).optional(),
-    privilege_level: z.enum(["USER", "OPERATOR", "ADMIN"]).default("OPERATOR"),
-    k_g: secret.optional(),
-    mac_address: z.string().optional(),
   }),
 } as const;
 

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { PowerError } from "../../../appliance/bmc/driver";
 import { createDriver } from "../../../appliance/bmc/registry";
+import { powerParameterSchemas } from "../../../shared/power";
 import { RedfishEmulator } from "../../redfish-emulator";
 
 async function powerError(p: Promise<unknown>): Promise<PowerError> {
@@ -69,6 +70,21 @@ describe("driver registry", () => {
   it("webhook URLs must be http(s)", async () => {
     const e = await powerError(createDriver("webhook", { power_on_uri: "file:///etc/passwd", power_off_uri: "http://x/" }));
     expect(e.code).toBe("bad_settings");
+  });
+
+  it("accepts whatever the region's shared schema accepts", async () => {
+    const region = {
+      redfish: { power_address: "10.0.0.5", power_user: "root", power_pass: "x", node_id: "1" },
+      webhook: { power_on_uri: "https://pdu.example/on", power_off_uri: "https://pdu.example/off" },
+      manual: {},
+      ipmi: { power_address: "10.0.0.6", cipher_suite_id: "17", privilege_level: "ADMIN" },
+    } as const;
+    for (const [type, params] of Object.entries(region)) {
+      expect(powerParameterSchemas[type as keyof typeof region].safeParse(params).success).toBe(true);
+      const d = await createDriver(type, powerParameterSchemas[type as keyof typeof region].parse(params));
+      expect(d.type).toBe(type);
+      await d.close?.();
+    }
   });
 
   it("IPMI 1.5 is refused as a bad setting", async () => {
