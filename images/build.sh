@@ -1,0 +1,102 @@
+#!/bin/bash
+# `npm run images`: builds Plinth's boot environments from Debian packages into images/build/:
+#   vmlinuz          Debian's kernel (the linux-image-6.1.0-*-amd64 that linux-image-amd64 depends on)
+#   initrd.img       the ephemeral environment: busybox-static, the kernel modules it needs,
+#                    zstd, and the POSIX sh scripts in images/initramfs/
+#   testdisk.raw(.gz,.zst)  a tiny bootable disk whose first boot phones home (build-testdisk.sh)
+#   SHA256SUMS, manifest.json
+# Packages are fetched with `apt-get download` into images/build/cache and unpacked with
+# `dpkg-deb -x`; nothing is installed. Re-running skips what is built unless inputs changed.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+out=${PLINTH_IMAGES_OUT:-$here/build}
+cache=$out/cache
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
+# shellcheck source=images/lib.sh
+. "$here/lib.sh"
+
+need_tools apt-get apt-cache dpkg-deb cpio gzip depmod modprobe sha256sum mknod zstd mkfs.vfat mcopy syslinux
+mkdir -p "$out" "$cache"
+
+kpkg=$(kernel_pkg)
+[ -n "$kpkg" ] || die "cannot find the kernel package linux-image-amd64 depends on"
+# Modules for the NICs and disks of VMs and common servers, and vfat for the cloud-init seed.
+modules="virtio_net virtio_pci virtio_blk virtio_scsi virtio-rng e1000 e1000e igb r8169 ahci sd_mod ata_piix nvme vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1"
+pkgs="$kpkg busybox-static zstd libc6 zlib1g liblzma5 liblz4-1"
+versions=""
+for p in $pkgs; do versions="$versions $p=$(pkg_version "$p")"; done
+
+inputs=$(
+  printf '%s\n' "$versions" "$modules" "$SOURCE_DATE_EPOCH"
+  # shellcheck disable=SC2046 # paths under images/initramfs have no spaces
+  cd "$here" && fingerprint build.sh lib.sh $(find initramfs -type f | LC_ALL=C sort)
+)
+stamp=$(printf '%s' "$inputs" | sha256sum | cut -d' ' -f1)
+
+if [ -f "$out/.ephemeral.stamp" ] && [ "$(cat "$out/.ephemeral.stamp")" = "$stamp" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ]; then
+  echo "images: ephemeral environment up to date"
+else
+  echo "images: building the ephemeral environment ($kpkg, busybox-static)"
+  kroot=$(unpack "$kpkg")
+  kver=$(basename "$(find "$kroot/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n1)")
+  bb=$(unpack busybox-static)
+  stage="$out/work/initramfs"
+  rm -rf "$stage"
+  mkdir -p "$stage"/proc "$stage"/sys "$stage"/tmp "$stage"/run "$stage"/mnt "$stage"/etc "$stage"/lib64 "$stage"/lib/x86_64-linux-gnu
+  install_busybox "$bb" "$stage"
+  make_dev_nodes "$stage"
+  # shellcheck disable=SC2086
+  copy_modules "$kroot" "$kver" "$stage" $modules
+  # zstd is dynamically linked in Debian: bring it with the libraries it needs.
+  cp "$(unpack zstd)/usr/bin/zstd" "$stage/usr/bin/zstd"
+  for lib in libc6:libc.so.6 libc6:ld-linux-x86-64.so.2 zlib1g:libz.so.1 liblzma5:liblzma.so.5 liblz4-1:liblz4.so.1; do
+    root=$(unpack "${lib%%:*}")
+    f=$(find "$root" -name "${lib#*:}" | LC_ALL=C sort | head -n1)
+    [ -n "$f" ] || die "${lib#*:} not found in ${lib%%:*}"
+    cp -L "$f" "$stage/lib/x86_64-linux-gnu/${lib#*:}"
+  done
+  ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$stage/lib64/ld-linux-x86-64.so.2"
+  cp -R "$here/initramfs/." "$stage/"
+  chmod 755 "$stage/init" "$stage/etc/udhcpc.script"
+  printf '%s\n' "$kver" >"$stage/etc/plinth-kernel"
+  make_cpio "$stage" "$out/initrd.img"
+  cp "$(find "$kroot/boot" -name 'vmlinuz-*' | head -n1)" "$out/vmlinuz.tmp"
+  mv "$out/vmlinuz.tmp" "$out/vmlinuz"
+  printf '%s\n' "$kver" >"$out/kernel-version"
+  cp "$stage/lib/modules/$kver/load-order" "$out/initrd.modules"
+  rm -rf "$out/work"
+  printf '%s\n' "$stamp" >"$out/.ephemeral.stamp"
+fi
+
+PLINTH_IMAGES_OUT=$out bash "$here/build-testdisk.sh"
+
+# Sums and manifest over everything built.
+cd "$out"
+files="vmlinuz initrd.img testdisk.raw testdisk.raw.gz testdisk.raw.zst"
+# shellcheck disable=SC2086
+sha256sum $files >SHA256SUMS.tmp
+mv SHA256SUMS.tmp SHA256SUMS
+{
+  printf '{\n  "kernel_version": "%s",\n  "source_date_epoch": %s,\n  "packages": {' "$(cat kernel-version)" "$SOURCE_DATE_EPOCH"
+  sep=""
+  for pv in $versions $(cat testdisk.packages); do
+    printf '%s\n    "%s": "%s"' "$sep" "${pv%%=*}" "${pv#*=}"
+    sep=","
+  done
+  printf '\n  },\n  "modules": ['
+  sep=""
+  while read -r m; do
+    printf '%s\n    "%s"' "$sep" "$m"
+    sep=","
+  done <initrd.modules
+  printf '\n  ],\n  "files": {'
+  sep=""
+  for f in $files; do
+    printf '%s\n    "%s": { "size": %s, "sha256": "%s" }' "$sep" "$f" "$(stat -c %s "$f")" "$(awk -v f="$f" '$2 == f { print $1 }' SHA256SUMS)"
+    sep=","
+  done
+  printf '\n  }\n}\n'
+} >manifest.json.tmp
+mv manifest.json.tmp manifest.json
+echo "images: done"
+cat SHA256SUMS
