@@ -74,7 +74,10 @@ export interface SessionKeys {
   k2: Buffer;
 }
 
-/** SIK = HMAC_Kg(Rm | Rc | role | ulen | uname); K1, K2 = HMAC_SIK(0x01…), HMAC_SIK(0x02…). */
+/**
+ * SIK = HMAC_Kg(Rm | Rc | role | ulen | uname); K1, K2 = HMAC_SIK(0x01 × 20), HMAC_SIK(0x02 × 20).
+ * The constants are 20 bytes for SHA-256 too (IPMI 2.0 §13.32; ipmitool and BMCs agree).
+ */
 export function deriveKeys(
   suite: CipherSuite,
   kg: Buffer,
@@ -84,8 +87,7 @@ export function deriveKeys(
   user: Buffer,
 ): SessionKeys {
   const sik = hmac(suite.hash, kg, consoleRandom, bmcRandom, Buffer.from([role, user.length]), user);
-  const n = suite.hash === "sha1" ? 20 : 32;
-  return { sik, k1: hmac(suite.hash, sik, Buffer.alloc(n, 0x01)), k2: hmac(suite.hash, sik, Buffer.alloc(n, 0x02)) };
+  return { sik, k1: hmac(suite.hash, sik, Buffer.alloc(20, 0x01)), k2: hmac(suite.hash, sik, Buffer.alloc(20, 0x02)) };
 }
 
 /** The per-packet auth code: HMAC_K1 over the signed bytes, truncated (SHA1-96, SHA256-128). */

@@ -199,13 +199,25 @@ describe("crypto known answers", () => {
       "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
     );
   });
-  it("suite 17 uses 32-byte K1/K2 and 16-byte integrity codes", () => {
-    const keys = deriveKeys(SUITES[17], userKey("password"), Buffer.alloc(16, 1), Buffer.alloc(16, 2), 0x14, Buffer.from("admin"));
-    expect(keys.sik).toHaveLength(32);
-    expect(keys.k1).toEqual(hmac("sha256", keys.sik, Buffer.alloc(32, 1)));
-    expect(keys.k2).toEqual(hmac("sha256", keys.sik, Buffer.alloc(32, 2)));
-    expect(integrityCode(SUITES[17], keys.k1, Buffer.from("x"))).toHaveLength(16);
-    expect(integrityCode(SUITES[3], keys.k1, Buffer.from("x"))).toHaveLength(12);
+  it("SIK, K1, K2 for suite 17 match ipmitool -C 17 -vvv output (20-byte constants)", () => {
+    // From `ipmitool -I lanplus -C 17 -vvv` against the test emulator: Rm, Rc, role 0x14, "admin".
+    const keys = deriveKeys(
+      SUITES[17],
+      userKey("password"),
+      hex("278ff21d3015edde3b197345e55e8375"),
+      hex("cc530d55bc8a1eb19167dee475fdc1fc"),
+      0x14,
+      Buffer.from("admin"),
+    );
+    expect(keys.sik.toString("hex")).toBe("ad8c69f42332441b3acbaa00870e693d62706848949db6603db1f19b3fb47709");
+    expect(keys.k1.toString("hex")).toBe("5c1f0f0735889712d24163c02ff96e6819aaa3f5ee3758997817397c7d435361");
+    expect(keys.k2.toString("hex")).toBe("e60ade37bdd2f2bdd695ba5566db89514af78a907ef99aec0bd692ace5e28261");
+    // ipmitool's auth code for its first in-session packet with that K1 (HMAC-SHA256-128).
+    const signed = hex(
+      "06c000100000030000002000 45b22e6b3a0ac9e182d3a612664ceeeada03fc87b2a4635f8ebebeed9b52eb65ffff0207",
+    );
+    expect(integrityCode(SUITES[17], keys.k1, signed).toString("hex")).toBe("4b88c9826b483a674ec369282766e175");
+    expect(integrityCode(SUITES[3], keys.k1, signed)).toHaveLength(12);
   });
   it("AES-CBC-128 payload: IPMI pad 01 02 … n, n; round trip for every length", () => {
     const k2 = Buffer.alloc(20, 7);

@@ -151,3 +151,33 @@ export function ipmitool(port: number, args: string[], creds = { user: "admin", 
   if (r.status !== 0) throw new Error(`ipmitool ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 }
+
+/** ipmitool without blocking the event loop: needed when the BMC lives in this process. */
+export function ipmitoolAsync(
+  port: number,
+  args: string[],
+  creds = { user: "admin", password: "password", cipher: 3 },
+): Promise<string> {
+  which("ipmitool");
+  return new Promise((resolve, reject) => {
+    const p = spawn(
+      "ipmitool",
+      ["-I", "lanplus", "-H", "127.0.0.1", "-p", String(port), "-U", creds.user, "-P", creds.password, "-C", String(creds.cipher), ...args],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    p.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    const t = setTimeout(() => p.kill("SIGKILL"), 20_000);
+    p.on("close", (code) => {
+      clearTimeout(t);
+      if (code === 0) resolve(out);
+      else reject(new Error(`ipmitool ${args.join(" ")} failed (${code}): ${err}`));
+    });
+  });
+}
