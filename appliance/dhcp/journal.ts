@@ -21,6 +21,8 @@ interface Waiter {
 export interface JournalOptions {
   /** Live records (what a compacted journal must contain), taken when compaction starts. */
   live(): JournalRecord[];
+  /** How many records live() would return, cheaply (checked after every flush). */
+  liveCount(): number;
   /** Compact once the file holds this many records and at least 4× the live ones. */
   compactAfter?: number;
   onError?(e: unknown): void;
@@ -138,7 +140,7 @@ export class Journal {
       this.opts.onError?.(e);
     }
     const threshold = this.opts.compactAfter ?? 10_000;
-    if (this.inFile >= threshold && this.inFile >= 4 * this.opts.live().length) this.compactWanted = true;
+    if (this.inFile >= threshold && this.inFile >= 4 * this.opts.liveCount()) this.compactWanted = true;
   }
 
   private async compact(): Promise<void> {

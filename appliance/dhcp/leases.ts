@@ -52,6 +52,7 @@ export class Leases {
     for (const r of records) leases.apply(r);
     leases.journal = await Journal.open(path, records.length, {
       live: () => leases.live(),
+      liveCount: () => leases.byIp.size,
       compactAfter: opts.compactAfter,
       onError: opts.onError,
     });

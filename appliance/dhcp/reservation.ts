@@ -197,7 +197,14 @@ export class ReservationHandler implements Handle {
   private async release(req: Incoming): Promise<null> {
     const p = req.packet;
     if (p.options.serverId && !this.isOurs(req, p.options.serverId)) return null;
-    await this.leases.release(clientKey(p), p.ciaddr);
+    const done = this.leases.release(clientKey(p), p.ciaddr);
+    this.deps.log.info(done ? "released" : "release for an address the client does not hold", {
+      mac: macOf(p),
+      xid: p.xid,
+      interface: req.iface.name,
+      ip: p.ciaddr,
+    });
+    await done;
     return null;
   }
 

@@ -152,33 +152,34 @@ export interface ProbeReply {
   hex: string;
 }
 
-/**
- * Send raw packets from the client namespace and collect replies. Returns once `expect`
- * replies arrived or after `windowMs` (used to show silence).
- */
-export async function probe(
-  ns: Netns,
-  o: { bind?: string; port?: number; sends: { hex: string; to: string; port: number }[]; expect: number; windowMs?: number },
-): Promise<ProbeReply[]> {
+export interface Probe {
+  /** Send raw packets; resolves with `expect` replies matching their xids, or what came within `windowMs`. */
+  send(o: { sends: { hex: string; to: string; port: number }[]; expect: number; windowMs?: number }): Promise<ProbeReply[]>;
+  close(): Promise<void>;
+}
+
+/** A scripted client living in the namespace (see test/node/dhcp/probe.ts). */
+export async function startProbe(ns: Netns, port = 68): Promise<Probe> {
   const script = join(repoRoot, "test", "node", "dhcp", "probe.ts");
-  const child = ns.spawn(process.execPath, ["--import", "tsx", script, JSON.stringify(o)], {
+  const child = ns.spawn(process.execPath, ["--import", "tsx", script, String(port)], {
     cwd: repoRoot,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["pipe", "pipe", "pipe"],
   });
-  let out = "";
-  let err = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
-  const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
-  if (code !== 0) throw new Error(`probe failed (${code}): ${err}`);
-  return out
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as ProbeReply);
+  const w = watchOutput(child);
+  await w.waitFor((l) => l.includes('"ready"'), "probe ready", 60_000);
+  let next = 1;
+  return {
+    async send(o) {
+      const id = next++;
+      child.stdin?.write(`${JSON.stringify({ id, ...o })}\n`);
+      const line = await w.waitFor((l) => l.startsWith(`{"id":${id},`), `probe reply ${id}`, 60_000);
+      return (JSON.parse(line) as { replies: ProbeReply[] }).replies;
+    },
+    close: () => {
+      child.stdin?.end();
+      return stop(child);
+    },
+  };
 }
 
 /** Route a relay's subnet from the server namespace through the client side (for giaddr tests). */
