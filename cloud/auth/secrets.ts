@@ -3,9 +3,11 @@
 import { ApiError } from "../http/errors";
 import { b64, unb64 } from "./crypto";
 
-const keys = new Map<string, Promise<CryptoKey>>();
+// Spelled this way (not CryptoKey) so Node-side scripts that seed encrypted data type-check too.
+type AesKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+const keys = new Map<string, Promise<AesKey>>();
 
-function key(secret: string | undefined): Promise<CryptoKey> {
+function key(secret: string | undefined): Promise<AesKey> {
   if (!secret) throw new ApiError(500, "misconfigured", "PLINTH_SECRET_KEY is not set: BMC secrets cannot be stored");
   let k = keys.get(secret);
   if (!k) {

@@ -1,0 +1,134 @@
+// Realistic fleets for demos, browser tests and benchmarks: machines with inventory,
+// interfaces, disks, tags, zones and pools, spread over statuses, written through the real
+// D1 binding of a *local* region (wrangler's platform proxy on a persisted directory).
+import type { D1Database } from "@cloudflare/workers-types";
+import { join } from "node:path";
+import { getPlatformProxy } from "wrangler";
+import { encryptJson } from "../cloud/auth/secrets";
+import { NODE_STATUS as S } from "../shared/lifecycle";
+
+export interface SeedOptions {
+  machines: number;
+  sites: number;
+  stateDir: string;
+  secretKey: string;
+  log?: (s: string) => void;
+}
+
+// Weighted statuses: most of a real fleet is Ready or Deployed.
+const STATUS_MIX: [number, number][] = [
+  [S.READY, 40],
+  [S.DEPLOYED, 30],
+  [S.ALLOCATED, 5],
+  [S.NEW, 5],
+  [S.COMMISSIONING, 3],
+  [S.DEPLOYING, 3],
+  [S.BROKEN, 3],
+  [S.FAILED_COMMISSIONING, 2],
+  [S.FAILED_DEPLOYMENT, 2],
+  [S.RELEASING, 2],
+  [S.RESCUE_MODE, 1],
+  [S.TESTING, 1],
+  [S.FAILED_TESTING, 1],
+  [S.MISSING, 1],
+  [S.RETIRED, 1],
+];
+const TAGS = ["gpu", "nvme", "ssd", "hdd", "10g", "25g", "100g", "storage", "compute", "kvm-host", "k8s", "openstack"];
+const ZONES = ["default", "az-a", "az-b", "az-c"];
+const POOLS = ["default", "production", "staging", "lab"];
+const CPU_MODELS = ["Intel(R) Xeon(R) Gold 6338", "AMD EPYC 7543", "Intel(R) Xeon(R) Silver 4314", "AMD EPYC 9354", "Ampere Altra Q80-30"];
+const VENDORS = ["Dell Inc.", "HPE", "Supermicro", "Lenovo", "Gigabyte"];
+
+/** Deterministic, so two seeds of the same size are the same fleet. */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+export async function seed(o: SeedOptions): Promise<{ machines: number; sites: number }> {
+  const log = o.log ?? (() => {});
+  const proxy = await getPlatformProxy<{ DB: D1Database }>({ configPath: "wrangler.toml", persist: { path: join(o.stateDir, "wrangler", "v3") } });
+  try {
+    const db = proxy.env.DB;
+    const rand = rng(42);
+    const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+    const statusTotal = STATUS_MIX.reduce((a, [, w]) => a + w, 0);
+    const pickStatus = () => {
+      let r = rand() * statusTotal;
+      for (const [s, w] of STATUS_MIX) if ((r -= w) < 0) return s;
+      return S.READY;
+    };
+
+    await db.batch([
+      ...ZONES.map((z) => db.prepare("INSERT INTO zones (name, description) VALUES (?, ?) ON CONFLICT(name) DO NOTHING").bind(z, `${z} availability zone`)),
+      ...POOLS.map((p) => db.prepare("INSERT INTO resource_pools (name, description) VALUES (?, ?) ON CONFLICT(name) DO NOTHING").bind(p, `${p} pool`)),
+      ...TAGS.map((t) => db.prepare("INSERT INTO tags (name) VALUES (?) ON CONFLICT(name) DO NOTHING").bind(t)),
+      db.prepare("INSERT INTO users (username) VALUES ('fleet-owner') ON CONFLICT(username) DO NOTHING"),
+    ]);
+    const ids = async (table: string) => new Map((await db.prepare(`SELECT id, name FROM ${table}`).all<{ id: number; name: string }>()).results.map((r) => [r.name, r.id]));
+    const siteNames = Array.from({ length: o.sites }, (_, i) => `site-${String(i + 1).padStart(4, "0")}`);
+    for (let i = 0; i < siteNames.length; i += 200) {
+      await db.batch(siteNames.slice(i, i + 200).map((n) => db.prepare("INSERT INTO sites (name, description) VALUES (?, 'seeded') ON CONFLICT(name) DO NOTHING").bind(n)));
+    }
+    const [sites, zones, pools, tags] = [await ids("sites"), await ids("zones"), await ids("resource_pools"), await ids("tags")];
+    const owner = (await db.prepare("SELECT id FROM users WHERE username = 'fleet-owner'").first<{ id: number }>())!.id;
+    const start = (await db.prepare("SELECT coalesce(max(id), 0) AS n FROM machines").first<{ n: number }>())!.n;
+
+    // D1 refuses statements over 100 KB: 100 machines (and their rows) per batch stays under it.
+    const CHUNK = 100;
+    const now = Date.now();
+    for (let base = 0; base < o.machines; base += CHUNK) {
+      const n = Math.min(CHUNK, o.machines - base);
+      const mRows: string[] = [];
+      const iRows: string[] = [];
+      const dRows: string[] = [];
+      const tRows: string[] = [];
+      for (let k = 0; k < n; k++) {
+        const seq = start + base + k + 1;
+        const site = siteNames[(base + k) % siteNames.length]!;
+        const status = pickStatus();
+        const systemId = `s${seq.toString(36).padStart(5, "0")}`.slice(-6);
+        const hostname = `${site}-r${String(Math.floor(((base + k) / siteNames.length) % 40) + 1).padStart(2, "0")}-n${seq}`;
+        const cpu = pick([8, 16, 32, 48, 64, 96, 128]);
+        const mem = pick([16384, 32768, 65536, 131072, 262144, 524288]);
+        const disks = 1 + Math.floor(rand() * 3);
+        const diskSize = pick([480, 960, 1920, 3840, 7680]) * 1e9;
+        const arch = rand() < 0.05 ? "arm64/generic" : "amd64/generic";
+        const mac = (nic: number) =>
+          ["52", "54", (nic & 255).toString(16).padStart(2, "0"), ((seq >> 16) & 255).toString(16).padStart(2, "0"), ((seq >> 8) & 255).toString(16).padStart(2, "0"), (seq & 255).toString(16).padStart(2, "0")].join(":");
+        const owned = [S.ALLOCATED, S.DEPLOYED, S.DEPLOYING, S.FAILED_DEPLOYMENT, S.RELEASING, S.RESCUE_MODE].includes(status as never);
+        // READY machines use the manual driver (demos can walk them through the lifecycle without a BMC).
+        const ipmi = status !== S.READY && status !== S.NEW;
+        const enc = ipmi ? await encryptJson(o.secretKey, { power_address: `10.${(seq >> 16) & 255}.${(seq >> 8) & 255}.${seq & 255}`, power_user: "admin", power_pass: `seeded-${seq}` }, systemId) : null;
+        mRows.push(
+          `(${[q(systemId), q(hostname), status, q(arch), cpu, q(pick(CPU_MODELS)), 2400, mem, (diskSize * disks) / 1e6, q(mac(0)), q(rand() < 0.7 ? "uefi" : "bios"), status === S.DEPLOYED ? q("ubuntu") : q(""), status === S.DEPLOYED ? q("noble") : q(""), q(ipmi ? "ipmi" : "manual"), enc ? q(enc) : "NULL", q(ipmi ? '["power_address","power_pass","power_user"]' : "[]"), sites.get(site), zones.get(pick(ZONES)), pools.get(pick(POOLS)), owned ? owner : "NULL", q(`${pick(VENDORS)}`), now, now].join(", ")})`,
+        );
+        for (let nic = 0; nic < 2; nic++) iRows.push(`((SELECT id FROM machines WHERE system_id = ${q(systemId)}), ${q(`eno${nic + 1}`)}, ${q(mac(nic))}, ${q(pick(["ixgbe", "i40e", "mlx5_core", "bnxt_en"]))}, ${pick([10000, 25000])}, ${nic === 0 ? 1 : 0})`);
+        for (let d = 0; d < disks; d++) dRows.push(`((SELECT id FROM machines WHERE system_id = ${q(systemId)}), ${q(`sd${String.fromCharCode(97 + d)}`)}, ${q(pick(["SAMSUNG MZ7LH960", "INTEL SSDSC2KB96", "MICRON 5300", "Seagate ST4000NM"]))}, ${q(`SN${seq}${d}`)}, ${diskSize}, ${rand() < 0.2 ? 1 : 0}, ${d === 0 ? 1 : 0})`);
+        for (const t of TAGS) if (rand() < 0.15) tRows.push(`((SELECT id FROM machines WHERE system_id = ${q(systemId)}), ${tags.get(t)})`);
+      }
+      const stmts = [
+        db.prepare(
+          `INSERT INTO machines (system_id, hostname, status, architecture, cpu_count, cpu_model, cpu_speed, memory, storage, boot_mac, firmware, osystem, distro_series, power_type, power_params_enc, power_params_set, site_id, zone_id, pool_id, owner_id, description, created_at, updated_at) VALUES ${mRows.join(",")}`,
+        ),
+        db.prepare(`INSERT INTO interfaces (machine_id, name, mac, driver, speed_mbps, is_boot) VALUES ${iRows.join(",")}`),
+        db.prepare(`INSERT INTO block_devices (machine_id, name, model, serial, size, rotational, is_boot) VALUES ${dRows.join(",")}`),
+      ];
+      if (tRows.length) stmts.push(db.prepare(`INSERT OR IGNORE INTO machine_tags (machine_id, tag_id) VALUES ${tRows.join(",")}`));
+      await db.batch(stmts);
+      if ((base / CHUNK) % 100 === 0) log(`seeded ${base + n}/${o.machines} machines`);
+    }
+    await db.prepare("INSERT INTO events (type, level, actor, description, created_at) VALUES ('seed', 'INFO', 'seed', ?, ?)").bind(`seeded ${o.machines} machines across ${o.sites} sites`, Date.now()).run();
+    return { machines: o.machines, sites: o.sites };
+  } finally {
+    await proxy.dispose();
+  }
+}

@@ -1,0 +1,42 @@
+// `npm run seed -- --machines N [--sites S] [--state DIR]`: fills the *local* region.
+// There is no flag for a remote database: it only ever opens a local state directory
+// that `npm start` made (it holds the development secrets the seed encrypts with).
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { applyMigrations, ensureDevVars } from "./region-local.mjs";
+import { seed } from "./seed-data";
+
+const { values } = parseArgs({
+  options: {
+    machines: { type: "string", default: "1000" },
+    sites: { type: "string", default: "10" },
+    state: { type: "string", default: ".plinth" },
+    remote: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+  strict: true,
+});
+if (values.help) {
+  console.log("usage: npm run seed -- --machines N [--sites S] [--state DIR]   (local development region only)");
+  process.exit(0);
+}
+if (values.remote || process.env.CLOUDFLARE_API_TOKEN) {
+  console.error("seed: refusing: it only writes to the local development database (no --remote, no CLOUDFLARE_API_TOKEN)");
+  process.exit(2);
+}
+const machines = Number(values.machines);
+const sites = Number(values.sites);
+if (!Number.isInteger(machines) || machines < 1 || machines > 1_000_000 || !Number.isInteger(sites) || sites < 1 || sites > 100_000) {
+  console.error("seed: --machines must be 1..1000000 and --sites 1..100000");
+  process.exit(2);
+}
+if (!existsSync(join(values.state, "dev.vars"))) {
+  console.error(`seed: ${values.state}/ is not a local development region (no dev.vars): run npm start once first`);
+  process.exit(2);
+}
+const { vars } = ensureDevVars(values.state);
+applyMigrations(values.state);
+const t0 = Date.now();
+await seed({ machines, sites, stateDir: values.state, secretKey: vars.PLINTH_SECRET_KEY, log: (s) => console.log(s) });
+console.log(`seeded ${machines} machines across ${sites} sites in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

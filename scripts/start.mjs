@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// `npm start`: the region on http://localhost:5240 with a local D1 (migrations applied) and,
+// on first start, an admin whose credentials are printed once and kept in .plinth/admin.json.
+import { existsSync, writeFileSync } from "node:fs";
+import { bootstrapAdmin, startRegion, stopRegion } from "./region-local.mjs";
+
+const stateDir = ".plinth";
+const port = Number(process.env.PLINTH_PORT ?? 5240);
+const { child, url } = await startRegion({ stateDir, port });
+
+if (!existsSync(`${stateDir}/admin.json`)) {
+  const admin = await bootstrapAdmin(url, stateDir);
+  if (admin) {
+    writeFileSync(`${stateDir}/admin.json`, `${JSON.stringify(admin, null, 2)}\n`, { mode: 0o600 });
+    console.log(`\nFirst start: created the admin user (shown once, kept in ${stateDir}/admin.json):`);
+    console.log(`  username: ${admin.username}\n  password: ${admin.password}\n  API key:  ${admin.api_key}\n  MAAS key: ${admin.maas_api_key}\n`);
+  } else {
+    console.log(`The region already has users but ${stateDir}/admin.json is gone: delete ${stateDir}/ to start afresh.`);
+  }
+}
+console.log(`Plinth region: ${url}  (dashboard and API; try: curl -H "Authorization: Bearer $(node -p "require('./${stateDir}/admin.json').api_key")" ${url}/api/v1/machines)`);
+
+// wrangler dev does not fire Cron Triggers: fire the deadline sweep ourselves, once a minute.
+const cron = setInterval(() => {
+  fetch(`${url}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("* * * * *")}`).catch(() => {});
+}, 60_000);
+cron.unref();
+
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, async () => {
+    await stopRegion(child);
+    process.exit(0);
+  });
+}
+child.on("exit", (code) => process.exit(code ?? 0));
