@@ -63,7 +63,10 @@ export async function seed(o: SeedOptions): Promise<{ machines: number; sites: n
     const statusTotal = STATUS_MIX.reduce((a, [, w]) => a + w, 0);
     const pickStatus = () => {
       let r = rand() * statusTotal;
-      for (const [s, w] of STATUS_MIX) if ((r -= w) < 0) return s;
+      for (const [s, w] of STATUS_MIX) {
+        r -= w;
+        if (r < 0) return s;
+      }
       return S.READY;
     };
 
