@@ -13,7 +13,7 @@ import type { Handle, Incoming } from "../../../appliance/dhcp/handler";
 import { inCidr, ipToInt, parseCidr } from "../../../appliance/dhcp/ip";
 import { Leases } from "../../../appliance/dhcp/leases";
 import { silentLogger } from "../../../appliance/dhcp/log";
-import { DhcpDecodeError, decode, encode, MessageType } from "../../../appliance/dhcp/packet";
+import { DhcpDecodeError, decode, encode, type MessageType } from "../../../appliance/dhcp/packet";
 import { ProxyHandler } from "../../../appliance/dhcp/proxy";
 import { ReservationHandler } from "../../../appliance/dhcp/reservation";
 import { Topology } from "../../../appliance/dhcp/topology";
@@ -90,7 +90,10 @@ describe("fuzz", () => {
         if (k === 0) c[int(c.length)] = int(256);
         else if (k === 1 && c.length > 240) c[240 + int(c.length - 240)] = [0, 255, 53, 52, 55, 93][int(6)]!;
         else if (k === 2) return c.subarray(0, int(c.length + 1));
-        else c[int(c.length)] ^= 1 << int(8);
+        else {
+          const at = int(c.length);
+          c[at] = c[at]! ^ (1 << int(8));
+        }
       }
       return c;
     };
