@@ -1,4 +1,4 @@
-// The first admin. Allowed once, while no user exists, with the bootstrap token (a Worker
+// The first admin. Allowed once, while no admin exists, with the bootstrap token (a Worker
 // secret; `npm start` generates one for the local region and uses it on first start).
 import type { Hono } from "hono";
 import { z } from "zod";
@@ -21,10 +21,15 @@ export function bootstrapRoutes(app: Hono<AppEnv>) {
     const b = await readJson(c, Bootstrap);
     const db = c.env.DB;
     const hash = await hashPassword(b.password);
-    // Conditional insert: two racing bootstraps cannot both create an admin.
-    const row = await db.prepare("INSERT INTO users (username, password_hash) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM users) RETURNING id").bind(b.username, hash).first<{ id: number }>();
-    if (!row) throw conflict("the region already has users: bootstrap is done");
-    await db.prepare("INSERT INTO role_bindings (user_id, role, site_id) VALUES (?, 'admin', NULL)").bind(row.id).run();
+    // Allowed while no admin of every site exists. One batch is one transaction, so two racing
+    // bootstraps cannot both make an admin.
+    const noAdmin = "NOT EXISTS (SELECT 1 FROM role_bindings WHERE role = 'admin' AND site_id IS NULL)";
+    const [ins] = await db.batch([
+      db.prepare(`INSERT INTO users (username, password_hash) SELECT ?, ? WHERE ${noAdmin} RETURNING id`).bind(b.username, hash),
+      db.prepare(`INSERT INTO role_bindings (user_id, role, site_id) SELECT id, 'admin', NULL FROM users WHERE username = ? AND ${noAdmin}`).bind(b.username),
+    ]);
+    const row = ins?.results?.[0] as { id: number } | undefined;
+    if (!row) throw conflict("the region already has an admin: bootstrap is done");
     const key = await issueKey(database(db), row.id, "bootstrap");
     await recordEvent(db, { type: "user.bootstrap", level: "AUDIT", actor: b.username, description: "first admin created" });
     return c.json({ username: b.username, api_key: key.apiKey, maas_api_key: key.maasApiKey }, 201);
