@@ -335,3 +335,28 @@ export const bootImages = sqliteTable(
   },
   (t) => [uniqueIndex("boot_images_unique").on(t.osystem, t.series, t.architecture)],
 );
+
+/** Dashboard sign-in sessions: the cookie carries the id; only its hash is stored. */
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    idHash: text("id_hash").primaryKey(),
+    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    csrfToken: text("csrf_token").notNull(),
+    createdAt: createdAt(),
+    expiresAt: integer("expires_at").notNull(),
+    lastSeenAt: integer("last_seen_at"),
+  },
+  (t) => [index("sessions_user").on(t.userId), index("sessions_expires").on(t.expiresAt)],
+);
+
+/** Failed sign-ins per username and per client address, for rate limiting. */
+export const loginAttempts = sqliteTable(
+  "login_attempts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    key: text("key").notNull(),
+    at: integer("at").notNull(),
+  },
+  (t) => [index("login_attempts_key").on(t.key, t.at)],
+);
