@@ -57,7 +57,9 @@ export const hostnameSchema = z
   .string()
   .min(1)
   .max(63)
-  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i, "a DNS label: letters, digits and inner '-'");
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i, "a DNS label: letters, digits and inner '-'")
+  // Hostnames are DNS labels: case-insensitive, kept lower-case so lookups and prefix search agree.
+  .transform((h) => h.toLowerCase());
 export const macSchema = z
   .string()
   .regex(/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i, "a MAC address like 52:54:00:12:34:56")

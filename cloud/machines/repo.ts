@@ -96,42 +96,53 @@ export interface ListFilter {
   limit: number;
 }
 
-const likeEscape = (s: string) => s.replace(/[\\%_]/g, (ch) => `\\${ch}`);
-
 export function listSql(f: ListFilter): { sql: string; args: (string | number)[] } {
   const where: string[] = [];
   const args: (string | number)[] = [];
-  const inList = (col: string, values: (string | number)[]) => {
-    where.push(`${col} IN (SELECT value FROM json_each(?))`);
-    args.push(JSON.stringify(values));
+  // One value is `col = ?` so SQLite walks the (col, id) index already in id order and stops at
+  // LIMIT; several go through json_each (D1 allows only 100 bound parameters).
+  const oneOf = (col: string, values: (string | number)[], lookup?: string, by = "name") => {
+    if (values.length === 1) {
+      where.push(`${col} = ${lookup ? `(SELECT id FROM ${lookup} WHERE ${by} = ?)` : "?"}`);
+      args.push(values[0]!);
+    } else {
+      const list = "(SELECT value FROM json_each(?))";
+      where.push(`${col} IN ${lookup ? `(SELECT id FROM ${lookup} WHERE ${by} IN ${list})` : list}`);
+      args.push(JSON.stringify(values));
+    }
   };
-  if (f.visibleSites) inList("m.site_id", f.visibleSites);
-  if (f.status?.length) inList("m.status", f.status);
-  if (f.site?.length) inList("s.name", f.site);
-  if (f.zone?.length) inList("z.name", f.zone);
-  if (f.pool?.length) inList("p.name", f.pool);
-  if (f.hostname?.length) inList("m.hostname", f.hostname);
-  if (f.owner?.length) inList("u.username", f.owner);
-  if (f.arch?.length) inList("m.architecture", f.arch);
-  if (f.systemId?.length) inList("m.system_id", f.systemId);
+  if (f.visibleSites) oneOf("m.site_id", f.visibleSites);
+  if (f.status?.length) oneOf("m.status", f.status);
+  if (f.site?.length) oneOf("m.site_id", f.site, "sites");
+  if (f.zone?.length) oneOf("m.zone_id", f.zone, "zones");
+  if (f.pool?.length) oneOf("m.pool_id", f.pool, "resource_pools");
+  if (f.owner?.length) oneOf("m.owner_id", f.owner, "users", "username");
+  if (f.hostname?.length) oneOf("m.hostname", f.hostname);
+  if (f.arch?.length) oneOf("m.architecture", f.arch);
+  if (f.systemId?.length) oneOf("m.system_id", f.systemId);
   if (f.mac?.length) {
-    where.push("EXISTS (SELECT 1 FROM interfaces i WHERE i.machine_id = m.id AND i.mac IN (SELECT value FROM json_each(?)))");
+    where.push("m.id IN (SELECT machine_id FROM interfaces WHERE mac IN (SELECT value FROM json_each(?)))");
     args.push(JSON.stringify(f.mac));
   }
   for (const t of f.tags ?? []) {
-    where.push("EXISTS (SELECT 1 FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.machine_id = m.id AND t.name = ?)");
+    where.push("m.id IN (SELECT mt.machine_id FROM machine_tags mt WHERE mt.tag_id = (SELECT id FROM tags WHERE name = ?))");
     args.push(t);
   }
   for (const t of f.notTags ?? []) {
-    where.push("NOT EXISTS (SELECT 1 FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.machine_id = m.id AND t.name = ?)");
+    where.push("m.id NOT IN (SELECT mt.machine_id FROM machine_tags mt WHERE mt.tag_id = (SELECT id FROM tags WHERE name = ?))");
     args.push(t);
   }
   if (f.q) {
+    // Prefix searches as index ranges (LIKE cannot use them under SQLite's default collation):
+    // every string that starts with q sorts between q and q followed by the highest code point.
     const q = f.q.toLowerCase();
+    const hi = `${q}\u{10FFFF}`;
     where.push(
-      `(m.hostname LIKE ? ESCAPE '\\' OR m.system_id = ? OR EXISTS (SELECT 1 FROM interfaces i WHERE i.machine_id = m.id AND i.mac LIKE ? ESCAPE '\\'))`,
+      `m.id IN (SELECT id FROM machines WHERE hostname >= ? AND hostname < ?
+                UNION SELECT id FROM machines WHERE system_id = ?
+                UNION SELECT machine_id FROM interfaces WHERE mac >= ? AND mac < ?)`,
     );
-    args.push(`${likeEscape(q)}%`, q, `${likeEscape(q)}%`);
+    args.push(q, hi, q, q, hi);
   }
   if (f.afterId !== undefined) {
     where.push("m.id > ?");
