@@ -13,6 +13,8 @@ import { bootstrapRoutes } from "./routes/bootstrap";
 import { eventRoutes } from "./routes/events";
 import { namedRoutes } from "./routes/named";
 import { networkRoutes } from "./routes/networks";
+import { sessionRoutes } from "./routes/session";
+import { streamRoutes } from "./routes/stream";
 import { tagRoutes } from "./routes/tags";
 import { userRoutes } from "./routes/users";
 
@@ -20,6 +22,7 @@ const open = new Hono<AppEnv>();
 open.get("/health", (c) => c.json({ ok: true }));
 open.get("/openapi.json", (c) => c.json(openApiDocument()));
 bootstrapRoutes(open);
+sessionRoutes(open);
 
 const api = new Hono<AppEnv>();
 api.use("*", requireCaller);
@@ -31,6 +34,7 @@ tagRoutes(api);
 networkRoutes(api);
 userRoutes(api);
 eventRoutes(api);
+streamRoutes(api);
 api.post("/machines/:id/:action", (c) => {
   throw new ApiError(400, "unknown_action", `unknown machine action "${c.req.param("action")}"`);
 });
