@@ -4,6 +4,9 @@ import { z } from "zod";
 
 const address = z.string().min(1).max(255);
 const secret = z.string().max(255);
+/** SHA-256 of a BMC's self-signed certificate, pinned per BMC instead of trusting any. */
+const fingerprint = z.string().regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, "a SHA-256 fingerprint: 64 hex digits, colons optional");
+const uri = z.url({ protocol: /^https?$/ });
 
 export const powerParameterSchemas = {
   manual: z.strictObject({}),
@@ -24,17 +27,22 @@ export const powerParameterSchemas = {
     power_user: z.string().max(64).default(""),
     power_pass: secret.default(""),
     node_id: z.string().max(128).optional(),
-    /** SHA-256 fingerprint of the BMC's self-signed certificate, pinned per BMC. */
-    tls_fingerprint: z
-      .string()
-      .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/)
-      .optional(),
+    tls_fingerprint: fingerprint.optional(),
+    /** auto: a session, or basic auth when the BMC has no SessionService. */
+    power_auth: z.enum(["auto", "session", "basic"]).default("auto"),
   }),
   webhook: z.strictObject({
-    power_on_uri: z.url(),
-    power_off_uri: z.url(),
-    power_query_uri: z.url().optional(),
-    power_reset_uri: z.url().optional(),
+    power_on_uri: uri,
+    power_off_uri: uri,
+    power_query_uri: uri.optional(),
+    power_reset_uri: uri.optional(),
+    power_soft_off_uri: uri.optional(),
+    power_cycle_uri: uri.optional(),
+    power_identify_uri: uri.optional(),
+    power_boot_uri: uri.optional(),
+    /** Dotted path to the state in a JSON query response, e.g. "status.power". */
+    power_query_json_path: z.string().max(255).optional(),
+    tls_fingerprint: fingerprint.optional(),
     power_on_regex: z.string().max(255).optional(),
     power_off_regex: z.string().max(255).optional(),
     power_user: z.string().max(64).optional(),

@@ -1,45 +1,15 @@
 // From a machine's power type and parameters (MAAS's names, as the region stores them) to a
 // driver. Parameters arrive from the region inside a tunnel command, so they are parsed here
 // again: a bad value is a fatal "bad settings" error, never a crash half-way through.
-import { z } from "zod";
+import type { z } from "zod";
 import { powerParameterSchemas } from "../../shared/power";
 import { type PowerDriver, PowerError } from "./driver";
 import { ManualDriver, type ManualRequest } from "./manual";
 import { RedfishDriver } from "./redfish";
 import { WebhookDriver } from "./webhook";
 
-const fingerprint = z
-  .string()
-  .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, "a SHA-256 fingerprint: 64 hex digits, colons optional");
-const uri = z.url({ protocol: /^https?$/ });
-
-/**
- * shared/power.ts is the one definition of the parameters; the appliance adds the few its
- * drivers can also use (they must be added to shared/ before the region API accepts them)
- * and narrows webhook URLs to http(s).
- */
-export const driverParamSchemas = {
-  manual: powerParameterSchemas.manual,
-  ipmi: powerParameterSchemas.ipmi,
-  redfish: powerParameterSchemas.redfish.extend({
-    tls_fingerprint: fingerprint.optional(),
-    /** auto: a session, or basic auth when the BMC has no SessionService. */
-    power_auth: z.enum(["auto", "session", "basic"]).default("auto"),
-  }),
-  webhook: powerParameterSchemas.webhook.extend({
-    power_on_uri: uri,
-    power_off_uri: uri,
-    power_reset_uri: uri.optional(),
-    power_query_uri: uri.optional(),
-    power_soft_off_uri: uri.optional(),
-    power_cycle_uri: uri.optional(),
-    power_identify_uri: uri.optional(),
-    power_boot_uri: uri.optional(),
-    /** Dotted path to the state in a JSON query response, e.g. "status.power". */
-    power_query_json_path: z.string().max(255).optional(),
-    tls_fingerprint: fingerprint.optional(),
-  }),
-} as const;
+/** One definition of the parameters, shared with the region API that stores them. */
+export const driverParamSchemas = powerParameterSchemas;
 
 export type DriverPowerType = keyof typeof driverParamSchemas;
 export const DRIVER_POWER_TYPES = Object.keys(driverParamSchemas) as DriverPowerType[];
