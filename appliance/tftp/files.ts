@@ -10,6 +10,8 @@ export interface TftpFile {
   readonly size: number | null;
   /** Up to `length` bytes at `offset`; fewer only at the end of the file. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** The same bytes synchronously when already buffered, else null: saves a turn of the event loop per window. */
+  peek?(offset: number, length: number): Uint8Array | null;
   close(): Promise<void>;
 }
 
@@ -55,11 +57,18 @@ class DiskFile implements TftpFile {
     readonly size: number,
   ) {}
 
-  async read(offset: number, length: number): Promise<Uint8Array> {
+  peek(offset: number, length: number): Uint8Array | null {
     const want = Math.max(0, Math.min(length, this.size - offset));
     if (offset >= this.chunkAt && offset + want <= this.chunkAt + this.chunk.length) {
       return this.chunk.subarray(offset - this.chunkAt, offset - this.chunkAt + want);
     }
+    return null;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const hit = this.peek(offset, length);
+    if (hit) return hit;
+    const want = Math.max(0, Math.min(length, this.size - offset));
     const n = Math.min(Math.max(CHUNK, want), this.size - offset);
     // A fresh buffer each time: earlier slices may still sit in the socket's send queue.
     const buf = Buffer.allocUnsafe(n);
@@ -116,6 +125,9 @@ class MemoryFile implements TftpFile {
     return this.data.length;
   }
   async read(offset: number, length: number): Promise<Uint8Array> {
+    return this.data.subarray(offset, offset + length);
+  }
+  peek(offset: number, length: number): Uint8Array {
     return this.data.subarray(offset, offset + length);
   }
   async close(): Promise<void> {}

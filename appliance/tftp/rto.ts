@@ -32,7 +32,7 @@ export class Rto {
   /** The current wait, in ms. */
   get value(): number {
     const base = this.srtt === null ? this.ceiling : Math.min(this.ceiling, this.srtt + 4 * this.rttvar);
-    return Math.min(Math.max(this.policy.minMs, base) * this.backoff, Math.max(this.ceiling, this.policy.backoffCapMs));
+    return Math.ceil(Math.min(Math.max(this.policy.minMs, base) * this.backoff, Math.max(this.ceiling, this.policy.backoffCapMs)));
   }
 
   sample(ms: number): void {

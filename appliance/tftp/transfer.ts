@@ -74,15 +74,19 @@ export class ReadTransfer {
     const first = this.base;
     let end = first + windowsize - 1;
     if (this.last !== null) end = Math.min(end, this.last);
-    let data: Uint8Array;
-    try {
-      data = await this.file.read((first - 1) * blksize, (end - first + 1) * blksize);
-    } catch (e) {
-      this.sock.send(errorPacket(ErrorCode.NOT_DEFINED, "read error"));
-      this.finish({ ok: false, reason: "read-error", message: (e as Error).message, retransmits: this.retransmits });
-      return;
+    const offset = (first - 1) * blksize;
+    const length = (end - first + 1) * blksize;
+    let data = this.file.peek?.(offset, length) ?? null;
+    if (data === null) {
+      try {
+        data = await this.file.read(offset, length);
+      } catch (e) {
+        this.sock.send(errorPacket(ErrorCode.NOT_DEFINED, "read error"));
+        this.finish({ ok: false, reason: "read-error", message: (e as Error).message, retransmits: this.retransmits });
+        return;
+      }
+      if (gen !== this.generation || this.done) return;
     }
-    if (gen !== this.generation || this.done) return;
     for (let n = first; n <= end; n++) {
       const off = (n - first) * blksize;
       const chunk = data.subarray(off, off + blksize);
@@ -101,27 +105,32 @@ export class ReadTransfer {
   }
 
   private onMessage(msg: Buffer): void {
-    if (this.done) return;
-    let p: ReturnType<typeof decode>;
-    try {
-      p = decode(msg);
-    } catch {
-      return;
+    if (this.done || msg.length < 4 || msg[0] !== 0) return;
+    // ACKs are nearly all the traffic: read the block number without a general decode.
+    if (msg[1] === Op.ACK) this.onAck((msg[2]! << 8) | msg[3]!);
+    else if (msg[1] === Op.ERROR) {
+      let p: ReturnType<typeof decode>;
+      try {
+        p = decode(msg);
+      } catch {
+        return;
+      }
+      if (p.op === Op.ERROR) {
+        this.finish({ ok: false, reason: "client-error", code: p.code, message: p.message, retransmits: this.retransmits });
+      }
     }
-    if (p.op === Op.ERROR) {
-      this.finish({ ok: false, reason: "client-error", code: p.code, message: p.message, retransmits: this.retransmits });
-      return;
-    }
-    if (p.op !== Op.ACK) return;
+  }
+
+  private onAck(block: number): void {
     if (this.oackPending) {
-      if (p.block !== 0) return;
+      if (block !== 0) return;
       this.oackPending = false;
       this.progress();
       void this.sendWindow();
       return;
     }
     // Map the 16-bit number onto [base-1, sentUpTo]; anything else is stale or stray.
-    const acked = this.base - 1 + ((p.block - (this.base - 1)) & 0xffff);
+    const acked = this.base - 1 + ((block - (this.base - 1)) & 0xffff);
     if (acked > this.sentUpTo) return;
     if (acked === this.base - 1) return; // duplicate: the timer, not the ACK, drives resends
     this.progress();
@@ -140,13 +149,20 @@ export class ReadTransfer {
     this.rto.reset();
   }
 
+  private armedFor = 0;
+
   private arm(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.onTimeout(), this.rto.value);
+    const ms = this.rto.value;
+    // Re-arming happens once per window: refresh() reuses the timer instead of allocating one.
+    if (this.timer && ms === this.armedFor) this.timer.refresh();
+    else {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.onTimeout(), ms);
+      this.armedFor = ms;
+    }
   }
 
   private onTimeout(): void {
-    this.timer = null;
     if (this.done) return;
     if (++this.retries > this.policy.maxRetries) {
       this.sock.send(errorPacket(ErrorCode.NOT_DEFINED, "timed out"));
