@@ -9,6 +9,7 @@ import { MAX_BODY_BYTES } from "./http/validate";
 import { actionRoutes } from "./machines/actions";
 import { powerRoutes } from "./machines/power";
 import { machineRoutes } from "./machines/routes";
+import { maas } from "./maas";
 import { bootstrapRoutes } from "./routes/bootstrap";
 import { eventRoutes } from "./routes/events";
 import { namedRoutes } from "./routes/named";
@@ -52,3 +53,4 @@ app.use("/api/*", async (c, next) => {
 });
 app.route("/api/v1", open);
 app.route("/api/v1", api);
+app.route("/MAAS", maas);

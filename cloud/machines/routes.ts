@@ -79,7 +79,7 @@ export const UpdateMachine = z.strictObject({
 });
 
 /** Validates power parameters for their type and encrypts them; returns what to store. */
-async function sealPower(c: Ctx, type: PowerType, params: Record<string, unknown>, systemId: string) {
+export async function sealPower(c: Ctx, type: PowerType, params: Record<string, unknown>, systemId: string) {
   const r = powerParameterSchemas[type].safeParse(params);
   if (!r.success) throw badRequest(`power_parameters are not valid for power_type ${type}`, r.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })));
   const set = Object.entries(r.data as Record<string, unknown>)

@@ -1,0 +1,122 @@
+// The MAAS 2.0 facade, mounted at /MAAS: existing MAAS clients (maas CLI, python-libmaas,
+// Juju's gomaasapi, Terraform's gomaasclient) talk to Plinth's data and lifecycle unchanged.
+import { Hono } from "hono";
+import { verifyPassword } from "../auth/crypto";
+import { issueKey } from "../auth/keys";
+import type { Caller } from "../auth/roles";
+import { database } from "../db/client";
+import type { AppEnv, Ctx } from "../http/context";
+import { recordEvent } from "../lifecycle/transition";
+import { accountHandlers } from "./account";
+import { machinesOps } from "./allocate";
+import { catalogHandlers } from "./catalog";
+import { machineOps } from "./machine-ops";
+import { machineHandler, machinesHandler } from "./machines";
+import { networkHandlers } from "./networks";
+import { nodeHandlers } from "./nodes";
+import { authenticate } from "./oauth";
+import { apiHash, type Method, RouteTable } from "./table";
+import { API, errorResponse, MaasError, readBody, requestParams } from "./wire";
+
+export const table = new RouteTable();
+table.add(
+  { ...machinesHandler, actions: [...machinesHandler.actions, ...machinesOps] },
+  { ...machineHandler, actions: [...machineHandler.actions, ...machineOps] },
+  ...nodeHandlers,
+  ...catalogHandlers,
+  ...networkHandlers,
+  ...accountHandlers,
+);
+
+/** Who an anonymous request acts as: no role anywhere, so every permission check refuses. */
+const ANONYMOUS: Caller = { userId: 0, username: "anonymous", bindings: [], via: "anonymous" };
+
+const text = (body: string, status = 200) => new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+
+export const maas = new Hono<AppEnv>();
+
+maas.get("/api/version", () => text("2.0"));
+maas.get("/api/version/", () => text("2.0"));
+maas.all("/api/1.0/*", () => text("The 1.0 API is no longer available. Please use API version 2.0.", 410));
+
+/** python-libmaas's login: username and password in, a new API key triplet out. */
+async function authenticateRoute(c: Ctx): Promise<Response> {
+  try {
+    const p = await readBody(c.req.raw);
+    const username = p.get("username") ?? "";
+    const password = p.get("password") ?? "";
+    const db = c.env.DB;
+    const u = await db.prepare("SELECT id, password_hash, is_active FROM users WHERE username = ?").bind(username.slice(0, 64)).first<{ id: number; password_hash: string | null; is_active: number }>();
+    // Verify even for unknown users, so timing does not tell which names exist.
+    const ok = await verifyPassword(password, u?.password_hash ?? "pbkdf2-sha256$100000$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    if (!u || !u.password_hash || !ok || !u.is_active) throw new MaasError(401, "Username or password is incorrect.");
+    const name = (p.get("consumer") ?? "MAAS API login").slice(0, 64);
+    const k = await issueKey(database(db), u.id, name);
+    await recordEvent(db, { type: "key.created", level: "AUDIT", actor: username, description: `API key ${k.keyId} by password login (MAAS API)` });
+    const [consumer, token, secret] = k.maasApiKey.split(":") as [string, string, string];
+    return Response.json({ consumer_key: consumer, token_key: token, token_secret: secret, name });
+  } catch (e) {
+    return errorResponse(e);
+  }
+}
+maas.post("/accounts/authenticate", authenticateRoute);
+maas.post("/accounts/authenticate/", authenticateRoute);
+
+const METHODS = new Set<string>(["GET", "POST", "PUT", "DELETE"]);
+
+async function dispatch(c: Ctx): Promise<Response> {
+  const url = new URL(c.req.url);
+  let rest = url.pathname.slice(API.length).replace(/^\/+/, "");
+  if (!rest.endsWith("/")) rest += "/";
+  // MAAS 3.8 also takes the op as a last path segment: machines/abc123/op-deploy
+  let pathOp: string | null = null;
+  const opSeg = /^(.*\/)?op-([A-Za-z_]+)\/$/.exec(rest);
+  if (opSeg) {
+    rest = opSeg[1] ?? "";
+    pathOp = opSeg[2]!;
+  }
+  const method = c.req.method === "HEAD" ? "GET" : c.req.method;
+  if (rest === "describe/" && method === "GET") {
+    const hash = await apiHash(table);
+    const body = JSON.stringify({ ...table.describe(`${url.protocol}//${url.host}`), hash });
+    // The maas CLI compares this header literally: no charset.
+    return new Response(body, { headers: { "content-type": "application/json", "x-maas-api-hash": hash } });
+  }
+  const found = table.match(rest);
+  if (!found) throw new MaasError(404, `Unknown API endpoint: ${url.pathname}.`);
+  if (!METHODS.has(method)) throw new MaasError(405, "Method not allowed.", { allow: "GET, POST, PUT, DELETE" });
+  const body = await readBody(c.req.raw);
+  const p = requestParams(url, body, method);
+  const op = pathOp ?? (url.searchParams.get("op") || body.get("op") || null);
+  const action = RouteTable.action(found.handler, method as Method, op);
+  if (action === "method") {
+    const allowed = [...new Set(found.handler.actions.map((a) => a.method))].join(", ");
+    throw new MaasError(405, "Method not allowed.", { allow: allowed });
+  }
+  if (!action) throw new MaasError(400, `Unrecognised signature: method=${method} op=${op ?? "None"}`);
+  const db = database(c.env.DB);
+  let caller: Caller | null;
+  try {
+    caller = await authenticate(db, c.req.header("authorization"), p);
+  } catch (e) {
+    // An anonymous action is served whatever credentials came with it, as MAAS does.
+    if (!action.anon) throw e;
+    caller = null;
+  }
+  if (!caller && !action.anon) {
+    throw new MaasError(401, "Authorization Error: Invalid API key.", { "www-authenticate": 'OAuth realm="MAAS API"' });
+  }
+  c.set("db", db);
+  c.set("caller", caller ?? ANONYMOUS);
+  return action.run({ c, db: c.env.DB, caller: caller ?? ANONYMOUS, anonymous: !caller, p, path: found.path, url });
+}
+
+async function withHash(res: Response): Promise<Response> {
+  const out = new Response(res.body, res);
+  out.headers.set("x-maas-api-hash", await apiHash(table));
+  return out;
+}
+
+maas.all("/api/2.0", async (c) => withHash(await dispatch(c).catch(errorResponse)));
+maas.all("/api/2.0/*", async (c) => withHash(await dispatch(c).catch(errorResponse)));
+maas.all("*", (c) => text(`Unknown MAAS endpoint: ${new URL(c.req.url).pathname}.`, 404));

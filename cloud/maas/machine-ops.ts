@@ -1,0 +1,213 @@
+// machines/{system_id}/?op=…: the lifecycle ops go through the same runAction as /api/v1
+// (same transition table, same CAS + event batch), after the same role check per action.
+import { z } from "zod";
+import { NODE_STATUS } from "../../shared/lifecycle";
+import { type Permission, require as requirePerm } from "../auth/roles";
+import { decryptJson } from "../auth/secrets";
+import { recordEvent } from "../lifecycle/transition";
+import { runAction } from "../machines/actions";
+import type { MachineRow } from "../machines/repo";
+import { dispatchRackCommand, type RackCommandType } from "../tunnel/commands";
+import { machineFor, machineJsonById } from "./load";
+import { AGENT_KEY } from "./shape";
+import type { Action, Req } from "./table";
+import { boolParam, fieldError, json, MaasError, parse } from "./wire";
+
+const comment = z.string().max(4096).optional();
+const series = z.string().max(64).regex(/^[a-z0-9._-]+(\/[a-z0-9._-]+)?$/, "Select a valid choice.");
+
+const DeployBody = z.object({
+  comment,
+  osystem: z.string().max(64).regex(/^[a-z0-9._-]*$/, "Select a valid choice.").optional(),
+  distro_series: series.optional(),
+  hwe_kernel: z.string().max(64).optional(),
+  agent_name: z.string().max(255).optional(),
+  // python-libmaas sends base64 with a trailing newline, the CLI may wrap it.
+  user_data: z
+    .string()
+    .transform((s) => s.replace(/\s+/g, ""))
+    .pipe(z.base64("Enter valid base64 data.").max(96 * 1024, "user_data is over 64 KiB.")),
+  install_kvm: boolParam.optional(),
+  register_vmhost: boolParam.optional(),
+  enable_hw_sync: boolParam.optional(),
+  ephemeral_deploy: boolParam.optional(),
+}).partial({ user_data: true });
+
+const ReleaseBody = z.object({ comment, erase: boolParam.optional(), secure_erase: boolParam.optional(), quick_erase: boolParam.optional(), force: boolParam.optional() });
+const Plain = z.object({ comment });
+
+type Lifecycle = "commission" | "abort" | "mark_broken" | "mark_fixed" | "lock" | "unlock" | "rescue_mode" | "exit_rescue_mode";
+const LIFECYCLE: Record<Lifecycle, { perm: Permission; doc: string }> = {
+  commission: { perm: "machine.lifecycle", doc: "Begin commissioning process for a machine." },
+  abort: { perm: "machine.lifecycle", doc: "Abort a machine's current operation." },
+  mark_broken: { perm: "machine.mark", doc: "Mark a machine as 'Broken'." },
+  mark_fixed: { perm: "machine.mark", doc: "Mark a broken machine as fixed and set its status as 'ready'." },
+  lock: { perm: "machine.lifecycle", doc: "Mark a machine as 'Locked', to prevent changes." },
+  unlock: { perm: "machine.lifecycle", doc: "Mark a machine as 'Unlocked', to allow changes." },
+  rescue_mode: { perm: "machine.lifecycle", doc: "Begin the rescue mode process on a given machine." },
+  exit_rescue_mode: { perm: "machine.lifecycle", doc: "Exit the rescue mode process on a given machine." },
+};
+
+/** Releases one machine; a Ready one is left alone, as MAAS does. Owner data goes with it. */
+export async function releaseOne(r: Req, m: MachineRow, b: z.output<typeof ReleaseBody>) {
+  if (m.status === NODE_STATUS.READY) return;
+  await runAction(r.c, m, "release", { comment: b.comment, erase: !!(b.erase || b.secure_erase || b.quick_erase) });
+  await r.db.prepare("UPDATE machines SET owner_data = '{}' WHERE id = ? AND status IN (4, 12, 14)").bind(m.id).run();
+}
+
+async function deploy(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.lifecycle");
+  const b = parse(DeployBody, r.p);
+  let osystem = b.osystem;
+  let distro = b.distro_series;
+  // "ubuntu/noble" names both.
+  if (distro?.includes("/")) [osystem, distro] = distro.split("/") as [string, string];
+  await runAction(r.c, m, "deploy", { comment: b.comment, osystem, distro_series: distro, user_data: b.user_data });
+  if (b.agent_name !== undefined) await setAgentName(r.db, m.id, b.agent_name);
+  return json(await machineJsonById(r.db, m.systemId));
+}
+
+export async function setAgentName(db: D1Database, machineId: number, agent: string) {
+  await db.prepare(`UPDATE machines SET owner_data = json_set(owner_data, '$."${AGENT_KEY}"', ?) WHERE id = ?`).bind(agent, machineId).run();
+}
+
+async function setOwnerData(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.edit");
+  const changes = r.p.keys().filter((k) => k !== "op" && !k.startsWith("oauth_"));
+  if (changes.length > 100) throw new MaasError(400, "Too many owner data keys.");
+  const data = JSON.parse(m.ownerData) as Record<string, string>;
+  for (const k of changes) {
+    const v = r.p.get(k)!;
+    if (k === AGENT_KEY || k.length > 255) throw fieldError(k, "This key cannot be set.");
+    if (v.length > 4096) throw fieldError(k, "The value is over 4096 characters.");
+    // An empty value deletes the key, as in MAAS.
+    if (v === "") delete data[k];
+    else data[k] = v;
+  }
+  const res = await r.db
+    .batch([
+      r.db.prepare("UPDATE machines SET owner_data = ?, updated_at = ? WHERE id = ? AND owner_data = ?").bind(JSON.stringify(data), Date.now(), m.id, m.ownerData),
+      r.db
+        .prepare("INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, description, created_at) VALUES (?, ?, ?, ?, 'machine.owner_data', 'INFO', ?, ?, ?)")
+        .bind(m.id, m.systemId, m.hostname, m.siteId, r.caller.username, `owner data: ${changes.join(", ")}`, Date.now()),
+    ]);
+  if (res[0]?.meta.changes !== 1) throw new MaasError(409, "The machine changed while its owner data was set; try again.", { "retry-after": "1" });
+  return json(await machineJsonById(r.db, m.systemId));
+}
+
+/** Decrypted BMC parameters: admins only (machine.secrets), every reveal audited. */
+export async function powerParametersOf(r: Req, m: MachineRow): Promise<Record<string, unknown>> {
+  requirePerm(r.caller, "machine.secrets", m.siteId);
+  const row = await r.db.prepare("SELECT power_params_enc AS enc FROM machines WHERE id = ?").bind(m.id).first<{ enc: string | null }>();
+  const params = row?.enc ? ((await decryptJson(r.c.env.PLINTH_SECRET_KEY, row.enc, m.systemId)) as Record<string, unknown>) : {};
+  await recordEvent(r.db, { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, type: "machine.power_parameters_revealed", level: "AUDIT", actor: r.caller.username, description: "BMC parameters revealed through the MAAS API", status: m.status });
+  return params;
+}
+
+async function power(r: Req, type: RackCommandType, verb: string): Promise<Response> {
+  const m = await machineFor(r, "machine.power");
+  const b = parse(Plain, r.p);
+  const base = { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, actor: r.caller.username, status: m.status };
+  if (m.powerType === "manual") {
+    await recordEvent(r.db, { ...base, type: `power.${type}`, level: "WARNING", description: `${verb} requested: the power driver is manual, someone on site must do it` });
+    return json(await machineJsonById(r.db, m.systemId));
+  }
+  // Answers 503 with Retry-After while no rack can carry the command (gomaasapi retries it).
+  const sent = await dispatchRackCommand(r.c.env, m, type, { comment: b.comment });
+  await recordEvent(r.db, { ...base, type: `power.${type}`, description: `${verb} sent to rack ${sent.rackId} as command ${sent.commandId}` });
+  return json(await machineJsonById(r.db, m.systemId));
+}
+
+/** A minimal BSON document of binary fields: what op=details answers (lshw and lldp XML). */
+export function bsonBinaries(fields: Record<string, Uint8Array>): Uint8Array {
+  const enc = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  for (const [k, v] of Object.entries(fields)) {
+    const key = enc.encode(k);
+    const el = new Uint8Array(1 + key.length + 1 + 4 + 1 + v.length);
+    const dv = new DataView(el.buffer);
+    el[0] = 0x05;
+    el.set(key, 1);
+    let o = 1 + key.length + 1;
+    dv.setInt32(o, v.length, true);
+    o += 4;
+    el[o++] = 0x00;
+    el.set(v, o);
+    parts.push(el);
+  }
+  const total = 4 + parts.reduce((s, p) => s + p.length, 0) + 1;
+  const out = new Uint8Array(total);
+  new DataView(out.buffer).setInt32(0, total, true);
+  let o = 4;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  out[o] = 0;
+  return out;
+}
+
+async function details(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.read");
+  const { results } = await r.db
+    .prepare("SELECT name, output FROM commissioning_results WHERE machine_id = ? AND (name LIKE '%lshw%' OR name LIKE '%lldp%') ORDER BY id")
+    .bind(m.id)
+    .all<{ name: string; output: string }>();
+  const enc = new TextEncoder();
+  const pick = (n: string) => enc.encode(results.filter((x) => x.name.includes(n)).pop()?.output ?? "");
+  return new Response(bsonBinaries({ lshw: pick("lshw"), lldp: pick("lldp") }), { headers: { "content-type": "application/bson" } });
+}
+
+const lifecycleActions: Action[] = (Object.keys(LIFECYCLE) as Lifecycle[]).map((op) => ({
+  method: "POST",
+  op,
+  doc: LIFECYCLE[op].doc,
+  params: ["comment"],
+  run: async (r: Req) => {
+    const m = await machineFor(r, LIFECYCLE[op].perm);
+    const b = parse(Plain, r.p);
+    await runAction(r.c, m, op, { comment: b.comment });
+    return json(await machineJsonById(r.db, m.systemId));
+  },
+}));
+
+export const machineOps: Action[] = [
+  ...lifecycleActions,
+  { method: "POST", op: "deploy", doc: "Deploy an operating system to a machine.", params: ["user_data", "distro_series", "osystem", "hwe_kernel", "agent_name", "comment"], run: deploy },
+  {
+    method: "POST",
+    op: "release",
+    doc: "Release a machine. Opposite of Machines.allocate.",
+    params: ["comment", "erase", "secure_erase", "quick_erase", "force"],
+    run: async (r) => {
+      const m = await machineFor(r, "machine.lifecycle");
+      await releaseOne(r, m, parse(ReleaseBody, r.p));
+      return json(await machineJsonById(r.db, m.systemId));
+    },
+  },
+  { method: "POST", op: "set_owner_data", doc: "Set key/value data for the current owner. An empty value deletes the key.", params: ["key"], run: setOwnerData },
+  { method: "POST", op: "power_on", doc: "Turn on a machine.", params: ["user_data", "comment"], run: (r) => power(r, "power.on", "power on") },
+  { method: "POST", op: "power_off", doc: "Power off a machine.", params: ["stop_mode", "comment"], run: (r) => power(r, "power.off", "power off") },
+  {
+    method: "GET",
+    op: "query_power_state",
+    doc: "Query the power state of a machine.",
+    run: async (r) => {
+      const m = await machineFor(r, "machine.read");
+      if (m.powerType !== "manual") await dispatchRackCommand(r.c.env, m, "power.query", {});
+      return json({ state: m.powerState });
+    },
+  },
+  {
+    method: "GET",
+    op: "power_parameters",
+    doc: "Get power parameters (admin only; audited).",
+    run: async (r) => {
+      const m = await machineFor(r, "machine.read");
+      return json(await powerParametersOf(r, m));
+    },
+  },
+  { method: "GET", op: "details", doc: "Obtain various system details (BSON: lshw and lldp).", run: details },
+];
+
+export { ReleaseBody };

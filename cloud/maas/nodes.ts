@@ -1,0 +1,240 @@
+// nodes/{system_id}/interfaces/ and nodes/{system_id}/blockdevices/. Plinth keeps one subnet
+// link per interface (interfaces.subnet_id/ip_address/link_mode), so a link's id is its
+// interface's id and link_subnet on a linked interface replaces the link.
+import { z } from "zod";
+import { inCidr, ipToInt, parseCidr } from "../../shared/net";
+import { STATUS_NAME, type Status } from "../../shared/lifecycle";
+import { recordEvent } from "../lifecycle/transition";
+import type { MachineRow } from "../machines/repo";
+import { machineFor, netCache } from "./load";
+import { blockDeviceJson, type DiskRow, type IfaceRow, interfaceJson } from "./shape";
+import type { Handler, Req } from "./table";
+import { deleted, fieldError, json, MaasError, parse } from "./wire";
+
+const IFACE_COLS = "id, machine_id, name, mac, type, vlan_id, subnet_id, ip_address, link_mode, speed_mbps, link_connected, is_boot";
+// MAAS refuses network changes outside these states (NodeStateViolation, 409).
+const EDITABLE = new Set([0, 2, 4, 8, 10, 11, 22]);
+
+async function ifaceJsonList(db: D1Database, m: MachineRow, rows: IfaceRow[]) {
+  const net = await netCache(db, rows.flatMap((i) => (i.subnet_id !== null ? [i.subnet_id] : [])), rows.flatMap((i) => (i.vlan_id !== null ? [i.vlan_id] : [])));
+  return rows.map((i) => interfaceJson(m.systemId, i, net));
+}
+
+async function ifaceOf(r: Req, m: MachineRow): Promise<IfaceRow> {
+  const id = Number(r.path["id"]);
+  const row = Number.isInteger(id) ? await r.db.prepare(`SELECT ${IFACE_COLS} FROM interfaces WHERE id = ? AND machine_id = ?`).bind(id, m.id).first<IfaceRow>() : null;
+  if (!row) throw new MaasError(404, "No Interface matches the given query.");
+  return row;
+}
+
+function editable(m: MachineRow) {
+  if (!EDITABLE.has(m.status)) throw new MaasError(409, `Cannot change the network of ${m.hostname}: the machine is ${STATUS_NAME[m.status as Status]}.`);
+  if (m.locked) throw new MaasError(409, `Cannot change the network of ${m.hostname}: the machine is locked.`);
+}
+
+async function answer(r: Req, m: MachineRow, id: number, what: string) {
+  await recordEvent(r.db, { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, type: "machine.interface", actor: r.caller.username, description: what, status: m.status });
+  const row = (await r.db.prepare(`SELECT ${IFACE_COLS} FROM interfaces WHERE id = ?`).bind(id).first<IfaceRow>())!;
+  return json((await ifaceJsonList(r.db, m, [row]))[0]);
+}
+
+const LinkBody = z.object({
+  mode: z.string().transform((s) => s.toLowerCase()).pipe(z.enum(["auto", "dhcp", "static", "link_up"], { message: "Select a valid choice." })),
+  subnet: z.string().max(64).optional(),
+  ip_address: z.string().max(64).optional(),
+  default_gateway: z.string().optional(),
+  force: z.string().optional(),
+});
+
+async function subnetByKey(db: D1Database, key: string) {
+  return db
+    .prepare(`SELECT id, cidr, vlan_id, site_id FROM subnets WHERE ${/^\d+$/.test(key) ? "id = ?" : "cidr = ?"}`)
+    .bind(/^\d+$/.test(key) ? Number(key) : key)
+    .first<{ id: number; cidr: string; vlan_id: number | null; site_id: number | null }>();
+}
+
+async function linkSubnet(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.edit");
+  const i = await ifaceOf(r, m);
+  editable(m);
+  const b = parse(LinkBody, r.p);
+  if (b.mode === "link_up") {
+    await r.db.prepare("UPDATE interfaces SET subnet_id = NULL, ip_address = NULL, link_mode = 'link_up' WHERE id = ?").bind(i.id).run();
+    return answer(r, m, i.id, `${i.name}: link up`);
+  }
+  if (!b.subnet) throw fieldError("subnet", "This field is required.");
+  const s = await subnetByKey(r.db, b.subnet);
+  if (!s) throw fieldError("subnet", `Select a valid choice. ${b.subnet} is not one of the available choices.`);
+  if (s.site_id !== null && s.site_id !== m.siteId) throw fieldError("subnet", "The subnet is on another site than the machine.");
+  let ip: string | null = null;
+  if (b.ip_address) {
+    if (b.mode !== "static") throw fieldError("ip_address", "An IP address can only be given in STATIC mode.");
+    const n = ipToInt(b.ip_address);
+    if (n === null || !inCidr(parseCidr(s.cidr)!, n)) throw fieldError("ip_address", `IP address is not in the subnet ${s.cidr}.`);
+    const taken = await r.db.prepare("SELECT 1 FROM interfaces WHERE ip_address = ? AND id != ?").bind(b.ip_address, i.id).first();
+    if (taken) throw fieldError("ip_address", `IP address ${b.ip_address} is already in use.`);
+    ip = b.ip_address;
+  }
+  await r.db.prepare("UPDATE interfaces SET subnet_id = ?, vlan_id = coalesce(?, vlan_id), ip_address = ?, link_mode = ? WHERE id = ?").bind(s.id, s.vlan_id, ip, b.mode, i.id).run();
+  return answer(r, m, i.id, `${i.name}: linked to ${s.cidr} (${b.mode}${ip ? ` ${ip}` : ""})`);
+}
+
+async function unlinkSubnet(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.edit");
+  const i = await ifaceOf(r, m);
+  editable(m);
+  const id = r.p.get("id");
+  if (!id) throw fieldError("id", "This field is required.");
+  if (Number(id) !== i.id || i.subnet_id === null) throw fieldError("id", `Select a valid choice. ${id} is not one of the available choices.`);
+  await r.db.prepare("UPDATE interfaces SET subnet_id = NULL, ip_address = NULL, link_mode = 'link_up' WHERE id = ?").bind(i.id).run();
+  return answer(r, m, i.id, `${i.name}: unlinked`);
+}
+
+async function disconnect(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.edit");
+  const i = await ifaceOf(r, m);
+  editable(m);
+  await r.db.prepare("UPDATE interfaces SET subnet_id = NULL, ip_address = NULL, vlan_id = NULL, link_mode = 'link_up' WHERE id = ?").bind(i.id).run();
+  return answer(r, m, i.id, `${i.name}: disconnected`);
+}
+
+const PhysicalBody = z.object({
+  mac_address: z.string().regex(/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i, "Enter a valid MAC address.").transform((s) => s.toLowerCase().replaceAll("-", ":")),
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,15}$/, "Enter a valid interface name.").optional(),
+  vlan: z.string().regex(/^\d+$/, "Select a valid choice.").transform(Number).optional(),
+});
+
+async function createPhysical(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.edit");
+  editable(m);
+  const b = parse(PhysicalBody, r.p);
+  if (await r.db.prepare("SELECT 1 FROM interfaces WHERE mac = ?").bind(b.mac_address).first()) throw fieldError("mac_address", `MAC address ${b.mac_address} already in use.`);
+  if (b.vlan !== undefined && !(await r.db.prepare("SELECT 1 FROM vlans WHERE id = ?").bind(b.vlan).first())) throw fieldError("vlan", "Select a valid choice.");
+  const n = (await r.db.prepare("SELECT count(*) AS n FROM interfaces WHERE machine_id = ?").bind(m.id).first<{ n: number }>())!.n;
+  const row = (await r.db
+    .prepare("INSERT INTO interfaces (machine_id, name, mac, vlan_id, link_mode) VALUES (?, ?, ?, ?, 'link_up') RETURNING id")
+    .bind(m.id, b.name ?? `eth${n}`, b.mac_address, b.vlan ?? null)
+    .first<{ id: number }>())!;
+  return answer(r, m, row.id, `interface ${b.mac_address} added`);
+}
+
+const UpdateBody = z.object({
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,15}$/, "Enter a valid interface name.").optional(),
+  vlan: z.string().regex(/^\d*$/, "Select a valid choice.").optional(),
+});
+
+async function updateIface(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.edit");
+  const i = await ifaceOf(r, m);
+  editable(m);
+  const b = parse(UpdateBody, r.p);
+  let vlan: number | null = i.vlan_id;
+  if (b.vlan !== undefined) {
+    vlan = b.vlan === "" ? null : Number(b.vlan);
+    if (vlan !== null && !(await r.db.prepare("SELECT 1 FROM vlans WHERE id = ?").bind(vlan).first())) throw fieldError("vlan", "Select a valid choice.");
+  }
+  await r.db.prepare("UPDATE interfaces SET name = ?, vlan_id = ? WHERE id = ?").bind(b.name ?? i.name, vlan, i.id).run();
+  return answer(r, m, i.id, `${i.name}: updated`);
+}
+
+export const nodeHandlers: Handler[] = [
+  {
+    name: "InterfacesHandler",
+    doc: "Manage interfaces on a node.",
+    path: "nodes/{system_id}/interfaces/",
+    actions: [
+      {
+        method: "GET",
+        op: null,
+        doc: "List all interfaces belonging to a machine.",
+        run: async (r) => {
+          const m = await machineFor(r, "machine.read");
+          const { results } = await r.db.prepare(`SELECT ${IFACE_COLS} FROM interfaces WHERE machine_id = ? ORDER BY id`).bind(m.id).all<IfaceRow>();
+          return json(await ifaceJsonList(r.db, m, results));
+        },
+      },
+      { method: "POST", op: "create_physical", doc: "Create a physical interface on a machine.", params: ["mac_address", "name", "vlan"], run: createPhysical },
+    ],
+  },
+  {
+    name: "InterfaceHandler",
+    doc: "Manage a node's or device's interface.",
+    path: "nodes/{system_id}/interfaces/{id}/",
+    actions: [
+      {
+        method: "GET",
+        op: null,
+        doc: "Read an interface.",
+        run: async (r) => {
+          const m = await machineFor(r, "machine.read");
+          return json((await ifaceJsonList(r.db, m, [await ifaceOf(r, m)]))[0]);
+        },
+      },
+      { method: "PUT", op: null, doc: "Update an interface.", params: ["name", "vlan"], run: updateIface },
+      {
+        method: "DELETE",
+        op: null,
+        doc: "Delete an interface.",
+        run: async (r) => {
+          const m = await machineFor(r, "machine.edit");
+          const i = await ifaceOf(r, m);
+          editable(m);
+          if (i.is_boot) throw new MaasError(400, "The boot interface cannot be deleted.");
+          await r.db.prepare("DELETE FROM interfaces WHERE id = ?").bind(i.id).run();
+          await recordEvent(r.db, { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, type: "machine.interface", actor: r.caller.username, description: `${i.name}: deleted`, status: m.status });
+          return deleted();
+        },
+      },
+      { method: "POST", op: "link_subnet", doc: "Link an interface with a subnet (one link per interface in Plinth).", params: ["mode", "subnet", "ip_address", "default_gateway", "force"], run: linkSubnet },
+      { method: "POST", op: "unlink_subnet", doc: "Unlink an interface from a subnet.", params: ["id"], run: unlinkSubnet },
+      { method: "POST", op: "disconnect", doc: "Disconnect an interface: remove its links and VLAN.", run: disconnect },
+      {
+        method: "POST",
+        op: "set_default_gateway",
+        doc: "Set the interface as the default gateway (the link's subnet gateway is used).",
+        params: ["link_id"],
+        run: async (r) => {
+          const m = await machineFor(r, "machine.edit");
+          const i = await ifaceOf(r, m);
+          if (i.subnet_id === null) throw new MaasError(400, "This interface has no link with a gateway.");
+          return json((await ifaceJsonList(r.db, m, [i]))[0]);
+        },
+      },
+    ],
+  },
+  {
+    name: "BlockDevicesHandler",
+    doc: "Manage block devices on a machine.",
+    path: "nodes/{system_id}/blockdevices/",
+    actions: [
+      {
+        method: "GET",
+        op: null,
+        doc: "List all block devices belonging to a machine.",
+        run: async (r) => {
+          const m = await machineFor(r, "machine.read");
+          const { results } = await r.db.prepare("SELECT id, machine_id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE machine_id = ? ORDER BY id").bind(m.id).all<DiskRow>();
+          return json(results.map((d) => blockDeviceJson(m.systemId, d)));
+        },
+      },
+    ],
+  },
+  {
+    name: "BlockDeviceHandler",
+    doc: "Manage a block device on a machine.",
+    path: "nodes/{system_id}/blockdevices/{id}/",
+    actions: [
+      {
+        method: "GET",
+        op: null,
+        doc: "Read a block device.",
+        run: async (r) => {
+          const m = await machineFor(r, "machine.read");
+          const d = await r.db.prepare("SELECT id, machine_id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE id = ? AND machine_id = ?").bind(Number(r.path["id"]), m.id).first<DiskRow>();
+          if (!d) throw new MaasError(404, "No BlockDevice matches the given query.");
+          return json(blockDeviceJson(m.systemId, d));
+        },
+      },
+    ],
+  },
+];

@@ -1,0 +1,260 @@
+// Plinth rows as MAAS 2.0 objects. gomaasapi checks a strict schema on machines, interfaces,
+// subnets, VLANs and block devices, so every key it requires is present even when Plinth has
+// no data for it (null, [] or {}), and every object carries its absolute resource_uri.
+import { STATUS_NAME, type Status } from "../../shared/lifecycle";
+import type { MachineRow } from "../machines/repo";
+import { API } from "./wire";
+
+/** owner_data keys the facade keeps for itself (agent_name has no column of its own). */
+export const AGENT_KEY = "maas:agent_name";
+
+export interface VlanRow {
+  id: number;
+  vid: number;
+  name: string;
+  mtu: number;
+  dhcp_on: number;
+  fabric_id: number;
+  fabric: string;
+  space_id: number | null;
+  space: string | null;
+}
+
+export const VLAN_SELECT = `SELECT v.id, v.vid, v.name, v.mtu, v.dhcp_on, v.fabric_id, f.name AS fabric, v.space_id, sp.name AS space
+  FROM vlans v JOIN fabrics f ON f.id = v.fabric_id LEFT JOIN spaces sp ON sp.id = v.space_id`;
+
+export function vlanJson(v: VlanRow | null) {
+  if (!v) {
+    // A subnet or interface on no VLAN: gomaasapi still wants an object.
+    return { id: 0, name: "untagged", vid: 0, mtu: 1500, dhcp_on: false, fabric: "fabric-0", fabric_id: 1, space: "undefined", primary_rack: null, secondary_rack: null, relay_vlan: null, external_dhcp: null, description: "", resource_uri: `${API}/vlans/0/` };
+  }
+  return {
+    id: v.id,
+    name: v.name || (v.vid === 0 ? "untagged" : String(v.vid)),
+    vid: v.vid,
+    mtu: v.mtu,
+    dhcp_on: !!v.dhcp_on,
+    fabric: v.fabric,
+    fabric_id: v.fabric_id,
+    space: v.space ?? "undefined",
+    primary_rack: null,
+    secondary_rack: null,
+    relay_vlan: null,
+    external_dhcp: null,
+    description: "",
+    resource_uri: `${API}/vlans/${v.id}/`,
+  };
+}
+
+export interface SubnetRow {
+  id: number;
+  cidr: string;
+  name: string;
+  vlan_id: number | null;
+  site_id: number | null;
+  gateway_ip: string | null;
+  dns_servers: string;
+  managed: number;
+}
+
+export const SUBNET_SELECT = "SELECT id, cidr, name, vlan_id, site_id, gateway_ip, dns_servers, managed FROM subnets";
+
+export function subnetJson(s: SubnetRow, vlan: VlanRow | null) {
+  return {
+    id: s.id,
+    name: s.name || s.cidr,
+    cidr: s.cidr,
+    vlan: vlanJson(vlan),
+    space: vlan?.space ?? "undefined",
+    gateway_ip: s.gateway_ip,
+    dns_servers: JSON.parse(s.dns_servers) as string[],
+    rdns_mode: 2,
+    allow_dns: true,
+    allow_proxy: true,
+    active_discovery: false,
+    managed: !!s.managed,
+    disabled_boot_architectures: [],
+    description: "",
+    resource_uri: `${API}/subnets/${s.id}/`,
+  };
+}
+
+export interface IfaceRow {
+  id: number;
+  machine_id: number;
+  name: string;
+  mac: string;
+  type: string;
+  vlan_id: number | null;
+  subnet_id: number | null;
+  ip_address: string | null;
+  link_mode: string;
+  speed_mbps: number;
+  link_connected: number;
+  is_boot: number;
+}
+
+export interface DiskRow {
+  id: number;
+  machine_id: number;
+  name: string;
+  path: string;
+  model: string;
+  serial: string;
+  size: number;
+  rotational: number;
+  is_boot: number;
+}
+
+export interface NetCache {
+  vlans: Map<number, VlanRow>;
+  subnets: Map<number, SubnetRow>;
+}
+
+export function interfaceJson(systemId: string, i: IfaceRow, net: NetCache) {
+  const subnet = i.subnet_id !== null ? net.subnets.get(i.subnet_id) : undefined;
+  const vlanId = i.vlan_id ?? subnet?.vlan_id ?? null;
+  const vlan = vlanId !== null ? (net.vlans.get(vlanId) ?? null) : null;
+  // Plinth keeps one link per interface, so the link's id is the interface's.
+  const links = subnet
+    ? [{ id: i.id, mode: i.link_mode, subnet: subnetJson(subnet, subnet.vlan_id !== null ? (net.vlans.get(subnet.vlan_id) ?? null) : null), ...(i.ip_address ? { ip_address: i.ip_address } : {}) }]
+    : [];
+  return {
+    id: i.id,
+    name: i.name,
+    type: i.type,
+    enabled: true,
+    tags: [],
+    vlan: vlanId !== null || subnet ? vlanJson(vlan) : null,
+    links,
+    mac_address: i.mac,
+    effective_mtu: vlan?.mtu ?? 1500,
+    parents: [],
+    children: [],
+    params: {},
+    discovered: [],
+    system_id: systemId,
+    link_connected: !!i.link_connected,
+    link_speed: i.speed_mbps,
+    interface_speed: i.speed_mbps,
+    product: null,
+    vendor: null,
+    firmware_version: null,
+    numa_node: 0,
+    sriov_max_vf: 0,
+    resource_uri: `${API}/nodes/${systemId}/interfaces/${i.id}/`,
+  };
+}
+
+export function blockDeviceJson(systemId: string, d: DiskRow) {
+  return {
+    id: d.id,
+    name: d.name,
+    path: d.path || `/dev/disk/by-dname/${d.name}`,
+    id_path: d.path || null,
+    model: d.model || null,
+    serial: d.serial || null,
+    uuid: null,
+    type: "physical",
+    size: d.size,
+    block_size: 512,
+    used_size: 0,
+    available_size: d.size,
+    used_for: "Unused",
+    tags: [d.rotational ? "rotary" : "ssd"],
+    filesystem: null,
+    partitions: [],
+    partition_table_type: null,
+    storage_pool: null,
+    numa_node: 0,
+    system_id: systemId,
+    resource_uri: `${API}/nodes/${systemId}/blockdevices/${d.id}/`,
+  };
+}
+
+export const zoneJson = (z: { id: number; name: string; description: string }) => ({ id: z.id, name: z.name, description: z.description, resource_uri: `${API}/zones/${encodeURIComponent(z.name)}/` });
+export const poolJson = (p: { id: number; name: string; description: string }) => ({ id: p.id, name: p.name, description: p.description, resource_uri: `${API}/resourcepool/${p.id}/` });
+
+/** Plinth has one DNS domain per machine row but no domains table: "maas" is the one served. */
+export const DOMAIN = { id: 0, name: "maas", ttl: null, authoritative: true, is_default: true, resource_record_count: 0, resource_uri: `${API}/domains/0/` };
+
+export interface MachineExtras {
+  tags: string[];
+  ifaces: IfaceRow[];
+  disks: DiskRow[];
+  net: NetCache;
+}
+
+function visibleOwnerData(raw: string): Record<string, string> {
+  const d = JSON.parse(raw) as Record<string, string>;
+  delete d[AGENT_KEY];
+  return d;
+}
+
+export function agentName(raw: string): string {
+  return (JSON.parse(raw) as Record<string, string>)[AGENT_KEY] ?? "";
+}
+
+export function machineJson(m: MachineRow, x: MachineExtras) {
+  const status = m.status as Status;
+  const ifaces = x.ifaces.map((i) => interfaceJson(m.systemId, i, x.net));
+  const disks = x.disks.map((d) => blockDeviceJson(m.systemId, d));
+  const bootIface = x.ifaces.findIndex((i) => !!i.is_boot);
+  const bootDisk = x.disks.findIndex((d) => !!d.is_boot);
+  const ips = x.ifaces.flatMap((i) => (i.ip_address ? [i.ip_address] : []));
+  return {
+    resource_uri: `${API}/machines/${m.systemId}/`,
+    system_id: m.systemId,
+    hostname: m.hostname,
+    fqdn: `${m.hostname}.${m.domain}`,
+    domain: { ...DOMAIN, name: m.domain },
+    description: m.description,
+    node_type: 0,
+    node_type_name: "Machine",
+    status,
+    status_name: STATUS_NAME[status],
+    status_message: m.statusMessage || null,
+    status_action: "",
+    owner: m.owner,
+    owner_data: visibleOwnerData(m.ownerData),
+    locked: !!m.locked,
+    architecture: m.architecture,
+    cpu_count: m.cpuCount,
+    cpu_speed: m.cpuSpeed,
+    memory: m.memory,
+    storage: m.storage || x.disks.reduce((s, d) => s + d.size, 0) / 1e6,
+    osystem: m.osystem,
+    distro_series: m.distroSeries,
+    hwe_kernel: null,
+    min_hwe_kernel: "",
+    netboot: status !== 6,
+    power_state: m.powerState,
+    power_type: m.powerType,
+    zone: zoneJson({ id: m.zoneId, name: m.zone, description: "" }),
+    pool: poolJson({ id: m.poolId, name: m.pool, description: "" }),
+    tag_names: x.tags,
+    hardware_info: { system_vendor: "Unknown", system_product: "Unknown", system_version: "Unknown", system_serial: "Unknown", cpu_model: m.cpuModel || "Unknown", mainboard_vendor: "Unknown", mainboard_product: "Unknown", mainboard_firmware_version: "Unknown", mainboard_firmware_date: "Unknown" },
+    hardware_uuid: m.hardwareUuid,
+    bios_boot_method: m.firmware === "uefi" ? "uefi" : m.firmware === "bios" ? "pxe" : null,
+    interface_set: ifaces,
+    boot_interface: bootIface >= 0 ? ifaces[bootIface] : (ifaces[0] ?? null),
+    physicalblockdevice_set: disks,
+    blockdevice_set: disks,
+    virtualblockdevice_set: [],
+    boot_disk: bootDisk >= 0 ? disks[bootDisk] : (disks[0] ?? null),
+    ip_addresses: ips,
+    special_filesystems: [],
+    swap_size: null,
+    address_ttl: null,
+    pod: null,
+    ephemeral_deploy: false,
+    enable_hw_sync: false,
+    workload_annotations: {},
+    // Plinth records commissioning results but not MAAS's per-script test status.
+    commissioning_status: -1,
+    commissioning_status_name: "Unknown",
+    testing_status: -1,
+    testing_status_name: "Unknown",
+    site: m.site,
+  };
+}

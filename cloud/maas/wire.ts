@@ -1,0 +1,217 @@
+// MAAS wire conventions: form bodies (urlencoded or multipart, parts possibly base64
+// transfer-encoded), repeated keys for lists, text/plain errors and {field: [msgs]} for
+// validation. MAAS clients parse these shapes literally, so they differ from /api/v1's.
+import { z } from "zod";
+import { unb64 } from "../auth/crypto";
+import { ApiError } from "../http/errors";
+import { MAX_BODY_BYTES } from "../http/validate";
+
+export const API = "/MAAS/api/2.0";
+
+/** An error answered the way MAAS answers it: text/plain, or JSON for field errors. */
+export class MaasError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: string | Record<string, string[]>,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(typeof body === "string" ? body : JSON.stringify(body));
+  }
+}
+
+export const badRequest = (msg: string) => new MaasError(400, msg);
+export const fieldError = (field: string, msg: string) => new MaasError(400, { [field]: [msg] });
+export const notFound = (what: string) => new MaasError(404, `No ${what} matches the given query.`);
+export const forbidden = (msg = "You do not have permission to perform this action.") => new MaasError(403, msg);
+
+export function errorResponse(err: unknown): Response {
+  const e = toMaasError(err);
+  const json = typeof e.body !== "string";
+  const headers: Record<string, string> = { "content-type": json ? "application/json" : "text/plain; charset=utf-8", ...e.headers };
+  return new Response(json ? JSON.stringify(e.body) : e.body, { status: e.status, headers });
+}
+
+function toMaasError(err: unknown): MaasError {
+  if (err instanceof MaasError) return err;
+  if (err instanceof ApiError) {
+    const headers = { ...(err.headers ?? {}) };
+    // A lost compare-and-set is worth retrying; gomaasapi retries a 409 only with Retry-After.
+    if (err.code === "concurrent_change") headers["retry-after"] = "1";
+    if (err.status === 400 && Array.isArray(err.details)) {
+      const fields: Record<string, string[]> = {};
+      for (const d of err.details as { path?: string; message?: string }[]) (fields[d.path || "__all__"] ??= []).push(d.message ?? "invalid");
+      if (Object.keys(fields).length) return new MaasError(400, fields, headers);
+    }
+    return new MaasError(err.status, err.message, headers);
+  }
+  const msg = String((err as Error)?.message ?? err);
+  if (/UNIQUE constraint failed/i.test(msg)) return new MaasError(400, { __all__: ["An object with this name or address already exists."] });
+  if (/FOREIGN KEY constraint failed/i.test(msg)) return new MaasError(400, "The object is in use or refers to something that does not exist.");
+  console.error("MAAS facade: unhandled error", err);
+  return new MaasError(500, "Internal server error.");
+}
+
+/** Request parameters: every key may repeat; file parts keep their bytes. */
+export class Params {
+  constructor(
+    readonly values: Map<string, string[]> = new Map(),
+    readonly files: Map<string, Uint8Array> = new Map(),
+  ) {}
+  add(k: string, v: string) {
+    const list = this.values.get(k);
+    if (list) list.push(v);
+    else this.values.set(k, [v]);
+  }
+  get(k: string): string | undefined {
+    return this.values.get(k)?.[0];
+  }
+  all(k: string): string[] {
+    return this.values.get(k) ?? [];
+  }
+  has(k: string): boolean {
+    return this.values.has(k);
+  }
+  keys(): string[] {
+    return [...this.values.keys()];
+  }
+  /** A plain object for zod: keys listed in `lists` (or given twice) become arrays. */
+  object(lists: readonly string[] = []): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {};
+    for (const [k, vs] of this.values) out[k] = lists.includes(k) || vs.length > 1 ? vs : vs[0]!;
+    return out;
+  }
+}
+
+export async function readBody(req: Request): Promise<Params> {
+  const p = new Params();
+  if (req.method === "GET" || req.method === "HEAD") return p;
+  const len = Number(req.headers.get("content-length") ?? "0");
+  if (len > MAX_BODY_BYTES) throw new MaasError(413, `Request body over ${MAX_BODY_BYTES} bytes.`);
+  const buf = new Uint8Array(await req.arrayBuffer());
+  if (buf.length > MAX_BODY_BYTES) throw new MaasError(413, `Request body over ${MAX_BODY_BYTES} bytes.`);
+  if (buf.length === 0) return p;
+  const type = req.headers.get("content-type") ?? "";
+  if (/^multipart\/form-data/i.test(type)) {
+    const m = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(type);
+    if (!m) throw badRequest("multipart body without a boundary");
+    parseMultipart(buf, m[1] ?? m[2]!, p);
+  } else if (/^application\/json/i.test(type)) {
+    // Not a MAAS client convention, but harmless: flat JSON objects are read as forms.
+    let obj: unknown;
+    try {
+      obj = JSON.parse(new TextDecoder().decode(buf));
+    } catch {
+      throw badRequest("malformed JSON body");
+    }
+    if (!obj || typeof obj !== "object" || Array.isArray(obj)) throw badRequest("a JSON body must be an object");
+    for (const [k, v] of Object.entries(obj)) for (const x of Array.isArray(v) ? v : [v]) p.add(k, typeof x === "string" ? x : JSON.stringify(x));
+  } else {
+    for (const [k, v] of new URLSearchParams(new TextDecoder().decode(buf))) p.add(k, v);
+  }
+  return p;
+}
+
+function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
+  outer: for (let i = from; i <= hay.length - needle.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+function parseMultipart(buf: Uint8Array, boundary: string, out: Params) {
+  const enc = new TextEncoder();
+  const delim = enc.encode(`--${boundary}`);
+  const dec = new TextDecoder();
+  let pos = indexOf(buf, delim, 0);
+  if (pos < 0) throw badRequest("multipart body without its boundary");
+  for (;;) {
+    pos += delim.length;
+    if (buf[pos] === 45 && buf[pos + 1] === 45) return; // "--": the closing delimiter
+    if (buf[pos] === 13) pos += 2;
+    else if (buf[pos] === 10) pos += 1;
+    const next = indexOf(buf, delim, pos);
+    if (next < 0) throw badRequest("truncated multipart body");
+    let part = buf.subarray(pos, next);
+    // The CRLF before the delimiter belongs to the delimiter.
+    if (part.length >= 2 && part[part.length - 2] === 13 && part[part.length - 1] === 10) part = part.subarray(0, part.length - 2);
+    else if (part.length >= 1 && part[part.length - 1] === 10) part = part.subarray(0, part.length - 1);
+    let headEnd = indexOf(part, enc.encode("\r\n\r\n"), 0);
+    let skip = 4;
+    if (headEnd < 0) {
+      headEnd = indexOf(part, enc.encode("\n\n"), 0);
+      skip = 2;
+    }
+    if (headEnd < 0) throw badRequest("multipart part without headers");
+    const headers = new Map<string, string>();
+    for (const line of dec.decode(part.subarray(0, headEnd)).split(/\r?\n/)) {
+      const i = line.indexOf(":");
+      if (i > 0) headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
+    }
+    let body = part.subarray(headEnd + skip);
+    const disp = headers.get("content-disposition") ?? "";
+    const name = /\bname="([^"]*)"/i.exec(disp)?.[1] ?? /\bname=([^;\s]+)/i.exec(disp)?.[1];
+    if (name !== undefined) {
+      if ((headers.get("content-transfer-encoding") ?? "").toLowerCase() === "base64") {
+        try {
+          body = unb64(dec.decode(body).replace(/\s+/g, ""));
+        } catch {
+          throw fieldError(name, "the part is not valid base64");
+        }
+      }
+      if (/\bfilename=/i.test(disp)) out.files.set(name, body);
+      else out.add(name, dec.decode(body));
+    }
+    pos = next;
+  }
+}
+
+/** Merges query and body (body wins for the same key; MAAS reads POST/PUT params from the body). */
+export function requestParams(url: URL, body: Params, method: string): Params {
+  const p = new Params();
+  const fromQuery = method === "GET" || method === "DELETE" || method === "HEAD";
+  for (const k of new Set(url.searchParams.keys())) if (fromQuery || !body.has(k)) for (const v of url.searchParams.getAll(k)) p.add(k, v);
+  for (const [k, vs] of body.values) for (const v of vs) p.add(k, v);
+  for (const [k, f] of body.files) p.files.set(k, f);
+  return p;
+}
+
+/** Parses params with a zod schema; failures answer 400 {field: [messages]} as MAAS forms do. */
+export function parse<T extends z.ZodType>(schema: T, p: Params, lists: readonly string[] = []): z.output<T> {
+  const r = schema.safeParse(p.object(lists));
+  if (r.success) return r.data;
+  const fields: Record<string, string[]> = {};
+  for (const i of r.error.issues) (fields[i.path.map(String).join(".") || "__all__"] ??= []).push(i.message);
+  throw new MaasError(400, fields);
+}
+
+/** MAAS form booleans: true/false, 1/0, on/off, yes/no. */
+export const boolParam = z.string().transform((s, ctx) => {
+  const v = s.trim().toLowerCase();
+  if (["true", "1", "on", "yes"].includes(v)) return true;
+  if (["false", "0", "off", "no", ""].includes(v)) return false;
+  ctx.addIssue({ code: "custom", message: `"${s}" is not a boolean` });
+  return z.NEVER;
+});
+
+export const list = <T extends z.ZodType>(item: T) => z.union([z.array(item), item]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
+
+export const intParam = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\s*-?\d+\s*$/, "Enter a whole number.")
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+export const numParam = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\s*-?\d+(\.\d+)?\s*$/, "Enter a number.")
+    .transform(Number)
+    .pipe(z.number().min(min).max(max));
+
+export function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+}
+
+export const deleted = () => new Response(null, { status: 204 });
