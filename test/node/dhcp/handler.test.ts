@@ -196,6 +196,15 @@ describe("reservation mode", () => {
     expect(renew.to).toEqual({ address: ip, port: 68 });
   });
 
+  it("rebinds (broadcast, ciaddr, no server id) and ACKs INIT-REBOOT for the client's own address", async () => {
+    const mac = "52:54:00:00:50:02";
+    const ip = (await dora(mac)).ack.packet.yiaddr;
+    const rebind = (await ask(reservation, pkt(mac, MessageType.Request, {}, { ciaddr: ip, flags: 0x8000 })))!;
+    expect([rebind.packet.options.messageType, rebind.packet.yiaddr]).toEqual([MessageType.Ack, ip]);
+    const reboot = (await ask(reservation, pkt(mac, MessageType.Request, { requestedIp: ip })))!;
+    expect([reboot.packet.options.messageType, reboot.packet.yiaddr]).toEqual([MessageType.Ack, ip]);
+  });
+
   it("frees on RELEASE and holds a declined address out of the pool", async () => {
     const a = await dora("52:54:00:00:60:01");
     await ask(reservation, pkt("52:54:00:00:60:01", MessageType.Release, { serverId: "10.0.0.2" }, { ciaddr: a.ack.packet.yiaddr }));
