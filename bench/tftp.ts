@@ -80,7 +80,7 @@ export async function run(): Promise<BenchRow[]> {
     const times: Partial<Record<string, number[]>> = {};
     const measure = async (key: string, port: number, client: Variant["client"]) => {
       const s = await timeFetch(rig, port, client, out, want);
-      (times[key] ??= []).push(s);
+      times[key] = [...(times[key] ?? []), s];
     };
     const rounds = async () => {
       for (let i = 0; i < ROUNDS; i++) {

@@ -46,7 +46,7 @@ export function sendFile(req: IncomingMessage, res: ServerResponse, f: FileToSen
     f.done?.();
     return;
   }
-  const stream = createReadStream(f.path, { start, end, highWaterMark: 1 << 20 });
+  const stream = createReadStream(f.path, { start, end, highWaterMark: 256 << 10 });
   let finished = false;
   const finish = () => {
     if (finished) return;

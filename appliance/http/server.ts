@@ -6,8 +6,7 @@ import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import { type ImageCache, ImageHashMismatch, SHA256_RE } from "../images/cache";
 import { sendFile } from "./files";
-import type { BootIntentLookup } from "./intent";
-import { BootIntent } from "./intent";
+import { BootIntent, type BootIntentInput, type BootIntentLookup } from "./intent";
 import { bootScript, nodeScript } from "./ipxe";
 import { METADATA_MAX_BODY, type MetadataRelay } from "./metadata";
 import { openStatic } from "./static";
@@ -98,16 +97,18 @@ export class BootHttpServer {
     this.emit = opts.onEvent ?? (() => {});
     this.server = createServer((req, res) => {
       const started = performance.now();
-      res.on("finish", () => {
-        this.emit({
-          type: "request",
-          method: req.method ?? "",
-          path: req.url ?? "",
-          status: res.statusCode,
-          remote: req.socket.remoteAddress ?? "",
-          ms: performance.now() - started,
+      if (opts.onEvent) {
+        res.on("finish", () => {
+          this.emit({
+            type: "request",
+            method: req.method ?? "",
+            path: req.url ?? "",
+            status: res.statusCode,
+            remote: req.socket.remoteAddress ?? "",
+            ms: performance.now() - started,
+          });
         });
-      });
+      }
       this.handle(req, res).catch((e: unknown) => this.fail(req, res, e));
     });
     // Boot scripts are tiny and many nodes keep connections open across chain steps.
@@ -164,9 +165,7 @@ export class BootHttpServer {
       const q = parse(ScriptQuery, Object.fromEntries(url.searchParams), "query");
       const raw = await this.opts.intents({ mac, platform: q.platform, arch: q.arch, remote: req.socket.remoteAddress ?? "" });
       if (raw === null) throw new HttpError(404, "no boot intent for this machine", { mac });
-      const intent = BootIntent.safeParse(raw);
-      if (!intent.success) throw new Error(`invalid boot intent for ${mac}: ${intent.error.message}`);
-      return text(res, nodeScript(intent.data, { baseUrl: this.baseUrl(req), platform: q.platform }));
+      return text(res, nodeScript(this.validIntent(raw, mac), { baseUrl: this.baseUrl(req), platform: q.platform }));
     }
 
     const image = /^\/images\/([^/]+)(?:\/([^/]+))?$/.exec(path);
@@ -178,6 +177,18 @@ export class BootHttpServer {
       return sendFile(req, res, { ...f.file, contentType: "application/octet-stream" });
     }
     throw new HttpError(404, "not found");
+  }
+
+  /** Snapshot intents are long-lived objects: validate each once, not on every boot request. */
+  private readonly validated = new WeakMap<object, BootIntent>();
+
+  private validIntent(raw: BootIntentInput, mac: string): BootIntent {
+    const seen = this.validated.get(raw);
+    if (seen) return seen;
+    const intent = BootIntent.safeParse(raw);
+    if (!intent.success) throw new Error(`invalid boot intent for ${mac}: ${intent.error.message}`);
+    this.validated.set(raw, intent.data);
+    return intent.data;
   }
 
   private async image(req: IncomingMessage, res: ServerResponse, sha: string): Promise<void> {
