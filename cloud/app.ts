@@ -14,6 +14,8 @@ import { bootstrapRoutes } from "./routes/bootstrap";
 import { eventRoutes } from "./routes/events";
 import { namedRoutes } from "./routes/named";
 import { networkRoutes } from "./routes/networks";
+import { rackOpenRoutes, rackRoutes } from "./routes/racks";
+import { overviewRoutes } from "./routes/overview";
 import { sessionRoutes } from "./routes/session";
 import { streamRoutes } from "./routes/stream";
 import { tagRoutes } from "./routes/tags";
@@ -23,6 +25,7 @@ const open = new Hono<AppEnv>();
 open.get("/health", (c) => c.json({ ok: true }));
 open.get("/openapi.json", (c) => c.json(openApiDocument()));
 bootstrapRoutes(open);
+rackOpenRoutes(open);
 sessionRoutes(open);
 
 const api = new Hono<AppEnv>();
@@ -35,7 +38,9 @@ tagRoutes(api);
 networkRoutes(api);
 userRoutes(api);
 eventRoutes(api);
+rackRoutes(api);
 streamRoutes(api);
+overviewRoutes(api);
 api.post("/machines/:id/:action", (c) => {
   throw new ApiError(400, "unknown_action", `unknown machine action "${c.req.param("action")}"`);
 });

@@ -191,17 +191,63 @@ export const racks = sqliteTable(
     hostname: text("hostname").notNull(),
     version: text("version").notNull().default(""),
     secretHash: text("secret_hash").notNull(),
+    /** A rotated credential not yet confirmed by the appliance; both are accepted until it is. */
+    nextSecretHash: text("next_secret_hash"),
     interfaces: text("interfaces", { mode: "json" }).$type<unknown[]>().notNull().default(sql`'[]'`),
     connected: integer("connected", { mode: "boolean" }).notNull().default(false),
     lastSeenAt: integer("last_seen_at"),
+    /** Version of the last config snapshot the appliance confirmed. */
+    configVersion: text("config_version"),
+    enrolTokenId: integer("enrol_token_id"),
     createdAt: createdAt(),
     revokedAt: integer("revoked_at"),
   },
-  (t) => [index("racks_site").on(t.siteId)],
+  (t) => [index("racks_site").on(t.siteId), index("racks_site_hostname").on(t.siteId, t.hostname)],
+);
+
+/**
+ * Every command sent to a rack, for the API: the Durable Object's storage is the delivery
+ * queue, this is the record. State changes are conditional (pending → final), which makes a
+ * replayed result land once.
+ */
+export const rackCommands = sqliteTable(
+  "rack_commands",
+  {
+    id: text("id").primaryKey(),
+    rackId: text("rack_id").notNull(),
+    machineId: integer("machine_id"),
+    type: text("type").notNull(),
+    state: text("state", { enum: ["pending", "done", "failed", "expired"] }).notNull().default("pending"),
+    result: text("result", { mode: "json" }).$type<unknown>(),
+    actor: text("actor").notNull().default(""),
+    deadline: integer("deadline").notNull(),
+    createdAt: createdAt(),
+    completedAt: integer("completed_at"),
+  },
+  (t) => [index("rack_commands_rack_state").on(t.rackId, t.state), index("rack_commands_machine").on(t.machineId, t.createdAt)],
+);
+
+/** Events reported by racks (DHCP, boot, metadata): the key makes a replayed event land once. */
+export const rackEvents = sqliteTable(
+  "rack_events",
+  {
+    rackId: text("rack_id").notNull(),
+    journal: text("journal").notNull(),
+    seq: integer("seq").notNull(),
+    type: text("type").notNull(),
+    data: text("data", { mode: "json" }).$type<unknown>().notNull(),
+    at: integer("at").notNull(),
+    receivedAt: integer("received_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.rackId, t.journal, t.seq] }), index("rack_events_type").on(t.type, t.receivedAt)],
 );
 
 export const enrolTokens = sqliteTable("enrol_tokens", {
   id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().default(""),
+  /** First characters of the token, to recognise it in lists (the rest is only hashed). */
+  prefix: text("prefix").notNull().default(""),
+  usedCount: integer("used_count").notNull().default(0),
   siteId: integer("site_id").notNull().references(() => sites.id, { onDelete: "cascade" }),
   tokenHash: text("token_hash").notNull().unique(),
   expiresAt: integer("expires_at").notNull(),

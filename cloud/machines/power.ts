@@ -10,6 +10,8 @@ import { recordEvent } from "../lifecycle/transition";
 import { dispatchRackCommand, type RackCommandType } from "../tunnel/commands";
 import { loadMachine } from "./load";
 
+const QUERY_WAIT_MS = 5000;
+
 const POWER_ACTIONS: Record<string, { type: RackCommandType; body: z.ZodType; verb: string }> = {
   power_on: { type: "power.on", body: z.strictObject({ comment: z.string().max(4096).optional() }), verb: "power on" },
   power_off: { type: "power.off", body: z.strictObject({ comment: z.string().max(4096).optional(), soft: z.boolean().optional() }), verb: "power off" },
@@ -29,9 +31,11 @@ export function powerRoutes(app: Hono<AppEnv>) {
         await recordEvent(c.env.DB, { ...base, type: `power.${action}`, level: "WARNING", description: `${spec.verb} requested: the power driver is manual, someone on site must do it` });
         return c.json({ command_id: null, manual: true, message: `manual power driver: ask someone on site to ${spec.verb} ${m.hostname}` }, 202);
       }
-      const sent = await dispatchRackCommand(c.env, m, spec.type, params);
-      await recordEvent(c.env.DB, { ...base, type: `power.${action}`, description: `${spec.verb} sent to rack ${sent.rackId} as command ${sent.commandId}` });
-      return c.json({ command_id: sent.commandId, rack_id: sent.rackId }, 202);
+      await recordEvent(c.env.DB, { ...base, type: `power.${action}`, description: `${spec.verb} requested` });
+      // A query waits briefly for its answer; actions answer at once with the command id.
+      const sent = await dispatchRackCommand(c.env, m, spec.type, params, { actor: caller.username, waitMs: spec.type === "power.query" ? QUERY_WAIT_MS : 0 });
+      const result = sent.result ? (sent.result.state === "expired" ? { ok: false, error: { code: "expired", message: "no result by the deadline" } } : sent.result.state === "done" ? { ok: true, data: sent.result.data ?? {} } : { ok: false, error: sent.result.error }) : undefined;
+      return c.json({ command_id: sent.commandId, rack_id: sent.rackId, state: sent.state, ...(result ? { result } : {}) }, 202);
     });
   }
 

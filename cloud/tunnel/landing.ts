@@ -1,0 +1,109 @@
+// Where what crosses the tunnel lands in D1. Every write here may be repeated (a result or
+// event replayed after a cut): each batch is conditional on the command still being pending,
+// or on the event's (rack, journal, seq) being new, so a repeat changes nothing.
+import type { RackEvent } from "../../shared/tunnel/events";
+
+export interface StoredCommand {
+  id: string;
+  rackId: string;
+  type: string;
+  params: Record<string, unknown>;
+  deadline: number;
+  machineId: number | null;
+  createdAt: number;
+}
+
+export type CommandOutcome = { state: "done" | "failed"; data?: Record<string, unknown>; error?: { code: string; message: string } } | { state: "expired" };
+
+const POWER_STATE_OF: Record<string, string> = { "power.on": "on", "power.off": "off" };
+
+function powerStateAfter(cmd: StoredCommand, o: CommandOutcome): string | null {
+  if (!cmd.type.startsWith("power.")) return null;
+  if (o.state === "failed") return "error";
+  if (o.state !== "done") return null;
+  const s = o.data?.state;
+  if (s === "on" || s === "off" || s === "unknown") return s;
+  return POWER_STATE_OF[cmd.type] ?? null;
+}
+
+function describe(cmd: StoredCommand, o: CommandOutcome): { level: string; text: string } {
+  if (o.state === "expired") return { level: "WARNING", text: `${cmd.type} (command ${cmd.id}) expired: no result from the rack by its deadline` };
+  if (o.state === "failed") return { level: "ERROR", text: `${cmd.type} (command ${cmd.id}) failed: ${o.error?.message ?? "unknown error"}` };
+  const state = typeof o.data?.state === "string" ? `: power is ${o.data.state}` : "";
+  return { level: "INFO", text: `${cmd.type} (command ${cmd.id}) done${state}` };
+}
+
+/** Returns true when this call recorded the outcome (false: it was already final). */
+export async function landOutcome(db: D1Database, cmd: StoredCommand, o: CommandOutcome, now = Date.now()): Promise<boolean> {
+  const pending = "EXISTS (SELECT 1 FROM rack_commands WHERE id = ? AND state = 'pending')";
+  const stmts: D1PreparedStatement[] = [];
+  if (cmd.machineId !== null) {
+    const ps = powerStateAfter(cmd, o);
+    if (ps) stmts.push(db.prepare(`UPDATE machines SET power_state = ?, power_checked_at = ? WHERE id = ? AND ${pending}`).bind(ps, now, cmd.machineId, cmd.id));
+    const { level, text } = describe(cmd, o);
+    stmts.push(
+      db
+        .prepare(
+          `INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, from_status, to_status, description, created_at)
+           SELECT id, system_id, hostname, site_id, ?, ?, ?, status, status, ?, ? FROM machines WHERE id = ? AND ${pending}`,
+        )
+        .bind(`rack.command.${o.state}`, level, `rack:${cmd.rackId}`, text, now, cmd.machineId, cmd.id),
+    );
+  }
+  const result = o.state === "expired" ? null : JSON.stringify(o.state === "done" ? { ok: true, data: o.data ?? {} } : { ok: false, error: o.error });
+  stmts.push(db.prepare("UPDATE rack_commands SET state = ?, result = ?, completed_at = ? WHERE id = ? AND state = 'pending'").bind(o.state, result, now, cmd.id));
+  const res = await db.batch(stmts);
+  return (res.at(-1)?.meta.changes ?? 0) === 1;
+}
+
+/** Stores a batch of rack events once each; machine-related ones also go to the audit log. */
+export async function landEvents(db: D1Database, rackId: string, journal: string, events: RackEvent[], now = Date.now()): Promise<void> {
+  const fresh = "NOT EXISTS (SELECT 1 FROM rack_events WHERE rack_id = ? AND journal = ? AND seq = ?)";
+  const stmts: D1PreparedStatement[] = [];
+  for (const e of events) {
+    const key = [rackId, journal, e.seq] as const;
+    if (e.type === "power.state") {
+      stmts.push(db.prepare(`UPDATE machines SET power_state = ?, power_checked_at = ? WHERE system_id = ? AND ${fresh}`).bind(e.data.state, now, e.data.systemId, ...key));
+    }
+    const systemId = "systemId" in e.data ? e.data.systemId : null;
+    const mac = "mac" in e.data ? e.data.mac : null;
+    const where = systemId !== null ? "m.system_id = ?" : "m.id = (SELECT machine_id FROM interfaces WHERE mac = ?)";
+    stmts.push(
+      db
+        .prepare(
+          `INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, from_status, to_status, description, created_at)
+           SELECT m.id, m.system_id, m.hostname, m.site_id, ?, 'INFO', ?, m.status, m.status, ?, ? FROM machines m WHERE ${where} AND ${fresh}`,
+        )
+        .bind(`rack.${e.type}`, `rack:${rackId}`, summary(e), now, systemId ?? mac, ...key),
+    );
+    stmts.push(db.prepare("INSERT OR IGNORE INTO rack_events (rack_id, journal, seq, type, data, at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)").bind(...key, e.type, JSON.stringify(e.data), e.at, now));
+  }
+  await db.batch(stmts);
+}
+
+function summary(e: RackEvent): string {
+  switch (e.type) {
+    case "power.state":
+      return `power is ${e.data.state} (reported by the rack)`;
+    case "dhcp.discover":
+      return `DHCP discover from ${e.data.mac}`;
+    case "dhcp.lease":
+      return `DHCP lease ${e.data.ip} to ${e.data.mac}`;
+    case "boot.request":
+      return `${e.data.protocol} boot request for ${e.data.file}`;
+    case "metadata.result":
+      return `commissioning result ${e.data.name}: ${e.data.status}`;
+  }
+}
+
+export async function markConnected(db: D1Database, rackId: string, hello: { version: string; hostname: string; interfaces: unknown[] } | null, connected: boolean, now = Date.now()): Promise<void> {
+  const flip = db.prepare("UPDATE racks SET connected = ?, last_seen_at = ? WHERE id = ? AND connected = ?").bind(connected ? 1 : 0, now, rackId, connected ? 0 : 1);
+  const stmts = [
+    db
+      .prepare("INSERT INTO events (site_id, type, level, actor, description, created_at) SELECT site_id, ?, ?, ?, ?, ? FROM racks WHERE id = ? AND connected = ?")
+      .bind(connected ? "rack.connected" : "rack.disconnected", connected ? "INFO" : "WARNING", `rack:${rackId}`, connected ? "rack tunnel connected" : "rack tunnel disconnected", now, rackId, connected ? 0 : 1),
+    flip,
+  ];
+  if (hello) stmts.push(db.prepare("UPDATE racks SET version = ?, hostname = ?, interfaces = ?, last_seen_at = ? WHERE id = ?").bind(hello.version, hello.hostname, JSON.stringify(hello.interfaces), now, rackId));
+  await db.batch(stmts);
+}

@@ -1,0 +1,53 @@
+// The configuration snapshot the region pushes to a rack: everything the site needs to keep
+// answering DHCP and boot requests while the region is unreachable. The appliance persists
+// the last one it received and serves from it.
+import { z } from "zod";
+
+const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, "an IPv4 address");
+const mac = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, "a lower-case MAC address");
+
+export const IpRangeSchema = z.strictObject({ type: z.enum(["dynamic", "reserved"]), start: ipv4, end: ipv4 });
+
+export const SubnetSchema = z.strictObject({
+  id: z.number().int(),
+  cidr: z.string().max(18),
+  gateway: ipv4.nullable(),
+  dns: z.array(ipv4).max(8),
+  managed: z.boolean(),
+  ranges: z.array(IpRangeSchema).max(256),
+});
+
+export const ReservationSchema = z.strictObject({ mac, ip: ipv4, hostname: z.string().max(255), systemId: z.string().max(32) });
+
+/** What a node booting from this MAC should get (decided by the region, served locally). */
+export const BOOT_INTENTS = ["enlist", "commission", "deploy", "local", "rescue", "release", "none"] as const;
+export const BootIntentSchema = z.strictObject({
+  mac,
+  systemId: z.string().max(32),
+  intent: z.enum(BOOT_INTENTS),
+  osystem: z.string().max(64).optional(),
+  series: z.string().max(64).optional(),
+});
+
+export const ImageSchema = z.strictObject({
+  osystem: z.string().max(64),
+  series: z.string().max(64),
+  architecture: z.string().max(64),
+  url: z.string().max(2048).nullable(),
+  sha256: z.string().max(64).nullable(),
+  format: z.string().max(16),
+  size: z.number().int().nonnegative(),
+});
+
+export const ConfigSnapshotSchema = z.strictObject({
+  /** Content hash of everything below: equal versions mean equal snapshots. */
+  version: z.string().max(128),
+  site: z.string().max(64),
+  subnets: z.array(SubnetSchema).max(4096),
+  reservations: z.array(ReservationSchema).max(200_000),
+  bootIntents: z.array(BootIntentSchema).max(200_000),
+  images: z.array(ImageSchema).max(4096),
+});
+
+export type ConfigSnapshot = z.infer<typeof ConfigSnapshotSchema>;
+export type BootIntent = z.infer<typeof BootIntentSchema>;

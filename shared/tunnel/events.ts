@@ -1,0 +1,33 @@
+// What the appliance reports to the region, one payload schema per event type. Each event is
+// journaled on the appliance before it is sent and numbered: the region dedupes by number.
+import { z } from "zod";
+
+const mac = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, "a lower-case MAC address");
+const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, "an IPv4 address");
+const systemId = z.string().max(32);
+
+export const EventPayloads = {
+  "dhcp.discover": z.strictObject({ mac, arch: z.string().max(64).optional(), vendorClass: z.string().max(255).optional(), subnet: z.string().max(18).optional(), relay: ipv4.optional() }),
+  "dhcp.lease": z.strictObject({ mac, ip: ipv4, hostname: z.string().max(255).optional(), expiresAt: z.number().int().optional() }),
+  "boot.request": z.strictObject({ mac, file: z.string().max(1024), protocol: z.enum(["tftp", "http"]), intent: z.string().max(32).optional() }),
+  "metadata.result": z.strictObject({ systemId, name: z.string().max(255), status: z.enum(["passed", "failed", "running", "timedout"]), exitCode: z.number().int().nullable().optional(), output: z.string().max(200_000).optional() }),
+  "power.state": z.strictObject({ systemId, state: z.enum(["on", "off", "unknown", "error"]) }),
+} as const;
+
+export type EventType = keyof typeof EventPayloads;
+export const EVENT_TYPES = Object.keys(EventPayloads) as EventType[];
+
+const eventOf = <T extends EventType>(type: T) =>
+  z.strictObject({ seq: z.number().int().positive(), at: z.number().int().nonnegative(), type: z.literal(type), data: EventPayloads[type] });
+
+export const RackEventSchema = z.discriminatedUnion("type", [
+  eventOf("dhcp.discover"),
+  eventOf("dhcp.lease"),
+  eventOf("boot.request"),
+  eventOf("metadata.result"),
+  eventOf("power.state"),
+]);
+
+export type RackEvent = z.infer<typeof RackEventSchema>;
+/** An event as the DHCP/HTTP code hands it to the daemon: the journal adds seq and at. */
+export type EventInput = { [K in EventType]: { type: K; data: z.infer<(typeof EventPayloads)[K]> } }[EventType];
