@@ -1,0 +1,92 @@
+// Juju's real MAAS client (gomaasapi from Debian's golang-github-juju-gomaasapi-dev) runs
+// Juju's provider flow against a local region started the way `npm start` starts it.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, expect, it } from "vitest";
+
+interface RegionLocal {
+  ensureDevVars(stateDir: string): { file: string; vars: Record<string, string> };
+  applyMigrations(stateDir: string): void;
+  startRegion(o: { stateDir: string; port: number; stdio: "ignore" }): Promise<{ child: unknown; url: string }>;
+  bootstrapAdmin(url: string, stateDir: string): Promise<{ api_key: string; maas_api_key: string } | null>;
+  stopRegion(child: unknown): Promise<void>;
+}
+
+const ROOT = resolve(__dirname, "../../..");
+const work = mkdtempSync(join(tmpdir(), "plinth-maas-"));
+const stateDir = join(work, "state");
+const binary = join(work, "jujuflow");
+let region: RegionLocal;
+let child: unknown;
+let url = "";
+let maasKey = "";
+
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => (typeof a === "object" && a ? ok(a.port) : fail(new Error("no port"))));
+    });
+  });
+}
+
+// The machine Juju must get: the only one with the tag, enough CPU, memory and disk.
+const SEED = `
+INSERT INTO tags (name) VALUES ('juju-flow');
+INSERT INTO boot_images (osystem, series, architecture) VALUES ('ubuntu', 'jammy', 'amd64/generic');
+INSERT INTO machines (system_id, hostname, status, site_id, zone_id, pool_id, cpu_count, memory, storage, architecture)
+  VALUES ('jujuf1', 'juju-target', 4, 1, 1, 1, 16, 65536, 100000, 'amd64/generic'),
+         ('jujud1', 'juju-decoy', 4, 1, 1, 1, 2, 2048, 100000, 'amd64/generic');
+INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, 'eth0', '52:54:00:77:00:01', 1 FROM machines WHERE system_id = 'jujuf1';
+INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, 'eth0', '52:54:00:77:00:02', 1 FROM machines WHERE system_id = 'jujud1';
+INSERT INTO block_devices (machine_id, name, path, size, is_boot) SELECT id, 'sda', '/dev/sda', 100000000000, 1 FROM machines WHERE system_id = 'jujuf1';
+INSERT INTO machine_tags (machine_id, tag_id) SELECT m.id, t.id FROM machines m, tags t WHERE m.system_id = 'jujuf1' AND t.name = 'juju-flow';
+`;
+
+beforeAll(async () => {
+  region = (await import(pathToFileURL(join(ROOT, "scripts/region-local.mjs")).href)) as RegionLocal;
+  const build = spawnSync("go", ["build", "-o", binary, "."], {
+    cwd: join(ROOT, "test/node/maas/jujuflow"),
+    env: { ...process.env, GOPATH: "/usr/share/gocode", GO111MODULE: "off", GOCACHE: join(work, "gocache"), GOFLAGS: "" },
+    encoding: "utf8",
+  });
+  if (build.status !== 0) throw new Error(`building the gomaasapi client failed:\n${build.stdout}\n${build.stderr}`);
+  region.ensureDevVars(stateDir);
+  region.applyMigrations(stateDir);
+  // Seeded before wrangler starts, into the same local D1 files it then serves.
+  const seed = spawnSync(join(ROOT, "node_modules/.bin/wrangler"), ["d1", "execute", "DB", "--local", "--persist-to", join(stateDir, "wrangler"), "--command", SEED], {
+    cwd: ROOT,
+    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
+    encoding: "utf8",
+  });
+  if (seed.status !== 0) throw new Error(`seeding failed:\n${seed.stdout}\n${seed.stderr}`);
+  const started = await region.startRegion({ stateDir, port: await freePort(), stdio: "ignore" });
+  child = started.child;
+  url = started.url;
+  const admin = await region.bootstrapAdmin(url, stateDir);
+  if (!admin) throw new Error("bootstrap refused on a fresh region");
+  maasKey = admin.maas_api_key;
+});
+
+afterAll(async () => {
+  if (child) await region.stopRegion(child);
+  rmSync(work, { recursive: true, force: true });
+});
+
+it("Juju's flow through gomaasapi: version, whoami, probes, allocate, deploy, owner data, filtered list, release", () => {
+  const run = spawnSync(binary, [`${url}/MAAS/`, maasKey, "jujuf1"], { encoding: "utf8", timeout: 60_000 });
+  const lines = run.stdout.trim().split("\n");
+  expect(run.stderr, run.stdout).toBe("");
+  expect(run.status, run.stdout).toBe(0);
+  const steps = lines.filter((l) => l.startsWith("ok ")).map((l) => l.slice(3, l.indexOf(":")));
+  expect(steps).toEqual(["bad-key", "connect", "boot-resources", "zones", "spaces", "domains", "fabrics", "static-routes", "machines", "allocate-nomatch", "allocate", "deploy", "set-owner-data", "list-filtered", "release"]);
+  expect(lines).toContain("ok deploy: Deploying");
+  expect(lines).toContain("ok release: Ready");
+  expect(lines[lines.length - 1]).toBe("juju flow passed");
+});

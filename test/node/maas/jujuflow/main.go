@@ -1,0 +1,147 @@
+// Juju's MAAS provider flow, driven through Juju's real MAAS client library (gomaasapi, as
+// Debian ships it) against a Plinth region: connect (version, whoami), the probes Juju makes
+// (boot resources, zones, spaces, domains, fabrics, static routes), then allocate with
+// constraints and agent_name, deploy with user data, set owner data, list by agent_name and
+// id, and release. Prints one "ok <step>" line per step and exits non-zero on the first failure.
+//
+// Usage: jujuflow <base URL ending in /MAAS/> <maas api key> <expected system_id>
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+
+	"github.com/juju/gomaasapi"
+)
+
+func fail(step string, err error) {
+	fmt.Printf("FAIL %s: %v\n", step, err)
+	os.Exit(1)
+}
+
+func ok(step string, format string, args ...interface{}) {
+	fmt.Printf("ok %s: %s\n", step, fmt.Sprintf(format, args...))
+}
+
+func main() {
+	if len(os.Args) != 4 {
+		fmt.Println("usage: jujuflow <base URL> <api key> <expected system_id>")
+		os.Exit(2)
+	}
+	base, key, want := os.Args[1], os.Args[2], os.Args[3]
+
+	// A wrong key must be refused at connect time (whoami → 401 → PermissionError).
+	if _, err := gomaasapi.NewController(gomaasapi.ControllerArgs{BaseURL: base, APIKey: "aaaa:bbbb:cccc"}); err == nil || !gomaasapi.IsPermissionError(err) {
+		fail("bad-key", fmt.Errorf("expected a permission error, got %v", err))
+	}
+	ok("bad-key", "refused")
+
+	ctrl, err := gomaasapi.NewController(gomaasapi.ControllerArgs{BaseURL: base, APIKey: key})
+	if err != nil {
+		fail("connect", err)
+	}
+	version, _, err := ctrl.APIVersionInfo()
+	if err != nil {
+		fail("version", err)
+	}
+	if !ctrl.Capabilities().Contains("network-deployment-ubuntu") {
+		fail("capabilities", fmt.Errorf("missing network-deployment-ubuntu: %v", ctrl.Capabilities()))
+	}
+	ok("connect", "version %s", version)
+
+	res, err := ctrl.BootResources()
+	if err != nil || len(res) == 0 {
+		fail("boot-resources", fmt.Errorf("%v (%d resources)", err, len(res)))
+	}
+	ok("boot-resources", "%s %s", res[0].Name(), res[0].Architecture())
+
+	zones, err := ctrl.Zones()
+	if err != nil || len(zones) == 0 {
+		fail("zones", fmt.Errorf("%v (%d zones)", err, len(zones)))
+	}
+	ok("zones", "%d", len(zones))
+
+	spaces, err := ctrl.Spaces()
+	if err != nil {
+		fail("spaces", err)
+	}
+	ok("spaces", "%d", len(spaces))
+
+	domains, err := ctrl.Domains()
+	if err != nil || len(domains) == 0 || domains[0].Name() != "maas" {
+		fail("domains", fmt.Errorf("%v %v", err, domains))
+	}
+	ok("domains", "%s", domains[0].Name())
+
+	fabrics, err := ctrl.Fabrics()
+	if err != nil || len(fabrics) == 0 {
+		fail("fabrics", fmt.Errorf("%v (%d)", err, len(fabrics)))
+	}
+	ok("fabrics", "%d", len(fabrics))
+
+	if _, err := ctrl.StaticRoutes(); err != nil {
+		fail("static-routes", err)
+	}
+	ok("static-routes", "listed")
+
+	all, err := ctrl.Machines(gomaasapi.MachinesArgs{})
+	if err != nil || len(all) == 0 {
+		fail("machines", fmt.Errorf("%v (%d)", err, len(all)))
+	}
+	ok("machines", "%d", len(all))
+
+	// Nothing matches: a 409, which Juju reads as NoMatchError and tries elsewhere.
+	_, _, err = ctrl.AllocateMachine(gomaasapi.AllocateMachineArgs{MinCPUCount: 100000, AgentName: "juju-model"})
+	if !gomaasapi.IsNoMatchError(err) {
+		fail("allocate-nomatch", fmt.Errorf("expected NoMatchError, got %v", err))
+	}
+	ok("allocate-nomatch", "NoMatchError")
+
+	m, matches, err := ctrl.AllocateMachine(gomaasapi.AllocateMachineArgs{
+		MinCPUCount: 8,
+		MinMemory:   16384,
+		Tags:        []string{"juju-flow"},
+		Zone:        zones[0].Name(),
+		AgentName:   "juju-model",
+		Comment:     "juju bootstrap",
+		Storage:     []gomaasapi.StorageSpec{{Label: "root", Size: 20}},
+	})
+	if err != nil {
+		fail("allocate", err)
+	}
+	if m.SystemID() != want {
+		fail("allocate", fmt.Errorf("got %s, want %s", m.SystemID(), want))
+	}
+	if len(matches.Storage["root"]) != 1 {
+		fail("allocate", fmt.Errorf("root storage match: %v", matches.Storage))
+	}
+	ok("allocate", "%s %s %s", m.SystemID(), m.Hostname(), m.StatusName())
+
+	userData := base64.StdEncoding.EncodeToString([]byte("#cloud-config\nruncmd: [echo juju]\n"))
+	if err := m.Start(gomaasapi.StartArgs{UserData: userData, DistroSeries: "jammy", Comment: "juju deploy"}); err != nil {
+		fail("deploy", err)
+	}
+	ok("deploy", "%s", m.StatusName())
+
+	if err := m.SetOwnerData(map[string]string{"juju-controller-uuid": "c0ffee", "juju-is-controller": "true"}); err != nil {
+		fail("set-owner-data", err)
+	}
+	ok("set-owner-data", "%v", m.OwnerData())
+
+	mine, err := ctrl.Machines(gomaasapi.MachinesArgs{AgentName: "juju-model", SystemIDs: []string{want}, OwnerData: map[string]string{"juju-controller-uuid": "c0ffee"}})
+	if err != nil || len(mine) != 1 || mine[0].StatusName() != "Deploying" {
+		fail("list-filtered", fmt.Errorf("%v %d", err, len(mine)))
+	}
+	ok("list-filtered", "%s %s", mine[0].SystemID(), mine[0].StatusName())
+
+	if err := ctrl.ReleaseMachines(gomaasapi.ReleaseMachinesArgs{SystemIDs: []string{want}, Comment: "juju stop"}); err != nil {
+		fail("release", err)
+	}
+	after, err := ctrl.Machines(gomaasapi.MachinesArgs{SystemIDs: []string{want}})
+	if err != nil || len(after) != 1 || after[0].StatusName() != "Ready" {
+		fail("release", fmt.Errorf("%v %v", err, after))
+	}
+	ok("release", "%s", after[0].StatusName())
+	fmt.Println("juju flow passed")
+}
