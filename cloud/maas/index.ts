@@ -49,7 +49,7 @@ async function authenticateRoute(c: Ctx): Promise<Response> {
     const u = await db.prepare("SELECT id, password_hash, is_active FROM users WHERE username = ?").bind(username.slice(0, 64)).first<{ id: number; password_hash: string | null; is_active: number }>();
     // Verify even for unknown users, so timing does not tell which names exist.
     const ok = await verifyPassword(password, u?.password_hash ?? "pbkdf2-sha256$100000$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
-    if (!u || !u.password_hash || !ok || !u.is_active) throw new MaasError(401, "Username or password is incorrect.");
+    if (!u?.password_hash || !ok || !u.is_active) throw new MaasError(401, "Username or password is incorrect.");
     const name = (p.get("consumer") ?? "MAAS API login").slice(0, 64);
     const k = await issueKey(database(db), u.id, name);
     await recordEvent(db, { type: "key.created", level: "AUDIT", actor: username, description: `API key ${k.keyId} by password login (MAAS API)` });

@@ -3,7 +3,7 @@
 // allocate in allocate.ts; all of them act on the same rows and lifecycle as /api/v1.
 import { z } from "zod";
 import { decide, isStatus, NODE_STATUS, STATUS_NAME, type Status } from "../../shared/lifecycle";
-import { POWER_TYPES, type PowerType, powerParameterSchemas } from "../../shared/power";
+import { POWER_TYPES, type PowerType, } from "../../shared/power";
 import { can, require as requirePerm, visibleSites } from "../auth/roles";
 import { decryptJson } from "../auth/secrets";
 import { applyAction, illegal } from "../lifecycle/transition";
@@ -75,8 +75,8 @@ export async function listVisible(r: Req, p: Params): Promise<MachineRow[]> {
   return rows.filter(
     (m) =>
       (!q.domain || q.domain.includes(m.domain)) &&
-      (!q.not_in_zone || !q.not_in_zone.includes(m.zone)) &&
-      (!q.not_in_pool || !q.not_in_pool.includes(m.pool)) &&
+      (!q.not_in_zone?.includes(m.zone)) &&
+      (!q.not_in_pool?.includes(m.pool)) &&
       (q.agent_name === undefined || ((JSON.parse(m.ownerData) as Record<string, string>)[AGENT_KEY] ?? "") === q.agent_name),
   );
 }
@@ -99,7 +99,7 @@ export function powerParams(p: Params): Record<string, string> | undefined {
     const key = k.slice("power_parameters_".length);
     // MAAS-only switches that change nothing here.
     if (key === "skip_check" || key === "workaround_flags") continue;
-    (out ??= {})[key] = p.get(k)!;
+    out = { ...out, [key]: p.get(k)! };
   }
   return out;
 }

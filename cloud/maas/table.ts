@@ -75,7 +75,7 @@ export class RouteTable {
       if (!m) continue;
       const path: Record<string, string> = {};
       try {
-        c.names.forEach((n, i) => (path[n] = decodeURIComponent(m[i + 1]!)));
+        for (const [i, n] of c.names.entries()) path[n] = decodeURIComponent(m[i + 1]!);
       } catch {
         throw new MaasError(400, "Malformed percent-encoding in the path.");
       }

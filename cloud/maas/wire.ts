@@ -31,6 +31,10 @@ export function errorResponse(err: unknown): Response {
   return new Response(json ? JSON.stringify(e.body) : e.body, { status: e.status, headers });
 }
 
+function addField(fields: Record<string, string[]>, key: string, msg: string) {
+  fields[key] = [...(fields[key] ?? []), msg];
+}
+
 function toMaasError(err: unknown): MaasError {
   if (err instanceof MaasError) return err;
   if (err instanceof ApiError) {
@@ -39,7 +43,7 @@ function toMaasError(err: unknown): MaasError {
     if (err.code === "concurrent_change") headers["retry-after"] = "1";
     if (err.status === 400 && Array.isArray(err.details)) {
       const fields: Record<string, string[]> = {};
-      for (const d of err.details as { path?: string; message?: string }[]) (fields[d.path || "__all__"] ??= []).push(d.message ?? "invalid");
+      for (const d of err.details as { path?: string; message?: string }[]) addField(fields, d.path || "__all__", d.message ?? "invalid");
       if (Object.keys(fields).length) return new MaasError(400, fields, headers);
     }
     return new MaasError(err.status, err.message, headers);
@@ -181,7 +185,7 @@ export function parse<T extends z.ZodType>(schema: T, p: Params, lists: readonly
   const r = schema.safeParse(p.object(lists));
   if (r.success) return r.data;
   const fields: Record<string, string[]> = {};
-  for (const i of r.error.issues) (fields[i.path.map(String).join(".") || "__all__"] ??= []).push(i.message);
+  for (const i of r.error.issues) addField(fields, i.path.map(String).join(".") || "__all__", i.message);
   throw new MaasError(400, fields);
 }
 
