@@ -1,0 +1,90 @@
+// Runs the region's commands, each at most once: the ledger records the start on disk before
+// anything touches a BMC, a repeat of a finished command is answered from the ledger, and a
+// repeat of one still running waits for that run. Commands for the same machine run in order.
+import type { CommandMessage } from "../../shared/tunnel/protocol";
+import type { CommandLedger, CommandOutcome } from "../journal/ledger";
+import { runCommand, type RunContext } from "./run-command";
+
+export interface Executed {
+  id: string;
+  outcome: CommandOutcome;
+  /** Answered from the ledger: this process did not run it now. */
+  replay: boolean;
+}
+
+export class Executor {
+  private readonly running = new Map<string, Promise<Executed>>();
+  private readonly perMachine = new Map<string, Promise<unknown>>();
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  executed = 0;
+
+  constructor(
+    private readonly ledger: CommandLedger,
+    private readonly ctx: RunContext,
+    private readonly maxConcurrent = 64,
+  ) {}
+
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  handle(cmd: CommandMessage, now = Date.now()): Promise<Executed> {
+    const inProcess = this.running.get(cmd.id);
+    if (inProcess) return inProcess.then((r) => ({ ...r, replay: true }));
+    const known = this.ledger.get(cmd.id);
+    if (known?.state === "done") return Promise.resolve({ id: cmd.id, outcome: known.outcome, replay: true });
+    if (known?.state === "started") {
+      // Started by an earlier life of this process that died mid-command: it may have reached
+      // the BMC, so it is not run again; the operator sees why.
+      return this.record(cmd.id, { ok: false, error: { code: "interrupted", message: "the appliance restarted while running this command; it was not run again", kind: "fatal" } }, true);
+    }
+    if (cmd.deadline <= now) return this.record(cmd.id, { ok: false, error: { code: "expired", message: "received after its deadline; not run" } }, false);
+    const p = this.start(cmd);
+    this.running.set(cmd.id, p);
+    void p.finally(() => this.running.delete(cmd.id));
+    return p;
+  }
+
+  private async record(id: string, outcome: CommandOutcome, replay: boolean): Promise<Executed> {
+    await this.ledger.finish(id, outcome);
+    return { id, outcome, replay };
+  }
+
+  private async start(cmd: CommandMessage): Promise<Executed> {
+    await this.ledger.start(cmd.id, cmd.type);
+    const key = typeof cmd.params.system_id === "string" ? cmd.params.system_id : `cmd:${cmd.id}`;
+    const before = this.perMachine.get(key) ?? Promise.resolve();
+    const run = before.then(() => this.limited(() => runCommand(cmd, this.ctx)));
+    const settled = run.catch(() => {});
+    this.perMachine.set(key, settled);
+    void settled.then(() => {
+      if (this.perMachine.get(key) === settled) this.perMachine.delete(key);
+    });
+    let outcome: CommandOutcome;
+    try {
+      outcome = await run;
+    } catch (e) {
+      outcome = { ok: false, error: { code: "internal", message: e instanceof Error ? e.message : String(e) } };
+    }
+    this.executed++;
+    return this.record(cmd.id, outcome, false);
+  }
+
+  private async limited<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.active >= this.maxConcurrent) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  /** Waits (bounded) for running commands, for a graceful stop. */
+  async drain(timeoutMs: number): Promise<void> {
+    const all = Promise.allSettled([...this.running.values()]);
+    await Promise.race([all, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  }
+}

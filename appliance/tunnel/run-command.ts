@@ -1,0 +1,65 @@
+// What each command type does on the appliance. Power work goes through the BMC driver
+// registry and MAAS's retry policy; errors become results, never exceptions.
+import { createDriver } from "../bmc/registry";
+import { type PowerAction, runPowerAction } from "../bmc/retry";
+import { PowerError } from "../bmc/driver";
+import { PowerCommandParams } from "../../shared/tunnel/commands";
+import type { CommandMessage } from "../../shared/tunnel/protocol";
+import type { CommandOutcome } from "../journal/ledger";
+
+export interface RunContext {
+  /** Tells about power retries and manual-driver requests (logs, events). */
+  log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+  /** Injected by tests to avoid real waits between retries. */
+  retrySleep?: (s: number) => Promise<void>;
+  /** Runs a config.sync: re-reads state, returns what it knows. */
+  configVersion?: () => string | null;
+}
+
+function powerAction(type: CommandMessage["type"], p: PowerCommandParams): PowerAction | null {
+  switch (type) {
+    case "power.on":
+      return { kind: "on" };
+    case "power.off":
+      return { kind: "off", soft: p.soft };
+    case "power.cycle":
+      return { kind: "cycle" };
+    case "power.query":
+      return { kind: "query" };
+    case "bmc.identify":
+      return { kind: "identify", seconds: p.seconds, force: p.force };
+    case "boot.set":
+      return { kind: "boot", options: { device: p.device ?? "pxe", persistent: p.persistent ?? false, efi: p.efi ?? true } };
+    default:
+      return null;
+  }
+}
+
+export async function runCommand(cmd: CommandMessage, ctx: RunContext): Promise<CommandOutcome> {
+  if (cmd.type === "test.echo") return { ok: true, data: { echo: cmd.params } };
+  if (cmd.type === "config.sync") return { ok: true, data: { config_version: ctx.configVersion?.() ?? null } };
+  const parsed = PowerCommandParams.safeParse(cmd.params);
+  const action = parsed.success ? powerAction(cmd.type, parsed.data) : null;
+  if (!parsed.success || !action) {
+    return { ok: false, error: { code: "unsupported", message: parsed.success ? `${cmd.type} is not supported by this appliance` : "invalid power command parameters", kind: "fatal" } };
+  }
+  const p = parsed.data;
+  const driver = await createDriver(p.power_type, p.power_parameters, { notify: (message) => ctx.log("warn", message, { system_id: p.system_id }) }).catch((e: unknown) => e as Error);
+  if (driver instanceof Error) return failure(driver);
+  try {
+    const out = await runPowerAction(driver, action, {
+      sleep: ctx.retrySleep,
+      onRetry: (attempt, err, wait) => ctx.log("warn", "power action retry", { command: cmd.id, system_id: p.system_id, attempt, code: err.code, wait_s: wait }),
+    });
+    return { ok: true, data: { ...(out.state ? { state: out.state } : {}), attempts: out.attempts } };
+  } catch (e) {
+    return failure(e);
+  } finally {
+    await driver.close?.().catch(() => {});
+  }
+}
+
+function failure(e: unknown): CommandOutcome {
+  if (e instanceof PowerError) return { ok: false, error: { code: e.code, message: e.message.slice(0, 4000), kind: e.kind } };
+  return { ok: false, error: { code: "internal", message: e instanceof Error ? e.message : String(e) } };
+}

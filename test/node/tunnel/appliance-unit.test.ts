@@ -1,0 +1,119 @@
+// Appliance pieces on their own: the journal across a torn write and reopen, the ledger's
+// at-most-once rule, backoff bounds, and the tunnel client under a hostile region that sends
+// thousands of malformed frames (it answers each with an error frame and keeps working).
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocketServer } from "ws";
+import { Daemon } from "../../../appliance/daemon";
+import { EventJournal } from "../../../appliance/journal/events";
+import { CommandLedger } from "../../../appliance/journal/ledger";
+import { backoffDelay } from "../../../appliance/tunnel/backoff";
+import { Executor } from "../../../appliance/tunnel/executor";
+import { StateDir } from "../../../appliance/tunnel/state";
+import { HEARTBEAT_PING, HEARTBEAT_PONG } from "../../../shared/tunnel/protocol";
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), "plinth-unit-"));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const discover = (i: number) => ({ type: "dhcp.discover" as const, data: { mac: `52:54:00:00:00:${(i % 256).toString(16).padStart(2, "0")}` } });
+
+describe("event journal", () => {
+  it("numbers events, keeps unacked ones across reopen, ignores a torn tail, and refuses invalid events", async () => {
+    const dir = tmp();
+    const j = await EventJournal.open(dir);
+    const seqs = await Promise.all(Array.from({ length: 50 }, (_, i) => j.append(discover(i))));
+    expect(seqs).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    await j.ack(20);
+    await expect(j.append({ type: "dhcp.discover", data: { mac: "nope" } } as never)).rejects.toThrow(/invalid/);
+    await j.close();
+    appendFileSync(join(dir, "events.log"), '{"k":"e","e":{"seq":51,');
+    const again = await EventJournal.open(dir);
+    expect(again.id).toBe(j.id);
+    expect(again.depth).toBe(30);
+    expect(again.after(0, 1000).map((e) => e.seq)[0]).toBe(21);
+    expect(await again.append(discover(1))).toBe(51);
+    await again.close();
+  });
+});
+
+describe("command ledger and executor", () => {
+  it("never runs a command twice, and reports one interrupted by a crash instead of re-running it", async () => {
+    const dir = tmp();
+    const ledger = await CommandLedger.open(dir);
+    const ex = new Executor(ledger, { log: () => {} });
+    const cmd = { t: "command" as const, v: 1 as const, id: "c1", type: "test.echo" as const, params: { x: 1 }, deadline: Date.now() + 60_000 };
+    const [a, b] = await Promise.all([ex.handle(cmd), ex.handle(cmd)]);
+    expect(a.outcome).toEqual({ ok: true, data: { echo: { x: 1 } } });
+    expect(b.replay).toBe(true);
+    expect((await ex.handle(cmd)).replay).toBe(true);
+    expect(ex.executed).toBe(1);
+    await ledger.start("c2", "power.on");
+    await ledger.close();
+    const reopened = await CommandLedger.open(dir);
+    const ex2 = new Executor(reopened, { log: () => {} });
+    const r = await ex2.handle({ ...cmd, id: "c2", type: "power.on" });
+    expect(r.outcome.error?.code).toBe("interrupted");
+    expect(ex2.executed).toBe(0);
+    expect((await ex2.handle(cmd)).replay).toBe(true);
+    const late = await ex2.handle({ ...cmd, id: "c3", deadline: Date.now() - 1 });
+    expect(late.outcome.error?.code).toBe("expired");
+    await reopened.close();
+  });
+});
+
+describe("backoff", () => {
+  it("grows exponentially, stays within its bound, and jitters", () => {
+    const lo = () => 0;
+    const hi = () => 0.999999;
+    expect(backoffDelay(0, { baseMs: 500, maxMs: 30_000 }, lo)).toBe(250);
+    expect(backoffDelay(3, { baseMs: 500, maxMs: 30_000 }, hi)).toBeLessThanOrEqual(4000);
+    for (let a = 0; a < 100; a++) expect(backoffDelay(a)).toBeLessThanOrEqual(30_000);
+    expect(new Set(Array.from({ length: 20 }, () => backoffDelay(5))).size).toBeGreaterThan(1);
+  });
+});
+
+describe("tunnel client against a hostile region", () => {
+  it("answers 10,000 malformed frames with error frames and still runs the next real command", async () => {
+    const dir = tmp();
+    new StateDir(dir).writeCredential({ region: "http://127.0.0.1:1", rackId: "abcdefabcdef", credential: `prk_abcdefabcdef_${"a".repeat(40)}`, site: "default", hostname: "unit", enrolledAt: 0 });
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await new Promise((r) => wss.once("listening", r));
+    const port = (wss.address() as { port: number }).port;
+    const got: any[] = [];
+    let wake: () => void = () => {};
+    wss.on("connection", (ws) => {
+      ws.on("message", (d) => {
+        const text = d.toString();
+        if (text === HEARTBEAT_PING) return ws.send(HEARTBEAT_PONG);
+        const m = JSON.parse(text);
+        got.push(m);
+        wake();
+        if (m.t === "hello") {
+          ws.send(JSON.stringify({ t: "welcome", v: 1, rackId: "abcdefabcdef", serverTime: Date.now(), heartbeatMs: 10_000, lastEventSeq: 0 }));
+          const junk = ["x", "{}", '{"t":"command","v":1}', '{"t":"ack","v":1,"upTo":-1}', '{"t":"config","v":1,"snapshot":{}}', "[1,2]"];
+          for (let i = 0; i < 10_000; i++) ws.send(junk[i % junk.length]!);
+          ws.send(JSON.stringify({ t: "command", v: 1, id: "real-1", type: "test.echo", params: { ok: true }, deadline: Date.now() + 60_000 }));
+        }
+      });
+    });
+    const daemon = new Daemon({ stateDir: dir, region: `http://127.0.0.1:${port}`, log: () => {}, localApi: false });
+    await daemon.start();
+    try {
+      for (let i = 0; i < 10_000 && !got.some((m) => m.t === "result"); i++) await new Promise<void>((r) => (wake = r));
+      expect(got.filter((m) => m.t === "error")).toHaveLength(10_000);
+      expect(got.find((m) => m.t === "result")).toMatchObject({ id: "real-1", ok: true, data: { echo: { ok: true } } });
+    } finally {
+      await daemon.stop();
+      wss.close();
+    }
+  });
+});

@@ -1,0 +1,215 @@
+// The tunnel end to end: the region in workerd (wrangler dev) and real appliance processes over
+// a real WebSocket, through a proxy that can cut it. Every command is counted at the fake BMC
+// (executed) and in the region (answered); every event at the appliance (journaled) and in the
+// region (stored), and the counts must match exactly.
+import { mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import WebSocket from "ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { api, Appliance, cli, CutProxy, FakeBmc, type Region, region, restartRegion, stopRegion, until } from "./rig";
+
+let r: Region;
+let bmc: FakeBmc;
+let proxy: CutProxy;
+let app: Appliance;
+let rackId = "";
+const machines: string[] = [];
+/** The fake BMC knows machines by hostname (their URLs are made before the system_id exists). */
+const hostOf = new Map<string, string>();
+
+async function power(sys: string, action = "power_on"): Promise<string> {
+  const res = await api(r, "POST", `/machines/${sys}/${action}`, {});
+  if (res.status !== 202) throw new Error(`${action}: ${res.status} ${JSON.stringify(res.json)}`);
+  return res.json.command_id as string;
+}
+
+async function commandState(id: string): Promise<string> {
+  return (await api(r, "GET", `/racks/${rackId}/commands/${id}`)).json.state as string;
+}
+
+async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: n }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+const regionEvents = async () => (await api(r, "GET", `/racks/${rackId}/events?limit=1`)).json.total as number;
+const dhcp = (i: number) => ({ type: "dhcp.discover", data: { mac: `52:54:01:${[(i >> 16) & 255, (i >> 8) & 255, i & 255].map((b) => b.toString(16).padStart(2, "0")).join(":")}` } });
+
+async function allEventsLanded(): Promise<number> {
+  const s = await app.status();
+  return until(`region to hold all ${s.journal.last_seq} events`, async () => {
+    const st = await app.status();
+    const n = await regionEvents();
+    return n === st.journal.last_seq && st.journal.depth === 0 ? n : null;
+  });
+}
+
+beforeAll(async () => {
+  bmc = new FakeBmc();
+  await bmc.start();
+  r = await region();
+  proxy = new CutProxy(r.port);
+  await proxy.start();
+  for (let i = 0; i < 10; i++) {
+    const host = `tun-e2e-${i}`;
+    const res = await api(r, "POST", "/machines", { hostname: host, mac_addresses: [`52:54:02:00:00:${i.toString(16).padStart(2, "0")}`], power_type: "webhook", power_parameters: bmc.params(host) });
+    if (res.status !== 201) throw new Error(`machine: ${res.status} ${JSON.stringify(res.json)}`);
+    machines.push(res.json.system_id as string);
+    hostOf.set(res.json.system_id as string, host);
+  }
+}, 180_000);
+
+afterAll(async () => {
+  await app?.kill("SIGKILL");
+  await proxy?.stop();
+  await bmc?.stop();
+  if (r) await stopRegion(r.child);
+});
+
+describe("appliance ↔ region tunnel, end to end", () => {
+  it("enrols with a token (0600 credential, idempotent) and refuses an exhausted, expired or revoked token", async () => {
+    const tok = await api(r, "POST", "/racks/enrol-tokens", { site: "default", uses: 1 });
+    expect(tok.status).toBe(201);
+    const dir = mkdtempSync(join(tmpdir(), "plinth-appliance-"));
+    const first = cli(["enrol", "--state-dir", dir, "--hostname", "rack-e2e"], { PLINTH_REGION: r.url, PLINTH_ENROL_TOKEN: tok.json.token });
+    expect(first.code, first.out).toBe(0);
+    expect(statSync(join(dir, "credential.json")).mode & 0o777).toBe(0o600);
+    const again = cli(["enrol", "--state-dir", dir, "--region", r.url, "--token", tok.json.token]);
+    expect(again.code).toBe(0);
+    expect(again.out).toContain("already enrolled");
+
+    const other = mkdtempSync(join(tmpdir(), "plinth-appliance-"));
+    const exhausted = cli(["enrol", "--state-dir", other, "--hostname", "rack-other", "--region", r.url, "--token", tok.json.token]);
+    expect(exhausted.code).toBe(1);
+    expect(exhausted.out).toContain("token_exhausted");
+    const rev = await api(r, "POST", "/racks/enrol-tokens", { site: "default" });
+    await api(r, "DELETE", `/racks/enrol-tokens/${rev.json.id}`);
+    expect(cli(["enrol", "--state-dir", other, "--hostname", "rack-other", "--region", r.url, "--token", rev.json.token]).out).toContain("token_revoked");
+    const exp = await api(r, "POST", "/racks/enrol-tokens", { site: "default", expires_in: 1 });
+    await new Promise((res) => setTimeout(res, 1100));
+    expect(cli(["enrol", "--state-dir", other, "--hostname", "rack-other", "--region", r.url, "--token", exp.json.token]).out).toContain("token_expired");
+
+    const racks = await api(r, "GET", "/racks");
+    rackId = racks.json.items.find((x: { hostname: string }) => x.hostname === "rack-e2e").id;
+    app = new Appliance(dir, `http://127.0.0.1:${proxy.port}`);
+    app.start();
+    await until("the rack to connect", async () => (await api(r, "GET", `/racks/${rackId}`)).json.connected);
+    const st = await until("appliance status", () => app.status());
+    expect(st.tunnel).toBe("connected");
+  });
+
+  it("runs a power command round trip: 202, executed once, result on the machine and in its events", async () => {
+    const sys = machines[0]!;
+    const id = await power(sys);
+    expect(await until("the command result", async () => ((await commandState(id)) === "done" ? "done" : null))).toBe("done");
+    expect(bmc.count("on", hostOf.get(sys))).toBe(1);
+    const m = await api(r, "GET", `/machines/${sys}`);
+    expect(m.json.power_state).toBe("on");
+    const ev = await api(r, "GET", `/events?machine=${sys}&type=rack.command.done`);
+    expect(ev.json.items).toHaveLength(1);
+  });
+
+  it("answers 1,000 commands in flight, each executed exactly once", async () => {
+    const before = bmc.count("on");
+    const ids: string[] = [];
+    await pool(Array.from({ length: 1000 }, (_, i) => machines[i % machines.length]!), 16, async (sys) => {
+      ids.push(await power(sys));
+    });
+    expect(new Set(ids).size).toBe(1000);
+    await until("every command answered", async () => (await api(r, "GET", `/racks/${rackId}`)).json.pending_commands === 0, 480);
+    const states = new Map<string, number>();
+    await pool(ids, 16, async (id) => {
+      const s = await commandState(id);
+      states.set(s, (states.get(s) ?? 0) + 1);
+    });
+    expect(Object.fromEntries(states)).toEqual({ done: 1000 });
+    expect(bmc.count("on") - before).toBe(1000);
+  });
+
+  it("survives the socket cut mid-stream: every command once, every event once", async () => {
+    const before = bmc.count("off");
+    const ids: string[] = [];
+    const emitting = (async () => {
+      for (let i = 0; i < 10; i++) await app.emit(Array.from({ length: 100 }, (_, j) => dhcp(i * 100 + j)));
+    })();
+    await pool(Array.from({ length: 200 }, (_, i) => machines[i % machines.length]!), 8, async (sys) => {
+      ids.push(await power(sys, "power_off"));
+      if (ids.length === 60 || ids.length === 140) proxy.cut();
+    });
+    await emitting;
+    proxy.cut();
+    await until("every command answered", async () => (await api(r, "GET", `/racks/${rackId}`)).json.pending_commands === 0, 480);
+    expect(bmc.count("off") - before).toBe(200);
+    await allEventsLanded();
+    const st = await app.status();
+    expect(st.connects).toBeGreaterThanOrEqual(3);
+  });
+
+  it("survives a region restart: commands queued in the Durable Object and journaled events all arrive once", async () => {
+    const before = bmc.count("on");
+    const ids = [await power(machines[1]!), await power(machines[2]!)];
+    await stopRegion(r.child);
+    // While the region is away the site keeps reporting: those events wait in the journal.
+    await app.emit(Array.from({ length: 300 }, (_, i) => dhcp(50_000 + i)));
+    expect((await app.status()).journal.depth).toBeGreaterThanOrEqual(300);
+    await restartRegion(r);
+    for (let i = 0; i < 20; i++) ids.push(await power(machines[i % machines.length]!));
+    await until("every command answered", async () => (await api(r, "GET", `/racks/${rackId}`)).json.pending_commands === 0, 480);
+    for (const id of ids) expect(await commandState(id)).toBe("done");
+    expect(bmc.count("on") - before).toBe(22);
+    await allEventsLanded();
+  });
+
+  it("after SIGKILL mid-command, replays the journal and never runs the command again", async () => {
+    const sys = machines[3]!;
+    const host = hostOf.get(sys)!;
+    bmc.held.add(host);
+    const onBefore = bmc.count("on", host);
+    await app.emit(Array.from({ length: 200 }, (_, i) => dhcp(60_000 + i)));
+    const id = await power(sys);
+    await until("the BMC to receive the call", async () => bmc.count("on", host) === onBefore + 1);
+    const lastSeq = (await app.status()).journal.last_seq;
+    await app.kill("SIGKILL");
+    bmc.releaseAll();
+    app.start();
+    await until("the command to be answered", async () => ((await commandState(id)) !== "pending" ? true : null));
+    const c = await api(r, "GET", `/racks/${rackId}/commands/${id}`);
+    expect(c.json.state).toBe("failed");
+    expect(c.json.result.error.code).toBe("interrupted");
+    expect(bmc.count("on", host)).toBe(onBefore + 1);
+    const n = await allEventsLanded();
+    expect(n).toBe(lastSeq);
+  });
+
+  it("keeps serving through 10,000 malformed and oversized frames from a hostile client", async () => {
+    const tok = await api(r, "POST", "/racks/enrol-tokens", { site: "default", uses: 1 });
+    const hostile = await fetch(`${r.url}/api/v1/racks/enrol`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: tok.json.token, hostname: "hostile" }) }).then((x) => x.json() as Promise<{ rack_id: string; credential: string }>);
+    const ws = new WebSocket(`${r.url.replace("http", "ws")}/api/v1/racks/${hostile.rack_id}/tunnel`, { headers: { authorization: `Bearer ${hostile.credential}` } });
+    await new Promise((res, rej) => ws.once("open", res).once("error", rej));
+    let errors = 0;
+    ws.on("message", (d) => {
+      if (JSON.parse(d.toString()).t === "error") errors++;
+    });
+    const junk = ["nope", "{}", "[]", "null", '{"t":"result","v":1}', '{"t":"event","v":1,"events":[]}', '{"t":"hello","v":9}', JSON.stringify({ t: "event", v: 1, events: [{ seq: 1, at: 0, type: "x", data: {} }] })];
+    for (let i = 0; i < 10_000; i++) {
+      ws.send(i % 2000 === 1999 ? "y".repeat(4 * 1024 * 1024 + 10) : junk[i % junk.length]!);
+      if (i % 500 === 0) await new Promise((res) => setImmediate(res));
+    }
+    await until("an error frame for each bad frame", async () => errors >= 10_000, 480);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    ws.close();
+    const id = await power(machines[4]!);
+    await until("the real rack still serving", async () => ((await commandState(id)) === "done" ? true : null));
+  });
+
+  it("disconnects a revoked rack within 5 s and refuses it", async () => {
+    await api(r, "POST", `/racks/${rackId}/revoke`, {});
+    // Bounded at 40 polls of 125 ms: the issue's "within 5 s".
+    await until("the appliance to see the revocation", async () => (await app.status()).tunnel === "refused", 40, 125);
+    expect((await api(r, "GET", `/racks/${rackId}`)).json.connected).toBe(false);
+    expect(await app.kill("SIGTERM")).toBe(0);
+  });
+});

@@ -1,0 +1,203 @@
+// End-to-end rig: the real region in workerd (wrangler dev, 127.0.0.1 only), real appliance
+// processes (`plinth-appliance` through tsx), a fake webhook BMC that counts every power call,
+// and a TCP proxy between them that can cut the tunnel.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { createServer as createTcpServer, type Server as TcpServer, type Socket, connect as tcpConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { bootstrapAdmin, startRegion, stopRegion } from "../../../scripts/region-local.mjs";
+import { localCall } from "../../../appliance/tunnel/local-api";
+
+const root = join(import.meta.dirname, "..", "..", "..");
+
+export interface Region {
+  url: string;
+  stateDir: string;
+  port: number;
+  child: ChildProcess;
+  admin: string;
+}
+
+export async function freePort(): Promise<number> {
+  const s = createTcpServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+export async function region(stateDir = mkdtempSync(join(tmpdir(), "plinth-tunnel-region-")), port?: number): Promise<Region> {
+  const p = port ?? (await freePort());
+  const { child, url } = await startRegion({ stateDir, port: p, stdio: "ignore" });
+  const creds = await bootstrapAdmin(url, stateDir);
+  return { url, stateDir, port: p, child, admin: creds?.api_key ?? "" };
+}
+
+export async function restartRegion(r: Region): Promise<void> {
+  await stopRegion(r.child);
+  const { child } = await startRegion({ stateDir: r.stateDir, port: r.port, stdio: "ignore" });
+  r.child = child;
+}
+
+export { stopRegion };
+
+export async function api(r: Region, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${r.url}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${r.admin}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+/** Polls `fn` until it returns a truthy value; fails loudly after `tries` (bounded). */
+export async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, tries = 240, everyMs = 250): Promise<T> {
+  let last: unknown;
+  for (let i = 0; i < tries; i++) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
+/** A webhook BMC: POST /on/<sys> and /off/<sys> count; GET /q/<sys> answers the state. `hold` delays a machine's calls. */
+export class FakeBmc {
+  readonly calls = new Map<string, number>();
+  readonly held = new Set<string>();
+  readonly power = new Map<string, "on" | "off">();
+  private release: (() => void)[] = [];
+  private server!: Server;
+  port = 0;
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const [, action, sys] = (req.url ?? "").split("/");
+      const key = `${req.method} ${action} ${sys}`;
+      this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
+      const answer = () => {
+        if (sys && (action === "on" || action === "off")) this.power.set(sys, action);
+        res.end(action === "q" ? `status: ${this.power.get(sys ?? "") ?? "off"}` : "ok");
+      };
+      if (sys && this.held.has(sys) && action !== "q") this.release.push(answer);
+      else answer();
+    });
+    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
+    this.port = (this.server.address() as { port: number }).port;
+  }
+
+  params(sys: string) {
+    const b = `http://127.0.0.1:${this.port}`;
+    return { power_on_uri: `${b}/on/${sys}`, power_off_uri: `${b}/off/${sys}`, power_query_uri: `${b}/q/${sys}`, power_on_regex: "status: on", power_off_regex: "status: off" };
+  }
+
+  count(action: "on" | "off", sys?: string): number {
+    let n = 0;
+    for (const [k, v] of this.calls) if (k.startsWith(`POST ${action} `) && (!sys || k.endsWith(` ${sys}`))) n += v;
+    return n;
+  }
+
+  releaseAll(): void {
+    this.held.clear();
+    for (const r of this.release.splice(0)) r();
+  }
+
+  stop(): Promise<void> {
+    this.releaseAll();
+    this.server.closeAllConnections();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+/** TCP proxy from the appliance to the region; `cut()` drops every connection mid-stream. */
+export class CutProxy {
+  private server!: TcpServer;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly target: number) {}
+
+  async start(): Promise<void> {
+    this.server = createTcpServer((c) => {
+      const u = tcpConnect(this.target, "127.0.0.1");
+      this.sockets.add(c).add(u);
+      c.pipe(u).pipe(c);
+      const end = () => {
+        c.destroy();
+        u.destroy();
+        this.sockets.delete(c);
+        this.sockets.delete(u);
+      };
+      c.on("error", end).on("close", end);
+      u.on("error", end).on("close", end);
+    });
+    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
+    this.port = (this.server.address() as { port: number }).port;
+  }
+
+  cut(): number {
+    const n = this.sockets.size;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    return n;
+  }
+
+  stop(): Promise<void> {
+    this.cut();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+const TSX = ["--import", "tsx", join(root, "appliance", "cli.ts")];
+
+export function cli(args: string[], env: Record<string, string> = {}): { code: number; out: string } {
+  const r = spawnSync(process.execPath, [...TSX, ...args], { cwd: root, env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 });
+  return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
+}
+
+export class Appliance {
+  child: ChildProcess | null = null;
+  output = "";
+
+  constructor(
+    readonly stateDir: string,
+    private readonly regionUrl: string,
+  ) {}
+
+  start(): void {
+    this.child = spawn(process.execPath, [...TSX, "run", "--state-dir", this.stateDir, "--region", this.regionUrl, "--log-level", "debug"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    this.child.stdout!.on("data", (d: Buffer) => {
+      this.output += d.toString();
+    });
+    this.child.stderr!.on("data", (d: Buffer) => {
+      this.output += d.toString();
+    });
+  }
+
+  async status(): Promise<any> {
+    return (await localCall(join(this.stateDir, "appliance.sock"), "GET", "/status")).json;
+  }
+
+  async emit(events: unknown[]): Promise<number[]> {
+    const r = await localCall(join(this.stateDir, "appliance.sock"), "POST", "/events", { events });
+    if (r.status !== 202) throw new Error(`emit: ${r.status} ${JSON.stringify(r.json)}`);
+    return (r.json as { seqs: number[] }).seqs;
+  }
+
+  async kill(signal: NodeJS.Signals): Promise<number | null> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return c?.exitCode ?? null;
+    const done = new Promise<number | null>((r) => c.once("exit", (code) => r(code)));
+    c.kill(signal);
+    const code = await done;
+    this.child = null;
+    return code;
+  }
+}
