@@ -25,6 +25,12 @@ beforeAll(async () => {
     writeFileSync(join(root, name), data);
     files[name] = sha(data);
   }
+  // The real boot programs from Debian's ipxe package, as the appliance serves them.
+  for (const name of ["undionly.kpxe", "snponly.efi"]) {
+    const data = readFileSync(join("/usr/lib/ipxe", name));
+    writeFileSync(join(root, `debian-${name}`), data);
+    files[`debian-${name}`] = sha(data);
+  }
   writeFileSync(join(dir, "secret"), "TOP SECRET\n");
   symlinkSync("../secret", join(root, "escape"));
   rig = createTftpRig();
@@ -73,6 +79,11 @@ describe("real clients, clean network", () => {
   it("atftp blksize 1468", () => fetchOk(atftp(["blksize 1468"]), "ipxe.efi"));
   it("atftp blksize 1468 windowsize 64, 32 MiB", () => fetchOk(windowed, "big.bin"));
   it("atftp blksize 8192 windowsize 16 with tsize", () => fetchOk(atftp(["blksize 8192", "windowsize 16", "tsize 0"]), "mid.bin"));
+  it("Debian's iPXE binaries, as firmware would fetch them", async () => {
+    await fetchOk(atftp(["blksize 1432", "tsize 0"]), "debian-undionly.kpxe");
+    await fetchOk(curl(1468), "debian-snponly.efi");
+    await fetchOk(tftpHpa, "debian-undionly.kpxe");
+  });
   it("many clients at once", async () => {
     await Promise.all([
       fetchOk(windowed, "mid.bin"),
