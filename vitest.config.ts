@@ -1,8 +1,12 @@
 // Region tests: they run inside workerd with the real Worker, real D1 and the real migrations.
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { mkdirSync } from "node:fs";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig(async () => {
+  // wrangler.toml's [assets] directory must exist for the pool to start; these tests do not
+  // need the built dashboard (scripts/test.mjs builds it for the browser tests).
+  mkdirSync("cloud/dashboard/dist", { recursive: true });
   const migrations = await readD1Migrations("migrations");
   return {
     plugins: [

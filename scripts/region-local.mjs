@@ -5,6 +5,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { ensureDashboard } from "./dashboard-build.mjs";
 import { quietWranglerEnv } from "./wrangler-env.mjs";
 
 const WRANGLER = "node_modules/.bin/wrangler";
@@ -36,6 +37,8 @@ export function applyMigrations(stateDir) {
 export async function startRegion({ stateDir, port = 5240, ip = "127.0.0.1", stdio = "inherit" }) {
   const { file } = ensureDevVars(stateDir);
   applyMigrations(stateDir);
+  // wrangler serves the dashboard's dist/ ([assets]) and will not start without it.
+  ensureDashboard({ quiet: stdio !== "inherit" });
   const child = spawn(
     WRANGLER,
     ["dev", "--local", "--port", String(port), "--ip", ip, "--persist-to", join(stateDir, "wrangler"), "--env-file", file, "--show-interactive-dev-session=false", "--inspector-port", "0"],

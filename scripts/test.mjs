@@ -6,9 +6,12 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { quietWranglerEnv } from "./wrangler-env.mjs";
+import { ensureDashboard } from "./dashboard-build.mjs";
 import { ensureDebianPackages } from "./debian-deps.mjs";
 
 ensureDebianPackages();
+// The region suite loads wrangler.toml, whose [assets] directory must exist; browser tests use it.
+ensureDashboard();
 
 const out = mkdtempSync(join(tmpdir(), "plinth-test-"));
 const suites = [

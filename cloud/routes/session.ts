@@ -28,9 +28,9 @@ import { recordEvent } from "../lifecycle/transition";
 const SignIn = z.strictObject({ username: nameSchema, password: z.string().min(1).max(256) });
 
 async function describe(c: Ctx, caller: Caller, csrfToken: string, expiresAt: number) {
-  const { results } = await c.env.DB.prepare("SELECT rb.role, s.name AS site FROM role_bindings rb LEFT JOIN sites s ON s.id = rb.site_id WHERE rb.user_id = ? ORDER BY rb.id")
+  const { results } = await c.env.DB.prepare("SELECT rb.role, rb.site_id, s.name AS site FROM role_bindings rb LEFT JOIN sites s ON s.id = rb.site_id WHERE rb.user_id = ? ORDER BY rb.id")
     .bind(caller.userId)
-    .all<{ role: string; site: string | null }>();
+    .all<{ role: string; site_id: number | null; site: string | null }>();
   return { username: caller.username, csrf_token: csrfToken, expires_at: expiresAt, roles: results, is_admin: isGlobalAdmin(caller) };
 }
 

@@ -1,0 +1,44 @@
+// Destructive actions ask first, naming what they act on and what will happen.
+import { useEffect, useRef, useState } from "react";
+
+export interface ConfirmRequest {
+  title: string;
+  body: string;
+  confirmLabel: string;
+  danger?: boolean;
+  run: () => Promise<void>;
+}
+
+export function ConfirmDialog({ req, onClose }: { req: ConfirmRequest | null; onClose: () => void }) {
+  const [busy, setBusy] = useState(false);
+  const ok = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (req) ok.current?.focus();
+  }, [req]);
+  if (!req) return null;
+  const go = async () => {
+    setBusy(true);
+    try {
+      await req.run();
+    } finally {
+      setBusy(false);
+      onClose();
+    }
+  };
+  return (
+    <div className="modal-backdrop" onKeyDown={(e) => e.key === "Escape" && onClose()}>
+      <div className="modal" role="dialog" aria-modal="true" aria-labelledby="confirm-title">
+        <h2 id="confirm-title">{req.title}</h2>
+        <p>{req.body}</p>
+        <div className="modal-actions">
+          <button type="button" onClick={onClose} disabled={busy}>
+            Cancel
+          </button>
+          <button type="button" ref={ok} className={req.danger ? "danger" : "primary"} onClick={go} disabled={busy}>
+            {busy ? "Working…" : req.confirmLabel}
+          </button>
+        </div>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,56 @@
+// Small shared pieces: badges, error box, empty states.
+import { Component, type ReactNode } from "react";
+import { explain } from "../api";
+import { statusTone } from "../format";
+
+export function StatusBadge({ status, name }: { status: number; name: string }) {
+  return <span className={`badge tone-${statusTone(status)}`}>{name}</span>;
+}
+
+export function PowerBadge({ state }: { state: string }) {
+  return (
+    <span className={`power power-${state}`} title={`power ${state}`}>
+      <span className="dot" />
+      {state}
+    </span>
+  );
+}
+
+export function ErrorBox({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
+  if (!error) return null;
+  return (
+    <div className="error" role="alert">
+      <span>{explain(error)}</span>
+      {onRetry && (
+        <button type="button" className="link" onClick={onRetry}>
+          Try again
+        </button>
+      )}
+    </div>
+  );
+}
+
+export function Empty({ children }: { children: ReactNode }) {
+  return <div className="empty">{children}</div>;
+}
+
+/** A crash in one view shows as a message in that view, never a blank page. */
+export class ErrorBoundary extends Component<{ children: ReactNode }, { error: unknown }> {
+  override state = { error: null as unknown };
+  static getDerivedStateFromError(error: unknown) {
+    return { error };
+  }
+  override render() {
+    if (this.state.error) {
+      return (
+        <div className="error" role="alert">
+          <span>This view failed to draw: {String((this.state.error as Error)?.message ?? this.state.error)}. Other views still work.</span>
+          <button type="button" className="link" onClick={() => this.setState({ error: null })}>
+            Try again
+          </button>
+        </div>
+      );
+    }
+    return this.props.children;
+  }
+}

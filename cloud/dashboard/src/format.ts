@@ -1,0 +1,41 @@
+// Human units for the tables.
+
+export function mib(n: number): string {
+  if (!n) return "–";
+  return n >= 1024 ? `${+(n / 1024).toFixed(n % 1024 ? 1 : 0)} GiB` : `${n} MiB`;
+}
+
+export function bytes(n: number): string {
+  if (!n) return "–";
+  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${+v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+export function ago(ms: number | null | undefined): string {
+  if (!ms) return "never";
+  const s = Math.round((Date.now() - ms) / 1000);
+  if (s < 5) return "just now";
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return new Date(ms).toLocaleDateString();
+}
+
+export function when(ms: number): string {
+  return new Date(ms).toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" });
+}
+
+/** Status families, for colour: the names come from shared/lifecycle.ts. */
+export function statusTone(status: number): "ok" | "busy" | "bad" | "idle" | "new" {
+  if ([2, 11, 13, 15, 18, 20, 22, 8, 3].includes(status)) return "bad";
+  if ([1, 9, 12, 14, 17, 19, 21].includes(status)) return "busy";
+  if ([6, 10, 5, 16].includes(status)) return "ok";
+  if (status === 0) return "new";
+  return "idle";
+}

@@ -1,0 +1,280 @@
+// One machine: summary, power, actions allowed now (asking first for destructive ones),
+// hardware, interfaces, disks, commissioning results and the event timeline, all live.
+import { useCallback, useEffect, useState } from "react";
+import { api, explain, qs } from "../api";
+import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
+import { ErrorBox, PowerBadge, StatusBadge } from "../components/bits";
+import { ago, bytes, mib, when } from "../format";
+import { useLive, useTick } from "../live";
+import { ACTION_LABEL, ACTION_PERMISSION, DESTRUCTIVE, can } from "../perms";
+import { linkProps } from "../router";
+import type { Machine, Page, RegionEvent, SessionUser } from "../types";
+
+const POWER_ACTIONS = ["power_on", "power_off", "power_cycle", "identify", "query_power_state"];
+const CONSEQUENCE: Record<string, string> = {
+  release: "The owner loses the machine; it is powered off and returns to Ready.",
+  deploy: "The machine's disks are overwritten with a fresh operating system.",
+  abort: "The running operation stops and the machine goes back to its previous state.",
+  delete: "The machine and its history of interfaces and disks are removed from the region.",
+  power_off: "The machine is switched off at once; anything running on it stops.",
+  power_cycle: "The machine is switched off and on again; anything running on it stops.",
+  mark_broken: "The machine is taken out of service until someone marks it fixed.",
+  commission: "The machine reboots into the commissioning environment; anything running on it stops.",
+  rescue_mode: "The machine reboots into the rescue environment.",
+};
+
+interface Result {
+  id: number;
+  name: string;
+  status: string;
+  exit_code: number | null;
+  output: string;
+  created_at: number;
+}
+
+export function MachineDetail({ systemId, user }: { systemId: string; user: SessionUser }) {
+  const [m, setM] = useState<Machine | null>(null);
+  const [events, setEvents] = useState<RegionEvent[]>([]);
+  const [results, setResults] = useState<Result[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [actionError, setActionError] = useState<unknown>(null);
+  const [message, setMessage] = useState("");
+  const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
+  useTick(15_000);
+
+  const load = useCallback(async () => {
+    try {
+      const [mm, ev, rr] = await Promise.all([
+        api<Machine>("GET", `/machines/${systemId}`),
+        api<Page<RegionEvent>>("GET", `/events${qs({ machine: systemId, limit: "50" })}`).catch(() => ({ items: [] as RegionEvent[] })),
+        api<{ items: Result[] }>("GET", `/machines/${systemId}/results`).catch(() => ({ items: [] as Result[] })),
+      ]);
+      setM(mm);
+      setEvents(ev.items);
+      setResults(rr.items);
+      setError(null);
+    } catch (e) {
+      setError(e);
+    }
+  }, [systemId]);
+  useEffect(() => {
+    load();
+  }, [load]);
+  useLive({ onEvent: (e) => e.system_id === systemId && load(), onResync: load }, [systemId, load]);
+
+  if (error && !m) return <ErrorBox error={error} onRetry={load} />;
+  if (!m) return <div className="muted">Loading…</div>;
+
+  const act = (action: string) => {
+    const run = async () => {
+      setActionError(null);
+      setMessage("");
+      try {
+        const r = await api<{ message?: string } | Machine>("POST", `/machines/${systemId}/${action}`, {});
+        if (r && "message" in r && r.message) setMessage(r.message);
+        else if (POWER_ACTIONS.includes(action)) setMessage(`${ACTION_LABEL[action]} sent to the rack; the power state updates here when it answers.`);
+        await load();
+      } catch (e) {
+        setActionError(e);
+      }
+    };
+    if (DESTRUCTIVE.has(action)) {
+      setConfirm({ title: `${ACTION_LABEL[action]} ${m.hostname}?`, body: CONSEQUENCE[action] ?? "This cannot be undone.", confirmLabel: ACTION_LABEL[action]!, danger: true, run });
+    } else {
+      run();
+    }
+  };
+  const allowed = (a: string) => can(user, ACTION_PERMISSION[a]!, m.site);
+  const lifecycle = m.allowed_actions.filter((a) => ACTION_PERMISSION[a] && allowed(a) && a !== "delete");
+
+  return (
+    <div className="detail">
+      <div className="crumbs">
+        <a {...linkProps("/machines")}>Machines</a> / {m.hostname}
+      </div>
+      <header className="page-head">
+        <h1>
+          {m.hostname}
+          <span className="muted small"> {m.fqdn} · {m.system_id}</span>
+        </h1>
+        <div className="head-status" data-testid="status">
+          <StatusBadge status={m.status} name={m.status_name} />
+          {m.status_message && <span className="muted small"> {m.status_message}</span>}
+        </div>
+      </header>
+      <ErrorBox error={actionError} />
+      {message && <div className="notice">{message}</div>}
+      <div className="actions" data-testid="actions">
+        {lifecycle.map((a) => (
+          <button type="button" key={a} className={DESTRUCTIVE.has(a) ? "danger-outline" : ""} onClick={() => act(a)}>
+            {ACTION_LABEL[a] ?? a}
+          </button>
+        ))}
+        {lifecycle.length === 0 && <span className="muted small">No lifecycle actions for you in this state.</span>}
+      </div>
+      <div className="cards">
+        <section className="card">
+          <h2>Summary</h2>
+          <dl>
+            <dt>Site</dt>
+            <dd>{m.site}</dd>
+            <dt>Zone / pool</dt>
+            <dd>
+              {m.zone} / {m.pool}
+            </dd>
+            <dt>Owner</dt>
+            <dd>{m.owner ?? "–"}</dd>
+            <dt>OS</dt>
+            <dd>{m.osystem ? `${m.osystem} ${m.distro_series}` : "–"}</dd>
+            <dt>Tags</dt>
+            <dd>{m.tags.join(", ") || "–"}</dd>
+            <dt>Locked</dt>
+            <dd>{m.locked ? "yes" : "no"}</dd>
+            <dt>Rack</dt>
+            <dd>{m.rack_id ?? "–"}</dd>
+          </dl>
+        </section>
+        <section className="card">
+          <h2>Power</h2>
+          <div className="power-big" data-testid="power">
+            <PowerBadge state={m.power_state} />
+            <span className="muted small"> checked {ago(m.power_checked_at)}</span>
+          </div>
+          <dl>
+            <dt>Driver</dt>
+            <dd>{m.power_type}</dd>
+            <dt>Settings</dt>
+            <dd>{m.power_parameters_set.length ? `${m.power_parameters_set.join(", ")} (set)` : "none"}</dd>
+          </dl>
+          <div className="actions">
+            {POWER_ACTIONS.filter(allowed).map((a) => (
+              <button type="button" key={a} className={DESTRUCTIVE.has(a) ? "danger-outline" : ""} onClick={() => act(a)}>
+                {ACTION_LABEL[a]}
+              </button>
+            ))}
+          </div>
+        </section>
+        <section className="card">
+          <h2>Hardware</h2>
+          <dl>
+            <dt>CPU</dt>
+            <dd>
+              {m.cpu_count || "?"} cores · {m.cpu_model || "unknown model"}
+              {m.cpu_speed ? ` @ ${(m.cpu_speed / 1000).toFixed(1)} GHz` : ""}
+            </dd>
+            <dt>Memory</dt>
+            <dd>{mib(m.memory)}</dd>
+            <dt>Storage</dt>
+            <dd>{bytes(m.storage * 1e6)}</dd>
+            <dt>Architecture</dt>
+            <dd>{m.architecture}</dd>
+            <dt>Firmware</dt>
+            <dd>{m.firmware}</dd>
+            <dt>Description</dt>
+            <dd>{m.description || "–"}</dd>
+          </dl>
+        </section>
+      </div>
+      <section className="card wide">
+        <h2>Interfaces</h2>
+        <table className="grid compact">
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>MAC</th>
+              <th>IP</th>
+              <th>Mode</th>
+              <th>Driver</th>
+              <th>Speed</th>
+              <th>Link</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(m.interfaces ?? []).map((i) => (
+              <tr key={i.id}>
+                <td>
+                  {i.name}
+                  {i.is_boot && <span className="chip">boot</span>}
+                </td>
+                <td className="mono">{i.mac}</td>
+                <td className="mono">{i.ip_address ?? "–"}</td>
+                <td>{i.link_mode}</td>
+                <td>{i.driver || "–"}</td>
+                <td>{i.speed_mbps ? `${i.speed_mbps / 1000} Gb/s` : "–"}</td>
+                <td>{i.link_connected ? "up" : "down"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+      <section className="card wide">
+        <h2>Disks</h2>
+        <table className="grid compact">
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Model</th>
+              <th>Serial</th>
+              <th>Size</th>
+              <th>Type</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(m.block_devices ?? []).map((d) => (
+              <tr key={d.id}>
+                <td>
+                  {d.name}
+                  {d.is_boot && <span className="chip">boot</span>}
+                </td>
+                <td>{d.model || "–"}</td>
+                <td className="mono">{d.serial || "–"}</td>
+                <td>{bytes(d.size)}</td>
+                <td>{d.rotational ? "HDD" : "SSD"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {(m.block_devices ?? []).length === 0 && <div className="empty">No disks known yet: commission the machine to find them.</div>}
+      </section>
+      <section className="card wide">
+        <h2>Commissioning results</h2>
+        {results.length === 0 ? (
+          <div className="empty">No commissioning results yet.</div>
+        ) : (
+          <table className="grid compact">
+            <tbody>
+              {results.map((r) => (
+                <tr key={r.id}>
+                  <td>{r.name}</td>
+                  <td>
+                    <span className={`badge tone-${r.status === "passed" ? "ok" : r.status === "running" ? "busy" : "bad"}`}>{r.status}</span>
+                  </td>
+                  <td>{r.exit_code ?? "–"}</td>
+                  <td>{when(r.created_at)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+      <section className="card wide">
+        <h2>Events</h2>
+        <ol className="timeline" data-testid="timeline">
+          {events.map((e) => (
+            <li key={e.id} className={`lvl-${e.level.toLowerCase()}`}>
+              <span className="t" title={when(e.created_at)}>
+                {ago(e.created_at)}
+              </span>
+              <span className="type">{e.type}</span>
+              <span>{e.description}</span>
+              <span className="muted small">by {e.actor}</span>
+            </li>
+          ))}
+        </ol>
+        {events.length === 0 && <div className="empty">No events.</div>}
+      </section>
+      <ConfirmDialog req={confirm} onClose={() => setConfirm(null)} />
+      {error ? <div className="muted small">Last refresh failed: {explain(error)}</div> : null}
+    </div>
+  );
+}

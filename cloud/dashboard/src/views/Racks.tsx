@@ -1,0 +1,89 @@
+// Rack appliances: connection, version, last seen, pending commands, subnets; live.
+import { useCallback, useEffect, useState } from "react";
+import { ApiProblem, api } from "../api";
+import { Empty, ErrorBox } from "../components/bits";
+import { ago } from "../format";
+import { useLive, useTick } from "../live";
+
+interface Rack {
+  id: string;
+  site: string;
+  hostname: string;
+  version: string;
+  connected: boolean;
+  last_seen_at: number | null;
+  subnets: string[];
+  pending_commands: number;
+  journal_depth?: number;
+  revoked: boolean;
+}
+
+export function RacksView() {
+  const [racks, setRacks] = useState<Rack[] | null>(null);
+  const [absent, setAbsent] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  useTick(10_000);
+  const load = useCallback(async () => {
+    try {
+      setRacks((await api<{ items: Rack[] }>("GET", "/racks")).items);
+      setError(null);
+    } catch (e) {
+      // A region without the rack tunnel yet answers 404 for /racks: say so plainly.
+      if (e instanceof ApiProblem && e.status === 404 && e.code === "not_found" && /no route/.test(e.message)) setAbsent(true);
+      else setError(e);
+    }
+  }, []);
+  useEffect(() => {
+    load();
+  }, [load]);
+  useLive({ onRacks: load, onEvent: (e) => e.type.startsWith("rack.") && load(), onResync: load }, [load]);
+
+  return (
+    <div>
+      <header className="page-head">
+        <h1>Racks</h1>
+      </header>
+      <ErrorBox error={error} onRetry={load} />
+      {absent && <Empty>This region does not serve rack appliances yet (no /api/v1/racks).</Empty>}
+      {racks && racks.length === 0 && <Empty>No rack appliances enrolled. Create an enrolment token and run plinth-appliance enrol on the site.</Empty>}
+      {racks && racks.length > 0 && (
+        <table className="grid" data-testid="racks">
+          <thead>
+            <tr>
+              <th>Rack</th>
+              <th>Site</th>
+              <th>Connection</th>
+              <th>Version</th>
+              <th>Last seen</th>
+              <th>Pending commands</th>
+              <th>Journal</th>
+              <th>Subnets served</th>
+            </tr>
+          </thead>
+          <tbody>
+            {racks.map((r) => (
+              <tr key={r.id}>
+                <td>
+                  <strong>{r.hostname}</strong>
+                  <div className="sub mono">{r.id}</div>
+                </td>
+                <td>{r.site}</td>
+                <td>
+                  <span className={`power power-${r.revoked ? "error" : r.connected ? "on" : "off"}`}>
+                    <span className="dot" />
+                    {r.revoked ? "revoked" : r.connected ? "connected" : "disconnected"}
+                  </span>
+                </td>
+                <td className="mono">{r.version || "–"}</td>
+                <td>{ago(r.last_seen_at)}</td>
+                <td className="num">{r.pending_commands}</td>
+                <td className="num">{r.journal_depth ?? "–"}</td>
+                <td className="mono small">{r.subnets.join(", ") || "–"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}

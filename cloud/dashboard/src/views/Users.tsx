@@ -1,0 +1,145 @@
+// Users and their roles per site (admin only).
+import { type FormEvent, useCallback, useEffect, useState } from "react";
+import { api } from "../api";
+import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
+import { ErrorBox } from "../components/bits";
+import { ago } from "../format";
+
+interface User {
+  username: string;
+  email: string;
+  is_active: boolean;
+  created_at: number;
+  roles: { id: number; role: string; site: string | null }[];
+}
+const ROLES = ["admin", "operator", "remote-hands", "viewer"];
+
+export function UsersView() {
+  const [users, setUsers] = useState<User[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
+  const [form, setForm] = useState({ username: "", password: "", role: "viewer", site: "" });
+  const load = useCallback(async () => {
+    try {
+      setUsers((await api<{ items: User[] }>("GET", "/users")).items);
+      setError(null);
+    } catch (e) {
+      setError(e);
+    }
+  }, []);
+  useEffect(() => {
+    load();
+  }, [load]);
+  const create = async (e: FormEvent) => {
+    e.preventDefault();
+    try {
+      await api("POST", "/users", { username: form.username, password: form.password || undefined, roles: [{ role: form.role, site: form.site || null }] });
+      setForm({ username: "", password: "", role: "viewer", site: "" });
+      load();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const grant = async (u: User, role: string, site: string) => {
+    await api("POST", `/users/${u.username}/roles`, { role, site: site || null }).then(load, setError);
+  };
+  return (
+    <div>
+      <header className="page-head">
+        <h1>Users & roles</h1>
+      </header>
+      <ErrorBox error={error} onRetry={load} />
+      <form className="inline-form" onSubmit={create}>
+        <input aria-label="Username" placeholder="username" value={form.username} onChange={(e) => setForm({ ...form, username: e.target.value })} required />
+        <input aria-label="Password" type="password" placeholder="password (8+; optional)" value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} />
+        <select aria-label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value })}>
+          {ROLES.map((r) => (
+            <option key={r}>{r}</option>
+          ))}
+        </select>
+        <input aria-label="Site" placeholder="site (empty: every site)" value={form.site} onChange={(e) => setForm({ ...form, site: e.target.value })} />
+        <button type="submit" className="primary">
+          Add user
+        </button>
+      </form>
+      <table className="grid">
+        <thead>
+          <tr>
+            <th>User</th>
+            <th>Roles</th>
+            <th>Active</th>
+            <th>Created</th>
+            <th>Grant</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {users.map((u) => (
+            <tr key={u.username}>
+              <td>
+                <strong>{u.username}</strong>
+                <div className="sub">{u.email}</div>
+              </td>
+              <td>
+                {u.roles.map((r) => (
+                  <span key={r.id} className="chip">
+                    {r.role} @ {r.site ?? "all sites"}
+                    <button
+                      type="button"
+                      className="x"
+                      aria-label={`Revoke ${r.role}`}
+                      onClick={() => api("DELETE", `/users/${u.username}/roles/${r.id}`).then(load, setError)}
+                    >
+                      ×
+                    </button>
+                  </span>
+                ))}
+              </td>
+              <td>{u.is_active ? "yes" : "no"}</td>
+              <td>{ago(u.created_at)}</td>
+              <td>
+                <GrantForm onGrant={(role, site) => grant(u, role, site)} />
+              </td>
+              <td>
+                <button
+                  type="button"
+                  className="danger-outline"
+                  onClick={() =>
+                    setConfirm({
+                      title: `Delete user ${u.username}?`,
+                      body: "Their API keys and sessions stop working at once. Machines they own stay allocated.",
+                      confirmLabel: "Delete",
+                      danger: true,
+                      run: () => api("DELETE", `/users/${u.username}`).then(load, setError),
+                    })
+                  }
+                >
+                  Delete
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <ConfirmDialog req={confirm} onClose={() => setConfirm(null)} />
+    </div>
+  );
+}
+
+function GrantForm({ onGrant }: { onGrant: (role: string, site: string) => void }) {
+  const [role, setRole] = useState("viewer");
+  const [site, setSite] = useState("");
+  return (
+    <span className="grant">
+      <select aria-label="Role to grant" value={role} onChange={(e) => setRole(e.target.value)}>
+        {ROLES.map((r) => (
+          <option key={r}>{r}</option>
+        ))}
+      </select>
+      <input aria-label="Site to grant" className="small-input" placeholder="site" value={site} onChange={(e) => setSite(e.target.value)} />
+      <button type="button" onClick={() => onGrant(role, site.trim())}>
+        Grant
+      </button>
+    </span>
+  );
+}

@@ -1,0 +1,193 @@
+// The dashboard in a real browser against a real local region (wrangler dev, local D1) with
+// 1,000 seeded machines: sign-in, filters, machine detail, an action with confirmation, a
+// change made behind the page's back showing up live, roles, wrong password, session end.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium } from "./browser";
+import { startTestRegion, type TestRegion } from "./region";
+
+const SHOTS = join(import.meta.dirname, "../../../docs/img");
+const WAIT = { timeout: 20_000 };
+
+let region: TestRegion;
+let browser: Browser;
+
+beforeAll(async () => {
+  region = await startTestRegion({ machines: 1000, sites: 10 });
+  browser = await launchChromium();
+  mkdirSync(SHOTS, { recursive: true });
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await region?.stop();
+});
+
+async function signIn(page: Page, username: string, password: string) {
+  await page.goto(region.url);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+async function newPage(): Promise<Page> {
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  return ctx.newPage();
+}
+
+describe("dashboard", () => {
+  let page: Page;
+
+  it("refuses a wrong password in words, then signs in and shows the fleet overview", async () => {
+    page = await newPage();
+    await signIn(page, "admin", "not-the-password");
+    await page.getByRole("alert").filter({ hasText: "Wrong username or password." }).waitFor(WAIT);
+    await page.getByLabel("Password").fill(region.admin.password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Fleet overview" }).waitFor(WAIT);
+    await page.locator('[data-testid="sites"] tbody tr').first().waitFor(WAIT);
+    expect(await page.locator('[data-testid="sites"] tbody tr').count()).toBe(11); // ten seeded and "default"
+    await page.getByText("1,000", { exact: true }).waitFor(WAIT);
+    await page.locator('[data-testid="live"]', { hasText: "Live" }).waitFor(WAIT);
+    await page.screenshot({ path: join(SHOTS, "dashboard-overview.png") });
+  });
+
+  it("lists machines, filters by status, site and free text, and pages with the cursor", async () => {
+    await page.getByRole("link", { name: "Machines", exact: true }).click();
+    const rows = page.locator('[data-testid="machines"] tbody tr');
+    await rows.first().waitFor(WAIT);
+    expect(await rows.count()).toBe(100);
+    await page.getByRole("button", { name: "Next →" }).click();
+    await page.waitForURL(/cursor=/, WAIT);
+    await page.getByRole("button", { name: "← Previous" }).click();
+    await page.waitForURL((u) => !u.search.includes("cursor="), WAIT);
+
+    await page.getByLabel("Status", { exact: true }).selectOption({ label: "Deployed" });
+    await page.waitForURL(/status=6/, WAIT);
+    await expect.poll(async () => (await page.locator('[data-testid="machines"] tbody .badge').allInnerTexts()).every((t) => t === "Deployed"), WAIT).toBe(true);
+    await page.getByLabel("Site", { exact: true }).fill("site-0003");
+    await page.getByLabel("Site", { exact: true }).press("Enter");
+    await page.waitForURL(/site=site-0003/, WAIT);
+    await expect.poll(async () => {
+      const sites = await page.locator('[data-testid="machines"] tbody tr td:nth-child(5)').allInnerTexts();
+      return sites.length > 0 && sites.every((s) => s === "site-0003");
+    }, WAIT).toBe(true);
+    await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
+    await page.screenshot({ path: join(SHOTS, "dashboard-machines.png") });
+
+    await page.getByRole("button", { name: "Clear filters" }).click();
+    await page.getByLabel("Search").fill("site-0007-r02");
+    await page.waitForURL(/q=site-0007-r02/, WAIT);
+    await expect.poll(async () => {
+      const hosts = await page.locator('[data-testid="machines"] tbody a.host').allInnerTexts();
+      return hosts.length > 0 && hosts.every((h) => h.startsWith("site-0007-r02"));
+    }, WAIT).toBe(true);
+  });
+
+  it("opens a machine and runs an action after confirming it; the status changes on the page", async () => {
+    const ready = (await region.api("GET", "/machines?status=ready&site=site-0001&limit=1")).json.items[0];
+    await page.goto(`${region.url}/machines?q=${ready.hostname}`);
+    await page.getByRole("link", { name: ready.hostname }).click();
+    await page.waitForURL(new RegExp(`/machines/${ready.system_id}$`), WAIT);
+    await page.locator('[data-testid="status"]', { hasText: "Ready" }).waitFor(WAIT);
+    await page.getByRole("heading", { name: "Interfaces" }).waitFor(WAIT);
+    expect(await page.locator(".card", { hasText: "Interfaces" }).locator("tbody tr").count()).toBe(2);
+
+    await page.locator('[data-testid="actions"]').getByRole("button", { name: "Mark broken" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.waitFor(WAIT);
+    expect(await dialog.innerText()).toContain("taken out of service");
+    await dialog.getByRole("button", { name: "Mark broken" }).click();
+    await page.locator('[data-testid="status"]', { hasText: "Broken" }).waitFor(WAIT);
+    expect((await region.api("GET", `/machines/${ready.system_id}`)).json.status_name).toBe("Broken");
+    await page.locator('[data-testid="timeline"]', { hasText: "machine.mark_broken" }).waitFor(WAIT);
+  });
+
+  it("shows a change made elsewhere live, without reloading", async () => {
+    const m = (await region.api("GET", "/machines?status=ready&site=site-0002&limit=1")).json.items[0];
+    await page.goto(`${region.url}/machines/${m.system_id}`);
+    await page.locator('[data-testid="status"]', { hasText: "Ready" }).waitFor(WAIT);
+    await page.locator('[data-testid="live"]', { hasText: "Live" }).waitFor(WAIT);
+    await page.evaluate(() => {
+      (globalThis as unknown as { marker: number }).marker = 42;
+    });
+    // Someone else (a script with an API key) changes the machine.
+    expect((await region.api("POST", `/machines/${m.system_id}/allocate`, { comment: "from a script" })).status).toBe(200);
+    await page.locator('[data-testid="status"]', { hasText: "Allocated" }).waitFor(WAIT);
+    // Same document: the page did not reload to show it.
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(42);
+    await page.screenshot({ path: join(SHOTS, "dashboard-machine.png"), fullPage: false });
+
+    // And in the list: the row updates in place.
+    await page.goto(`${region.url}/machines?q=${m.hostname}`);
+    const row = page.locator(`tr[data-system-id="${m.system_id}"]`);
+    await row.locator(".badge", { hasText: "Allocated" }).waitFor(WAIT);
+    await page.locator('[data-testid="live"]', { hasText: "Live" }).waitFor(WAIT);
+    expect((await region.api("POST", `/machines/${m.system_id}/release`, {})).status).toBe(200);
+    await row.locator(".badge", { hasText: "Ready" }).waitFor(WAIT);
+  });
+
+  it("runs a bulk action on selected machines after confirming", async () => {
+    await page.goto(`${region.url}/machines?status=4&site=site-0004`);
+    const rows = page.locator('[data-testid="machines"] tbody tr');
+    await rows.first().waitFor(WAIT);
+    const ids = await rows.evaluateAll((trs) => trs.slice(0, 3).map((tr) => tr.getAttribute("data-system-id")!));
+    for (const id of ids) await page.locator(`tr[data-system-id="${id}"] input[type=checkbox]`).check();
+    await page.locator('[data-testid="bulkbar"]').getByRole("button", { name: "Mark broken" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Mark broken" }).click();
+    await page.locator(".notice", { hasText: "Mark broken: 3 done" }).waitFor(WAIT);
+    for (const id of ids) expect((await region.api("GET", `/machines/${id}`)).json.status_name).toBe("Broken");
+  });
+
+  it("shows a remote-hands user only its site, power controls, and no deploy", async () => {
+    expect((await region.api("POST", "/users", { username: "hands", password: "hands-password-1", roles: [{ role: "remote-hands", site: "site-0005" }] })).status).toBe(201);
+    const hp = await newPage();
+    await signIn(hp, "hands", "hands-password-1");
+    await hp.getByRole("heading", { name: "Fleet overview" }).waitFor(WAIT);
+    await hp.locator('[data-testid="sites"] tbody tr').first().waitFor(WAIT);
+    expect(await hp.locator('[data-testid="sites"] tbody tr').allInnerTexts()).toHaveLength(1);
+    expect(await hp.locator('[data-testid="sites"] tbody tr').first().innerText()).toContain("site-0005");
+    expect(await hp.getByRole("link", { name: "Users & roles" }).count()).toBe(0);
+
+    await hp.getByRole("link", { name: "Machines", exact: true }).click();
+    await hp.locator('[data-testid="machines"] tbody tr').first().waitFor(WAIT);
+    const sites = await hp.locator('[data-testid="machines"] tbody tr td:nth-child(5)').allInnerTexts();
+    expect(new Set(sites)).toEqual(new Set(["site-0005"]));
+
+    const ready = (await region.api("GET", "/machines?status=ready&site=site-0005&limit=1")).json.items[0];
+    await hp.goto(`${region.url}/machines/${ready.system_id}`);
+    await hp.locator('[data-testid="status"]', { hasText: "Ready" }).waitFor(WAIT);
+    await hp.getByRole("button", { name: "Power on" }).waitFor(WAIT);
+    expect(await hp.getByRole("button", { name: "Deploy" }).count()).toBe(0);
+    expect(await hp.getByRole("button", { name: "Commission" }).count()).toBe(0);
+    expect(await hp.getByRole("button", { name: "Mark broken" }).count()).toBe(1);
+
+    // A machine of another site is "not found" for this user, said in words.
+    const other = (await region.api("GET", "/machines?site=site-0006&limit=1")).json.items[0];
+    await hp.goto(`${region.url}/machines/${other.system_id}`);
+    await hp.getByRole("alert").filter({ hasText: "Not found" }).waitFor(WAIT);
+    await hp.context().close();
+  });
+
+  it("sends the user back to sign-in, with a reason, when the session ends", async () => {
+    expect((await region.api("POST", "/users", { username: "shortlived", password: "shortlived-pass-1", roles: [{ role: "viewer", site: null }] })).status).toBe(201);
+    const sp = await newPage();
+    await signIn(sp, "shortlived", "shortlived-pass-1");
+    await sp.getByRole("heading", { name: "Fleet overview" }).waitFor(WAIT);
+    // The region ends the session (the account is disabled); the next request finds out.
+    expect((await region.api("PATCH", "/users/shortlived", { is_active: false })).status).toBe(200);
+    await sp.getByRole("link", { name: "Events" }).click();
+    await sp.getByText("Your session has ended. Sign in again to continue.").waitFor(WAIT);
+    await sp.getByRole("button", { name: "Sign in" }).waitFor(WAIT);
+    await sp.context().close();
+  });
+
+  it("signs out", async () => {
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("button", { name: "Sign in" }).waitFor(WAIT);
+    await page.goto(`${region.url}/machines`);
+    await page.getByRole("button", { name: "Sign in" }).waitFor(WAIT);
+  });
+});

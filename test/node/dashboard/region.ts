@@ -1,0 +1,57 @@
+// A throwaway local region for browser and CLI tests: its own state directory and a free
+// loopback port, seeded before wrangler starts (the seed writes the same local D1 files).
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { applyMigrations, bootstrapAdmin, ensureDevVars, startRegion, stopRegion } from "../../../scripts/region-local.mjs";
+import { seed } from "../../../scripts/seed-data";
+
+export interface TestRegion {
+  url: string;
+  stateDir: string;
+  admin: { username: string; password: string; api_key: string };
+  /** A bearer-key JSON call, for arranging and for changing state behind the page's back. */
+  api: (method: string, path: string, body?: unknown) => Promise<{ status: number; json: any }>;
+  stop: () => Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export async function startTestRegion(o: { machines: number; sites: number }): Promise<TestRegion> {
+  const stateDir = mkdtempSync(join(tmpdir(), "plinth-ui-"));
+  const { vars } = ensureDevVars(stateDir);
+  applyMigrations(stateDir);
+  if (o.machines > 0) await seed({ machines: o.machines, sites: o.sites, stateDir, secretKey: vars.PLINTH_SECRET_KEY });
+  const { child, url } = await startRegion({ stateDir, port: await freePort(), stdio: "ignore" });
+  const admin = await bootstrapAdmin(url, stateDir);
+  if (!admin) throw new Error("bootstrap refused on a fresh region");
+  const api = async (method: string, path: string, body?: unknown) => {
+    const r = await fetch(`${url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${admin.api_key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    return { status: r.status, json: text ? JSON.parse(text) : null };
+  };
+  return {
+    url,
+    stateDir,
+    admin,
+    api,
+    stop: async () => {
+      await stopRegion(child);
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
