@@ -22,7 +22,7 @@ host_pkgs=""
 for p in syslinux syslinux-common dosfstools mtools; do
   host_pkgs="$host_pkgs $p=$(dpkg-query -W -f='${Version}' "$p")"
 done
-versions="$kpkg=$(pkg_version "$kpkg") busybox-static=$(pkg_version busybox-static)"
+versions="$kpkg=$(pkg_version "$kpkg") busybox-static=$(pkg_version busybox-static) systemd-boot-efi=$(pkg_version systemd-boot-efi)"
 inputs=$(
   printf '%s\n' "$versions" "$host_pkgs" "$modules" "$SOURCE_DATE_EPOCH"
   cd "$here" && fingerprint build-testdisk.sh lib.sh testdisk/init initramfs/lib/plinth/common.sh initramfs/lib/plinth/net.sh initramfs/etc/udhcpc.script
@@ -52,7 +52,8 @@ cp "$here/testdisk/init" "$stage/init"
 chmod 755 "$stage/init" "$stage/etc/udhcpc.script"
 make_cpio "$stage" "$work/initrd.img"
 
-# The boot partition: FAT, 22 MiB, from 1 MiB; the disk is 24 MiB.
+# The boot partition: FAT, 22 MiB, from 1 MiB; the disk is 24 MiB. BIOS boots it with
+# syslinux, UEFI with systemd-boot (EFI/BOOT/BOOTX64.EFI).
 disk_mib=24
 part_start=2048
 part_sectors=$((22 * 2048))
@@ -65,12 +66,18 @@ LABEL plinth
   INITRD /initrd.img
   APPEND console=tty0 console=ttyS0,115200 panic=10
 CFG
+# UEFI: systemd-boot as the removable-media loader, with one entry and no menu.
+sdboot=$(unpack systemd-boot-efi)
+mkdir -p "$work/EFI/BOOT" "$work/loader/entries"
+cp "$sdboot/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$work/EFI/BOOT/BOOTX64.EFI"
+printf 'default plinth.conf\ntimeout 0\n' >"$work/loader/loader.conf"
+printf 'title Plinth test disk\nlinux /vmlinuz\ninitrd /initrd.img\noptions console=tty0 console=ttyS0,115200 panic=10\n' >"$work/loader/entries/plinth.conf"
 cp "$out/vmlinuz" "$work/vmlinuz"
-touch -d "@$SOURCE_DATE_EPOCH" "$work/vmlinuz" "$work/initrd.img" "$work/syslinux.cfg"
+find "$work/EFI" "$work/loader" "$work/vmlinuz" "$work/initrd.img" "$work/syslinux.cfg" -exec touch -d "@$SOURCE_DATE_EPOCH" {} +
 part="$work/part.img"
 mkfs.vfat -C -F 16 -n PLINTHDISK -i 504c4e54 --invariant "$part" $((part_sectors / 2)) >/dev/null
 syslinux --install "$part"
-mcopy -m -i "$part" "$work/vmlinuz" "$work/initrd.img" "$work/syslinux.cfg" ::/
+mcopy -m -i "$part" "$work/vmlinuz" "$work/initrd.img" "$work/syslinux.cfg" "$work/EFI" "$work/loader" ::/
 
 raw="$work/testdisk.raw"
 truncate -s "${disk_mib}M" "$raw"
@@ -88,6 +95,6 @@ dd if="$part" of="$raw" bs=512 seek=$part_start conv=notrunc,sparse status=none
 gzip -n -9 -c "$raw" >"$work/testdisk.raw.gz"
 zstd -q -19 -c "$raw" >"$work/testdisk.raw.zst"
 for f in testdisk.raw testdisk.raw.gz testdisk.raw.zst; do mv "$work/$f" "$out/$f"; done
-echo "$host_pkgs" | tr ' ' '\n' | sed '/^$/d' >"$out/testdisk.packages"
+echo "systemd-boot-efi=$(pkg_version systemd-boot-efi) $host_pkgs" | tr ' ' '\n' | sed '/^$/d' >"$out/testdisk.packages"
 rm -rf "$work"
 printf '%s\n' "$stamp" >"$out/.testdisk.stamp"

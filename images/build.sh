@@ -2,7 +2,7 @@
 # `npm run images`: builds Plinth's boot environments from Debian packages into images/build/:
 #   vmlinuz          Debian's kernel (the linux-image-6.1.0-*-amd64 that linux-image-amd64 depends on)
 #   initrd.img       the ephemeral environment: busybox-static, the kernel modules it needs,
-#                    zstd, and the POSIX sh scripts in images/initramfs/
+#                    zstd, mkfs.fat, and the POSIX sh scripts in images/initramfs/
 #   testdisk.raw(.gz,.zst)  a tiny bootable disk whose first boot phones home (build-testdisk.sh)
 #   SHA256SUMS, manifest.json
 # Packages are fetched with `apt-get download` into images/build/cache and unpacked with
@@ -22,7 +22,7 @@ kpkg=$(kernel_pkg)
 [ -n "$kpkg" ] || die "cannot find the kernel package linux-image-amd64 depends on"
 # Modules for the NICs and disks of VMs and common servers, and vfat for the cloud-init seed.
 modules="virtio_net virtio_pci virtio_blk virtio_scsi virtio-rng e1000 e1000e igb r8169 ahci sd_mod ata_piix nvme vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1"
-pkgs="$kpkg busybox-static zstd libc6 zlib1g liblzma5 liblz4-1"
+pkgs="$kpkg busybox-static zstd dosfstools libc6 zlib1g liblzma5 liblz4-1"
 versions=""
 for p in $pkgs; do versions="$versions $p=$(pkg_version "$p")"; done
 
@@ -49,6 +49,9 @@ else
   copy_modules "$kroot" "$kver" "$stage" $modules
   # zstd is dynamically linked in Debian: bring it with the libraries it needs.
   cp "$(unpack zstd)/usr/bin/zstd" "$stage/usr/bin/zstd"
+  # dosfstools' mkfs.fat (also dynamic) makes the seed a FAT16 every tool reads; busybox's
+  # mkdosfs only makes FAT32, which mtools rejects at this size.
+  cp "$(unpack dosfstools)/sbin/mkfs.fat" "$stage/usr/sbin/mkfs.fat"
   for lib in libc6:libc.so.6 libc6:ld-linux-x86-64.so.2 zlib1g:libz.so.1 liblzma5:liblzma.so.5 liblz4-1:liblz4.so.1; do
     root=$(unpack "${lib%%:*}")
     f=$(find "$root" -name "${lib#*:}" | LC_ALL=C sort | head -n1)

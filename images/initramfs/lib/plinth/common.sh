@@ -3,8 +3,8 @@
 # modules, JSON in and out, and HTTP to the metadata relay (busybox wget).
 
 log() {
-  t=$(cut -d' ' -f1 /proc/uptime 2>/dev/null)
-  echo "plinth: [${t:-?}] $*" >/dev/console 2>/dev/null || echo "plinth: $*" >&2
+  _lt=$(cut -d' ' -f1 /proc/uptime 2>/dev/null)
+  echo "plinth: [${_lt:-?}] $*" >/dev/console 2>/dev/null || echo "plinth: $*" >&2
 }
 
 # Inside a step (a subshell): record why it failed, then leave the subshell.
@@ -44,6 +44,28 @@ load_modules() {
   while read -r m; do
     insmod "/lib/modules/$kver/$m" 2>/dev/null || true
   done <"/lib/modules/$kver/load-order"
+}
+
+# The label in a FAT boot sector (FAT12/16 at byte 43, FAT32 at byte 71), trailing blanks
+# removed; empty when $1 is not FAT. Read directly: no blkid in busybox, and findfs probes
+# every device.
+fat_label() {
+  if [ "$(dd if="$1" bs=1 skip=82 count=5 2>/dev/null)" = FAT32 ]; then
+    dd if="$1" bs=1 skip=71 count=11 2>/dev/null
+  elif [ "$(dd if="$1" bs=1 skip=54 count=3 2>/dev/null)" = FAT ]; then
+    dd if="$1" bs=1 skip=43 count=11 2>/dev/null
+  fi | sed 's/ *$//'
+}
+
+# The first partition (of disk $1, or of any disk) with a FAT file system labelled cidata.
+find_cidata() {
+  for _cp in /sys/class/block/"${1:-}"*; do
+    [ -e "$_cp/partition" ] || continue
+    case $(fat_label "/dev/${_cp##*/}") in
+      CIDATA | cidata) echo "${_cp##*/}"; return 0 ;;
+    esac
+  done
+  return 1
 }
 
 # JSON string literal of $1 (control characters dropped, newlines kept as \n).
@@ -162,33 +184,34 @@ jget() {
   if [ -f "$1/$2" ]; then cat "$1/$2"; fi
 }
 
-# HTTP to the metadata relay: JSON bodies, the node token as a bearer token.
+# HTTP to the metadata relay: JSON bodies, the node token as a bearer token. Variables here
+# are prefixed with _h: ash has no local scope and callers use url, file and the like.
 http_post_file() {
-  url=$1 file=$2 try=1
+  _hurl=$1 _hfile=$2 _htry=1
   while :; do
     if [ -n "${PLINTH_TOKEN:-}" ]; then
       timeout 60 wget -q -O /tmp/http.out --header "Authorization: Bearer $PLINTH_TOKEN" \
-        --header "Content-Type: application/json" --post-file "$file" "$url" && return 0
+        --header "Content-Type: application/json" --post-file "$_hfile" "$_hurl" && return 0
     else
-      timeout 60 wget -q -O /tmp/http.out --header "Content-Type: application/json" --post-file "$file" "$url" && return 0
+      timeout 60 wget -q -O /tmp/http.out --header "Content-Type: application/json" --post-file "$_hfile" "$_hurl" && return 0
     fi
-    [ "$try" -ge 5 ] && { log "POST $url failed"; return 1; }
-    sleep "$try"
-    try=$((try + 1))
+    [ "$_htry" -ge 5 ] && { log "POST $_hurl failed"; return 1; }
+    sleep "$_htry"
+    _htry=$((_htry + 1))
   done
 }
 
 http_get() {
-  url=$1 dst=$2 try=1
+  _hurl=$1 _hdst=$2 _htry=1
   while :; do
     if [ -n "${PLINTH_TOKEN:-}" ]; then
-      timeout 60 wget -q -O "$dst" --header "Authorization: Bearer $PLINTH_TOKEN" "$url" && return 0
+      timeout 60 wget -q -O "$_hdst" --header "Authorization: Bearer $PLINTH_TOKEN" "$_hurl" && return 0
     else
-      timeout 60 wget -q -O "$dst" "$url" && return 0
+      timeout 60 wget -q -O "$_hdst" "$_hurl" && return 0
     fi
-    [ "$try" -ge 5 ] && { log "GET $url failed"; return 1; }
-    sleep "$try"
-    try=$((try + 1))
+    [ "$_htry" -ge 5 ] && { log "GET $_hurl failed"; return 1; }
+    sleep "$_htry"
+    _htry=$((_htry + 1))
   done
 }
 

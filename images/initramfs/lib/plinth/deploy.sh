@@ -64,18 +64,6 @@ reread_partitions() {
   sleep 1
 }
 
-# A partition of disk $1 whose filesystem label is cidata (any case).
-find_cidata() {
-  for p in /sys/block/"$1"/"$1"*; do
-    [ -e "$p/partition" ] || continue
-    pn=$(basename "$p")
-    for l in CIDATA cidata; do
-      [ "$(findfs "LABEL=$l" 2>/dev/null)" = "/dev/$pn" ] && { echo "$pn"; return 0; }
-    done
-  done
-  return 1
-}
-
 # Adds an 8 MiB FAT partition at the end of an MBR disk (ending 1 MiB before its end) in the
 # first free slot; prints its name.
 mbr_add_seed_partition() {
@@ -110,8 +98,8 @@ mbr_add_seed_partition() {
   # shellcheck disable=SC2086 # three numbers
   set -- $plan
   slot=$1 start=$2 size=$3
-  # status, CHS start (LBA-only marker), type 0x0c FAT32 LBA, CHS end, LBA start, sector count.
-  bytes="0 254 255 255 12 254 255 255"
+  # status, CHS start (LBA-only marker), type 0x0e FAT16 LBA, CHS end, LBA start, sector count.
+  bytes="0 254 255 255 14 254 255 255"
   for v in "$start" "$size"; do
     bytes="$bytes $((v & 255)) $(((v >> 8) & 255)) $(((v >> 16) & 255)) $(((v >> 24) & 255))"
   done
@@ -137,7 +125,7 @@ write_seed() {
   i=0
   while [ ! -b "/dev/$part" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
   [ -b "/dev/$part" ] || die "/dev/$part did not appear"
-  mkdosfs -n CIDATA "/dev/$part" >/dev/null || die "mkdosfs /dev/$part failed"
+  mkfs.fat -n CIDATA "/dev/$part" >/dev/null || die "mkfs.fat /dev/$part failed"
   mkdir -p /mnt/seed
   mount -t vfat "/dev/$part" /mnt/seed || die "mounting the seed /dev/$part failed"
   host=$(jget "$j" hostname)
