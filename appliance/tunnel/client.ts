@@ -16,6 +16,8 @@ import {
 } from "../../shared/tunnel/protocol";
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "./backoff";
 
+const WELCOME_TIMEOUT_MS = 15_000;
+
 export type TunnelState = "connecting" | "connected" | "disconnected" | "refused" | "stopped";
 
 export interface TunnelHandlers {
@@ -92,6 +94,13 @@ export class TunnelClient {
       this.lastRx = Date.now();
       ws.send(JSON.stringify(this.h.hello()));
       this.startHeartbeat(ws);
+      // No welcome, no session: dial again rather than wait on a half-set-up socket.
+      setTimeout(() => {
+        if (this.ws === ws && !this.welcomed && ws.readyState === WebSocket.OPEN) {
+          this.h.log("warn", "no welcome from the region; reconnecting");
+          ws.terminate();
+        }
+      }, WELCOME_TIMEOUT_MS).unref();
     });
     ws.on("message", (data, isBinary) => {
       this.lastRx = Date.now();

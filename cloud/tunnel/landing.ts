@@ -33,8 +33,7 @@ function describe(cmd: StoredCommand, o: CommandOutcome): { level: string; text:
   return { level: "INFO", text: `${cmd.type} (command ${cmd.id}) done${state}` };
 }
 
-/** Returns true when this call recorded the outcome (false: it was already final). */
-export async function landOutcome(db: D1Database, cmd: StoredCommand, o: CommandOutcome, now = Date.now()): Promise<boolean> {
+function outcomeStatements(db: D1Database, cmd: StoredCommand, o: CommandOutcome, now: number): D1PreparedStatement[] {
   const pending = "EXISTS (SELECT 1 FROM rack_commands WHERE id = ? AND state = 'pending')";
   const stmts: D1PreparedStatement[] = [];
   if (cmd.machineId !== null) {
@@ -52,8 +51,19 @@ export async function landOutcome(db: D1Database, cmd: StoredCommand, o: Command
   }
   const result = o.state === "expired" ? null : JSON.stringify(o.state === "done" ? { ok: true, data: o.data ?? {} } : { ok: false, error: o.error });
   stmts.push(db.prepare("UPDATE rack_commands SET state = ?, result = ?, completed_at = ? WHERE id = ? AND state = 'pending'").bind(o.state, result, now, cmd.id));
-  const res = await db.batch(stmts);
+  return stmts;
+}
+
+/** Returns true when this call recorded the outcome (false: it was already final). */
+export async function landOutcome(db: D1Database, cmd: StoredCommand, o: CommandOutcome, now = Date.now()): Promise<boolean> {
+  const res = await db.batch(outcomeStatements(db, cmd, o, now));
   return (res.at(-1)?.meta.changes ?? 0) === 1;
+}
+
+/** Several outcomes in one D1 batch (one transaction): results that arrive together land together. */
+export async function landOutcomes(db: D1Database, items: { cmd: StoredCommand; outcome: CommandOutcome }[], now = Date.now()): Promise<void> {
+  if (!items.length) return;
+  await db.batch(items.flatMap((i) => outcomeStatements(db, i.cmd, i.outcome, now)));
 }
 
 /** Stores a batch of rack events once each; machine-related ones also go to the audit log. */

@@ -20,6 +20,11 @@ export class CommandQueue {
     await this.storage.delete(PREFIX + id);
   }
 
+  async removeMany(ids: string[]): Promise<void> {
+    // Storage deletes at most 128 keys per call.
+    for (let i = 0; i < ids.length; i += 128) await this.storage.delete(ids.slice(i, i + 128).map((id) => PREFIX + id));
+  }
+
   /** Oldest first, as the ids sort by creation time. */
   async all(): Promise<StoredCommand[]> {
     const m = await this.storage.list<StoredCommand>({ prefix: PREFIX });

@@ -16,12 +16,13 @@ import {
   PROTOCOL_VERSION,
   parseFrame,
   type RegionMessage,
+  ResultSchema,
 } from "../../shared/tunnel/protocol";
 import type { Env } from "../env";
 import { isBenignTransportError, safeClose, safeSend } from "./close-codes";
 import { buildSnapshot } from "./config";
 import { credentialFingerprint } from "./credentials";
-import { type CommandOutcome, landEvents, landOutcome, markConnected, type StoredCommand } from "./landing";
+import { type CommandOutcome, landEvents, landOutcome, landOutcomes, markConnected, type StoredCommand } from "./landing";
 import { CommandQueue } from "./queue";
 
 interface Attachment {
@@ -47,6 +48,8 @@ export class RackTunnel extends DurableObject<Env> {
   private readonly queue: CommandQueue;
   /** API calls waiting briefly for a result (only while that call keeps us awake). */
   private readonly waiters = new Map<string, (o: CommandOutcome) => void>();
+  /** Results parsed on arrival, waiting for the next batch write. */
+  private readonly results: { id: string; outcome: CommandOutcome }[] = [];
   /** Messages are handled one at a time: event numbering and acks depend on order. */
   private chain: Promise<void> = Promise.resolve();
 
@@ -74,9 +77,39 @@ export class RackTunnel extends DurableObject<Env> {
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const run = this.chain.then(() => this.handle(ws, message));
+    // Results are parsed on arrival and land in batches: all that came in while the previous
+    // batch was being written go to D1 in one transaction.
+    const result = typeof message === "string" && message.startsWith('{"t":"result"') ? parseFrame(ResultSchema, message) : null;
+    if (result?.ok && (ws.deserializeAttachment() as Attachment | null)?.hello) {
+      const m = result.msg;
+      this.results.push({ id: m.id, outcome: m.ok ? { state: "done", data: m.data ?? {} } : { state: "failed", error: m.error ?? { code: "unknown", message: "no error given" } } });
+    }
+    const run = this.chain.then(() => (result?.ok && (ws.deserializeAttachment() as Attachment | null)?.hello ? this.drainResults() : this.handle(ws, message)));
     this.chain = run.catch(() => {});
     return run;
+  }
+
+  private async drainResults(): Promise<void> {
+    const batch = this.results.splice(0, 100);
+    if (!batch.length) return;
+    try {
+      const found: { cmd: StoredCommand; outcome: CommandOutcome }[] = [];
+      const seen = new Set<string>();
+      for (const r of batch) {
+        if (seen.has(r.id)) continue;
+        seen.add(r.id);
+        const cmd = await this.queue.get(r.id);
+        // Unknown: already answered, expired, or never ours. Repeats are expected after a cut.
+        if (cmd) found.push({ cmd, outcome: r.outcome });
+      }
+      await landOutcomes(this.env.DB, found);
+      await this.queue.removeMany(found.map((f) => f.cmd.id));
+      for (const f of found) this.waiters.get(f.cmd.id)?.(f.outcome);
+    } catch (e) {
+      // Not removed from the queue: the command is replayed and its result comes again.
+      console.error("rack tunnel: landing results failed", e);
+    }
+    if (this.results.length) await this.drainResults();
   }
 
   private async handle(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
@@ -97,6 +130,9 @@ export class RackTunnel extends DurableObject<Env> {
     } catch (e) {
       console.error("rack tunnel: handler failed", e);
       safeSend(ws, errorFrame("internal", "the region could not handle this frame; it will be handled on replay"));
+      // A session whose hello failed would sit without a welcome: make the rack dial again.
+      const att = ws.deserializeAttachment() as Attachment | null;
+      if (att && !att.hello) safeClose(ws, 1011, "hello failed");
     }
   }
 

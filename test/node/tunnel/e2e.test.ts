@@ -2,7 +2,7 @@
 // a real WebSocket, through a proxy that can cut it. Every command is counted at the fake BMC
 // (executed) and in the region (answered); every event at the appliance (journaled) and in the
 // region (stored), and the counts must match exactly.
-import { mkdtempSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
@@ -114,11 +114,16 @@ describe("appliance ↔ region tunnel, end to end", () => {
 
   it("answers 1,000 commands in flight, each executed exactly once", async () => {
     const before = bmc.count("on");
+    // The appliance is stopped (gracefully) so all 1,000 queue in the Durable Object and
+    // arrive in one burst when it is back.
+    expect(await app.kill("SIGTERM")).toBe(0);
     const ids: string[] = [];
     await pool(Array.from({ length: 1000 }, (_, i) => machines[i % machines.length]!), 16, async (sys) => {
       ids.push(await power(sys));
     });
     expect(new Set(ids).size).toBe(1000);
+    expect((await api(r, "GET", `/racks/${rackId}`)).json.pending_commands).toBe(1000);
+    app.start();
     await until("every command answered", async () => (await api(r, "GET", `/racks/${rackId}`)).json.pending_commands === 0, 480);
     const states = new Map<string, number>();
     await pool(ids, 16, async (id) => {
@@ -203,6 +208,21 @@ describe("appliance ↔ region tunnel, end to end", () => {
     ws.close();
     const id = await power(machines[4]!);
     await until("the real rack still serving", async () => ((await commandState(id)) === "done" ? true : null));
+  });
+
+  it("rotates the credential over the tunnel and reconnects with the new one", async () => {
+    const before = JSON.parse(readFileSync(join(app.stateDir, "credential.json"), "utf8")).credential as string;
+    expect((await api(r, "POST", `/racks/${rackId}/rotate`, {})).status).toBe(200);
+    const after = await until("the new credential on disk", async () => {
+      const c = JSON.parse(readFileSync(join(app.stateDir, "credential.json"), "utf8")).credential as string;
+      return c !== before ? c : null;
+    });
+    expect(after).toMatch(new RegExp(`^prk_${rackId}_`));
+    const connects = (await app.status()).connects;
+    proxy.cut();
+    await until("a reconnect with the new credential", async () => (await app.status()).connects > connects && (await app.status()).tunnel === "connected");
+    const old = await fetch(`${r.url}/api/v1/racks/${rackId}/tunnel`, { headers: { authorization: `Bearer ${before}` } });
+    expect(old.status).toBe(401);
   });
 
   it("disconnects a revoked rack within 5 s and refuses it", async () => {
