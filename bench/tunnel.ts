@@ -73,7 +73,7 @@ export async function run(): Promise<BenchRow[]> {
     return [
       row({ metric: "tunnel.command_rtt_p50", unit: "ms", better: "lower", ours: round(percentile(rtt, 50)), reference: null, target: 50, note: `POST query_power_state answered with its result (API → D1 → Durable Object → appliance → BMC → result in D1 → API), ${SAMPLES} sequential samples; ${how}; ${NOTE_REF}` }),
       row({ metric: "tunnel.command_rtt_p95", unit: "ms", better: "lower", ours: round(percentile(rtt, 95)), reference: null }),
-      row({ metric: "tunnel.commands_per_s", unit: "1/s", better: "higher", ours: round(cmdRate), reference: null, note: `${COMMANDS} power_on through the API at concurrency 16 over 10 machines, until none pending; each is a D1 insert, a DO storage write, a BMC call + confirming query and a D1 batch for its result` }),
+      row({ metric: "tunnel.commands_per_s", unit: "1/s", better: "higher", ours: round(cmdRate), reference: null, note: `${COMMANDS} power_on through the API at concurrency 16 over 10 machines, until none pending; each costs about 9 D1 statements on the API side (auth, machine, audit event, rack choice, command row) plus a DO storage write, a BMC call with its confirming query and a share of a batched D1 write for its result: local D1 is one SQLite writer, which is the limit here` }),
       row({ metric: "tunnel.events_per_s", unit: "1/s", better: "higher", ours: round(evRate), reference: null, note: `${EVENTS} events journaled (fdatasync) on the appliance and stored once each in D1, frames of up to 200 events, 2,000 in flight` }),
     ];
   } finally {

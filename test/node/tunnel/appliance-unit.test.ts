@@ -117,3 +117,53 @@ describe("tunnel client against a hostile region", () => {
     }
   });
 });
+
+describe("daemon liveness and offline config", () => {
+  it("drops a silent tunnel and redials; persists the config snapshot and serves it while the region is away", async () => {
+    const dir = tmp();
+    new StateDir(dir).writeCredential({ region: "http://127.0.0.1:1", rackId: "abcdefabcdef", credential: `prk_abcdefabcdef_${"b".repeat(40)}`, site: "default", hostname: "unit", enrolledAt: 0 });
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await new Promise((r) => wss.once("listening", r));
+    const port = (wss.address() as { port: number }).port;
+    let connections = 0;
+    let acked: string | null = null;
+    let wake: () => void = () => {};
+    const snapshot = { version: "v-1", site: "default", subnets: [{ id: 1, cidr: "10.0.0.0/24", gateway: "10.0.0.1", dns: [], managed: true, ranges: [{ type: "dynamic", start: "10.0.0.100", end: "10.0.0.200" }] }], reservations: [], bootIntents: [{ mac: "52:54:00:00:00:01", systemId: "abc123", intent: "commission" }], images: [] };
+    wss.on("connection", (ws) => {
+      connections++;
+      wake();
+      // This region never answers heartbeats: the appliance must give up on the socket.
+      ws.on("message", (d) => {
+        const m = JSON.parse(d.toString());
+        if (m.t === "hello") {
+          ws.send(JSON.stringify({ t: "welcome", v: 1, rackId: "abcdefabcdef", serverTime: Date.now(), heartbeatMs: 100, lastEventSeq: 0 }));
+          if (connections === 1) ws.send(JSON.stringify({ t: "config", v: 1, snapshot }));
+        }
+        if (m.t === "config.ack") {
+          acked = m.version;
+          wake();
+        }
+      });
+    });
+    const seen: string[] = [];
+    const daemon = new Daemon({ stateDir: dir, region: `http://127.0.0.1:${port}`, log: () => {}, localApi: false, heartbeatMs: 100, deadAfterMs: 400, backoff: { baseMs: 20, maxMs: 100 } });
+    daemon.onConfig((s) => seen.push(s.version));
+    await daemon.start();
+    try {
+      for (let i = 0; i < 1000 && (connections < 2 || acked === null); i++) await new Promise<void>((r) => (wake = r));
+      expect(connections).toBeGreaterThanOrEqual(2);
+      expect(acked).toBe("v-1");
+      expect(seen).toEqual(["v-1"]);
+    } finally {
+      await daemon.stop();
+      await new Promise((r) => wss.close(r));
+    }
+    const offline = new Daemon({ stateDir: dir, region: `http://127.0.0.1:${port}`, log: () => {}, localApi: false });
+    await offline.start();
+    try {
+      expect(offline.config?.bootIntents[0]).toMatchObject({ mac: "52:54:00:00:00:01", intent: "commission" });
+    } finally {
+      await offline.stop();
+    }
+  });
+});
