@@ -14,7 +14,7 @@ beforeAll(async () => {
   keys.operator = await makeUser("oper", [["operator", null]]);
   keys.hands = await makeUser("hands", [["remote-hands", "default"]]);
   keys.viewer = await makeUser("view", [["viewer", null]]);
-  const r = await call(keys.admin, "POST", "/machines", {
+  const r = await call(keys.admin!, "POST", "/machines", {
     mac_addresses: ["52:54:00:5e:c7:01"],
     power_type: "ipmi",
     power_parameters: { power_address: "127.0.0.1", power_user: USER, power_pass: PASS, k_g: "kg-secret-value" },
@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 
 it("responses show which fields are set, never their values", async () => {
-  const r = await call(keys.admin, "GET", `/machines/${id}`);
+  const r = await call(keys.admin!, "GET", `/machines/${id}`);
   expect(r.json.power_parameters_set).toEqual(["k_g", "power_address", "power_boot_type", "power_driver", "power_pass", "power_user", "privilege_level"]);
   expect(r.text).not.toContain(PASS);
   expect(r.text).not.toContain(USER);
