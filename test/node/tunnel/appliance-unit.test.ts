@@ -167,3 +167,25 @@ describe("daemon liveness and offline config", () => {
     }
   });
 });
+
+describe("seams for DHCP and HTTP boot", () => {
+  it("turns DHCP events and posted metadata results into journaled tunnel events", async () => {
+    const { dhcpEmitter, metadataResultRelay } = await import("../../../appliance/tunnel/seams");
+    const j = await EventJournal.open(tmp());
+    const errors: string[] = [];
+    const emit = dhcpEmitter({ emit: (e) => j.append(e) }, (_l, msg) => errors.push(msg));
+    emit({ type: "dhcp.discover", mac: "52:54:00:AA:BB:CC", subnet: "10.0.0.0/24", relay: null, arch: 7, vendorClass: "PXEClient:Arch:00007" });
+    emit({ type: "dhcp.lease", mac: "52:54:00:aa:bb:cc", ip: "10.0.0.9", hostname: null, expires: "2030-01-01T00:00:00Z" });
+    emit({ type: "dhcp.lease", mac: "bad", ip: "10.0.0.9", hostname: null, expires: "x" });
+    const relay = metadataResultRelay({ emit: (e) => j.append(e) }, (p: string) => (p === "/abc123/lshw" ? { systemId: "abc123", name: "lshw", status: "passed", exitCode: 0, output: "<xml/>" } : null));
+    expect((await relay("/abc123/lshw")).status).toBe(202);
+    expect((await relay("/nope")).status).toBe(404);
+    // The DHCP emitter journals in the background: wait (bounded) for it to settle.
+    for (let i = 0; i < 500 && (j.depth < 3 || errors.length < 1); i++) await new Promise((r) => setTimeout(r, 10));
+    const types = j.after(0, 10).map((e) => e.type);
+    expect(types.sort()).toEqual(["dhcp.discover", "dhcp.lease", "metadata.result"]);
+    expect(j.after(0, 10).find((e) => e.type === "dhcp.discover")?.data).toMatchObject({ mac: "52:54:00:aa:bb:cc", arch: "7" });
+    expect(errors).toEqual(["could not journal a DHCP event"]);
+    await j.close();
+  });
+});
