@@ -77,7 +77,7 @@ find "$work/EFI" "$work/loader" "$work/vmlinuz" "$work/initrd.img" "$work/syslin
 part="$work/part.img"
 mkfs.vfat -C -F 16 -n PLINTHDISK -i 504c4e54 --invariant "$part" $((part_sectors / 2)) >/dev/null
 syslinux --install "$part"
-mcopy -m -i "$part" "$work/vmlinuz" "$work/initrd.img" "$work/syslinux.cfg" "$work/EFI" "$work/loader" ::/
+mcopy -s -m -i "$part" "$work/vmlinuz" "$work/initrd.img" "$work/syslinux.cfg" "$work/EFI" "$work/loader" ::/
 
 raw="$work/testdisk.raw"
 truncate -s "${disk_mib}M" "$raw"
