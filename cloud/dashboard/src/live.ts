@@ -2,7 +2,7 @@
 // Last-Event-ID after a normal end; after an error that closes it (the region down, the session
 // ended) we reopen with bounded exponential backoff and jitter, and tell views to reload
 // whatever they show, since events may have been missed.
-import { useEffect, useState, useSyncExternalStore } from "react";
+import { useEffect, useRef, useState, useSyncExternalStore } from "react";
 import type { RegionEvent } from "./types";
 
 export type LiveState = "connecting" | "live" | "reconnecting";
@@ -81,15 +81,21 @@ export function useLiveState(): LiveState {
   );
 }
 
-/** Subscribes a view to live events while it is mounted. */
-export function useLive(l: Listener, deps: unknown[]) {
-  // biome-ignore lint/correctness/useExhaustiveDependencies: callers pass their own deps
+/** Subscribes a view to live events while it is mounted; the latest callbacks are always used. */
+export function useLive(l: Listener) {
+  const latest = useRef(l);
+  latest.current = l;
   useEffect(() => {
-    listeners.add(l);
-    return () => {
-      listeners.delete(l);
+    const proxy: Listener = {
+      onEvent: (e) => latest.current.onEvent?.(e),
+      onRacks: () => latest.current.onRacks?.(),
+      onResync: () => latest.current.onResync?.(),
     };
-  }, deps);
+    listeners.add(proxy);
+    return () => {
+      listeners.delete(proxy);
+    };
+  }, []);
 }
 
 /** Re-renders every `ms` so relative times ("3 min ago") stay true. */

@@ -26,8 +26,8 @@ export function ConfirmDialog({ req, onClose }: { req: ConfirmRequest | null; on
     }
   };
   return (
-    <div className="modal-backdrop" onKeyDown={(e) => e.key === "Escape" && onClose()}>
-      <div className="modal" role="dialog" aria-modal="true" aria-labelledby="confirm-title">
+    <div className="modal-backdrop">
+      <div className="modal" role="dialog" aria-modal="true" aria-labelledby="confirm-title" onKeyDown={(e) => e.key === "Escape" && !busy && onClose()}>
         <h2 id="confirm-title">{req.title}</h2>
         <p>{req.body}</p>
         <div className="modal-actions">

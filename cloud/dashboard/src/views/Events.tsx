@@ -36,9 +36,7 @@ export function EventsView() {
         setItems((xs) => (xs.some((x) => x.id === e.id) ? xs : [e, ...xs]));
       },
       onResync: () => load(),
-    },
-    [level, type, load],
-  );
+    });
   return (
     <div>
       <header className="page-head">

@@ -60,7 +60,7 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
   useEffect(() => {
     load();
   }, [load]);
-  useLive({ onEvent: (e) => e.system_id === systemId && load(), onResync: load }, [systemId, load]);
+  useLive({ onEvent: (e) => e.system_id === systemId && load(), onResync: load });
 
   if (error && !m) return <ErrorBox error={error} onRetry={load} />;
   if (!m) return <div className="muted">Loading…</div>;

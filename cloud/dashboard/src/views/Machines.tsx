@@ -30,14 +30,14 @@ export function MachinesView({ user }: { user: SessionUser }) {
   const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
   const [bulkResult, setBulkResult] = useState<string>("");
   const [catalog, setCatalog] = useState<{ zones: string[]; pools: string[]; tags: string[]; sites: string[] }>({ zones: [], pools: [], tags: [], sites: [] });
-  const listKey = `${FILTERS.map((f) => filters[f]).join("|")}|${cursor}`;
+  const listPath = `/machines${qs({ ...filters, cursor, limit: "100" })}`;
   const seq = useRef(0);
 
   const load = useCallback(async () => {
     const mine = ++seq.current;
     setLoading(true);
     try {
-      const p = await api<Page<Machine>>("GET", `/machines${qs({ ...filters, cursor, limit: "100" })}`);
+      const p = await api<Page<Machine>>("GET", listPath);
       // A slower earlier request must not overwrite a newer filter's answer.
       if (mine !== seq.current) return;
       setPage(p);
@@ -47,8 +47,7 @@ export function MachinesView({ user }: { user: SessionUser }) {
     } finally {
       if (mine === seq.current) setLoading(false);
     }
-    // biome-ignore lint/correctness/useExhaustiveDependencies: listKey stands for filters and cursor
-  }, [listKey]);
+  }, [listPath]);
 
   useEffect(() => {
     load();
@@ -80,9 +79,7 @@ export function MachinesView({ user }: { user: SessionUser }) {
         }, 150);
       },
       onResync: () => load(),
-    },
-    [load],
-  );
+    });
 
   const setFilter = (k: string, v: string) => {
     const next = new URLSearchParams(query);

@@ -39,7 +39,7 @@ export function Overview() {
       load();
     }, 2000);
   }, [load]);
-  useLive({ onEvent: (e) => e.to_status !== null && soon(), onRacks: soon, onResync: load }, [soon, load]);
+  useLive({ onEvent: (e) => e.to_status !== null && soon(), onRacks: soon, onResync: load });
 
   const totals: Record<string, number> = {};
   for (const s of sites ?? []) for (const [k, n] of Object.entries(s.statuses)) totals[k] = (totals[k] ?? 0) + n;

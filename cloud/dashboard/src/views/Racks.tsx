@@ -36,7 +36,7 @@ export function RacksView() {
   useEffect(() => {
     load();
   }, [load]);
-  useLive({ onRacks: load, onEvent: (e) => e.type.startsWith("rack.") && load(), onResync: load }, [load]);
+  useLive({ onRacks: load, onEvent: (e) => e.type.startsWith("rack.") && load(), onResync: load });
 
   return (
     <div>

@@ -35,7 +35,7 @@ export function SignIn({ notice, onSignedIn }: { notice: string; onSignedIn: (u:
         )}
         <label>
           Username
-          <input name="username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} required autoFocus />
+          <input name="username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} required />
         </label>
         <label>
           Password

@@ -1,0 +1,309 @@
+// The real `plinth` binary (cli/bin/plinth.mjs) against a real local region: every command,
+// --json parsed, exit codes, --wait, bad key and unreachable region as one-line errors, and
+// the generated API types in step with the region's OpenAPI document.
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generate } from "../../../cli/gen-openapi";
+import { freePort, startTestRegion, type TestRegion } from "../dashboard/region";
+
+const BIN = join(import.meta.dirname, "../../../cli/bin/plinth.mjs");
+let region: TestRegion;
+let configDir: string;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
+
+function plinth(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, PLINTH_CONFIG_DIR: configDir, PLINTH_URL: "", PLINTH_API_KEY: "", ...env }, timeout: 120_000 }, (err, stdout, stderr) => {
+      let json: any = null;
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        json = null;
+      }
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr, json });
+    });
+  });
+}
+
+const oneLine = (r: Run) => {
+  expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  expect(r.stderr).toMatch(/^plinth: /);
+};
+
+beforeAll(async () => {
+  region = await startTestRegion({ machines: 60, sites: 3 });
+  configDir = mkdtempSync(join(tmpdir(), "plinth-cli-"));
+}, 240_000);
+afterAll(async () => {
+  await region?.stop();
+});
+
+describe("plinth login and profiles", () => {
+  it("refuses a bad API key with one line and exit 3, saving nothing", async () => {
+    const r = await plinth(["login", region.url, "plk_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"]);
+    expect(r.code).toBe(3);
+    oneLine(r);
+    expect(r.stderr).toContain("not valid");
+  });
+
+  it("says the region is unreachable with one line and exit 6", async () => {
+    const port = await freePort();
+    const r = await plinth(["login", `http://127.0.0.1:${port}`, region.admin.api_key]);
+    expect(r.code).toBe(6);
+    oneLine(r);
+    expect(r.stderr).toContain("cannot reach the region");
+    const r2 = await plinth(["machines", "list"], { PLINTH_URL: `http://127.0.0.1:${port}`, PLINTH_API_KEY: region.admin.api_key });
+    expect(r2.code).toBe(6);
+    oneLine(r2);
+  });
+
+  it("logs in, stores the profile 0600, lists profiles and says who I am", async () => {
+    const r = await plinth(["login", region.url, region.admin.api_key, "--name", "local", "--json"]);
+    expect(r.code).toBe(0);
+    expect(r.json).toMatchObject({ profile: "local", username: "admin" });
+    const file = join(configDir, "config.json");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(file, "utf8")).current).toBe("local");
+    const p = await plinth(["profiles", "--json"]);
+    expect(p.json).toEqual({ current: "local", profiles: [{ name: "local", url: region.url }] });
+    const w = await plinth(["whoami", "--json"]);
+    expect(w.json.username).toBe("admin");
+    const human = await plinth(["whoami"]);
+    expect(human.stdout).toContain("admin: admin@*");
+  });
+
+  it("refuses an unknown profile with exit 2", async () => {
+    const r = await plinth(["machines", "list", "--profile", "nope"]);
+    expect(r.code).toBe(2);
+    oneLine(r);
+  });
+});
+
+describe("plinth machines", () => {
+  let ready: any;
+
+  it("lists with filters as a table and as JSON, and pages with --all", async () => {
+    const t = await plinth(["machines", "list", "--limit", "5"]);
+    expect(t.code).toBe(0);
+    expect(t.stdout.split("\n")[0]).toMatch(/^SYSTEM_ID\s+HOSTNAME\s+STATUS\s+POWER\s+SITE/);
+    expect(t.stdout.trim().split("\n")).toHaveLength(6);
+    expect(t.stderr).toContain("--cursor");
+    const j = await plinth(["machines", "list", "--status", "ready", "--site", "site-0001", "--json"]);
+    expect(j.code).toBe(0);
+    expect(j.json.items.length).toBeGreaterThan(0);
+    for (const m of j.json.items) expect([m.status_name, m.site]).toEqual(["Ready", "site-0001"]);
+    ready = j.json.items[0];
+    const all = await plinth(["machines", "list", "--all", "--limit", "7", "--json"]);
+    expect(all.json.items).toHaveLength(60);
+    expect(all.json.next_cursor).toBeNull();
+    const q = await plinth(["machines", "list", "--q", ready.hostname, "--json"]);
+    expect(q.json.items.map((m: any) => m.system_id)).toContain(ready.system_id);
+  });
+
+  it("shows a machine by system_id or hostname", async () => {
+    const a = await plinth(["machines", "show", ready.system_id, "--json"]);
+    const b = await plinth(["machines", "show", ready.hostname, "--json"]);
+    expect(a.json.system_id).toBe(ready.system_id);
+    expect(b.json.system_id).toBe(ready.system_id);
+    expect(a.json.interfaces.length).toBe(2);
+    const h = await plinth(["machines", "show", ready.hostname]);
+    expect(h.stdout).toMatch(/^system_id\s+\w{6}/);
+    expect(h.stdout).toContain("interfaces:");
+    const missing = await plinth(["machines", "show", "no-such-host"]);
+    expect(missing.code).toBe(4);
+    oneLine(missing);
+  });
+
+  it("creates, updates and deletes a machine", async () => {
+    const c = await plinth(["machines", "create", "--mac", "52:54:00:aa:bb:01", "--hostname", "cli-made", "--site", "site-0002", "--json"]);
+    expect(c.code).toBe(0);
+    expect(c.json).toMatchObject({ hostname: "cli-made", site: "site-0002", status_name: "New" });
+    const u = await plinth(["machines", "update", "cli-made", "--hostname", "cli-renamed", "--description", "rack 4", "--json"]);
+    expect(u.json).toMatchObject({ hostname: "cli-renamed", description: "rack 4" });
+    const d = await plinth(["machines", "delete", "cli-renamed", "--json"]);
+    expect(d.code).toBe(0);
+    expect((await plinth(["machines", "show", c.json.system_id])).code).toBe(4);
+    const bad = await plinth(["machines", "create", "--mac", "not-a-mac"]);
+    expect(bad.code).toBe(2);
+    oneLine(bad);
+  });
+
+  it("allocates, waits through release, and reports an illegal action with exit 5", async () => {
+    const a = await plinth(["machines", "allocate", ready.system_id, "--wait", "--json"]);
+    expect(a.code).toBe(0);
+    expect(a.json.status_name).toBe("Allocated");
+    const again = await plinth(["machines", "allocate", ready.system_id]);
+    expect(again.code).toBe(5);
+    oneLine(again);
+    // Manual power: release completes at once; --wait sees Ready.
+    const r = await plinth(["machines", "release", ready.hostname, "--wait"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${ready.hostname}: Ready`);
+  });
+
+  it("--wait follows deploy and fails with exit 7 when the machine leaves it for another state", async () => {
+    expect((await plinth(["machines", "allocate", ready.system_id])).code).toBe(0);
+    const child = spawn(process.execPath, [BIN, "machines", "deploy", ready.system_id, "--wait", "--timeout", "120"], { env: { ...process.env, PLINTH_CONFIG_DIR: configDir } });
+    let stderr = "";
+    let stdout = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    const progressed = new Promise<void>((resolve) => {
+      child.stderr.on("data", (d) => {
+        stderr += d;
+        if (stderr.includes("Deploying")) resolve();
+      });
+    });
+    const exited = new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? -1)));
+    await progressed;
+    expect((await region.api("POST", `/machines/${ready.system_id}/abort`, { comment: "changed my mind" })).status).toBe(200);
+    expect(await exited).toBe(7);
+    expect(stderr).toMatch(/deploy did not finish: .* is Allocated/);
+    expect(stdout).toBe("");
+  });
+
+  it("--wait gives up with exit 8 at its timeout", async () => {
+    const r = await plinth(["machines", "deploy", ready.system_id, "--wait", "--timeout", "1"]);
+    expect(r.code).toBe(8);
+    expect(r.stderr.trim().split("\n").pop()).toMatch(/^plinth: gave up waiting/);
+    expect((await plinth(["machines", "abort", ready.system_id, "--wait"])).code).toBe(0);
+    expect((await plinth(["machines", "release", ready.system_id])).code).toBe(0);
+  });
+
+  it("commissions and aborts", async () => {
+    const c = await plinth(["machines", "commission", ready.system_id, "--json"]);
+    expect(c.json.status_name).toBe("Commissioning");
+    const a = await plinth(["machines", "abort", ready.system_id, "--json"]);
+    expect(a.code).toBe(0);
+    expect(a.json.status_name).not.toBe("Commissioning");
+  });
+
+  it("marks broken and fixed, several machines at once", async () => {
+    const two = (await region.api("GET", "/machines?status=ready&site=site-0003&limit=2")).json.items.map((m: any) => m.system_id);
+    const b = await plinth(["machines", "mark-broken", ...two, "--comment", "PSU", "--wait", "--json"]);
+    expect(b.code).toBe(0);
+    expect(b.json.map((m: any) => m.status_name)).toEqual(["Broken", "Broken"]);
+    const f = await plinth(["machines", "mark-fixed", ...two, "--json"]);
+    expect(f.json.map((m: any) => m.status_name)).toEqual(["Ready", "Ready"]);
+  });
+
+  it("sends power actions (manual driver: tells a human)", async () => {
+    for (const verb of ["power-on", "power-off", "power-cycle", "identify"]) {
+      const r = await plinth(["machines", verb, ready.system_id, "--json"]);
+      expect(r.code, verb).toBe(0);
+      expect(r.json.manual).toBe(true);
+    }
+    const human = await plinth(["machines", "power-on", ready.hostname]);
+    expect(human.stdout).toContain("manual power driver");
+  });
+});
+
+describe("plinth resources", () => {
+  it("sites, zones and pools: create, list, show, delete", async () => {
+    for (const g of ["sites", "zones", "pools"]) {
+      expect((await plinth([g, "create", `cli-${g}`, "--description", "from the CLI"])).code, g).toBe(0);
+      const l = await plinth([g, "list", "--json"]);
+      expect(l.json.items.map((x: any) => x.name)).toContain(`cli-${g}`);
+      const s = await plinth([g, "show", `cli-${g}`, "--json"]);
+      expect(s.json.description).toBe("from the CLI");
+      expect((await plinth([g, "delete", `cli-${g}`])).code).toBe(0);
+      expect((await plinth([g, "show", `cli-${g}`])).code).toBe(4);
+    }
+  });
+
+  it("tags: create, list, delete", async () => {
+    expect((await plinth(["tags", "create", "cli-tag", "--comment", "x"])).code).toBe(0);
+    expect((await plinth(["tags", "list", "--json"])).json.items.map((t: any) => t.name)).toContain("cli-tag");
+    expect((await plinth(["tags", "delete", "cli-tag"])).code).toBe(0);
+  });
+
+  it("racks and enrolment tokens", async () => {
+    const r = await plinth(["racks", "list", "--json"]);
+    expect(r.code).toBe(0);
+    expect(r.json.items).toEqual([]);
+    expect((await plinth(["racks", "list"])).stdout).toContain("no racks enrolled");
+    const t = await plinth(["tokens", "create", "--site", "site-0001", "--name", "rollout", "--uses", "3", "--json"]);
+    expect(t.code).toBe(0);
+    expect(typeof t.json.token).toBe("string");
+    const l = await plinth(["tokens", "list", "--json"]);
+    expect(l.json.items.find((x: any) => x.id === t.json.id)?.state).toBe("active");
+    expect((await plinth(["tokens", "revoke", String(t.json.id)])).code).toBe(0);
+    expect((await plinth(["tokens", "list", "--json"])).json.items.find((x: any) => x.id === t.json.id)?.state).toBe("revoked");
+    const human = await plinth(["tokens", "create", "--site", "site-0001"]);
+    expect(human.stdout).toContain("shown once");
+  });
+
+  it("users: create with roles, list, show, delete; a narrow key is refused with exit 3", async () => {
+    const c = await plinth(["users", "create", "hands-cli", "--password", "hands-password-1", "--role", "remote-hands@site-0001", "--json"]);
+    expect(c.code).toBe(0);
+    expect(c.json.roles).toEqual([expect.objectContaining({ role: "remote-hands", site: "site-0001" })]);
+    expect((await plinth(["users", "list", "--json"])).json.items.map((u: any) => u.username)).toContain("hands-cli");
+    expect((await plinth(["users", "show", "hands-cli", "--json"])).json.username).toBe("hands-cli");
+    const key = (await region.api("POST", "/users/hands-cli/keys", { name: "t" })).json.api_key as string;
+    const env = { PLINTH_URL: region.url, PLINTH_API_KEY: key };
+    const seen = await plinth(["machines", "list", "--all", "--json"], env);
+    expect(new Set(seen.json.items.map((m: any) => m.site))).toEqual(new Set(["site-0001"]));
+    const denied = await plinth(["users", "list"], env);
+    expect(denied.code).toBe(3);
+    oneLine(denied);
+    expect((await plinth(["users", "delete", "hands-cli"])).code).toBe(0);
+  });
+
+  it("events: list with filters as JSON and as a table", async () => {
+    const e = await plinth(["events", "list", "--type", "machine.mark_broken", "--limit", "5", "--json"]);
+    expect(e.code).toBe(0);
+    expect(e.json.items.length).toBeGreaterThan(0);
+    for (const x of e.json.items) expect(x.type).toBe("machine.mark_broken");
+    expect((await plinth(["events", "list", "--limit", "3"])).stdout.split("\n")[0]).toMatch(/^ID\s+WHEN\s+LEVEL\s+TYPE/);
+  });
+});
+
+describe("plinth help, usage and completion", () => {
+  it("answers --help on every command with exit 0", async () => {
+    const top = (await plinth(["__complete"])).stdout.split("\n").filter((w) => w && !w.startsWith("-"));
+    expect(top).toEqual(expect.arrayContaining(["login", "machines", "sites", "zones", "pools", "tags", "racks", "tokens", "users", "events", "completion"]));
+    const paths: string[][] = [];
+    for (const g of top) {
+      const subs = (await plinth(["__complete", g])).stdout.split("\n").filter((w) => w && !w.startsWith("-") && w !== "bash" && w !== "zsh");
+      paths.push([g]);
+      for (const s of subs) paths.push([g, s]);
+    }
+    expect(paths.length).toBeGreaterThan(40);
+    for (let i = 0; i < paths.length; i += 4) {
+      const runs = await Promise.all(paths.slice(i, i + 4).map((p) => plinth([...p, "--help"])));
+      runs.forEach((r, k) => {
+        expect(r.code, paths[i + k]!.join(" ")).toBe(0);
+        expect(r.stdout, paths[i + k]!.join(" ")).toMatch(/^plinth /);
+      });
+    }
+    expect((await plinth(["--help"])).stdout).toContain("exit codes:");
+  });
+
+  it("refuses unknown commands and options with exit 2", async () => {
+    for (const args of [["frobnicate"], ["machines", "frobnicate"], ["machines", "list", "--colour", "red"], []]) {
+      const r = await plinth(args);
+      expect(r.code, args.join(" ")).toBe(2);
+    }
+  });
+
+  it("prints bash and zsh completion that completes commands and options", async () => {
+    const b = await plinth(["completion", "bash"]);
+    expect(b.stdout).toContain("complete -F _plinth plinth");
+    expect((await plinth(["completion", "zsh"])).stdout).toContain("bashcompinit");
+    expect((await plinth(["__complete", "machines", "deploy"])).stdout.split("\n")).toEqual(expect.arrayContaining(["--wait", "--osystem", "--json"]));
+  });
+
+  it("has API types generated from this region's OpenAPI document", async () => {
+    const doc = await (await fetch(`${region.url}/api/v1/openapi.json`)).json();
+    const committed = readFileSync(join(import.meta.dirname, "../../../cli/openapi.gen.ts"), "utf8");
+    expect(committed).toBe(generate(doc as never));
+  });
+});
