@@ -99,6 +99,9 @@ describe("appliance ↔ region tunnel, end to end", () => {
     await until("the rack to connect", async () => (await api(r, "GET", `/racks/${rackId}`)).json.connected);
     const st = await until("appliance status", () => app.status());
     expect(st.tunnel).toBe("connected");
+    const shown = cli(["status", "--state-dir", dir]);
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.out)).toMatchObject({ rack_id: rackId, tunnel: "connected", pending_commands: 0, journal: { depth: 0 } });
   });
 
   it("runs a power command round trip: 202, executed once, result on the machine and in its events", async () => {
@@ -132,7 +135,7 @@ describe("appliance ↔ region tunnel, end to end", () => {
     });
     expect(Object.fromEntries(states)).toEqual({ done: 1000 });
     expect(bmc.count("on") - before).toBe(1000);
-  });
+  }, 300_000);
 
   it("survives the socket cut mid-stream: every command once, every event once", async () => {
     const before = bmc.count("off");
@@ -151,7 +154,7 @@ describe("appliance ↔ region tunnel, end to end", () => {
     await allEventsLanded();
     const st = await app.status();
     expect(st.connects).toBeGreaterThanOrEqual(3);
-  });
+  }, 300_000);
 
   it("survives a region restart: commands queued in the Durable Object and journaled events all arrive once", async () => {
     const before = bmc.count("on");
@@ -166,7 +169,7 @@ describe("appliance ↔ region tunnel, end to end", () => {
     for (const id of ids) expect(await commandState(id)).toBe("done");
     expect(bmc.count("on") - before).toBe(22);
     await allEventsLanded();
-  });
+  }, 300_000);
 
   it("after SIGKILL mid-command, replays the journal and never runs the command again", async () => {
     const sys = machines[3]!;
@@ -208,7 +211,7 @@ describe("appliance ↔ region tunnel, end to end", () => {
     ws.close();
     const id = await power(machines[4]!);
     await until("the real rack still serving", async () => ((await commandState(id)) === "done" ? true : null));
-  });
+  }, 300_000);
 
   it("rotates the credential over the tunnel and reconnects with the new one", async () => {
     const before = JSON.parse(readFileSync(join(app.stateDir, "credential.json"), "utf8")).credential as string;
