@@ -13,6 +13,8 @@ export interface TestRegion {
   admin: { username: string; password: string; api_key: string };
   /** A bearer-key JSON call, for arranging and for changing state behind the page's back. */
   api: (method: string, path: string, body?: unknown) => Promise<{ status: number; json: any }>;
+  /** Stops wrangler and starts it again on the same port and state: a region outage. */
+  restart: (downMs?: () => Promise<void>) => Promise<void>;
   stop: () => Promise<void>;
 }
 
@@ -32,7 +34,8 @@ export async function startTestRegion(o: { machines: number; sites: number }): P
   const { vars } = ensureDevVars(stateDir);
   applyMigrations(stateDir);
   if (o.machines > 0) await seed({ machines: o.machines, sites: o.sites, stateDir, secretKey: vars.PLINTH_SECRET_KEY });
-  const { child, url } = await startRegion({ stateDir, port: await freePort(), stdio: "ignore" });
+  const port = await freePort();
+  let { child, url } = await startRegion({ stateDir, port, stdio: "ignore" });
   const admin = await bootstrapAdmin(url, stateDir);
   if (!admin) throw new Error("bootstrap refused on a fresh region");
   const api = async (method: string, path: string, body?: unknown) => {
@@ -49,6 +52,11 @@ export async function startTestRegion(o: { machines: number; sites: number }): P
     stateDir,
     admin,
     api,
+    restart: async (whileDown) => {
+      await stopRegion(child);
+      await whileDown?.();
+      ({ child, url } = await startRegion({ stateDir, port, stdio: "ignore" }));
+    },
     stop: async () => {
       await stopRegion(child);
       rmSync(stateDir, { recursive: true, force: true });
