@@ -17,6 +17,7 @@ mbr=/usr/lib/syslinux/mbr/mbr.bin
 [ -f "$mbr" ] || die "$mbr missing (apt-get install syslinux-common)"
 
 kpkg=$(kernel_pkg)
+[ "${PLINTH_VERSIONS_LOADED:-}" = 1 ] || load_versions "$kpkg" busybox-static systemd-boot-efi
 modules="virtio_net virtio_pci virtio_blk virtio_scsi e1000 e1000e ahci sd_mod ata_piix vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1"
 host_pkgs=""
 for p in syslinux syslinux-common dosfstools mtools; do

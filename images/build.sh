@@ -23,6 +23,8 @@ kpkg=$(kernel_pkg)
 # Modules for the NICs and disks of VMs and common servers, and vfat for the cloud-init seed.
 modules="virtio_net virtio_pci virtio_blk virtio_scsi virtio-rng e1000 e1000e igb r8169 ahci sd_mod ata_piix nvme vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1"
 pkgs="$kpkg busybox-static zstd dosfstools libc6 zlib1g liblzma5 liblz4-1"
+# shellcheck disable=SC2086
+load_versions $pkgs systemd-boot-efi
 versions=""
 for p in $pkgs; do versions="$versions $p=$(pkg_version "$p")"; done
 
@@ -71,7 +73,7 @@ else
   printf '%s\n' "$stamp" >"$out/.ephemeral.stamp"
 fi
 
-PLINTH_IMAGES_OUT=$out bash "$here/build-testdisk.sh"
+PLINTH_IMAGES_OUT=$out PLINTH_VERSIONS_LOADED=1 bash "$here/build-testdisk.sh"
 
 # Sums and manifest over everything built.
 cd "$out"

@@ -17,10 +17,20 @@ need_tools() {
   [ -z "$missing" ] || die "missing build tools:$missing (see test/deps/images.txt; as root: apt-get install cpio kmod dosfstools mtools syslinux syslinux-common zstd)"
 }
 
+# load_versions PKG...: the candidate versions of many packages in one apt-cache call (each
+# call costs about a second), kept in $cache/versions.list for pkg_version.
+load_versions() {
+  mkdir -p "$cache"
+  apt-cache show --no-all-versions "$@" 2>/dev/null |
+    awk '/^Package:/ { p = $2 } /^Version:/ { print p "=" $2 }' >"$cache/versions.list.tmp"
+  mv "$cache/versions.list.tmp" "$cache/versions.list"
+}
+
 # The candidate version of a Debian package.
 pkg_version() {
-  local v
-  v=$(apt-cache show --no-all-versions "$1" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
+  local v=""
+  [ -f "$cache/versions.list" ] && v=$(awk -v p="$1" 'index($0, p "=") == 1 { print substr($0, length(p) + 2); exit }' "$cache/versions.list")
+  [ -n "$v" ] || v=$(apt-cache show --no-all-versions "$1" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
   [ -n "$v" ] || die "Debian package $1 is unknown to apt (run apt-get update)"
   printf '%s\n' "$v"
 }

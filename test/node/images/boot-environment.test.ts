@@ -278,4 +278,24 @@ describe("ephemeral environment", () => {
     // The boot partition's FAT (at 1 MiB) is gone; the kernel inside it beyond 2 MiB is not touched.
     expect(zero(MiB, MiB)).toBe(true);
   }, 700_000);
+
+  it("fails a deploy whose image does not match its sha256 (raw.gz): reports failed, leaves nothing bootable", async () => {
+    const mac = "52:54:00:a1:b2:c7";
+    rig.setToken("node-5", "tok-5");
+    rig.setDeploy("node-5", {
+      image: { url: "/images/testdisk.raw.gz", sha256: "0".repeat(64) },
+      hostname: "plinth-bad",
+    });
+    const disk = blank(join(rig.dir, "bad.img"), 64 * MiB);
+    const args = ["-smp", "2", "-m", "512", ...nic(mac), ...virtioDisk("d0", disk, "PLX-BAD"), ...ephemeral("deploy", "node-5", "tok-5", mac)];
+    const boot = await rig.boot("deploy-bad", args, bootTimeout, finalStatus("node-5", "installed", "failed"));
+    timings["deploy-bad"] = boot.seconds;
+    const statuses = boot.requests.filter((r) => r.path === "/metadata/node-5/status").map((r) => JSON.parse(r.body));
+    expect(statuses.map((s) => s.status)).toEqual(["running", "writing", "failed"]);
+    expect(statuses[2].error).toMatch(new RegExp(`^sha256 mismatch: expected 0{64}, got ${sha256File(join(imagesDir, "testdisk.raw.gz"))}$`));
+    // The image was streamed (format from the URL, path relative to the relay) but its MBR is gone.
+    expect(boot.requests.some((r) => r.method === "GET" && r.path === "/images/testdisk.raw.gz" && r.status === 200)).toBe(true);
+    expect(readBytes(disk, 0, MiB).every((b) => b === 0)).toBe(true);
+    expect(readBytes(disk, MiB, 512).readUInt16LE(510)).toBe(0xaa55);
+  }, 700_000);
 });
