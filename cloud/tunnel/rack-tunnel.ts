@@ -227,7 +227,8 @@ export class RackTunnel extends DurableObject<Env> {
   }
 
   private helloSockets(): WebSocket[] {
-    return this.ctx.getWebSockets().filter((s) => (s.deserializeAttachment() as Attachment | null)?.hello);
+    // A socket we just closed is still listed until its close completes: only open ones count.
+    return this.ctx.getWebSockets().filter((s) => s.readyState === WebSocket.OPEN && (s.deserializeAttachment() as Attachment | null)?.hello);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {

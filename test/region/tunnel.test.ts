@@ -1,6 +1,6 @@
 // The rack tunnel in workerd: real WebSockets to the RackTunnel Durable Object through the
 // Worker, real D1. Each test uses its own site and rack (storage is shared within the file).
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, makeMachine, makeUser } from "./helpers";
@@ -170,5 +170,22 @@ describe("rack tunnel", () => {
     const fresh = await connect(rackId, f.credential);
     fresh.ws.close(1000);
     rack.ws.close(1000);
+  });
+
+  it("closes a socket silent past the heartbeat limit and marks the rack disconnected", async () => {
+    const admin = await makeUser("tun-admin-9", [["admin", null]]);
+    const { rackId, credential } = await enrolRack(admin, "tun-site-9", "rack-9");
+    const rack = await connect(rackId, credential);
+    expect((await call(admin, "GET", `/racks/${rackId}`)).json.connected).toBe(true);
+    const stub = env.RACK_TUNNEL.get(env.RACK_TUNNEL.idFromName(rackId));
+    // Pretend the socket opened a minute ago and never sent a heartbeat since.
+    await runInDurableObject(stub, (_i, state) => {
+      for (const ws of state.getWebSockets()) ws.serializeAttachment({ ...(ws.deserializeAttachment() as object), connectedAt: Date.now() - 60_000 });
+    });
+    await runDurableObjectAlarm(stub);
+    expect((await rack.closedWith()).code).toBe(4408);
+    expect((await call(admin, "GET", `/racks/${rackId}`)).json.connected).toBe(false);
+    const ev = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE type = 'rack.disconnected' AND actor = ?").bind(`rack:${rackId}`).first<{ n: number }>();
+    expect(ev!.n).toBe(1);
   });
 });
