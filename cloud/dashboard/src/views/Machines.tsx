@@ -53,10 +53,13 @@ export function MachinesView({ user }: { user: SessionUser }) {
     load();
   }, [load]);
 
+  // Filter suggestions wait for the first page: on a busy region the page matters more.
+  const drawn = page !== null;
   useEffect(() => {
+    if (!drawn) return;
     const names = async (path: string) => (await api<{ items: Named[] }>("GET", path).catch(() => ({ items: [] }))).items.map((x) => x.name);
     Promise.all([names("/zones"), names("/pools"), names("/tags"), names("/sites")]).then(([zones, pools, tags, sites]) => setCatalog({ zones, pools, tags, sites }));
-  }, []);
+  }, [drawn]);
 
   // Live: refetch only the changed rows that are on screen, batched.
   const pending = useRef(new Set<string>());
