@@ -163,6 +163,9 @@ describe("dashboard", () => {
     expect(await hp.getByRole("button", { name: "Deploy" }).count()).toBe(0);
     expect(await hp.getByRole("button", { name: "Commission" }).count()).toBe(0);
     expect(await hp.getByRole("button", { name: "Mark broken" }).count()).toBe(1);
+    await hp.getByLabel("Note").fill("reseated the NIC");
+    await hp.getByRole("button", { name: "Add note" }).click();
+    await hp.locator('[data-testid="timeline"]', { hasText: "reseated the NIC" }).waitFor(WAIT);
 
     // A machine of another site is "not found" for this user, said in words.
     const other = (await region.api("GET", "/machines?site=site-0006&limit=1")).json.items[0];

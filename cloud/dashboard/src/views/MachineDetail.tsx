@@ -1,6 +1,6 @@
 // One machine: summary, power, actions allowed now (asking first for destructive ones),
 // hardware, interfaces, disks, commissioning results and the event timeline, all live.
-import { useCallback, useEffect, useState } from "react";
+import { type FormEvent, useCallback, useEffect, useState } from "react";
 import { api, explain, qs } from "../api";
 import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
 import { ErrorBox, PowerBadge, StatusBadge } from "../components/bits";
@@ -259,6 +259,7 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
       </section>
       <section className="card wide">
         <h2>Events</h2>
+        {can(user, "machine.comment", m.site) && <CommentForm systemId={systemId} onDone={load} onError={setActionError} />}
         <ol className="timeline" data-testid="timeline">
           {events.map((e) => (
             <li key={e.id} className={`lvl-${e.level.toLowerCase()}`}>
@@ -276,5 +277,27 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
       <ConfirmDialog req={confirm} onClose={() => setConfirm(null)} />
       {error ? <div className="muted small">Last refresh failed: {explain(error)}</div> : null}
     </div>
+  );
+}
+
+/** A note in the machine's event log: what remote hands saw or did on site. */
+function CommentForm({ systemId, onDone, onError }: { systemId: string; onDone: () => void; onError: (e: unknown) => void }) {
+  const [text, setText] = useState("");
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!text.trim()) return;
+    try {
+      await api("POST", `/machines/${systemId}/comment`, { text: text.trim() });
+      setText("");
+      onDone();
+    } catch (err) {
+      onError(err);
+    }
+  };
+  return (
+    <form className="inline-form" onSubmit={submit}>
+      <input aria-label="Note" className="search" placeholder="Add a note, e.g. replaced PSU B" value={text} onChange={(e) => setText(e.target.value)} maxLength={4096} />
+      <button type="submit">Add note</button>
+    </form>
   );
 }
