@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 // plinth-appliance: `enrol`, `run`, `status`. The only place that reads flags and the
 // environment; every flag has an environment twin (PLINTH_<FLAG>).
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { APPLIANCE_VERSION, Daemon } from "./daemon";
+import { adopt, parseFdSpecs } from "./dhcp/sockets";
+import { type BootServices, startBootServices } from "./services";
 import { enrol } from "./tunnel/enrol";
 import { localCall } from "./tunnel/local-api";
 import { jsonLogger, type Level } from "./tunnel/log";
@@ -11,8 +16,11 @@ import { StateDir } from "./tunnel/state";
 const USAGE = `usage:
   plinth-appliance enrol  --region URL --token T [--hostname H] [--state-dir D] [--force]
   plinth-appliance run    [--state-dir D] [--region URL] [--log-level info]
+                          [--dhcp-interface IF --tftp-root DIR [--http-port 5248]]
   plinth-appliance status [--state-dir D]
-environment twins: PLINTH_REGION, PLINTH_ENROL_TOKEN, PLINTH_HOSTNAME, PLINTH_STATE_DIR, PLINTH_LOG_LEVEL`;
+environment twins: PLINTH_REGION, PLINTH_ENROL_TOKEN, PLINTH_HOSTNAME, PLINTH_STATE_DIR, PLINTH_LOG_LEVEL,
+  PLINTH_DHCP_INTERFACE, PLINTH_TFTP_ROOT, PLINTH_HTTP_PORT
+Boot services (DHCP, TFTP, HTTP) run only with --dhcp-interface, and only on that interface.`;
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -22,6 +30,9 @@ const { positionals, values } = parseArgs({
     hostname: { type: "string" },
     "state-dir": { type: "string" },
     "log-level": { type: "string" },
+    "dhcp-interface": { type: "string" },
+    "tftp-root": { type: "string" },
+    "http-port": { type: "string" },
     force: { type: "boolean" },
     help: { type: "boolean" },
   },
@@ -34,6 +45,9 @@ const opt = {
   hostname: values.hostname ?? env.PLINTH_HOSTNAME,
   stateDir: values["state-dir"] ?? env.PLINTH_STATE_DIR ?? "/var/lib/plinth-appliance",
   logLevel: (values["log-level"] ?? env.PLINTH_LOG_LEVEL ?? "info") as Level,
+  dhcpInterface: values["dhcp-interface"] ?? env.PLINTH_DHCP_INTERFACE,
+  tftpRoot: values["tftp-root"] ?? env.PLINTH_TFTP_ROOT ?? "/var/lib/plinth-appliance/tftp",
+  httpPort: Number(values["http-port"] ?? env.PLINTH_HTTP_PORT ?? 5248),
 };
 const log = jsonLogger(["debug", "info", "warn", "error"].includes(opt.logLevel) ? opt.logLevel : "info");
 
@@ -53,15 +67,37 @@ async function main(): Promise<number> {
     return 0;
   }
   if (cmd === "run") {
+    const iface = opt.dhcpInterface;
+    if (iface !== undefined && !/^[A-Za-z0-9_.:@-]{1,15}$/.test(iface)) {
+      console.error(`--dhcp-interface: "${iface}" is not an interface name\n${USAGE}`);
+      return 2;
+    }
+    if (!Number.isInteger(opt.httpPort) || opt.httpPort < 1 || opt.httpPort > 65535) {
+      console.error(`--http-port must be a port number\n${USAGE}`);
+      return 2;
+    }
+    const specs = parseFdSpecs(env);
+    if (iface && specs.length === 0) return reexecWithDhcpSockets(iface);
+    const unknown = specs.filter((s) => s.iface !== iface);
+    if (unknown.length) {
+      console.error(`inherited DHCP sockets for interfaces not asked for: ${unknown.map((s) => s.iface).join(",")}`);
+      return 2;
+    }
+    watchParent();
     const daemon = new Daemon({ stateDir: opt.stateDir, region: opt.region, log });
     await daemon.start();
+    let services: BootServices | null = null;
+    if (iface) {
+      const sockets = await Promise.all(specs.map(async (s) => ({ socket: await adopt(s), iface: s.iface, port: s.port })));
+      services = await startBootServices(daemon, { iface, sockets, stateDir: opt.stateDir, tftpRoot: opt.tftpRoot, httpPort: opt.httpPort, log });
+    }
     await new Promise<void>((resolve) => {
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
         stopping = true;
         log("info", "signal received", { signal });
-        daemon.stop().then(resolve, (e: unknown) => {
+        (services?.close() ?? Promise.resolve()).then(() => daemon.stop()).then(resolve, (e: unknown) => {
           log("error", "stop failed", { error: String(e) });
           resolve();
         });
@@ -85,6 +121,34 @@ async function main(): Promise<number> {
   }
   console.error(`unknown command "${cmd}"\n${USAGE}`);
   return 2;
+}
+
+/**
+ * Node cannot bind a UDP socket to a device (SO_BINDTODEVICE): bind-device.pl opens one for
+ * DHCP and execs us again with it inherited (PLINTH_DHCP_FDS). This process only relays
+ * signals and the exit code, so whoever started it can stop it by its PID.
+ */
+function reexecWithDhcpSockets(iface: string): Promise<number> {
+  const helper = join(dirname(fileURLToPath(import.meta.url)), "dhcp", "bind-device.pl");
+  const child = spawn("perl", [helper, `${iface}:67`, "--", process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: "inherit",
+    env: { ...process.env, PLINTH_PARENT_PID: String(process.pid) },
+  });
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => child.kill(sig));
+  return new Promise((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+}
+
+/** The re-executed daemon follows its relaying parent out (a SIGKILL there forwards nothing). */
+function watchParent(): void {
+  const parent = Number(env.PLINTH_PARENT_PID);
+  if (!parent) return;
+  const t = setInterval(() => {
+    if (process.ppid !== parent) {
+      log("warn", "parent process gone, exiting");
+      process.kill(process.pid, "SIGTERM");
+    }
+  }, 1000);
+  t.unref();
 }
 
 main().then(

@@ -1,0 +1,195 @@
+// Boot services inside `plinth-appliance run`: DHCP, TFTP and HTTP served from the daemon's
+// config snapshot, their events journaled through the daemon's seams. The snapshot is the
+// region's shape (shared/tunnel/config.ts); DHCP has its own (appliance/dhcp/config.ts), so
+// this file is the one translation between them.
+import { mkdirSync } from "node:fs";
+import { networkInterfaces } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+import type { ConfigSnapshot } from "../shared/tunnel/config";
+import type { EventInput } from "../shared/tunnel/events";
+import type { DhcpSnapshot } from "./dhcp/config";
+import { parseSnapshot } from "./dhcp/config";
+import type { Logger as DhcpLogger } from "./dhcp/log";
+import type { BoundSocket } from "./dhcp/server";
+import { type DhcpService, startDhcp } from "./dhcp/service";
+import type { BootIntentInput, BootQuery } from "./http/intent";
+import type { MetadataRequest } from "./http/metadata";
+import { BootHttpServer } from "./http/server";
+import { rootProvider } from "./tftp/files";
+import { TftpServer } from "./tftp/server";
+import { dhcpEmitter, type MetadataResult, metadataResultRelay } from "./tunnel/seams";
+import type { Logger } from "./tunnel/log";
+
+/** What services need from the daemon (the Daemon class satisfies it; tests may fake it). */
+export interface ServiceHost {
+  emit(e: EventInput): Promise<number>;
+  readonly config: ConfigSnapshot | null;
+  onConfig(fn: (s: ConfigSnapshot) => void): () => void;
+}
+
+export interface BootServicesOptions {
+  /** The one interface DHCP, TFTP and HTTP serve; never "all interfaces". */
+  iface: string;
+  /** Device-bound DHCP sockets (bind-device.pl or systemd opened them: node cannot). */
+  sockets: BoundSocket[];
+  stateDir: string;
+  tftpRoot: string;
+  httpPort?: number;
+  tftpPort?: number;
+  log: Logger;
+}
+
+export interface BootServices {
+  dhcp: DhcpService;
+  tftp: TftpServer;
+  http: BootHttpServer;
+  address: string;
+  close(): Promise<void>;
+}
+
+const DHCP_INTENT = { enlist: "enlist", commission: "commission", deploy: "deploy", local: "local", rescue: "rescue", release: "commission" } as const;
+
+/** The DHCP view of a region snapshot: managed subnets only (unmanaged ones have another DHCP server). */
+export function dhcpSnapshot(s: ConfigSnapshot | null, httpPort: number): DhcpSnapshot {
+  const subnets = (s?.subnets ?? []).filter((n) => n.managed);
+  const inSubnet = (ip: string) => subnets.some((n) => sameNet(n.cidr, ip));
+  return parseSnapshot({
+    version: 0,
+    mode: "reservation",
+    subnets: subnets.map((n) => ({
+      cidr: n.cidr,
+      ...(n.gateway ? { gateway: n.gateway } : {}),
+      dns: n.dns,
+      dynamicRanges: n.ranges.filter((r) => r.type === "dynamic").map(({ start, end }) => ({ start, end })),
+      reservedRanges: n.ranges.filter((r) => r.type === "reserved").map(({ start, end }) => ({ start, end })),
+    })),
+    // A reservation outside every managed subnet would make the whole snapshot invalid.
+    reservations: (s?.reservations ?? []).filter((r) => inSubnet(r.ip)).map((r) => ({ mac: r.mac, ip: r.ip, ...(validHostname(r.hostname) ? { hostname: r.hostname } : {}) })),
+    // "none" still marks the MAC as known: no enlistment event for machines the region has.
+    bootIntents: (s?.bootIntents ?? []).map((b) => ({ mac: b.mac, intent: b.intent === "none" ? "local" : DHCP_INTENT[b.intent] })),
+    boot: { httpPort },
+  });
+}
+
+function validHostname(h: string): boolean {
+  return h.length > 0 && h.length <= 63;
+}
+
+function sameNet(cidr: string, ip: string): boolean {
+  const [base, len] = cidr.split("/");
+  const n = Number(len);
+  if (!base || !Number.isInteger(n)) return false;
+  const toInt = (a: string) => a.split(".").reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0;
+  const mask = n === 0 ? 0 : (0xffffffff << (32 - n)) >>> 0;
+  return ((toInt(base) & mask) >>> 0) === ((toInt(ip) & mask) >>> 0);
+}
+
+/** The boot intent for the HTTP side: kernel and initrd from /files/ (the TFTP root). */
+export function httpIntent(s: ConfigSnapshot | null, q: BootQuery): BootIntentInput | null {
+  const b = s?.bootIntents.find((x) => x.mac === q.mac);
+  const kind = b ? b.intent : "enlist";
+  if (kind === "none") return null;
+  if (kind === "local") return { kind: "local" };
+  // release boots the ephemeral environment like commissioning; the mode travels in cmdline.
+  const netKind = kind === "release" ? "commission" : kind;
+  return { kind: netKind, kernel: "files/vmlinuz", initrd: "files/initrd.img", cmdline: `console=ttyS0 plinth.mode=${kind}` };
+}
+
+// What the ephemeral environment posts (docs/boot-environment.md); checked here, at the node's door.
+const StatusBody = z.object({ mode: z.string().max(32), status: z.string().max(32), error: z.string().max(4096).optional() }).passthrough();
+const RESULT_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
+
+/**
+ * Maps a node's POST to a result. The node is identified by the lease its address holds
+ * (remote IP → MAC → systemId in the snapshot): the snapshot carries no per-node tokens yet.
+ */
+export function parseMetadata(req: MetadataRequest, systemIdOf: (remote: string) => string | null): MetadataResult | null {
+  if (req.method !== "POST") return null;
+  const systemId = systemIdOf(req.remote.replace(/^::ffff:/, ""));
+  if (!systemId) return null;
+  const output = Buffer.from(req.body).toString("utf8");
+  const path = req.path.replace(/\/+$/, "");
+  const commissioning = /^\/commissioning\/([^/]+)$/.exec(path);
+  if (commissioning && RESULT_NAME.test(commissioning[1]!)) {
+    try {
+      JSON.parse(output);
+    } catch {
+      return { systemId, name: commissioning[1]!, status: "failed", output: output.slice(0, 4096) };
+    }
+    return { systemId, name: commissioning[1]!, status: "passed", output };
+  }
+  if (path === "/status") {
+    let parsed: z.infer<typeof StatusBody>;
+    try {
+      parsed = StatusBody.parse(JSON.parse(output));
+    } catch {
+      return null;
+    }
+    const status = parsed.status === "failed" ? "failed" : parsed.status === "done" || parsed.status === "installed" ? "passed" : "running";
+    return { systemId, name: "status", status, output };
+  }
+  return null;
+}
+
+function ipv4Of(iface: string): string {
+  const a = (networkInterfaces()[iface] ?? []).find((x) => x.family === "IPv4");
+  if (!a) throw new Error(`interface ${iface} has no IPv4 address (or does not exist)`);
+  return a.address;
+}
+
+function dhcpLogger(log: Logger): DhcpLogger {
+  return { debug: (m, f) => log("debug", m, f), info: (m, f) => log("info", m, f), warn: (m, f) => log("warn", m, f), error: (m, f) => log("error", m, f) };
+}
+
+export async function startBootServices(host: ServiceHost, o: BootServicesOptions): Promise<BootServices> {
+  const httpPort = o.httpPort ?? 5248;
+  const address = ipv4Of(o.iface);
+  const dir = join(o.stateDir, "dhcp");
+  mkdirSync(dir, { recursive: true });
+  const log = o.log;
+  const dhcp = await startDhcp({ snapshot: dhcpSnapshot(host.config, httpPort), sockets: o.sockets, leasesPath: join(dir, "leases.jsonl"), log: dhcpLogger(log), emit: dhcpEmitter(host, log) });
+  const unsubscribe = host.onConfig((s) => {
+    try {
+      dhcp.update(dhcpSnapshot(s, httpPort));
+    } catch (e) {
+      // A snapshot DHCP cannot use must not take the old, working one away.
+      log("error", "config snapshot refused by DHCP, keeping the previous one", { error: String(e) });
+    }
+  });
+  const systemIdOf = (remote: string): string | null => {
+    const lease = dhcp.leases.lookup(remote);
+    if (!lease) return null;
+    return host.config?.bootIntents.find((b) => b.mac === lease.mac)?.systemId ?? null;
+  };
+  // TFTP and HTTP bind to the served interface's address only, like DHCP to its device.
+  const tftp = new TftpServer({ provider: rootProvider(o.tftpRoot), address, port: o.tftpPort ?? 69, onEvent: (e) => (e.type === "end" || e.type === "refused" ? log("debug", `tftp ${e.type}`, e) : undefined) });
+  const http = new BootHttpServer({
+    intents: (q) => httpIntent(host.config, q),
+    filesDir: o.tftpRoot,
+    metadata: metadataResultRelay(host, (req: MetadataRequest) => parseMetadata(req, systemIdOf)),
+    host: address,
+    port: httpPort,
+    onEvent: (e) => log("debug", `http ${e.type}`, e),
+  });
+  try {
+    await tftp.listen();
+    await http.listen();
+  } catch (e) {
+    unsubscribe();
+    await tftp.close().catch(() => {});
+    await dhcp.close();
+    throw e;
+  }
+  log("info", "boot services started", { interface: o.iface, address, http_port: httpPort, tftp_root: o.tftpRoot, sockets: o.sockets.map((s) => `${s.iface}:${s.port}`) });
+  return {
+    dhcp,
+    tftp,
+    http,
+    address,
+    async close() {
+      unsubscribe();
+      await Promise.allSettled([http.close(), tftp.close(), dhcp.close()]);
+    },
+  };
+}
