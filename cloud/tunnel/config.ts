@@ -6,6 +6,8 @@ import type { BootIntent, ConfigSnapshot } from "../../shared/tunnel/config";
 import { sha256Hex } from "../auth/crypto";
 
 const INTENT_BY_STATUS = new Map<number, BootIntent["intent"]>([
+  // An enlisted machine that boots again gathers its inventory again (MAAS does the same).
+  [NODE_STATUS.NEW, "enlist"],
   [NODE_STATUS.COMMISSIONING, "commission"],
   [NODE_STATUS.TESTING, "commission"],
   [NODE_STATUS.DEPLOYING, "deploy"],

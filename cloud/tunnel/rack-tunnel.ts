@@ -21,6 +21,7 @@ import {
 import type { Env } from "../env";
 import { isBenignTransportError, safeClose, safeSend } from "./close-codes";
 import { buildSnapshot } from "./config";
+import { applyRackEvents } from "./events-apply";
 import { credentialFingerprint } from "./credentials";
 import { type CommandOutcome, landEvents, landOutcome, landOutcomes, markConnected, type StoredCommand } from "./landing";
 import { CommandQueue } from "./queue";
@@ -197,6 +198,20 @@ export class RackTunnel extends DurableObject<Env> {
       await this.ctx.storage.put("journal", journal);
     }
     send(ws, { t: "ack", v: PROTOCOL_VERSION, upTo: journal.lastSeq });
+    if (fresh.length) await this.applyEvents(att.rackId, fresh);
+  }
+
+  /**
+   * After the ack: the events are stored either way, and a failure here (logged) must not make
+   * the appliance resend them. A change to what the site boots is pushed to this rack at once.
+   */
+  private async applyEvents(rackId: string, events: Extract<ApplianceMessage, { t: "event" }>["events"]): Promise<void> {
+    try {
+      const r = await applyRackEvents(this.env.DB, rackId, events);
+      if (r.configChanged) await this.configChanged();
+    } catch (e) {
+      console.error("rack tunnel: applying events failed", e);
+    }
   }
 
   private async onResult(id: string, outcome: CommandOutcome): Promise<void> {

@@ -1,0 +1,229 @@
+// What rack events do to machines, after landing.ts stored them: a DHCP discover from an
+// unknown MAC on a managed subnet enlists a NEW machine; metadata results from the ephemeral
+// environment are stored, fill the inventory, and end commissioning (or release) with the
+// lifecycle transition. Payloads from nodes are checked here with zod: a node's document is
+// untrusted input even though the rack that relayed it is authenticated.
+import { z } from "zod";
+import { type InternalAction, NODE_STATUS } from "../../shared/lifecycle";
+import type { RackEvent } from "../../shared/tunnel/events";
+import { applyAction } from "../lifecycle/transition";
+import { newHostname, newSystemId } from "../machines/names";
+
+type DiscoverEvent = Extract<RackEvent, { type: "dhcp.discover" }>;
+type ResultEvent = Extract<RackEvent, { type: "metadata.result" }>;
+
+export interface ApplyOutcome {
+  /** Something the rack's config snapshot depends on changed (a new MAC, a new status). */
+  configChanged: boolean;
+}
+
+const ARCH_FIRMWARE: Record<string, "bios" | "uefi"> = { "0": "bios", "6": "uefi", "7": "uefi", "9": "uefi", "11": "uefi", "16": "uefi" };
+const ARCHITECTURE: Record<string, string> = { "11": "arm64/generic" };
+
+export async function applyRackEvents(db: D1Database, rackId: string, events: RackEvent[], now = Date.now()): Promise<ApplyOutcome> {
+  let configChanged = false;
+  const seenMacs = new Set<string>();
+  for (const e of events) {
+    if (e.type === "dhcp.discover") {
+      if (seenMacs.has(e.data.mac)) continue;
+      seenMacs.add(e.data.mac);
+      if (await enlist(db, rackId, e, now)) configChanged = true;
+    } else if (e.type === "metadata.result") {
+      if (await applyResult(db, rackId, e, now)) configChanged = true;
+    }
+  }
+  return { configChanged };
+}
+
+/** Returns true when a machine was created. */
+async function enlist(db: D1Database, rackId: string, e: DiscoverEvent, now: number): Promise<boolean> {
+  const subnet = e.data.subnet;
+  // Only discovers the rack saw on a subnet it serves: a relay or unmanaged network is not ours to enlist.
+  if (!subnet) return false;
+  const rack = await db.prepare("SELECT site_id FROM racks WHERE id = ?").bind(rackId).first<{ site_id: number }>();
+  if (!rack) return false;
+  const managed = await db
+    .prepare("SELECT id, cidr FROM subnets WHERE (site_id = ?1 OR rack_id = ?2) AND managed = 1 AND cidr = ?3")
+    .bind(rack.site_id, rackId, subnet)
+    .first<{ id: number; cidr: string }>();
+  if (!managed) return false;
+  const known = await db
+    .prepare("SELECT m.id, m.status FROM interfaces i JOIN machines m ON m.id = i.machine_id WHERE i.mac = ?")
+    .bind(e.data.mac)
+    .first<{ id: number; status: number }>();
+  const firmware = e.data.arch ? (ARCH_FIRMWARE[e.data.arch] ?? "unknown") : "unknown";
+  if (known) {
+    // A NEW machine booting again: note where it was seen; anything further along is left alone.
+    if (known.status === NODE_STATUS.NEW) {
+      await db
+        .prepare("UPDATE machines SET rack_id = ?, firmware = CASE WHEN ? = 'unknown' THEN firmware ELSE ? END, updated_at = ? WHERE id = ? AND status = ?")
+        .bind(rackId, firmware, firmware, now, known.id, NODE_STATUS.NEW)
+        .run();
+    }
+    return false;
+  }
+  const zone = await db.prepare("SELECT id FROM zones WHERE name = 'default'").first<{ id: number }>();
+  const pool = await db.prepare("SELECT id FROM resource_pools WHERE name = 'default'").first<{ id: number }>();
+  if (!zone || !pool) return false;
+  const systemId = newSystemId();
+  const hostname = newHostname();
+  const architecture = (e.data.arch && ARCHITECTURE[e.data.arch]) ?? "amd64/generic";
+  // One batch: the machine, its boot interface and its event, or none of them. The interface
+  // insert is conditional on the MAC still being free; a MAC that raced in makes the machine
+  // insert roll back through the UNIQUE constraint instead.
+  await db.batch([
+    db
+      .prepare(
+        `INSERT INTO machines (system_id, hostname, architecture, boot_mac, firmware, power_type, site_id, zone_id, pool_id, rack_id, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, 'manual', ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .bind(systemId, hostname, architecture, e.data.mac, firmware, rack.site_id, zone.id, pool.id, rackId, NODE_STATUS.NEW, now, now),
+    db.prepare("INSERT INTO interfaces (machine_id, name, mac, subnet_id, is_boot) SELECT id, 'eth0', ?, ?, 1 FROM machines WHERE system_id = ?").bind(e.data.mac, managed.id, systemId),
+    db
+      .prepare(
+        `INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, to_status, description, created_at)
+         SELECT id, system_id, hostname, site_id, 'machine.enlisted', 'INFO', ?, status, ?, ? FROM machines WHERE system_id = ?`,
+      )
+      .bind(`rack:${rackId}`, `enlisted from a DHCP discover of ${e.data.mac} on ${managed.cidr}`, now, systemId),
+  ]);
+  return true;
+}
+
+// Inventory documents (docs/boot-environment.md). Lenient where the environment reports
+// "unknown" as null; bounded everywhere.
+const int = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const str = z.string().max(1024).nullish();
+const Cpu = z.object({ count: int.max(1_000_000), model: str });
+const Memory = z.object({ total_bytes: int.nullish(), physical_bytes: int.nullish() });
+const Disks = z.object({
+  disks: z.array(z.object({ name: z.string().min(1).max(64), path: str, size_bytes: int, model: str, serial: str, rotational: z.boolean().nullish() })).max(256),
+});
+const mac = z
+  .string()
+  .transform((m) => m.toLowerCase())
+  .pipe(z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/));
+const Nics = z.object({
+  nics: z
+    .array(z.object({ name: z.string().min(1).max(64), mac, driver: str, speed_mbps: int.max(10_000_000).nullish(), link: z.boolean().nullish(), boot: z.boolean().nullish() }))
+    .max(256),
+});
+const Dmi = z.object({ product_uuid: z.string().max(64).nullish() });
+const Firmware = z.object({ type: z.enum(["bios", "uefi"]) });
+const Status = z.object({ mode: z.string().max(32), status: z.string().max(32), error: z.string().max(4096).nullish() });
+
+interface MachineRow {
+  id: number;
+  system_id: string;
+  status: number;
+  previous_status: number | null;
+  locked: number;
+  power_type: string;
+}
+
+/** Returns true when the machine's status changed. */
+async function applyResult(db: D1Database, rackId: string, e: ResultEvent, now: number): Promise<boolean> {
+  // Only machines of the rack's site: a rack cannot write into another site's machines.
+  const m = await db
+    .prepare("SELECT m.id, m.system_id, m.status, m.previous_status, m.locked, m.power_type FROM machines m JOIN racks r ON r.site_id = m.site_id WHERE m.system_id = ? AND r.id = ?")
+    .bind(e.data.systemId, rackId)
+    .first<MachineRow>();
+  if (!m) return false;
+  const output = e.data.output ?? "";
+  await db
+    .prepare("INSERT INTO commissioning_results (machine_id, name, status, exit_code, output, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+    .bind(m.id, e.data.name, e.data.status, e.data.exitCode ?? null, output, now)
+    .run();
+  let doc: unknown = null;
+  try {
+    doc = JSON.parse(output);
+  } catch {
+    doc = null;
+  }
+  if (e.data.name === "status") return finish(db, m, e.data.status, doc, rackId);
+  if (e.data.status !== "passed") return false;
+  await inventory(db, m, e.data.name, doc);
+  return false;
+}
+
+async function inventory(db: D1Database, m: MachineRow, name: string, doc: unknown): Promise<void> {
+  switch (name) {
+    case "cpu": {
+      const c = Cpu.safeParse(doc);
+      if (c.success) await db.prepare("UPDATE machines SET cpu_count = ?, cpu_model = ? WHERE id = ?").bind(c.data.count, c.data.model ?? "", m.id).run();
+      return;
+    }
+    case "memory": {
+      const r = Memory.safeParse(doc);
+      const bytes = r.success ? (r.data.physical_bytes ?? r.data.total_bytes ?? null) : null;
+      // MiB, as MAAS stores it.
+      if (bytes !== null) await db.prepare("UPDATE machines SET memory = ? WHERE id = ?").bind(Math.floor(bytes / 1_048_576), m.id).run();
+      return;
+    }
+    case "disks": {
+      const r = Disks.safeParse(doc);
+      if (!r.success) return;
+      const total = r.data.disks.reduce((n, d) => n + d.size_bytes, 0);
+      // The latest report replaces the last: disks come and go between commissionings.
+      await db.batch([
+        db.prepare("DELETE FROM block_devices WHERE machine_id = ?").bind(m.id),
+        ...r.data.disks.map((d) =>
+          db
+            .prepare("INSERT INTO block_devices (machine_id, name, path, model, serial, size, rotational) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(m.id, d.name, d.path ?? `/dev/${d.name}`, d.model ?? "", d.serial ?? "", d.size_bytes, d.rotational ? 1 : 0),
+        ),
+        // MB (10^6), as MAAS stores it.
+        db.prepare("UPDATE machines SET storage = ? WHERE id = ?").bind(total / 1_000_000, m.id),
+      ]);
+      return;
+    }
+    case "nics": {
+      const r = Nics.safeParse(doc);
+      if (!r.success) return;
+      // Update this machine's own interfaces, add new ones; a MAC another machine owns is left alone.
+      await db.batch(
+        r.data.nics.flatMap((n) => [
+          db
+            .prepare("UPDATE interfaces SET name = ?, driver = ?, speed_mbps = ?, link_connected = ? WHERE mac = ? AND machine_id = ?")
+            .bind(n.name, n.driver ?? "", n.speed_mbps ?? 0, n.link === false ? 0 : 1, n.mac, m.id),
+          db
+            .prepare("INSERT INTO interfaces (machine_id, name, mac, driver, speed_mbps, link_connected, is_boot) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM interfaces WHERE mac = ?)")
+            .bind(m.id, n.name, n.mac, n.driver ?? "", n.speed_mbps ?? 0, n.link === false ? 0 : 1, n.boot ? 1 : 0, n.mac),
+        ]),
+      );
+      return;
+    }
+    case "dmi": {
+      const r = Dmi.safeParse(doc);
+      if (r.success && r.data.product_uuid) await db.prepare("UPDATE machines SET hardware_uuid = ? WHERE id = ?").bind(r.data.product_uuid, m.id).run();
+      return;
+    }
+    case "firmware": {
+      const r = Firmware.safeParse(doc);
+      if (r.success) await db.prepare("UPDATE machines SET firmware = ? WHERE id = ?").bind(r.data.type, m.id).run();
+      return;
+    }
+  }
+}
+
+/** The phase's last word: the transition it ends in, for the status the machine is in. */
+const FINISH: Partial<Record<number, { done: InternalAction; failed: InternalAction }>> = {
+  [NODE_STATUS.COMMISSIONING]: { done: "commissioning_done", failed: "commissioning_failed" },
+  [NODE_STATUS.RELEASING]: { done: "released", failed: "release_failed" },
+  [NODE_STATUS.DISK_ERASING]: { done: "disk_erased", failed: "disk_erase_failed" },
+};
+
+async function finish(db: D1Database, m: MachineRow, status: string, doc: unknown, rackId: string): Promise<boolean> {
+  if (status === "running") return false;
+  const s = Status.safeParse(doc);
+  const on = FINISH[m.status];
+  if (!on) return false;
+  const failed = status !== "passed";
+  const reason = failed ? `the node reported a failure${s.success && s.data.error ? `: ${s.data.error.slice(0, 500)}` : ""}` : `${s.success ? s.data.mode : "phase"} done`;
+  try {
+    await applyAction(db, { id: m.id, systemId: m.system_id, status: m.status, previousStatus: m.previous_status, locked: !!m.locked, powerType: m.power_type }, failed ? on.failed : on.done, { actor: `rack:${rackId}`, reason });
+    return true;
+  } catch {
+    // Changed under us (aborted, timed out): the newer state wins.
+    return false;
+  }
+}
