@@ -8,6 +8,7 @@ import { ApiError, badRequest, forbidden } from "../http/errors";
 import { def } from "../http/openapi";
 import { hostnameSchema, nameSchema, readJson, systemIdSchema } from "../http/validate";
 import { applyAction, illegal } from "../lifecycle/transition";
+import { notifyConfigChanged } from "../tunnel/commands";
 import { loadMachine } from "./load";
 import type { MachineRow } from "./repo";
 import { machineResponse } from "./routes";
@@ -57,6 +58,13 @@ function requireOwnerOrAdmin(caller: Caller, m: MachineRow) {
 }
 
 export async function runAction(c: Ctx, m: MachineRow, action: BodyAction, body: Record<string, unknown>) {
+  await applyUserAction(c, m, action, body);
+  // The site's racks decide what this machine boots from their snapshot: tell them now, not
+  // at their next reconnect. A rack that cannot be told gets it then; the action stands.
+  await notifyConfigChanged(c.env, m.siteId).catch((e: unknown) => console.warn("config push after an action failed", String(e)));
+}
+
+async function applyUserAction(c: Ctx, m: MachineRow, action: BodyAction, body: Record<string, unknown>) {
   const caller = c.get("caller");
   const db = c.env.DB;
   const base = { ...m, locked: !!m.locked };

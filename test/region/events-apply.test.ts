@@ -141,4 +141,14 @@ describe("rack events applied to machines", () => {
     expect(await statusOf(foreign)).toBe(NODE_STATUS.COMMISSIONING);
     rack.ws.close(1000);
   });
+
+  it("a lifecycle action through the API pushes the machine's new boot intent to the connected rack", async () => {
+    const { admin, rack } = await setup("6", "10.67.0.0/24");
+    const sys = await makeMachine({ site: "ea-site-6", status: NODE_STATUS.NEW, mac: "52:54:00:67:00:01" });
+    const r = await call(admin, "POST", `/machines/${sys}/commission`, {});
+    expect(r.status, r.text).toBe(200);
+    const cfg = await rack.next((f) => f.t === "config" && f.snapshot.bootIntents.some((b: { systemId: string; intent: string }) => b.systemId === sys && b.intent === "commission"));
+    expect(cfg.snapshot.bootIntents.find((b: { systemId: string }) => b.systemId === sys).mac).toBe("52:54:00:67:00:01");
+    rack.ws.close(1000);
+  });
 });
