@@ -2,6 +2,7 @@
 // config snapshot, their events journaled through the daemon's seams. The snapshot is the
 // region's shape (shared/tunnel/config.ts); DHCP has its own (appliance/dhcp/config.ts), so
 // this file is the one translation between them.
+import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
@@ -134,8 +135,18 @@ export function parseMetadata(req: MetadataRequest, systemIdOf: (remote: string)
 
 function ipv4Of(iface: string): string {
   const a = (networkInterfaces()[iface] ?? []).find((x) => x.family === "IPv4");
-  if (!a) throw new Error(`interface ${iface} has no IPv4 address (or does not exist)`);
-  return a.address;
+  if (a) return a.address;
+  // libuv lists only interfaces with carrier: a bridge whose ports are all down (no VM yet, a
+  // cable out) has its address but is missing there. iproute2 shows it regardless.
+  let out = "";
+  try {
+    out = execFileSync("ip", ["-4", "-o", "addr", "show", "dev", iface], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  } catch {
+    out = "";
+  }
+  const m = /\binet (\d+\.\d+\.\d+\.\d+)\//.exec(out);
+  if (!m) throw new Error(`interface ${iface} has no IPv4 address (or does not exist)`);
+  return m[1]!;
 }
 
 function dhcpLogger(log: Logger): DhcpLogger {
