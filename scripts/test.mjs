@@ -34,7 +34,11 @@ for (const suite of suites) {
   if (existsSync(report)) {
     const r = JSON.parse(readFileSync(report, "utf8"));
     passed += r.numPassedTests;
-    failed += r.numFailedTests + (r.numTotalTestSuites > 0 && r.numTotalTests === 0 ? 1 : 0);
+    failed += r.numFailedTests;
+    // A file that failed outside any test (collection, beforeAll) counts as one failure.
+    for (const file of r.testResults ?? []) {
+      if (file.status === "failed" && !(file.assertionResults ?? []).some((a) => a.status === "failed")) failed += 1;
+    }
     // Skipped or todo tests are defects here: count them as failures.
     failed += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
     if ((r.numPendingTests ?? 0) + (r.numTodoTests ?? 0) > 0) status = 1;

@@ -177,7 +177,8 @@ describe("ephemeral environment", () => {
   }, 700_000);
 
   const deployed = join(rig.dir, "target.img");
-  const deployedSha = sha256File(join(imagesDir, "testdisk.raw.zst"));
+  // A function, not a value: describe bodies run before beforeAll has built the images.
+  const deployedSha = () => sha256File(join(imagesDir, "testdisk.raw.zst"));
 
   it("deploys raw.zst: streams the test image to the chosen disk, verifies it, writes the NoCloud seed, reboots", async () => {
     const mac = "52:54:00:a1:b2:c4";
@@ -207,7 +208,7 @@ describe("ephemeral environment", () => {
     const statuses = boot.requests.filter((r) => r.path === "/metadata/node-2/status");
     expect(statuses.map(statusOf)).toEqual(["running", "writing", "installed"]);
     const installed = JSON.parse(statuses[2]!.body);
-    expect(installed).toMatchObject({ mode: "deploy", disk: "/dev/vdb", sha256: deployedSha, seed: "/dev/vdb2" });
+    expect(installed).toMatchObject({ mode: "deploy", disk: "/dev/vdb", sha256: deployedSha(), seed: "/dev/vdb2" });
     expect(boot.console).toMatch(/plinth: \[[\d.]+\] rebooting/);
     expect(boot.requests.some((r) => r.method === "GET" && r.path === "/metadata/node-2/deploy" && r.status === 200)).toBe(true);
 
