@@ -1,0 +1,94 @@
+// The whole power path: API call → region (workerd) → rack tunnel → a real appliance process →
+// our RMCP+ driver → OpenIPMI's ipmi_sim; the result lands on the machine and in its events,
+// and ipmitool, a second client, sees the same chassis state.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { api, Appliance, cli, type Region, region, stopRegion, until } from "../tunnel/rig";
+import { type IpmiSim, ipmitool, startIpmiSim } from "./ipmi-sim";
+
+const PORT = 9671;
+let r: Region;
+let sim: IpmiSim;
+let app: Appliance;
+let rackId = "";
+let sys = "";
+
+beforeAll(async () => {
+  sim = await startIpmiSim({ port: PORT, dir: mkdtempSync(join(tmpdir(), "plinth-ipmi-path-")) });
+  r = await region();
+  const tok = await api(r, "POST", "/racks/enrol-tokens", { site: "default" });
+  const dir = mkdtempSync(join(tmpdir(), "plinth-appliance-ipmi-"));
+  const enrol = cli(["enrol", "--state-dir", dir, "--hostname", "rack-ipmi", "--region", r.url, "--token", tok.json.token]);
+  if (enrol.code !== 0) throw new Error(`enrol: ${enrol.out}`);
+  app = new Appliance(dir, r.url);
+  app.start();
+  rackId = await until("the rack to connect", async () => {
+    const racks = await api(r, "GET", "/racks");
+    return racks.json.items.find((x: { hostname: string; connected: boolean }) => x.hostname === "rack-ipmi" && x.connected)?.id as string | undefined;
+  });
+  const m = await api(r, "POST", "/machines", {
+    hostname: "ipmi-path-1",
+    mac_addresses: ["52:54:03:00:00:01"],
+    power_type: "ipmi",
+    power_parameters: { power_address: "127.0.0.1", power_port: PORT, power_user: "admin", power_pass: "password", privilege_level: "ADMIN" },
+  });
+  if (m.status !== 201) throw new Error(`machine: ${m.status} ${JSON.stringify(m.json)}`);
+  sys = m.json.system_id;
+}, 240_000);
+
+afterAll(async () => {
+  await app?.kill("SIGTERM");
+  if (r) await stopRegion(r.child);
+  await sim?.stop();
+});
+
+async function run(action: string, body: object = {}) {
+  const res = await api(r, "POST", `/machines/${sys}/${action}`, body);
+  expect(res.status, JSON.stringify(res.json)).toBe(202);
+  const id = res.json.command_id as string;
+  return until(`${action} to finish`, async () => {
+    const c = await api(r, "GET", `/racks/${rackId}/commands/${id}`);
+    return c.json.state === "pending" ? null : c.json;
+  });
+}
+
+describe("power through the whole path to ipmi_sim", () => {
+  it("power on: the BMC is on, the machine says so, ipmitool agrees, an event records it", async () => {
+    const c = await run("power_on");
+    expect(c.state).toBe("done");
+    expect(sim.state("power")).toBe("1");
+    expect(ipmitool(PORT, ["chassis", "power", "status"])).toMatch(/is on/);
+    const m = await api(r, "GET", `/machines/${sys}`);
+    expect(m.json.power_state).toBe("on");
+    expect(m.json.power_checked_at).toBeGreaterThan(0);
+    const ev = await api(r, "GET", `/events?machine=${sys}&limit=50`);
+    expect(ev.json.items.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(["power.power_on"]));
+  });
+
+  it("power off and a query agree with ipmitool", async () => {
+    expect((await run("power_off")).state).toBe("done");
+    expect(ipmitool(PORT, ["chassis", "power", "status"])).toMatch(/is off/);
+    const q = await api(r, "POST", `/machines/${sys}/query_power_state`, {});
+    expect(q.status).toBe(202);
+    const m = await until("power_state off", async () => {
+      const x = await api(r, "GET", `/machines/${sys}`);
+      return x.json.power_state === "off" ? x.json : null;
+    });
+    expect(m.power_state).toBe("off");
+  });
+
+  it("identify reaches the chassis", async () => {
+    expect((await run("identify", { seconds: 15 })).state).toBe("done");
+    expect(sim.calls().some((l) => l.includes("identify"))).toBe(true);
+  });
+
+  it("a wrong password is a fatal error on the command, not a hang", async () => {
+    const bad = await api(r, "PATCH", `/machines/${sys}`, { power_parameters: { power_pass: "wrong-password" } });
+    expect(bad.status).toBe(200);
+    const c = await run("power_on");
+    expect(c.state).toBe("failed");
+    expect(JSON.stringify(c.result)).toMatch(/fatal|password|auth/i);
+  });
+});
