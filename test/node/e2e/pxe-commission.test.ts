@@ -10,6 +10,7 @@ import { createServer as createTcpServer, type Server as TcpServer, type Socket,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildImages } from "../images/rig";
 import { watchOutput } from "../rig/dhcp-rig";
 import { createNetns, ip, type Netns, requireRoot, stop, uniqueName } from "../rig/netns";
 import { api, cli, type Region, region, stopRegion, until } from "../tunnel/rig";
@@ -43,7 +44,8 @@ beforeAll(async () => {
   requireRoot();
   need("qemu-system-x86_64", "qemu-system-x86");
   if (!existsSync("/usr/lib/ipxe/undionly.kpxe")) throw new Error("/usr/lib/ipxe/undionly.kpxe is missing: apt-get install ipxe");
-  if (!existsSync(join(images, "vmlinuz")) || !existsSync(join(images, "initrd.img"))) throw new Error("images/build has no vmlinuz/initrd.img: run npm run images");
+  // The boot environment is git-ignored and rebuilt on demand (cached: seconds when current).
+  if (!existsSync(join(images, "vmlinuz")) || !existsSync(join(images, "initrd.img"))) buildImages();
   dir = mkdtempSync(join(tmpdir(), "plinth-e2e-"));
   r = await region();
   ns = createNetns("pe2");
@@ -95,7 +97,7 @@ beforeAll(async () => {
   await until("the rack to connect", async () => (await api(r, "GET", `/racks/${rackId}`)).json.connected);
   await until("the config snapshot with the subnet", async () => (JSON.parse(readFileSync(join(dir, "config.json"), "utf8")).subnets as { cidr: string }[]).some((s) => s.cidr === `${NET}.0/24`));
   execFileSync("truncate", ["-s", String(DISK_BYTES), join(dir, "disk.img")]);
-}, 240_000);
+}, 900_000);
 
 afterAll(async () => {
   if (appliance) await stop(appliance, "SIGTERM");
