@@ -3,11 +3,12 @@ import type { Hono } from "hono";
 import { z } from "zod";
 import { inCidr, ipToInt, parseCidr } from "../../shared/net";
 import { can, visibleSites } from "../auth/roles";
-import type { AppEnv } from "../http/context";
+import type { AppEnv, Ctx } from "../http/context";
 import { badRequest, conflict, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
 import { nameSchema, readJson, readQuery } from "../http/validate";
 import { idByName } from "../machines/load";
+import { notifyConfigChanged } from "../tunnel/commands";
 
 const ipv4 = z.string().refine((s) => ipToInt(s) !== null, "an IPv4 address");
 const cidrSchema = z.string().refine((s) => parseCidr(s) !== null, "a CIDR like 10.0.0.0/24 (network address, prefix 0-32)");
@@ -43,6 +44,12 @@ const SUBNET_SELECT = "SELECT s.id, s.cidr, s.name, s.vlan_id, s.site_id, st.nam
 
 function serializeSubnet(s: SubnetRow, ranges: unknown[]) {
   return { ...s, dns_servers: JSON.parse(s.dns_servers) as string[], managed: !!s.managed, ip_ranges: ranges };
+}
+
+/** Racks serve DHCP from a snapshot of these tables: tell the site's racks when they change. */
+async function pushConfig(c: Ctx, siteId: number | null): Promise<void> {
+  if (siteId === null) return;
+  await notifyConfigChanged(c.env, siteId).catch((e: unknown) => console.warn("config push after a network edit failed", String(e)));
 }
 
 export function networkRoutes(app: Hono<AppEnv>) {
@@ -88,6 +95,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
       .bind(b.cidr, b.name, b.vlan_id ?? null, siteId, b.gateway_ip ?? null, JSON.stringify(b.dns_servers), b.managed ? 1 : 0)
       .first<{ id: number }>();
     const s = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`).bind(row!.id).first<SubnetRow>();
+    await pushConfig(c, siteId);
     return c.json(serializeSubnet(s!, []), 201);
   });
   def(app, "patch", "/subnets/:id", { summary: "Update a subnet", tag: "networks", body: SubnetPatch, roles: "admin" }, async (c) => {
@@ -100,6 +108,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
       .bind(b.name ?? s.name, b.vlan_id ?? s.vlan_id, b.gateway_ip ?? s.gateway_ip, JSON.stringify(b.dns_servers ?? JSON.parse(s.dns_servers)), (b.managed ?? !!s.managed) ? 1 : 0, s.id)
       .run();
     const next = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`).bind(s.id).first<SubnetRow>();
+    await pushConfig(c, s.site_id);
     return c.json(serializeSubnet(next!, []));
   });
   def(app, "delete", "/subnets/:id", { summary: "Delete a subnet and its ranges", tag: "networks", status: 204, roles: "admin" }, async (c) => {
@@ -107,6 +116,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
     if (!s) throw notFound("subnet");
     manage(c, s.site_id);
     await c.env.DB.prepare("DELETE FROM subnets WHERE id = ?").bind(s.id).run();
+    await pushConfig(c, s.site_id);
     return c.body(null, 204);
   });
 
@@ -125,6 +135,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
     const row = await c.env.DB.prepare("INSERT INTO ip_ranges (subnet_id, type, start_ip, end_ip, comment) VALUES (?, ?, ?, ?, ?) RETURNING id, subnet_id, type, start_ip, end_ip, comment")
       .bind(s.id, b.type, b.start_ip, b.end_ip, b.comment)
       .first();
+    await pushConfig(c, s.site_id);
     return c.json(row, 201);
   });
   def(app, "delete", "/ip-ranges/:id", { summary: "Delete an IP range", tag: "networks", status: 204, roles: "admin" }, async (c) => {
@@ -132,6 +143,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
     if (!r) throw notFound("IP range");
     manage(c, r.site_id);
     await c.env.DB.prepare("DELETE FROM ip_ranges WHERE id = ?").bind(r.id).run();
+    await pushConfig(c, r.site_id);
     return c.body(null, 204);
   });
 }
