@@ -112,6 +112,12 @@ export const machines = sqliteTable(
     osystem: text("osystem").notNull().default(""),
     distroSeries: text("distro_series").notNull().default(""),
     userData: text("user_data"),
+    /** Per-deployment secret in the phone-home URL the deployed OS calls; null outside a deployment. */
+    deployToken: text("deploy_token"),
+    /** When the ephemeral environment reported the image written: later PXE boots go to disk. */
+    deployInstalledAt: integer("deploy_installed_at"),
+    /** How the release environment erases disks while DISK_ERASING. */
+    eraseMode: text("erase_mode", { enum: ["quick", "full"] }),
     powerType: text("power_type").notNull().default("manual"),
     /** AES-GCM ciphertext of the power parameters JSON (cloud/auth/secrets.ts). */
     powerParamsEnc: text("power_params_enc"),
