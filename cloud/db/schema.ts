@@ -125,6 +125,11 @@ export const machines = sqliteTable(
     powerParamsSet: text("power_params_set", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
     powerState: text("power_state", { enum: ["on", "off", "unknown", "error"] }).notNull().default("unknown"),
     powerCheckedAt: integer("power_checked_at"),
+    /**
+     * When the power poller next queries this machine's BMC (ms since epoch): each machine's
+     * slot in the poll interval comes from a hash of its id (cloud/machines/power-poll.ts).
+     */
+    powerPollDueAt: integer("power_poll_due_at").notNull().default(0),
     siteId: integer("site_id").notNull().references(() => sites.id),
     zoneId: integer("zone_id").notNull().references(() => zones.id),
     poolId: integer("pool_id").notNull().references(() => resourcePools.id),
@@ -148,6 +153,8 @@ export const machines = sqliteTable(
     index("machines_arch").on(t.architecture, t.id),
     index("machines_expires").on(t.statusExpires),
     index("machines_op_nonce").on(t.opNonce),
+    // The poller reads only due machines with a BMC: manual ones are not in this index.
+    index("machines_power_poll").on(t.powerPollDueAt).where(sql`power_type != 'manual'`),
   ],
 );
 
@@ -200,6 +207,8 @@ export const racks = sqliteTable(
     /** A rotated credential not yet confirmed by the appliance; both are accepted until it is. */
     nextSecretHash: text("next_secret_hash"),
     interfaces: text("interfaces", { mode: "json" }).$type<unknown[]>().notNull().default(sql`'[]'`),
+    /** What the appliance said it can do in its last hello (e.g. "power.poll"). */
+    capabilities: text("capabilities", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
     connected: integer("connected", { mode: "boolean" }).notNull().default(false),
     lastSeenAt: integer("last_seen_at"),
     /** Version of the last config snapshot the appliance confirmed. */
