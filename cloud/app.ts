@@ -12,6 +12,7 @@ import { machineRoutes } from "./machines/routes";
 import { maas } from "./maas";
 import { bootstrapRoutes } from "./routes/bootstrap";
 import { eventRoutes } from "./routes/events";
+import { imageRoutes, rackImageRoutes } from "./routes/images";
 import { namedRoutes } from "./routes/named";
 import { networkRoutes } from "./routes/networks";
 import { rackOpenRoutes, rackRoutes } from "./routes/racks";
@@ -26,6 +27,7 @@ open.get("/health", (c) => c.json({ ok: true }));
 open.get("/openapi.json", (c) => c.json(openApiDocument()));
 bootstrapRoutes(open);
 rackOpenRoutes(open);
+rackImageRoutes(open);
 sessionRoutes(open);
 
 const api = new Hono<AppEnv>();
@@ -41,6 +43,7 @@ eventRoutes(api);
 rackRoutes(api);
 streamRoutes(api);
 overviewRoutes(api);
+imageRoutes(api);
 api.post("/machines/:id/:action", (c) => {
   throw new ApiError(400, "unknown_action", `unknown machine action "${c.req.param("action")}"`);
 });
@@ -50,9 +53,11 @@ app.onError(onError);
 app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404));
 // Refuse oversized bodies before reading them (a streamed body without a length is
 // checked again as it is read, in readJson).
+// Image uploads stream to R2 and carry their own limit (cloud/routes/images.ts).
+const STREAMED_UPLOAD = /^\/api\/v1\/boot-images\/\d+\/content$/;
 app.use("/api/*", async (c, next) => {
   const len = Number(c.req.header("content-length") ?? "0");
-  if (len > MAX_BODY_BYTES) throw new ApiError(413, "payload_too_large", `request body over ${MAX_BODY_BYTES} bytes`);
+  if (len > MAX_BODY_BYTES && !(c.req.method === "PUT" && STREAMED_UPLOAD.test(new URL(c.req.url).pathname))) throw new ApiError(413, "payload_too_large", `request body over ${MAX_BODY_BYTES} bytes`);
   c.set("db", database(c.env.DB));
   await next();
 });

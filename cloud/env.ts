@@ -4,6 +4,10 @@ import type { RackTunnel } from "./tunnel/rack-tunnel";
 export interface Env {
   DB: D1Database;
   RACK_TUNNEL: DurableObjectNamespace<RackTunnel>;
+  /** Boot image bytes under sha256/<hex> (cloud/routes/images.ts). */
+  IMAGES: R2Bucket;
+  /** Files of the MAAS facade's files/ endpoint. */
+  FILES: R2Bucket;
   /** base64 of 32 random bytes: the AES-GCM key for BMC secrets at rest (a Worker secret). */
   PLINTH_SECRET_KEY: string;
   /** Allows creating the first admin through POST /api/v1/bootstrap (a Worker secret). */

@@ -7,6 +7,8 @@ declare global {
     interface Env {
       DB: RegionEnv["DB"];
       RACK_TUNNEL: RegionEnv["RACK_TUNNEL"];
+      IMAGES: RegionEnv["IMAGES"];
+      FILES: RegionEnv["FILES"];
       PLINTH_SECRET_KEY: string;
       PLINTH_BOOTSTRAP_TOKEN: string;
       PLINTH_ENV: string;
