@@ -421,3 +421,24 @@ export const loginAttempts = sqliteTable(
   },
   (t) => [index("login_attempts_key").on(t.key, t.at)],
 );
+
+/**
+ * Files stored through the MAAS facade's files/ endpoint (Juju's provider storage). The bytes
+ * live in the FILES R2 bucket under `object`; `key` is the unguessable name of the file's
+ * anonymous URL (files/?op=get_by_key&key=…). A file is unique per owner and name; storing the
+ * same name again replaces the content and keeps the key, as MAAS does.
+ */
+export const maasFiles = sqliteTable(
+  "maas_files",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    ownerId: integer("owner_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    filename: text("filename").notNull(),
+    key: text("key").notNull().unique(),
+    object: text("object").notNull(),
+    size: integer("size").notNull(),
+    createdAt: createdAt(),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("maas_files_owner_name").on(t.ownerId, t.filename)],
+);
