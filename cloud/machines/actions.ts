@@ -7,6 +7,7 @@ import type { AppEnv, Ctx } from "../http/context";
 import { ApiError, badRequest, forbidden } from "../http/errors";
 import { def } from "../http/openapi";
 import { hostnameSchema, nameSchema, readJson, systemIdSchema } from "../http/validate";
+import { randomString } from "../auth/crypto";
 import { applyAction, illegal } from "../lifecycle/transition";
 import { notifyConfigChanged } from "../tunnel/commands";
 import { loadMachine } from "./load";
@@ -77,12 +78,18 @@ async function applyUserAction(c: Ctx, m: MachineRow, action: BodyAction, body: 
     if (body["user_data"] !== undefined) set["user_data"] = body["user_data"] as string;
     if (!set["osystem"] && !m.osystem) set["osystem"] = "ubuntu";
     if (!set["distro_series"] && !m.distroSeries) set["distro_series"] = "noble";
+    // A fresh secret for this deployment's phone-home URL: only the OS written now can finish it.
+    set["deploy_token"] = randomString(32);
+    set["deploy_installed_at"] = null;
     await applyAction(db, base, "deploy", { actor: caller.username, reason, set, ownerId: m.ownerId ?? caller.userId });
     return;
   }
   if (action === "release") {
     const erase = body["erase"] === true;
-    const to = await applyAction(db, base, "release", { actor: caller.username, reason, erase });
+    // MAAS: quick_erase wipes signatures and the disk ends; otherwise the whole disk is zeroed
+    // (secure_erase falls back to that where the drive cannot do it itself).
+    const eraseMode = erase ? (body["quick_erase"] === true ? "quick" : "full") : null;
+    const to = await applyAction(db, base, "release", { actor: caller.username, reason, erase, set: { erase_mode: eraseMode, deploy_token: null } });
     // With the manual driver there is nothing to power off: the release completes at once.
     if (to === NODE_STATUS.RELEASING && m.powerType === "manual") {
       await applyAction(db, { ...base, status: to, previousStatus: m.status }, "released", { actor: "region", reason: "manual power: nothing to power off" });
