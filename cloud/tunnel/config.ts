@@ -25,12 +25,57 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
     db.prepare("SELECT id, cidr, gateway_ip, dns_servers, managed FROM subnets WHERE site_id = ?1 OR rack_id = ?2 ORDER BY id").bind(rack.site_id, rackId),
     db.prepare("SELECT r.subnet_id, r.type, r.start_ip, r.end_ip FROM ip_ranges r JOIN subnets s ON s.id = r.subnet_id WHERE s.site_id = ?1 OR s.rack_id = ?2 ORDER BY r.id").bind(rack.site_id, rackId),
     db
-      .prepare("SELECT i.mac, i.ip_address, m.hostname, m.system_id, m.status, m.osystem, m.distro_series FROM interfaces i JOIN machines m ON m.id = i.machine_id WHERE m.site_id = ? ORDER BY i.mac")
+      .prepare(
+        `SELECT i.mac, i.ip_address, m.hostname, m.system_id, m.status, m.osystem, m.distro_series, m.architecture, m.deploy_token, m.deploy_installed_at, m.erase_mode,
+                CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.user_data END AS user_data,
+                CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN u.ssh_keys END AS ssh_keys
+         FROM interfaces i JOIN machines m ON m.id = i.machine_id LEFT JOIN users u ON u.id = m.owner_id WHERE m.site_id = ? ORDER BY i.mac`,
+      )
       .bind(rack.site_id),
     db.prepare("SELECT osystem, series, architecture, url, sha256, format, size FROM boot_images ORDER BY id"),
   ]);
   type Range = { subnet_id: number; type: "dynamic" | "reserved"; start_ip: string; end_ip: string };
-  type Nic = { mac: string; ip_address: string | null; hostname: string; system_id: string; status: number; osystem: string; distro_series: string };
+  type Nic = {
+    mac: string;
+    ip_address: string | null;
+    hostname: string;
+    system_id: string;
+    status: number;
+    osystem: string;
+    distro_series: string;
+    architecture: string;
+    deploy_token: string | null;
+    deploy_installed_at: number | null;
+    erase_mode: "quick" | "full" | null;
+    user_data: string | null;
+    ssh_keys: string | null;
+  };
+  type Image = ConfigSnapshot["images"][number] & { architecture: string };
+  const imageRows = (images!.results ?? []) as Image[];
+  // The image a deployment writes: same OS, series and architecture, with bytes in the store.
+  const imageFor = (n: Nic) => imageRows.find((i) => i.osystem === n.osystem && i.series === n.distro_series && i.architecture === n.architecture && i.sha256) ?? null;
+  const deploySpec = (n: Nic): BootIntent["deploy"] => {
+    if (n.status !== NODE_STATUS.DEPLOYING || !n.deploy_token) return undefined;
+    const img = imageFor(n);
+    let keys: string[] = [];
+    try {
+      keys = n.ssh_keys ? (JSON.parse(n.ssh_keys) as string[]).filter((k) => typeof k === "string") : [];
+    } catch {
+      keys = [];
+    }
+    return {
+      token: n.deploy_token,
+      image: img ? { sha256: img.sha256!, format: img.format, size: img.size } : null,
+      hostname: n.hostname,
+      ...(n.user_data ? { userData: n.user_data } : {}),
+      sshKeys: keys.slice(0, 64),
+    };
+  };
+  const intentOf = (n: Nic): BootIntent["intent"] => {
+    // Once the image is written the node boots its disk, even before the OS phones home.
+    if (n.status === NODE_STATUS.DEPLOYING && n.deploy_installed_at !== null) return "local";
+    return INTENT_BY_STATUS.get(n.status) ?? "none";
+  };
   const rangeRows = (ranges!.results ?? []) as Range[];
   const nicRows = (nics!.results ?? []) as Nic[];
   const body: Omit<ConfigSnapshot, "version"> = {
@@ -44,14 +89,20 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       ranges: rangeRows.filter((r) => r.subnet_id === s.id).map((r) => ({ type: r.type, start: r.start_ip, end: r.end_ip })),
     })),
     reservations: nicRows.filter((n) => n.ip_address).map((n) => ({ mac: n.mac, ip: n.ip_address!, hostname: n.hostname, systemId: n.system_id })),
-    bootIntents: nicRows.map((n) => ({
-      mac: n.mac,
-      systemId: n.system_id,
-      intent: INTENT_BY_STATUS.get(n.status) ?? "none",
-      ...(n.osystem ? { osystem: n.osystem } : {}),
-      ...(n.distro_series ? { series: n.distro_series } : {}),
-    })),
-    images: ((images!.results ?? []) as ConfigSnapshot["images"]).map((i) => ({ ...i })),
+    bootIntents: nicRows.map((n) => {
+      const intent = intentOf(n);
+      const deploy = intent === "deploy" ? deploySpec(n) : undefined;
+      return {
+        mac: n.mac,
+        systemId: n.system_id,
+        intent,
+        ...(n.osystem ? { osystem: n.osystem } : {}),
+        ...(n.distro_series ? { series: n.distro_series } : {}),
+        ...(deploy ? { deploy } : {}),
+        ...(intent === "release" && n.status === NODE_STATUS.DISK_ERASING && n.erase_mode ? { erase: n.erase_mode } : {}),
+      };
+    }),
+    images: imageRows.map((i) => ({ osystem: i.osystem, series: i.series, architecture: i.architecture, url: i.url, sha256: i.sha256, format: i.format, size: i.size })),
   };
   return { version: (await sha256Hex(JSON.stringify(body))).slice(0, 32), ...body };
 }

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { type InternalAction, NODE_STATUS } from "../../shared/lifecycle";
 import type { RackEvent } from "../../shared/tunnel/events";
+import { constantTimeEqual } from "../auth/crypto";
 import { applyAction } from "../lifecycle/transition";
 import { newHostname, newSystemId } from "../machines/names";
 
@@ -118,13 +119,52 @@ interface MachineRow {
   previous_status: number | null;
   locked: number;
   power_type: string;
+  deploy_token: string | null;
+}
+
+const core = (m: MachineRow) => ({ id: m.id, systemId: m.system_id, status: m.status, previousStatus: m.previous_status, locked: !!m.locked, powerType: m.power_type });
+
+/**
+ * Deploy's reports: "installed" means the image and seed are on disk, so from now on the node
+ * boots its disk (the snapshot's intent turns to local); DEPLOYED waits for the OS to phone
+ * home. A failure ends the deployment.
+ */
+async function deployProgress(db: D1Database, m: MachineRow, status: string, doc: unknown, rackId: string, now: number): Promise<boolean> {
+  const s = Status.safeParse(doc);
+  if (status === "failed") {
+    try {
+      await applyAction(db, core(m), "deployment_failed", { actor: `rack:${rackId}`, reason: `the node reported a failure${s.success && s.data.error ? `: ${s.data.error.slice(0, 500)}` : ""}` });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  if (s.success && s.data.mode === "deploy" && s.data.status === "installed") {
+    const r = await db.prepare("UPDATE machines SET deploy_installed_at = ?, status_message = 'image installed, booting the deployed system', updated_at = ? WHERE id = ? AND status = ? AND deploy_installed_at IS NULL").bind(now, now, m.id, NODE_STATUS.DEPLOYING).run();
+    return r.meta.changes === 1;
+  }
+  return false;
+}
+
+const PhoneHome = z.object({ token: z.string().max(128) });
+
+/** The deployed OS's first boot, carrying this deployment's secret: DEPLOYED. */
+async function phoneHome(db: D1Database, m: MachineRow, doc: unknown, rackId: string): Promise<boolean> {
+  const p = PhoneHome.safeParse(doc);
+  if (m.status !== NODE_STATUS.DEPLOYING || !p.success || !m.deploy_token || !constantTimeEqual(p.data.token, m.deploy_token)) return false;
+  try {
+    await applyAction(db, core(m), "deployed", { actor: `rack:${rackId}`, reason: "the deployed system phoned home", set: { deploy_token: null } });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Returns true when the machine's status changed. */
 async function applyResult(db: D1Database, rackId: string, e: ResultEvent, now: number): Promise<boolean> {
   // Only machines of the rack's site: a rack cannot write into another site's machines.
   const m = await db
-    .prepare("SELECT m.id, m.system_id, m.status, m.previous_status, m.locked, m.power_type FROM machines m JOIN racks r ON r.site_id = m.site_id WHERE m.system_id = ? AND r.id = ?")
+    .prepare("SELECT m.id, m.system_id, m.status, m.previous_status, m.locked, m.power_type, m.deploy_token FROM machines m JOIN racks r ON r.site_id = m.site_id WHERE m.system_id = ? AND r.id = ?")
     .bind(e.data.systemId, rackId)
     .first<MachineRow>();
   if (!m) return false;
@@ -139,7 +179,11 @@ async function applyResult(db: D1Database, rackId: string, e: ResultEvent, now: 
   } catch {
     doc = null;
   }
-  if (e.data.name === "status") return finish(db, m, e.data.status, doc, rackId);
+  if (e.data.name === "phone_home") return phoneHome(db, m, doc, rackId);
+  if (e.data.name === "status") {
+    if (m.status === NODE_STATUS.DEPLOYING) return deployProgress(db, m, e.data.status, doc, rackId, now);
+    return finish(db, m, e.data.status, doc, rackId);
+  }
   if (e.data.status !== "passed") return false;
   await inventory(db, m, e.data.name, doc);
   return false;

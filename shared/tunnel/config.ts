@@ -21,12 +21,30 @@ export const ReservationSchema = z.strictObject({ mac, ip: ipv4, hostname: z.str
 
 /** What a node booting from this MAC should get (decided by the region, served locally). */
 export const BOOT_INTENTS = ["enlist", "commission", "deploy", "local", "rescue", "release", "none"] as const;
+/**
+ * What a deploying node needs, carried in the snapshot so a deployment never waits on the WAN:
+ * the image to write (served from the rack's cache by sha256), the cloud-init seed, and the
+ * per-deployment secret of the phone-home URL the deployed OS calls when it first boots.
+ */
+export const DeploySpecSchema = z.strictObject({
+  token: z.string().regex(/^[A-Za-z0-9]{16,64}$/),
+  image: z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/), format: z.string().max(16), size: z.number().int().nonnegative() }).nullable(),
+  hostname: z.string().max(255),
+  /** base64, as the API took it. */
+  userData: z.string().max(96 * 1024).optional(),
+  sshKeys: z.array(z.string().max(16 * 1024)).max(64),
+});
+
 export const BootIntentSchema = z.strictObject({
   mac,
   systemId: z.string().max(32),
   intent: z.enum(BOOT_INTENTS),
   osystem: z.string().max(64).optional(),
   series: z.string().max(64).optional(),
+  /** With intent "deploy". */
+  deploy: DeploySpecSchema.optional(),
+  /** With intent "release": how the release environment erases disks. */
+  erase: z.enum(["quick", "full"]).optional(),
 });
 
 export const ImageSchema = z.strictObject({
@@ -51,3 +69,4 @@ export const ConfigSnapshotSchema = z.strictObject({
 
 export type ConfigSnapshot = z.infer<typeof ConfigSnapshotSchema>;
 export type BootIntent = z.infer<typeof BootIntentSchema>;
+export type DeploySpec = z.infer<typeof DeploySpecSchema>;
