@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { APPLIANCE_VERSION, Daemon } from "./daemon";
 import { adopt, parseFdSpecs } from "./dhcp/sockets";
+import { regionImageSource } from "./images/region-source";
 import { type BootServices, startBootServices } from "./services";
 import { enrol } from "./tunnel/enrol";
 import { localCall } from "./tunnel/local-api";
@@ -16,10 +17,10 @@ import { StateDir } from "./tunnel/state";
 const USAGE = `usage:
   plinth-appliance enrol  --region URL --token T [--hostname H] [--state-dir D] [--force]
   plinth-appliance run    [--state-dir D] [--region URL] [--log-level info]
-                          [--dhcp-interface IF --tftp-root DIR [--http-port 5248]]
+                          [--dhcp-interface IF --tftp-root DIR [--http-port 5248] [--image-cache-bytes N]]
   plinth-appliance status [--state-dir D]
 environment twins: PLINTH_REGION, PLINTH_ENROL_TOKEN, PLINTH_HOSTNAME, PLINTH_STATE_DIR, PLINTH_LOG_LEVEL,
-  PLINTH_DHCP_INTERFACE, PLINTH_TFTP_ROOT, PLINTH_HTTP_PORT
+  PLINTH_DHCP_INTERFACE, PLINTH_TFTP_ROOT, PLINTH_HTTP_PORT, PLINTH_IMAGE_CACHE_BYTES
 Boot services (DHCP, TFTP, HTTP) run only with --dhcp-interface, and only on that interface.`;
 
 const { positionals, values } = parseArgs({
@@ -33,6 +34,7 @@ const { positionals, values } = parseArgs({
     "dhcp-interface": { type: "string" },
     "tftp-root": { type: "string" },
     "http-port": { type: "string" },
+    "image-cache-bytes": { type: "string" },
     force: { type: "boolean" },
     help: { type: "boolean" },
   },
@@ -48,6 +50,8 @@ const opt = {
   dhcpInterface: values["dhcp-interface"] ?? env.PLINTH_DHCP_INTERFACE,
   tftpRoot: values["tftp-root"] ?? env.PLINTH_TFTP_ROOT ?? "/var/lib/plinth-appliance/tftp",
   httpPort: Number(values["http-port"] ?? env.PLINTH_HTTP_PORT ?? 5248),
+  /** 0: unbounded. Images nobody is reading are evicted, least recently used first, beyond this. */
+  imageCacheBytes: Number(values["image-cache-bytes"] ?? env.PLINTH_IMAGE_CACHE_BYTES ?? 0),
 };
 const log = jsonLogger(["debug", "info", "warn", "error"].includes(opt.logLevel) ? opt.logLevel : "info");
 
@@ -76,6 +80,10 @@ async function main(): Promise<number> {
       console.error(`--http-port must be a port number\n${USAGE}`);
       return 2;
     }
+    if (!Number.isSafeInteger(opt.imageCacheBytes) || opt.imageCacheBytes < 0) {
+      console.error(`--image-cache-bytes must be a whole number of bytes (0: unbounded)\n${USAGE}`);
+      return 2;
+    }
     const specs = parseFdSpecs(env);
     if (iface && specs.length === 0) return reexecWithDhcpSockets(iface);
     const unknown = specs.filter((s) => s.iface !== iface);
@@ -89,7 +97,8 @@ async function main(): Promise<number> {
     let services: BootServices | null = null;
     if (iface) {
       const sockets = await Promise.all(specs.map(async (s) => ({ socket: await adopt(s), iface: s.iface, port: s.port })));
-      services = await startBootServices(daemon, { iface, sockets, stateDir: opt.stateDir, tftpRoot: opt.tftpRoot, httpPort: opt.httpPort, log });
+      const images = { fetch: regionImageSource({ stateDir: opt.stateDir, ...(opt.region ? { region: opt.region } : {}) }), ...(opt.imageCacheBytes ? { maxBytes: opt.imageCacheBytes } : {}) };
+      services = await startBootServices(daemon, { iface, sockets, stateDir: opt.stateDir, tftpRoot: opt.tftpRoot, httpPort: opt.httpPort, images, log });
     }
     await new Promise<void>((resolve) => {
       let stopping = false;

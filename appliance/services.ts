@@ -15,8 +15,11 @@ import type { Logger as DhcpLogger } from "./dhcp/log";
 import type { BoundSocket } from "./dhcp/server";
 import { type DhcpService, startDhcp } from "./dhcp/service";
 import type { BootIntentInput, BootQuery } from "./http/intent";
-import type { MetadataRequest } from "./http/metadata";
+import type { MetadataRelay, MetadataRequest } from "./http/metadata";
 import { BootHttpServer } from "./http/server";
+import { type ImageFetcher, ImageCache } from "./images/cache";
+import { deployDocument, phoneHomeFields } from "./metadata/deploy";
+import { InstalledDeployments } from "./metadata/installed";
 import { rootProvider } from "./tftp/files";
 import { TftpServer } from "./tftp/server";
 import { dhcpEmitter, type MetadataResult, metadataResultRelay } from "./tunnel/seams";
@@ -38,6 +41,8 @@ export interface BootServicesOptions {
   tftpRoot: string;
   httpPort?: number;
   tftpPort?: number;
+  /** The image cache: filled from `fetch` (the region's store), bounded by `maxBytes`. */
+  images?: { fetch?: ImageFetcher; maxBytes?: number };
   log: Logger;
 }
 
@@ -86,15 +91,20 @@ function sameNet(cidr: string, ip: string): boolean {
   return ((toInt(base) & mask) >>> 0) === ((toInt(ip) & mask) >>> 0);
 }
 
-/** The boot intent for the HTTP side: kernel and initrd from /files/ (the TFTP root). */
-export function httpIntent(s: ConfigSnapshot | null, q: BootQuery): BootIntentInput | null {
+/**
+ * The boot intent for the HTTP side: kernel and initrd from /files/ (the TFTP root). A deploy
+ * whose image this rack already saw installed boots the disk, whatever the region has heard.
+ */
+export function httpIntent(s: ConfigSnapshot | null, q: BootQuery, installed?: { has(token: string): boolean }): BootIntentInput | null {
   const b = s?.bootIntents.find((x) => x.mac === q.mac);
   const kind = b ? b.intent : "enlist";
   if (kind === "none") return null;
   if (kind === "local") return { kind: "local" };
+  if (kind === "deploy" && b?.deploy && installed?.has(b.deploy.token)) return { kind: "local" };
   // release boots the ephemeral environment like commissioning; the mode travels in cmdline.
   const netKind = kind === "release" ? "commission" : kind;
-  return { kind: netKind, kernel: "files/vmlinuz", initrd: "files/initrd.img", cmdline: `console=ttyS0 plinth.mode=${kind}` };
+  const erase = kind === "release" && b?.erase ? ` plinth.erase=${b.erase}` : "";
+  return { kind: netKind, kernel: "files/vmlinuz", initrd: "files/initrd.img", cmdline: `console=ttyS0 plinth.mode=${kind}${erase}` };
 }
 
 // What the ephemeral environment posts (docs/boot-environment.md); checked here, at the node's door.
@@ -105,8 +115,16 @@ const RESULT_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
  * Maps a node's POST to a result. The node is identified by the lease its address holds
  * (remote IP → MAC → systemId in the snapshot): the snapshot carries no per-node tokens yet.
  */
-export function parseMetadata(req: MetadataRequest, systemIdOf: (remote: string) => string | null): MetadataResult | null {
+export function parseMetadata(req: MetadataRequest, systemIdOf: (remote: string) => string | null, deployOf?: (token: string) => string | null): MetadataResult | null {
   if (req.method !== "POST") return null;
+  // The deployed OS phones home from wherever it got its address: the secret says who it is.
+  const home = /^\/phone-home\/([A-Za-z0-9]{16,64})\/?$/.exec(req.path);
+  if (home) {
+    const token = home[1]!;
+    const owner = deployOf?.(token) ?? null;
+    if (!owner) return null;
+    return { systemId: owner, name: "phone_home", status: "passed", output: JSON.stringify({ token, ...phoneHomeFields(req.body) }) };
+  }
   const systemId = systemIdOf(req.remote.replace(/^::ffff:/, ""));
   if (!systemId) return null;
   const output = Buffer.from(req.body).toString("utf8");
@@ -167,18 +185,64 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
       // A snapshot DHCP cannot use must not take the old, working one away.
       log("error", "config snapshot refused by DHCP, keeping the previous one", { error: String(e) });
     }
+    presync(s);
   });
-  const systemIdOf = (remote: string): string | null => {
-    const lease = dhcp.leases.lookup(remote);
-    if (!lease) return null;
-    return host.config?.bootIntents.find((b) => b.mac === lease.mac)?.systemId ?? null;
+  // Pre-sync: every image the snapshot lists is fetched ahead of the first node asking for it,
+  // one at a time (a site's WAN link is shared); a failure is logged and retried next snapshot.
+  let syncing: Promise<void> = Promise.resolve();
+  const presync = (s: ConfigSnapshot | null) => {
+    if (!o.images?.fetch) return;
+    for (const img of s?.images ?? []) {
+      const sha = img.sha256;
+      if (!sha) continue;
+      syncing = syncing.then(() =>
+        images.get(sha).then(
+          (got) => (got ? undefined : log("warn", "image listed by the region is not in its store", { sha256: sha })),
+          (e: unknown) => log("error", "image pre-sync failed", { sha256: sha, error: String(e) }),
+        ),
+      );
+    }
   };
+  const intentOf = (remote: string) => {
+    const lease = dhcp.leases.lookup(remote.replace(/^::ffff:/, ""));
+    if (!lease) return null;
+    return host.config?.bootIntents.find((b) => b.mac === lease.mac) ?? null;
+  };
+  const systemIdOf = (remote: string): string | null => intentOf(remote)?.systemId ?? null;
+  const installed = new InstalledDeployments(join(o.stateDir, "installed.json"));
+  const deployOf = (token: string) => installed.systemIdOf(token) ?? host.config?.bootIntents.find((b) => b.deploy?.token === token)?.systemId ?? null;
+  const results = metadataResultRelay(host, (req: MetadataRequest) => parseMetadata(req, systemIdOf, deployOf));
+  const metadata: MetadataRelay = async (req) => {
+    const path = req.path.replace(/\/+$/, "");
+    if (req.method === "GET" && path === "/deploy") {
+      const b = intentOf(req.remote);
+      if (b?.intent !== "deploy" || !b.deploy) return jsonReply(404, { error: "no deployment for this node" });
+      const hostHeader = req.headers["host"] ?? "";
+      const base = `http://${/^[A-Za-z0-9.:[\]-]{1,300}$/.test(hostHeader) ? hostHeader : `${address}:${httpPort}`}`;
+      const d = deployDocument(b.deploy, b.systemId, base);
+      return d.ok ? jsonReply(200, d.doc) : jsonReply(d.status, { error: d.error });
+    }
+    if (req.method === "POST" && path === "/status") {
+      // Remember "installed" before answering: the node reboots next, maybe before the region hears.
+      const b = intentOf(req.remote);
+      if (b?.deploy && isInstalled(req.body)) installed.add(b.deploy.token, b.systemId);
+    }
+    return results(req);
+  };
+  const images = new ImageCache({
+    dir: join(o.stateDir, "images"),
+    ...(o.images?.fetch ? { fetch: o.images.fetch } : {}),
+    ...(o.images?.maxBytes ? { maxBytes: o.images.maxBytes } : {}),
+    onEvent: (e) => log(e.type === "rejected" ? "error" : "info", `image ${e.type}`, e),
+  });
+  await images.init();
   // TFTP and HTTP bind to the served interface's address only, like DHCP to its device.
   const tftp = new TftpServer({ provider: rootProvider(o.tftpRoot), address, port: o.tftpPort ?? 69, onEvent: (e) => (e.type === "end" || e.type === "refused" ? log("debug", `tftp ${e.type}`, e) : undefined) });
   const http = new BootHttpServer({
-    intents: (q) => httpIntent(host.config, q),
+    intents: (q) => httpIntent(host.config, q, installed),
     filesDir: o.tftpRoot,
-    metadata: metadataResultRelay(host, (req: MetadataRequest) => parseMetadata(req, systemIdOf)),
+    images,
+    metadata,
     host: address,
     port: httpPort,
     onEvent: (e) => log("debug", `http ${e.type}`, e),
@@ -192,6 +256,7 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     await dhcp.close();
     throw e;
   }
+  presync(host.config);
   log("info", "boot services started", { interface: o.iface, address, http_port: httpPort, tftp_root: o.tftpRoot, sockets: o.sockets.map((s) => `${s.iface}:${s.port}`) });
   return {
     dhcp,
@@ -203,4 +268,17 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
       await Promise.allSettled([http.close(), tftp.close(), dhcp.close()]);
     },
   };
+}
+
+function jsonReply(status: number, body: unknown): { status: number; headers: Record<string, string>; body: string } {
+  return { status, headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+}
+
+function isInstalled(body: Uint8Array): boolean {
+  try {
+    const j = JSON.parse(Buffer.from(body).toString("utf8")) as { mode?: unknown; status?: unknown };
+    return j.mode === "deploy" && j.status === "installed";
+  } catch {
+    return false;
+  }
 }
