@@ -10,6 +10,7 @@ import { recordEvent } from "../lifecycle/transition";
 import { accountHandlers } from "./account";
 import { machinesOps } from "./allocate";
 import { catalogHandlers } from "./catalog";
+import { fileHandlers } from "./files";
 import { machineOps } from "./machine-ops";
 import { machineHandler, machinesHandler } from "./machines";
 import { networkHandlers } from "./networks";
@@ -26,6 +27,7 @@ table.add(
   ...catalogHandlers,
   ...networkHandlers,
   ...accountHandlers,
+  ...fileHandlers,
 );
 
 /** Who an anonymous request acts as: no role anywhere, so every permission check refuses. */
@@ -85,7 +87,7 @@ async function dispatch(c: Ctx): Promise<Response> {
   const found = table.match(rest);
   if (!found) throw new MaasError(404, `Unknown API endpoint: ${url.pathname}.`);
   if (!METHODS.has(method)) throw new MaasError(405, "Method not allowed.", { allow: "GET, POST, PUT, DELETE" });
-  const body = await readBody(c.req.raw);
+  const body = await readBody(c.req.raw, found.handler.maxBody);
   const p = requestParams(url, body, method);
   const op = pathOp ?? (url.searchParams.get("op") || body.get("op") || null);
   const action = RouteTable.action(found.handler, method as Method, op);

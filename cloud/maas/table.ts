@@ -3,7 +3,7 @@
 // from describe/ is exactly what the dispatcher serves.
 import type { Caller } from "../auth/roles";
 import type { Ctx } from "../http/context";
-import { API, MaasError, type Params } from "./wire";
+import { API, type BodyLimit, MaasError, type Params } from "./wire";
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
 
@@ -37,6 +37,8 @@ export interface Handler {
   path: string;
   /** Other templates served by the same handler (not in describe/). */
   aliases?: string[];
+  /** Bodies past this are refused with 413 before any action runs (default: the API's limit). */
+  maxBody?: BodyLimit;
   actions: Action[];
 }
 

@@ -2,7 +2,6 @@
 // transfer-encoded), repeated keys for lists, text/plain errors and {field: [msgs]} for
 // validation. MAAS clients parse these shapes literally, so they differ from /api/v1's.
 import { z } from "zod";
-import { unb64 } from "../auth/crypto";
 import { ApiError } from "../http/errors";
 import { MAX_BODY_BYTES } from "../http/validate";
 
@@ -86,13 +85,51 @@ export class Params {
   }
 }
 
-export async function readBody(req: Request): Promise<Params> {
+/** How much of a request body a handler reads, and what it answers beyond that (413). */
+export interface BodyLimit {
+  bytes: number;
+  message: string;
+}
+
+const DEFAULT_LIMIT: BodyLimit = { bytes: MAX_BODY_BYTES, message: `Request body over ${MAX_BODY_BYTES} bytes.` };
+
+/** The body's bytes, refused with 413 past the limit whether or not a length was declared. */
+async function readLimited(req: Request, limit: BodyLimit): Promise<Uint8Array> {
+  const declared = req.headers.get("content-length");
+  const len = declared === null ? null : Number(declared);
+  if (len !== null && len > limit.bytes) throw new MaasError(413, limit.message);
+  if (!req.body) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  // With a declared length the bytes go straight into one buffer: large uploads are not held twice.
+  const known = len !== null && Number.isSafeInteger(len) && len >= 0 ? new Uint8Array(len) : null;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    if (total + value.length > limit.bytes || (known && total + value.length > known.length)) {
+      await reader.cancel().catch(() => {});
+      throw new MaasError(total + value.length > limit.bytes ? 413 : 400, total + value.length > limit.bytes ? limit.message : "The body is longer than its Content-Length.");
+    }
+    if (known) known.set(value, total);
+    else chunks.push(value);
+    total += value.length;
+  }
+  if (known) return known.subarray(0, total);
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+export async function readBody(req: Request, limit: BodyLimit = DEFAULT_LIMIT): Promise<Params> {
   const p = new Params();
   if (req.method === "GET" || req.method === "HEAD") return p;
-  const len = Number(req.headers.get("content-length") ?? "0");
-  if (len > MAX_BODY_BYTES) throw new MaasError(413, `Request body over ${MAX_BODY_BYTES} bytes.`);
-  const buf = new Uint8Array(await req.arrayBuffer());
-  if (buf.length > MAX_BODY_BYTES) throw new MaasError(413, `Request body over ${MAX_BODY_BYTES} bytes.`);
+  const buf = await readLimited(req, limit);
   if (buf.length === 0) return p;
   const type = req.headers.get("content-type") ?? "";
   if (/^multipart\/form-data/i.test(type)) {
@@ -115,10 +152,52 @@ export async function readBody(req: Request): Promise<Params> {
   return p;
 }
 
+const B64_VALUES = (() => {
+  const t = new Int8Array(256).fill(-1);
+  for (const [i, ch] of [..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"].entries()) t[ch.charCodeAt(0)] = i;
+  return t;
+})();
+
+/**
+ * Decodes base64 text in place (the output never outruns the input), skipping whitespace as
+ * MIME line-wraps it; padding optional, as atob. Null when the text is not base64. In place,
+ * so an uploaded file part is not held twice.
+ */
+export function decodeBase64InPlace(u: Uint8Array): Uint8Array | null {
+  let acc = 0;
+  let bits = 0;
+  let o = 0;
+  let n = 0;
+  let pad = 0;
+  for (let i = 0; i < u.length; i++) {
+    const c = u[i]!;
+    if (c === 32 || c === 9 || c === 10 || c === 13) continue;
+    if (c === 61) {
+      pad++;
+      continue;
+    }
+    const v = B64_VALUES[c]!;
+    if (v < 0 || pad) return null;
+    acc = ((acc << 6) | v) & 0xffff;
+    bits += 6;
+    n++;
+    if (bits >= 8) {
+      bits -= 8;
+      u[o++] = (acc >> bits) & 0xff;
+    }
+  }
+  if (n % 4 === 1 || pad > 2 || (pad && (n + pad) % 4 !== 0)) return null;
+  return u.subarray(0, o);
+}
+
 function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
-  outer: for (let i = from; i <= hay.length - needle.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return i;
+  const first = needle[0]!;
+  const last = hay.length - needle.length;
+  // The native scan for the first byte does the bulk of the work on large uploads.
+  for (let i = hay.indexOf(first, from); i !== -1 && i <= last; i = hay.indexOf(first, i + 1)) {
+    let j = 1;
+    while (j < needle.length && hay[i + j] === needle[j]) j++;
+    if (j === needle.length) return i;
   }
   return -1;
 }
@@ -157,11 +236,9 @@ function parseMultipart(buf: Uint8Array, boundary: string, out: Params) {
     const name = /\bname="([^"]*)"/i.exec(disp)?.[1] ?? /\bname=([^;\s]+)/i.exec(disp)?.[1];
     if (name !== undefined) {
       if ((headers.get("content-transfer-encoding") ?? "").toLowerCase() === "base64") {
-        try {
-          body = unb64(dec.decode(body).replace(/\s+/g, ""));
-        } catch {
-          throw fieldError(name, "the part is not valid base64");
-        }
+        const decoded = decodeBase64InPlace(body);
+        if (!decoded) throw fieldError(name, "the part is not valid base64");
+        body = decoded;
       }
       if (/\bfilename=/i.test(disp)) out.files.set(name, body);
       else out.add(name, dec.decode(body));
