@@ -82,6 +82,15 @@ export class ImageCache {
     }
   }
 
+  /**
+   * Whether the image is in the cache as far as this process knows (stored, found at start-up
+   * or by a lookup, not evicted since), without touching the disk: the HTTP server's memory
+   * copy of an image is served only while this holds.
+   */
+  has(sha256: string): boolean {
+    return this.sizes.has(sha256);
+  }
+
   /** The image, pulled through from the fetcher on a miss; null if nobody has it. */
   async get(sha256: string): Promise<CachedImage | null> {
     const hit = await this.lookup(sha256);
