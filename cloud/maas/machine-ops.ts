@@ -48,10 +48,14 @@ const LIFECYCLE: Record<Lifecycle, { perm: Permission; doc: string }> = {
   exit_rescue_mode: { perm: "machine.lifecycle", doc: "Exit the rescue mode process on a given machine." },
 };
 
-/** Releases one machine; a Ready one is left alone, as MAAS does. Owner data goes with it. */
+/**
+ * Releases one machine; a Ready one is left alone, as MAAS does. Owner data goes with it.
+ * As MAAS's release_or_erase: disks are erased only when `erase` is set; quick_erase and
+ * secure_erase only choose how.
+ */
 export async function releaseOne(r: Req, m: MachineRow, b: z.output<typeof ReleaseBody>) {
   if (m.status === NODE_STATUS.READY) return;
-  await runAction(r.c, m, "release", { comment: b.comment, erase: !!(b.erase || b.secure_erase || b.quick_erase) });
+  await runAction(r.c, m, "release", { comment: b.comment, erase: !!b.erase, quick_erase: !!b.quick_erase, secure_erase: !!b.secure_erase });
   await r.db.prepare("UPDATE machines SET owner_data = '{}' WHERE id = ? AND status IN (4, 12, 14)").bind(m.id).run();
 }
 
