@@ -73,7 +73,8 @@ async function dispatch(c: Ctx): Promise<Response> {
   // MAAS 3.8 also takes the op as a last path segment: machines/abc123/op-deploy
   let pathOp: string | null = null;
   const opSeg = /^(.*\/)?op-([A-Za-z_]+)\/$/.exec(rest);
-  if (opSeg) {
+  // Only when the handler has that op: a file may well be named "model/op-state".
+  if (opSeg && table.match(opSeg[1] ?? "")?.handler.actions.some((a) => a.op === opSeg[2])) {
     rest = opSeg[1] ?? "";
     pathOp = opSeg[2]!;
   }
