@@ -88,7 +88,10 @@ async function dispatch(c: Ctx): Promise<Response> {
   const found = table.match(rest);
   if (!found) throw new MaasError(404, `Unknown API endpoint: ${url.pathname}.`);
   if (!METHODS.has(method)) throw new MaasError(405, "Method not allowed.", { allow: "GET, POST, PUT, DELETE" });
-  const body = await readBody(c.req.raw, found.handler.maxBody);
+  // A handler's larger limit (file uploads) only for requests that carry credentials: an
+  // anonymous caller cannot upload, and should not make the Worker buffer megabytes first.
+  const signed = !!c.req.header("authorization") || url.searchParams.has("oauth_token");
+  const body = await readBody(c.req.raw, signed ? found.handler.maxBody : undefined);
   const p = requestParams(url, body, method);
   const op = pathOp ?? (url.searchParams.get("op") || body.get("op") || null);
   const action = RouteTable.action(found.handler, method as Method, op);

@@ -199,6 +199,9 @@ describe("files belong to their owner", () => {
     expect((await maas(null, "GET", "files/iso-shared/")).status).toBe(401);
     expect((await maas(null, "POST", "files/", { query: { op: "" }, encoding: "gomultipart", form: { filename: "anon" }, files: { file: content("a") } })).status).toBe(401);
     expect((await maas("bad:bad:bad", "GET", "files/")).status).toBe(401);
+    // Unsigned, a large upload is refused before it is read past the API's usual limit.
+    const big = await maas(null, "POST", "files/", { query: { op: "" }, encoding: "gomultipart", form: { filename: "anon" }, files: { file: new Uint8Array(1024 * 1024) } });
+    expect(big.status).toBe(413);
   });
 
   it("describe/ lists FilesHandler (get_by_key anonymous too) and FileHandler", async () => {
