@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import type { Server } from "node:http";
 import type { ConfigSnapshot } from "../shared/tunnel/config";
+import { POWER_POLL_CAPABILITY } from "../shared/tunnel/commands";
 import type { EventInput } from "../shared/tunnel/events";
 import { type HelloMessage, MAX_EVENTS_PER_FRAME, PROTOCOL_VERSION, type RegionMessage } from "../shared/tunnel/protocol";
 import { EventJournal } from "./journal/events";
@@ -13,6 +14,7 @@ import type { BackoffOptions } from "./tunnel/backoff";
 import { TunnelClient } from "./tunnel/client";
 import { localInterfaces } from "./tunnel/enrol";
 import { Executor } from "./tunnel/executor";
+import { DEFAULT_POLL_CONCURRENCY, Limiter } from "./tunnel/poll";
 import { startLocalApi } from "./tunnel/local-api";
 import type { Logger } from "./tunnel/log";
 import { StateDir } from "./tunnel/state";
@@ -32,6 +34,8 @@ export interface DaemonOptions {
   /** Test hook: no real waits between power retries. */
   retrySleep?: (s: number) => Promise<void>;
   localApi?: boolean;
+  /** Power-poll queries in flight at once for this appliance (default 8). */
+  powerPollConcurrency?: number;
 }
 
 export class Daemon {
@@ -66,7 +70,12 @@ export class Daemon {
     this.ledger = await CommandLedger.open(this.o.stateDir);
     const interrupted = this.ledger.interrupted();
     if (interrupted.length) this.o.log("warn", "commands interrupted by the last stop will not be run again", { ids: interrupted.slice(0, 20), count: interrupted.length });
-    this.executor = new Executor(this.ledger, { log: this.o.log, retrySleep: this.o.retrySleep, configVersion: () => this.snapshot?.version ?? null });
+    this.executor = new Executor(this.ledger, {
+      log: this.o.log,
+      retrySleep: this.o.retrySleep,
+      configVersion: () => this.snapshot?.version ?? null,
+      pollLimiter: new Limiter(this.o.powerPollConcurrency ?? DEFAULT_POLL_CONCURRENCY),
+    });
     this.journal.onAppend(() => this.schedulePump());
     this.client = new TunnelClient(
       { region: this.region, rackId: this.rackId, credential: () => this.credential, backoff: this.o.backoff, heartbeatMs: this.o.heartbeatMs, deadAfterMs: this.o.deadAfterMs },
@@ -113,7 +122,7 @@ export class Daemon {
       version: APPLIANCE_VERSION,
       hostname,
       interfaces: localInterfaces(),
-      capabilities: ["power", "events", "config"],
+      capabilities: ["power", "events", "config", POWER_POLL_CAPABILITY],
       journal: this.journal.id,
       configVersion: this.snapshot?.version ?? null,
     };

@@ -52,10 +52,12 @@ export class Executor {
   }
 
   private async start(cmd: CommandMessage): Promise<Executed> {
-    await this.ledger.start(cmd.id, cmd.type);
+    // The machine's place in line is taken before anything is awaited: commands for one
+    // machine (boot.set then power.on) run in the order they arrived.
     const key = typeof cmd.params.system_id === "string" ? cmd.params.system_id : `cmd:${cmd.id}`;
     const before = this.perMachine.get(key) ?? Promise.resolve();
-    const run = before.then(() => this.limited(() => runCommand(cmd, this.ctx)));
+    const started = this.ledger.start(cmd.id, cmd.type);
+    const run = Promise.all([before, started]).then(() => this.limited(() => runCommand(cmd, this.ctx)));
     const settled = run.catch(() => {});
     this.perMachine.set(key, settled);
     void settled.then(() => {

@@ -3,9 +3,10 @@
 import { createDriver } from "../bmc/registry";
 import { type PowerAction, runPowerAction } from "../bmc/retry";
 import { PowerError } from "../bmc/driver";
-import { PowerCommandParams } from "../../shared/tunnel/commands";
+import { PowerCommandParams, PowerPollParams } from "../../shared/tunnel/commands";
 import type { CommandMessage } from "../../shared/tunnel/protocol";
 import type { CommandOutcome } from "../journal/ledger";
+import { DEFAULT_POLL_CONCURRENCY, Limiter, runPowerPoll } from "./poll";
 
 export interface RunContext {
   /** Tells about power retries and manual-driver requests (logs, events). */
@@ -14,7 +15,13 @@ export interface RunContext {
   retrySleep?: (s: number) => Promise<void>;
   /** Runs a config.sync: re-reads state, returns what it knows. */
   configVersion?: () => string | null;
+  /** The appliance-wide cap on power-poll queries in flight (default DEFAULT_POLL_CONCURRENCY). */
+  pollLimiter?: Limiter;
+  /** Per-query timeout of a power poll (tests shorten it). */
+  pollQueryTimeoutMs?: number;
 }
+
+const defaultPollLimiter = new Limiter(DEFAULT_POLL_CONCURRENCY);
 
 function powerAction(type: CommandMessage["type"], p: PowerCommandParams): PowerAction | null {
   switch (type) {
@@ -38,6 +45,11 @@ function powerAction(type: CommandMessage["type"], p: PowerCommandParams): Power
 export async function runCommand(cmd: CommandMessage, ctx: RunContext): Promise<CommandOutcome> {
   if (cmd.type === "test.echo") return { ok: true, data: { echo: cmd.params } };
   if (cmd.type === "config.sync") return { ok: true, data: { config_version: ctx.configVersion?.() ?? null } };
+  if (cmd.type === "power.poll") {
+    const poll = PowerPollParams.safeParse(cmd.params);
+    if (!poll.success) return { ok: false, error: { code: "bad_settings", message: "invalid power poll parameters", kind: "fatal" } };
+    return { ok: true, data: await runPowerPoll(poll.data, { limiter: ctx.pollLimiter ?? defaultPollLimiter, log: ctx.log, queryTimeoutMs: ctx.pollQueryTimeoutMs }) };
+  }
   const parsed = PowerCommandParams.safeParse(cmd.params);
   const action = parsed.success ? powerAction(cmd.type, parsed.data) : null;
   if (!parsed.success || !action) {
