@@ -13,4 +13,8 @@ export interface Env {
   /** Allows creating the first admin through POST /api/v1/bootstrap (a Worker secret). */
   PLINTH_BOOTSTRAP_TOKEN?: string;
   PLINTH_ENV?: string;
+  /** Seconds between power queries of each BMC machine (default 300; 0 turns polling off). */
+  PLINTH_POWER_POLL_INTERVAL_S?: string;
+  /** Machines the power poller sends per cron run, at most (default 1000). */
+  PLINTH_POWER_POLL_MAX_PER_RUN?: string;
 }

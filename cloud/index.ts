@@ -1,13 +1,16 @@
 import { app } from "./app";
 import type { Env } from "./env";
 import { sweepDeadlines } from "./lifecycle/deadlines";
+import { pollPower } from "./machines/power-poll";
 
 export { RackTunnel } from "./tunnel/rack-tunnel";
 
 export default {
   fetch: app.fetch,
-  // Every minute: long phases past their deadline fail (see shared/lifecycle.ts PHASE_DEADLINES).
+  // Every minute: long phases past their deadline fail (see shared/lifecycle.ts PHASE_DEADLINES),
+  // and the BMC machines whose poll slot came are sent to their racks (machines/power-poll.ts).
   async scheduled(controller, env, ctx) {
     ctx.waitUntil(sweepDeadlines(env.DB, controller.scheduledTime));
+    ctx.waitUntil(pollPower(env, controller.scheduledTime).catch((e: unknown) => console.error("power poll failed", e)));
   },
 } satisfies ExportedHandler<Env>;

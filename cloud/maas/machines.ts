@@ -7,6 +7,7 @@ import { POWER_TYPES, type PowerType, } from "../../shared/power";
 import { can, require as requirePerm, visibleSites } from "../auth/roles";
 import { decryptJson } from "../auth/secrets";
 import { applyAction, illegal } from "../lifecycle/transition";
+import { commissionPower } from "../machines/lifecycle-power";
 import { newHostname, newSystemId } from "../machines/names";
 import { getMachine, listMachines, type MachineRow } from "../machines/repo";
 import { sealPower } from "../machines/routes";
@@ -182,7 +183,8 @@ async function create(r: Req): Promise<Response> {
   // for Commissioning/Testing → Ready, so the state must be visible at once.
   if (b.commission ?? true) {
     const m = (await getMachine(db, systemId))!;
-    await applyAction(db, { ...m, locked: !!m.locked }, "commission", { actor: r.caller.username, reason: "commission on create" });
+    const to = await applyAction(db, { ...m, locked: !!m.locked }, "commission", { actor: r.caller.username, reason: "commission on create" });
+    await commissionPower(r.c.env, m, to, r.caller.username);
   }
   return json(await machineJsonById(db, systemId));
 }

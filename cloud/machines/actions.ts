@@ -1,7 +1,7 @@
 // Lifecycle actions (POST /machines/:id/:action) and allocation with constraints.
 import type { Hono } from "hono";
 import { z } from "zod";
-import { NODE_STATUS, type UserAction } from "../../shared/lifecycle";
+import type { UserAction } from "../../shared/lifecycle";
 import { can, type Caller, isGlobalAdmin, type Permission } from "../auth/roles";
 import type { AppEnv, Ctx } from "../http/context";
 import { ApiError, badRequest, forbidden } from "../http/errors";
@@ -10,6 +10,7 @@ import { hostnameSchema, nameSchema, readJson, systemIdSchema } from "../http/va
 import { randomString } from "../auth/crypto";
 import { applyAction, illegal } from "../lifecycle/transition";
 import { notifyConfigChanged } from "../tunnel/commands";
+import { lifecyclePower, powerPlanFor } from "./lifecycle-power";
 import { loadMachine } from "./load";
 import type { MachineRow } from "./repo";
 import { machineResponse } from "./routes";
@@ -59,13 +60,27 @@ function requireOwnerOrAdmin(caller: Caller, m: MachineRow) {
 }
 
 export async function runAction(c: Ctx, m: MachineRow, action: BodyAction, body: Record<string, unknown>) {
-  await applyUserAction(c, m, action, body);
+  const to = await applyUserAction(c, m, action, body);
   // The site's racks decide what this machine boots from their snapshot: tell them now, not
-  // at their next reconnect. A rack that cannot be told gets it then; the action stands.
-  await notifyConfigChanged(c.env, m.siteId).catch((e: unknown) => console.warn("config push after an action failed", String(e)));
+  // at their next reconnect (and before a power on, so the machine boots what it should).
+  // A rack that cannot be told gets it then; the action stands.
+  const push = () => notifyConfigChanged(c.env, m.siteId).catch((e: unknown) => console.warn("config push after an action failed", String(e)));
+  await push();
+  const plan = powerPlanFor(action, m.status, to);
+  if (!plan) return;
+  const actor = c.get("caller").username;
+  const sent = await lifecyclePower(c.env, { id: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, rackId: m.rackId, status: to }, plan, { actor, action });
+  // With the manual driver there is nothing to power off: the release completes at once. With
+  // no rack to send it through, the machine stays Releasing (never powered off, so not Ready):
+  // its deadline fails it unless someone acts.
+  if (plan.kind === "stop" && plan.finishes === "release" && sent === "manual") {
+    await applyAction(c.env.DB, { ...m, locked: !!m.locked, status: to, previousStatus: m.status }, "released", { actor: "region", reason: "manual power: nothing to power off" });
+    await push();
+  }
 }
 
-async function applyUserAction(c: Ctx, m: MachineRow, action: BodyAction, body: Record<string, unknown>) {
+/** Returns the machine's new status. */
+async function applyUserAction(c: Ctx, m: MachineRow, action: BodyAction, body: Record<string, unknown>): Promise<number> {
   const caller = c.get("caller");
   const db = c.env.DB;
   const base = { ...m, locked: !!m.locked };
@@ -81,22 +96,16 @@ async function applyUserAction(c: Ctx, m: MachineRow, action: BodyAction, body: 
     // A fresh secret for this deployment's phone-home URL: only the OS written now can finish it.
     set["deploy_token"] = randomString(32);
     set["deploy_installed_at"] = null;
-    await applyAction(db, base, "deploy", { actor: caller.username, reason, set, ownerId: m.ownerId ?? caller.userId });
-    return;
+    return applyAction(db, base, "deploy", { actor: caller.username, reason, set, ownerId: m.ownerId ?? caller.userId });
   }
   if (action === "release") {
     const erase = body["erase"] === true;
     // MAAS: quick_erase wipes signatures and the disk ends; otherwise the whole disk is zeroed
     // (secure_erase falls back to that where the drive cannot do it itself).
     const eraseMode = erase ? (body["quick_erase"] === true ? "quick" : "full") : null;
-    const to = await applyAction(db, base, "release", { actor: caller.username, reason, erase, set: { erase_mode: eraseMode, deploy_token: null } });
-    // With the manual driver there is nothing to power off: the release completes at once.
-    if (to === NODE_STATUS.RELEASING && m.powerType === "manual") {
-      await applyAction(db, { ...base, status: to, previousStatus: m.status }, "released", { actor: "region", reason: "manual power: nothing to power off" });
-    }
-    return;
+    return applyAction(db, base, "release", { actor: caller.username, reason, erase, set: { erase_mode: eraseMode, deploy_token: null } });
   }
-  await applyAction(db, base, action, { actor: caller.username, reason });
+  return applyAction(db, base, action, { actor: caller.username, reason });
 }
 
 export const AllocateBody = z.strictObject({

@@ -2,13 +2,16 @@
 // The admin-only reveal of BMC parameters is audited (MAAS's op=power_parameters).
 import type { Hono } from "hono";
 import { z } from "zod";
+import { isGlobalAdmin } from "../auth/roles";
 import { decryptJson } from "../auth/secrets";
 import type { AppEnv } from "../http/context";
+import { forbidden } from "../http/errors";
 import { def } from "../http/openapi";
 import { intParam, readJson } from "../http/validate";
 import { recordEvent } from "../lifecycle/transition";
 import { dispatchRackCommand, type RackCommandType } from "../tunnel/commands";
 import { loadMachine } from "./load";
+import { pollPower, pollSettings } from "./power-poll";
 
 const QUERY_WAIT_MS = 5000;
 
@@ -38,6 +41,15 @@ export function powerRoutes(app: Hono<AppEnv>) {
       return c.json({ command_id: sent.commandId, rack_id: sent.rackId, state: sent.state, ...(result ? { result } : {}) }, 202);
     });
   }
+
+  // The cron trigger runs the poller every minute; this runs it now (after a site outage, or
+  // where no scheduler fires, as under `wrangler dev`). Only machines whose slot came are asked.
+  def(app, "post", "/power/poll", { summary: "Run the power-state poller now (global admin)", tag: "power", body: z.strictObject({}), roles: "admin (every site)" }, async (c) => {
+    if (!isGlobalAdmin(c.get("caller"))) throw forbidden("running the power poller needs a global admin");
+    await readJson(c, z.strictObject({}));
+    const run = await pollPower(c.env, Date.now(), pollSettings(c.env));
+    return c.json({ due: run.due, sent: run.sent, skipped: run.skipped, commands: run.commands.map((x) => ({ command_id: x.id, rack_id: x.rackId, machines: x.machines })) });
+  });
 
   def(app, "get", "/machines/:id/power-parameters", { summary: "Reveal BMC parameters (admin only, audited)", tag: "power", roles: "admin" }, async (c) => {
     const m = await loadMachine(c, "machine.secrets");

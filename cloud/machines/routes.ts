@@ -10,6 +10,7 @@ import { badRequest, conflict } from "../http/errors";
 import { def } from "../http/openapi";
 import { hostnameSchema, intParam, listParam, macSchema, nameSchema, readJson, readQuery, systemIdSchema } from "../http/validate";
 import { applyAction, illegal, recordEvent } from "../lifecycle/transition";
+import { commissionPower } from "./lifecycle-power";
 import { idByName, loadMachine } from "./load";
 import { newHostname, newSystemId } from "./names";
 import { decodeCursor, encodeCursor, getMachine, listMachines, serializeMachine, tagsFor } from "./repo";
@@ -186,7 +187,8 @@ export function machineRoutes(app: Hono<AppEnv>) {
     await db.batch(stmts);
     if (body.commission) {
       const m = (await getMachine(db, systemId))!;
-      await applyAction(db, { ...m, locked: !!m.locked }, "commission", { actor: caller.username, reason: "commission on create" });
+      const to = await applyAction(db, { ...m, locked: !!m.locked }, "commission", { actor: caller.username, reason: "commission on create" });
+      await commissionPower(c.env, m, to, caller.username);
     }
     return machineResponse(c, systemId, 201);
   });

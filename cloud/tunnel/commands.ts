@@ -50,29 +50,57 @@ export function newCommandId(): string {
   return `c${Date.now().toString(36)}${randomString(10)}`;
 }
 
+export interface CommandStep {
+  type: RackCommandType;
+  params: Record<string, unknown>;
+  /** Region-only: the lifecycle step this command's outcome finishes (see landing.ts). */
+  finishes?: StoredCommand["finishes"];
+}
+
+export function noRack(type: string): ApiError {
+  return new ApiError(503, "no_rack", `no rack appliance is enrolled for this machine's site: ${type} cannot be sent`, { command: type }, { "retry-after": "30" });
+}
+
 export async function dispatchRackCommand(env: Env, target: RackCommandTarget, type: RackCommandType, params: Record<string, unknown>, opts: DispatchOptions = {}): Promise<Dispatched> {
+  const [sent] = await dispatchRackCommands(env, target, [{ type, params }], opts);
+  return sent!;
+}
+
+/**
+ * Several commands for one machine, in order, to one rack: the appliance runs a machine's
+ * commands in the order they arrive (boot.set before power.on). Throws 503 no_rack when no
+ * rack is enrolled for the site; a rack that is enrolled but away gets them when it connects.
+ */
+export async function dispatchRackCommands(env: Env, target: RackCommandTarget, steps: CommandStep[], opts: DispatchOptions = {}): Promise<Dispatched[]> {
   const rackId = await pickRack(env.DB, target);
-  if (!rackId) {
-    throw new ApiError(503, "no_rack", `no rack appliance is enrolled for this machine's site: ${type} cannot be sent`, { command: type }, { "retry-after": "30" });
-  }
+  if (!rackId) throw noRack(steps.map((s) => s.type).join(", "));
   const m = await env.DB.prepare("SELECT id, power_type, power_params_enc FROM machines WHERE system_id = ?").bind(target.systemId).first<{ id: number; power_type: string; power_params_enc: string | null }>();
   const power = m?.power_params_enc ? await decryptJson(env.PLINTH_SECRET_KEY, m.power_params_enc, target.systemId) : {};
   const now = Date.now();
-  const cmd: StoredCommand = {
+  // createdAt orders replays (ids made in the same millisecond sort at random).
+  const cmds: StoredCommand[] = steps.map((step, i) => ({
     id: newCommandId(),
     rackId,
-    type,
-    params: { ...params, system_id: target.systemId, power_type: m?.power_type ?? target.powerType ?? "manual", power_parameters: power },
-    deadline: now + (opts.deadlineMs ?? DEFAULT_DEADLINE_MS[type]),
+    type: step.type,
+    params: { ...step.params, system_id: target.systemId, power_type: m?.power_type ?? target.powerType ?? "manual", power_parameters: power },
+    deadline: now + (opts.deadlineMs ?? DEFAULT_DEADLINE_MS[step.type]),
     machineId: m?.id ?? target.id ?? null,
-    createdAt: now,
-  };
-  await env.DB.prepare("INSERT INTO rack_commands (id, rack_id, machine_id, type, actor, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-    .bind(cmd.id, rackId, cmd.machineId, type, opts.actor ?? "", cmd.deadline, now)
-    .run();
+    createdAt: now + i,
+    ...(step.finishes ? { finishes: step.finishes } : {}),
+  }));
+  await env.DB.batch(
+    cmds.map((cmd) =>
+      env.DB.prepare("INSERT INTO rack_commands (id, rack_id, machine_id, type, actor, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)").bind(cmd.id, rackId, cmd.machineId, cmd.type, opts.actor ?? "", cmd.deadline, cmd.createdAt),
+    ),
+  );
   const stub = env.RACK_TUNNEL.get(env.RACK_TUNNEL.idFromName(rackId));
-  const r = await stub.enqueue(cmd, opts.waitMs ?? 0);
-  return { commandId: cmd.id, rackId, state: r.state, ...(r.result ? { result: r.result } : {}) };
+  const out: Dispatched[] = [];
+  // One at a time: each is on the socket before the next is queued.
+  for (const cmd of cmds) {
+    const r = await stub.enqueue(cmd, opts.waitMs ?? 0);
+    out.push({ commandId: cmd.id, rackId, state: r.state, ...(r.result ? { result: r.result } : {}) });
+  }
+  return out;
 }
 
 /** Region code that changes what a site's racks serve (subnets, boot intents) calls this. */

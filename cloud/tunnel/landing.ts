@@ -11,6 +11,8 @@ export interface StoredCommand {
   deadline: number;
   machineId: number | null;
   createdAt: number;
+  /** Region-only (never sent): the lifecycle step this command's outcome finishes (release: power off). */
+  finishes?: "release";
 }
 
 export type CommandOutcome = { state: "done" | "failed"; data?: Record<string, unknown>; error?: { code: string; message: string } } | { state: "expired" };
@@ -106,7 +108,7 @@ function summary(e: RackEvent): string {
   }
 }
 
-export async function markConnected(db: D1Database, rackId: string, hello: { version: string; hostname: string; interfaces: unknown[] } | null, connected: boolean, now = Date.now()): Promise<void> {
+export async function markConnected(db: D1Database, rackId: string, hello: { version: string; hostname: string; interfaces: unknown[]; capabilities?: string[] } | null, connected: boolean, now = Date.now()): Promise<void> {
   const flip = db.prepare("UPDATE racks SET connected = ?, last_seen_at = ? WHERE id = ? AND connected = ?").bind(connected ? 1 : 0, now, rackId, connected ? 0 : 1);
   const stmts = [
     db
@@ -114,6 +116,12 @@ export async function markConnected(db: D1Database, rackId: string, hello: { ver
       .bind(connected ? "rack.connected" : "rack.disconnected", connected ? "INFO" : "WARNING", `rack:${rackId}`, connected ? "rack tunnel connected" : "rack tunnel disconnected", now, rackId, connected ? 0 : 1),
     flip,
   ];
-  if (hello) stmts.push(db.prepare("UPDATE racks SET version = ?, hostname = ?, interfaces = ?, last_seen_at = ? WHERE id = ?").bind(hello.version, hello.hostname, JSON.stringify(hello.interfaces), now, rackId));
+  if (hello) {
+    stmts.push(
+      db
+        .prepare("UPDATE racks SET version = ?, hostname = ?, interfaces = ?, capabilities = ?, last_seen_at = ? WHERE id = ?")
+        .bind(hello.version, hello.hostname, JSON.stringify(hello.interfaces), JSON.stringify(hello.capabilities ?? []), now, rackId),
+    );
+  }
   await db.batch(stmts);
 }

@@ -23,6 +23,8 @@ import { isBenignTransportError, safeClose, safeSend } from "./close-codes";
 import { buildSnapshot } from "./config";
 import { applyRackEvents } from "./events-apply";
 import { credentialFingerprint } from "./credentials";
+import { finishLifecycleStep } from "../machines/lifecycle-power";
+import { landPoll } from "../machines/power-poll";
 import { type CommandOutcome, landEvents, landOutcome, landOutcomes, markConnected, type StoredCommand } from "./landing";
 import { CommandQueue } from "./queue";
 
@@ -103,9 +105,15 @@ export class RackTunnel extends DurableObject<Env> {
         // Unknown: already answered, expired, or never ours. Repeats are expected after a cut.
         if (cmd) found.push({ cmd, outcome: r.outcome });
       }
-      await landOutcomes(this.env.DB, found);
+      const polls = found.filter((f) => f.cmd.type === "power.poll");
+      await landOutcomes(
+        this.env.DB,
+        found.filter((f) => f.cmd.type !== "power.poll"),
+      );
+      for (const p of polls) await landPoll(this.env.DB, p.cmd, p.outcome);
       await this.queue.removeMany(found.map((f) => f.cmd.id));
       for (const f of found) this.waiters.get(f.cmd.id)?.(f.outcome);
+      for (const f of found) await this.afterLanding(f.cmd, f.outcome);
     } catch (e) {
       // Not removed from the queue: the command is replayed and its result comes again.
       console.error("rack tunnel: landing results failed", e);
@@ -218,9 +226,21 @@ export class RackTunnel extends DurableObject<Env> {
     const cmd = await this.queue.get(id);
     // Unknown: already answered, expired, or never ours. Repeats are expected after a cut.
     if (!cmd) return;
-    await landOutcome(this.env.DB, cmd, outcome);
+    if (cmd.type === "power.poll") await landPoll(this.env.DB, cmd, outcome);
+    else await landOutcome(this.env.DB, cmd, outcome);
     await this.queue.remove(id);
     this.waiters.get(id)?.(outcome);
+    await this.afterLanding(cmd, outcome);
+  }
+
+  /** A command that ends a lifecycle step (release's power off) moves the machine on; logged, never thrown. */
+  private async afterLanding(cmd: StoredCommand, outcome: CommandOutcome): Promise<void> {
+    if (!cmd.finishes) return;
+    try {
+      if (await finishLifecycleStep(this.env.DB, cmd, outcome)) await this.configChanged();
+    } catch (e) {
+      console.error("rack tunnel: finishing a lifecycle step failed", e);
+    }
   }
 
   private async onCredentialAck(ws: WebSocket, att: Attachment, fingerprint: string): Promise<void> {
@@ -331,6 +351,7 @@ export class RackTunnel extends DurableObject<Env> {
         await landOutcome(this.env.DB, cmd, { state: "expired" }, now);
         await this.queue.remove(cmd.id);
         this.waiters.get(cmd.id)?.({ state: "expired" });
+        await this.afterLanding(cmd, { state: "expired" });
       } catch (e) {
         console.error("rack tunnel: expiring a command failed", e);
       }

@@ -256,7 +256,8 @@ describe("lifecycle and power ops (both encodings)", () => {
       const q = await maas(op, "GET", `machines/${sid}/`, { query: { op: "query_power_state" } });
       expect(q.json).toEqual({ state: "unknown" });
       const ev = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE system_id = ? AND type LIKE 'power.%'").bind(sid).first<{ n: number }>();
-      expect(ev!.n).toBe(2);
+      // power_on and power_off, and the manual driver's requests of commission and abort.
+      expect(ev!.n).toBe(4);
     });
   }
 

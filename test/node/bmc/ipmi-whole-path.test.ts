@@ -84,6 +84,28 @@ describe("power through the whole path to ipmi_sim", () => {
     expect(sim.calls().some((l) => l.includes("identify"))).toBe(true);
   });
 
+  it("a change made behind Plinth's back (ipmitool) is found by the power poll and recorded as an event", async () => {
+    expect((await api(r, "GET", `/machines/${sys}`)).json.power_state).toBe("off");
+    expect(ipmitool(PORT, ["chassis", "power", "on"])).toMatch(/Up\/On/);
+    // What the cron trigger does each minute, run now (wrangler dev fires no schedule): the
+    // machine has never been polled, so its slot has come.
+    const poll = await api(r, "POST", "/power/poll", {});
+    expect(poll.status).toBe(200);
+    expect(poll.json).toMatchObject({ due: 1, sent: 1, skipped: 0, commands: [{ rack_id: rackId, machines: 1 }] });
+    const m = await until("the poll to record power on", async () => {
+      const x = await api(r, "GET", `/machines/${sys}`);
+      return x.json.power_state === "on" ? x.json : null;
+    });
+    expect(m.power_checked_at).toBeGreaterThan(0);
+    const ev = await api(r, "GET", `/events?machine=${sys}&type=power.changed_outside`);
+    expect(ev.json.items).toHaveLength(1);
+    expect(ev.json.items[0]).toMatchObject({ level: "WARNING", description: expect.stringMatching(/from off to on outside Plinth/) });
+    const polls = await api(r, "GET", `/racks/${rackId}`);
+    expect(polls.json.pending_commands).toBe(0);
+    // Back off through Plinth for the tests that follow.
+    expect((await run("power_off")).state).toBe("done");
+  });
+
   it("a wrong password is a fatal error on the command, not a hang", async () => {
     const bad = await api(r, "PATCH", `/machines/${sys}`, { power_parameters: { power_pass: "wrong-password" } });
     expect(bad.status).toBe(200);

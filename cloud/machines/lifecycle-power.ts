@@ -1,0 +1,131 @@
+// Lifecycle steps start with their power action, as in MAAS: a step that boots the ephemeral
+// environment (commission, deploy, erase, rescue) sets next boot to PXE and powers the machine
+// on (power-cycles it when it is on: a running machine would not boot from the network);
+// release and abort power it off. The commands go through the site's rack like the API's power
+// actions. The manual driver sends nothing: the region records that someone on site must act.
+// A machine whose site has no rack enrolled keeps its new status; an event says what was not sent.
+import { NODE_STATUS, type Status } from "../../shared/lifecycle";
+import { decryptJson } from "../auth/secrets";
+import type { Env } from "../env";
+import { ApiError } from "../http/errors";
+import { applyAction, recordEvent } from "../lifecycle/transition";
+import { type CommandStep, dispatchRackCommands, notifyConfigChanged } from "../tunnel/commands";
+import type { CommandOutcome, StoredCommand } from "../tunnel/landing";
+
+export type PowerPlan = { kind: "start" } | { kind: "stop"; finishes?: "release" };
+
+/** What the step from `from` to `to` by `action` asks of the BMC, if anything. */
+export function powerPlanFor(action: string, from: number, to: number): PowerPlan | null {
+  if (to === from) return null;
+  switch (action) {
+    case "commission":
+    case "deploy":
+    case "rescue_mode":
+      return { kind: "start" };
+    case "release":
+      // Erasing boots the ephemeral environment; a plain release ends when the machine is off.
+      return to === NODE_STATUS.DISK_ERASING ? { kind: "start" } : to === NODE_STATUS.RELEASING ? { kind: "stop", finishes: "release" } : null;
+    case "abort":
+      return ([NODE_STATUS.COMMISSIONING, NODE_STATUS.TESTING, NODE_STATUS.DEPLOYING, NODE_STATUS.DISK_ERASING] as number[]).includes(from) ? { kind: "stop" } : null;
+    default:
+      return null;
+  }
+}
+
+export interface PowerTarget {
+  id: number;
+  systemId: string;
+  hostname: string;
+  siteId: number;
+  rackId: string | null;
+  /** The status after the step. */
+  status: number;
+}
+
+/** sent: commands queued for a rack; manual: a human must act; not_sent: no rack (or it failed), see the event. */
+export type PowerResult = "sent" | "manual" | "not_sent";
+
+/** Legacy or EFI boot flags: the BMC's power_boot_type when set, else what the machine booted with. */
+function wantsEfi(bootType: unknown, firmware: string): boolean {
+  if (bootType === "efi") return true;
+  if (bootType === "legacy") return false;
+  return firmware === "uefi";
+}
+
+export async function lifecyclePower(env: Env, m: PowerTarget, plan: PowerPlan, opts: { actor: string; action: string }): Promise<PowerResult> {
+  const row = await env.DB.prepare("SELECT power_type, power_state, firmware, power_params_enc FROM machines WHERE id = ?")
+    .bind(m.id)
+    .first<{ power_type: string; power_state: string; firmware: string; power_params_enc: string | null }>();
+  if (!row) return "not_sent";
+  const verb = plan.kind === "start" ? (row.power_state === "off" ? "power on (next boot PXE)" : "power cycle (next boot PXE)") : "power off";
+  const base = { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, actor: opts.actor, status: m.status };
+  const type = plan.kind === "start" ? "power.power_on" : "power.power_off";
+  if (row.power_type === "manual") {
+    await recordEvent(env.DB, { ...base, type, level: "WARNING", description: `${opts.action}: ${verb} needed: the power driver is manual, someone on site must do it` });
+    return "manual";
+  }
+  let steps: CommandStep[];
+  if (plan.kind === "start") {
+    let bootType: unknown;
+    try {
+      bootType = row.power_params_enc ? ((await decryptJson(env.PLINTH_SECRET_KEY, row.power_params_enc, m.systemId)) as Record<string, unknown>)["power_boot_type"] : undefined;
+    } catch {
+      bootType = undefined;
+    }
+    steps = [
+      { type: "boot.set", params: { device: "pxe", persistent: false, efi: wantsEfi(bootType, row.firmware) } },
+      // Our drivers turn a cycle of a machine that is off into power on; a stale "off" would
+      // leave a running machine in its old OS, so only a recorded "off" gets a plain power on.
+      { type: row.power_state === "off" ? "power.on" : "power.cycle", params: {} },
+    ];
+  } else {
+    steps = [{ type: "power.off", params: {}, ...(plan.finishes ? { finishes: plan.finishes } : {}) }];
+  }
+  try {
+    const sent = await dispatchRackCommands(env, { systemId: m.systemId, rackId: m.rackId, siteId: m.siteId, id: m.id }, steps, { actor: opts.actor });
+    await recordEvent(env.DB, { ...base, type, description: `${opts.action}: ${verb} sent to rack ${sent[0]!.rackId} (${sent.map((s) => `${steps[sent.indexOf(s)]!.type} ${s.commandId}`).join(", ")})` });
+    return "sent";
+  } catch (e) {
+    const why =
+      e instanceof ApiError && e.code === "no_rack"
+        ? "no rack appliance is enrolled for this machine's site, so nothing can reach its BMC"
+        : `the command could not be queued (${e instanceof Error ? e.message : String(e)})`;
+    const todo = plan.kind === "start" ? "power it on by hand (network boot), or enrol a rack and power it on from Plinth" : "power it off by hand";
+    await recordEvent(env.DB, { ...base, type: "power.not_sent", level: "WARNING", description: `${opts.action}: ${verb} was not sent: ${why}; ${todo}` });
+    return "not_sent";
+  }
+}
+
+/** Commission on create (API and MAAS facade): the config push, then the power on, as runAction does. */
+export async function commissionPower(env: Env, m: { id: number; systemId: string; hostname: string; siteId: number; rackId: string | null }, status: number, actor: string): Promise<PowerResult> {
+  await notifyConfigChanged(env, m.siteId).catch((e: unknown) => console.warn("config push after commission failed", String(e)));
+  return lifecyclePower(env, { id: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, rackId: m.rackId, status }, { kind: "start" }, { actor, action: "commission" });
+}
+
+/**
+ * The outcome of a command that ends a lifecycle step: release's power off moves RELEASING to
+ * READY when it is done, to FAILED_RELEASING when it failed or expired. Returns true when the
+ * machine's status changed. A machine no longer RELEASING (aborted, timed out) is left alone.
+ */
+export async function finishLifecycleStep(db: D1Database, cmd: StoredCommand, o: CommandOutcome): Promise<boolean> {
+  if (cmd.finishes !== "release" || cmd.machineId === null) return false;
+  const m = await db
+    .prepare("SELECT id, system_id, status, previous_status, locked, power_type FROM machines WHERE id = ?")
+    .bind(cmd.machineId)
+    .first<{ id: number; system_id: string; status: number; previous_status: number | null; locked: number; power_type: string }>();
+  if (!m || m.status !== NODE_STATUS.RELEASING) return false;
+  const ok = o.state === "done";
+  const reason = ok ? "powered off" : o.state === "expired" ? "power off: no result from the rack by its deadline" : `power off failed: ${o.error?.message ?? "unknown error"}`;
+  try {
+    await applyAction(
+      db,
+      { id: m.id, systemId: m.system_id, status: m.status as Status, previousStatus: m.previous_status, locked: !!m.locked, powerType: m.power_type },
+      ok ? "released" : "release_failed",
+      { actor: `rack:${cmd.rackId}`, reason },
+    );
+    return true;
+  } catch {
+    // Changed under us: the newer state wins.
+    return false;
+  }
+}
