@@ -56,6 +56,12 @@ export function networkRoutes(app: Hono<AppEnv>) {
   const manage = (c: Parameters<Parameters<typeof def>[4]>[0], siteId: number | null) => {
     if (!can(c.get("caller"), "network.manage", siteId)) throw forbidden("managing networks needs admin");
   };
+  /** A subnet (or range) of a site the caller cannot see answers 404, as if absent (auth/roles.ts). */
+  const manageExisting = (c: Parameters<Parameters<typeof def>[4]>[0], siteId: number | null, absent: () => Error) => {
+    const sites = visibleSites(c.get("caller"));
+    if (sites !== null && (siteId === null || !sites.includes(siteId))) throw absent();
+    manage(c, siteId);
+  };
 
   def(app, "get", "/vlans", { summary: "List VLANs", tag: "networks" }, async (c) => {
     const { results } = await c.env.DB.prepare("SELECT v.id, f.name AS fabric, v.vid, v.name, v.mtu, v.dhcp_on FROM vlans v JOIN fabrics f ON f.id = v.fabric_id ORDER BY v.id").all();
@@ -101,7 +107,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
   def(app, "patch", "/subnets/:id", { summary: "Update a subnet", tag: "networks", body: SubnetPatch, roles: "admin" }, async (c) => {
     const s = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`).bind(Number(c.req.param("id"))).first<SubnetRow>();
     if (!s) throw notFound("subnet");
-    manage(c, s.site_id);
+    manageExisting(c, s.site_id, () => notFound("subnet"));
     const b = await readJson(c, SubnetPatch);
     if (b.gateway_ip && !inCidr(parseCidr(s.cidr)!, ipToInt(b.gateway_ip)!)) throw badRequest("gateway_ip is outside the subnet");
     await c.env.DB.prepare("UPDATE subnets SET name = ?, vlan_id = ?, gateway_ip = ?, dns_servers = ?, managed = ? WHERE id = ?")
@@ -114,7 +120,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
   def(app, "delete", "/subnets/:id", { summary: "Delete a subnet and its ranges", tag: "networks", status: 204, roles: "admin" }, async (c) => {
     const s = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`).bind(Number(c.req.param("id"))).first<SubnetRow>();
     if (!s) throw notFound("subnet");
-    manage(c, s.site_id);
+    manageExisting(c, s.site_id, () => notFound("subnet"));
     await c.env.DB.prepare("DELETE FROM subnets WHERE id = ?").bind(s.id).run();
     await pushConfig(c, s.site_id);
     return c.body(null, 204);
@@ -124,7 +130,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
     const b = await readJson(c, RangeBody);
     const s = await c.env.DB.prepare("SELECT id, cidr, site_id FROM subnets WHERE id = ?").bind(b.subnet_id).first<{ id: number; cidr: string; site_id: number | null }>();
     if (!s) throw badRequest(`no subnet ${b.subnet_id}`);
-    manage(c, s.site_id);
+    manageExisting(c, s.site_id, () => badRequest(`no subnet ${b.subnet_id}`));
     const cidr = parseCidr(s.cidr)!;
     const [lo, hi] = [ipToInt(b.start_ip)!, ipToInt(b.end_ip)!];
     if (lo > hi) throw badRequest("start_ip is after end_ip");
@@ -141,7 +147,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
   def(app, "delete", "/ip-ranges/:id", { summary: "Delete an IP range", tag: "networks", status: 204, roles: "admin" }, async (c) => {
     const r = await c.env.DB.prepare("SELECT r.id, s.site_id FROM ip_ranges r JOIN subnets s ON s.id = r.subnet_id WHERE r.id = ?").bind(Number(c.req.param("id"))).first<{ id: number; site_id: number | null }>();
     if (!r) throw notFound("IP range");
-    manage(c, r.site_id);
+    manageExisting(c, r.site_id, () => notFound("IP range"));
     await c.env.DB.prepare("DELETE FROM ip_ranges WHERE id = ?").bind(r.id).run();
     await pushConfig(c, r.site_id);
     return c.body(null, 204);
