@@ -2,7 +2,9 @@
 // says (and write their event), illegal ones are 409 with the status and the allowed actions.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ALL_STATUSES, decide, NODE_STATUS as S, STATUS_NAME, type Status, USER_ACTIONS } from "../../shared/lifecycle";
+import { ApiError } from "../../cloud/http/errors";
+import { applyAction } from "../../cloud/lifecycle/transition";
+import { ALL_STATUSES, decide, INTERNAL_ACTIONS, type InternalAction, NODE_STATUS as S, STATUS_NAME, type Status, USER_ACTIONS } from "../../shared/lifecycle";
 import { call, makeMachine, makeUser, statusOf } from "./helpers";
 
 let admin: string;
@@ -110,5 +112,110 @@ describe("events", () => {
     expect(e).toMatchObject({ actor: "admin", from_status: S.READY, to_status: S.BROKEN, description: "mark_broken: fan noise" });
     await expect(env.DB.prepare("UPDATE events SET actor = 'x'").run()).rejects.toThrow(/append-only/);
     await expect(env.DB.prepare("DELETE FROM events").run()).rejects.toThrow(/append-only/);
+  });
+});
+
+// The transitions the appliance and the deadline sweeper drive go through the same code path as
+// the API's (applyAction: the table, then a compare-and-set UPDATE with its event in one batch).
+// Every status × every internal action, against the real D1, with the expected target written
+// out here rather than read back from the table.
+describe("internal transitions", () => {
+  const KEEP_PREVIOUS_OF: Partial<Record<Status, Status>> = {
+    [S.ENTERING_RESCUE_MODE]: S.DEPLOYED,
+    [S.EXITING_RESCUE_MODE]: S.DEPLOYED,
+    [S.RESCUE_MODE]: S.DEPLOYED,
+    [S.FAILED_ENTERING_RESCUE_MODE]: S.DEPLOYED,
+    [S.FAILED_EXITING_RESCUE_MODE]: S.DEPLOYED,
+    [S.COMMISSIONING]: S.NEW,
+    [S.TESTING]: S.READY,
+    [S.DEPLOYING]: S.ALLOCATED,
+    [S.RELEASING]: S.DEPLOYED,
+    [S.DISK_ERASING]: S.DEPLOYED,
+  };
+  /** action → (from → to). Anything not listed must be refused with 409. */
+  const LEGAL: Record<InternalAction, Partial<Record<Status, Status>>> = {
+    commissioning_done: { [S.COMMISSIONING]: S.READY, [S.TESTING]: S.READY },
+    commissioning_failed: { [S.COMMISSIONING]: S.FAILED_COMMISSIONING },
+    deployed: { [S.DEPLOYING]: S.DEPLOYED },
+    deployment_failed: { [S.DEPLOYING]: S.FAILED_DEPLOYMENT },
+    released: { [S.RELEASING]: S.READY, [S.DISK_ERASING]: S.READY },
+    release_failed: { [S.RELEASING]: S.FAILED_RELEASING },
+    disk_erased: { [S.DISK_ERASING]: S.READY },
+    disk_erase_failed: { [S.DISK_ERASING]: S.FAILED_DISK_ERASING },
+    rescue_entered: { [S.ENTERING_RESCUE_MODE]: S.RESCUE_MODE },
+    rescue_failed: { [S.ENTERING_RESCUE_MODE]: S.FAILED_ENTERING_RESCUE_MODE },
+    // Back to where rescue started from (DEPLOYED here).
+    rescue_exited: { [S.EXITING_RESCUE_MODE]: S.DEPLOYED },
+    rescue_exit_failed: { [S.EXITING_RESCUE_MODE]: S.FAILED_EXITING_RESCUE_MODE },
+    timeout: {
+      [S.COMMISSIONING]: S.FAILED_COMMISSIONING,
+      [S.TESTING]: S.FAILED_TESTING,
+      [S.DEPLOYING]: S.FAILED_DEPLOYMENT,
+      [S.RELEASING]: S.FAILED_RELEASING,
+      [S.DISK_ERASING]: S.FAILED_DISK_ERASING,
+      [S.ENTERING_RESCUE_MODE]: S.FAILED_ENTERING_RESCUE_MODE,
+      [S.EXITING_RESCUE_MODE]: S.FAILED_EXITING_RESCUE_MODE,
+    },
+  };
+  /** Rescue remembers where it returns to; a timeout keeps it too (so the phase can be retried). */
+  const KEEPS_PREVIOUS = new Set<InternalAction>(["rescue_entered", "rescue_failed", "rescue_exit_failed", "timeout"]);
+
+  async function machineIn(status: Status, locked = false) {
+    const systemId = await makeMachine({ status, previousStatus: KEEP_PREVIOUS_OF[status] ?? null, locked });
+    await env.DB.prepare("UPDATE machines SET status_expires = ? WHERE system_id = ?").bind(Date.now() + 60_000, systemId).run();
+    const row = await env.DB.prepare("SELECT id, status, previous_status AS previousStatus, power_type AS powerType FROM machines WHERE system_id = ?").bind(systemId).first<{ id: number; status: number; previousStatus: number | null; powerType: string }>();
+    return { ...row!, systemId, locked };
+  }
+  const eventsOf = async (systemId: string, type: string) =>
+    (await env.DB.prepare("SELECT actor, from_status, to_status, level FROM events WHERE system_id = ? AND type = ?").bind(systemId, type).all()).results;
+
+  describe.each(ALL_STATUSES.map((s) => [STATUS_NAME[s], s] as const))("from %s", (_name, status) => {
+    it.each(INTERNAL_ACTIONS.map((a) => [a]))("%s", async (action) => {
+      const m = await machineIn(status);
+      const to = LEGAL[action][status];
+      if (to === undefined) {
+        const err = await applyAction(env.DB, m, action, { actor: "rack" }).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(ApiError);
+        expect((err as ApiError).status).toBe(409);
+        expect((err as ApiError).code).toBe("illegal_transition");
+        expect(((err as ApiError).details as { status: number }).status).toBe(status);
+        expect(await statusOf(m.systemId)).toBe(status);
+        expect(await eventsOf(m.systemId, `machine.${action}`)).toEqual([]);
+        return;
+      }
+      expect(await applyAction(env.DB, m, action, { actor: "rack" })).toBe(to);
+      const row = await env.DB.prepare("SELECT status, previous_status, status_expires FROM machines WHERE system_id = ?").bind(m.systemId).first();
+      // None of these targets is a timed phase: the deadline is gone.
+      expect(row).toEqual({ status: to, previous_status: KEEPS_PREVIOUS.has(action) ? (KEEP_PREVIOUS_OF[status] ?? null) : null, status_expires: null });
+      const level = action === "timeout" || action.endsWith("failed") ? "ERROR" : "INFO";
+      expect(await eventsOf(m.systemId, `machine.${action}`)).toEqual([{ actor: "rack", from_status: status, to_status: to, level }]);
+    });
+  });
+
+  it("a locked machine takes only the deploy outcome and timeouts", async () => {
+    const takes = new Set<InternalAction>(["deployed", "deployment_failed", "timeout"]);
+    for (const action of INTERNAL_ACTIONS) {
+      for (const [from] of Object.entries(LEGAL[action])) {
+        const m = await machineIn(Number(from) as Status, true);
+        const r = await applyAction(env.DB, m, action, { actor: "rack" }).then(
+          (s) => s,
+          (e: ApiError) => e.status,
+        );
+        expect(r, `${action} from ${from} while locked`).toBe(takes.has(action) ? LEGAL[action][Number(from) as Status] : 409);
+      }
+    }
+  });
+
+  it("a transition applied to a stale read changes nothing (compare-and-set)", async () => {
+    const m = await machineIn(S.DEPLOYING);
+    expect(await applyAction(env.DB, m, "deployed", { actor: "rack" })).toBe(S.DEPLOYED);
+    // The same report again, from the state read before the first one landed.
+    const err = await applyAction(env.DB, m, "deployment_failed", { actor: "rack" }).catch((e: ApiError) => e);
+    expect((err as ApiError).status).toBe(409);
+    expect(await statusOf(m.systemId)).toBe(S.DEPLOYED);
+    expect(await eventsOf(m.systemId, "machine.deployment_failed")).toEqual([]);
   });
 });
