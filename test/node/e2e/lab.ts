@@ -1,0 +1,331 @@
+// The lab: a site in a box, shared by the end-to-end tests and `npm run lab`. A network
+// namespace holds a bridge (the site's L2 network), `plinth-appliance run --dhcp-interface br0`
+// serving it, and per VM a tap on the bridge and a BMC: OpenIPMI's ipmi_sim on the namespace's
+// loopback whose chassis-control script starts, stops and resets that VM's QEMU process. The
+// region runs in workerd on the host's loopback; the appliance reaches it through a veth pair
+// and a TCP relay the lab can cut and restore (the WAN). Everything is torn down by PID.
+import { type ChildProcess, execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer as createTcpServer, type Server as TcpServer, type Socket, connect as tcpConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildImages } from "../images/rig";
+import { watchOutput } from "../rig/dhcp-rig";
+import { createNetns, ip, type Netns, requireRoot, stop, uniqueName } from "../rig/netns";
+import { api, cli, type Region, until } from "../tunnel/rig";
+
+const root = join(import.meta.dirname, "..", "..", "..");
+export const imagesDir = join(root, "images", "build");
+
+export interface VmSpec {
+  name: string;
+  firmware: "bios" | "uefi";
+  mac: string;
+  cpus: number;
+  memMiB: number;
+  diskBytes: number;
+}
+
+export interface LabVm extends VmSpec {
+  dir: string;
+  disk: string;
+  tap: string;
+  bmcPort: number;
+  /** What the VM printed on its serial console, across every boot. */
+  console(): string;
+  /** QEMU is running (what the BMC reports as power on). */
+  running(): boolean;
+  /** Every chassis-control call the BMC made, one line each. */
+  bmcCalls(): string[];
+  /** The machine's power parameters for the region (the BMC as the appliance reaches it). */
+  power: { power_type: "ipmi"; power_parameters: Record<string, string | number> };
+}
+
+export interface Lab {
+  region: Region;
+  ns: Netns;
+  dir: string;
+  rackId: string;
+  net: string;
+  vms: LabVm[];
+  /** The appliance's log lines so far. */
+  applianceLog(): string;
+  /** Runs ipmitool against a VM's BMC from inside the site (as someone on site would). */
+  ipmitool(vm: LabVm, args: string[]): string;
+  /** Cuts the WAN: the relay stops accepting and drops the appliance's connections. */
+  cutTunnel(): Promise<void>;
+  restoreTunnel(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface LabOptions {
+  region: Region;
+  vms: VmSpec[];
+  /** Keep the lab's directory (console logs, disks) after stop. */
+  keep?: boolean;
+}
+
+function need(cmd: string, pkg: string): void {
+  try {
+    execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
+  } catch {
+    throw new Error(`${cmd} is missing: apt-get install ${pkg}`);
+  }
+}
+
+// ipmi_sim calls: <script> 0x20 get power boot | set power 1 | set boot pxe | set identify '<s> <force>'.
+// Power is QEMU's process: on starts it (unless running), off kills it, reset restarts it.
+const CHASSIS = `#!/bin/sh
+dir=$(dirname "$0")
+echo "$*" >> "$dir/calls"
+mc=$1; op=$2; shift 2
+alive() { [ -f "$dir/qemu.pid" ] && kill -0 "$(cat "$dir/qemu.pid")" 2>/dev/null; }
+start() { alive || { setsid sh "$dir/qemu.sh" >> "$dir/qemu.log" 2>&1 < /dev/null & }; i=0; while [ ! -f "$dir/qemu.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done; }
+halt() { if alive; then kill "$(cat "$dir/qemu.pid")"; i=0; while alive && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done; fi; rm -f "$dir/qemu.pid"; }
+if [ "$op" = get ]; then
+  for p in "$@"; do
+    case $p in
+      power) if alive; then echo "power:1"; else echo "power:0"; fi;;
+      boot) echo "boot:$(cat "$dir/boot" 2>/dev/null || echo default)";;
+    esac
+  done
+else
+  while [ $# -ge 2 ]; do
+    case $1 in
+      power) if [ "$2" = 1 ]; then start; else halt; fi;;
+      reset) halt; start;;
+      *) echo "$2" > "$dir/$1";;
+    esac
+    shift 2
+  done
+fi
+`;
+
+function qemuScript(vm: VmSpec, dir: string, disk: string, tap: string): string {
+  const fw =
+    vm.firmware === "uefi"
+      ? ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd", "-drive", `if=pflash,format=raw,unit=1,file=${join(dir, "OVMF_VARS.fd")}`]
+      : [];
+  const args = [
+    ...["-machine", "q35,graphics=off", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", String(vm.cpus), "-m", String(vm.memMiB)],
+    ...["-display", "none", "-vga", "none", "-monitor", "none"],
+    ...["-chardev", `file,id=con,path=${join(dir, "console.log")},append=on`, "-serial", "chardev:con"],
+    ...fw,
+    ...["-netdev", `tap,id=n0,ifname=${tap},script=no,downscript=no`, "-device", `virtio-net-pci,netdev=n0,mac=${vm.mac},bootindex=1`],
+    ...["-drive", `file=${disk},if=none,id=d0,format=raw`, "-device", `virtio-blk-pci,drive=d0,serial=PLX-${vm.name.toUpperCase()},bootindex=2`],
+    ...["-smbios", `type=1,manufacturer=Plinth,product=lab-vm,serial=LAB-${vm.name.toUpperCase()}`],
+  ];
+  // The pid file is the BMC's power state: written by the process that becomes QEMU.
+  return `#!/bin/sh\necho $$ > "${join(dir, "qemu.pid")}"\nexec qemu-system-x86_64 ${args.map((a) => `'${a}'`).join(" ")}\n`;
+}
+
+function lanConf(port: number, script: string): string {
+  return [
+    'name "plinth-lab"',
+    "set_working_mc 0x20",
+    "  startlan 1",
+    `    addr 127.0.0.1 ${port}`,
+    "    priv_limit admin",
+    "    allowed_auths_admin none md2 md5 straight",
+    "    allowed_auths_operator none md2 md5 straight",
+    "    allowed_auths_user none md2 md5 straight",
+    "    guid a123456789abcdefa123456789abcdef",
+    "  endlan",
+    `  chassis_control "${script} 0x20"`,
+    '  user 2 true "admin" "lab-password" admin 10 none md2 md5 straight',
+    "",
+  ].join("\n");
+}
+
+export async function startLab(o: LabOptions): Promise<Lab> {
+  requireRoot();
+  need("qemu-system-x86_64", "qemu-system-x86");
+  need("ipmi_sim", "openipmi");
+  need("ipmitool", "ipmitool");
+  for (const f of ["/usr/lib/ipxe/undionly.kpxe", "/usr/lib/ipxe/ipxe.efi", "/usr/lib/ipxe/snponly.efi"]) if (!existsSync(f)) throw new Error(`${f} is missing: apt-get install ipxe`);
+  if (o.vms.some((v) => v.firmware === "uefi") && !existsSync("/usr/share/OVMF/OVMF_CODE_4M.fd")) throw new Error("OVMF is missing: apt-get install ovmf");
+  // The boot environment is git-ignored and rebuilt on demand (cached: seconds when current).
+  if (!existsSync(join(imagesDir, "vmlinuz")) || !existsSync(join(imagesDir, "initrd.img")) || !existsSync(join(imagesDir, "testdisk.raw.zst"))) buildImages();
+
+  const r = o.region;
+  const octet = 100 + (randomBytes(1)[0]! % 100);
+  const NET = `10.${octet}.27`;
+  const LINK = `10.${octet}.28`;
+  const dir = mkdtempSync(join(tmpdir(), "plinth-lab-"));
+  const ns = createNetns("lab");
+  const hostIf = uniqueName("lh");
+  const started: ChildProcess[] = [];
+  const vms: LabVm[] = [];
+  const relayed = new Set<Socket>();
+  let relay: TcpServer | null = null;
+  let appliance: ChildProcess | null = null;
+  let stopped = false;
+
+  const stopAll = async () => {
+    if (stopped) return;
+    stopped = true;
+    // QEMU first (by the PID its BMC recorded), then the BMCs, the appliance, the WAN.
+    for (const vm of vms) {
+      const pidFile = join(vm.dir, "qemu.pid");
+      if (existsSync(pidFile)) {
+        try {
+          process.kill(Number(readFileSync(pidFile, "utf8")), "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    }
+    for (const c of started.reverse()) await stop(c, "SIGKILL");
+    if (appliance) await stop(appliance, "SIGTERM");
+    relay?.close();
+    for (const s of relayed) s.destroy();
+    ns.destroy();
+    try {
+      ip("link", "del", hostIf);
+    } catch {
+      // went with the namespace
+    }
+    if (!o.keep) rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    ip("-n", ns.name, "link", "add", "br0", "type", "bridge", "forward_delay", "0", "stp_state", "0");
+    ip("-n", ns.name, "addr", "add", `${NET}.1/24`, "dev", "br0");
+    ip("-n", ns.name, "link", "set", "br0", "up");
+    const upIf = uniqueName("lu");
+    ip("link", "add", hostIf, "type", "veth", "peer", "name", upIf);
+    ip("link", "set", upIf, "netns", ns.name);
+    ip("addr", "add", `${LINK}.1/30`, "dev", hostIf);
+    ip("link", "set", hostIf, "up");
+    ip("-n", ns.name, "addr", "add", `${LINK}.2/30`, "dev", upIf);
+    ip("-n", ns.name, "link", "set", upIf, "up");
+
+    const listen = (srv: TcpServer, port: number) => new Promise<void>((res) => srv.listen(port, `${LINK}.1`, res));
+    const makeRelay = () =>
+      createTcpServer((c) => {
+        const u = tcpConnect(r.port, "127.0.0.1");
+        relayed.add(c).add(u);
+        c.pipe(u).pipe(c);
+        const end = () => {
+          c.destroy();
+          u.destroy();
+          relayed.delete(c);
+          relayed.delete(u);
+        };
+        c.on("error", end).on("close", end);
+        u.on("error", end).on("close", end);
+      });
+    relay = makeRelay();
+    await listen(relay, 0);
+    const relayPort = (relay.address() as { port: number }).port;
+
+    const subnet = await api(r, "POST", "/subnets", { cidr: `${NET}.0/24`, site: "default", gateway_ip: `${NET}.1`, dns_servers: [`${NET}.1`] });
+    if (subnet.status !== 201) throw new Error(`subnet: ${JSON.stringify(subnet.json)}`);
+    const range = await api(r, "POST", "/ip-ranges", { subnet_id: subnet.json.id, type: "dynamic", start_ip: `${NET}.100`, end_ip: `${NET}.150` });
+    if (range.status !== 201) throw new Error(`range: ${JSON.stringify(range.json)}`);
+    const tok = await api(r, "POST", "/racks/enrol-tokens", { site: "default" });
+    const stateDir = join(dir, "appliance");
+    const enrolled = cli(["enrol", "--state-dir", stateDir, "--hostname", `rack-${ns.name}`, "--region", r.url, "--token", tok.json.token]);
+    if (enrolled.code !== 0) throw new Error(`enrol: ${enrolled.out}`);
+    const rackId = JSON.parse(readFileSync(join(stateDir, "credential.json"), "utf8")).rackId as string;
+
+    const tftpRoot = join(dir, "tftp");
+    mkdirSync(tftpRoot);
+    for (const f of ["undionly.kpxe", "ipxe.efi", "snponly.efi"]) copyFileSync(`/usr/lib/ipxe/${f}`, join(tftpRoot, f));
+    for (const f of ["vmlinuz", "initrd.img"]) copyFileSync(join(imagesDir, f), join(tftpRoot, f));
+
+    o.vms.forEach((spec, i) => {
+      const vdir = join(dir, spec.name);
+      mkdirSync(vdir);
+      const tap = `tap${i}`;
+      ip("-n", ns.name, "tuntap", "add", "dev", tap, "mode", "tap");
+      ip("-n", ns.name, "link", "set", tap, "master", "br0");
+      ip("-n", ns.name, "link", "set", tap, "up");
+      const disk = join(vdir, "disk.img");
+      execFileSync("truncate", ["-s", String(spec.diskBytes), disk]);
+      if (spec.firmware === "uefi") copyFileSync("/usr/share/OVMF/OVMF_VARS_4M.fd", join(vdir, "OVMF_VARS.fd"));
+      writeFileSync(join(vdir, "qemu.sh"), qemuScript(spec, vdir, disk, tap), { mode: 0o755 });
+      const script = join(vdir, "chassis-control.sh");
+      writeFileSync(script, CHASSIS);
+      chmodSync(script, 0o755);
+      const bmcPort = 19_623 + i;
+      writeFileSync(join(vdir, "lan.conf"), lanConf(bmcPort, script));
+      writeFileSync(join(vdir, "bmc.emu"), ["mc_setbmc 0x20", "mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr", "mc_enable 0x20", ""].join("\n"));
+      mkdirSync(join(vdir, "bmc-state"));
+      // -n: no console on stdin. Inside the namespace: only the appliance (and ipmitool there) reach it.
+      started.push(ns.spawn("ipmi_sim", ["-c", join(vdir, "lan.conf"), "-f", join(vdir, "bmc.emu"), "-s", join(vdir, "bmc-state"), "-n"], { stdio: "ignore" }));
+      const read = (f: string) => (existsSync(join(vdir, f)) ? readFileSync(join(vdir, f), "utf8") : "");
+      vms.push({
+        ...spec,
+        dir: vdir,
+        disk,
+        tap,
+        bmcPort,
+        console: () => read("console.log"),
+        running: () => {
+          const pid = Number(read("qemu.pid"));
+          if (!pid) return false;
+          try {
+            process.kill(pid, 0);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        bmcCalls: () => read("calls").split("\n").filter(Boolean),
+        power: { power_type: "ipmi", power_parameters: { power_address: "127.0.0.1", power_port: bmcPort, power_user: "admin", power_pass: "lab-password" } },
+      });
+    });
+
+    const ipmitool = (vm: LabVm, args: string[]) =>
+      execFileSync("ip", ["netns", "exec", ns.name, "ipmitool", "-I", "lanplus", "-H", "127.0.0.1", "-p", String(vm.bmcPort), "-U", "admin", "-P", "lab-password", "-C", "3", ...args], {
+        encoding: "utf8",
+        timeout: 20_000,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+    for (const vm of vms) await until(`the BMC of ${vm.name}`, async () => ipmitool(vm, ["chassis", "power", "status"]).includes("off"), 80, 250);
+
+    appliance = ns.spawn(
+      process.execPath,
+      ["--import", "tsx", join(root, "appliance", "cli.ts"), "run", "--state-dir", stateDir, "--region", `http://${LINK}.1:${relayPort}`, "--dhcp-interface", "br0", "--tftp-root", tftpRoot, "--log-level", "debug"],
+      { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const out = watchOutput(appliance);
+    let log = "";
+    appliance.stdout!.on("data", (b: Buffer) => {
+      log += b.toString();
+      if (log.length > 4_000_000) log = log.slice(-2_000_000);
+    });
+    await out.waitFor((l) => l.includes("boot services started"), "boot services", 60_000);
+    await until("the rack to connect", async () => (await api(r, "GET", `/racks/${rackId}`)).json.connected);
+    await until("the config snapshot with the subnet", async () => (JSON.parse(readFileSync(join(stateDir, "config.json"), "utf8")).subnets as { cidr: string }[]).some((s) => s.cidr === `${NET}.0/24`));
+
+    return {
+      region: r,
+      ns,
+      dir,
+      rackId,
+      net: NET,
+      vms,
+      applianceLog: () => log,
+      ipmitool,
+      cutTunnel: async () => {
+        const srv = relay;
+        relay = null;
+        if (srv) await new Promise<void>((res) => srv.close(() => res()));
+        for (const s of relayed) s.destroy();
+        relayed.clear();
+      },
+      restoreTunnel: async () => {
+        if (relay) return;
+        relay = makeRelay();
+        await listen(relay, relayPort);
+      },
+      stop: stopAll,
+    };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
