@@ -10,7 +10,7 @@ export default {
   // Every minute: long phases past their deadline fail (see shared/lifecycle.ts PHASE_DEADLINES),
   // and the BMC machines whose poll slot came are sent to their racks (machines/power-poll.ts).
   async scheduled(controller, env, ctx) {
-    ctx.waitUntil(sweepDeadlines(env.DB, controller.scheduledTime));
+    ctx.waitUntil(sweepDeadlines(env.DB, controller.scheduledTime).catch((e: unknown) => console.error("deadline sweep failed", e)));
     ctx.waitUntil(pollPower(env, controller.scheduledTime).catch((e: unknown) => console.error("power poll failed", e)));
   },
 } satisfies ExportedHandler<Env>;

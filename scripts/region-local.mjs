@@ -41,7 +41,7 @@ export async function startRegion({ stateDir, port = 5240, ip = "127.0.0.1", std
   ensureDashboard({ quiet: stdio !== "inherit" });
   const child = spawn(
     WRANGLER,
-    ["dev", "--local", "--port", String(port), "--ip", ip, "--persist-to", join(stateDir, "wrangler"), "--env-file", file, "--show-interactive-dev-session=false", "--inspector-port", "0"],
+    ["dev", "--local", "--port", String(port), "--ip", ip, "--persist-to", join(stateDir, "wrangler"), "--env-file", file, "--show-interactive-dev-session=false", "--inspector-port", "0", "--test-scheduled"],
     { stdio: ["ignore", stdio, stdio], env: { ...process.env, ...quietWranglerEnv } },
   );
   const url = `http://${ip}:${port}`;

@@ -20,9 +20,12 @@ if (!existsSync(`${stateDir}/admin.json`)) {
 }
 console.log(`Plinth region: ${url}  (dashboard and API; try: curl -H "Authorization: Bearer $(node -p "require('./${stateDir}/admin.json').api_key")" ${url}/api/v1/machines)`);
 
-// wrangler dev does not fire Cron Triggers: fire the deadline sweep ourselves, once a minute.
+// wrangler dev does not fire Cron Triggers: fire the scheduled handler (deadline sweep, power
+// polling) ourselves, once a minute, through --test-scheduled's /__scheduled (routed to the
+// Worker ahead of the assets in wrangler.toml; wrangler's /cdn-cgi/handler/scheduled reaches
+// the assets router instead and answers "exception" when [assets] is configured).
 const cron = setInterval(() => {
-  fetch(`${url}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("* * * * *")}`).catch(() => {});
+  fetch(`${url}/__scheduled?cron=${encodeURIComponent("* * * * *")}`).catch(() => {});
 }, 60_000);
 cron.unref();
 
