@@ -157,7 +157,7 @@ export async function run(): Promise<BenchRow[]> {
         note:
           `wrk -t2 -c100 -d${SECONDS}s on a 64 MiB image by sha256, loopback, median of ${ROUNDS} alternating runs; wrk shares the 2 cores. ` +
           "Ours answers from its in-memory image cache (one Buffer view per response) but still copies every byte from " +
-          "user space into the socket, which nginx's sendfile() from the page cache avoids: about twice nginx's server " +
+          "user space into the socket, which nginx's sendfile() from the page cache avoids: two to three times nginx's server " +
           "CPU per GiB (next row), a gap node:http cannot close without sendfile. Whichever side is starved of CPU by wrk " +
           `and other work on the 2 cores loses; 1-minute load average at the start: ${load}`,
       }),

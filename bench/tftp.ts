@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { stop } from "../test/node/rig/netns";
 import { createTftpRig, run as runInNs, type Spawned, startPlinthTftp, type TftpRig } from "../test/node/tftp/rig";
@@ -59,6 +59,7 @@ async function timeFetch(rig: TftpRig, port: number, client: Variant["client"], 
 }
 
 export async function run(): Promise<BenchRow[]> {
+  const load = loadavg()[0]!.toFixed(1);
   const dir = mkdtempSync(join(tmpdir(), "plinth-bench-tftp-"));
   const root = join(dir, "root");
   mkdirSync(root);
@@ -106,7 +107,9 @@ export async function run(): Promise<BenchRow[]> {
     }
     rig.clearLoss();
     const m = (k: string) => Math.round(median(times[k]!) * 1000) / 1000;
-    const note = `32 MiB over a veth pair between two namespaces, atftp/curl client, medians of ${ROUNDS} alternating runs, sha256 checked`;
+    const note =
+      `32 MiB over a veth pair between two namespaces, atftp/curl client, medians of ${ROUNDS} alternating runs, sha256 checked; ` +
+      `1-minute load average at the start: ${load} on ${cpus().length} cores (each datagram costs our server a JS call and a send request on top of the sendmsg, and Node 20 has no sendmmsg: under contention it likely loses more than the C servers)`;
     return [
       row({
         metric: "tftp.32mib_blksize1468_window64_s",
