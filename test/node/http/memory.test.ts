@@ -66,20 +66,22 @@ describe("MemoryImageCache", () => {
 
 describe("images served from memory", () => {
   const MiB = 1 << 20;
-  const a = randomBytes(16 * MiB);
-  const b = randomBytes(16 * MiB);
-  const c = randomBytes(16 * MiB);
+  // a is larger than the socket buffers of a client that stops reading can hold (loopback's
+  // tcp_rmem may autotune to 32 MiB, plus 4 MiB of send buffer), so such a response stays open.
+  const a = randomBytes(48 * MiB);
+  const b = randomBytes(8 * MiB);
+  const c = randomBytes(8 * MiB);
   let cache: ImageCache;
   let server: BootHttpServer;
   let base: string;
 
   beforeAll(async () => {
-    // Room on disk for two 16 MiB images; the third evicts the least recently used unpinned one.
-    cache = new ImageCache({ dir: join(dir, "cache"), maxBytes: 40 * MiB });
+    // Room on disk for a and b; c then evicts the least recently used unpinned one.
+    cache = new ImageCache({ dir: join(dir, "cache"), maxBytes: 60 * MiB });
     await cache.init();
     await cache.put(sha(a), [a]);
     await cache.put(sha(b), [b]);
-    server = new BootHttpServer({ host: "127.0.0.1", port: 0, images: cache, intents: () => null, memoryBytes: 64 * MiB });
+    server = new BootHttpServer({ host: "127.0.0.1", port: 0, images: cache, intents: () => null, memoryBytes: 96 * MiB });
     base = `http://127.0.0.1:${(await server.listen()).port}`;
   });
   afterAll(async () => {
@@ -128,8 +130,7 @@ describe("images served from memory", () => {
 
   it("pins the image on disk while a response from memory is in flight, and releases it after", async () => {
     await until(() => server.memory.has(sha(a)));
-    // A client that stops reading: 16 MiB cannot all fit in the socket buffers, so the
-    // response stays open until we resume.
+    // A client that stops reading: the response stays open until we resume.
     const res = await new Promise<IncomingMessage>((resolve, reject) => httpGet(`${base}/images/${sha(a)}`, resolve).on("error", reject));
     res.pause();
     await new Promise((r) => setTimeout(r, 50));
