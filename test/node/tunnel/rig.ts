@@ -2,7 +2,7 @@
 // processes (`plinth-appliance` through tsx), a fake webhook BMC that counts every power call,
 // and a TCP proxy between them that can cut the tunnel.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createServer as createTcpServer, type Server as TcpServer, type Socket, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
@@ -200,4 +200,43 @@ export class Appliance {
     this.child = null;
     return code;
   }
+}
+
+/**
+ * The appliance's command ledger as it is on disk (`commands.log`, JSON lines): for each command
+ * id, how many times it was started and finished. A start is written before a command runs, so a
+ * command executed twice would show two starts.
+ */
+export function ledgerCounts(stateDir: string): Map<string, { starts: number; dones: number; ok: boolean | null }> {
+  const counts = new Map<string, { starts: number; dones: number; ok: boolean | null }>();
+  for (const line of readFileSync(join(stateDir, "commands.log"), "utf8").split("\n")) {
+    if (!line) continue;
+    const rec = JSON.parse(line) as { k: "start" | "done"; id: string; outcome?: { ok: boolean } };
+    const c = counts.get(rec.id) ?? { starts: 0, dones: 0, ok: null };
+    if (rec.k === "start") c.starts++;
+    else {
+      c.dones++;
+      c.ok = rec.outcome?.ok ?? null;
+    }
+    counts.set(rec.id, c);
+  }
+  return counts;
+}
+
+/**
+ * `cli` without blocking the event loop: while a spawnSync runs, the region may close an idle
+ * keep-alive socket and the next fetch would be written onto it ("other side closed").
+ */
+export function cliAsync(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...TSX, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    child.on("close", (code) => resolve({ code: code ?? -1, out }));
+  });
 }
