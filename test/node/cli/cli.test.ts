@@ -1,10 +1,10 @@
 // The real `plinth` binary (cli/bin/plinth.mjs) against a real local region: every command,
 // --json parsed, exit codes, --wait, bad key and unreachable region as one-line errors, and
 // the generated API types in step with the region's OpenAPI document.
-import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { execFile, spawn, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generate } from "../../../cli/gen-openapi";
 import { freePort, startTestRegion, type TestRegion } from "../dashboard/region";
@@ -241,6 +241,42 @@ describe("plinth resources", () => {
     expect(human.stdout).toContain("shown once");
   });
 
+  it("racks list and show with an enrolled rack, as JSON and as a table", async () => {
+    const tok = await region.api("POST", "/racks/enrol-tokens", { site: "site-0001", uses: 1 });
+    expect(tok.status).toBe(201);
+    const enrol = await fetch(`${region.url}/api/v1/racks/enrol`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: tok.json.token, hostname: "rack-cli-1", version: "1.2.3", interfaces: [{ name: "eth0", mac: "52:54:00:cc:00:01", addresses: ["10.20.0.2/24"] }] }),
+    });
+    expect(enrol.status).toBe(201);
+    const { rack_id: rackId } = (await enrol.json()) as { rack_id: string };
+
+    const l = await plinth(["racks", "list", "--json"]);
+    expect(l.code, l.stderr).toBe(0);
+    const listed = l.json.items.find((x: { id: string }) => x.id === rackId);
+    expect(listed).toMatchObject({ id: rackId, hostname: "rack-cli-1", site: "site-0001", version: "1.2.3", connected: false, revoked: false, pending_commands: 0, last_seen_at: null });
+    expect(listed.interfaces).toEqual([{ name: "eth0", mac: "52:54:00:cc:00:01", addresses: ["10.20.0.2/24"] }]);
+
+    const s = await plinth(["racks", "show", rackId, "--json"]);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.json).toEqual(listed);
+    const same = await region.api("GET", `/racks/${rackId}`);
+    expect(s.json).toEqual(same.json);
+
+    const table = (await plinth(["racks", "list"])).stdout.split("\n");
+    expect(table[0]).toMatch(/^ID\s+HOSTNAME\s+SITE\s+CONNECTED\s+VERSION/);
+    expect(table.find((line) => line.startsWith(rackId))).toMatch(new RegExp(`^${rackId}\\s+rack-cli-1\\s+site-0001\\s+no\\s+1\\.2\\.3`));
+
+    // Revoked: the table says so, the JSON too; an unknown rack is exit 4 with one line.
+    expect((await region.api("POST", `/racks/${rackId}/revoke`, {})).status).toBe(200);
+    expect((await plinth(["racks", "show", rackId, "--json"])).json).toMatchObject({ revoked: true, connected: false });
+    expect((await plinth(["racks", "list"])).stdout.split("\n").find((line) => line.startsWith(rackId))).toMatch(/\srevoked\s/);
+    const missing = await plinth(["racks", "show", "aaaaaaaaaaaa"]);
+    expect(missing.code).toBe(4);
+    oneLine(missing);
+  });
+
   it("users: create with roles, list, show, delete; a narrow key is refused with exit 3", async () => {
     const c = await plinth(["users", "create", "hands-cli", "--password", "hands-password-1", "--role", "remote-hands@site-0001", "--json"]);
     expect(c.code).toBe(0);
@@ -306,4 +342,38 @@ describe("plinth help, usage and completion", () => {
     const committed = readFileSync(join(import.meta.dirname, "../../../cli/openapi.gen.ts"), "utf8");
     expect(committed).toBe(generate(doc as never));
   });
+});
+
+describe("the installed package", () => {
+  const ROOT = join(import.meta.dirname, "../../..");
+
+  it("runs the plinth bin with production dependencies only (no devDependencies installed)", async () => {
+    // What `npm install --omit=dev` would install, as npm itself resolves it: link exactly those
+    // packages next to a copy of the package's files, and run the bin from there.
+    const ls = spawnSync("npm", ["ls", "--omit=dev", "--all", "--parseable"], { cwd: ROOT, encoding: "utf8" });
+    const prod = ls.stdout.split("\n").filter((p) => p.startsWith(join(ROOT, "node_modules")));
+    expect(prod.length).toBeGreaterThan(0);
+    const dir = mkdtempSync(join(tmpdir(), "plinth-prod-"));
+    try {
+      for (const f of ["package.json", "cli", "shared"]) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
+      for (const p of prod) {
+        const rel = relative(ROOT, p);
+        // Nested node_modules come along inside their parent package.
+        if (rel.split("node_modules").length !== 2) continue;
+        mkdirSync(dirname(join(dir, rel)), { recursive: true });
+        if (!existsSync(join(dir, rel))) symlinkSync(p, join(dir, rel), "dir");
+      }
+      for (const dev of ["vitest", "typescript", "wrangler"]) expect(existsSync(join(dir, "node_modules", dev)), `${dev} is a devDependency`).toBe(false);
+      const bin = join(dir, "cli/bin/plinth.mjs");
+      const run = (args: string[]) =>
+        spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, PLINTH_CONFIG_DIR: configDir, PLINTH_URL: region.url, PLINTH_API_KEY: region.admin.api_key }, timeout: 60_000 });
+      const help = run(["--help"]);
+      expect(help.status, help.stderr).toBe(0);
+      const who = run(["whoami", "--json"]);
+      expect(who.status, who.stderr).toBe(0);
+      expect(JSON.parse(who.stdout).username).toBe("admin");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
