@@ -174,7 +174,7 @@ describe("dashboard", () => {
     await hp.context().close();
   });
 
-  it("sends the user back to sign-in, with a reason, when the session ends", async () => {
+  it("sends the user back to sign-in, with a reason, when the account is disabled", async () => {
     expect((await region.api("POST", "/users", { username: "shortlived", password: "shortlived-pass-1", roles: [{ role: "viewer", site: null }] })).status).toBe(201);
     const sp = await newPage();
     await signIn(sp, "shortlived", "shortlived-pass-1");
@@ -186,6 +186,35 @@ describe("dashboard", () => {
     await sp.getByRole("button", { name: "Sign in" }).waitFor(WAIT);
     await sp.context().close();
   });
+
+  it("sends the user back to sign-in, with the reason, when the session's time runs out", async () => {
+    expect((await region.api("POST", "/users", { username: "timed", password: "timed-pass-12", roles: [{ role: "viewer", site: null }] })).status).toBe(201);
+    const sp = await newPage();
+    await signIn(sp, "timed", "timed-pass-12");
+    await sp.getByRole("heading", { name: "Fleet overview" }).waitFor(WAIT);
+    const session = () => sp.request.get(`${region.url}/api/v1/session`);
+    expect((await session()).status()).toBe(200);
+    // The session's lifetime is cut to a point a little ahead, in the region's own D1 (the
+    // account stays active): time, not a revocation, ends it.
+    const expiresAt = Date.now() + 30_000;
+    const rows = region.d1(`UPDATE sessions SET expires_at = ${expiresAt} WHERE user_id = (SELECT id FROM users WHERE username = 'timed') RETURNING expires_at`);
+    expect(rows).toEqual([{ expires_at: expiresAt }]);
+    expect(Date.now(), "time left to use the session before it expires").toBeLessThan(expiresAt - 5_000);
+    // Before that point the page works as ever.
+    await sp.getByRole("link", { name: "Events" }).click();
+    await sp.getByRole("heading", { name: "Events" }).waitFor(WAIT);
+    expect((await session()).status()).toBe(200);
+    await new Promise((res) => setTimeout(res, Math.max(0, expiresAt - Date.now() + 1_000)));
+    const after = await session();
+    expect(after.status()).toBe(401);
+    expect((await after.json()).error.code).toBe("session_expired");
+    expect((await region.api("GET", "/users/timed")).json.is_active).toBe(true);
+    // The next thing the user does finds out, and the page says why.
+    await sp.getByRole("link", { name: "Machines" }).click();
+    await sp.getByText("Your session has ended. Sign in again to continue.").waitFor(WAIT);
+    await sp.getByRole("button", { name: "Sign in" }).waitFor(WAIT);
+    await sp.context().close();
+  }, 120_000);
 
   it("signs out", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();

@@ -1,11 +1,15 @@
 // A throwaway local region for browser and CLI tests: its own state directory and a free
 // loopback port, seeded before wrangler starts (the seed writes the same local D1 files).
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { applyMigrations, bootstrapAdmin, ensureDevVars, startRegion, stopRegion } from "../../../scripts/region-local.mjs";
 import { seed } from "../../../scripts/seed-data";
+import { quietWranglerEnv } from "../../../scripts/wrangler-env.mjs";
+
+const ROOT = join(import.meta.dirname, "../../..");
 
 export interface TestRegion {
   url: string;
@@ -13,6 +17,11 @@ export interface TestRegion {
   admin: { username: string; password: string; api_key: string };
   /** A bearer-key JSON call, for arranging and for changing state behind the page's back. */
   api: (method: string, path: string, body?: unknown) => Promise<{ status: number; json: any }>;
+  /**
+   * Runs SQL on the region's local D1 while it serves (`wrangler d1 execute --local` on the same
+   * persisted state), for what no API changes: time passing, as a session's expiry.
+   */
+  d1: (sql: string) => Record<string, unknown>[];
   /** Stops wrangler and starts it again on the same port and state: a region outage. */
   restart: (downMs?: () => Promise<void>) => Promise<void>;
   stop: () => Promise<void>;
@@ -47,11 +56,22 @@ export async function startTestRegion(o: { machines: number; sites: number }): P
     const text = await r.text();
     return { status: r.status, json: text ? JSON.parse(text) : null };
   };
+  const d1 = (sql: string) => {
+    const r = spawnSync(join(ROOT, "node_modules/.bin/wrangler"), ["d1", "execute", "DB", "--local", "--persist-to", join(stateDir, "wrangler"), "--json", "--command", sql], {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { ...process.env, ...quietWranglerEnv, CI: "true" },
+      timeout: 120_000,
+    });
+    if (r.status !== 0) throw new Error(`d1 execute failed:\n${r.stdout}\n${r.stderr}`);
+    return (JSON.parse(r.stdout) as { results: Record<string, unknown>[] }[])[0]?.results ?? [];
+  };
   return {
     url,
     stateDir,
     admin,
     api,
+    d1,
     restart: async (whileDown) => {
       await stopRegion(child);
       await whileDown?.();
