@@ -476,8 +476,8 @@ export interface Operations {
     body: never;
   };
   /** Download an image by sha256 (rack credential) */
-  "GET /racks/{rackId}/images/{sha}256": {
-    path: { "rackId": string; "sha": string };
+  "GET /racks/{rackId}/images/{sha256}": {
+    path: { "rackId": string; "sha256": string };
     query: never;
     body: never;
   };

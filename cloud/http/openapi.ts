@@ -44,8 +44,8 @@ function jsonSchema(s: z.ZodType, io: "input" | "output" = "input") {
 export function openApiDocument(prefix = "/api/v1") {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const { method, path, meta } of registry) {
-    const oaPath = prefix + path.replace(/:([A-Za-z_]+)/g, "{$1}");
-    const params = [...path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+    const oaPath = prefix + path.replace(/:([A-Za-z][A-Za-z0-9_]*)/g, "{$1}");
+    const params = [...path.matchAll(/:([A-Za-z][A-Za-z0-9_]*)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
     if (meta.query) {
       const qs = jsonSchema(meta.query) as { properties?: Record<string, unknown>; required?: string[] };
       for (const [name, schema] of Object.entries(qs.properties ?? {})) {

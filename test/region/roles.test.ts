@@ -508,8 +508,6 @@ const NOT_IN_MATRIX = new Set([
   "POST /racks/enrol",
   "GET /racks/{rackId}/tunnel",
   "GET /racks/{rackId}/images/{sha256}",
-  // The same route as the document spells it today (its path-parameter pattern stops at the digits).
-  "GET /racks/{rackId}/images/{sha}256",
   "POST /session",
   "GET /session",
   "DELETE /session",
