@@ -102,22 +102,53 @@ else
 fi
 `;
 
-function qemuScript(vm: VmSpec, dir: string, disk: string, tap: string): string {
-  const fw =
-    vm.firmware === "uefi"
-      ? ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd", "-drive", `if=pflash,format=raw,unit=1,file=${join(dir, "OVMF_VARS.fd")}`]
-      : [];
-  const args = [
+/**
+ * The VM's power: qemu.sh's process. BIOS VMs boot the network first, always (SeaBIOS reaches
+ * the disk through iPXE's sanboot when the rack says "local"). UEFI VMs keep the disk first and
+ * their BMC honours "next boot PXE" once, as real BMCs do: OVMF lists several network options
+ * (PXEv4 twice, PXEv6, HTTP) ahead of the disk and iPXE's exit does not get past them, so a
+ * network-first OVMF never reaches a deployed disk. A guest reboot ("reboot: Restarting
+ * system") starts the next run with the firmware's own order, like a reset.
+ */
+export function qemuScript(vm: VmSpec, dir: string, disk: string, tap: string): string {
+  const common = [
     ...["-machine", "q35,graphics=off", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", String(vm.cpus), "-m", String(vm.memMiB)],
     ...["-display", "none", "-vga", "none", "-monitor", "none"],
     ...["-chardev", `file,id=con,path=${join(dir, "console.log")},append=on`, "-serial", "chardev:con"],
-    ...fw,
-    ...["-netdev", `tap,id=n0,ifname=${tap},script=no,downscript=no`, "-device", `virtio-net-pci,netdev=n0,mac=${vm.mac},bootindex=1`],
-    ...["-drive", `file=${disk},if=none,id=d0,format=raw`, "-device", `virtio-blk-pci,drive=d0,serial=PLX-${vm.name.toUpperCase()},bootindex=2`],
+    ...["-netdev", `tap,id=n0,ifname=${tap},script=no,downscript=no`, "-drive", `file=${disk},if=none,id=d0,format=raw`],
     ...["-smbios", `type=1,manufacturer=Plinth,product=lab-vm,serial=LAB-${vm.name.toUpperCase()}`],
   ];
-  // The pid file is the BMC's power state: written by the process that becomes QEMU.
-  return `#!/bin/sh\necho $$ > "${join(dir, "qemu.pid")}"\nexec qemu-system-x86_64 ${args.map((a) => `'${a}'`).join(" ")}\n`;
+  const nic = (i: number) => ["-device", `virtio-net-pci,netdev=n0,mac=${vm.mac},bootindex=${i}`];
+  const blk = (i: number) => ["-device", `virtio-blk-pci,drive=d0,serial=PLX-${vm.name.toUpperCase()},bootindex=${i}`];
+  const q = (a: string[]) => a.map((x) => `'${x}'`).join(" ");
+  if (vm.firmware === "bios") {
+    // The pid file is the BMC's power state: written by the process that becomes QEMU.
+    return `#!/bin/sh\necho $$ > "${join(dir, "qemu.pid")}"\nexec qemu-system-x86_64 ${q([...common, ...nic(1), ...blk(2)])}\n`;
+  }
+  const ovmf = ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd", "-drive", `if=pflash,format=raw,unit=1,file=${join(dir, "OVMF_VARS.fd")}`];
+  return `#!/bin/sh
+dir='${dir}'
+echo $$ > "$dir/qemu.pid"
+qpid=""
+trap '[ -n "$qpid" ] && kill "$qpid" 2>/dev/null; wait; exit 0' TERM INT
+pxe=no
+[ "$(cat "$dir/boot" 2>/dev/null)" = pxe ] && pxe=yes
+echo default > "$dir/boot"
+while :; do
+  from=1
+  [ -f "$dir/console.log" ] && from=$(($(wc -c < "$dir/console.log") + 1))
+  if [ $pxe = yes ]; then set -- ${q([...nic(1), ...blk(2)])}; else set -- ${q([...blk(1), ...nic(2)])}; fi
+  # A simple command in the background: $! is QEMU itself, which the TERM trap can kill.
+  qemu-system-x86_64 ${q([...common, ...ovmf])} -no-reboot "$@" &
+  qpid=$!
+  echo $qpid > "$dir/qemu.child"
+  wait $qpid
+  qpid=""
+  tail -c +$from "$dir/console.log" 2>/dev/null | grep -q "reboot: Restarting system" || break
+  pxe=no
+done
+rm -f "$dir/qemu.pid" "$dir/qemu.child"
+`;
 }
 
 function lanConf(port: number, script: string): string {
@@ -167,8 +198,9 @@ export async function startLab(o: LabOptions): Promise<Lab> {
     stopped = true;
     // QEMU first (by the PID its BMC recorded), then the BMCs, the appliance, the WAN.
     for (const vm of vms) {
-      const pidFile = join(vm.dir, "qemu.pid");
-      if (existsSync(pidFile)) {
+      for (const f of ["qemu.pid", "qemu.child"]) {
+        const pidFile = join(vm.dir, f);
+        if (!existsSync(pidFile)) continue;
         try {
           process.kill(Number(readFileSync(pidFile, "utf8")), "SIGKILL");
         } catch {
@@ -313,9 +345,10 @@ export async function startLab(o: LabOptions): Promise<Lab> {
       cutTunnel: async () => {
         const srv = relay;
         relay = null;
-        if (srv) await new Promise<void>((res) => srv.close(() => res()));
+        // Drop the live connections first: close() waits for them to end.
         for (const s of relayed) s.destroy();
         relayed.clear();
+        if (srv) await new Promise<void>((res) => srv.close(() => res()));
       },
       restoreTunnel: async () => {
         if (relay) return;
