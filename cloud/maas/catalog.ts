@@ -8,6 +8,7 @@ import { machinesJson } from "./load";
 import { DOMAIN, poolJson, zoneJson } from "./shape";
 import type { Handler, Req } from "./table";
 import { API, deleted, fieldError, forbidden, json, MaasError, parse } from "./wire";
+import type { ImageRow as BootImageRow } from "../routes/images";
 
 const nameRe = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const nameField = z.string().min(1, "This field is required.").max(64).regex(nameRe, "Enter a valid name: letters, digits, '.', '_' and '-'.");
@@ -233,14 +234,8 @@ const domainHandlers: Handler[] = [
   },
 ];
 
-interface ImageRow {
-  id: number;
-  osystem: string;
-  series: string;
-  architecture: string;
-  kind: string;
-  size: number;
-}
+/** The columns boot-resources/ reads of the boot_images rows /api/v1 serves. */
+type ImageRow = Pick<BootImageRow, "id" | "osystem" | "series" | "architecture" | "kind" | "size">;
 const imageJson = (b: ImageRow) => ({
   id: b.id,
   type: b.kind === "synced" ? "Synced" : "Uploaded",

@@ -104,7 +104,8 @@ export async function dispatchRackCommands(env: Env, target: RackCommandTarget, 
 }
 
 /** Region code that changes what a site's racks serve (subnets, boot intents) calls this. */
-export async function notifyConfigChanged(env: Env, siteId: number): Promise<void> {
-  const { results } = await env.DB.prepare("SELECT id FROM racks WHERE site_id = ? AND revoked_at IS NULL AND connected = 1").bind(siteId).all<{ id: string }>();
+/** Tells the connected racks of a site (or of every site, with null) that their snapshot changed. */
+export async function notifyConfigChanged(env: Env, siteId: number | null): Promise<void> {
+  const { results } = await env.DB.prepare("SELECT id FROM racks WHERE (?1 IS NULL OR site_id = ?1) AND revoked_at IS NULL AND connected = 1").bind(siteId).all<{ id: string }>();
   await Promise.all(results.map((r) => env.RACK_TUNNEL.get(env.RACK_TUNNEL.idFromName(r.id)).configChanged()));
 }

@@ -264,7 +264,7 @@ async function finish(db: D1Database, m: MachineRow, status: string, doc: unknow
   const failed = status !== "passed";
   const reason = failed ? `the node reported a failure${s.success && s.data.error ? `: ${s.data.error.slice(0, 500)}` : ""}` : `${s.success ? s.data.mode : "phase"} done`;
   try {
-    await applyAction(db, { id: m.id, systemId: m.system_id, status: m.status, previousStatus: m.previous_status, locked: !!m.locked, powerType: m.power_type }, failed ? on.failed : on.done, { actor: `rack:${rackId}`, reason });
+    await applyAction(db, core(m), failed ? on.failed : on.done, { actor: `rack:${rackId}`, reason });
     return true;
   } catch {
     // Changed under us (aborted, timed out): the newer state wins.

@@ -19,7 +19,7 @@ export interface IpmiSim {
 export interface IpmiSimOptions {
   port: number;
   dir: string;
-  users?: { id: number; name: string; password: string; priv: "user" | "operator" | "admin" }[];
+  users?: IpmiUser[];
   /** Without the script ipmi_sim keeps power state itself and forks nothing per query (benchmarks). Default true. */
   chassisControl?: boolean;
 }
@@ -67,6 +67,30 @@ async function answers(port: number): Promise<boolean> {
   }
 }
 
+export type IpmiUser = { id: number; name: string; password: string; priv: "user" | "operator" | "admin" };
+
+/** ipmi_sim's LAN configuration: one LAN channel on 127.0.0.1:port, the users, and the chassis-control script if any. */
+export function lanConf(o: { port: number; users: IpmiUser[]; chassisControl?: string; name?: string }): string {
+  return [
+    `name "${o.name ?? "plinth-test"}"`,
+    "set_working_mc 0x20",
+    "  startlan 1",
+    `    addr 127.0.0.1 ${o.port}`,
+    "    priv_limit admin",
+    "    allowed_auths_admin none md2 md5 straight",
+    "    allowed_auths_operator none md2 md5 straight",
+    "    allowed_auths_user none md2 md5 straight",
+    "    guid a123456789abcdefa123456789abcdef",
+    "  endlan",
+    ...(o.chassisControl ? [`  chassis_control "${o.chassisControl} 0x20"`] : []),
+    ...o.users.map((u) => `  user ${u.id} true "${u.name}" "${u.password}" ${u.priv} 10 none md2 md5 straight`),
+    "",
+  ].join("\n");
+}
+
+/** ipmi_sim's emulated BMC: one management controller at 0x20. */
+export const BMC_EMU = ["mc_setbmc 0x20", "mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr", "mc_enable 0x20", ""].join("\n");
+
 export async function startIpmiSim(opts: IpmiSimOptions): Promise<IpmiSim> {
   which("ipmi_sim");
   const dir = opts.dir;
@@ -75,28 +99,8 @@ export async function startIpmiSim(opts: IpmiSimOptions): Promise<IpmiSim> {
   writeFileSync(script, chassisScript);
   chmodSync(script, 0o755);
   const users = opts.users ?? [{ id: 2, name: "admin", password: "password", priv: "admin" }];
-  writeFileSync(
-    join(dir, "lan.conf"),
-    [
-      'name "plinth-test"',
-      "set_working_mc 0x20",
-      "  startlan 1",
-      `    addr 127.0.0.1 ${opts.port}`,
-      "    priv_limit admin",
-      "    allowed_auths_admin none md2 md5 straight",
-      "    allowed_auths_operator none md2 md5 straight",
-      "    allowed_auths_user none md2 md5 straight",
-      "    guid a123456789abcdefa123456789abcdef",
-      "  endlan",
-      ...(opts.chassisControl === false ? [] : [`  chassis_control "${script} 0x20"`]),
-      ...users.map((u) => `  user ${u.id} true "${u.name}" "${u.password}" ${u.priv} 10 none md2 md5 straight`),
-      "",
-    ].join("\n"),
-  );
-  writeFileSync(
-    join(dir, "bmc.emu"),
-    ["mc_setbmc 0x20", "mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr", "mc_enable 0x20", ""].join("\n"),
-  );
+  writeFileSync(join(dir, "lan.conf"), lanConf({ port: opts.port, users, ...(opts.chassisControl === false ? {} : { chassisControl: script }) }));
+  writeFileSync(join(dir, "bmc.emu"), BMC_EMU);
   // -n: no console on stdin, which would abort without a terminal.
   const child: ChildProcess = spawn(
     "ipmi_sim",

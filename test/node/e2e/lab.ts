@@ -10,6 +10,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { createServer as createTcpServer, type Server as TcpServer, type Socket, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BMC_EMU, lanConf } from "../bmc/ipmi-sim";
 import { buildImages } from "../images/rig";
 import { watchOutput } from "../rig/dhcp-rig";
 import { createNetns, ip, type Netns, requireRoot, stop, uniqueName } from "../rig/netns";
@@ -151,24 +152,6 @@ rm -f "$dir/qemu.pid" "$dir/qemu.child"
 `;
 }
 
-function lanConf(port: number, script: string): string {
-  return [
-    'name "plinth-lab"',
-    "set_working_mc 0x20",
-    "  startlan 1",
-    `    addr 127.0.0.1 ${port}`,
-    "    priv_limit admin",
-    "    allowed_auths_admin none md2 md5 straight",
-    "    allowed_auths_operator none md2 md5 straight",
-    "    allowed_auths_user none md2 md5 straight",
-    "    guid a123456789abcdefa123456789abcdef",
-    "  endlan",
-    `  chassis_control "${script} 0x20"`,
-    '  user 2 true "admin" "lab-password" admin 10 none md2 md5 straight',
-    "",
-  ].join("\n");
-}
-
 export async function startLab(o: LabOptions): Promise<Lab> {
   requireRoot();
   need("qemu-system-x86_64", "qemu-system-x86");
@@ -282,8 +265,8 @@ export async function startLab(o: LabOptions): Promise<Lab> {
       writeFileSync(script, CHASSIS);
       chmodSync(script, 0o755);
       const bmcPort = 19_623 + i;
-      writeFileSync(join(vdir, "lan.conf"), lanConf(bmcPort, script));
-      writeFileSync(join(vdir, "bmc.emu"), ["mc_setbmc 0x20", "mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr", "mc_enable 0x20", ""].join("\n"));
+      writeFileSync(join(vdir, "lan.conf"), lanConf({ name: "plinth-lab", port: bmcPort, chassisControl: script, users: [{ id: 2, name: "admin", password: "lab-password", priv: "admin" }] }));
+      writeFileSync(join(vdir, "bmc.emu"), BMC_EMU);
       mkdirSync(join(vdir, "bmc-state"));
       // -n: no console on stdin. Inside the namespace: only the appliance (and ipmitool there) reach it.
       started.push(ns.spawn("ipmi_sim", ["-c", join(vdir, "lan.conf"), "-f", join(vdir, "bmc.emu"), "-s", join(vdir, "bmc-state"), "-n"], { stdio: "ignore" }));
