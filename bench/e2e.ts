@@ -255,14 +255,14 @@ async function stopRef(ref: Ref): Promise<void> {
   if (process.env.PLINTH_KEEP_RIG !== "1") rmSync(ref.dir, { recursive: true, force: true });
 }
 
-/** lab.ts's QEMU command line for the same VM, with -no-reboot (a static setup cannot tell a reboot to boot the disk). */
-function refQemuArgs(dir: string, disk: string, diskFirst: boolean): string[] {
+/** lab.ts's QEMU command line for the same VM (network first), with -no-reboot: the static setup swaps its script between boots. */
+function refQemuArgs(dir: string, disk: string): string[] {
   return [
     ...["-machine", "q35,graphics=off", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", String(VM.cpus), "-m", String(VM.memMiB)],
     ...["-display", "none", "-vga", "none", "-monitor", "none", "-no-reboot"],
     ...["-chardev", `file,id=con,path=${join(dir, "console.log")},append=on`, "-serial", "chardev:con"],
-    ...["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no", "-device", `virtio-net-pci,netdev=n0,mac=${VM.mac},bootindex=${diskFirst ? 2 : 1}`],
-    ...["-drive", `file=${disk},if=none,id=d0,format=raw`, "-device", `virtio-blk-pci,drive=d0,serial=PLX-${VM.name.toUpperCase()},bootindex=${diskFirst ? 1 : 2}`],
+    ...["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no", "-device", `virtio-net-pci,netdev=n0,mac=${VM.mac},bootindex=1`],
+    ...["-drive", `file=${disk},if=none,id=d0,format=raw`, "-device", `virtio-blk-pci,drive=d0,serial=PLX-${VM.name.toUpperCase()},bootindex=2`],
     ...["-smbios", `type=1,manufacturer=Plinth,product=lab-vm,serial=LAB-${VM.name.toUpperCase()}`],
   ];
 }
@@ -329,7 +329,7 @@ async function refRound(ref: Ref, n: number): Promise<{ ready: number; deployed:
   // (a) commissioning: QEMU start → the environment's final status POST ("done").
   writeFileSync(join(www, "boot.ipxe"), refScript("commission", token));
   let t0 = performance.now();
-  if ((await refBoot(ref, refQemuArgs(vdir, disk, false), statusIs("done"), t0 + PHASE_MS)) !== "done") throw fail("commissioning did not post done");
+  if ((await refBoot(ref, refQemuArgs(vdir, disk), statusIs("done"), t0 + PHASE_MS)) !== "done") throw fail("commissioning did not post done");
   const ready = performance.now() - t0;
 
   // (b) deploy: QEMU start → installed → reboot (QEMU exits) → QEMU again, network first as
@@ -350,7 +350,7 @@ async function refRound(ref: Ref, n: number): Promise<{ ready: number; deployed:
   t0 = performance.now();
   const deadline = t0 + PHASE_MS;
   const first = ref.requests.length;
-  await refBoot(ref, refQemuArgs(vdir, disk, false), null, deadline);
+  await refBoot(ref, refQemuArgs(vdir, disk), null, deadline);
   const exited = performance.now() - t0;
   const mark = ref.requests.length;
   const installed = ref.requests.slice(first).find(statusIs("installed"));
@@ -358,7 +358,7 @@ async function refRound(ref: Ref, n: number): Promise<{ ready: number; deployed:
   const home = (p: Post) => p.method === "POST" && p.path === `/phone-home/${token}`;
   // What the appliance answers a deployed machine, as a static file an operator swaps in.
   writeFileSync(join(www, "boot.ipxe"), ["#!ipxe", "echo static: local disk", "sanboot --no-describe --drive 0x80", ""].join("\n"));
-  if ((await refBoot(ref, refQemuArgs(vdir, disk, false), home, deadline)) !== "done" || !ref.requests.slice(mark).some(home)) throw fail("disk did not phone home");
+  if ((await refBoot(ref, refQemuArgs(vdir, disk), home, deadline)) !== "done" || !ref.requests.slice(mark).some(home)) throw fail("disk did not phone home");
   const deployed = performance.now() - t0;
   return { ready, deployed, deployedMarks: { installed: installed.at - t0, "QEMU exited": exited } };
 }
