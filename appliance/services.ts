@@ -20,6 +20,7 @@ import { BootHttpServer } from "./http/server";
 import { type ImageFetcher, ImageCache } from "./images/cache";
 import { deployDocument, phoneHomeFields } from "./metadata/deploy";
 import { InstalledDeployments } from "./metadata/installed";
+import { gsoBinding } from "./native/udp-gso";
 import { rootProvider } from "./tftp/files";
 import { TftpServer } from "./tftp/server";
 import { dhcpEmitter, type MetadataResult, metadataResultRelay } from "./tunnel/seams";
@@ -257,7 +258,15 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     throw e;
   }
   presync(host.config);
-  log("info", "boot services started", { interface: o.iface, address, http_port: httpPort, tftp_root: o.tftpRoot, sockets: o.sockets.map((s) => `${s.iface}:${s.port}`) });
+  log("info", "boot services started", {
+    interface: o.iface,
+    address,
+    http_port: httpPort,
+    tftp_root: o.tftpRoot,
+    // false: built without a C compiler (scripts/build-native.mjs); TFTP windows then cost a syscall per packet.
+    tftp_udp_segmentation: gsoBinding() !== null,
+    sockets: o.sockets.map((s) => `${s.iface}:${s.port}`),
+  });
   return {
     dhcp,
     tftp,

@@ -10,6 +10,9 @@ import { ensureDashboard } from "./dashboard-build.mjs";
 import { ensureDebianPackages } from "./debian-deps.mjs";
 
 ensureDebianPackages();
+// The appliance's native helper (TFTP's UDP segmentation): `npm ci` ran before the compiler
+// may have been installed just above, and the tests check the fast path is really taken.
+if (spawnSync(process.execPath, ["scripts/build-native.mjs"], { stdio: "inherit", env: { ...process.env, PLINTH_NATIVE: "required" } }).status !== 0) process.exit(1);
 // The region suite loads wrangler.toml, whose [assets] directory must exist; browser tests use it.
 ensureDashboard();
 

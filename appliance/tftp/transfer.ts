@@ -4,13 +4,18 @@
 // (the sorcerer's apprentice bug). Block numbers wrap to 0 after 65535; internally they are
 // absolute, so files larger than 65535 blocks work.
 import type { Socket } from "node:dgram";
+import { disableSegmentation, enableSegmentation } from "../native/udp-gso";
 import type { TftpFile } from "./files";
 import type { Negotiated } from "./options";
 import { dataHeader, decode, ErrorCode, encode, errorPacket, Op } from "./packet";
 import { Rto, type RtoPolicy } from "./rto";
 
+/** What a kernel answers to a segmented send it will not do. */
+const REFUSED_SEGMENTATION = new Set(["EIO", "EINVAL", "EMSGSIZE", "EOPNOTSUPP", "ENOPROTOOPT"]);
+
 export type TransferEnd =
-  | { ok: true; bytes: number; retransmits: number }
+  /** segments: DATA packets per send when the kernel segmented the windows, else 0. */
+  | { ok: true; bytes: number; retransmits: number; segments: number }
   | { ok: false; reason: "client-error"; code: number; message: string; retransmits: number }
   | { ok: false; reason: "timeout" | "socket-error" | "read-error" | "closed"; message: string; retransmits: number };
 
@@ -32,6 +37,9 @@ export class ReadTransfer {
   /** Bumped per window so a read that finishes after a newer window started is dropped. */
   private generation = 0;
   private done = false;
+  /** DATA packets one send may carry (UDP segmentation), or 0: one send per packet. */
+  private perSend = 0;
+  private segmentationTried = false;
   readonly finished: Promise<TransferEnd>;
   private resolve!: (end: TransferEnd) => void;
 
@@ -81,20 +89,28 @@ export class ReadTransfer {
       try {
         data = await this.file.read(offset, length);
       } catch (e) {
-        this.sock.send(errorPacket(ErrorCode.NOT_DEFINED, "read error"));
+        this.sendError("read error");
         this.finish({ ok: false, reason: "read-error", message: (e as Error).message, retransmits: this.retransmits });
         return;
       }
       if (gen !== this.generation || this.done) return;
     }
-    for (let n = first; n <= end; n++) {
-      const off = (n - first) * blksize;
-      const chunk = data.subarray(off, off + blksize);
-      this.sock.send([dataHeader(n), chunk]);
-      if (chunk.length < blksize) {
-        this.last = n;
-        end = n;
-        break;
+    // Fewer bytes than the window asked for: the file ends in it, with a short (maybe empty) block.
+    if (data.length < length) {
+      end = first + Math.floor(data.length / blksize);
+      this.last = end;
+    }
+    // Windows go out k packets per syscall when the kernel segments for us (native/udp-gso.ts).
+    // Only from the first DATA on: a segmenting socket would cut an OACK longer than a block.
+    if (!this.segmentationTried) {
+      this.segmentationTried = true;
+      if (windowsize > 1) this.perSend = enableSegmentation(this.sock, blksize + 4, this.sock.remoteAddress().family === "IPv6" ? 40 : 20);
+    }
+    if (this.perSend > 0) this.sendSegmented(data, first, end, gen);
+    else {
+      for (let n = first; n <= end; n++) {
+        const off = (n - first) * blksize;
+        this.sock.send([dataHeader(n), data.subarray(off, off + blksize)]);
       }
     }
     if (end > this.sentUpTo) {
@@ -102,6 +118,39 @@ export class ReadTransfer {
     }
     this.windowSentAt = performance.now();
     this.arm();
+  }
+
+  /**
+   * Lays the window's packets end to end, header then block, and sends `perSend` of them per
+   * syscall; the kernel cuts each send into datagrams of blksize + 4 bytes. A fresh buffer per
+   * window: a send the kernel could not take at once still holds it. If the kernel refuses a
+   * segmented send (an old kernel, an IPsec route), this transfer goes back to one packet per
+   * send and resends the window at once instead of waiting for the timeout.
+   */
+  private sendSegmented(data: Uint8Array, first: number, end: number, gen: number): void {
+    const { blksize } = this.neg;
+    const seg = blksize + 4;
+    const count = end - first + 1;
+    const buf = Buffer.allocUnsafe(count * seg - (count * blksize - data.length));
+    for (let i = 0; i < count; i++) {
+      const n = first + i;
+      const at = i * seg;
+      buf[at] = 0;
+      buf[at + 1] = Op.DATA;
+      buf[at + 2] = (n >> 8) & 0xff;
+      buf[at + 3] = n & 0xff;
+      buf.set(data.subarray(i * blksize, (i + 1) * blksize), at + 4);
+    }
+    const onSent = (err: Error | null) => {
+      // Other errors (a client gone: ECONNREFUSED) end the transfer through the socket's error event.
+      if (!err || !REFUSED_SEGMENTATION.has((err as NodeJS.ErrnoException).code ?? "") || this.perSend === 0 || this.done) return;
+      this.perSend = 0;
+      disableSegmentation(this.sock);
+      if (gen === this.generation) void this.sendWindow();
+    };
+    for (let at = 0; at < buf.length; at += this.perSend * seg) {
+      this.sock.send(buf.subarray(at, Math.min(buf.length, at + this.perSend * seg)), onSent);
+    }
   }
 
   private onMessage(msg: Buffer): void {
@@ -135,7 +184,7 @@ export class ReadTransfer {
     if (acked === this.base - 1) return; // duplicate: the timer, not the ACK, drives resends
     this.progress();
     if (this.last !== null && acked >= this.last) {
-      this.finish({ ok: true, bytes: this.file.size ?? 0, retransmits: this.retransmits });
+      this.finish({ ok: true, bytes: this.file.size ?? 0, retransmits: this.retransmits, segments: this.perSend });
       return;
     }
     this.base = acked + 1;
@@ -165,7 +214,7 @@ export class ReadTransfer {
   private onTimeout(): void {
     if (this.done) return;
     if (++this.retries > this.policy.maxRetries) {
-      this.sock.send(errorPacket(ErrorCode.NOT_DEFINED, "timed out"));
+      this.sendError("timed out");
       this.finish({ ok: false, reason: "timeout", message: "no ACK from client", retransmits: this.retransmits });
       return;
     }
@@ -178,6 +227,15 @@ export class ReadTransfer {
 
   private send(buf: Buffer): void {
     this.sock.send(buf);
+  }
+
+  private sendError(message: string): void {
+    // An error packet can be longer than a small block: it must leave as one datagram.
+    if (this.perSend > 0) {
+      this.perSend = 0;
+      disableSegmentation(this.sock);
+    }
+    this.sock.send(errorPacket(ErrorCode.NOT_DEFINED, message));
   }
 
   private finish(end: TransferEnd): void {

@@ -33,6 +33,8 @@ export interface TftpRig {
   client: Netns;
   serverIp: string;
   clientIp: string;
+  /** The client's end of the veth pair, in `client`. */
+  clientIf: string;
   /** Drop 0.5% of the client's UDP packets, both directions, as the wire would (nftables numgen). */
   addLoss(perMille?: number): void;
   clearLoss(): void;
@@ -47,13 +49,18 @@ export function createTftpRig(): TftpRig {
     const net = `10.${randomInt(64, 250)}.${randomInt(1, 250)}`;
     const serverIp = `${net}.1`;
     const clientIp = `${net}.2`;
-    const { clientIf } = vethPair(server, client, `${serverIp}/24`, `${clientIp}/24`);
+    const { serverIf, clientIf } = vethPair(server, client, `${serverIp}/24`, `${clientIp}/24`);
+    // veth passes a segmented UDP send (UDP_SEGMENT) to the peer as one packet; most NICs cut
+    // it into datagrams before the wire. One segment per packet makes this veth do the same, so
+    // the client's loss rule below drops single datagrams, as a lossy wire would.
+    server.exec("ip", ["link", "set", serverIf, "gso_max_segs", "1"]);
     const c = client;
     return {
       server,
       client: c,
       serverIp,
       clientIp,
+      clientIf,
       addLoss(perMille = 5) {
         const file = join(tmpdir(), `${c.name}.nft`);
         writeFileSync(

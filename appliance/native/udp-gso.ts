@@ -1,0 +1,74 @@
+// Loader for the UDP segmentation helper (udp_gso.c, built by scripts/build-native.mjs at
+// install). It is optional: without it, or on a kernel without UDP_SEGMENT, callers send one
+// datagram per packet as before, only slower.
+import type { Socket } from "node:dgram";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+interface Binding {
+  setSegment(fd: number, size: number): number;
+  pathMtu(fd: number): number;
+}
+
+export const GSO_ADDON_PATH = join(dirname(fileURLToPath(import.meta.url)), "build", "udp_gso.node");
+
+let binding: Binding | null | undefined;
+
+/** The compiled helper, or null when it was not built (no C compiler at install). */
+export function gsoBinding(): Binding | null {
+  if (binding !== undefined) return binding;
+  binding = null;
+  if (existsSync(GSO_ADDON_PATH)) {
+    try {
+      binding = createRequire(import.meta.url)(GSO_ADDON_PATH) as Binding;
+    } catch {
+      binding = null;
+    }
+  }
+  return binding;
+}
+
+/**
+ * The socket's file descriptor. dgram keeps its libuv handle behind a private symbol; the
+ * public `_handle` getter is deprecated (DEP0112) and would print a warning.
+ */
+export function socketFd(sock: Socket): number | null {
+  for (const sym of Object.getOwnPropertySymbols(sock)) {
+    const state = (sock as unknown as Record<symbol, unknown>)[sym];
+    if (state && typeof state === "object" && "handle" in state) {
+      const fd = (state as { handle?: { fd?: unknown } }).handle?.fd;
+      return typeof fd === "number" && fd >= 0 ? fd : null;
+    }
+  }
+  return null;
+}
+
+/** Largest UDP payload of one send, and the kernel's segment count limit (UDP_MAX_SEGMENTS). */
+const MAX_SEND = 65507;
+const MAX_SEGMENTS = 64;
+
+/**
+ * Turns on segmentation for a connected socket whose datagrams are all `segment` bytes (the
+ * last of a send may be shorter). Returns how many datagrams one send may carry, or 0 when
+ * segmentation is off: no helper, no kernel support, or datagrams that would not fit the path
+ * MTU unfragmented (the kernel refuses to segment those; plain sends let IP fragment them).
+ */
+export function enableSegmentation(sock: Socket, segment: number, ipHeader: number): number {
+  const b = gsoBinding();
+  const fd = b ? socketFd(sock) : null;
+  if (!b || fd === null) return 0;
+  const perSend = Math.min(MAX_SEGMENTS, Math.floor(MAX_SEND / segment));
+  if (perSend < 2) return 0;
+  const mtu = b.pathMtu(fd);
+  if (mtu <= 0 || segment + 8 + ipHeader > mtu) return 0;
+  return b.setSegment(fd, segment) === 0 ? perSend : 0;
+}
+
+/** Back to one datagram per send (after the kernel refused a segmented send). */
+export function disableSegmentation(sock: Socket): void {
+  const b = gsoBinding();
+  const fd = b ? socketFd(sock) : null;
+  if (b && fd !== null) b.setSegment(fd, 0);
+}
