@@ -159,8 +159,10 @@ export async function startLab(o: LabOptions): Promise<Lab> {
   need("ipmitool", "ipmitool");
   for (const f of ["/usr/lib/ipxe/undionly.kpxe", "/usr/lib/ipxe/ipxe.efi", "/usr/lib/ipxe/snponly.efi"]) if (!existsSync(f)) throw new Error(`${f} is missing: apt-get install ipxe`);
   if (o.vms.some((v) => v.firmware === "uefi") && !existsSync("/usr/share/OVMF/OVMF_CODE_4M.fd")) throw new Error("OVMF is missing: apt-get install ovmf");
-  // The boot environment is git-ignored and rebuilt on demand (cached: seconds when current).
-  if (!existsSync(join(imagesDir, "vmlinuz")) || !existsSync(join(imagesDir, "initrd.img")) || !existsSync(join(imagesDir, "testdisk.raw.zst"))) buildImages();
+  // The boot environment is git-ignored and rebuilt when its inputs changed (build.sh compares
+  // a stamp of them: seconds when current). Only checking that the files exist served a stale
+  // initramfs after images/initramfs changed.
+  buildImages();
 
   const r = o.region;
   const octet = 100 + (randomBytes(1)[0]! % 100);
