@@ -66,15 +66,18 @@ export async function runAction(c: Ctx, m: MachineRow, action: BodyAction, body:
   // A rack that cannot be told gets it then; the action stands.
   const push = () => notifyConfigChanged(c.env, m.siteId).catch((e: unknown) => console.warn("config push after an action failed", String(e)));
   await push();
-  const plan = powerPlanFor(action, m.status, to);
+  const plan = powerPlanFor(action, m.status, to, m.previousStatus);
   if (!plan) return;
   const actor = c.get("caller").username;
   const sent = await lifecyclePower(c.env, { id: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, rackId: m.rackId, status: to }, plan, { actor, action });
-  // With the manual driver there is nothing to power off: the release completes at once. With
-  // no rack to send it through, the machine stays Releasing (never powered off, so not Ready):
-  // its deadline fails it unless someone acts.
-  if (plan.kind === "stop" && plan.finishes === "release" && sent === "manual") {
-    await applyAction(c.env.DB, { ...m, locked: !!m.locked, status: to, previousStatus: m.status }, "released", { actor: "region", reason: "manual power: nothing to power off" });
+  // With the manual driver there is no power action to wait for: the step completes at once.
+  // With no rack to send it through, the machine stays in the step (never powered off, so not
+  // Ready): its deadline fails it unless someone acts.
+  if (plan.kind !== "start" && plan.finishes && sent === "manual") {
+    const done = plan.finishes === "release" ? "released" : "rescue_exited";
+    // exit_rescue_mode keeps previous_status (where the machine returns); release records where it came from.
+    const previousStatus = plan.finishes === "release" ? m.status : m.previousStatus;
+    await applyAction(c.env.DB, { ...m, locked: !!m.locked, status: to, previousStatus }, done, { actor: "region", reason: "manual power: nothing to wait for" });
     await push();
   }
 }

@@ -14,6 +14,8 @@ const INTENT_BY_STATUS = new Map<number, BootIntent["intent"]>([
   [NODE_STATUS.DEPLOYED, "local"],
   [NODE_STATUS.RESCUE_MODE, "rescue"],
   [NODE_STATUS.ENTERING_RESCUE_MODE, "rescue"],
+  // Leaving rescue: a deployed machine reboots into its disk; whatever PXE boots now gets that.
+  [NODE_STATUS.EXITING_RESCUE_MODE, "local"],
   [NODE_STATUS.RELEASING, "release"],
   [NODE_STATUS.DISK_ERASING, "release"],
 ]);

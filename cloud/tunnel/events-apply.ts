@@ -254,6 +254,8 @@ const FINISH: Partial<Record<number, { done: InternalAction; failed: InternalAct
   [NODE_STATUS.COMMISSIONING]: { done: "commissioning_done", failed: "commissioning_failed" },
   [NODE_STATUS.RELEASING]: { done: "released", failed: "release_failed" },
   [NODE_STATUS.DISK_ERASING]: { done: "disk_erased", failed: "disk_erase_failed" },
+  // The rescue environment reports once its network is up and its shell waits.
+  [NODE_STATUS.ENTERING_RESCUE_MODE]: { done: "rescue_entered", failed: "rescue_failed" },
 };
 
 async function finish(db: D1Database, m: MachineRow, status: string, doc: unknown, rackId: string): Promise<boolean> {

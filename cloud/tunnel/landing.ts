@@ -11,8 +11,8 @@ export interface StoredCommand {
   deadline: number;
   machineId: number | null;
   createdAt: number;
-  /** Region-only (never sent): the lifecycle step this command's outcome finishes (release: power off). */
-  finishes?: "release";
+  /** Region-only (never sent): the lifecycle step this command's outcome finishes (release's power off, rescue exit's power action). */
+  finishes?: "release" | "rescue_exit";
 }
 
 export type CommandOutcome = { state: "done" | "failed"; data?: Record<string, unknown>; error?: { code: string; message: string } } | { state: "expired" };

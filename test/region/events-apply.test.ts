@@ -129,6 +129,27 @@ describe("rack events applied to machines", () => {
     rack.ws.close(1000);
   });
 
+  it("the rescue environment's report moves ENTERING_RESCUE_MODE to RESCUE_MODE (a failure to FAILED_ENTERING_RESCUE_MODE)", async () => {
+    const { rack } = await setup("rescue", "10.68.0.0/24");
+    const ok = await makeMachine({ site: "ea-site-rescue", status: NODE_STATUS.ENTERING_RESCUE_MODE, previousStatus: NODE_STATUS.DEPLOYED, mac: "52:54:00:68:00:01" });
+    const bad = await makeMachine({ site: "ea-site-rescue", status: NODE_STATUS.ENTERING_RESCUE_MODE, previousStatus: NODE_STATUS.READY, mac: "52:54:00:68:00:02" });
+    rack.send({
+      t: "event",
+      v: 1,
+      events: [
+        ev("metadata.result", { systemId: ok, name: "status", status: "passed", output: '{"mode":"rescue","status":"done"}' }),
+        ev("metadata.result", { systemId: bad, name: "status", status: "failed", output: '{"mode":"rescue","status":"failed","error":"no disks"}' }),
+      ],
+    });
+    await rack.next((m) => m.t === "ack");
+    await eventually("RESCUE_MODE", async () => ((await statusOf(ok)) === NODE_STATUS.RESCUE_MODE ? true : null));
+    await eventually("FAILED_ENTERING_RESCUE_MODE", async () => ((await statusOf(bad)) === NODE_STATUS.FAILED_ENTERING_RESCUE_MODE ? true : null));
+    // Where it returns on exit is still remembered.
+    const row = await env.DB.prepare("SELECT previous_status FROM machines WHERE system_id = ?").bind(ok).first<{ previous_status: number }>();
+    expect(row!.previous_status).toBe(NODE_STATUS.DEPLOYED);
+    rack.ws.close(1000);
+  });
+
   it("ignores results for machines of another site", async () => {
     const { rack } = await setup("5", "10.66.0.0/24");
     const foreign = await makeMachine({ site: "ea-site-elsewhere", status: NODE_STATUS.COMMISSIONING, mac: "52:54:00:66:00:09" });

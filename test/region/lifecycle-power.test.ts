@@ -127,6 +127,50 @@ describe("lifecycle power", () => {
     rack.ws.close(1000);
   });
 
+  it("exit rescue: a deployed machine boots its disk and is DEPLOYED on the result; others are powered off and return; failures fail the step", async () => {
+    const admin = await makeUser("lp-admin-7", [["admin", null]]);
+    const { rackId, credential } = await enrolRack(admin, "lp-7", "rack-lp-7");
+    const rack = await connect(rackId, credential);
+    const deployed = await makeMachine({ site: "lp-7", status: S.RESCUE_MODE, previousStatus: S.DEPLOYED, powerType: "ipmi", powerParams: { ...ipmi, power_boot_type: "efi" } });
+    expect((await call(admin, "POST", `/machines/${deployed}/exit_rescue_mode`, {})).json.status).toBe(S.EXITING_RESCUE_MODE);
+    const [disk, cycle] = await commands(rack, 2);
+    expect(disk).toMatchObject({ type: "boot.set", params: { system_id: deployed, device: "disk", persistent: false, efi: true } });
+    expect(cycle).toMatchObject({ type: "power.cycle", params: { system_id: deployed } });
+    expect(cycle.params).not.toHaveProperty("finishes");
+    // Whatever PXE boots while it leaves rescue is told to boot its disk.
+    const cfg = [...rack.frames].reverse().find((f) => f.t === "config");
+    expect(cfg.snapshot.bootIntents.find((b: { systemId: string }) => b.systemId === deployed)).toMatchObject({ intent: "local" });
+    rack.send({ t: "result", v: 1, id: disk.id, ok: true, data: {} });
+    await rack.barrier();
+    // The boot device alone ends nothing: the power action's result does.
+    expect(await status(admin, deployed)).toBe(S.EXITING_RESCUE_MODE);
+    rack.send({ t: "result", v: 1, id: cycle.id, ok: true, data: { state: "on", attempts: 1 } });
+    await rack.barrier();
+    expect(await status(admin, deployed)).toBe(S.DEPLOYED);
+    const back = await call(admin, "GET", `/events?machine=${deployed}&type=machine.rescue_exited`);
+    expect(back.json.items[0]).toMatchObject({ actor: `rack:${rackId}`, description: expect.stringMatching(/power cycle done, next boot from disk/) });
+
+    const ready = await makeMachine({ site: "lp-7", status: S.RESCUE_MODE, previousStatus: S.READY, powerType: "ipmi", powerParams: ipmi });
+    await call(admin, "POST", `/machines/${ready}/exit_rescue_mode`, {});
+    const [off] = await commands(rack, 1);
+    expect(off).toMatchObject({ type: "power.off", params: { system_id: ready } });
+    rack.send({ t: "result", v: 1, id: off.id, ok: true, data: { state: "off", attempts: 1 } });
+    await rack.barrier();
+    expect(await status(admin, ready)).toBe(S.READY);
+
+    const failing = await makeMachine({ site: "lp-7", status: S.RESCUE_MODE, previousStatus: S.DEPLOYED, powerType: "ipmi", powerParams: ipmi });
+    await call(admin, "POST", `/machines/${failing}/exit_rescue_mode`, {});
+    const [, cycle2] = await commands(rack, 2);
+    rack.send({ t: "result", v: 1, id: cycle2.id, ok: false, error: { code: "bmc_unreachable", message: "no answer from the BMC", kind: "fatal" } });
+    await rack.barrier();
+    expect(await status(admin, failing)).toBe(S.FAILED_EXITING_RESCUE_MODE);
+
+    // Manual power: nothing to wait for, the machine is back at once.
+    const manual = await makeMachine({ site: "lp-7", status: S.RESCUE_MODE, previousStatus: S.DEPLOYED });
+    expect((await call(admin, "POST", `/machines/${manual}/exit_rescue_mode`, {})).json.status).toBe(S.DEPLOYED);
+    rack.ws.close(1000);
+  });
+
   it("creating a machine with commission: true powers it on through the rack", async () => {
     const admin = await makeUser("lp-admin-6", [["admin", null]]);
     const { rackId, credential } = await enrolRack(admin, "lp-6", "rack-lp-6");

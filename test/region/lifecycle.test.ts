@@ -36,8 +36,10 @@ describe.each(ALL_STATUSES.map((s) => [STATUS_NAME[s], s] as const))("from %s", 
       expect(await env.DB.prepare("SELECT 1 FROM machines WHERE system_id = ?").bind(id).first()).toBeNull();
     } else {
       expect(r.status, r.text).toBe(200);
-      // Manual-power releases complete at once: RELEASING then READY.
-      const expected = action === "release" && d.to === S.RELEASING ? S.READY : d.to;
+      // Manual-power releases and rescue exits complete at once: RELEASING then READY,
+      // EXITING_RESCUE_MODE then where the machine was.
+      const exited = decide({ status: d.to, previousStatus: d.previousStatus, locked: false }, "rescue_exited");
+      const expected = action === "release" && d.to === S.RELEASING ? S.READY : action === "exit_rescue_mode" && exited.ok ? exited.to : d.to;
       expect(r.json.status).toBe(expected);
     }
     const ev = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE system_id = ? AND type = ?").bind(id, `machine.${action}`).first<{ n: number }>();
