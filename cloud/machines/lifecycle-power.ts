@@ -2,8 +2,9 @@
 // environment (commission, deploy, erase, rescue) sets next boot to PXE and powers the machine
 // on (power-cycles it when it is on: a running machine would not boot from the network);
 // release and abort power it off; exiting rescue mode boots a deployed machine back into its
-// own OS (next boot disk, power cycle) and powers any other off. The commands go through the site's rack like the API's power
-// actions. The manual driver sends nothing: the region records that someone on site must act.
+// own OS (next boot disk, power cycle) and powers any other off. The commands go through the
+// site's rack like the API's power actions. The manual driver sends nothing: the region
+// records that someone on site must act.
 // A machine whose site has no rack enrolled keeps its new status; an event says what was not sent.
 import { NODE_STATUS, type Status } from "../../shared/lifecycle";
 import { decryptJson } from "../auth/secrets";
