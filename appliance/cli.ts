@@ -16,11 +16,13 @@ import { StateDir } from "./tunnel/state";
 
 const USAGE = `usage:
   plinth-appliance enrol  --region URL --token T [--hostname H] [--state-dir D] [--force]
-  plinth-appliance run    [--state-dir D] [--region URL] [--log-level info]
-                          [--dhcp-interface IF --tftp-root DIR [--http-port 5248] [--image-cache-bytes N]]
+  plinth-appliance run    [--state-dir D] [--region URL] [--log-level info] [--power-poll-concurrency 8]
+                          [--dhcp-interface IF --tftp-root DIR [--http-port 5248] [--image-cache-bytes N]
+                           [--http-memory-bytes N]]
   plinth-appliance status [--state-dir D]
 environment twins: PLINTH_REGION, PLINTH_ENROL_TOKEN, PLINTH_HOSTNAME, PLINTH_STATE_DIR, PLINTH_LOG_LEVEL,
-  PLINTH_DHCP_INTERFACE, PLINTH_TFTP_ROOT, PLINTH_HTTP_PORT, PLINTH_IMAGE_CACHE_BYTES
+  PLINTH_DHCP_INTERFACE, PLINTH_TFTP_ROOT, PLINTH_HTTP_PORT, PLINTH_IMAGE_CACHE_BYTES,
+  PLINTH_HTTP_MEMORY_BYTES, PLINTH_POWER_POLL_CONCURRENCY
 Boot services (DHCP, TFTP, HTTP) run only with --dhcp-interface, and only on that interface.`;
 
 const { positionals, values } = parseArgs({
@@ -35,6 +37,8 @@ const { positionals, values } = parseArgs({
     "tftp-root": { type: "string" },
     "http-port": { type: "string" },
     "image-cache-bytes": { type: "string" },
+    "http-memory-bytes": { type: "string" },
+    "power-poll-concurrency": { type: "string" },
     force: { type: "boolean" },
     help: { type: "boolean" },
   },
@@ -52,7 +56,15 @@ const opt = {
   httpPort: Number(values["http-port"] ?? env.PLINTH_HTTP_PORT ?? 5248),
   /** 0: unbounded. Images nobody is reading are evicted, least recently used first, beyond this. */
   imageCacheBytes: Number(values["image-cache-bytes"] ?? env.PLINTH_IMAGE_CACHE_BYTES ?? 0),
+  /** Hot images kept in RAM by the HTTP server; unset: 512 MiB or a quarter of RAM, 0: none. */
+  httpMemoryBytes: optionalNumber(values["http-memory-bytes"] ?? env.PLINTH_HTTP_MEMORY_BYTES),
+  /** BMC queries of one power.poll batch in flight at once. */
+  powerPollConcurrency: optionalNumber(values["power-poll-concurrency"] ?? env.PLINTH_POWER_POLL_CONCURRENCY),
 };
+
+function optionalNumber(v: string | undefined): number | undefined {
+  return v === undefined || v === "" ? undefined : Number(v);
+}
 const log = jsonLogger(["debug", "info", "warn", "error"].includes(opt.logLevel) ? opt.logLevel : "info");
 
 async function main(): Promise<number> {
@@ -84,6 +96,14 @@ async function main(): Promise<number> {
       console.error(`--image-cache-bytes must be a whole number of bytes (0: unbounded)\n${USAGE}`);
       return 2;
     }
+    if (opt.httpMemoryBytes !== undefined && (!Number.isSafeInteger(opt.httpMemoryBytes) || opt.httpMemoryBytes < 0)) {
+      console.error(`--http-memory-bytes must be a whole number of bytes (0: keep no image in memory)\n${USAGE}`);
+      return 2;
+    }
+    if (opt.powerPollConcurrency !== undefined && (!Number.isInteger(opt.powerPollConcurrency) || opt.powerPollConcurrency < 1 || opt.powerPollConcurrency > 256)) {
+      console.error(`--power-poll-concurrency must be a whole number from 1 to 256\n${USAGE}`);
+      return 2;
+    }
     const specs = parseFdSpecs(env);
     if (iface && specs.length === 0) return reexecWithDhcpSockets(iface);
     const unknown = specs.filter((s) => s.iface !== iface);
@@ -92,13 +112,22 @@ async function main(): Promise<number> {
       return 2;
     }
     watchParent();
-    const daemon = new Daemon({ stateDir: opt.stateDir, region: opt.region, log });
+    const daemon = new Daemon({ stateDir: opt.stateDir, region: opt.region, log, ...(opt.powerPollConcurrency ? { powerPollConcurrency: opt.powerPollConcurrency } : {}) });
     await daemon.start();
     let services: BootServices | null = null;
     if (iface) {
       const sockets = await Promise.all(specs.map(async (s) => ({ socket: await adopt(s), iface: s.iface, port: s.port })));
       const images = { fetch: regionImageSource({ stateDir: opt.stateDir, ...(opt.region ? { region: opt.region } : {}) }), ...(opt.imageCacheBytes ? { maxBytes: opt.imageCacheBytes } : {}) };
-      services = await startBootServices(daemon, { iface, sockets, stateDir: opt.stateDir, tftpRoot: opt.tftpRoot, httpPort: opt.httpPort, images, log });
+      services = await startBootServices(daemon, {
+        iface,
+        sockets,
+        stateDir: opt.stateDir,
+        tftpRoot: opt.tftpRoot,
+        httpPort: opt.httpPort,
+        images,
+        ...(opt.httpMemoryBytes !== undefined ? { httpMemoryBytes: opt.httpMemoryBytes } : {}),
+        log,
+      });
     }
     await new Promise<void>((resolve) => {
       let stopping = false;

@@ -44,6 +44,8 @@ export interface BootServicesOptions {
   tftpPort?: number;
   /** The image cache: filled from `fetch` (the region's store), bounded by `maxBytes`. */
   images?: { fetch?: ImageFetcher; maxBytes?: number };
+  /** The HTTP server's in-memory copy of hot images (default: 512 MiB or a quarter of RAM). */
+  httpMemoryBytes?: number;
   log: Logger;
 }
 
@@ -246,6 +248,7 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     metadata,
     host: address,
     port: httpPort,
+    ...(o.httpMemoryBytes !== undefined ? { memoryBytes: o.httpMemoryBytes } : {}),
     onEvent: (e) => log("debug", `http ${e.type}`, e),
   });
   try {
@@ -265,6 +268,7 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     tftp_root: o.tftpRoot,
     // false: built without a C compiler (scripts/build-native.mjs); TFTP windows then cost a syscall per packet.
     tftp_udp_segmentation: gsoBinding() !== null,
+    http_memory_bytes: o.httpMemoryBytes ?? "default",
     sockets: o.sockets.map((s) => `${s.iface}:${s.port}`),
   });
   return {

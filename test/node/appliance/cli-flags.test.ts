@@ -1,0 +1,40 @@
+// plinth-appliance's flags and their environment twins: a bad value is refused with exit 2 and
+// a message naming the flag, before anything starts (no state dir, no region, no sockets).
+import { spawnSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
+function appliance(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(repo, "appliance/cli.ts"), ...args], {
+    cwd: repo,
+    encoding: "utf8",
+    timeout: 30_000,
+    env: { PATH: process.env["PATH"] ?? "", ...env },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("plinth-appliance flags", () => {
+  it("run --help lists the tuning flags and their environment twins", () => {
+    const r = appliance(["run", "--help"]);
+    expect(r.code).toBe(0);
+    for (const s of ["--http-memory-bytes", "--power-poll-concurrency", "--image-cache-bytes", "PLINTH_HTTP_MEMORY_BYTES", "PLINTH_POWER_POLL_CONCURRENCY"]) expect(r.stdout).toContain(s);
+  });
+
+  const bad: [string, string[], Record<string, string>, RegExp][] = [
+    ["a non-number memory budget", ["run", "--http-memory-bytes", "lots"], {}, /--http-memory-bytes must be a whole number of bytes/],
+    ["a negative memory budget", ["run", "--http-memory-bytes=-1"], {}, /--http-memory-bytes must be/],
+    ["a memory budget from the environment", ["run"], { PLINTH_HTTP_MEMORY_BYTES: "1.5" }, /--http-memory-bytes must be/],
+    ["no poll concurrency", ["run", "--power-poll-concurrency", "0"], {}, /--power-poll-concurrency must be a whole number from 1 to 256/],
+    ["too much poll concurrency", ["run"], { PLINTH_POWER_POLL_CONCURRENCY: "1000" }, /--power-poll-concurrency must be/],
+    ["a fractional cache bound", ["run", "--image-cache-bytes", "2.5"], {}, /--image-cache-bytes must be a whole number/],
+  ];
+  it.each(bad)("refuses %s with exit 2", (_name, args, env, message) => {
+    const r = appliance(args, env);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+});
