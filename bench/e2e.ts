@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { imagesDir, type Lab, type LabVm, startLab } from "../test/node/e2e/lab";
+import { dnsmasqDhcpArgs } from "../test/node/images/rig";
 import { createNetns, ip, type Netns, requireRoot, stop } from "../test/node/rig/netns";
 import { api, type Region, region, stopRegion, until } from "../test/node/tunnel/rig";
 import { type BenchRow, median, row } from "./report";
@@ -197,19 +198,7 @@ async function startRef(): Promise<Ref> {
     const dnsmasq = ns.spawn(
       "dnsmasq",
       [
-        "--keep-in-foreground",
-        "--conf-file=/dev/null",
-        "--no-resolv",
-        "--no-hosts",
-        "--port=0",
-        "--interface=br0",
-        "--bind-interfaces",
-        "--dhcp-authoritative",
-        "--no-ping",
-        "--user=root",
-        `--dhcp-range=${REF_NET}.100,${REF_NET}.150,255.255.255.0,10m`,
-        `--dhcp-leasefile=${join(dir, "leases")}`,
-        `--pid-file=${join(dir, "dnsmasq.pid")}`,
+        ...dnsmasqDhcpArgs(`${REF_NET}.100,${REF_NET}.150,255.255.255.0,10m`, dir),
         "--enable-tftp",
         `--tftp-root=${tftp}`,
         "--dhcp-userclass=set:ipxe,iPXE",

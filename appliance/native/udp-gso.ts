@@ -55,13 +55,14 @@ const MAX_SEGMENTS = 64;
  * segmentation is off: no helper, no kernel support, or datagrams that would not fit the path
  * MTU unfragmented (the kernel refuses to segment those; plain sends let IP fragment them).
  */
-export function enableSegmentation(sock: Socket, segment: number, ipHeader: number): number {
+export function enableSegmentation(sock: Socket, segment: number): number {
   const b = gsoBinding();
   const fd = b ? socketFd(sock) : null;
   if (!b || fd === null) return 0;
   const perSend = Math.min(MAX_SEGMENTS, Math.floor(MAX_SEND / segment));
   if (perSend < 2) return 0;
   const mtu = b.pathMtu(fd);
+  const ipHeader = sock.remoteAddress().family === "IPv6" ? 40 : 20;
   if (mtu <= 0 || segment + 8 + ipHeader > mtu) return 0;
   return b.setSegment(fd, segment) === 0 ? perSend : 0;
 }

@@ -104,7 +104,7 @@ export class ReadTransfer {
     // Only from the first DATA on: a segmenting socket would cut an OACK longer than a block.
     if (!this.segmentationTried) {
       this.segmentationTried = true;
-      if (windowsize > 1) this.perSend = enableSegmentation(this.sock, blksize + 4, this.sock.remoteAddress().family === "IPv6" ? 40 : 20);
+      if (windowsize > 1) this.perSend = enableSegmentation(this.sock, blksize + 4);
     }
     if (this.perSend > 0) this.sendSegmented(data, first, end, gen);
     else {

@@ -35,6 +35,28 @@ export function buildImages(): void {
   execFileSync("bash", [join(repo, "images/build.sh")], { stdio: ["ignore", "inherit", "inherit"], timeout: 900_000 });
 }
 
+/**
+ * dnsmasq as a plain DHCP server on br0 of its namespace, nothing else (no DNS, no config file,
+ * no host files), leases and pid file in `dir`. Callers append their boot options.
+ */
+export function dnsmasqDhcpArgs(range: string, dir: string): string[] {
+  return [
+    "--keep-in-foreground",
+    "--conf-file=/dev/null",
+    "--no-resolv",
+    "--no-hosts",
+    "--port=0",
+    "--interface=br0",
+    "--bind-interfaces",
+    "--dhcp-authoritative",
+    "--no-ping",
+    "--user=root",
+    `--dhcp-range=${range}`,
+    `--dhcp-leasefile=${join(dir, "leases")}`,
+    `--pid-file=${join(dir, "dnsmasq.pid")}`,
+  ];
+}
+
 export function sha256File(path: string): string {
   return execFileSync("sha256sum", [path], { encoding: "utf8" }).split(" ")[0]!;
 }
@@ -74,25 +96,7 @@ export class Rig {
     ip("-n", ns.name, "link", "set", "tap0", "master", "br0");
     ip("-n", ns.name, "link", "set", "br0", "up");
     ip("-n", ns.name, "link", "set", "tap0", "up");
-    const dnsmasq = ns.spawn(
-      "dnsmasq",
-      [
-        "--keep-in-foreground",
-        "--conf-file=/dev/null",
-        "--no-resolv",
-        "--no-hosts",
-        "--port=0",
-        "--interface=br0",
-        "--bind-interfaces",
-        "--dhcp-authoritative",
-        "--no-ping",
-        "--user=root",
-        `--dhcp-range=10.99.0.100,10.99.0.200,255.255.255.0,10m`,
-        `--dhcp-leasefile=${join(this.dir, "leases")}`,
-        `--pid-file=${join(this.dir, "dnsmasq.pid")}`,
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
+    const dnsmasq = ns.spawn("dnsmasq", dnsmasqDhcpArgs("10.99.0.100,10.99.0.200,255.255.255.0,10m", this.dir), { stdio: ["ignore", "ignore", "pipe"] });
     this.children.push(dnsmasq);
     const server = ns.spawn(
       process.execPath,

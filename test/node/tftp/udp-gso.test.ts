@@ -3,6 +3,7 @@
 import { createSocket, type Socket } from "node:dgram";
 import { openSync, closeSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
+import { until } from "../tunnel/rig";
 import { disableSegmentation, enableSegmentation, GSO_ADDON_PATH, gsoBinding, socketFd } from "../../../appliance/native/udp-gso";
 
 const sockets: Socket[] = [];
@@ -21,9 +22,6 @@ async function pair(): Promise<{ tx: Socket; rx: Socket; got: Buffer[] }> {
   return { tx, rx, got };
 }
 
-const until = async (f: () => boolean) => {
-  for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 5));
-};
 
 describe("UDP segmentation helper", () => {
   it("is built (npm ci / npm test run scripts/build-native.mjs; it needs a C compiler)", () => {
@@ -32,18 +30,18 @@ describe("UDP segmentation helper", () => {
 
   it("cuts one send into datagrams of the segment size, the last one shorter", async () => {
     const { tx, got } = await pair();
-    expect(enableSegmentation(tx, 100, 20)).toBe(64);
+    expect(enableSegmentation(tx, 100)).toBe(64);
     const buf = Buffer.alloc(100 * 5 + 37);
     for (let i = 0; i < buf.length; i++) buf[i] = i % 100 === 0 ? i / 100 : 0xee;
     tx.send(buf);
-    await until(() => got.length >= 6);
+    await until("six datagrams", async () => got.length >= 6, 200, 5);
     expect(got.map((g) => g.length)).toEqual([100, 100, 100, 100, 100, 37]);
     expect(got.map((g) => g[0])).toEqual([0, 1, 2, 3, 4, 5]);
     // Off again: a long send leaves whole.
     disableSegmentation(tx);
     got.length = 0;
     tx.send(buf);
-    await until(() => got.length >= 1);
+    await until("one datagram", async () => got.length >= 1, 200, 5);
     expect(got.map((g) => g.length)).toEqual([537]);
   });
 
@@ -52,7 +50,7 @@ describe("UDP segmentation helper", () => {
     // Loopback's device MTU is 65536; an IPv4 route's is capped at IP_MAX_MTU.
     expect(gsoBinding()!.pathMtu(socketFd(tx)!)).toBe(65535);
     // 40000-byte segments fit loopback's MTU, but only one fits a 65507-byte send.
-    expect(enableSegmentation(tx, 40_000, 20)).toBe(0);
+    expect(enableSegmentation(tx, 40_000)).toBe(0);
     // (A segment beyond a 1500 MTU is refused in interop.test.ts, over a veth pair.)
   });
 
