@@ -86,17 +86,3 @@ export async function applyAction(db: D1Database, m: MachineCore, action: Action
   }
   return d.to;
 }
-
-/** Writes an event that is not a transition (comments, power requests, reveals). */
-export async function recordEvent(
-  db: D1Database,
-  e: { machineId?: number | null; systemId?: string | null; hostname?: string | null; siteId?: number | null; type: string; level?: string; actor: string; description: string; status?: number | null },
-): Promise<void> {
-  await db
-    .prepare(
-      `INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, from_status, to_status, description, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    .bind(e.machineId ?? null, e.systemId ?? null, e.hostname ?? null, e.siteId ?? null, e.type, e.level ?? "INFO", e.actor, e.status ?? null, e.status ?? null, e.description, Date.now())
-    .run();
-}

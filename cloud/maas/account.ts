@@ -3,7 +3,7 @@ import { z } from "zod";
 import { issueKey } from "../auth/keys";
 import { can, isGlobalAdmin, visibleSites } from "../auth/roles";
 import { database } from "../db/client";
-import { recordEvent } from "../lifecycle/transition";
+import { recordEvent } from "../domain/events";
 import type { Handler, Req } from "./table";
 import { API, fieldError, forbidden, intParam, json, list, MaasError, parse } from "./wire";
 

@@ -2,7 +2,7 @@
 // domains/ and boot-resources/: the same tables /api/v1 serves, in MAAS's shapes.
 import { z } from "zod";
 import { can, require as requirePerm, visibleSites } from "../auth/roles";
-import { recordEvent } from "../lifecycle/transition";
+import { recordEvent } from "../domain/events";
 import { getMachine, listMachines } from "../machines/repo";
 import { machinesJson } from "./load";
 import { DOMAIN, poolJson, zoneJson } from "./shape";

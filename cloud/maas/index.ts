@@ -6,7 +6,7 @@ import { issueKey } from "../auth/keys";
 import type { Caller } from "../auth/roles";
 import { database } from "../db/client";
 import type { AppEnv, Ctx } from "../http/context";
-import { recordEvent } from "../lifecycle/transition";
+import { recordEvent } from "../domain/events";
 import { accountHandlers } from "./account";
 import { machinesOps } from "./allocate";
 import { catalogHandlers } from "./catalog";

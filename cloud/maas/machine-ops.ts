@@ -4,7 +4,7 @@ import { z } from "zod";
 import { NODE_STATUS } from "../../shared/lifecycle";
 import { type Permission, require as requirePerm } from "../auth/roles";
 import { decryptJson } from "../auth/secrets";
-import { recordEvent } from "../lifecycle/transition";
+import { recordEvent } from "../domain/events";
 import { runAction } from "../machines/actions";
 import type { MachineRow } from "../machines/repo";
 import { dispatchRackCommand, type RackCommandType } from "../tunnel/commands";

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { inCidr, ipToInt, parseCidr } from "../../shared/net";
 import { STATUS_NAME, type Status } from "../../shared/lifecycle";
-import { recordEvent } from "../lifecycle/transition";
+import { recordEvent } from "../domain/events";
 import type { MachineRow } from "../machines/repo";
 import { machineFor, netCache } from "./load";
 import { blockDeviceJson, type DiskRow, type IfaceRow, interfaceJson } from "./shape";

@@ -10,7 +10,8 @@ import { NODE_STATUS, type Status } from "../../shared/lifecycle";
 import { decryptJson } from "../auth/secrets";
 import type { Env } from "../env";
 import { ApiError } from "../http/errors";
-import { applyAction, recordEvent } from "../lifecycle/transition";
+import { recordEvent } from "../domain/events";
+import { applyAction } from "../lifecycle/transition";
 import { type CommandStep, dispatchRackCommands, notifyConfigChanged } from "../tunnel/commands";
 import type { CommandOutcome, StoredCommand } from "../tunnel/landing";
 

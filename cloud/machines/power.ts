@@ -8,7 +8,7 @@ import type { AppEnv } from "../http/context";
 import { forbidden } from "../http/errors";
 import { def } from "../http/openapi";
 import { intParam, readJson } from "../http/validate";
-import { recordEvent } from "../lifecycle/transition";
+import { recordEvent } from "../domain/events";
 import { dispatchRackCommand, type RackCommandType } from "../tunnel/commands";
 import { loadMachine } from "./load";
 import { pollPower, pollSettings } from "./power-poll";

@@ -9,7 +9,7 @@ import type { AppEnv } from "../http/context";
 import { ApiError, conflict } from "../http/errors";
 import { def } from "../http/openapi";
 import { nameSchema, readJson } from "../http/validate";
-import { recordEvent } from "../lifecycle/transition";
+import { recordEvent } from "../domain/events";
 
 const Bootstrap = z.strictObject({ username: nameSchema.default("admin"), password: z.string().min(12).max(256) });
 

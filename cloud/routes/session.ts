@@ -23,7 +23,7 @@ import type { AppEnv, Ctx } from "../http/context";
 import { ApiError } from "../http/errors";
 import { def } from "../http/openapi";
 import { nameSchema, readJson } from "../http/validate";
-import { recordEvent } from "../lifecycle/transition";
+import { recordEvent } from "../domain/events";
 
 const SignIn = z.strictObject({ username: nameSchema, password: z.string().min(1).max(256) });
 

@@ -5,7 +5,7 @@ import type { AppEnv } from "../http/context";
 import { badRequest, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
 import { nameSchema, readJson, systemIdSchema } from "../http/validate";
-import { recordEvent } from "../lifecycle/transition";
+import { recordEvent } from "../domain/events";
 import { getMachine } from "../machines/repo";
 
 const TagBody = z.strictObject({ name: nameSchema, comment: z.string().max(1024).default(""), definition: z.string().max(4096).default(""), kernel_opts: z.string().max(1024).default("") });

@@ -9,7 +9,7 @@ import type { AppEnv, Ctx } from "../http/context";
 import { badRequest, conflict, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
 import { nameSchema, readJson } from "../http/validate";
-import { recordEvent } from "../lifecycle/transition";
+import { recordEvent } from "../domain/events";
 
 const RoleBinding = z.strictObject({ role: z.enum(ROLES), site: nameSchema.nullable().default(null) });
 const UserBody = z.strictObject({
