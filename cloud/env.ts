@@ -1,9 +1,10 @@
-import type { RackTunnel } from "./tunnel/rack-tunnel";
+import type { RackTunnelRpc } from "./domain/racks/delivery";
 
 /** The Worker's bindings (wrangler.toml) and secrets. */
 export interface Env {
   DB: D1Database;
-  RACK_TUNNEL: DurableObjectNamespace<RackTunnel>;
+  /** One Durable Object per rack (cloud/tunnel/rack-tunnel.ts), typed by the contract the domain uses. */
+  RACK_TUNNEL: DurableObjectNamespace<RackTunnelRpc>;
   /** Boot image bytes under sha256/<hex> (cloud/routes/images.ts). */
   IMAGES: R2Bucket;
   /** Files of the MAAS facade's files/ endpoint. */

@@ -1,7 +1,7 @@
 import { app } from "./app";
 import type { Env } from "./env";
-import { sweepDeadlines } from "./lifecycle/deadlines";
-import { pollPower } from "./machines/power-poll";
+import { sweepDeadlines } from "./domain/machines/deadlines";
+import { pollPower } from "./domain/machines/power-poll";
 
 export { RackTunnel } from "./tunnel/rack-tunnel";
 

@@ -7,7 +7,7 @@ import { decryptJson } from "../auth/secrets";
 import { recordEvent } from "../domain/events";
 import { runAction } from "../machines/actions";
 import type { MachineRow } from "../machines/repo";
-import { dispatchRackCommand, type RackCommandType } from "../tunnel/commands";
+import { dispatchRackCommand, type RackCommandType } from "../domain/racks/commands";
 import { machineFor, machineJsonById } from "./load";
 import { AGENT_KEY } from "./shape";
 import type { Action, Req } from "./table";

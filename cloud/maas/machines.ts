@@ -6,9 +6,9 @@ import { decide, isStatus, NODE_STATUS, STATUS_NAME, type Status } from "../../s
 import { POWER_TYPES, type PowerType, } from "../../shared/power";
 import { can, require as requirePerm, visibleSites } from "../auth/roles";
 import { decryptJson } from "../auth/secrets";
-import { applyAction, illegal } from "../lifecycle/transition";
-import { commissionPower } from "../machines/lifecycle-power";
-import { newHostname, newSystemId } from "../machines/names";
+import { applyAction, illegal } from "../domain/machines/transition";
+import { commissionPower } from "../domain/machines/lifecycle-power";
+import { newHostname, newSystemId } from "../domain/machines/names";
 import { getMachine, listMachines, type MachineRow } from "../machines/repo";
 import { sealPower } from "../machines/routes";
 import { machineFor, machineJsonById, machinesJson } from "./load";

@@ -9,9 +9,9 @@ import { forbidden } from "../http/errors";
 import { def } from "../http/openapi";
 import { intParam, readJson } from "../http/validate";
 import { recordEvent } from "../domain/events";
-import { dispatchRackCommand, type RackCommandType } from "../tunnel/commands";
+import { dispatchRackCommand, type RackCommandType } from "../domain/racks/commands";
 import { loadMachine } from "./load";
-import { pollPower, pollSettings } from "./power-poll";
+import { pollPower, pollSettings } from "../domain/machines/power-poll";
 
 const QUERY_WAIT_MS = 5000;
 

@@ -10,10 +10,10 @@ import { badRequest, conflict } from "../http/errors";
 import { def } from "../http/openapi";
 import { hostnameSchema, intParam, listParam, macSchema, nameSchema, readJson, readQuery, systemIdSchema } from "../http/validate";
 import { recordEvent } from "../domain/events";
-import { applyAction, illegal } from "../lifecycle/transition";
-import { commissionPower } from "./lifecycle-power";
+import { applyAction, illegal } from "../domain/machines/transition";
+import { commissionPower } from "../domain/machines/lifecycle-power";
 import { idByName, loadMachine } from "./load";
-import { newHostname, newSystemId } from "./names";
+import { newHostname, newSystemId } from "../domain/machines/names";
 import { decodeCursor, encodeCursor, getMachine, listMachines, serializeMachine, tagsFor } from "./repo";
 
 const statusNames = new Map<string, number>([

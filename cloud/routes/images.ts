@@ -5,8 +5,8 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import { isGlobalAdmin } from "../auth/roles";
-import { authenticateRack } from "../tunnel/credentials";
-import { notifyConfigChanged } from "../tunnel/commands";
+import { authenticateRack } from "../domain/racks/credentials";
+import { notifyConfigChanged } from "../domain/racks/commands";
 import type { AppEnv } from "../http/context";
 import { ApiError, badRequest, conflict, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";

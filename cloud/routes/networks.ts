@@ -8,7 +8,7 @@ import { badRequest, conflict, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
 import { nameSchema, readJson, readQuery } from "../http/validate";
 import { idByName } from "../machines/load";
-import { notifyConfigChanged } from "../tunnel/commands";
+import { notifyConfigChanged } from "../domain/racks/commands";
 
 const ipv4 = z.string().refine((s) => ipToInt(s) !== null, "an IPv4 address");
 const cidrSchema = z.string().refine((s) => parseCidr(s) !== null, "a CIDR like 10.0.0.0/24 (network address, prefix 0-32)");

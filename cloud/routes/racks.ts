@@ -8,8 +8,9 @@ import { ApiError, conflict, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
 import { intParam, nameSchema, readJson, readQuery } from "../http/validate";
 import { idByName } from "../machines/load";
-import { authenticateRack, newCredential } from "../tunnel/credentials";
-import { newEnrolToken, redeem } from "../tunnel/enrol";
+import { authenticateRack } from "../domain/racks/credentials";
+import { redeem } from "../domain/racks/enrol";
+import { createEnrolToken, revokeEnrolToken, revokeRack, rotateCredential } from "../domain/racks/racks";
 
 const TokenBody = z.strictObject({
   site: nameSchema.default("default"),
@@ -101,12 +102,9 @@ export function rackRoutes(app: Hono<AppEnv>) {
     const b = await readJson(c, TokenBody);
     const siteId = await idByName(c.env.DB, "sites", b.site, "site");
     if (!can(c.get("caller"), "rack.manage", siteId)) throw forbidden("enrolling racks needs admin on the site");
-    const t = await newEnrolToken();
     const expiresAt = Date.now() + b.expires_in * 1000;
-    const row = await c.env.DB.prepare("INSERT INTO enrol_tokens (site_id, name, prefix, token_hash, expires_at, uses_left, created_by) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id")
-      .bind(siteId, b.name, t.prefix, t.hash, expiresAt, b.uses ?? null, c.get("caller").userId)
-      .first<{ id: number }>();
-    return c.json({ id: row!.id, token: t.token, site: b.site, name: b.name, expires_at: expiresAt, uses_left: b.uses ?? null }, 201);
+    const t = await createEnrolToken(c.env.DB, c.get("caller"), { siteId, name: b.name, expiresAt, uses: b.uses ?? null });
+    return c.json({ id: t.id, token: t.token, site: b.site, name: b.name, expires_at: expiresAt, uses_left: b.uses ?? null }, 201);
   });
 
   def(app, "get", "/racks/enrol-tokens", { summary: "List enrolment tokens (never the tokens themselves)", tag: "racks", roles: "admin" }, async (c) => {
@@ -125,7 +123,7 @@ export function rackRoutes(app: Hono<AppEnv>) {
     const id = Number(c.req.param("tokenId"));
     const t = Number.isInteger(id) ? await c.env.DB.prepare("SELECT site_id FROM enrol_tokens WHERE id = ?").bind(id).first<{ site_id: number }>() : null;
     if (!t || !can(c.get("caller"), "rack.manage", t.site_id)) throw notFound("enrolment token");
-    await c.env.DB.prepare("UPDATE enrol_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?").bind(Date.now(), id).run();
+    await revokeEnrolToken(c.env.DB, c.get("caller").username, { id, siteId: t.site_id });
     return c.body(null, 204);
   });
 
@@ -141,24 +139,13 @@ export function rackRoutes(app: Hono<AppEnv>) {
   def(app, "post", "/racks/:rackId/rotate", { summary: "Rotate the rack's credential over its tunnel", tag: "racks", roles: "admin" }, async (c) => {
     const r = await loadRack(c, "rack.manage");
     if (r.revoked_at !== null) throw conflict("the rack was revoked");
-    const { credential, hash } = await newCredential(r.id);
-    await c.env.DB.prepare("UPDATE racks SET next_secret_hash = ? WHERE id = ?").bind(hash, r.id).run();
-    const sent = await tunnelOf(c, r.id).rotate(credential, hash);
-    if (!sent) {
-      await c.env.DB.prepare("UPDATE racks SET next_secret_hash = NULL WHERE id = ? AND next_secret_hash = ?").bind(r.id, hash).run();
-      throw new ApiError(409, "rack_not_connected", "the rack is not connected: a new credential can only be delivered over its tunnel");
-    }
+    await rotateCredential(c.env.DB, tunnelOf(c, r.id), r.id);
     return c.json({ rotating: true, rack_id: r.id });
   });
 
   def(app, "post", "/racks/:rackId/revoke", { summary: "Revoke the rack's credential and close its tunnel", tag: "racks", roles: "admin" }, async (c) => {
     const r = await loadRack(c, "rack.manage");
-    const now = Date.now();
-    await c.env.DB.batch([
-      c.env.DB.prepare("UPDATE racks SET revoked_at = coalesce(revoked_at, ?), next_secret_hash = NULL WHERE id = ?").bind(now, r.id),
-      c.env.DB.prepare("INSERT INTO events (site_id, type, level, actor, description, created_at) VALUES (?, 'rack.revoked', 'AUDIT', ?, ?, ?)").bind(r.site_id, c.get("caller").username, `rack ${r.hostname} (${r.id}) revoked`, now),
-    ]);
-    const closed = await tunnelOf(c, r.id).revoke();
+    const closed = await revokeRack(c.env.DB, tunnelOf(c, r.id), { id: r.id, hostname: r.hostname, siteId: r.site_id }, c.get("caller").username);
     return c.json({ revoked: true, rack_id: r.id, sockets_closed: closed });
   });
 

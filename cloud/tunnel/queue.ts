@@ -1,7 +1,7 @@
 // The Durable Object's durable command queue: one storage key per command until its result
 // (or its deadline) is recorded, so a command survives hibernation, eviction and restarts
 // and is replayed to every new connection of the rack.
-import type { StoredCommand } from "./landing";
+import type { StoredCommand } from "../domain/racks/delivery";
 
 const PREFIX = "cmd:";
 

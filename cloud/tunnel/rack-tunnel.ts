@@ -2,6 +2,8 @@
 // API, keeps commands in its storage until their result or deadline, dedupes the rack's
 // numbered events, and pushes config snapshots. Nothing needed after a wake-up lives only in
 // memory: identity is in the socket attachment, the queue and sequence numbers in storage.
+// It is transport only: what a frame means for the region (a result, an event, an ack) is the
+// domain layer's (cloud/domain/racks/), and this file writes D1 only through it.
 import { DurableObject } from "cloudflare:workers";
 import {
   type ApplianceMessage,
@@ -21,11 +23,12 @@ import {
 import type { Env } from "../env";
 import { isBenignTransportError, safeClose, safeSend } from "./close-codes";
 import { buildSnapshot } from "./config";
-import { applyRackEvents } from "./events-apply";
-import { credentialFingerprint } from "./credentials";
-import { finishLifecycleStep } from "../machines/lifecycle-power";
-import { landPoll } from "../machines/power-poll";
-import { type CommandOutcome, landEvents, landOutcome, landOutcomes, markConnected, type StoredCommand } from "./landing";
+import { credentialFingerprint, retireOldCredential } from "../domain/racks/credentials";
+import type { CommandOutcome, EnqueueResult, RackTunnelRpc, StoredCommand } from "../domain/racks/delivery";
+import { type Landing, landResults } from "../domain/racks/inbound";
+import { landEvents } from "../domain/racks/landing";
+import { applyRackEvents } from "../domain/racks/rack-events";
+import { markConnected, recordConfigAck, touchRack } from "../domain/racks/racks";
 import { CommandQueue } from "./queue";
 
 interface Attachment {
@@ -40,18 +43,13 @@ interface JournalState {
   lastSeq: number;
 }
 
-export interface EnqueueResult {
-  state: "pending" | CommandOutcome["state"];
-  result?: CommandOutcome;
-}
-
 const send = (ws: WebSocket, msg: RegionMessage) => safeSend(ws, JSON.stringify(msg));
 
-export class RackTunnel extends DurableObject<Env> {
+export class RackTunnel extends DurableObject<Env> implements RackTunnelRpc {
   private readonly queue: CommandQueue;
   /** API calls waiting briefly for a result (only while that call keeps us awake). */
   private readonly waiters = new Map<string, (o: CommandOutcome) => void>();
-  /** Results parsed on arrival, waiting for the next batch write. */
+  /** Results parsed on arrival (or expired by the alarm), waiting for the next batch write. */
   private readonly results: { id: string; outcome: CommandOutcome }[] = [];
   /** Messages are handled one at a time: event numbering and acks depend on order. */
   private chain: Promise<void> = Promise.resolve();
@@ -83,10 +81,7 @@ export class RackTunnel extends DurableObject<Env> {
     // Results are parsed on arrival and land in batches: all that came in while the previous
     // batch was being written go to D1 in one transaction.
     const result = typeof message === "string" && message.startsWith('{"t":"result"') ? parseFrame(ResultSchema, message) : null;
-    if (result?.ok && (ws.deserializeAttachment() as Attachment | null)?.hello) {
-      const m = result.msg;
-      this.results.push({ id: m.id, outcome: m.ok ? { state: "done", data: m.data ?? {} } : { state: "failed", error: m.error ?? { code: "unknown", message: "no error given" } } });
-    }
+    if (result?.ok && (ws.deserializeAttachment() as Attachment | null)?.hello) this.results.push({ id: result.msg.id, outcome: outcomeOf(result.msg) });
     const run = this.chain.then(() => (result?.ok && (ws.deserializeAttachment() as Attachment | null)?.hello ? this.drainResults() : this.handle(ws, message)));
     this.chain = run.catch(() => {});
     return run;
@@ -96,7 +91,7 @@ export class RackTunnel extends DurableObject<Env> {
     const batch = this.results.splice(0, 100);
     if (!batch.length) return;
     try {
-      const found: { cmd: StoredCommand; outcome: CommandOutcome }[] = [];
+      const found: Landing[] = [];
       const seen = new Set<string>();
       for (const r of batch) {
         if (seen.has(r.id)) continue;
@@ -105,15 +100,10 @@ export class RackTunnel extends DurableObject<Env> {
         // Unknown: already answered, expired, or never ours. Repeats are expected after a cut.
         if (cmd) found.push({ cmd, outcome: r.outcome });
       }
-      const polls = found.filter((f) => f.cmd.type === "power.poll");
-      await landOutcomes(
-        this.env.DB,
-        found.filter((f) => f.cmd.type !== "power.poll"),
-      );
-      for (const p of polls) await landPoll(this.env.DB, p.cmd, p.outcome);
+      const { configChanged } = await landResults(this.env.DB, found);
       await this.queue.removeMany(found.map((f) => f.cmd.id));
       for (const f of found) this.waiters.get(f.cmd.id)?.(f.outcome);
-      for (const f of found) await this.afterLanding(f.cmd, f.outcome);
+      if (configChanged) await this.configChanged();
     } catch (e) {
       // Not removed from the queue: the command is replayed and its result comes again.
       console.error("rack tunnel: landing results failed", e);
@@ -156,11 +146,13 @@ export class RackTunnel extends DurableObject<Env> {
         // Receipt only: a command stays queued until its result, so a cut never loses one.
         return;
       case "result":
-        return this.onResult(msg.id, msg.ok ? { state: "done", data: msg.data ?? {} } : { state: "failed", error: msg.error ?? { code: "unknown", message: "no error given" } });
+        // A result frame the fast path did not recognise (other key order) lands the same way.
+        this.results.push({ id: msg.id, outcome: outcomeOf(msg) });
+        return this.drainResults();
       case "event":
         return this.onEvents(ws, att, msg.events);
       case "config.ack":
-        await this.env.DB.prepare("UPDATE racks SET config_version = ? WHERE id = ?").bind(msg.version, att.rackId).run();
+        await recordConfigAck(this.env.DB, att.rackId, msg.version);
         await this.ctx.storage.put("configAcked", msg.version);
         return;
       case "credential.ack":
@@ -222,34 +214,13 @@ export class RackTunnel extends DurableObject<Env> {
     }
   }
 
-  private async onResult(id: string, outcome: CommandOutcome): Promise<void> {
-    const cmd = await this.queue.get(id);
-    // Unknown: already answered, expired, or never ours. Repeats are expected after a cut.
-    if (!cmd) return;
-    if (cmd.type === "power.poll") await landPoll(this.env.DB, cmd, outcome);
-    else await landOutcome(this.env.DB, cmd, outcome);
-    await this.queue.remove(id);
-    this.waiters.get(id)?.(outcome);
-    await this.afterLanding(cmd, outcome);
-  }
-
-  /** A command that ends a lifecycle step (release's power off) moves the machine on; logged, never thrown. */
-  private async afterLanding(cmd: StoredCommand, outcome: CommandOutcome): Promise<void> {
-    if (!cmd.finishes) return;
-    try {
-      if (await finishLifecycleStep(this.env.DB, cmd, outcome)) await this.configChanged();
-    } catch (e) {
-      console.error("rack tunnel: finishing a lifecycle step failed", e);
-    }
-  }
-
   private async onCredentialAck(ws: WebSocket, att: Attachment, fingerprint: string): Promise<void> {
     const pending = await this.ctx.storage.get<{ fingerprint: string; hash: string }>("rotation");
     if (!pending || pending.fingerprint !== fingerprint) {
       safeSend(ws, errorFrame("unknown_credential", "no rotation with this fingerprint is pending"));
       return;
     }
-    await this.env.DB.prepare("UPDATE racks SET secret_hash = next_secret_hash, next_secret_hash = NULL WHERE id = ? AND next_secret_hash = ?").bind(att.rackId, pending.hash).run();
+    await retireOldCredential(this.env.DB, att.rackId, pending.hash);
     await this.ctx.storage.delete("rotation");
   }
 
@@ -346,16 +317,12 @@ export class RackTunnel extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     for (const cmd of await this.queue.all()) {
-      if (cmd.deadline > now) continue;
-      try {
-        await landOutcome(this.env.DB, cmd, { state: "expired" }, now);
-        await this.queue.remove(cmd.id);
-        this.waiters.get(cmd.id)?.({ state: "expired" });
-        await this.afterLanding(cmd, { state: "expired" });
-      } catch (e) {
-        console.error("rack tunnel: expiring a command failed", e);
-      }
+      if (cmd.deadline <= now) this.results.push({ id: cmd.id, outcome: { state: "expired" } });
     }
+    // In the message chain: an expiry and a late result for one command never land side by side.
+    const expiring = this.chain.then(() => this.drainResults());
+    this.chain = expiring.catch(() => {});
+    await expiring;
     for (const ws of this.ctx.getWebSockets()) {
       const att = ws.deserializeAttachment() as Attachment | null;
       const last = Math.max(this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0, att?.connectedAt ?? 0);
@@ -367,7 +334,7 @@ export class RackTunnel extends DurableObject<Env> {
     const rackId = await this.ctx.storage.get<string>("rackId");
     if (rackId && this.helloSockets().length) {
       try {
-        await this.env.DB.prepare("UPDATE racks SET last_seen_at = ?, connected = 1 WHERE id = ? AND revoked_at IS NULL").bind(now, rackId).run();
+        await touchRack(this.env.DB, rackId, now);
         await this.pushConfig(null, rackId, (await this.ctx.storage.get<string>("configSent")) ?? null);
       } catch (e) {
         console.error("rack tunnel: periodic update failed", e);
@@ -388,6 +355,10 @@ export class RackTunnel extends DurableObject<Env> {
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > t) await this.ctx.storage.setAlarm(Math.max(t, Date.now() + 10));
   }
+}
+
+function outcomeOf(m: { ok: boolean; data?: Record<string, unknown> | undefined; error?: { code: string; message: string } | undefined }): CommandOutcome {
+  return m.ok ? { state: "done", data: m.data ?? {} } : { state: "failed", error: m.error ?? { code: "unknown", message: "no error given" } };
 }
 
 function toFrame(cmd: StoredCommand): RegionMessage {

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { NODE_STATUS as S } from "../../shared/lifecycle";
 import type { RackEvent } from "../../shared/tunnel/events";
 import { buildSnapshot } from "../../cloud/tunnel/config";
-import { applyRackEvents } from "../../cloud/tunnel/events-apply";
+import { applyRackEvents } from "../../cloud/domain/racks/rack-events";
 import { call, makeMachine, makeUser, statusOf } from "./helpers";
 import { enrolRack } from "./tunnel-helpers";
 

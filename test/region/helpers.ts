@@ -7,7 +7,7 @@ import { issueKey } from "../../cloud/auth/keys";
 import { encryptJson } from "../../cloud/auth/secrets";
 import { database } from "../../cloud/db/client";
 import type { Role } from "../../cloud/db/schema";
-import { newSystemId } from "../../cloud/machines/names";
+import { newSystemId } from "../../cloud/domain/machines/names";
 
 export const BASE = "http://region.test/api/v1";
 

@@ -3,7 +3,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../../cloud/http/errors";
-import { applyAction } from "../../cloud/lifecycle/transition";
+import { applyAction } from "../../cloud/domain/machines/transition";
 import { ALL_STATUSES, decide, INTERNAL_ACTIONS, type InternalAction, NODE_STATUS as S, STATUS_NAME, type Status, USER_ACTIONS } from "../../shared/lifecycle";
 import { call, makeMachine, makeUser, statusOf } from "./helpers";
 

@@ -4,7 +4,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Env } from "../../cloud/env";
-import { nextPollAt, pollPhase, pollPower } from "../../cloud/machines/power-poll";
+import { nextPollAt, pollPhase, pollPower } from "../../cloud/domain/machines/power-poll";
 import { call, makeMachine, makeUser } from "./helpers";
 import { connect, enrolRack, type Inbox } from "./tunnel-helpers";
 

@@ -163,7 +163,7 @@ describe("rack tunnel", () => {
     expect((await call(admin, "POST", `/racks/${rackId}/rotate`, {})).status).toBe(200);
     const f = await rack.next((m) => m.t === "credential");
     expect(f.credential).not.toBe(credential);
-    const { credentialFingerprint } = await import("../../cloud/tunnel/credentials");
+    const { credentialFingerprint } = await import("../../cloud/domain/racks/credentials");
     rack.send({ t: "credential.ack", v: 1, fingerprint: await credentialFingerprint(f.credential) });
     await rack.barrier();
     expect((await openTunnel(rackId, credential)).status).toBe(401);

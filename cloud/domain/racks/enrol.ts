@@ -1,7 +1,8 @@
 // Enrolment tokens (site-scoped, expiring, optionally limited in uses) and what redeeming one
 // does: a rack record with its own credential. Tokens and credentials are only stored hashed.
-import { randomString, sha256Hex } from "../auth/crypto";
-import { ApiError } from "../http/errors";
+import { randomString, sha256Hex } from "../../auth/crypto";
+import { ApiError } from "../../http/errors";
+import { eventStatement } from "../events";
 import { newCredential, newRackId } from "./credentials";
 
 export async function newEnrolToken(): Promise<{ token: string; hash: string; prefix: string }> {
@@ -56,7 +57,7 @@ export async function redeem(db: D1Database, req: EnrolRequest, now = Date.now()
   if (use.meta.changes !== 1) throw refused("token_exhausted", "the enrolment token has no uses left");
   await db.batch([
     db.prepare("INSERT INTO racks (id, site_id, hostname, version, secret_hash, interfaces, enrol_token_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").bind(rackId, tok.site_id, req.hostname, req.version, secretHash, JSON.stringify(req.interfaces), tok.id, now),
-    db.prepare("INSERT INTO events (site_id, type, level, actor, description, created_at) VALUES (?, 'rack.enrolled', 'AUDIT', ?, ?, ?)").bind(tok.site_id, `rack:${rackId}`, `rack ${req.hostname} enrolled with token ${tok.id}`, now),
+    eventStatement(db, { siteId: tok.site_id, type: "rack.enrolled", level: "AUDIT", actor: `rack:${rackId}`, description: `rack ${req.hostname} enrolled with token ${tok.id}`, at: now }),
   ]);
   return { rackId, credential, siteId: tok.site_id, site: tok.site, reenrolled: false };
 }

@@ -1,7 +1,7 @@
 // Rack credentials: `prk_<rackId>_<secret>`, sent as a Bearer token on the tunnel upgrade.
 // Only SHA-256 of the secret is stored; during a rotation the next one is accepted too, and
 // the first connection that uses it retires the old one.
-import { constantTimeEqual, randomString, sha256Hex } from "../auth/crypto";
+import { constantTimeEqual, randomString, sha256Hex } from "../../auth/crypto";
 
 const CRED_RE = /^prk_([a-z0-9]{12})_([a-z0-9]{40})$/;
 
@@ -36,7 +36,12 @@ export async function authenticateRack(db: D1Database, header: string | undefine
   if (!row || !(current || next)) return { ...bad, message: "the rack credential is not valid" };
   if (row.revoked_at !== null) return { ok: false, code: "rack_revoked", message: "this rack's credential was revoked: enrol it again" };
   if (next) {
-    await db.prepare("UPDATE racks SET secret_hash = next_secret_hash, next_secret_hash = NULL WHERE id = ? AND next_secret_hash = ?").bind(rackId, hash).run();
+    await retireOldCredential(db, rackId, hash);
   }
   return { ok: true, rackId: row.id, siteId: row.site_id, rotated: next };
+}
+
+/** The rotated credential (by its hash) becomes the only one; the old one stops working. */
+export async function retireOldCredential(db: D1Database, rackId: string, nextHash: string): Promise<void> {
+  await db.prepare("UPDATE racks SET secret_hash = next_secret_hash, next_secret_hash = NULL WHERE id = ? AND next_secret_hash = ?").bind(rackId, nextHash).run();
 }

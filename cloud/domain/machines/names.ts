@@ -1,5 +1,5 @@
 // MAAS-style identifiers: a 6-character system_id and a two-word hostname.
-import { randomString } from "../auth/crypto";
+import { randomString } from "../../auth/crypto";
 
 // MAAS's alphabet leaves out characters that are easy to misread (0/o, 1/l, i, u, v, z).
 const SYSTEM_ID_ALPHABET = "2345678abcdefghkmnpqrstwxy";

@@ -1,12 +1,12 @@
 // How region code asks a site's rack appliance to do something (power, boot intents, ...).
 // The command is recorded in D1 (the API's view) and queued in the rack's Durable Object
 // (delivery): the caller gets its id at once (202); queries may wait briefly for the result.
-import { type CommandType, DEFAULT_DEADLINE_MS } from "../../shared/tunnel/commands";
-import { randomString } from "../auth/crypto";
-import { decryptJson } from "../auth/secrets";
-import type { Env } from "../env";
-import { ApiError } from "../http/errors";
-import type { CommandOutcome, StoredCommand } from "./landing";
+import { type CommandType, DEFAULT_DEADLINE_MS } from "../../../shared/tunnel/commands";
+import { randomString } from "../../auth/crypto";
+import { decryptJson } from "../../auth/secrets";
+import type { Env } from "../../env";
+import { ApiError } from "../../http/errors";
+import type { CommandOutcome, StoredCommand } from "./delivery";
 
 export type RackCommandType = Extract<CommandType, "power.on" | "power.off" | "power.cycle" | "power.query" | "bmc.identify" | "boot.set">;
 

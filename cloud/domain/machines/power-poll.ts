@@ -6,12 +6,12 @@
 // `power.poll` commands of up to `batchSize` machines; the appliance queries them with its own
 // cap on queries in flight. Results land here: power_state and power_checked_at on each
 // machine, and an event when the state changed without Plinth having caused it.
-import { NODE_STATUS } from "../../shared/lifecycle";
-import { DEFAULT_DEADLINE_MS, MAX_POLL_BATCH, POWER_POLL_CAPABILITY, type PowerPollParams, PowerPollResult, type PowerPollState } from "../../shared/tunnel/commands";
-import { decryptJson } from "../auth/secrets";
-import type { Env } from "../env";
-import { newCommandId } from "../tunnel/commands";
-import type { CommandOutcome, StoredCommand } from "../tunnel/landing";
+import { NODE_STATUS } from "../../../shared/lifecycle";
+import { DEFAULT_DEADLINE_MS, MAX_POLL_BATCH, POWER_POLL_CAPABILITY, type PowerPollParams, PowerPollResult, type PowerPollState } from "../../../shared/tunnel/commands";
+import { decryptJson } from "../../auth/secrets";
+import type { Env } from "../../env";
+import { newCommandId } from "../racks/commands";
+import type { CommandOutcome, StoredCommand } from "../racks/delivery";
 
 export const DEFAULT_POLL_INTERVAL_S = 300;
 export const DEFAULT_POLL_MAX_PER_RUN = 1000;

@@ -6,14 +6,14 @@
 // site's rack like the API's power actions. The manual driver sends nothing: the region
 // records that someone on site must act.
 // A machine whose site has no rack enrolled keeps its new status; an event says what was not sent.
-import { NODE_STATUS, type Status } from "../../shared/lifecycle";
-import { decryptJson } from "../auth/secrets";
-import type { Env } from "../env";
-import { ApiError } from "../http/errors";
-import { recordEvent } from "../domain/events";
-import { applyAction } from "../lifecycle/transition";
-import { type CommandStep, dispatchRackCommands, notifyConfigChanged } from "../tunnel/commands";
-import type { CommandOutcome, StoredCommand } from "../tunnel/landing";
+import { NODE_STATUS, type Status } from "../../../shared/lifecycle";
+import { decryptJson } from "../../auth/secrets";
+import type { Env } from "../../env";
+import { ApiError } from "../../http/errors";
+import { recordEvent } from "../events";
+import { applyAction } from "./transition";
+import { type CommandStep, dispatchRackCommands, notifyConfigChanged } from "../racks/commands";
+import type { CommandOutcome, StoredCommand } from "../racks/delivery";
 
 /** The lifecycle step a command's result ends (landing.ts): release → READY, rescue exit → where the machine was. */
 export type Finishes = "release" | "rescue_exit";

@@ -1,21 +1,8 @@
 // Where what crosses the tunnel lands in D1. Every write here may be repeated (a result or
 // event replayed after a cut): each batch is conditional on the command still being pending,
 // or on the event's (rack, journal, seq) being new, so a repeat changes nothing.
-import type { RackEvent } from "../../shared/tunnel/events";
-
-export interface StoredCommand {
-  id: string;
-  rackId: string;
-  type: string;
-  params: Record<string, unknown>;
-  deadline: number;
-  machineId: number | null;
-  createdAt: number;
-  /** Region-only (never sent): the lifecycle step this command's outcome finishes (release's power off, rescue exit's power action). */
-  finishes?: "release" | "rescue_exit";
-}
-
-export type CommandOutcome = { state: "done" | "failed"; data?: Record<string, unknown>; error?: { code: string; message: string } } | { state: "expired" };
+import type { RackEvent } from "../../../shared/tunnel/events";
+import type { CommandOutcome, StoredCommand } from "./delivery";
 
 const POWER_STATE_OF: Record<string, string> = { "power.on": "on", "power.off": "off" };
 
@@ -54,12 +41,6 @@ function outcomeStatements(db: D1Database, cmd: StoredCommand, o: CommandOutcome
   const result = o.state === "expired" ? null : JSON.stringify(o.state === "done" ? { ok: true, data: o.data ?? {} } : { ok: false, error: o.error });
   stmts.push(db.prepare("UPDATE rack_commands SET state = ?, result = ?, completed_at = ? WHERE id = ? AND state = 'pending'").bind(o.state, result, now, cmd.id));
   return stmts;
-}
-
-/** Returns true when this call recorded the outcome (false: it was already final). */
-export async function landOutcome(db: D1Database, cmd: StoredCommand, o: CommandOutcome, now = Date.now()): Promise<boolean> {
-  const res = await db.batch(outcomeStatements(db, cmd, o, now));
-  return (res.at(-1)?.meta.changes ?? 0) === 1;
 }
 
 /** Several outcomes in one D1 batch (one transaction): results that arrive together land together. */
@@ -106,22 +87,4 @@ function summary(e: RackEvent): string {
     case "metadata.result":
       return `commissioning result ${e.data.name}: ${e.data.status}`;
   }
-}
-
-export async function markConnected(db: D1Database, rackId: string, hello: { version: string; hostname: string; interfaces: unknown[]; capabilities?: string[] } | null, connected: boolean, now = Date.now()): Promise<void> {
-  const flip = db.prepare("UPDATE racks SET connected = ?, last_seen_at = ? WHERE id = ? AND connected = ?").bind(connected ? 1 : 0, now, rackId, connected ? 0 : 1);
-  const stmts = [
-    db
-      .prepare("INSERT INTO events (site_id, type, level, actor, description, created_at) SELECT site_id, ?, ?, ?, ?, ? FROM racks WHERE id = ? AND connected = ?")
-      .bind(connected ? "rack.connected" : "rack.disconnected", connected ? "INFO" : "WARNING", `rack:${rackId}`, connected ? "rack tunnel connected" : "rack tunnel disconnected", now, rackId, connected ? 0 : 1),
-    flip,
-  ];
-  if (hello) {
-    stmts.push(
-      db
-        .prepare("UPDATE racks SET version = ?, hostname = ?, interfaces = ?, capabilities = ?, last_seen_at = ? WHERE id = ?")
-        .bind(hello.version, hello.hostname, JSON.stringify(hello.interfaces), JSON.stringify(hello.capabilities ?? []), now, rackId),
-    );
-  }
-  await db.batch(stmts);
 }

@@ -1,9 +1,9 @@
 // Applies one lifecycle action to one machine: the decision comes from shared/lifecycle.ts,
 // the change is a compare-and-set UPDATE, and its event is written in the same D1 batch
 // (one transaction), so no transition is ever recorded without its event or the reverse.
-import { type Action, decide, NODE_STATUS, PHASE_DEADLINES, type Status, STATUS_NAME, allowedActions } from "../../shared/lifecycle";
-import { randomString } from "../auth/crypto";
-import { ApiError } from "../http/errors";
+import { type Action, decide, NODE_STATUS, PHASE_DEADLINES, type Status, STATUS_NAME, allowedActions } from "../../../shared/lifecycle";
+import { randomString } from "../../auth/crypto";
+import { ApiError } from "../../http/errors";
 
 export interface MachineCore {
   id: number;

@@ -4,10 +4,10 @@
 // lifecycle transition. Payloads from nodes are checked here with zod: a node's document is
 // untrusted input even though the rack that relayed it is authenticated.
 import { z } from "zod";
-import { type InternalAction, NODE_STATUS } from "../../shared/lifecycle";
-import type { RackEvent } from "../../shared/tunnel/events";
-import { constantTimeEqual } from "../auth/crypto";
-import { applyAction } from "../lifecycle/transition";
+import { type InternalAction, NODE_STATUS } from "../../../shared/lifecycle";
+import type { RackEvent } from "../../../shared/tunnel/events";
+import { constantTimeEqual } from "../../auth/crypto";
+import { applyAction } from "../machines/transition";
 import { newHostname, newSystemId } from "../machines/names";
 
 type DiscoverEvent = Extract<RackEvent, { type: "dhcp.discover" }>;
