@@ -104,8 +104,10 @@ const regionFiles = () => sourceFiles("cloud").filter((f) => !relative(ROOT, f).
 const outsideDomain = (f: string) => !relative(ROOT, f).startsWith("cloud/domain/");
 
 /** SQL that writes, or a drizzle write, in region code outside cloud/domain/. */
+export const WRITE = /\b(INSERT\s+(OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b|\.(insert|update|delete)\(\s*schema\./i;
+
 export function writesOutsideDomain(): Finding[] {
-  return scan(regionFiles().filter(outsideDomain), /\b(INSERT\s+(OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b|\.(insert|update|delete)\(\s*schema\./i);
+  return scan(regionFiles().filter(outsideDomain), WRITE);
 }
 
 export function eventInsertsOutsideDomain(): Finding[] {
@@ -121,8 +123,10 @@ export function statusLiterals(): Finding[] {
     // IPMI completion codes and RMCP+ status bytes are protocol numbers, not machine statuses.
     (f) => !relative(ROOT, f).startsWith("appliance/bmc/") && relative(ROOT, f) !== "shared/lifecycle.ts",
   );
-  return scan(files, /\bstatus\w*\s*(===|!==|==|!=|<>|=|<=|>=|<|>)\s*\d{1,2}(?!\d)|\bstatus\w*\s+(NOT\s+)?IN\s*\(\s*\d/i);
+  return scan(files, STATUS_LITERAL);
 }
+
+export const STATUS_LITERAL = /\b\w*status\w*\s*(===|!==|==|!=|<>|=|<=|>=|<|>)\s*\d{1,2}(?!\d)|\b\w*status\w*\s+(NOT\s+)?IN\s*\(\s*\d/i;
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(ROOT, "scripts/architecture.ts")) {
   const cycles = importCycles(["cloud", "appliance", "shared", "cli"]);

@@ -60,6 +60,37 @@ export const STATUS_NAME: Record<Status, string> = {
   [S.FAILED_TESTING]: "Failed testing",
 };
 
+/** Where a machine's interfaces may be edited (MAAS refuses network changes elsewhere). */
+export const NETWORK_EDITABLE: readonly Status[] = [S.NEW, S.FAILED_COMMISSIONING, S.READY, S.BROKEN, S.ALLOCATED, S.FAILED_DEPLOYMENT, S.FAILED_TESTING];
+
+/** Each status's family: failed, busy (a step is running), in use, new, or idle. Screens colour by it. */
+export type StatusFamily = "bad" | "busy" | "ok" | "new" | "idle";
+export const STATUS_FAMILY: Record<Status, StatusFamily> = {
+  [S.NEW]: "new",
+  [S.COMMISSIONING]: "busy",
+  [S.FAILED_COMMISSIONING]: "bad",
+  [S.MISSING]: "bad",
+  [S.READY]: "idle",
+  [S.RESERVED]: "ok",
+  [S.DEPLOYED]: "ok",
+  [S.RETIRED]: "idle",
+  [S.BROKEN]: "bad",
+  [S.DEPLOYING]: "busy",
+  [S.ALLOCATED]: "ok",
+  [S.FAILED_DEPLOYMENT]: "bad",
+  [S.RELEASING]: "busy",
+  [S.FAILED_RELEASING]: "bad",
+  [S.DISK_ERASING]: "busy",
+  [S.FAILED_DISK_ERASING]: "bad",
+  [S.RESCUE_MODE]: "ok",
+  [S.ENTERING_RESCUE_MODE]: "busy",
+  [S.FAILED_ENTERING_RESCUE_MODE]: "bad",
+  [S.EXITING_RESCUE_MODE]: "busy",
+  [S.FAILED_EXITING_RESCUE_MODE]: "bad",
+  [S.TESTING]: "busy",
+  [S.FAILED_TESTING]: "bad",
+};
+
 export const STATUS_KEY: Record<Status, StatusKey> = Object.fromEntries(
   Object.entries(NODE_STATUS).map(([k, v]) => [v, k]),
 ) as Record<Status, StatusKey>;

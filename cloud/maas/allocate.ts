@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { can, type Caller, visibleSites } from "../auth/roles";
 import { ApiError } from "../http/errors";
-import { allocate, type AllocateConstraints } from "../machines/actions";
+import { allocate, type AllocateConstraints } from "../domain/machines/allocate";
 import { getMachine, listMachines, type MachineRow } from "../machines/repo";
 import { machinesJson } from "./load";
 import { ReleaseBody, releaseOne, setAgentName } from "./machine-ops";

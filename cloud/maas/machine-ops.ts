@@ -3,9 +3,11 @@
 import { z } from "zod";
 import { NODE_STATUS } from "../../shared/lifecycle";
 import { type Permission, require as requirePerm } from "../auth/roles";
-import { decryptJson } from "../auth/secrets";
-import { recordEvent } from "../domain/events";
-import { runAction } from "../machines/actions";
+import { requestPower } from "../domain/machines/power";
+import { revealPowerParams } from "../domain/machines/power-params";
+import { clearOwnerDataOnceReleased, setOwnerData, setOwnerDataKey } from "../domain/machines/records";
+import { runAction } from "../domain/machines/actions";
+import { requireOwnerOrAdmin } from "../machines/load";
 import type { MachineRow } from "../machines/repo";
 import { dispatchRackCommand, type RackCommandType } from "../domain/racks/commands";
 import { machineFor, machineJsonById } from "./load";
@@ -55,8 +57,9 @@ const LIFECYCLE: Record<Lifecycle, { perm: Permission; doc: string }> = {
  */
 export async function releaseOne(r: Req, m: MachineRow, b: z.output<typeof ReleaseBody>) {
   if (m.status === NODE_STATUS.READY) return;
-  await runAction(r.c, m, "release", { comment: b.comment, erase: !!b.erase, quick_erase: !!b.quick_erase, secure_erase: !!b.secure_erase });
-  await r.db.prepare("UPDATE machines SET owner_data = '{}' WHERE id = ? AND status IN (4, 12, 14)").bind(m.id).run();
+  requireOwnerOrAdmin(r.caller, m);
+  await runAction(r.c.env, r.caller, m, "release", { comment: b.comment, erase: !!b.erase, quick_erase: !!b.quick_erase, secure_erase: !!b.secure_erase });
+  await clearOwnerDataOnceReleased(r.db, m.id);
 }
 
 async function deploy(r: Req): Promise<Response> {
@@ -66,16 +69,17 @@ async function deploy(r: Req): Promise<Response> {
   let distro = b.distro_series;
   // "ubuntu/noble" names both.
   if (distro?.includes("/")) [osystem, distro] = distro.split("/") as [string, string];
-  await runAction(r.c, m, "deploy", { comment: b.comment, osystem, distro_series: distro, user_data: b.user_data });
+  requireOwnerOrAdmin(r.caller, m);
+  await runAction(r.c.env, r.caller, m, "deploy", { comment: b.comment, osystem, distro_series: distro, user_data: b.user_data });
   if (b.agent_name !== undefined) await setAgentName(r.db, m.id, b.agent_name);
   return json(await machineJsonById(r.db, m.systemId));
 }
 
 export async function setAgentName(db: D1Database, machineId: number, agent: string) {
-  await db.prepare(`UPDATE machines SET owner_data = json_set(owner_data, '$."${AGENT_KEY}"', ?) WHERE id = ?`).bind(agent, machineId).run();
+  await setOwnerDataKey(db, machineId, AGENT_KEY, agent);
 }
 
-async function setOwnerData(r: Req): Promise<Response> {
+async function setOwnerDataOp(r: Req): Promise<Response> {
   const m = await machineFor(r, "machine.edit");
   const changes = r.p.keys().filter((k) => k !== "op" && !k.startsWith("oauth_"));
   if (changes.length > 100) throw new MaasError(400, "Too many owner data keys.");
@@ -88,37 +92,24 @@ async function setOwnerData(r: Req): Promise<Response> {
     if (v === "") delete data[k];
     else data[k] = v;
   }
-  const res = await r.db
-    .batch([
-      r.db.prepare("UPDATE machines SET owner_data = ?, updated_at = ? WHERE id = ? AND owner_data = ?").bind(JSON.stringify(data), Date.now(), m.id, m.ownerData),
-      r.db
-        .prepare("INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, description, created_at) VALUES (?, ?, ?, ?, 'machine.owner_data', 'INFO', ?, ?, ?)")
-        .bind(m.id, m.systemId, m.hostname, m.siteId, r.caller.username, `owner data: ${changes.join(", ")}`, Date.now()),
-    ]);
-  if (res[0]?.meta.changes !== 1) throw new MaasError(409, "The machine changed while its owner data was set; try again.", { "retry-after": "1" });
+  if (!(await setOwnerData(r.db, r.caller.username, m, m.ownerData, data, `owner data: ${changes.join(", ")}`))) {
+    throw new MaasError(409, "The machine changed while its owner data was set; try again.", { "retry-after": "1" });
+  }
   return json(await machineJsonById(r.db, m.systemId));
 }
 
 /** Decrypted BMC parameters: admins only (machine.secrets), every reveal audited. */
 export async function powerParametersOf(r: Req, m: MachineRow): Promise<Record<string, unknown>> {
   requirePerm(r.caller, "machine.secrets", m.siteId);
-  const row = await r.db.prepare("SELECT power_params_enc AS enc FROM machines WHERE id = ?").bind(m.id).first<{ enc: string | null }>();
-  const params = row?.enc ? ((await decryptJson(r.c.env.PLINTH_SECRET_KEY, row.enc, m.systemId)) as Record<string, unknown>) : {};
-  await recordEvent(r.db, { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, type: "machine.power_parameters_revealed", level: "AUDIT", actor: r.caller.username, description: "BMC parameters revealed through the MAAS API", status: m.status });
+  const params = await revealPowerParams(r.db, r.c.env.PLINTH_SECRET_KEY, m, r.caller.username, " through the MAAS API");
   return params;
 }
 
-async function power(r: Req, type: RackCommandType, verb: string): Promise<Response> {
+async function power(r: Req, command: RackCommandType, action: string, verb: string): Promise<Response> {
   const m = await machineFor(r, "machine.power");
   const b = parse(Plain, r.p);
-  const base = { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, actor: r.caller.username, status: m.status };
-  if (m.powerType === "manual") {
-    await recordEvent(r.db, { ...base, type: `power.${type}`, level: "WARNING", description: `${verb} requested: the power driver is manual, someone on site must do it` });
-    return json(await machineJsonById(r.db, m.systemId));
-  }
   // Answers 503 with Retry-After while no rack can carry the command (gomaasapi retries it).
-  const sent = await dispatchRackCommand(r.c.env, m, type, { comment: b.comment });
-  await recordEvent(r.db, { ...base, type: `power.${type}`, description: `${verb} sent to rack ${sent.rackId} as command ${sent.commandId}` });
+  await requestPower(r.c.env, r.caller.username, m, { command, action, verb, params: { comment: b.comment } });
   return json(await machineJsonById(r.db, m.systemId));
 }
 
@@ -170,7 +161,7 @@ const lifecycleActions: Action[] = (Object.keys(LIFECYCLE) as Lifecycle[]).map((
   run: async (r: Req) => {
     const m = await machineFor(r, LIFECYCLE[op].perm);
     const b = parse(Plain, r.p);
-    await runAction(r.c, m, op, { comment: b.comment });
+    await runAction(r.c.env, r.caller, m, op, { comment: b.comment });
     return json(await machineJsonById(r.db, m.systemId));
   },
 }));
@@ -189,9 +180,9 @@ export const machineOps: Action[] = [
       return json(await machineJsonById(r.db, m.systemId));
     },
   },
-  { method: "POST", op: "set_owner_data", doc: "Set key/value data for the current owner. An empty value deletes the key.", params: ["key"], run: setOwnerData },
-  { method: "POST", op: "power_on", doc: "Turn on a machine.", params: ["user_data", "comment"], run: (r) => power(r, "power.on", "power on") },
-  { method: "POST", op: "power_off", doc: "Power off a machine.", params: ["stop_mode", "comment"], run: (r) => power(r, "power.off", "power off") },
+  { method: "POST", op: "set_owner_data", doc: "Set key/value data for the current owner. An empty value deletes the key.", params: ["key"], run: setOwnerDataOp },
+  { method: "POST", op: "power_on", doc: "Turn on a machine.", params: ["user_data", "comment"], run: (r) => power(r, "power.on", "power_on", "power on") },
+  { method: "POST", op: "power_off", doc: "Power off a machine.", params: ["stop_mode", "comment"], run: (r) => power(r, "power.off", "power_off", "power off") },
   {
     method: "GET",
     op: "query_power_state",

@@ -2,15 +2,13 @@
 // power_parameters_*), read, PUT update, DELETE. Lifecycle and power ops are in machine-ops.ts,
 // allocate in allocate.ts; all of them act on the same rows and lifecycle as /api/v1.
 import { z } from "zod";
-import { decide, isStatus, NODE_STATUS, STATUS_NAME, type Status } from "../../shared/lifecycle";
+import { isStatus, NODE_STATUS, STATUS_NAME, } from "../../shared/lifecycle";
 import { POWER_TYPES, type PowerType, } from "../../shared/power";
 import { can, require as requirePerm, visibleSites } from "../auth/roles";
-import { decryptJson } from "../auth/secrets";
-import { applyAction, illegal } from "../domain/machines/transition";
-import { commissionPower } from "../domain/machines/lifecycle-power";
-import { newHostname, newSystemId } from "../domain/machines/names";
-import { getMachine, listMachines, type MachineRow } from "../machines/repo";
-import { sealPower } from "../machines/routes";
+import { newHostname } from "../domain/machines/names";
+import { resealPower } from "../domain/machines/power-params";
+import { createMachine, deleteMachine, type MachineChanges, macInUse, updateMachine } from "../domain/machines/records";
+import { listMachines, type MachineRow } from "../machines/repo";
 import { machineFor, machineJsonById, machinesJson } from "./load";
 import { powerParametersOf } from "./machine-ops";
 import { AGENT_KEY, DOMAIN } from "./shape";
@@ -149,10 +147,7 @@ async function create(r: Req): Promise<Response> {
   requirePerm(r.caller, "machine.create", siteId, "site");
   const [zoneId, poolId] = [await idOf(db, "zones", b.zone, "zone"), await idOf(db, "resource_pools", b.pool, "pool")];
   if (new Set(b.mac_addresses).size !== b.mac_addresses.length) throw fieldError("mac_addresses", "Duplicate MAC addresses.");
-  const taken = await db
-    .prepare("SELECT i.mac, m.hostname FROM interfaces i JOIN machines m ON m.id = i.machine_id WHERE i.mac IN (SELECT value FROM json_each(?))")
-    .bind(JSON.stringify(b.mac_addresses))
-    .first<{ mac: string; hostname: string }>();
+  const taken = await macInUse(db, b.mac_addresses);
   // Terraform's provider looks for "mac" and "already" in this message to adopt the machine.
   if (taken) throw fieldError("mac_addresses", `One or more MAC addresses is invalid: MAC address ${taken.mac} already in use on ${taken.hostname}.`);
   const domain = b.domain && b.domain !== "" ? b.domain : DOMAIN.name;
@@ -161,31 +156,27 @@ async function create(r: Req): Promise<Response> {
   if (await db.prepare("SELECT 1 FROM machines WHERE hostname = ? AND domain = ?").bind(hostname, domain).first()) {
     throw fieldError("hostname", `Node with hostname "${hostname}" already exists.`);
   }
-  const systemId = newSystemId();
-  const params = b.power_type === "manual" ? {} : (powerParams(r.p) ?? {});
-  const power = await sealPower(r.c, b.power_type, params, systemId);
-  const now = Date.now();
-  await db.batch([
-    db
-      .prepare(
-        `INSERT INTO machines (system_id, hostname, domain, description, architecture, boot_mac, power_type, power_params_enc, power_params_set,
-           site_id, zone_id, pool_id, cpu_count, memory, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .bind(systemId, hostname, domain, b.description, b.architecture, b.mac_addresses[0]!, power.powerType, power.enc, JSON.stringify(power.set), siteId, zoneId, poolId, b.cpu_count ?? 0, b.memory ?? 0, now, now),
-    ...b.mac_addresses.map((mac, i) => db.prepare("INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, ?, ?, ? FROM machines WHERE system_id = ?").bind(`eth${i}`, mac, i === 0 ? 1 : 0, systemId)),
-    db
-      .prepare(
-        "INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, to_status, description, created_at) SELECT id, system_id, hostname, site_id, 'machine.created', 'INFO', ?, status, 'created through the MAAS API', ? FROM machines WHERE system_id = ?",
-      )
-      .bind(r.caller.username, now, systemId),
-  ]);
-  // MAAS commissions machines an administrator adds unless told not to; Terraform then polls
-  // for Commissioning/Testing → Ready, so the state must be visible at once.
-  if (b.commission ?? true) {
-    const m = (await getMachine(db, systemId))!;
-    const to = await applyAction(db, { ...m, locked: !!m.locked }, "commission", { actor: r.caller.username, reason: "commission on create" });
-    await commissionPower(r.c.env, m, to, r.caller.username);
-  }
+  const systemId = await createMachine(
+    r.c.env,
+    r.caller,
+    {
+      hostname,
+      domain,
+      description: b.description,
+      architecture: b.architecture,
+      macs: b.mac_addresses,
+      powerType: b.power_type,
+      powerParams: b.power_type === "manual" ? {} : (powerParams(r.p) ?? {}),
+      siteId,
+      zoneId,
+      poolId,
+      cpuCount: b.cpu_count,
+      memory: b.memory,
+    },
+    // MAAS commissions machines an administrator adds unless told not to; Terraform then polls
+    // for Commissioning/Testing → Ready, so the state must be visible at once.
+    { commission: b.commission ?? true, via: " through the MAAS API" },
+  );
   return json(await machineJsonById(db, systemId));
 }
 
@@ -206,57 +197,28 @@ async function update(r: Req): Promise<Response> {
   const b = parse(UpdateBody, r.p);
   const db = r.db;
   if (m.locked) throw new MaasError(409, `Cannot update ${m.hostname}: the machine is locked.`);
-  const sets: string[] = [];
-  const args: (string | number | null)[] = [];
-  const put = (col: string, v: string | number | null) => {
-    sets.push(`${col} = ?`);
-    args.push(v);
-  };
-  if (b.hostname !== undefined && b.hostname !== m.hostname) put("hostname", b.hostname);
-  if (b.description !== undefined) put("description", b.description);
-  if (b.architecture !== undefined) put("architecture", b.architecture);
-  if (b.domain !== undefined && b.domain !== "") put("domain", b.domain);
-  if (b.zone !== undefined) put("zone_id", await idOf(db, "zones", b.zone, "zone"));
-  if (b.pool !== undefined) put("pool_id", await idOf(db, "resource_pools", b.pool, "pool"));
-  if (b.cpu_count !== undefined) put("cpu_count", b.cpu_count);
-  if (b.memory !== undefined) put("memory", b.memory);
+  const ch: MachineChanges = {};
+  if (b.hostname !== undefined && b.hostname !== m.hostname) ch.hostname = b.hostname;
+  if (b.description !== undefined) ch.description = b.description;
+  if (b.architecture !== undefined) ch.architecture = b.architecture;
+  if (b.domain !== undefined && b.domain !== "") ch.domain = b.domain;
+  if (b.zone !== undefined) ch.zoneId = await idOf(db, "zones", b.zone, "zone");
+  if (b.pool !== undefined) ch.poolId = await idOf(db, "resource_pools", b.pool, "pool");
+  if (b.cpu_count !== undefined) ch.cpuCount = b.cpu_count;
+  if (b.memory !== undefined) ch.memory = b.memory;
   const given = powerParams(r.p);
   if (b.power_type !== undefined || given !== undefined) {
     const type = b.power_type ?? (m.powerType as PowerType);
-    let params: Record<string, unknown> = type === "manual" ? {} : (given ?? {});
-    // Same type: the given parameters change the stored ones, so a password can change alone.
-    if (type === m.powerType && type !== "manual") {
-      const row = await db.prepare("SELECT power_params_enc AS enc FROM machines WHERE id = ?").bind(m.id).first<{ enc: string | null }>();
-      const old = row?.enc ? ((await decryptJson(r.c.env.PLINTH_SECRET_KEY, row.enc, m.systemId)) as Record<string, unknown>) : {};
-      params = { ...old, ...params };
-    }
-    const power = await sealPower(r.c, type, params, m.systemId);
-    put("power_type", power.powerType);
-    put("power_params_enc", power.enc);
-    put("power_params_set", JSON.stringify(power.set));
+    ch.power = await resealPower(db, r.c.env.PLINTH_SECRET_KEY, m, type, type === "manual" ? {} : (given ?? {}));
   }
-  if (sets.length) {
-    put("updated_at", Date.now());
-    await db.batch([
-      db.prepare(`UPDATE machines SET ${sets.join(", ")} WHERE id = ? AND locked = 0`).bind(...args, m.id),
-      db
-        .prepare("INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, description, created_at) VALUES (?, ?, ?, ?, 'machine.updated', 'INFO', ?, ?, ?)")
-        .bind(m.id, m.systemId, b.hostname ?? m.hostname, m.siteId, r.caller.username, `updated through the MAAS API: ${r.p.keys().filter((k) => !k.startsWith("oauth_")).join(", ")}`, Date.now()),
-    ]);
-  }
+  const keys = r.p.keys().filter((k) => !k.startsWith("oauth_"));
+  await updateMachine(db, r.caller.username, m, ch, `updated through the MAAS API: ${keys.join(", ")}`);
   return json(await machineJsonById(db, m.systemId));
 }
 
 async function remove(r: Req): Promise<Response> {
   const m = await machineFor(r, "machine.delete");
-  const d = decide({ status: m.status as Status, previousStatus: m.previousStatus as Status | null, locked: !!m.locked }, "delete");
-  if (!d.ok) throw illegal({ ...m, locked: !!m.locked }, d.reason, d.allowed);
-  await r.db.batch([
-    r.db
-      .prepare("INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, from_status, description, created_at) VALUES (?, ?, ?, ?, 'machine.delete', 'AUDIT', ?, ?, 'deleted through the MAAS API', ?)")
-      .bind(m.id, m.systemId, m.hostname, m.siteId, r.caller.username, m.status, Date.now()),
-    r.db.prepare("DELETE FROM machines WHERE id = ? AND locked = 0").bind(m.id),
-  ]);
+  await deleteMachine(r.db, r.caller.username, m, " through the MAAS API");
   return deleted();
 }
 

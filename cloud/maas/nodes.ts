@@ -3,8 +3,8 @@
 // interface's id and link_subnet on a linked interface replaces the link.
 import { z } from "zod";
 import { inCidr, ipToInt, parseCidr } from "../../shared/net";
-import { STATUS_NAME, type Status } from "../../shared/lifecycle";
-import { recordEvent } from "../domain/events";
+import { NETWORK_EDITABLE, STATUS_NAME, type Status } from "../../shared/lifecycle";
+import { addInterface, deleteInterface, setInterfaceLink, updateInterface } from "../domain/machines/interfaces";
 import type { MachineRow } from "../machines/repo";
 import { machineFor, netCache } from "./load";
 import { blockDeviceJson, type DiskRow, type IfaceRow, interfaceJson } from "./shape";
@@ -13,7 +13,7 @@ import { deleted, fieldError, json, MaasError, parse } from "./wire";
 
 const IFACE_COLS = "id, machine_id, name, mac, type, vlan_id, subnet_id, ip_address, link_mode, speed_mbps, link_connected, is_boot";
 // MAAS refuses network changes outside these states (NodeStateViolation, 409).
-const EDITABLE = new Set([0, 2, 4, 8, 10, 11, 22]);
+const EDITABLE = new Set<number>(NETWORK_EDITABLE);
 
 async function ifaceJsonList(db: D1Database, m: MachineRow, rows: IfaceRow[]) {
   const net = await netCache(db, rows.flatMap((i) => (i.subnet_id !== null ? [i.subnet_id] : [])), rows.flatMap((i) => (i.vlan_id !== null ? [i.vlan_id] : [])));
@@ -32,8 +32,7 @@ function editable(m: MachineRow) {
   if (m.locked) throw new MaasError(409, `Cannot change the network of ${m.hostname}: the machine is locked.`);
 }
 
-async function answer(r: Req, m: MachineRow, id: number, what: string) {
-  await recordEvent(r.db, { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, type: "machine.interface", actor: r.caller.username, description: what, status: m.status });
+async function answer(r: Req, m: MachineRow, id: number) {
   const row = (await r.db.prepare(`SELECT ${IFACE_COLS} FROM interfaces WHERE id = ?`).bind(id).first<IfaceRow>())!;
   return json((await ifaceJsonList(r.db, m, [row]))[0]);
 }
@@ -59,8 +58,8 @@ async function linkSubnet(r: Req): Promise<Response> {
   editable(m);
   const b = parse(LinkBody, r.p);
   if (b.mode === "link_up") {
-    await r.db.prepare("UPDATE interfaces SET subnet_id = NULL, ip_address = NULL, link_mode = 'link_up' WHERE id = ?").bind(i.id).run();
-    return answer(r, m, i.id, `${i.name}: link up`);
+    await setInterfaceLink(r.db, r.caller.username, m, i.id, { mode: "link_up" }, `${i.name}: link up`);
+    return answer(r, m, i.id);
   }
   if (!b.subnet) throw fieldError("subnet", "This field is required.");
   const s = await subnetByKey(r.db, b.subnet);
@@ -75,8 +74,9 @@ async function linkSubnet(r: Req): Promise<Response> {
     if (taken) throw fieldError("ip_address", `IP address ${b.ip_address} is already in use.`);
     ip = b.ip_address;
   }
-  await r.db.prepare("UPDATE interfaces SET subnet_id = ?, vlan_id = coalesce(?, vlan_id), ip_address = ?, link_mode = ? WHERE id = ?").bind(s.id, s.vlan_id, ip, b.mode, i.id).run();
-  return answer(r, m, i.id, `${i.name}: linked to ${s.cidr} (${b.mode}${ip ? ` ${ip}` : ""})`);
+  const link = { mode: b.mode, subnetId: s.id, vlanId: s.vlan_id, ip };
+  await setInterfaceLink(r.db, r.caller.username, m, i.id, link, `${i.name}: linked to ${s.cidr} (${b.mode}${ip ? ` ${ip}` : ""})`);
+  return answer(r, m, i.id);
 }
 
 async function unlinkSubnet(r: Req): Promise<Response> {
@@ -86,16 +86,16 @@ async function unlinkSubnet(r: Req): Promise<Response> {
   const id = r.p.get("id");
   if (!id) throw fieldError("id", "This field is required.");
   if (Number(id) !== i.id || i.subnet_id === null) throw fieldError("id", `Select a valid choice. ${id} is not one of the available choices.`);
-  await r.db.prepare("UPDATE interfaces SET subnet_id = NULL, ip_address = NULL, link_mode = 'link_up' WHERE id = ?").bind(i.id).run();
-  return answer(r, m, i.id, `${i.name}: unlinked`);
+  await setInterfaceLink(r.db, r.caller.username, m, i.id, { mode: "link_up" }, `${i.name}: unlinked`);
+  return answer(r, m, i.id);
 }
 
 async function disconnect(r: Req): Promise<Response> {
   const m = await machineFor(r, "machine.edit");
   const i = await ifaceOf(r, m);
   editable(m);
-  await r.db.prepare("UPDATE interfaces SET subnet_id = NULL, ip_address = NULL, vlan_id = NULL, link_mode = 'link_up' WHERE id = ?").bind(i.id).run();
-  return answer(r, m, i.id, `${i.name}: disconnected`);
+  await setInterfaceLink(r.db, r.caller.username, m, i.id, { mode: "disconnected" }, `${i.name}: disconnected`);
+  return answer(r, m, i.id);
 }
 
 const PhysicalBody = z.object({
@@ -110,12 +110,8 @@ async function createPhysical(r: Req): Promise<Response> {
   const b = parse(PhysicalBody, r.p);
   if (await r.db.prepare("SELECT 1 FROM interfaces WHERE mac = ?").bind(b.mac_address).first()) throw fieldError("mac_address", `MAC address ${b.mac_address} already in use.`);
   if (b.vlan !== undefined && !(await r.db.prepare("SELECT 1 FROM vlans WHERE id = ?").bind(b.vlan).first())) throw fieldError("vlan", "Select a valid choice.");
-  const n = (await r.db.prepare("SELECT count(*) AS n FROM interfaces WHERE machine_id = ?").bind(m.id).first<{ n: number }>())!.n;
-  const row = (await r.db
-    .prepare("INSERT INTO interfaces (machine_id, name, mac, vlan_id, link_mode) VALUES (?, ?, ?, ?, 'link_up') RETURNING id")
-    .bind(m.id, b.name ?? `eth${n}`, b.mac_address, b.vlan ?? null)
-    .first<{ id: number }>())!;
-  return answer(r, m, row.id, `interface ${b.mac_address} added`);
+  const id = await addInterface(r.db, r.caller.username, m, { mac: b.mac_address, name: b.name, vlanId: b.vlan ?? null });
+  return answer(r, m, id);
 }
 
 const UpdateBody = z.object({
@@ -133,8 +129,8 @@ async function updateIface(r: Req): Promise<Response> {
     vlan = b.vlan === "" ? null : Number(b.vlan);
     if (vlan !== null && !(await r.db.prepare("SELECT 1 FROM vlans WHERE id = ?").bind(vlan).first())) throw fieldError("vlan", "Select a valid choice.");
   }
-  await r.db.prepare("UPDATE interfaces SET name = ?, vlan_id = ? WHERE id = ?").bind(b.name ?? i.name, vlan, i.id).run();
-  return answer(r, m, i.id, `${i.name}: updated`);
+  await updateInterface(r.db, r.caller.username, m, i, { name: b.name ?? i.name, vlanId: vlan });
+  return answer(r, m, i.id);
 }
 
 export const nodeHandlers: Handler[] = [
@@ -180,8 +176,7 @@ export const nodeHandlers: Handler[] = [
           const i = await ifaceOf(r, m);
           editable(m);
           if (i.is_boot) throw new MaasError(400, "The boot interface cannot be deleted.");
-          await r.db.prepare("DELETE FROM interfaces WHERE id = ?").bind(i.id).run();
-          await recordEvent(r.db, { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, type: "machine.interface", actor: r.caller.username, description: `${i.name}: deleted`, status: m.status });
+          await deleteInterface(r.db, r.caller.username, m, i);
           return deleted();
         },
       },

@@ -1,7 +1,7 @@
 // Plinth rows as MAAS 2.0 objects. gomaasapi checks a strict schema on machines, interfaces,
 // subnets, VLANs and block devices, so every key it requires is present even when Plinth has
 // no data for it (null, [] or {}), and every object carries its absolute resource_uri.
-import { STATUS_NAME, type Status } from "../../shared/lifecycle";
+import { NODE_STATUS, STATUS_NAME, type Status } from "../../shared/lifecycle";
 import type { MachineRow } from "../machines/repo";
 import { API } from "./wire";
 
@@ -227,7 +227,7 @@ export function machineJson(m: MachineRow, x: MachineExtras) {
     distro_series: m.distroSeries,
     hwe_kernel: null,
     min_hwe_kernel: "",
-    netboot: status !== 6,
+    netboot: status !== NODE_STATUS.DEPLOYED,
     power_state: m.powerState,
     power_type: m.powerType,
     zone: zoneJson({ id: m.zoneId, name: m.zone, description: "" }),

@@ -1,6 +1,6 @@
-import { require as requirePerm, type Permission } from "../auth/roles";
+import { type Caller, can, isGlobalAdmin, require as requirePerm, type Permission } from "../auth/roles";
 import type { Ctx } from "../http/context";
-import { badRequest, notFound } from "../http/errors";
+import { badRequest, forbidden, notFound } from "../http/errors";
 import { systemIdSchema } from "../http/validate";
 import { getMachine, type MachineRow } from "./repo";
 
@@ -21,3 +21,10 @@ export async function idByName(db: D1Database, table: "sites" | "zones" | "resou
 }
 
 export { notFound };
+
+/** A machine someone else owns may only be deployed or released by an admin (both APIs). */
+export function requireOwnerOrAdmin(caller: Caller, m: MachineRow): void {
+  if (m.ownerId !== null && m.ownerId !== caller.userId && !isGlobalAdmin(caller) && !can(caller, "machine.secrets", m.siteId)) {
+    throw forbidden(`the machine is owned by ${m.owner ?? "another user"}`);
+  }
+}

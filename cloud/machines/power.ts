@@ -3,13 +3,13 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import { isGlobalAdmin } from "../auth/roles";
-import { decryptJson } from "../auth/secrets";
 import type { AppEnv } from "../http/context";
 import { forbidden } from "../http/errors";
 import { def } from "../http/openapi";
 import { intParam, readJson } from "../http/validate";
-import { recordEvent } from "../domain/events";
-import { dispatchRackCommand, type RackCommandType } from "../domain/racks/commands";
+import { requestPower } from "../domain/machines/power";
+import { revealPowerParams } from "../domain/machines/power-params";
+import type { RackCommandType } from "../domain/racks/commands";
 import { loadMachine } from "./load";
 import { pollPower, pollSettings } from "../domain/machines/power-poll";
 
@@ -28,15 +28,9 @@ export function powerRoutes(app: Hono<AppEnv>) {
     def(app, "post", `/machines/:id/${action}`, { summary: `Power: ${spec.verb}`, tag: "power", body: spec.body, roles: "remote-hands, operator, admin", status: 202 }, async (c) => {
       const m = await loadMachine(c, "machine.power");
       const params = (await readJson(c, spec.body)) as Record<string, unknown>;
-      const caller = c.get("caller");
-      const base = { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, actor: caller.username, status: m.status };
-      if (m.powerType === "manual") {
-        await recordEvent(c.env.DB, { ...base, type: `power.${action}`, level: "WARNING", description: `${spec.verb} requested: the power driver is manual, someone on site must do it` });
-        return c.json({ command_id: null, manual: true, message: `manual power driver: ask someone on site to ${spec.verb} ${m.hostname}` }, 202);
-      }
-      await recordEvent(c.env.DB, { ...base, type: `power.${action}`, description: `${spec.verb} requested` });
       // A query waits briefly for its answer; actions answer at once with the command id.
-      const sent = await dispatchRackCommand(c.env, m, spec.type, params, { actor: caller.username, waitMs: spec.type === "power.query" ? QUERY_WAIT_MS : 0 });
+      const sent = await requestPower(c.env, c.get("caller").username, m, { command: spec.type, action, verb: spec.verb, params, waitMs: spec.type === "power.query" ? QUERY_WAIT_MS : 0 });
+      if (!sent) return c.json({ command_id: null, manual: true, message: `manual power driver: ask someone on site to ${spec.verb} ${m.hostname}` }, 202);
       const result = sent.result ? (sent.result.state === "expired" ? { ok: false, error: { code: "expired", message: "no result by the deadline" } } : sent.result.state === "done" ? { ok: true, data: sent.result.data ?? {} } : { ok: false, error: sent.result.error }) : undefined;
       return c.json({ command_id: sent.commandId, rack_id: sent.rackId, state: sent.state, ...(result ? { result } : {}) }, 202);
     });
@@ -53,9 +47,7 @@ export function powerRoutes(app: Hono<AppEnv>) {
 
   def(app, "get", "/machines/:id/power-parameters", { summary: "Reveal BMC parameters (admin only, audited)", tag: "power", roles: "admin" }, async (c) => {
     const m = await loadMachine(c, "machine.secrets");
-    const row = await c.env.DB.prepare("SELECT power_params_enc AS enc FROM machines WHERE id = ?").bind(m.id).first<{ enc: string | null }>();
-    const params = row?.enc ? await decryptJson(c.env.PLINTH_SECRET_KEY, row.enc, m.systemId) : {};
-    await recordEvent(c.env.DB, { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, type: "machine.power_parameters_revealed", level: "AUDIT", actor: c.get("caller").username, description: "BMC parameters revealed", status: m.status });
+    const params = await revealPowerParams(c.env.DB, c.env.PLINTH_SECRET_KEY, m, c.get("caller").username);
     return c.json({ power_type: m.powerType, power_parameters: params });
   });
 }

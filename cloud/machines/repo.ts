@@ -41,6 +41,8 @@ export interface MachineRow {
   hardwareUuid: string | null;
   createdAt: number;
   updatedAt: number;
+  /** Single-machine reads only (getMachine), for the power path; never serialized. */
+  powerParamsEnc?: string | null;
 }
 
 const SELECT = `SELECT m.id, m.system_id AS systemId, m.hostname, m.domain, m.description, m.status,
@@ -57,8 +59,11 @@ JOIN zones z ON z.id = m.zone_id
 JOIN resource_pools p ON p.id = m.pool_id
 LEFT JOIN users u ON u.id = m.owner_id`;
 
+// One machine also brings its encrypted BMC parameters, so a power request reads it once.
+const SELECT_ONE = SELECT.replace("m.updated_at AS updatedAt", "m.updated_at AS updatedAt, m.power_params_enc AS powerParamsEnc");
+
 export async function getMachine(db: D1Database, systemId: string): Promise<MachineRow | null> {
-  return db.prepare(`${SELECT} WHERE m.system_id = ?`).bind(systemId).first<MachineRow>();
+  return db.prepare(`${SELECT_ONE} WHERE m.system_id = ?`).bind(systemId).first<MachineRow>();
 }
 
 export async function tagsFor(db: D1Database, ids: number[]): Promise<Map<number, string[]>> {

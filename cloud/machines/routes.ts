@@ -1,19 +1,17 @@
 // /api/v1/machines: create, read, update, delete and the filtered, cursor-paged list.
 import type { Hono } from "hono";
 import { z } from "zod";
-import { decide, isStatus, NODE_STATUS, STATUS_NAME, type Status } from "../../shared/lifecycle";
-import { POWER_TYPES, powerParameterSchemas, type PowerType } from "../../shared/power";
+import { isStatus, NODE_STATUS, STATUS_NAME, } from "../../shared/lifecycle";
+import { POWER_TYPES, type PowerType } from "../../shared/power";
 import { require as requirePerm, visibleSites } from "../auth/roles";
-import { decryptJson, encryptJson } from "../auth/secrets";
 import type { AppEnv, Ctx } from "../http/context";
 import { badRequest, conflict } from "../http/errors";
 import { def } from "../http/openapi";
 import { hostnameSchema, intParam, listParam, macSchema, nameSchema, readJson, readQuery, systemIdSchema } from "../http/validate";
 import { recordEvent } from "../domain/events";
-import { applyAction, illegal } from "../domain/machines/transition";
-import { commissionPower } from "../domain/machines/lifecycle-power";
+import { createMachine, deleteMachine, type MachineChanges, macInUse, updateMachine } from "../domain/machines/records";
+import { resealPower } from "../domain/machines/power-params";
 import { idByName, loadMachine } from "./load";
-import { newHostname, newSystemId } from "../domain/machines/names";
 import { decodeCursor, encodeCursor, getMachine, listMachines, serializeMachine, tagsFor } from "./repo";
 
 const statusNames = new Map<string, number>([
@@ -79,17 +77,6 @@ export const UpdateMachine = z.strictObject({
   power_parameters: powerParamsSchema.optional(),
   owner_data: z.record(z.string().max(64), z.string().max(1024).nullable()).optional(),
 });
-
-/** Validates power parameters for their type and encrypts them; returns what to store. */
-export async function sealPower(c: Ctx, type: PowerType, params: Record<string, unknown>, systemId: string) {
-  const r = powerParameterSchemas[type].safeParse(params);
-  if (!r.success) throw badRequest(`power_parameters are not valid for power_type ${type}`, r.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })));
-  const set = Object.entries(r.data as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined && v !== "")
-    .map(([k]) => k)
-    .sort();
-  return { powerType: type, enc: set.length ? await encryptJson(c.env.PLINTH_SECRET_KEY, r.data, systemId) : null, set };
-}
 
 async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202 = 200) {
   const m = (await getMachine(c.env.DB, systemId))!;
@@ -158,39 +145,28 @@ export function machineRoutes(app: Hono<AppEnv>) {
     const siteId = await idByName(db, "sites", body.site, "site");
     requirePerm(caller, "machine.create", siteId, "site");
     const [zoneId, poolId] = [await idByName(db, "zones", body.zone, "zone"), await idByName(db, "resource_pools", body.pool, "pool")];
-    const systemId = newSystemId();
-    const power = await sealPower(c, body.power_type, body.power_parameters, systemId);
-    const taken = await db
-      .prepare("SELECT i.mac, m.system_id AS systemId FROM interfaces i JOIN machines m ON m.id = i.machine_id WHERE i.mac IN (SELECT value FROM json_each(?))")
-      .bind(JSON.stringify(body.mac_addresses))
-      .first<{ mac: string; systemId: string }>();
+    const taken = await macInUse(db, body.mac_addresses);
     if (taken) throw conflict(`MAC address ${taken.mac} already in use on machine ${taken.systemId}`, { mac: taken.mac, system_id: taken.systemId });
     if (new Set(body.mac_addresses).size !== body.mac_addresses.length) throw badRequest("mac_addresses has duplicates");
-    const hostname = body.hostname ?? newHostname();
-    const now = Date.now();
-    const stmts = [
-      db
-        .prepare(
-          `INSERT INTO machines (system_id, hostname, domain, description, architecture, boot_mac, power_type, power_params_enc, power_params_set,
-             site_id, zone_id, pool_id, cpu_count, memory, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .bind(systemId, hostname, body.domain, body.description, body.architecture, body.mac_addresses[0]!, power.powerType, power.enc, JSON.stringify(power.set), siteId, zoneId, poolId, body.cpu_count ?? 0, body.memory ?? 0, now, now),
-      ...body.mac_addresses.map((mac, i) =>
-        db.prepare("INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, ?, ?, ? FROM machines WHERE system_id = ?").bind(`eth${i}`, mac, i === 0 ? 1 : 0, systemId),
-      ),
-      db
-        .prepare(
-          "INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, to_status, description, created_at) SELECT id, system_id, hostname, site_id, 'machine.created', 'INFO', ?, status, 'created', ? FROM machines WHERE system_id = ?",
-        )
-        .bind(caller.username, now, systemId),
-    ];
-    await db.batch(stmts);
-    if (body.commission) {
-      const m = (await getMachine(db, systemId))!;
-      const to = await applyAction(db, { ...m, locked: !!m.locked }, "commission", { actor: caller.username, reason: "commission on create" });
-      await commissionPower(c.env, m, to, caller.username);
-    }
+    const systemId = await createMachine(
+      c.env,
+      caller,
+      {
+        hostname: body.hostname,
+        domain: body.domain,
+        description: body.description,
+        architecture: body.architecture,
+        macs: body.mac_addresses,
+        powerType: body.power_type,
+        powerParams: body.power_parameters,
+        siteId,
+        zoneId,
+        poolId,
+        cpuCount: body.cpu_count,
+        memory: body.memory,
+      },
+      { commission: body.commission },
+    );
     return machineResponse(c, systemId, 201);
   });
 
@@ -205,35 +181,19 @@ export function machineRoutes(app: Hono<AppEnv>) {
     const caller = c.get("caller");
     const db = c.env.DB;
     if (m.locked) throw conflict("the machine is locked: unlock it first");
-    const sets: string[] = [];
-    const args: (string | number | null)[] = [];
-    const put = (col: string, v: string | number | null) => {
-      sets.push(`${col} = ?`);
-      args.push(v);
-    };
-    if (body.hostname !== undefined) put("hostname", body.hostname);
-    if (body.description !== undefined) put("description", body.description);
-    if (body.architecture !== undefined) put("architecture", body.architecture);
-    if (body.zone !== undefined) put("zone_id", await idByName(db, "zones", body.zone, "zone"));
-    if (body.pool !== undefined) put("pool_id", await idByName(db, "resource_pools", body.pool, "pool"));
+    const ch: MachineChanges = {};
+    if (body.hostname !== undefined) ch.hostname = body.hostname;
+    if (body.description !== undefined) ch.description = body.description;
+    if (body.architecture !== undefined) ch.architecture = body.architecture;
+    if (body.zone !== undefined) ch.zoneId = await idByName(db, "zones", body.zone, "zone");
+    if (body.pool !== undefined) ch.poolId = await idByName(db, "resource_pools", body.pool, "pool");
     if (body.site !== undefined) {
       const siteId = await idByName(db, "sites", body.site, "site");
       requirePerm(caller, "machine.edit", siteId, "site");
-      put("site_id", siteId);
+      ch.siteId = siteId;
     }
     if (body.power_type !== undefined || body.power_parameters !== undefined) {
-      const type = body.power_type ?? (m.powerType as PowerType);
-      // Same power type: the given parameters update the stored ones (so a password can change alone).
-      let params = body.power_parameters ?? {};
-      if (type === m.powerType) {
-        const row = await db.prepare("SELECT power_params_enc AS enc FROM machines WHERE id = ?").bind(m.id).first<{ enc: string | null }>();
-        const old = row?.enc ? ((await decryptJson(c.env.PLINTH_SECRET_KEY, row.enc, m.systemId)) as Record<string, unknown>) : {};
-        params = { ...old, ...params };
-      }
-      const power = await sealPower(c, type, params, m.systemId);
-      put("power_type", power.powerType);
-      put("power_params_enc", power.enc);
-      put("power_params_set", JSON.stringify(power.set));
+      ch.power = await resealPower(db, c.env.PLINTH_SECRET_KEY, m, body.power_type ?? (m.powerType as PowerType), body.power_parameters ?? {});
     }
     if (body.owner_data !== undefined) {
       const data: Record<string, string> = { ...(JSON.parse(m.ownerData) as Record<string, string>) };
@@ -241,16 +201,9 @@ export function machineRoutes(app: Hono<AppEnv>) {
         if (v === null) delete data[k];
         else data[k] = v;
       }
-      put("owner_data", JSON.stringify(data));
+      ch.ownerData = data;
     }
-    if (sets.length === 0) return machineResponse(c, m.systemId);
-    put("updated_at", Date.now());
-    await db.batch([
-      db.prepare(`UPDATE machines SET ${sets.join(", ")} WHERE id = ?`).bind(...args, m.id),
-      db
-        .prepare("INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, description, created_at) VALUES (?, ?, ?, ?, 'machine.updated', 'INFO', ?, ?, ?)")
-        .bind(m.id, m.systemId, body.hostname ?? m.hostname, m.siteId, caller.username, `updated ${Object.keys(body).join(", ")}`, Date.now()),
-    ]);
+    await updateMachine(db, caller.username, m, ch, `updated ${Object.keys(body).join(", ")}`);
     return machineResponse(c, m.systemId);
   });
 
@@ -258,15 +211,7 @@ export function machineRoutes(app: Hono<AppEnv>) {
     const m = await loadMachine(c, "machine.delete");
     const caller = c.get("caller");
     // The lifecycle table decides (a locked machine cannot be deleted).
-    const d = decide({ status: m.status as Status, previousStatus: m.previousStatus as Status | null, locked: !!m.locked }, "delete");
-    if (!d.ok) throw illegal({ ...m, locked: !!m.locked }, d.reason, d.allowed);
-    const db = c.env.DB;
-    await db.batch([
-      db
-        .prepare("INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, from_status, description, created_at) VALUES (?, ?, ?, ?, 'machine.delete', 'AUDIT', ?, ?, 'deleted', ?)")
-        .bind(m.id, m.systemId, m.hostname, m.siteId, caller.username, m.status, Date.now()),
-      db.prepare("DELETE FROM machines WHERE id = ? AND locked = 0").bind(m.id),
-    ]);
+    await deleteMachine(c.env.DB, caller.username, m);
     return c.body(null, 204);
   });
 

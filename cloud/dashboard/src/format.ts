@@ -1,4 +1,5 @@
 // Human units for the tables.
+import { isStatus, STATUS_FAMILY, type StatusFamily } from "../../../shared/lifecycle";
 
 export function mib(n: number): string {
   if (!n) return "–";
@@ -32,10 +33,6 @@ export function when(ms: number): string {
 }
 
 /** Status families, for colour: the names come from shared/lifecycle.ts. */
-export function statusTone(status: number): "ok" | "busy" | "bad" | "idle" | "new" {
-  if ([2, 11, 13, 15, 18, 20, 22, 8, 3].includes(status)) return "bad";
-  if ([1, 9, 12, 14, 17, 19, 21].includes(status)) return "busy";
-  if ([6, 10, 5, 16].includes(status)) return "ok";
-  if (status === 0) return "new";
-  return "idle";
+export function statusTone(status: number): StatusFamily {
+  return isStatus(status) ? STATUS_FAMILY[status] : "idle";
 }

@@ -12,6 +12,7 @@ import type { Env } from "../../env";
 import { ApiError } from "../../http/errors";
 import { recordEvent } from "../events";
 import { applyAction } from "./transition";
+import type { MachineOnSite } from "./types";
 import { type CommandStep, dispatchRackCommands, notifyConfigChanged } from "../racks/commands";
 import type { CommandOutcome, StoredCommand } from "../racks/delivery";
 
@@ -40,15 +41,8 @@ export function powerPlanFor(action: string, from: number, to: number, previous:
   }
 }
 
-export interface PowerTarget {
-  id: number;
-  systemId: string;
-  hostname: string;
-  siteId: number;
-  rackId: string | null;
-  /** The status after the step. */
-  status: number;
-}
+/** `status`: the status after the step. */
+export type PowerTarget = MachineOnSite;
 
 /** sent: commands queued for a rack; manual: a human must act; not_sent: no rack (or it failed), see the event. */
 export type PowerResult = "sent" | "manual" | "not_sent";

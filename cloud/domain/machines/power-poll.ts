@@ -10,6 +10,7 @@ import { NODE_STATUS } from "../../../shared/lifecycle";
 import { DEFAULT_DEADLINE_MS, MAX_POLL_BATCH, POWER_POLL_CAPABILITY, type PowerPollParams, PowerPollResult, type PowerPollState } from "../../../shared/tunnel/commands";
 import { decryptJson } from "../../auth/secrets";
 import type { Env } from "../../env";
+import { type EventLevel, machineEventStatement } from "../events";
 import { newCommandId } from "../racks/commands";
 import type { CommandOutcome, StoredCommand } from "../racks/delivery";
 
@@ -232,13 +233,14 @@ export async function landPoll(db: D1Database, cmd: StoredCommand, o: CommandOut
     .all<MachinePower>();
 
   const fresh = `(power_checked_at IS NULL OR power_checked_at <= ${Number(cmd.createdAt)})`;
-  const event = (m: MachinePower, type: string, level: string, text: string) =>
-    db
-      .prepare(
-        `INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, from_status, to_status, description, created_at)
-         SELECT id, system_id, hostname, site_id, ?, ?, ?, status, status, ?, ? FROM machines WHERE id = ? AND ${fresh} AND ${PENDING}`,
-      )
-      .bind(type, level, `rack:${cmd.rackId}`, text, now, m.id, cmd.id);
+  const event = (m: MachinePower, type: string, level: EventLevel, text: string) =>
+    machineEventStatement(
+      db,
+      { type, level, actor: `rack:${cmd.rackId}`, fromStatus: "current", toStatus: "current", description: text, at: now },
+      `m.id = ? AND ${fresh} AND ${PENDING}`,
+      m.id,
+      cmd.id,
+    );
   const stmts: D1PreparedStatement[] = [];
   const updates: { i: number; s: string }[] = [];
   const changedOutside: string[] = [];

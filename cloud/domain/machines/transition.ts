@@ -4,6 +4,7 @@
 import { type Action, decide, NODE_STATUS, PHASE_DEADLINES, type Status, STATUS_NAME, allowedActions } from "../../../shared/lifecycle";
 import { randomString } from "../../auth/crypto";
 import { ApiError } from "../../http/errors";
+import { machineEventStatement } from "../events";
 
 export interface MachineCore {
   id: number;
@@ -74,12 +75,13 @@ export async function applyAction(db: D1Database, m: MachineCore, action: Action
   const update = db
     .prepare(`UPDATE machines SET ${sets.join(", ")} WHERE id = ? AND status = ? AND locked = ?`)
     .bind(...args, m.id, m.status, m.locked ? 1 : 0);
-  const event = db
-    .prepare(
-      `INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, from_status, to_status, description, created_at)
-       SELECT id, system_id, hostname, site_id, ?, ?, ?, ?, status, ?, ? FROM machines WHERE op_nonce = ?`,
-    )
-    .bind(`machine.${action}`, action === "timeout" || action.endsWith("failed") ? "ERROR" : "INFO", opts.actor, m.status, description, now, nonce);
+  const level = action === "timeout" || action.endsWith("failed") ? "ERROR" : "INFO";
+  const event = machineEventStatement(
+    db,
+    { type: `machine.${action}`, level, actor: opts.actor, fromStatus: m.status, toStatus: "current", description, at: now },
+    "m.op_nonce = ?",
+    nonce,
+  );
   const [u] = await db.batch([update, event]);
   if (u?.meta.changes !== 1) {
     throw new ApiError(409, "concurrent_change", "the machine changed while this action was applied; read it and try again");

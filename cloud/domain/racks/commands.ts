@@ -3,7 +3,7 @@
 // (delivery): the caller gets its id at once (202); queries may wait briefly for the result.
 import { type CommandType, DEFAULT_DEADLINE_MS } from "../../../shared/tunnel/commands";
 import { randomString } from "../../auth/crypto";
-import { decryptJson } from "../../auth/secrets";
+import { openPowerParams } from "../machines/power-params";
 import type { Env } from "../../env";
 import { ApiError } from "../../http/errors";
 import type { CommandOutcome, StoredCommand } from "./delivery";
@@ -27,6 +27,10 @@ export interface Dispatched {
 
 export interface DispatchOptions {
   actor?: string;
+  /** The machine's power settings when the caller has read them already (saves a read). */
+  power?: { type: string; enc: string | null };
+  /** Statements to write in the same batch as the command rows (the request's event). */
+  also?: (sent: { rackId: string; commandIds: string[] }) => D1PreparedStatement[];
   /** Wait up to this long for the outcome before answering (queries). */
   waitMs?: number;
   deadlineMs?: number;
@@ -74,8 +78,13 @@ export async function dispatchRackCommand(env: Env, target: RackCommandTarget, t
 export async function dispatchRackCommands(env: Env, target: RackCommandTarget, steps: CommandStep[], opts: DispatchOptions = {}): Promise<Dispatched[]> {
   const rackId = await pickRack(env.DB, target);
   if (!rackId) throw noRack(steps.map((s) => s.type).join(", "));
-  const m = await env.DB.prepare("SELECT id, power_type, power_params_enc FROM machines WHERE system_id = ?").bind(target.systemId).first<{ id: number; power_type: string; power_params_enc: string | null }>();
-  const power = m?.power_params_enc ? await decryptJson(env.PLINTH_SECRET_KEY, m.power_params_enc, target.systemId) : {};
+  const m =
+    opts.power && target.id !== undefined
+      ? { id: target.id, power_type: opts.power.type, power_params_enc: opts.power.enc }
+      : await env.DB.prepare("SELECT id, power_type, power_params_enc FROM machines WHERE system_id = ?")
+          .bind(target.systemId)
+          .first<{ id: number; power_type: string; power_params_enc: string | null }>();
+  const power = await openPowerParams(env.PLINTH_SECRET_KEY, m?.power_params_enc ?? null, target.systemId);
   const now = Date.now();
   // createdAt orders replays (ids made in the same millisecond sort at random).
   const cmds: StoredCommand[] = steps.map((step, i) => ({
@@ -88,11 +97,12 @@ export async function dispatchRackCommands(env: Env, target: RackCommandTarget, 
     createdAt: now + i,
     ...(step.finishes ? { finishes: step.finishes } : {}),
   }));
-  await env.DB.batch(
-    cmds.map((cmd) =>
+  await env.DB.batch([
+    ...cmds.map((cmd) =>
       env.DB.prepare("INSERT INTO rack_commands (id, rack_id, machine_id, type, actor, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)").bind(cmd.id, rackId, cmd.machineId, cmd.type, opts.actor ?? "", cmd.deadline, cmd.createdAt),
     ),
-  );
+    ...(opts.also?.({ rackId, commandIds: cmds.map((c) => c.id) }) ?? []),
+  ]);
   const stub = env.RACK_TUNNEL.get(env.RACK_TUNNEL.idFromName(rackId));
   const out: Dispatched[] = [];
   // One at a time: each is on the socket before the next is queued.

@@ -2,6 +2,7 @@
 // event replayed after a cut): each batch is conditional on the command still being pending,
 // or on the event's (rack, journal, seq) being new, so a repeat changes nothing.
 import type { RackEvent } from "../../../shared/tunnel/events";
+import { type EventLevel, machineEventStatement } from "../events";
 import type { CommandOutcome, StoredCommand } from "./delivery";
 
 const POWER_STATE_OF: Record<string, string> = { "power.on": "on", "power.off": "off" };
@@ -15,7 +16,7 @@ function powerStateAfter(cmd: StoredCommand, o: CommandOutcome): string | null {
   return POWER_STATE_OF[cmd.type] ?? null;
 }
 
-function describe(cmd: StoredCommand, o: CommandOutcome): { level: string; text: string } {
+function describe(cmd: StoredCommand, o: CommandOutcome): { level: EventLevel; text: string } {
   if (o.state === "expired") return { level: "WARNING", text: `${cmd.type} (command ${cmd.id}) expired: no result from the rack by its deadline` };
   if (o.state === "failed") return { level: "ERROR", text: `${cmd.type} (command ${cmd.id}) failed: ${o.error?.message ?? "unknown error"}` };
   const state = typeof o.data?.state === "string" ? `: power is ${o.data.state}` : "";
@@ -30,12 +31,13 @@ function outcomeStatements(db: D1Database, cmd: StoredCommand, o: CommandOutcome
     if (ps) stmts.push(db.prepare(`UPDATE machines SET power_state = ?, power_checked_at = ? WHERE id = ? AND ${pending}`).bind(ps, now, cmd.machineId, cmd.id));
     const { level, text } = describe(cmd, o);
     stmts.push(
-      db
-        .prepare(
-          `INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, from_status, to_status, description, created_at)
-           SELECT id, system_id, hostname, site_id, ?, ?, ?, status, status, ?, ? FROM machines WHERE id = ? AND ${pending}`,
-        )
-        .bind(`rack.command.${o.state}`, level, `rack:${cmd.rackId}`, text, now, cmd.machineId, cmd.id),
+      machineEventStatement(
+        db,
+        { type: `rack.command.${o.state}`, level, actor: `rack:${cmd.rackId}`, fromStatus: "current", toStatus: "current", description: text, at: now },
+        `m.id = ? AND ${pending}`,
+        cmd.machineId,
+        cmd.id,
+      ),
     );
   }
   const result = o.state === "expired" ? null : JSON.stringify(o.state === "done" ? { ok: true, data: o.data ?? {} } : { ok: false, error: o.error });
@@ -62,12 +64,13 @@ export async function landEvents(db: D1Database, rackId: string, journal: string
     const mac = "mac" in e.data ? e.data.mac : null;
     const where = systemId !== null ? "m.system_id = ?" : "m.id = (SELECT machine_id FROM interfaces WHERE mac = ?)";
     stmts.push(
-      db
-        .prepare(
-          `INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, from_status, to_status, description, created_at)
-           SELECT m.id, m.system_id, m.hostname, m.site_id, ?, 'INFO', ?, m.status, m.status, ?, ? FROM machines m WHERE ${where} AND ${fresh}`,
-        )
-        .bind(`rack.${e.type}`, `rack:${rackId}`, summary(e), now, systemId ?? mac, ...key),
+      machineEventStatement(
+        db,
+        { type: `rack.${e.type}`, actor: `rack:${rackId}`, fromStatus: "current", toStatus: "current", description: summary(e), at: now },
+        `${where} AND ${fresh}`,
+        systemId ?? mac,
+        ...key,
+      ),
     );
     stmts.push(db.prepare("INSERT OR IGNORE INTO rack_events (rack_id, journal, seq, type, data, at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)").bind(...key, e.type, JSON.stringify(e.data), e.at, now));
   }

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { type InternalAction, NODE_STATUS } from "../../../shared/lifecycle";
 import type { RackEvent } from "../../../shared/tunnel/events";
 import { constantTimeEqual } from "../../auth/crypto";
+import { machineEventStatement } from "../events";
 import { applyAction } from "../machines/transition";
 import { newHostname, newSystemId } from "../machines/names";
 
@@ -80,12 +81,12 @@ async function enlist(db: D1Database, rackId: string, e: DiscoverEvent, now: num
       )
       .bind(systemId, hostname, architecture, e.data.mac, firmware, rack.site_id, zone.id, pool.id, rackId, NODE_STATUS.NEW, now, now),
     db.prepare("INSERT INTO interfaces (machine_id, name, mac, subnet_id, is_boot) SELECT id, 'eth0', ?, ?, 1 FROM machines WHERE system_id = ?").bind(e.data.mac, managed.id, systemId),
-    db
-      .prepare(
-        `INSERT INTO events (machine_id, system_id, hostname, site_id, type, level, actor, to_status, description, created_at)
-         SELECT id, system_id, hostname, site_id, 'machine.enlisted', 'INFO', ?, status, ?, ? FROM machines WHERE system_id = ?`,
-      )
-      .bind(`rack:${rackId}`, `enlisted from a DHCP discover of ${e.data.mac} on ${managed.cidr}`, now, systemId),
+    machineEventStatement(
+      db,
+      { type: "machine.enlisted", actor: `rack:${rackId}`, toStatus: "current", description: `enlisted from a DHCP discover of ${e.data.mac} on ${managed.cidr}`, at: now },
+      "m.system_id = ?",
+      systemId,
+    ),
   ]);
   return true;
 }

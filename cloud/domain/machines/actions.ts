@@ -1,0 +1,90 @@
+// A person's lifecycle action on one machine (commission, deploy, release, abort, rescue, mark,
+// lock), from either API: the transition from shared/lifecycle.ts with its event, the config
+// push to the site's racks, then the step's power action. Who may act is checked before.
+import type { UserAction } from "../../../shared/lifecycle";
+import { randomString } from "../../auth/crypto";
+import type { Env } from "../../env";
+import { notifyConfigChanged } from "../racks/commands";
+import { lifecyclePower, powerPlanFor } from "./lifecycle-power";
+import type { Actor } from "./records";
+import { applyAction } from "./transition";
+import type { MachineOnSite } from "./types";
+
+export type LifecycleAction = Extract<
+  UserAction,
+  "commission" | "abort" | "deploy" | "release" | "mark_broken" | "mark_fixed" | "rescue_mode" | "exit_rescue_mode" | "lock" | "unlock"
+>;
+
+export interface ActionMachine extends MachineOnSite {
+  previousStatus: number | null;
+  locked: number | boolean;
+  powerType: string;
+  ownerId: number | null;
+  osystem: string;
+  distroSeries: string;
+}
+
+export interface ActionInput {
+  comment?: string | undefined;
+  /** deploy */
+  osystem?: string | undefined;
+  distro_series?: string | undefined;
+  /** deploy: base64 cloud-init user data. */
+  user_data?: string | undefined;
+  /** release */
+  erase?: boolean | undefined;
+  quick_erase?: boolean | undefined;
+  /** release: accepted as MAAS takes it; the erase is a full one where the drive cannot do it itself. */
+  secure_erase?: boolean | undefined;
+}
+
+export async function runAction(env: Env, actor: Actor, m: ActionMachine, action: LifecycleAction, input: ActionInput): Promise<void> {
+  const to = await transition(env.DB, actor, m, action, input);
+  // The site's racks decide what this machine boots from their snapshot: tell them now, not
+  // at their next reconnect (and before a power on, so the machine boots what it should).
+  // A rack that cannot be told gets it then; the action stands.
+  const push = () => notifyConfigChanged(env, m.siteId).catch((e: unknown) => console.warn("config push after an action failed", String(e)));
+  await push();
+  const plan = powerPlanFor(action, m.status, to, m.previousStatus);
+  if (!plan) return;
+  const sent = await lifecyclePower(env, { id: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, rackId: m.rackId, status: to }, plan, {
+    actor: actor.username,
+    action,
+  });
+  // With the manual driver there is no power action to wait for: the step completes at once.
+  // With no rack to send it through, the machine stays in the step (never powered off, so not
+  // Ready): its deadline fails it unless someone acts.
+  if (plan.kind !== "start" && plan.finishes && sent === "manual") {
+    const done = plan.finishes === "release" ? "released" : "rescue_exited";
+    // exit_rescue_mode keeps previous_status (where the machine returns); release records where it came from.
+    const previousStatus = plan.finishes === "release" ? m.status : m.previousStatus;
+    await applyAction(env.DB, { ...m, locked: !!m.locked, status: to, previousStatus }, done, { actor: "region", reason: "manual power: nothing to wait for" });
+    await push();
+  }
+}
+
+/** Returns the machine's new status. */
+async function transition(db: D1Database, actor: Actor, m: ActionMachine, action: LifecycleAction, input: ActionInput): Promise<number> {
+  const base = { ...m, locked: !!m.locked };
+  const reason = input.comment;
+  if (action === "deploy") {
+    const set: Record<string, string | null> = {};
+    if (input.osystem !== undefined) set["osystem"] = input.osystem;
+    if (input.distro_series !== undefined) set["distro_series"] = input.distro_series;
+    if (input.user_data !== undefined) set["user_data"] = input.user_data;
+    if (!set["osystem"] && !m.osystem) set["osystem"] = "ubuntu";
+    if (!set["distro_series"] && !m.distroSeries) set["distro_series"] = "noble";
+    // A fresh secret for this deployment's phone-home URL: only the OS written now can finish it.
+    set["deploy_token"] = randomString(32);
+    set["deploy_installed_at"] = null;
+    return applyAction(db, base, "deploy", { actor: actor.username, reason, set, ownerId: m.ownerId ?? actor.userId });
+  }
+  if (action === "release") {
+    const erase = input.erase === true;
+    // MAAS: quick_erase wipes signatures and the disk ends; otherwise the whole disk is zeroed
+    // (secure_erase falls back to that where the drive cannot do it itself).
+    const eraseMode = erase ? (input.quick_erase === true ? "quick" : "full") : null;
+    return applyAction(db, base, "release", { actor: actor.username, reason, erase, set: { erase_mode: eraseMode, deploy_token: null } });
+  }
+  return applyAction(db, base, action, { actor: actor.username, reason });
+}
