@@ -31,7 +31,9 @@ export function findTag(db: D1Database, name: string): Promise<TagRow | null> {
 
 export async function createTag(db: D1Database, actor: string, t: TagInput): Promise<TagRow> {
   const [ins] = await db.batch([
-    db.prepare(`INSERT INTO tags (name, comment, definition, kernel_opts) VALUES (?, ?, ?, ?) RETURNING ${TAG_COLS}`).bind(t.name, t.comment, t.definition, t.kernel_opts),
+    db
+      .prepare(`INSERT INTO tags (name, comment, definition, kernel_opts) VALUES (?, ?, ?, ?) RETURNING ${TAG_COLS}`)
+      .bind(t.name, t.comment, t.definition, t.kernel_opts),
     eventStatement(db, { type: "tag.created", actor, description: `tag ${t.name} created` }),
   ]);
   return ins!.results[0] as TagRow;
@@ -42,7 +44,10 @@ export async function updateTag(db: D1Database, actor: string, tag: Pick<TagRow,
   const name = patch.name ?? tag.name;
   const [upd] = await db.batch([
     db
-      .prepare(`UPDATE tags SET name = ?, comment = coalesce(?, comment), definition = coalesce(?, definition), kernel_opts = coalesce(?, kernel_opts) WHERE id = ? RETURNING ${TAG_COLS}`)
+      .prepare(
+        `UPDATE tags SET name = ?, comment = coalesce(?, comment), definition = coalesce(?, definition), kernel_opts = coalesce(?, kernel_opts)
+         WHERE id = ? RETURNING ${TAG_COLS}`,
+      )
       .bind(name, patch.comment ?? null, patch.definition ?? null, patch.kernel_opts ?? null, tag.id),
     eventStatement(db, { type: "tag.updated", actor, description: name === tag.name ? `tag ${name} updated` : `tag ${tag.name} renamed ${name}` }),
   ]);
@@ -50,7 +55,10 @@ export async function updateTag(db: D1Database, actor: string, tag: Pick<TagRow,
 }
 
 export async function deleteTag(db: D1Database, actor: string, tag: Pick<TagRow, "id" | "name">): Promise<void> {
-  await db.batch([db.prepare("DELETE FROM tags WHERE id = ?").bind(tag.id), eventStatement(db, { type: "tag.deleted", actor, description: `tag ${tag.name} deleted` })]);
+  await db.batch([
+    db.prepare("DELETE FROM tags WHERE id = ?").bind(tag.id),
+    eventStatement(db, { type: "tag.deleted", actor, description: `tag ${tag.name} deleted` }),
+  ]);
 }
 
 export interface TagLinks {
@@ -63,9 +71,10 @@ export interface TagLinks {
 
 /** Links machines to a tag and unlinks others; the event counts the ids given. */
 export async function tagMachines(db: D1Database, actor: string, tag: Pick<TagRow, "id" | "name">, links: TagLinks): Promise<void> {
+  const counts = `tag ${tag.name}: +${links.add.length} -${links.remove.length}`;
   await db.batch([
     ...links.add.map((id) => db.prepare("INSERT OR IGNORE INTO machine_tags (machine_id, tag_id) VALUES (?, ?)").bind(id, tag.id)),
     ...links.remove.map((id) => db.prepare("DELETE FROM machine_tags WHERE machine_id = ? AND tag_id = ?").bind(id, tag.id)),
-    eventStatement(db, { type: "tag.machines", actor, description: `tag ${tag.name}: +${links.add.length} -${links.remove.length}${links.via ? ` ${links.via}` : ""}` }),
+    eventStatement(db, { type: "tag.machines", actor, description: links.via ? `${counts} ${links.via}` : counts }),
   ]);
 }

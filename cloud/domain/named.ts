@@ -48,7 +48,9 @@ export interface NamedRows {
  * The reads and writes of one named kind. `create` takes statements to run in its batch after
  * the insert (a fabric's untagged VLAN): they can find the new row by its unique name.
  */
-export function namedRows(table: NamedTable): NamedRows & { createWith(db: D1Database, actor: string, input: NamedInput, then: D1PreparedStatement[]): Promise<NamedRow> } {
+export function namedRows(table: NamedTable): NamedRows & {
+  createWith(db: D1Database, actor: string, input: NamedInput, then: D1PreparedStatement[]): Promise<NamedRow>;
+} {
   const noun = NOUN[table];
   const createWith = async (db: D1Database, actor: string, input: NamedInput, then: D1PreparedStatement[]) => {
     const [ins] = await db.batch([
@@ -75,9 +77,10 @@ export function namedRows(table: NamedTable): NamedRows & { createWith(db: D1Dat
     create: (db, actor, input) => createWith(db, actor, input, []),
     async update(db, actor, row, patch) {
       const name = patch.name ?? row.name;
+      const what = name === row.name ? `${noun} ${name} updated` : `${noun} ${row.name} renamed ${name}`;
       const [upd] = await db.batch([
         db.prepare(`UPDATE ${table} SET name = ?, description = ? WHERE id = ? RETURNING ${COLS}`).bind(name, patch.description ?? row.description, row.id),
-        eventStatement(db, { type: `${noun}.updated`, actor, description: name === row.name ? `${noun} ${name} updated` : `${noun} ${row.name} renamed ${name}` }),
+        eventStatement(db, { type: `${noun}.updated`, actor, description: what }),
       ]);
       return upd!.results[0] as NamedRow;
     },

@@ -46,7 +46,9 @@ const vlanEvent = (db: D1Database, actor: string, what: string, fabric: string, 
 
 export async function createVlan(db: D1Database, actor: string, fabric: { id: number; name: string }, v: VlanInput): Promise<VlanRecord> {
   const [ins] = await db.batch([
-    db.prepare(`INSERT INTO vlans (fabric_id, vid, name, mtu, dhcp_on, space_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING ${VLAN_COLS}`).bind(fabric.id, v.vid, v.name, v.mtu, v.dhcpOn ? 1 : 0, v.spaceId),
+    db
+      .prepare(`INSERT INTO vlans (fabric_id, vid, name, mtu, dhcp_on, space_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING ${VLAN_COLS}`)
+      .bind(fabric.id, v.vid, v.name, v.mtu, v.dhcpOn ? 1 : 0, v.spaceId),
     vlanEvent(db, actor, "created", fabric.name, v.vid),
   ]);
   return ins!.results[0] as VlanRecord;
@@ -57,7 +59,14 @@ export async function updateVlan(db: D1Database, actor: string, vlan: VlanRecord
   await db.batch([
     db
       .prepare("UPDATE vlans SET vid = ?, name = ?, mtu = ?, dhcp_on = ?, space_id = ? WHERE id = ?")
-      .bind(patch.vid ?? vlan.vid, patch.name ?? vlan.name, patch.mtu ?? vlan.mtu, (patch.dhcpOn ?? !!vlan.dhcp_on) ? 1 : 0, patch.spaceId === undefined ? vlan.space_id : patch.spaceId, vlan.id),
+      .bind(
+        patch.vid ?? vlan.vid,
+        patch.name ?? vlan.name,
+        patch.mtu ?? vlan.mtu,
+        (patch.dhcpOn ?? !!vlan.dhcp_on) ? 1 : 0,
+        patch.spaceId === undefined ? vlan.space_id : patch.spaceId,
+        vlan.id,
+      ),
     vlanEvent(db, actor, "updated", vlan.fabric, patch.vid ?? vlan.vid),
   ]);
 }
@@ -66,16 +75,11 @@ export async function deleteVlan(db: D1Database, actor: string, vlan: { id: numb
   await db.batch([db.prepare("DELETE FROM vlans WHERE id = ?").bind(vlan.id), vlanEvent(db, actor, "deleted", vlan.fabric, vlan.vid)]);
 }
 
-/** The columns of a subnet row the writers need; both APIs' row types have them. */
+/** What the writers need to know of a subnet row: events name its CIDR, on its site. */
 export interface SubnetRecord {
   id: number;
   cidr: string;
-  name: string;
-  vlan_id: number | null;
   site_id: number | null;
-  gateway_ip: string | null;
-  dns_servers: string;
-  managed: number;
 }
 
 export interface SubnetInput {
@@ -107,17 +111,26 @@ export async function createSubnet(db: D1Database, actor: string, s: SubnetInput
   return (ins!.results[0] as { id: number }).id;
 }
 
-/** Fields left out keep their value; `gatewayIp: null` clears the gateway. */
+/**
+ * Fields left out keep their value; `vlanId: null` and `gatewayIp: null` clear theirs. The merge
+ * is in SQL so that two edits of different fields cannot undo each other.
+ */
 export async function updateSubnet(db: D1Database, actor: string, s: SubnetRecord, patch: Partial<Omit<SubnetInput, "cidr" | "siteId">>): Promise<void> {
+  const given = (v: unknown) => (v === undefined ? 0 : 1);
   await db.batch([
     db
-      .prepare("UPDATE subnets SET name = ?, vlan_id = ?, gateway_ip = ?, dns_servers = ?, managed = ? WHERE id = ?")
+      .prepare(
+        `UPDATE subnets SET name = coalesce(?, name), vlan_id = CASE WHEN ? THEN ? ELSE vlan_id END, gateway_ip = CASE WHEN ? THEN ? ELSE gateway_ip END,
+         dns_servers = coalesce(?, dns_servers), managed = coalesce(?, managed) WHERE id = ?`,
+      )
       .bind(
-        patch.name ?? s.name,
-        patch.vlanId === undefined ? s.vlan_id : patch.vlanId,
-        patch.gatewayIp === undefined ? s.gateway_ip : patch.gatewayIp,
-        patch.dnsServers ? JSON.stringify(patch.dnsServers) : s.dns_servers,
-        (patch.managed ?? !!s.managed) ? 1 : 0,
+        patch.name ?? null,
+        given(patch.vlanId),
+        patch.vlanId ?? null,
+        given(patch.gatewayIp),
+        patch.gatewayIp ?? null,
+        patch.dnsServers ? JSON.stringify(patch.dnsServers) : null,
+        patch.managed === undefined ? null : patch.managed ? 1 : 0,
         s.id,
       ),
     subnetEvent(db, actor, "updated", s.cidr, s.site_id),
@@ -125,7 +138,7 @@ export async function updateSubnet(db: D1Database, actor: string, s: SubnetRecor
 }
 
 /** Its IP ranges go with it (ON DELETE CASCADE). */
-export async function deleteSubnet(db: D1Database, actor: string, s: Pick<SubnetRecord, "id" | "cidr" | "site_id">): Promise<void> {
+export async function deleteSubnet(db: D1Database, actor: string, s: SubnetRecord): Promise<void> {
   await db.batch([db.prepare("DELETE FROM subnets WHERE id = ?").bind(s.id), subnetEvent(db, actor, "deleted", s.cidr, s.site_id)]);
 }
 
@@ -149,45 +162,60 @@ export interface RangeInput {
 
 const RANGE_COLS = "id, subnet_id, type, start_ip, end_ip, comment";
 
-type RangeSubnet = Pick<SubnetRecord, "id" | "cidr" | "site_id">;
-
 /** Why a range cannot be in its subnet, for each API to word its own way; null: it can. */
-export type RangeProblem = { kind: "reversed" } | { kind: "start_outside" } | { kind: "end_outside" } | { kind: "overlap"; clash: { start_ip: string; end_ip: string } };
+export type RangeProblem =
+  | { kind: "reversed" }
+  | { kind: "start_outside" }
+  | { kind: "end_outside" }
+  | { kind: "overlap"; clash: { start_ip: string; end_ip: string } };
 
 /** Checks a range against its subnet and the subnet's other ranges (all but `except`). */
-export async function rangeProblem(db: D1Database, subnet: RangeSubnet, start: string, end: string, except: number | null = null): Promise<RangeProblem | null> {
+export async function rangeProblem(
+  db: D1Database,
+  subnet: SubnetRecord,
+  start: string,
+  end: string,
+  except: number | null = null,
+): Promise<RangeProblem | null> {
   const [lo, hi] = [ipToInt(start)!, ipToInt(end)!];
   const cidr = parseCidr(subnet.cidr)!;
   if (lo > hi) return { kind: "reversed" };
   if (!inCidr(cidr, lo)) return { kind: "start_outside" };
   if (!inCidr(cidr, hi)) return { kind: "end_outside" };
-  const { results } = await db.prepare("SELECT id, start_ip, end_ip FROM ip_ranges WHERE subnet_id = ?").bind(subnet.id).all<{ id: number; start_ip: string; end_ip: string }>();
+  const { results } = await db
+    .prepare("SELECT id, start_ip, end_ip FROM ip_ranges WHERE subnet_id = ?")
+    .bind(subnet.id)
+    .all<{ id: number; start_ip: string; end_ip: string }>();
   const clash = results.find((x) => x.id !== except && ipToInt(x.start_ip)! <= hi && lo <= ipToInt(x.end_ip)!);
   return clash ? { kind: "overlap", clash } : null;
 }
 
-const rangeEvent = (db: D1Database, actor: string, what: string, subnet: RangeSubnet, start: string, end: string) =>
+const rangeEvent = (db: D1Database, actor: string, what: string, subnet: SubnetRecord, start: string, end: string) =>
   eventStatement(db, { type: `iprange.${what}`, actor, siteId: subnet.site_id, description: `IP range ${start}-${end} in ${subnet.cidr} ${what}` });
 
 /** Writes a range `rangeProblem` has passed. */
-export async function createIpRange(db: D1Database, actor: string, subnet: RangeSubnet, r: RangeInput): Promise<RangeRow> {
+export async function createIpRange(db: D1Database, actor: string, subnet: SubnetRecord, r: RangeInput): Promise<RangeRow> {
   const [ins] = await db.batch([
-    db.prepare(`INSERT INTO ip_ranges (subnet_id, type, start_ip, end_ip, comment) VALUES (?, ?, ?, ?, ?) RETURNING ${RANGE_COLS}`).bind(subnet.id, r.type, r.startIp, r.endIp, r.comment),
+    db
+      .prepare(`INSERT INTO ip_ranges (subnet_id, type, start_ip, end_ip, comment) VALUES (?, ?, ?, ?, ?) RETURNING ${RANGE_COLS}`)
+      .bind(subnet.id, r.type, r.startIp, r.endIp, r.comment),
     rangeEvent(db, actor, "created", subnet, r.startIp, r.endIp),
   ]);
   return ins!.results[0] as RangeRow;
 }
 
 /** Fields left out keep their value; the resulting range must have passed `rangeProblem`. */
-export async function updateIpRange(db: D1Database, actor: string, range: RangeRow, subnet: RangeSubnet, patch: Partial<RangeInput>): Promise<RangeRow> {
+export async function updateIpRange(db: D1Database, actor: string, range: RangeRow, subnet: SubnetRecord, patch: Partial<RangeInput>): Promise<RangeRow> {
   const [start, end] = [patch.startIp ?? range.start_ip, patch.endIp ?? range.end_ip];
   const [upd] = await db.batch([
-    db.prepare(`UPDATE ip_ranges SET type = ?, start_ip = ?, end_ip = ?, comment = ? WHERE id = ? RETURNING ${RANGE_COLS}`).bind(patch.type ?? range.type, start, end, patch.comment ?? range.comment, range.id),
+    db
+      .prepare(`UPDATE ip_ranges SET type = ?, start_ip = ?, end_ip = ?, comment = ? WHERE id = ? RETURNING ${RANGE_COLS}`)
+      .bind(patch.type ?? range.type, start, end, patch.comment ?? range.comment, range.id),
     rangeEvent(db, actor, "updated", subnet, start, end),
   ]);
   return upd!.results[0] as RangeRow;
 }
 
-export async function deleteIpRange(db: D1Database, actor: string, range: Pick<RangeRow, "id" | "start_ip" | "end_ip">, subnet: RangeSubnet): Promise<void> {
+export async function deleteIpRange(db: D1Database, actor: string, range: Pick<RangeRow, "id" | "start_ip" | "end_ip">, subnet: SubnetRecord): Promise<void> {
   await db.batch([db.prepare("DELETE FROM ip_ranges WHERE id = ?").bind(range.id), rangeEvent(db, actor, "deleted", subnet, range.start_ip, range.end_ip)]);
 }

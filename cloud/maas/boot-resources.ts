@@ -5,6 +5,7 @@ import { API, json, MaasError } from "./wire";
 
 /** The columns boot-resources/ reads of the boot_images rows /api/v1 serves. */
 type ImageRow = Pick<BootImageRow, "id" | "osystem" | "series" | "architecture" | "kind" | "size">;
+const COLS = "id, osystem, series, architecture, kind, size";
 const imageJson = (b: ImageRow) => ({
   id: b.id,
   type: b.kind === "synced" ? "Synced" : "Uploaded",
@@ -21,7 +22,13 @@ export const bootResourceHandlers: Handler[] = [
     doc: "Manage the boot resources.",
     path: "boot-resources/",
     actions: [
-      { method: "GET", op: null, doc: "List all boot resources.", params: ["type"], run: async (r) => json((await r.db.prepare("SELECT id, osystem, series, architecture, kind, size FROM boot_images ORDER BY id").all<ImageRow>()).results.map(imageJson)) },
+      {
+        method: "GET",
+        op: null,
+        doc: "List all boot resources.",
+        params: ["type"],
+        run: async (r) => json((await r.db.prepare(`SELECT ${COLS} FROM boot_images ORDER BY id`).all<ImageRow>()).results.map(imageJson)),
+      },
       { method: "GET", op: "is_importing", doc: "Get the status of importing resources.", run: async () => json(false) },
     ],
   },
@@ -35,7 +42,7 @@ export const bootResourceHandlers: Handler[] = [
         op: null,
         doc: "Read a boot resource.",
         run: async (r) => {
-          const b = await r.db.prepare("SELECT id, osystem, series, architecture, kind, size FROM boot_images WHERE id = ?").bind(Number(r.path["id"])).first<ImageRow>();
+          const b = await r.db.prepare(`SELECT ${COLS} FROM boot_images WHERE id = ?`).bind(Number(r.path["id"])).first<ImageRow>();
           if (!b) throw new MaasError(404, "No BootResource matches the given query.");
           return json(imageJson(b));
         },

@@ -4,7 +4,12 @@ import type { Handler } from "./table";
 import { json, MaasError } from "./wire";
 
 export const domainHandlers: Handler[] = [
-  { name: "DomainsHandler", doc: "Manage domains.", path: "domains/", actions: [{ method: "GET", op: null, doc: "List all domains.", run: async () => json([DOMAIN]) }] },
+  {
+    name: "DomainsHandler",
+    doc: "Manage domains.",
+    path: "domains/",
+    actions: [{ method: "GET", op: null, doc: "List all domains.", run: async () => json([DOMAIN]) }],
+  },
   {
     name: "DomainHandler",
     doc: "Manage domain.",

@@ -2,28 +2,22 @@
 import { z } from "zod";
 import type { NamedRow } from "../domain/named";
 import { fabrics } from "../domain/networks";
-import { nameField, namedHandlers } from "./named";
-import { manageNetworks, vlansWhere } from "./net";
+import { nameField } from "./named";
+import { networkNamedHandlers, vlansWhere } from "./net";
 import { vlanJson } from "./shape";
 import { API } from "./wire";
 
 async function fabricJson(db: D1Database, f: NamedRow) {
-  return { id: f.id, name: f.name, description: f.description, class_type: null, vlans: (await vlansWhere(db, "v.fabric_id = ?", f.id)).map(vlanJson), resource_uri: `${API}/fabrics/${f.id}/` };
+  const vlans = (await vlansWhere(db, "v.fabric_id = ?", f.id)).map(vlanJson);
+  return { id: f.id, name: f.name, description: f.description, class_type: null, vlans, resource_uri: `${API}/fabrics/${f.id}/` };
 }
 
 const FabricBody = z.object({ name: nameField.optional(), description: z.string().max(1024).default(""), class_type: z.string().max(64).optional() });
 const params = ["name", "description", "class_type"];
 
-export const fabricHandlers = namedHandlers({
+export const fabricHandlers = networkNamedHandlers({
   rows: fabrics,
-  what: "Fabric",
-  noun: "fabric",
-  plural: "Fabrics",
   singular: "Fabric",
-  collection: "fabrics/",
-  object: "fabrics/{id}/",
-  key: "id",
-  manage: (r) => manageNetworks(r),
   shape: fabricJson,
   create: {
     body: FabricBody,
@@ -34,5 +28,4 @@ export const fabricHandlers = namedHandlers({
   },
   update: { body: FabricBody.partial(), params },
   protectedId: 1,
-  docs: { object: "Manage fabric.", list: "List all fabrics." },
 });

@@ -10,9 +10,20 @@ const RANGE_COLS = "id, subnet_id, type, start_ip, end_ip, comment";
 
 async function rangesJson(db: D1Database, rows: RangeRow[]) {
   const ids = [...new Set(rows.map((x) => x.subnet_id))];
-  const subnets = ids.length ? (await db.prepare(`${SUBNET_SELECT} WHERE id IN (SELECT value FROM json_each(?))`).bind(JSON.stringify(ids)).all<SubnetRow>()).results : [];
+  const subnets = ids.length
+    ? (await db.prepare(`${SUBNET_SELECT} WHERE id IN (SELECT value FROM json_each(?))`).bind(JSON.stringify(ids)).all<SubnetRow>()).results
+    : [];
   const shaped = new Map((await subnetsJson(db, subnets)).map((s) => [s.id, s]));
-  return rows.map((x) => ({ id: x.id, type: x.type, start_ip: x.start_ip, end_ip: x.end_ip, comment: x.comment, subnet: shaped.get(x.subnet_id) ?? null, user: null, resource_uri: `${API}/ipranges/${x.id}/` }));
+  return rows.map((x) => ({
+    id: x.id,
+    type: x.type,
+    start_ip: x.start_ip,
+    end_ip: x.end_ip,
+    comment: x.comment,
+    subnet: shaped.get(x.subnet_id) ?? null,
+    user: null,
+    resource_uri: `${API}/ipranges/${x.id}/`,
+  }));
 }
 
 const rangeJson = async (db: D1Database, row: RangeRow) => json((await rangesJson(db, [row]))[0]);
@@ -69,7 +80,8 @@ export const ipRangeHandlers: Handler[] = [
           if (!subnet) throw fieldError("subnet", "Select a valid choice: no subnet holds this range.");
           manageNetworks(r, subnet.site_id);
           await checkRange(r, subnet, b.start_ip, b.end_ip, null);
-          return rangeJson(r.db, await createIpRange(r.db, r.caller.username, subnet, { type: b.type, startIp: b.start_ip, endIp: b.end_ip, comment: b.comment }));
+          const range = { type: b.type, startIp: b.start_ip, endIp: b.end_ip, comment: b.comment };
+          return rangeJson(r.db, await createIpRange(r.db, r.caller.username, subnet, range));
         },
       },
     ],
@@ -90,7 +102,8 @@ export const ipRangeHandlers: Handler[] = [
           manageNetworks(r, subnet.site_id);
           const b = parse(RangeBody.omit({ subnet: true }).partial(), r.p);
           await checkRange(r, subnet, b.start_ip ?? range.start_ip, b.end_ip ?? range.end_ip, range.id);
-          return rangeJson(r.db, await updateIpRange(r.db, r.caller.username, range, subnet, { type: b.type, startIp: b.start_ip, endIp: b.end_ip, comment: b.comment }));
+          const patch = { type: b.type, startIp: b.start_ip, endIp: b.end_ip, comment: b.comment };
+          return rangeJson(r.db, await updateIpRange(r.db, r.caller.username, range, subnet, patch));
         },
       },
       {

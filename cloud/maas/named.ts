@@ -6,7 +6,11 @@ import type { NamedInput, NamedRow, NamedRows } from "../domain/named";
 import type { Handler, Req } from "./table";
 import { deleted, fieldError, forbidden, json, MaasError, parse } from "./wire";
 
-export const nameField = z.string().min(1, "This field is required.").max(64).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "Enter a valid name: letters, digits, '.', '_' and '-'.");
+export const nameField = z
+  .string()
+  .min(1, "This field is required.")
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "Enter a valid name: letters, digits, '.', '_' and '-'.");
 export const NamedBody = z.object({ name: nameField, description: z.string().max(1024).default("") });
 export const NamedPatch = z.object({ name: nameField.optional(), description: z.string().max(1024).optional() });
 
@@ -15,24 +19,39 @@ export function manageCatalog(r: Req) {
   if (!can(r.caller, "catalog.manage", null)) throw forbidden("Managing zones, pools and tags needs operator or admin on every site.");
 }
 
+const catalogParams = ["name", "description"];
+
+/** Zones and pools: catalog.manage, a checked rename, the default (id 1) kept. */
+export const catalogNamedHandlers = (k: Pick<NamedKind, "rows" | "what" | "singular" | "object" | "aliases" | "shape">) =>
+  namedHandlers({
+    ...k,
+    manage: manageCatalog,
+    create: { body: NamedBody, params: catalogParams },
+    update: { body: NamedPatch, params: catalogParams, checkName: true },
+    protectedId: 1,
+  });
+
 type Body = z.ZodType<{ name?: string | undefined; description?: string | undefined }>;
 
 export interface NamedKind {
   rows: NamedRows;
-  /** As MAAS words it in "No Fabric matches the given query." and "Fabric with this Name already exists.". */
+  /** As MAAS words it in "No Fabric matches the given query."; the docs say it in lower case. */
   what: string;
-  /** As the docs and the other messages word it: "fabric". */
-  noun: string;
-  plural: string;
+  /** Names the handlers: FabricsHandler and FabricHandler (and the collection, fabrics/). */
   singular: string;
-  collection: string;
+  /** The object's path: a {name} key is read by name only, an {id} one by id or name. */
   object: string;
   aliases?: string[];
-  /** The object's path parameter: a "name" key is read by name only. */
-  key: "name" | "id";
   manage: (r: Req) => void;
   shape: (db: D1Database, row: NamedRow) => unknown;
-  create: { body: Body; params: string[]; doc?: string; defaultName?: (db: D1Database) => Promise<string>; write?: (r: Req, input: NamedInput) => Promise<NamedRow> };
+  create: {
+    body: Body;
+    params: string[];
+    doc?: string;
+    /** For a body whose name is optional. */
+    defaultName?: (db: D1Database) => Promise<string>;
+    write?: (r: Req, input: NamedInput) => Promise<NamedRow>;
+  };
   /** checkName: a rename onto a taken name is the name field's error (else the constraint's). */
   update: { body: Body; params: string[]; checkName?: boolean };
   /** Never deletable: the default machines and VLANs fall back to. */
@@ -48,20 +67,22 @@ export async function namedOf(db: D1Database, rows: NamedRows, what: string, key
 }
 
 export function namedHandlers(k: NamedKind): Handler[] {
-  const find = (r: Req) => namedOf(r.db, k.rows, k.what, r.path[k.key] ?? "", k.key === "id");
+  const noun = k.what.toLowerCase();
+  const key = k.object.includes("{name}") ? "name" : "id";
+  const find = (r: Req) => namedOf(r.db, k.rows, k.what, r.path[key] ?? "", key === "id");
   const taken = async (db: D1Database, name: string) => {
     if (await k.rows.find(db, name, false)) throw fieldError("name", `${k.what} with this Name already exists.`);
   };
   return [
     {
-      name: `${k.plural}Handler`,
-      doc: `Manage ${k.noun}s.`,
-      path: k.collection,
+      name: `${k.singular}sHandler`,
+      doc: `Manage ${noun}s.`,
+      path: `${k.singular.toLowerCase()}s/`,
       actions: [
         {
           method: "GET",
           op: null,
-          doc: k.docs?.list ?? `List ${k.noun}s.`,
+          doc: k.docs?.list ?? `List ${noun}s.`,
           run: async (r) => {
             const { results } = await r.db.prepare(`SELECT id, name, description, created_at FROM ${k.rows.table} ORDER BY id`).all<NamedRow>();
             return json(await Promise.all(results.map((row) => k.shape(r.db, row))));
@@ -70,7 +91,7 @@ export function namedHandlers(k: NamedKind): Handler[] {
         {
           method: "POST",
           op: null,
-          doc: k.create.doc ?? `Create a ${k.noun}.`,
+          doc: k.create.doc ?? `Create a ${noun}.`,
           params: k.create.params,
           run: async (r) => {
             k.manage(r);
@@ -85,15 +106,15 @@ export function namedHandlers(k: NamedKind): Handler[] {
     },
     {
       name: `${k.singular}Handler`,
-      doc: k.docs?.object ?? `Manage a ${k.noun}.`,
+      doc: k.docs?.object ?? `Manage a ${noun}.`,
       path: k.object,
       aliases: k.aliases ?? [],
       actions: [
-        { method: "GET", op: null, doc: `Read a ${k.noun}.`, run: async (r) => json(await k.shape(r.db, await find(r))) },
+        { method: "GET", op: null, doc: `Read a ${noun}.`, run: async (r) => json(await k.shape(r.db, await find(r))) },
         {
           method: "PUT",
           op: null,
-          doc: `Update a ${k.noun}.`,
+          doc: `Update a ${noun}.`,
           params: k.update.params,
           run: async (r) => {
             k.manage(r);
@@ -106,14 +127,14 @@ export function namedHandlers(k: NamedKind): Handler[] {
         {
           method: "DELETE",
           op: null,
-          doc: `Delete a ${k.noun}.`,
+          doc: `Delete a ${noun}.`,
           run: async (r) => {
             k.manage(r);
             const row = await find(r);
-            if (row.id === k.protectedId) throw new MaasError(400, `The default ${k.noun} cannot be deleted.`);
+            if (row.id === k.protectedId) throw new MaasError(400, `The default ${noun} cannot be deleted.`);
             const used = await k.rows.usage(r.db, row.id);
             // MAAS would move the machines to the default; Plinth asks for that to be explicit.
-            if (used) throw new MaasError(400, `The ${k.noun} ${row.name} still holds ${used} machine(s): move them first.`);
+            if (used) throw new MaasError(400, `The ${noun} ${row.name} still holds ${used} machine(s): move them first.`);
             await k.rows.delete(r.db, r.caller.username, row);
             return deleted();
           },

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { ipToInt } from "../../shared/net";
 import { can, visibleSites } from "../auth/roles";
+import { type NamedKind, namedHandlers } from "./named";
 import { SUBNET_SELECT, type SubnetRow, subnetJson, VLAN_SELECT, type VlanRow } from "./shape";
 import type { Req } from "./table";
 import { forbidden } from "./wire";
@@ -12,6 +13,13 @@ export const ipv4 = z.string().refine((s) => ipToInt(s) !== null, "Enter a valid
 /** network.manage (admin): on the subnet's site for subnets and their ranges, else everywhere. */
 export function manageNetworks(r: Req, siteId: number | null = null) {
   if (!can(r.caller, "network.manage", siteId)) throw forbidden("Managing networks needs admin.");
+}
+
+/** Fabrics and spaces: network.manage everywhere, addressed by id or name, in MAAS's words. */
+export function networkNamedHandlers(k: Pick<NamedKind, "rows" | "singular" | "shape" | "create" | "update" | "protectedId">) {
+  const noun = k.singular.toLowerCase();
+  const docs = { object: `Manage ${noun}.`, list: `List all ${noun}s.` };
+  return namedHandlers({ ...k, what: k.singular, object: `${noun}s/{id}/`, manage: (r) => manageNetworks(r), docs });
 }
 
 export async function vlansWhere(db: D1Database, where: string, ...args: (string | number)[]) {
@@ -32,6 +40,7 @@ export async function subnetByKey(r: Req, key: string): Promise<SubnetRow | unde
 
 export async function subnetsJson(db: D1Database, rows: SubnetRow[]) {
   const vlanIds = [...new Set(rows.flatMap((s) => (s.vlan_id !== null ? [s.vlan_id] : [])))];
-  const vlans = new Map((vlanIds.length ? await vlansWhere(db, "v.id IN (SELECT value FROM json_each(?))", JSON.stringify(vlanIds)) : []).map((v) => [v.id, v]));
+  const found = vlanIds.length ? await vlansWhere(db, "v.id IN (SELECT value FROM json_each(?))", JSON.stringify(vlanIds)) : [];
+  const vlans = new Map(found.map((v) => [v.id, v]));
   return rows.map((s) => subnetJson(s, s.vlan_id !== null ? (vlans.get(s.vlan_id) ?? null) : null));
 }

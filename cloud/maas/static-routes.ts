@@ -3,5 +3,10 @@ import type { Handler } from "./table";
 import { json } from "./wire";
 
 export const staticRouteHandlers: Handler[] = [
-  { name: "StaticRoutesHandler", doc: "Manage static routes (Plinth has none).", path: "static-routes/", actions: [{ method: "GET", op: null, doc: "List all static routes.", run: async () => json([]) }] },
+  {
+    name: "StaticRoutesHandler",
+    doc: "Manage static routes (Plinth has none).",
+    path: "static-routes/",
+    actions: [{ method: "GET", op: null, doc: "List all static routes.", run: async () => json([]) }],
+  },
 ];

@@ -32,7 +32,9 @@ const outsideGateway = () => fieldError("gateway_ip", "Gateway IP must be within
 /** The VLAN a subnet goes on: the one named, the fabric's vid (default 0), or fabric-0's untagged. */
 async function resolveVlan(r: Req, b: { vlan?: string; fabric?: string; vid?: number }): Promise<number> {
   if (b.vlan !== undefined) {
-    if (!(await r.db.prepare("SELECT 1 FROM vlans WHERE id = ?").bind(Number(b.vlan)).first())) throw fieldError("vlan", `Select a valid choice. ${b.vlan} is not one of the available choices.`);
+    if (!(await r.db.prepare("SELECT 1 FROM vlans WHERE id = ?").bind(Number(b.vlan)).first())) {
+      throw fieldError("vlan", `Select a valid choice. ${b.vlan} is not one of the available choices.`);
+    }
     return Number(b.vlan);
   }
   const key = b.fabric ?? "1";
@@ -89,18 +91,23 @@ async function update(r: Req): Promise<Response> {
   if (b.gateway_ip && !inSubnet(s.cidr, b.gateway_ip)) throw outsideGateway();
   const vlanId = b.vlan !== undefined || b.fabric !== undefined || b.vid !== undefined ? await resolveVlan(r, b) : undefined;
   // An empty gateway_ip clears it; none leaves it.
-  await updateSubnet(r.db, r.caller.username, s, { name: b.name, vlanId, gatewayIp: b.gateway_ip === undefined ? undefined : b.gateway_ip || null, dnsServers: b.dns_servers, managed: b.managed });
+  const gatewayIp = b.gateway_ip === undefined ? undefined : b.gateway_ip || null;
+  await updateSubnet(r.db, r.caller.username, s, { name: b.name, vlanId, gatewayIp, dnsServers: b.dns_servers, managed: b.managed });
   return subnetById(r.db, s.id);
 }
 
 async function reservedRanges(r: Req): Promise<Response> {
   const s = await subnetOf(r);
-  const { results } = await r.db.prepare("SELECT id, subnet_id, type, start_ip, end_ip, comment FROM ip_ranges WHERE subnet_id = ? ORDER BY id").bind(s.id).all<RangeRow>();
+  type Range = Pick<RangeRow, "start_ip" | "end_ip" | "type">;
+  const { results } = await r.db.prepare("SELECT start_ip, end_ip, type FROM ip_ranges WHERE subnet_id = ? ORDER BY id").bind(s.id).all<Range>();
   const purpose = (t: string) => (t === "dynamic" ? "dynamic" : "reserved");
-  const out = results.map((x) => ({ start: x.start_ip, end: x.end_ip, num_addresses: ipToInt(x.end_ip)! - ipToInt(x.start_ip)! + 1, purpose: [purpose(x.type)] }));
+  const size = (x: Range) => ipToInt(x.end_ip)! - ipToInt(x.start_ip)! + 1;
+  const out = results.map((x) => ({ start: x.start_ip, end: x.end_ip, num_addresses: size(x), purpose: [purpose(x.type)] }));
   if (s.gateway_ip) out.push({ start: s.gateway_ip, end: s.gateway_ip, num_addresses: 1, purpose: ["gateway-ip"] });
   return json(out.sort((a, b) => ipToInt(a.start)! - ipToInt(b.start)!));
 }
+
+const PUT_PARAMS = ["name", "description", "vlan", "fabric", "vid", "gateway_ip", "dns_servers", "managed"];
 
 export const subnetHandlers: Handler[] = [
   {
@@ -109,7 +116,7 @@ export const subnetHandlers: Handler[] = [
     path: "subnets/",
     actions: [
       { method: "GET", op: null, doc: "Get a list of all subnets.", run: async (r) => json(await subnetsJson(r.db, await visibleSubnets(r))) },
-      { method: "POST", op: null, doc: "Create a subnet.", params: ["cidr", "name", "description", "vlan", "fabric", "vid", "gateway_ip", "dns_servers", "managed", "site"], run: create },
+      { method: "POST", op: null, doc: "Create a subnet.", params: ["cidr", ...PUT_PARAMS, "site"], run: create },
     ],
   },
   {
@@ -118,7 +125,7 @@ export const subnetHandlers: Handler[] = [
     path: "subnets/{id...}/",
     actions: [
       { method: "GET", op: null, doc: "Get information about a subnet.", run: async (r) => json((await subnetsJson(r.db, [await subnetOf(r)]))[0]) },
-      { method: "PUT", op: null, doc: "Update a subnet.", params: ["name", "description", "vlan", "fabric", "vid", "gateway_ip", "dns_servers", "managed"], run: update },
+      { method: "PUT", op: null, doc: "Update a subnet.", params: PUT_PARAMS, run: update },
       {
         method: "DELETE",
         op: null,

@@ -8,9 +8,26 @@ import { manageCatalog, nameField } from "./named";
 import type { Handler, Req } from "./table";
 import { API, deleted, fieldError, json, MaasError, parse } from "./wire";
 
-const tagJson = (t: TagRow) => ({ name: t.name, definition: t.definition, comment: t.comment, kernel_opts: t.kernel_opts || null, resource_uri: `${API}/tags/${encodeURIComponent(t.name)}/` });
-const TagBody = z.object({ name: nameField, comment: z.string().max(1024).default(""), definition: z.string().max(4096).default(""), kernel_opts: z.string().max(1024).default("") });
-const TagPatch = z.object({ name: nameField.optional(), comment: z.string().max(1024).optional(), definition: z.string().max(4096).optional(), kernel_opts: z.string().max(1024).optional() });
+const tagJson = (t: TagRow) => ({
+  name: t.name,
+  definition: t.definition,
+  comment: t.comment,
+  kernel_opts: t.kernel_opts || null,
+  resource_uri: `${API}/tags/${encodeURIComponent(t.name)}/`,
+});
+const TagBody = z.object({
+  name: nameField,
+  comment: z.string().max(1024).default(""),
+  definition: z.string().max(4096).default(""),
+  kernel_opts: z.string().max(1024).default(""),
+});
+// Not TagBody.partial(): that would keep the defaults and blank every field a PUT leaves out.
+const TagPatch = z.object({
+  name: nameField.optional(),
+  comment: z.string().max(1024).optional(),
+  definition: z.string().max(4096).optional(),
+  kernel_opts: z.string().max(1024).optional(),
+});
 
 async function tagOf(r: Req): Promise<TagRow> {
   const t = await findTag(r.db, r.path["name"] ?? "");
@@ -47,25 +64,39 @@ async function updateNodes(r: Req): Promise<Response> {
   return json({ added: links.add.length, removed: links.remove.length });
 }
 
+const TAG_PARAMS = ["name", "comment", "definition", "kernel_opts"];
+
+async function create(r: Req): Promise<Response> {
+  manageCatalog(r);
+  const b = parse(TagBody, r.p);
+  await nameFree(r.db, b.name);
+  return json(tagJson(await createTag(r.db, r.caller.username, b)));
+}
+
+async function update(r: Req): Promise<Response> {
+  manageCatalog(r);
+  const t = await tagOf(r);
+  const b = parse(TagPatch, r.p);
+  if (b.name && b.name !== t.name) await nameFree(r.db, b.name);
+  return json(tagJson(await updateTag(r.db, r.caller.username, t, b)));
+}
+
 export const tagHandlers: Handler[] = [
   {
     name: "TagsHandler",
     doc: "Manage all tags known to MAAS.",
     path: "tags/",
     actions: [
-      { method: "GET", op: null, doc: "List tags.", run: async (r) => json((await r.db.prepare("SELECT id, name, comment, definition, kernel_opts, created_at FROM tags ORDER BY name").all<TagRow>()).results.map(tagJson)) },
       {
-        method: "POST",
+        method: "GET",
         op: null,
-        doc: "Create a new tag.",
-        params: ["name", "comment", "definition", "kernel_opts"],
+        doc: "List tags.",
         run: async (r) => {
-          manageCatalog(r);
-          const b = parse(TagBody, r.p);
-          await nameFree(r.db, b.name);
-          return json(tagJson(await createTag(r.db, r.caller.username, b)));
+          const { results } = await r.db.prepare("SELECT id, name, comment, definition, kernel_opts FROM tags ORDER BY name").all<TagRow>();
+          return json(results.map(tagJson));
         },
       },
+      { method: "POST", op: null, doc: "Create a new tag.", params: TAG_PARAMS, run: create },
     ],
   },
   {
@@ -74,19 +105,7 @@ export const tagHandlers: Handler[] = [
     path: "tags/{name}/",
     actions: [
       { method: "GET", op: null, doc: "Read a specific tag.", run: async (r) => json(tagJson(await tagOf(r))) },
-      {
-        method: "PUT",
-        op: null,
-        doc: "Update a specific tag.",
-        params: ["name", "comment", "definition", "kernel_opts"],
-        run: async (r) => {
-          manageCatalog(r);
-          const t = await tagOf(r);
-          const b = parse(TagPatch, r.p);
-          if (b.name && b.name !== t.name) await nameFree(r.db, b.name);
-          return json(tagJson(await updateTag(r.db, r.caller.username, t, b)));
-        },
-      },
+      { method: "PUT", op: null, doc: "Update a specific tag.", params: TAG_PARAMS, run: update },
       {
         method: "DELETE",
         op: null,

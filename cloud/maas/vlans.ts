@@ -48,7 +48,12 @@ export const vlanHandlers: Handler[] = [
     doc: "Manage VLANs on a fabric.",
     path: "fabrics/{fabric_id}/vlans/",
     actions: [
-      { method: "GET", op: null, doc: "List all VLANs belonging to fabric.", run: async (r) => json((await vlansWhere(r.db, "v.fabric_id = ?", (await fabricOf(r)).id)).map(vlanJson)) },
+      {
+        method: "GET",
+        op: null,
+        doc: "List all VLANs belonging to fabric.",
+        run: async (r) => json((await vlansWhere(r.db, "v.fabric_id = ?", (await fabricOf(r)).id)).map(vlanJson)),
+      },
       {
         method: "POST",
         op: null,
@@ -58,8 +63,11 @@ export const vlanHandlers: Handler[] = [
           manageNetworks(r);
           const f = await fabricOf(r);
           const b = parse(VlanBody, r.p);
-          if (await r.db.prepare("SELECT 1 FROM vlans WHERE fabric_id = ? AND vid = ?").bind(f.id, b.vid).first()) throw fieldError("vid", `A VLAN with vid ${b.vid} already exists on ${f.name}.`);
-          const v = await createVlan(r.db, r.caller.username, f, { vid: b.vid, name: b.name, mtu: b.mtu, dhcpOn: !!b.dhcp_on, spaceId: (await spaceId(r.db, b.space)) ?? null });
+          if (await r.db.prepare("SELECT 1 FROM vlans WHERE fabric_id = ? AND vid = ?").bind(f.id, b.vid).first()) {
+            throw fieldError("vid", `A VLAN with vid ${b.vid} already exists on ${f.name}.`);
+          }
+          const space = (await spaceId(r.db, b.space)) ?? null;
+          const v = await createVlan(r.db, r.caller.username, f, { vid: b.vid, name: b.name, mtu: b.mtu, dhcpOn: !!b.dhcp_on, spaceId: space });
           return byId(r.db, v.id);
         },
       },

@@ -73,7 +73,8 @@ export function networkRoutes(app: Hono<AppEnv>) {
     const b = await readJson(c, VlanBody);
     const fabric = await c.env.DB.prepare("SELECT id FROM fabrics WHERE name = ?").bind(b.fabric).first<{ id: number }>();
     if (!fabric) throw badRequest(`no fabric named "${b.fabric}"`);
-    const v = await createVlan(c.env.DB, c.get("caller").username, { id: fabric.id, name: b.fabric }, { vid: b.vid, name: b.name, mtu: b.mtu, dhcpOn: b.dhcp_on, spaceId: null });
+    const vlan = { vid: b.vid, name: b.name, mtu: b.mtu, dhcpOn: b.dhcp_on, spaceId: null };
+    const v = await createVlan(c.env.DB, c.get("caller").username, { id: fabric.id, name: b.fabric }, vlan);
     return c.json({ id: v.id, vid: v.vid, name: v.name, mtu: v.mtu, dhcp_on: v.dhcp_on, fabric: b.fabric }, 201);
   });
 
@@ -116,7 +117,8 @@ export function networkRoutes(app: Hono<AppEnv>) {
     manageExisting(c, s.site_id, () => notFound("subnet"));
     const b = await readJson(c, SubnetPatch);
     if (b.gateway_ip && !inSubnet(s.cidr, b.gateway_ip)) throw badRequest("gateway_ip is outside the subnet");
-    await updateSubnet(c.env.DB, c.get("caller").username, s, { name: b.name, vlanId: b.vlan_id, gatewayIp: b.gateway_ip, dnsServers: b.dns_servers, managed: b.managed });
+    const patch = { name: b.name, vlanId: b.vlan_id, gatewayIp: b.gateway_ip, dnsServers: b.dns_servers, managed: b.managed };
+    await updateSubnet(c.env.DB, c.get("caller").username, s, patch);
     const next = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`).bind(s.id).first<SubnetRow>();
     await pushConfig(c, s.site_id);
     return c.json(serializeSubnet(next!, []));
@@ -144,7 +146,9 @@ export function networkRoutes(app: Hono<AppEnv>) {
     return c.json(row, 201);
   });
   def(app, "delete", "/ip-ranges/:id", { summary: "Delete an IP range", tag: "networks", status: 204, roles: "admin" }, async (c) => {
-    const r = await c.env.DB.prepare("SELECT r.id, r.start_ip, r.end_ip, s.id AS subnet_id, s.cidr, s.site_id FROM ip_ranges r JOIN subnets s ON s.id = r.subnet_id WHERE r.id = ?")
+    const r = await c.env.DB.prepare(
+      "SELECT r.id, r.start_ip, r.end_ip, s.id AS subnet_id, s.cidr, s.site_id FROM ip_ranges r JOIN subnets s ON s.id = r.subnet_id WHERE r.id = ?",
+    )
       .bind(Number(c.req.param("id")))
       .first<{ id: number; start_ip: string; end_ip: string; subnet_id: number; cidr: string; site_id: number | null }>();
     if (!r) throw notFound("IP range");
