@@ -1,7 +1,7 @@
 // subnets/ and subnets/{id...}/ (by id or CIDR), with op=reserved_ip_ranges.
 import { z } from "zod";
 import { ipToInt, parseCidr } from "../../shared/net";
-import { createSubnet, createVlan, deleteSubnet, inSubnet, type RangeRow, updateSubnet } from "../domain/networks";
+import { createSubnet, createVlan, deleteSubnet, fabrics, inSubnet, type RangeRow, updateSubnet } from "../domain/networks";
 import { nameField } from "./named";
 import { ipv4, manageNetworks, subnetByKey, subnetsJson, visibleSubnets } from "./net";
 import { SUBNET_SELECT, type SubnetRow } from "./shape";
@@ -37,12 +37,9 @@ async function resolveVlan(r: Req, b: { vlan?: string; fabric?: string; vid?: nu
     }
     return Number(b.vlan);
   }
-  const key = b.fabric ?? "1";
-  const f = await r.db
-    .prepare(`SELECT id, name FROM fabrics WHERE ${/^\d+$/.test(key) ? "id = ?" : "name = ?"}`)
-    .bind(/^\d+$/.test(key) ? Number(key) : key)
-    .first<{ id: number; name: string }>();
+  const f = await fabrics.find(r.db, b.fabric ?? "1");
   if (!f && b.fabric !== undefined) throw fieldError("fabric", `Select a valid choice. ${b.fabric} is not one of the available choices.`);
+  // fabric-0 (id 1) is seeded and cannot be deleted, so `f` is there unless a named one is not.
   const fabric = f ?? { id: 1, name: "fabric-0" };
   const vid = b.vid ?? 0;
   const v = await r.db.prepare("SELECT id FROM vlans WHERE fabric_id = ? AND vid = ?").bind(fabric.id, vid).first<{ id: number }>();

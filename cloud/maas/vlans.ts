@@ -1,6 +1,6 @@
 // fabrics/{fabric_id}/vlans/ and fabrics/{fabric_id}/vlans/{vid}/ (also vlans/{vlan_id}/).
 import { z } from "zod";
-import { createVlan, deleteVlan, fabrics, updateVlan } from "../domain/networks";
+import { createVlan, deleteVlan, fabrics, spaces, updateVlan } from "../domain/networks";
 import { namedOf } from "./named";
 import { manageNetworks, vlansWhere } from "./net";
 import { type VlanRow, vlanJson } from "./shape";
@@ -12,10 +12,7 @@ const fabricOf = (r: Req) => namedOf(r.db, fabrics, "Fabric", r.path["fabric_id"
 async function spaceId(db: D1Database, key: string | undefined): Promise<number | null | undefined> {
   if (key === undefined) return undefined;
   if (key === "" || key === "undefined") return null;
-  const s = await db
-    .prepare(`SELECT id FROM spaces WHERE ${/^\d+$/.test(key) ? "id = ?" : "name = ?"}`)
-    .bind(/^\d+$/.test(key) ? Number(key) : key)
-    .first<{ id: number }>();
+  const s = await spaces.find(db, key);
   if (!s) throw fieldError("space", `Select a valid choice. ${key} is not one of the available choices.`);
   return s.id;
 }
