@@ -3,6 +3,9 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import { can, type Permission, visibleSites } from "../auth/roles";
+import { pools, sites, zones } from "../domain/catalog";
+import type { NamedRows } from "../domain/named";
+import { fabrics, spaces } from "../domain/networks";
 import type { AppEnv } from "../http/context";
 import { conflict, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
@@ -13,37 +16,30 @@ const NamedPatch = z.strictObject({ name: nameSchema.optional(), description: z.
 
 interface NamedSpec {
   path: string;
-  table: "sites" | "zones" | "resource_pools" | "fabrics" | "spaces";
+  rows: NamedRows;
   what: string;
   manage: Permission;
   /** Rows that machines (or others) must have: never deletable. */
   protectedId?: number;
-  /** SQL that counts what still refers to a row (bound to its id). */
-  inUse?: string;
 }
 
 export const NAMED: NamedSpec[] = [
-  { path: "sites", table: "sites", what: "site", manage: "site.manage", protectedId: 1, inUse: "SELECT (SELECT count(*) FROM machines WHERE site_id = ?1) + (SELECT count(*) FROM racks WHERE site_id = ?1) AS n" },
-  { path: "zones", table: "zones", what: "zone", manage: "catalog.manage", protectedId: 1, inUse: "SELECT count(*) AS n FROM machines WHERE zone_id = ?1" },
-  { path: "pools", table: "resource_pools", what: "pool", manage: "catalog.manage", protectedId: 1, inUse: "SELECT count(*) AS n FROM machines WHERE pool_id = ?1" },
-  { path: "fabrics", table: "fabrics", what: "fabric", manage: "network.manage", protectedId: 1 },
-  { path: "spaces", table: "spaces", what: "space", manage: "network.manage" },
+  { path: "sites", rows: sites, what: "site", manage: "site.manage", protectedId: 1 },
+  { path: "zones", rows: zones, what: "zone", manage: "catalog.manage", protectedId: 1 },
+  { path: "pools", rows: pools, what: "pool", manage: "catalog.manage", protectedId: 1 },
+  { path: "fabrics", rows: fabrics, what: "fabric", manage: "network.manage", protectedId: 1 },
+  { path: "spaces", rows: spaces, what: "space", manage: "network.manage" },
 ];
 
 export function namedRoutes(app: Hono<AppEnv>) {
   for (const spec of NAMED) {
-    const { path, table, what } = spec;
-    const readOne = async (db: D1Database, key: string) => {
-      const byId = /^\d+$/.test(key);
-      return db
-        .prepare(`SELECT id, name, description, created_at FROM ${table} WHERE ${byId ? "id" : "name"} = ?`)
-        .bind(byId ? Number(key) : key)
-        .first<{ id: number; name: string; description: string; created_at: number }>();
-    };
+    const { path, rows, what } = spec;
+    const table = rows.table;
+    const readOne = (db: D1Database, key: string) => rows.find(db, key);
     const visible = (caller: Parameters<typeof visibleSites>[0], id: number) => {
       if (table !== "sites") return true;
-      const sites = visibleSites(caller);
-      return sites === null || sites.includes(id);
+      const seen = visibleSites(caller);
+      return seen === null || seen.includes(id);
     };
 
     def(app, "get", `/${path}`, { summary: `List ${path}`, tag: path }, async (c) => {
@@ -58,29 +54,23 @@ export function namedRoutes(app: Hono<AppEnv>) {
     def(app, "post", `/${path}`, { summary: `Create a ${what}`, tag: path, body: NamedBody, status: 201, roles: spec.manage }, async (c) => {
       if (!can(c.get("caller"), spec.manage, null)) throw forbidden(`creating a ${what} needs ${spec.manage} on every site`);
       const body = await readJson(c, NamedBody);
-      const row = await c.env.DB.prepare(`INSERT INTO ${table} (name, description) VALUES (?, ?) RETURNING id, name, description, created_at`).bind(body.name, body.description).first();
-      return c.json(row, 201);
+      return c.json(await rows.create(c.env.DB, c.get("caller").username, body), 201);
     });
     def(app, "patch", `/${path}/:key`, { summary: `Update a ${what}`, tag: path, body: NamedPatch, roles: spec.manage }, async (c) => {
       const row = await readOne(c.env.DB, c.req.param("key") ?? "");
       if (!row || !visible(c.get("caller"), row.id)) throw notFound(what);
       if (!can(c.get("caller"), spec.manage, table === "sites" ? row.id : null)) throw forbidden();
       const body = await readJson(c, NamedPatch);
-      const next = await c.env.DB.prepare(`UPDATE ${table} SET name = ?, description = ? WHERE id = ? RETURNING id, name, description, created_at`)
-        .bind(body.name ?? row.name, body.description ?? row.description, row.id)
-        .first();
-      return c.json(next);
+      return c.json(await rows.update(c.env.DB, c.get("caller").username, row, body));
     });
     def(app, "delete", `/${path}/:key`, { summary: `Delete an unused ${what}`, tag: path, status: 204, roles: spec.manage }, async (c) => {
       const row = await readOne(c.env.DB, c.req.param("key") ?? "");
       if (!row || !visible(c.get("caller"), row.id)) throw notFound(what);
       if (!can(c.get("caller"), spec.manage, null)) throw forbidden();
       if (row.id === spec.protectedId) throw conflict(`the default ${what} cannot be deleted`);
-      if (spec.inUse) {
-        const n = await c.env.DB.prepare(spec.inUse).bind(row.id).first<{ n: number }>();
-        if (n && n.n > 0) throw conflict(`the ${what} is still in use by ${n.n} objects`);
-      }
-      await c.env.DB.prepare(`DELETE FROM ${table} WHERE id = ?`).bind(row.id).run();
+      const n = await rows.usage(c.env.DB, row.id);
+      if (n > 0) throw conflict(`the ${what} is still in use by ${n} objects`);
+      await rows.delete(c.env.DB, c.get("caller").username, row);
       return c.body(null, 204);
     });
   }

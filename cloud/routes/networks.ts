@@ -1,8 +1,9 @@
 // VLANs, subnets and IP ranges: what each site's rack serves DHCP on.
 import type { Hono } from "hono";
 import { z } from "zod";
-import { inCidr, ipToInt, parseCidr } from "../../shared/net";
+import { ipToInt, parseCidr } from "../../shared/net";
 import { can, visibleSites } from "../auth/roles";
+import { createIpRange, createSubnet, createVlan, deleteIpRange, deleteSubnet, inSubnet, rangeProblem, updateSubnet } from "../domain/networks";
 import type { AppEnv, Ctx } from "../http/context";
 import { badRequest, conflict, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
@@ -72,8 +73,9 @@ export function networkRoutes(app: Hono<AppEnv>) {
     const b = await readJson(c, VlanBody);
     const fabric = await c.env.DB.prepare("SELECT id FROM fabrics WHERE name = ?").bind(b.fabric).first<{ id: number }>();
     if (!fabric) throw badRequest(`no fabric named "${b.fabric}"`);
-    const row = await c.env.DB.prepare("INSERT INTO vlans (fabric_id, vid, name, mtu, dhcp_on) VALUES (?, ?, ?, ?, ?) RETURNING id, vid, name, mtu, dhcp_on").bind(fabric.id, b.vid, b.name, b.mtu, b.dhcp_on ? 1 : 0).first();
-    return c.json({ ...row, fabric: b.fabric }, 201);
+    const vlan = { vid: b.vid, name: b.name, mtu: b.mtu, dhcpOn: b.dhcp_on, spaceId: null };
+    const v = await createVlan(c.env.DB, c.get("caller").username, { id: fabric.id, name: b.fabric }, vlan);
+    return c.json({ id: v.id, vid: v.vid, name: v.name, mtu: v.mtu, dhcp_on: v.dhcp_on, fabric: b.fabric }, 201);
   });
 
   def(app, "get", "/subnets", { summary: "List subnets with their IP ranges", tag: "networks", query: SubnetQuery }, async (c) => {
@@ -95,12 +97,17 @@ export function networkRoutes(app: Hono<AppEnv>) {
     const b = await readJson(c, SubnetBody);
     const siteId = await idByName(c.env.DB, "sites", b.site, "site");
     manage(c, siteId);
-    const cidr = parseCidr(b.cidr)!;
-    if (b.gateway_ip && !inCidr(cidr, ipToInt(b.gateway_ip)!)) throw badRequest("gateway_ip is outside the subnet");
-    const row = await c.env.DB.prepare("INSERT INTO subnets (cidr, name, vlan_id, site_id, gateway_ip, dns_servers, managed) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id")
-      .bind(b.cidr, b.name, b.vlan_id ?? null, siteId, b.gateway_ip ?? null, JSON.stringify(b.dns_servers), b.managed ? 1 : 0)
-      .first<{ id: number }>();
-    const s = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`).bind(row!.id).first<SubnetRow>();
+    if (b.gateway_ip && !inSubnet(b.cidr, b.gateway_ip)) throw badRequest("gateway_ip is outside the subnet");
+    const id = await createSubnet(c.env.DB, c.get("caller").username, {
+      cidr: b.cidr,
+      name: b.name,
+      vlanId: b.vlan_id ?? null,
+      siteId,
+      gatewayIp: b.gateway_ip ?? null,
+      dnsServers: b.dns_servers,
+      managed: b.managed,
+    });
+    const s = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`).bind(id).first<SubnetRow>();
     await pushConfig(c, siteId);
     return c.json(serializeSubnet(s!, []), 201);
   });
@@ -109,10 +116,9 @@ export function networkRoutes(app: Hono<AppEnv>) {
     if (!s) throw notFound("subnet");
     manageExisting(c, s.site_id, () => notFound("subnet"));
     const b = await readJson(c, SubnetPatch);
-    if (b.gateway_ip && !inCidr(parseCidr(s.cidr)!, ipToInt(b.gateway_ip)!)) throw badRequest("gateway_ip is outside the subnet");
-    await c.env.DB.prepare("UPDATE subnets SET name = ?, vlan_id = ?, gateway_ip = ?, dns_servers = ?, managed = ? WHERE id = ?")
-      .bind(b.name ?? s.name, b.vlan_id ?? s.vlan_id, b.gateway_ip ?? s.gateway_ip, JSON.stringify(b.dns_servers ?? JSON.parse(s.dns_servers)), (b.managed ?? !!s.managed) ? 1 : 0, s.id)
-      .run();
+    if (b.gateway_ip && !inSubnet(s.cidr, b.gateway_ip)) throw badRequest("gateway_ip is outside the subnet");
+    const patch = { name: b.name, vlanId: b.vlan_id, gatewayIp: b.gateway_ip, dnsServers: b.dns_servers, managed: b.managed };
+    await updateSubnet(c.env.DB, c.get("caller").username, s, patch);
     const next = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`).bind(s.id).first<SubnetRow>();
     await pushConfig(c, s.site_id);
     return c.json(serializeSubnet(next!, []));
@@ -121,7 +127,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
     const s = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`).bind(Number(c.req.param("id"))).first<SubnetRow>();
     if (!s) throw notFound("subnet");
     manageExisting(c, s.site_id, () => notFound("subnet"));
-    await c.env.DB.prepare("DELETE FROM subnets WHERE id = ?").bind(s.id).run();
+    await deleteSubnet(c.env.DB, c.get("caller").username, s);
     await pushConfig(c, s.site_id);
     return c.body(null, 204);
   });
@@ -131,24 +137,23 @@ export function networkRoutes(app: Hono<AppEnv>) {
     const s = await c.env.DB.prepare("SELECT id, cidr, site_id FROM subnets WHERE id = ?").bind(b.subnet_id).first<{ id: number; cidr: string; site_id: number | null }>();
     if (!s) throw badRequest(`no subnet ${b.subnet_id}`);
     manageExisting(c, s.site_id, () => badRequest(`no subnet ${b.subnet_id}`));
-    const cidr = parseCidr(s.cidr)!;
-    const [lo, hi] = [ipToInt(b.start_ip)!, ipToInt(b.end_ip)!];
-    if (lo > hi) throw badRequest("start_ip is after end_ip");
-    if (!inCidr(cidr, lo) || !inCidr(cidr, hi)) throw badRequest(`the range is not inside ${s.cidr}`);
-    const { results } = await c.env.DB.prepare("SELECT start_ip, end_ip FROM ip_ranges WHERE subnet_id = ?").bind(s.id).all<{ start_ip: string; end_ip: string }>();
-    const clash = results.find((r) => ipToInt(r.start_ip)! <= hi && lo <= ipToInt(r.end_ip)!);
-    if (clash) throw conflict(`the range overlaps ${clash.start_ip}-${clash.end_ip}`);
-    const row = await c.env.DB.prepare("INSERT INTO ip_ranges (subnet_id, type, start_ip, end_ip, comment) VALUES (?, ?, ?, ?, ?) RETURNING id, subnet_id, type, start_ip, end_ip, comment")
-      .bind(s.id, b.type, b.start_ip, b.end_ip, b.comment)
-      .first();
+    const problem = await rangeProblem(c.env.DB, s, b.start_ip, b.end_ip);
+    if (problem?.kind === "reversed") throw badRequest("start_ip is after end_ip");
+    if (problem?.kind === "overlap") throw conflict(`the range overlaps ${problem.clash.start_ip}-${problem.clash.end_ip}`);
+    if (problem) throw badRequest(`the range is not inside ${s.cidr}`);
+    const row = await createIpRange(c.env.DB, c.get("caller").username, s, { type: b.type, startIp: b.start_ip, endIp: b.end_ip, comment: b.comment });
     await pushConfig(c, s.site_id);
     return c.json(row, 201);
   });
   def(app, "delete", "/ip-ranges/:id", { summary: "Delete an IP range", tag: "networks", status: 204, roles: "admin" }, async (c) => {
-    const r = await c.env.DB.prepare("SELECT r.id, s.site_id FROM ip_ranges r JOIN subnets s ON s.id = r.subnet_id WHERE r.id = ?").bind(Number(c.req.param("id"))).first<{ id: number; site_id: number | null }>();
+    const r = await c.env.DB.prepare(
+      "SELECT r.id, r.start_ip, r.end_ip, s.id AS subnet_id, s.cidr, s.site_id FROM ip_ranges r JOIN subnets s ON s.id = r.subnet_id WHERE r.id = ?",
+    )
+      .bind(Number(c.req.param("id")))
+      .first<{ id: number; start_ip: string; end_ip: string; subnet_id: number; cidr: string; site_id: number | null }>();
     if (!r) throw notFound("IP range");
     manageExisting(c, r.site_id, () => notFound("IP range"));
-    await c.env.DB.prepare("DELETE FROM ip_ranges WHERE id = ?").bind(r.id).run();
+    await deleteIpRange(c.env.DB, c.get("caller").username, r, { id: r.subnet_id, cidr: r.cidr, site_id: r.site_id });
     await pushConfig(c, r.site_id);
     return c.body(null, 204);
   });
