@@ -2,7 +2,7 @@
 import { type Permission, type Role, roleAllows } from "../../shared/roles";
 import { forbidden, notFound } from "../http/errors";
 
-export type { Permission, Role } from "../../shared/roles";
+export type { Permission } from "../../shared/roles";
 
 export interface Binding {
   role: Role;

@@ -1,6 +1,6 @@
 // What the signed-in user may do, from the grant table the region enforces (shared/roles.ts):
 // the page hides what would be refused, the region still decides.
-import { ACTION_PERMISSION as PERMISSION_OF_ACTION, type Permission, roleAllows } from "../../../shared/roles";
+import { ACTION_PERMISSION as PERMISSION_OF_ACTION, GRANTS, type Permission, roleAllows } from "../../../shared/roles";
 import type { SessionUser } from "./types";
 
 export function can(user: SessionUser, perm: Permission, site: string | null): boolean {
@@ -8,7 +8,7 @@ export function can(user: SessionUser, perm: Permission, site: string | null): b
 }
 
 export function canAnywhere(user: SessionUser, perm: Permission): boolean {
-  return user.roles.some((b) => roleAllows(b.role, null, perm, null));
+  return user.roles.some((b) => GRANTS[b.role].has(perm));
 }
 
 /** The permission each machine action needs, looked up by the action names the region sends. */
