@@ -30,7 +30,9 @@ export interface NewImage {
 /** A declared image, without bytes yet; null when one of that name and architecture exists. */
 export async function declareImage(db: D1Database, img: NewImage): Promise<ImageRow | null> {
   return db
-    .prepare(`INSERT INTO boot_images (osystem, series, architecture, kind, format) VALUES (?, ?, ?, 'uploaded', ?) ON CONFLICT DO NOTHING RETURNING ${IMAGE_COLUMNS}`)
+    .prepare(
+      `INSERT INTO boot_images (osystem, series, architecture, kind, format) VALUES (?, ?, ?, 'uploaded', ?) ON CONFLICT DO NOTHING RETURNING ${IMAGE_COLUMNS}`,
+    )
     .bind(img.osystem, img.series, img.architecture, img.format)
     .first<ImageRow>();
 }
@@ -41,7 +43,14 @@ export type StoredImage = { ok: true; row: ImageRow } | { ok: false; problem: "m
  * Streams an image's bytes into the store and points the row at them. The store checks the
  * sha256 as the bytes land, so an object under a sha256 name is never partial or corrupt.
  */
-export async function storeImageContent(db: D1Database, store: R2Bucket, imageId: number, sha256: string, body: ReadableStream, length: number): Promise<StoredImage> {
+export async function storeImageContent(
+  db: D1Database,
+  store: R2Bucket,
+  imageId: number,
+  sha256: string,
+  body: ReadableStream,
+  length: number,
+): Promise<StoredImage> {
   let stored: R2Object | null;
   try {
     stored = await store.put(imageKey(sha256), body, { sha256, httpMetadata: { contentType: "application/octet-stream" } });
@@ -50,7 +59,10 @@ export async function storeImageContent(db: D1Database, store: R2Bucket, imageId
     return { ok: false, problem: "mismatch", detail: String((e as Error).message) };
   }
   if (!stored || stored.size !== length) return { ok: false, problem: "short" };
-  const row = await db.prepare(`UPDATE boot_images SET sha256 = ?, size = ?, url = NULL WHERE id = ? RETURNING ${IMAGE_COLUMNS}`).bind(sha256, stored.size, imageId).first<ImageRow>();
+  const row = await db
+    .prepare(`UPDATE boot_images SET sha256 = ?, size = ?, url = NULL WHERE id = ? RETURNING ${IMAGE_COLUMNS}`)
+    .bind(sha256, stored.size, imageId)
+    .first<ImageRow>();
   return { ok: true, row: row! };
 }
 
@@ -76,7 +88,8 @@ export async function storeFile(db: D1Database, store: R2Bucket, owner: UserRef,
       db.prepare("SELECT object FROM maas_files WHERE owner_id = ? AND filename = ?").bind(owner.id, filename),
       db
         .prepare(
-          "INSERT INTO maas_files (owner_id, filename, key, object, size) VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_id, filename) DO UPDATE SET object = excluded.object, size = excluded.size, updated_at = (unixepoch('subsec') * 1000)",
+          `INSERT INTO maas_files (owner_id, filename, key, object, size) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (owner_id, filename) DO UPDATE SET object = excluded.object, size = excluded.size, updated_at = (unixepoch('subsec') * 1000)`,
         )
         .bind(owner.id, filename, crypto.randomUUID(), object, bytes.length),
     ]);
@@ -90,7 +103,10 @@ export async function storeFile(db: D1Database, store: R2Bucket, owner: UserRef,
 
 /** False when the owner has no file of that name. */
 export async function deleteFile(db: D1Database, store: R2Bucket, ownerId: number, filename: string): Promise<boolean> {
-  const row = await db.prepare("DELETE FROM maas_files WHERE owner_id = ? AND filename = ? RETURNING object").bind(ownerId, filename).first<{ object: string }>();
+  const row = await db
+    .prepare("DELETE FROM maas_files WHERE owner_id = ? AND filename = ? RETURNING object")
+    .bind(ownerId, filename)
+    .first<{ object: string }>();
   if (!row) return false;
   await store.delete(row.object);
   return true;

@@ -29,8 +29,12 @@ export async function createUser(db: D1Database, actor: string, u: NewUser): Pro
   const hash = u.password ? await hashPassword(u.password) : null;
   const [row] = await db.batch([
     db.prepare(`INSERT INTO users (username, email, password_hash) VALUES (?, ?, ?) RETURNING ${USER_COLUMNS}`).bind(u.username, u.email, hash),
-    // The same binding given twice is one binding.
-    ...u.bindings.map((b) => db.prepare("INSERT OR IGNORE INTO role_bindings (user_id, role, site_id) SELECT id, ?, ? FROM users WHERE username = ?").bind(b.role, b.siteId, u.username)),
+    // A binding given twice is stored once, but for one on every site: UNIQUE holds NULL sites distinct.
+    ...u.bindings.map((b) =>
+      db
+        .prepare("INSERT OR IGNORE INTO role_bindings (user_id, role, site_id) SELECT id, ?, ? FROM users WHERE username = ?")
+        .bind(b.role, b.siteId, u.username),
+    ),
     eventStatement(db, { type: "user.created", level: "AUDIT", actor, description: `user ${u.username} created` }),
   ]);
   return row!.results[0] as UserRow;
@@ -45,10 +49,18 @@ export async function updateUser(db: D1Database, userId: number, patch: { email?
     .run();
 }
 
-/** Its role bindings, keys, sessions and files go with it (ON DELETE CASCADE). */
+/**
+ * Its role bindings, keys, sessions and MAAS file rows go with it (ON DELETE CASCADE); the R2
+ * objects of those files do not, and stay unreferenced.
+ */
 export async function deleteUser(db: D1Database, actor: string, u: UserRef): Promise<void> {
   await db.batch([
-    eventStatementIf(db, { type: "user.deleted", level: "AUDIT", actor, description: `user ${u.username} deleted` }, "EXISTS (SELECT 1 FROM users WHERE id = ?)", u.id),
+    eventStatementIf(
+      db,
+      { type: "user.deleted", level: "AUDIT", actor, description: `user ${u.username} deleted` },
+      "EXISTS (SELECT 1 FROM users WHERE id = ?)",
+      u.id,
+    ),
     db.prepare("DELETE FROM users WHERE id = ?").bind(u.id),
   ]);
 }
@@ -89,7 +101,8 @@ async function newKey(db: D1Database, name: string, userWhere: string, ...args: 
   const maasSecret = randomString(32, MAAS_ALPHABET);
   const insert = db
     .prepare(
-      `INSERT INTO api_keys (key_id, user_id, name, secret_hash, maas_consumer_key, maas_token_key, maas_secret_hash) SELECT ?, id, ?, ?, ?, ?, ? FROM users WHERE ${userWhere}`,
+      `INSERT INTO api_keys (key_id, user_id, name, secret_hash, maas_consumer_key, maas_token_key, maas_secret_hash)
+       SELECT ?, id, ?, ?, ?, ?, ? FROM users WHERE ${userWhere}`,
     )
     .bind(keyId, name, await sha256Hex(secret), consumer, token, await sha256Hex(maasSecret), ...args);
   return { key: { keyId, name, apiKey: `plk_${keyId}_${secret}`, maasApiKey: `${consumer}:${token}:${maasSecret}` }, insert };
@@ -114,13 +127,23 @@ export async function createApiKey(db: D1Database, actor: string, owner: UserRef
  * Revokes the owner's live key named by its native id or by its MAAS token key (both forms go
  * together). The key id revoked, or null when the owner has no such live key.
  */
-export async function revokeApiKey(db: D1Database, actor: string, owner: UserRef, by: { keyId: string } | { maasTokenKey: string }, origin: KeyOrigin = "api"): Promise<string | null> {
+export async function revokeApiKey(
+  db: D1Database,
+  actor: string,
+  owner: UserRef,
+  by: { keyId: string } | { maasTokenKey: string },
+  origin: KeyOrigin = "api",
+): Promise<string | null> {
   const [column, value] = "keyId" in by ? (["key_id", by.keyId] as const) : (["maas_token_key", by.maasTokenKey] as const);
-  const row = await db.prepare(`SELECT key_id FROM api_keys WHERE ${column} = ? AND user_id = ? AND revoked_at IS NULL`).bind(value, owner.id).first<{ key_id: string }>();
+  const row = await db
+    .prepare(`SELECT key_id FROM api_keys WHERE ${column} = ? AND user_id = ? AND revoked_at IS NULL`)
+    .bind(value, owner.id)
+    .first<{ key_id: string }>();
   if (!row) return null;
   const live = "key_id = ? AND revoked_at IS NULL";
+  const description = keyEventText(origin, `API key ${row.key_id} of ${owner.username}`);
   const [, update] = await db.batch([
-    eventStatementIf(db, { type: "key.revoked", level: "AUDIT", actor, description: keyEventText(origin, `API key ${row.key_id} of ${owner.username}`) }, `EXISTS (SELECT 1 FROM api_keys WHERE ${live})`, row.key_id),
+    eventStatementIf(db, { type: "key.revoked", level: "AUDIT", actor, description }, `EXISTS (SELECT 1 FROM api_keys WHERE ${live})`, row.key_id),
     db.prepare(`UPDATE api_keys SET revoked_at = ? WHERE ${live}`).bind(Date.now(), row.key_id),
   ]);
   return update!.meta.changes ? row.key_id : null;
@@ -166,7 +189,8 @@ export async function loginBlockedFor(db: D1Database, username: string, address:
   const count = "SELECT count(*) AS n, min(at) AS first FROM login_attempts WHERE key = ? AND at > ?";
   const rows = await db.batch([db.prepare(count).bind(userAttempts(username), since), db.prepare(count).bind(addressAttempts(address), since)]);
   const [u, a] = rows.map((r) => (r.results[0] ?? { n: 0, first: null }) as { n: number; first: number | null });
-  const wait = (x: { n: number; first: number | null }, max: number) => (x.n >= max && x.first !== null ? Math.ceil((x.first + LOGIN_WINDOW_MS - now) / 1000) : 0);
+  const wait = (x: { n: number; first: number | null }, max: number) =>
+    x.n >= max && x.first !== null ? Math.ceil((x.first + LOGIN_WINDOW_MS - now) / 1000) : 0;
   return Math.max(wait(u!, MAX_FAILURES_PER_USER), wait(a!, MAX_FAILURES_PER_ADDRESS), 0);
 }
 
@@ -192,7 +216,9 @@ export async function startSession(db: D1Database, user: UserRef, address: strin
   const expiresAt = now + SESSION_TTL_MS;
   await db.batch([
     db.prepare("DELETE FROM login_attempts WHERE key = ?").bind(userAttempts(user.username)),
-    db.prepare("INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)").bind(await sha256Hex(id), user.id, csrfToken, now, expiresAt, now),
+    db
+      .prepare("INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)")
+      .bind(await sha256Hex(id), user.id, csrfToken, now, expiresAt, now),
     db.prepare("DELETE FROM sessions WHERE expires_at < ?").bind(now),
     eventStatement(db, { type: "user.signed_in", level: "AUDIT", actor: user.username, description: `signed in to the dashboard from ${address}`, at: now }),
   ]);
