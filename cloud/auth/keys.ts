@@ -1,37 +1,10 @@
-// API keys. Native: `plk_<keyId>_<secret>` sent as a Bearer token. MAAS: the triplet
-// `<consumer>:<token>:<secret>` for OAuth PLAINTEXT (the MAAS facade). Both are issued
-// together and revoked together; only SHA-256 of the secrets is stored (they are random
-// 32-character strings, so a slow hash adds nothing).
+// Who is calling, from an API key: the native `plk_<keyId>_<secret>` Bearer token, or the MAAS
+// OAuth PLAINTEXT triplet. Keys are issued and revoked by cloud/domain/users.ts.
 import { and, eq, isNull } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { apiKeys, roleBindings, users } from "../db/schema";
 import type { Caller } from "./roles";
-import { constantTimeEqual, randomString, sha256Hex } from "./crypto";
-
-export interface IssuedKey {
-  keyId: string;
-  name: string;
-  apiKey: string;
-  maasApiKey: string;
-}
-
-export async function issueKey(db: Db, userId: number, name: string): Promise<IssuedKey> {
-  const keyId = randomString(12);
-  const secret = randomString(32);
-  const consumer = randomString(18, "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789");
-  const token = randomString(18, "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789");
-  const maasSecret = randomString(32, "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789");
-  await db.insert(apiKeys).values({
-    keyId,
-    userId,
-    name,
-    secretHash: await sha256Hex(secret),
-    maasConsumerKey: consumer,
-    maasTokenKey: token,
-    maasSecretHash: await sha256Hex(maasSecret),
-  });
-  return { keyId, name, apiKey: `plk_${keyId}_${secret}`, maasApiKey: `${consumer}:${token}:${maasSecret}` };
-}
+import { constantTimeEqual, sha256Hex } from "./crypto";
 
 const KEY_RE = /^plk_([a-z0-9]{12})_([a-z0-9]{32})$/;
 

@@ -1,42 +1,8 @@
-// Who may do what, per site. A binding with no site applies to every site.
-import type { Role } from "../db/schema";
+// Who may do what, per site: the callers of the region against the grant table of shared/roles.ts.
+import { type Permission, type Role, roleAllows } from "../../shared/roles";
 import { forbidden, notFound } from "../http/errors";
 
-export type Permission =
-  | "machine.read"
-  | "machine.power"
-  | "machine.mark"
-  | "machine.comment"
-  | "machine.lifecycle"
-  | "machine.edit"
-  | "machine.create"
-  | "machine.delete"
-  | "machine.secrets"
-  | "catalog.manage"
-  | "network.manage"
-  | "site.manage"
-  | "user.manage"
-  | "rack.manage"
-  | "event.read";
-
-const VIEWER: Permission[] = ["machine.read", "event.read"];
-const REMOTE_HANDS: Permission[] = [...VIEWER, "machine.power", "machine.mark", "machine.comment"];
-const OPERATOR: Permission[] = [
-  ...REMOTE_HANDS,
-  "machine.lifecycle",
-  "machine.edit",
-  "machine.create",
-  "machine.delete",
-  "catalog.manage",
-];
-const ADMIN: Permission[] = [...OPERATOR, "machine.secrets", "network.manage", "site.manage", "user.manage", "rack.manage"];
-
-export const GRANTS: Record<Role, ReadonlySet<Permission>> = {
-  viewer: new Set(VIEWER),
-  "remote-hands": new Set(REMOTE_HANDS),
-  operator: new Set(OPERATOR),
-  admin: new Set(ADMIN),
-};
+export type { Permission } from "../../shared/roles";
 
 export interface Binding {
   role: Role;
@@ -53,7 +19,7 @@ export interface Caller {
 
 /** May the caller do `perm` on an object of `siteId` (null: an object that belongs to no site)? */
 export function can(caller: Caller, perm: Permission, siteId: number | null): boolean {
-  return caller.bindings.some((b) => GRANTS[b.role].has(perm) && (b.siteId === null || (siteId !== null && b.siteId === siteId)));
+  return caller.bindings.some((b) => roleAllows(b.role, b.siteId, perm, siteId));
 }
 
 /** Sites whose machines the caller may see; null means all of them. */

@@ -2,6 +2,7 @@
 // `npm run db:generate` (drizzle-kit); append-only triggers are added by hand in their own migration.
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { ROLES } from "../../shared/roles";
 
 const now = sql`(unixepoch('subsec') * 1000)`;
 const createdAt = () => integer("created_at").notNull().default(now);
@@ -47,8 +48,8 @@ export const users = sqliteTable("users", {
   createdAt: createdAt(),
 });
 
-export const ROLES = ["admin", "operator", "remote-hands", "viewer"] as const;
-export type Role = (typeof ROLES)[number];
+// Roles are shared with the dashboard; the table's enum is the same list.
+export { ROLES, type Role } from "../../shared/roles";
 
 /** A role on one site, or on every site when siteId is null. */
 export const roleBindings = sqliteTable(

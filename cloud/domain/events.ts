@@ -25,23 +25,34 @@ export interface EventValues extends EventText {
   at?: number;
 }
 
+function values(e: EventValues): unknown[] {
+  return [
+    e.machineId ?? null,
+    e.systemId ?? null,
+    e.hostname ?? null,
+    e.siteId ?? null,
+    e.type,
+    e.level ?? "INFO",
+    e.actor,
+    e.fromStatus ?? null,
+    e.toStatus ?? null,
+    e.description,
+    e.at ?? Date.now(),
+  ];
+}
+
 /** An event from known values. */
 export function eventStatement(db: D1Database, e: EventValues): D1PreparedStatement {
-  return db
-    .prepare(`INSERT INTO events (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-    .bind(
-      e.machineId ?? null,
-      e.systemId ?? null,
-      e.hostname ?? null,
-      e.siteId ?? null,
-      e.type,
-      e.level ?? "INFO",
-      e.actor,
-      e.fromStatus ?? null,
-      e.toStatus ?? null,
-      e.description,
-      e.at ?? Date.now(),
-    );
+  return db.prepare(`INSERT INTO events (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).bind(...values(e));
+}
+
+/**
+ * An event from known values, written only when `condition` (SQL that names no table of its
+ * own) holds at its point of the batch: placed before a guarded change, it is written exactly
+ * when the change will be, so a change that finds nothing to do leaves no event.
+ */
+export function eventStatementIf(db: D1Database, e: EventValues, condition: string, ...args: unknown[]): D1PreparedStatement {
+  return db.prepare(`INSERT INTO events (${COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE ${condition}`).bind(...values(e), ...args);
 }
 
 function statusSql(s: StatusRef | undefined, args: unknown[]): string {

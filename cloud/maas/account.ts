@@ -1,9 +1,7 @@
 // version/, users/ (op=whoami), account/ (API tokens) and events/?op=query.
 import { z } from "zod";
-import { issueKey } from "../auth/keys";
 import { can, isGlobalAdmin, visibleSites } from "../auth/roles";
-import { database } from "../db/client";
-import { recordEvent } from "../domain/events";
+import { createApiKey, revokeApiKey } from "../domain/users";
 import type { Handler, Req } from "./table";
 import { API, fieldError, forbidden, intParam, json, list, MaasError, parse } from "./wire";
 
@@ -94,8 +92,7 @@ const accountHandler: Handler = {
       params: ["name"],
       run: async (r) => {
         const name = (r.p.get("name") ?? "").slice(0, 64);
-        const k = await issueKey(database(r.db), r.caller.userId, name);
-        await recordEvent(r.db, { type: "key.created", level: "AUDIT", actor: r.caller.username, description: `API key ${k.keyId} for ${r.caller.username} (MAAS API)` });
+        const k = await createApiKey(r.db, r.caller.username, { id: r.caller.userId, username: r.caller.username }, name, "maas");
         const [consumer, token, secret] = k.maasApiKey.split(":") as [string, string, string];
         return json({ token_key: token, token_secret: secret, consumer_key: consumer, name });
       },
@@ -120,9 +117,8 @@ const accountHandler: Handler = {
       run: async (r) => {
         const tk = r.p.get("token_key");
         if (!tk) throw fieldError("token_key", "This field is required.");
-        const row = await r.db.prepare("UPDATE api_keys SET revoked_at = ? WHERE maas_token_key = ? AND user_id = ? AND revoked_at IS NULL RETURNING key_id").bind(Date.now(), tk, r.caller.userId).first<{ key_id: string }>();
-        if (!row) throw new MaasError(404, "No Token matches the given query.");
-        await recordEvent(r.db, { type: "key.revoked", level: "AUDIT", actor: r.caller.username, description: `API key ${row.key_id} of ${r.caller.username} (MAAS API)` });
+        const owner = { id: r.caller.userId, username: r.caller.username };
+        if (!(await revokeApiKey(r.db, r.caller.username, owner, { maasTokenKey: tk }, "maas"))) throw new MaasError(404, "No Token matches the given query.");
         return new Response(null, { status: 204 });
       },
     },

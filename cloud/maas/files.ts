@@ -5,6 +5,7 @@
 // which is how Juju hands files to its agents. The bytes live in the FILES R2 bucket, the
 // names and keys in D1 (maas_files).
 import { b64 } from "../auth/crypto";
+import { deleteFile, storeFile } from "../domain/images";
 import type { Handler, Req } from "./table";
 import { API, badRequest, type BodyLimit, deleted, MaasError } from "./wire";
 
@@ -119,34 +120,13 @@ async function store(r: Req): Promise<Response> {
   const bytes = r.p.files.get("file");
   if (!bytes) throw badRequest('File not supplied (the file part must be named "file")');
   if (bytes.length > MAX_FILE_BYTES) throw new MaasError(413, MAX_FILE_TEXT);
-  // New bytes under a new object name, then the row points at them in one batch that also
-  // reads the object it replaces: readers see the old file or the new one, never neither.
-  const object = `maas-files/${crypto.randomUUID()}`;
-  await r.c.env.FILES.put(object, bytes, { httpMetadata: { contentType: "application/octet-stream" }, customMetadata: { owner: r.caller.username, filename } });
-  let replaced: string | undefined;
-  try {
-    const [old] = await r.db.batch([
-      r.db.prepare("SELECT object FROM maas_files WHERE owner_id = ? AND filename = ?").bind(r.caller.userId, filename),
-      r.db
-        .prepare(
-          "INSERT INTO maas_files (owner_id, filename, key, object, size) VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_id, filename) DO UPDATE SET object = excluded.object, size = excluded.size, updated_at = (unixepoch('subsec') * 1000)",
-        )
-        .bind(r.caller.userId, filename, crypto.randomUUID(), object, bytes.length),
-    ]);
-    replaced = (old?.results[0] as { object: string } | undefined)?.object;
-  } catch (e) {
-    await r.c.env.FILES.delete(object).catch(() => {});
-    throw e;
-  }
-  if (replaced) await r.c.env.FILES.delete(replaced);
+  await storeFile(r.db, r.c.env.FILES, { id: r.caller.userId, username: r.caller.username }, filename, bytes);
   // MAAS answers 201 with an empty body.
   return text("", 201);
 }
 
 async function remove(r: Req, filename: string): Promise<Response> {
-  const row = await r.db.prepare("DELETE FROM maas_files WHERE owner_id = ? AND filename = ? RETURNING object").bind(r.caller.userId, filename).first<{ object: string }>();
-  if (!row) throw new MaasError(404, "No FileStorage matches the given query.");
-  await r.c.env.FILES.delete(row.object);
+  if (!(await deleteFile(r.db, r.c.env.FILES, r.caller.userId, filename))) throw new MaasError(404, "No FileStorage matches the given query.");
   return deleted();
 }
 

@@ -1,12 +1,11 @@
 // The MAAS 2.0 facade, mounted at /MAAS: existing MAAS clients (maas CLI, python-libmaas,
 // Juju's gomaasapi, Terraform's gomaasclient) talk to Plinth's data and lifecycle unchanged.
 import { Hono } from "hono";
-import { verifyPassword } from "../auth/crypto";
-import { issueKey } from "../auth/keys";
 import type { Caller } from "../auth/roles";
+import { checkPassword } from "../auth/session";
 import { database } from "../db/client";
 import type { AppEnv, Ctx } from "../http/context";
-import { recordEvent } from "../domain/events";
+import { createApiKey } from "../domain/users";
 import { accountHandlers } from "./account";
 import { machinesOps } from "./allocate";
 import { catalogHandlers } from "./catalog";
@@ -47,14 +46,10 @@ async function authenticateRoute(c: Ctx): Promise<Response> {
     const p = await readBody(c.req.raw);
     const username = p.get("username") ?? "";
     const password = p.get("password") ?? "";
-    const db = c.env.DB;
-    const u = await db.prepare("SELECT id, password_hash, is_active FROM users WHERE username = ?").bind(username.slice(0, 64)).first<{ id: number; password_hash: string | null; is_active: number }>();
-    // Verify even for unknown users, so timing does not tell which names exist.
-    const ok = await verifyPassword(password, u?.password_hash ?? "pbkdf2-sha256$100000$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
-    if (!u?.password_hash || !ok || !u.is_active) throw new MaasError(401, "Username or password is incorrect.");
+    const u = await checkPassword(c.env.DB, username.slice(0, 64), password);
+    if (!u) throw new MaasError(401, "Username or password is incorrect.");
     const name = (p.get("consumer") ?? "MAAS API login").slice(0, 64);
-    const k = await issueKey(database(db), u.id, name);
-    await recordEvent(db, { type: "key.created", level: "AUDIT", actor: username, description: `API key ${k.keyId} by password login (MAAS API)` });
+    const k = await createApiKey(c.env.DB, u.username, u, name, "maas-login");
     const [consumer, token, secret] = k.maasApiKey.split(":") as [string, string, string];
     return Response.json({ consumer_key: consumer, token_key: token, token_secret: secret, name });
   } catch (e) {

@@ -2,7 +2,8 @@
 // (same transition table, same CAS + event batch), after the same role check per action.
 import { z } from "zod";
 import { NODE_STATUS } from "../../shared/lifecycle";
-import { type Permission, require as requirePerm } from "../auth/roles";
+import { ACTION_PERMISSION, type PowerAction } from "../../shared/roles";
+import { require as requirePerm } from "../auth/roles";
 import { requestPower } from "../domain/machines/power";
 import { revealPowerParams } from "../domain/machines/power-params";
 import { clearOwnerDataOnceReleased, setOwnerData, setOwnerDataKey } from "../domain/machines/records";
@@ -39,15 +40,15 @@ const ReleaseBody = z.object({ comment, erase: boolParam.optional(), secure_eras
 const Plain = z.object({ comment });
 
 type Lifecycle = "commission" | "abort" | "mark_broken" | "mark_fixed" | "lock" | "unlock" | "rescue_mode" | "exit_rescue_mode";
-const LIFECYCLE: Record<Lifecycle, { perm: Permission; doc: string }> = {
-  commission: { perm: "machine.lifecycle", doc: "Begin commissioning process for a machine." },
-  abort: { perm: "machine.lifecycle", doc: "Abort a machine's current operation." },
-  mark_broken: { perm: "machine.mark", doc: "Mark a machine as 'Broken'." },
-  mark_fixed: { perm: "machine.mark", doc: "Mark a broken machine as fixed and set its status as 'ready'." },
-  lock: { perm: "machine.lifecycle", doc: "Mark a machine as 'Locked', to prevent changes." },
-  unlock: { perm: "machine.lifecycle", doc: "Mark a machine as 'Unlocked', to allow changes." },
-  rescue_mode: { perm: "machine.lifecycle", doc: "Begin the rescue mode process on a given machine." },
-  exit_rescue_mode: { perm: "machine.lifecycle", doc: "Exit the rescue mode process on a given machine." },
+const LIFECYCLE: Record<Lifecycle, { doc: string }> = {
+  commission: { doc: "Begin commissioning process for a machine." },
+  abort: { doc: "Abort a machine's current operation." },
+  mark_broken: { doc: "Mark a machine as 'Broken'." },
+  mark_fixed: { doc: "Mark a broken machine as fixed and set its status as 'ready'." },
+  lock: { doc: "Mark a machine as 'Locked', to prevent changes." },
+  unlock: { doc: "Mark a machine as 'Unlocked', to allow changes." },
+  rescue_mode: { doc: "Begin the rescue mode process on a given machine." },
+  exit_rescue_mode: { doc: "Exit the rescue mode process on a given machine." },
 };
 
 /**
@@ -63,7 +64,7 @@ export async function releaseOne(r: Req, m: MachineRow, b: z.output<typeof Relea
 }
 
 async function deploy(r: Req): Promise<Response> {
-  const m = await machineFor(r, "machine.lifecycle");
+  const m = await machineFor(r, ACTION_PERMISSION.deploy);
   const b = parse(DeployBody, r.p);
   let osystem = b.osystem;
   let distro = b.distro_series;
@@ -106,7 +107,7 @@ export async function powerParametersOf(r: Req, m: MachineRow): Promise<Record<s
 }
 
 async function power(r: Req, command: RackCommandType, action: string, verb: string): Promise<Response> {
-  const m = await machineFor(r, "machine.power");
+  const m = await machineFor(r, ACTION_PERMISSION[action as PowerAction]);
   const b = parse(Plain, r.p);
   // Answers 503 with Retry-After while no rack can carry the command (gomaasapi retries it).
   await requestPower(r.c.env, r.caller.username, m, { command, action, verb, params: { comment: b.comment } });
@@ -159,7 +160,7 @@ const lifecycleActions: Action[] = (Object.keys(LIFECYCLE) as Lifecycle[]).map((
   doc: LIFECYCLE[op].doc,
   params: ["comment"],
   run: async (r: Req) => {
-    const m = await machineFor(r, LIFECYCLE[op].perm);
+    const m = await machineFor(r, ACTION_PERMISSION[op]);
     const b = parse(Plain, r.p);
     await runAction(r.c.env, r.caller, m, op, { comment: b.comment });
     return json(await machineJsonById(r.db, m.systemId));
@@ -175,7 +176,7 @@ export const machineOps: Action[] = [
     doc: "Release a machine. Opposite of Machines.allocate.",
     params: ["comment", "erase", "secure_erase", "quick_erase", "force"],
     run: async (r) => {
-      const m = await machineFor(r, "machine.lifecycle");
+      const m = await machineFor(r, ACTION_PERMISSION.release);
       await releaseOne(r, m, parse(ReleaseBody, r.p));
       return json(await machineJsonById(r.db, m.systemId));
     },

@@ -2,7 +2,8 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import type { UserAction } from "../../shared/lifecycle";
-import { can, type Permission } from "../auth/roles";
+import { ACTION_PERMISSION } from "../../shared/roles";
+import { can } from "../auth/roles";
 import type { AppEnv, } from "../http/context";
 import { ApiError, forbidden } from "../http/errors";
 import { def } from "../http/openapi";
@@ -37,18 +38,6 @@ const ACTION_BODIES = {
 } satisfies Partial<Record<UserAction, z.ZodType>>;
 type BodyAction = keyof typeof ACTION_BODIES;
 
-const PERMISSION: Record<BodyAction, Permission> = {
-  commission: "machine.lifecycle",
-  abort: "machine.lifecycle",
-  deploy: "machine.lifecycle",
-  release: "machine.lifecycle",
-  rescue_mode: "machine.lifecycle",
-  exit_rescue_mode: "machine.lifecycle",
-  lock: "machine.lifecycle",
-  unlock: "machine.lifecycle",
-  mark_broken: "machine.mark",
-  mark_fixed: "machine.mark",
-};
 
 export const AllocateBody = z.strictObject({
   system_id: systemIdSchema.optional(),
@@ -79,8 +68,8 @@ export function actionRoutes(app: Hono<AppEnv>) {
 
   for (const action of Object.keys(ACTION_BODIES) as BodyAction[]) {
     const body = ACTION_BODIES[action];
-    def(app, "post", `/machines/:id/${action}`, { summary: `Machine action: ${action.replaceAll("_", " ")}`, tag: "machine actions", body, roles: PERMISSION[action] === "machine.mark" ? "remote-hands, operator, admin" : "operator, admin" }, async (c) => {
-      const m = await loadMachine(c, PERMISSION[action]);
+    def(app, "post", `/machines/:id/${action}`, { summary: `Machine action: ${action.replaceAll("_", " ")}`, tag: "machine actions", body, roles: ACTION_PERMISSION[action] === "machine.mark" ? "remote-hands, operator, admin" : "operator, admin" }, async (c) => {
+      const m = await loadMachine(c, ACTION_PERMISSION[action]);
       const input = await readJson(c, body);
       if (action === "deploy" || action === "release") requireOwnerOrAdmin(c.get("caller"), m);
       await runAction(c.env, c.get("caller"), m, action, input);

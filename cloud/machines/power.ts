@@ -2,6 +2,7 @@
 // The admin-only reveal of BMC parameters is audited (MAAS's op=power_parameters).
 import type { Hono } from "hono";
 import { z } from "zod";
+import { ACTION_PERMISSION, type PowerAction } from "../../shared/roles";
 import { isGlobalAdmin } from "../auth/roles";
 import type { AppEnv } from "../http/context";
 import { forbidden } from "../http/errors";
@@ -26,7 +27,7 @@ const POWER_ACTIONS: Record<string, { type: RackCommandType; body: z.ZodType; ve
 export function powerRoutes(app: Hono<AppEnv>) {
   for (const [action, spec] of Object.entries(POWER_ACTIONS)) {
     def(app, "post", `/machines/:id/${action}`, { summary: `Power: ${spec.verb}`, tag: "power", body: spec.body, roles: "remote-hands, operator, admin", status: 202 }, async (c) => {
-      const m = await loadMachine(c, "machine.power");
+      const m = await loadMachine(c, ACTION_PERMISSION[action as PowerAction]);
       const params = (await readJson(c, spec.body)) as Record<string, unknown>;
       // A query waits briefly for its answer; actions answer at once with the command id.
       const sent = await requestPower(c.env, c.get("caller").username, m, { command: spec.type, action, verb: spec.verb, params, waitMs: spec.type === "power.query" ? QUERY_WAIT_MS : 0 });

@@ -11,6 +11,9 @@ import type { AppEnv } from "../http/context";
 import { ApiError, badRequest, conflict, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
 import { readJson } from "../http/validate";
+import { declareImage, deleteImage, IMAGE_COLUMNS as COLS, type ImageRow, imageKey, storeImageContent } from "../domain/images";
+
+export type { ImageRow } from "../domain/images";
 
 /** Largest single upload: R2's single-PUT limit is 5 GiB. */
 export const MAX_IMAGE_BYTES = 5 * 1024 ** 3;
@@ -24,21 +27,6 @@ const ImageBody = z.strictObject({
   architecture: z.string().max(64).regex(/^[a-z0-9_]+\/[a-z0-9_.-]+$/, "like amd64/generic").default("amd64/generic"),
   format: z.enum(FORMATS).default("raw.zst"),
 });
-
-export const imageKey = (sha256: string) => `sha256/${sha256}`;
-
-export interface ImageRow {
-  id: number;
-  osystem: string;
-  series: string;
-  architecture: string;
-  kind: string;
-  format: string;
-  sha256: string | null;
-  size: number;
-  created_at: number;
-}
-const COLS = "id, osystem, series, architecture, kind, format, sha256, size, created_at";
 
 export function imageRoutes(app: Hono<AppEnv>) {
   const admin = (c: Parameters<Parameters<typeof def>[4]>[0]) => {
@@ -61,9 +49,7 @@ export function imageRoutes(app: Hono<AppEnv>) {
   def(app, "post", "/boot-images", { summary: "Declare a boot image (then PUT its content)", tag: "boot images", body: ImageBody, status: 201, roles: "admin" }, async (c) => {
     admin(c);
     const b = await readJson(c, ImageBody);
-    const row = await c.env.DB.prepare(`INSERT INTO boot_images (osystem, series, architecture, kind, format) VALUES (?, ?, ?, 'uploaded', ?) ON CONFLICT DO NOTHING RETURNING ${COLS}`)
-      .bind(b.osystem, b.series, b.architecture, b.format)
-      .first<ImageRow>();
+    const row = await declareImage(c.env.DB, b);
     if (!row) throw conflict(`a boot image ${b.osystem}/${b.series} for ${b.architecture} exists already`);
     return c.json(row, 201);
   });
@@ -79,28 +65,20 @@ export function imageRoutes(app: Hono<AppEnv>) {
     if (!Number.isSafeInteger(length) || length <= 0) throw new ApiError(400, "length_required", "send the image with a Content-Length");
     if (length > MAX_IMAGE_BYTES) throw new ApiError(413, "payload_too_large", `an image may be at most ${MAX_IMAGE_BYTES} bytes`);
     if (!c.req.raw.body) throw badRequest("the request has no body");
-    let stored: R2Object | null;
-    try {
-      stored = await c.env.IMAGES.put(imageKey(sha256), c.req.raw.body, { sha256, httpMetadata: { contentType: "application/octet-stream" } });
-    } catch (e) {
-      // R2 refuses a body whose hash differs from the one given: nothing was stored.
-      throw badRequest("the uploaded bytes do not match X-Content-SHA256, or the upload was cut short", { store: String((e as Error).message).slice(0, 200) });
+    const stored = await storeImageContent(c.env.DB, c.env.IMAGES, img.id, sha256, c.req.raw.body, length);
+    if (!stored.ok && stored.problem === "mismatch") {
+      throw badRequest("the uploaded bytes do not match X-Content-SHA256, or the upload was cut short", { store: stored.detail.slice(0, 200) });
     }
-    if (!stored || stored.size !== length) throw badRequest("the upload was cut short");
-    const row = await c.env.DB.prepare(`UPDATE boot_images SET sha256 = ?, size = ?, url = NULL WHERE id = ? RETURNING ${COLS}`).bind(sha256, stored.size, img.id).first<ImageRow>();
+    if (!stored.ok) throw badRequest("the upload was cut short");
     // Racks pre-fetch what their snapshot lists: a new image reaches every site's cache now.
     await notifyConfigChanged(c.env, null).catch((e: unknown) => console.warn("config push after an image upload failed", String(e)));
-    return c.json(row);
+    return c.json(stored.row);
   });
 
   def(app, "delete", "/boot-images/:id", { summary: "Delete a boot image (its bytes go when no other image has them)", tag: "boot images", roles: "admin", status: 204 }, async (c) => {
     admin(c);
     const img = await find(c.env.DB, c.req.param("id") ?? "");
-    await c.env.DB.prepare("DELETE FROM boot_images WHERE id = ?").bind(img.id).run();
-    if (img.sha256) {
-      const other = await c.env.DB.prepare("SELECT 1 FROM boot_images WHERE sha256 = ?").bind(img.sha256).first();
-      if (!other) await c.env.IMAGES.delete(imageKey(img.sha256));
-    }
+    await deleteImage(c.env.DB, c.env.IMAGES, img);
     return c.body(null, 204);
   });
 }

@@ -4,26 +4,13 @@ import type { Hono } from "hono";
 import { z } from "zod";
 import { callerForUser } from "../auth/keys";
 import { type Caller, isGlobalAdmin } from "../auth/roles";
-import {
-  checkPassword,
-  clearFailures,
-  clientAddress,
-  createSession,
-  csrfOk,
-  deleteSession,
-  loginBlockedFor,
-  readSessionCookie,
-  recordFailure,
-  SESSION_TTL_MS,
-  sessionCookie,
-  sessionFromCookie,
-} from "../auth/session";
+import { checkPassword, clientAddress, csrfOk, readSessionCookie, sessionCookie, sessionFromCookie } from "../auth/session";
 import { database } from "../db/client";
 import type { AppEnv, Ctx } from "../http/context";
 import { ApiError } from "../http/errors";
 import { def } from "../http/openapi";
 import { nameSchema, readJson } from "../http/validate";
-import { recordEvent } from "../domain/events";
+import { endSession, loginBlockedFor, recordLoginFailure, SESSION_TTL_MS, startSession } from "../domain/users";
 
 const SignIn = z.strictObject({ username: nameSchema, password: z.string().min(1).max(256) });
 
@@ -50,12 +37,10 @@ export function sessionRoutes(app: Hono<AppEnv>) {
     if (wait > 0) throw new ApiError(429, "too_many_attempts", `too many failed sign-ins: try again in ${Math.ceil(wait / 60)} minute(s)`, { retry_after_s: wait }, { "retry-after": String(wait) });
     const user = await checkPassword(db, b.username, b.password);
     if (!user) {
-      await recordFailure(db, b.username, addr);
+      await recordLoginFailure(db, b.username, addr);
       throw new ApiError(401, "bad_credentials", "wrong username or password");
     }
-    await clearFailures(db, b.username);
-    const s = await createSession(db, user.id);
-    await recordEvent(db, { type: "user.signed_in", level: "AUDIT", actor: user.username, description: `signed in to the dashboard from ${addr}` });
+    const s = await startSession(db, user, addr);
     c.header("set-cookie", sessionCookie(c, s.id, Math.floor(SESSION_TTL_MS / 1000)));
     c.header("cache-control", "no-store");
     const caller = await callerForUser(database(db), user.id, user.username, "session");
@@ -73,7 +58,7 @@ export function sessionRoutes(app: Hono<AppEnv>) {
     if (id) {
       const s = await sessionFromCookie(c.env.DB, database(c.env.DB), id);
       if (s && !csrfOk(c, s.csrfToken)) throw new ApiError(403, "csrf", "the request lacks the page's CSRF token (X-CSRF-Token): reload the page");
-      await deleteSession(c.env.DB, id);
+      await endSession(c.env.DB, id);
     }
     c.header("set-cookie", sessionCookie(c, "", 0));
     return c.body(null, 204);

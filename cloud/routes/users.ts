@@ -1,15 +1,13 @@
 // Users, their role bindings per site, and API keys.
 import type { Hono } from "hono";
 import { z } from "zod";
-import { hashPassword } from "../auth/crypto";
-import { issueKey } from "../auth/keys";
+import { ROLES } from "../../shared/roles";
 import { can, isGlobalAdmin } from "../auth/roles";
-import { ROLES } from "../db/schema";
 import type { AppEnv, Ctx } from "../http/context";
 import { badRequest, conflict, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
 import { nameSchema, readJson } from "../http/validate";
-import { recordEvent } from "../domain/events";
+import { createApiKey, createUser, deleteUser, grantRole, revokeApiKey, revokeRole, USER_COLUMNS, type UserRow, updateUser } from "../domain/users";
 
 const RoleBinding = z.strictObject({ role: z.enum(ROLES), site: nameSchema.nullable().default(null) });
 const UserBody = z.strictObject({
@@ -22,10 +20,10 @@ const UserPatch = z.strictObject({ email: z.email().max(254).or(z.literal("")).o
 const KeyBody = z.strictObject({ name: z.string().max(64).default("") });
 
 async function userByName(db: D1Database, username: string) {
-  return db.prepare("SELECT id, username, email, is_active, created_at FROM users WHERE username = ?").bind(username).first<{ id: number; username: string; email: string; is_active: number; created_at: number }>();
+  return db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE username = ?`).bind(username).first<UserRow>();
 }
 
-async function serializeUser(db: D1Database, u: { id: number; username: string; email: string; is_active: number; created_at: number }) {
+async function serializeUser(db: D1Database, u: UserRow) {
   const { results } = await db
     .prepare("SELECT rb.id, rb.role, s.name AS site FROM role_bindings rb LEFT JOIN sites s ON s.id = rb.site_id WHERE rb.user_id = ? ORDER BY rb.id")
     .bind(u.id)
@@ -53,7 +51,7 @@ export function userRoutes(app: Hono<AppEnv>) {
 
   def(app, "get", "/users", { summary: "List users", tag: "users", roles: "admin" }, async (c) => {
     requireUserAdmin(c);
-    const { results } = await c.env.DB.prepare("SELECT id, username, email, is_active, created_at FROM users ORDER BY username").all<{ id: number; username: string; email: string; is_active: number; created_at: number }>();
+    const { results } = await c.env.DB.prepare(`SELECT ${USER_COLUMNS} FROM users ORDER BY username`).all<UserRow>();
     return c.json({ items: await Promise.all(results.map((u) => serializeUser(c.env.DB, u))) });
   });
   def(app, "get", "/users/:username", { summary: "Read a user", tag: "users", roles: "admin, or the user" }, async (c) => {
@@ -69,11 +67,8 @@ export function userRoutes(app: Hono<AppEnv>) {
     const db = c.env.DB;
     if (await userByName(db, b.username)) throw conflict(`user ${b.username} already exists`);
     const bindings = await Promise.all(b.roles.map(async (r) => ({ role: r.role, siteId: await siteIdOrNull(db, r.site) })));
-    const hash = b.password ? await hashPassword(b.password) : null;
-    const row = await db.prepare("INSERT INTO users (username, email, password_hash) VALUES (?, ?, ?) RETURNING id, username, email, is_active, created_at").bind(b.username, b.email, hash).first<{ id: number; username: string; email: string; is_active: number; created_at: number }>();
-    if (bindings.length) await db.batch(bindings.map((x) => db.prepare("INSERT OR IGNORE INTO role_bindings (user_id, role, site_id) VALUES (?, ?, ?)").bind(row!.id, x.role, x.siteId)));
-    await recordEvent(db, { type: "user.created", level: "AUDIT", actor: c.get("caller").username, description: `user ${b.username} created` });
-    return c.json(await serializeUser(db, row!), 201);
+    const row = await createUser(db, c.get("caller").username, { username: b.username, email: b.email, password: b.password, bindings });
+    return c.json(await serializeUser(db, row), 201);
   });
   def(app, "patch", "/users/:username", { summary: "Update a user (admin, or the user for email/password)", tag: "users", body: UserPatch }, async (c) => {
     const name = c.req.param("username") ?? "";
@@ -82,10 +77,7 @@ export function userRoutes(app: Hono<AppEnv>) {
     if (!self || b.is_active !== undefined) requireUserAdmin(c);
     const u = await userByName(c.env.DB, name);
     if (!u) throw notFound("user");
-    const hash = b.password ? await hashPassword(b.password) : null;
-    await c.env.DB.prepare("UPDATE users SET email = coalesce(?, email), password_hash = coalesce(?, password_hash), is_active = coalesce(?, is_active) WHERE id = ?")
-      .bind(b.email ?? null, hash, b.is_active === undefined ? null : b.is_active ? 1 : 0, u.id)
-      .run();
+    await updateUser(c.env.DB, u.id, { email: b.email, password: b.password, isActive: b.is_active });
     return c.json(await serializeUser(c.env.DB, (await userByName(c.env.DB, name))!));
   });
   def(app, "delete", "/users/:username", { summary: "Delete a user", tag: "users", status: 204, roles: "admin" }, async (c) => {
@@ -94,8 +86,7 @@ export function userRoutes(app: Hono<AppEnv>) {
     if (name === c.get("caller").username) throw conflict("you cannot delete yourself");
     const u = await userByName(c.env.DB, name);
     if (!u) throw notFound("user");
-    await c.env.DB.prepare("DELETE FROM users WHERE id = ?").bind(u.id).run();
-    await recordEvent(c.env.DB, { type: "user.deleted", level: "AUDIT", actor: c.get("caller").username, description: `user ${name} deleted` });
+    await deleteUser(c.env.DB, c.get("caller").username, u);
     return c.body(null, 204);
   });
 
@@ -107,16 +98,14 @@ export function userRoutes(app: Hono<AppEnv>) {
     const siteId = await siteIdOrNull(c.env.DB, b.site);
     const dup = await c.env.DB.prepare("SELECT id FROM role_bindings WHERE user_id = ? AND role = ? AND site_id IS ?").bind(u.id, b.role, siteId).first();
     if (dup) throw conflict("the user already has this role there");
-    await c.env.DB.prepare("INSERT INTO role_bindings (user_id, role, site_id) VALUES (?, ?, ?)").bind(u.id, b.role, siteId).run();
-    await recordEvent(c.env.DB, { type: "user.role_granted", level: "AUDIT", actor: c.get("caller").username, description: `${u.username}: ${b.role} on ${b.site ?? "every site"}` });
+    await grantRole(c.env.DB, c.get("caller").username, u, b.role, b.site === null || siteId === null ? null : { id: siteId, name: b.site });
     return c.json(await serializeUser(c.env.DB, u), 201);
   });
   def(app, "delete", "/users/:username/roles/:id", { summary: "Revoke a role binding", tag: "users", status: 204, roles: "admin" }, async (c) => {
     requireUserAdmin(c);
     const u = await userByName(c.env.DB, c.req.param("username") ?? "");
     if (!u) throw notFound("user");
-    const r = await c.env.DB.prepare("DELETE FROM role_bindings WHERE id = ? AND user_id = ? RETURNING role").bind(Number(c.req.param("id")), u.id).first();
-    if (!r) throw notFound("role binding");
+    if (!(await revokeRole(c.env.DB, u.id, Number(c.req.param("id"))))) throw notFound("role binding");
     return c.body(null, 204);
   });
 
@@ -137,15 +126,12 @@ export function userRoutes(app: Hono<AppEnv>) {
     def(app, "post", base, { summary: "Create an API key; the secret is shown once", tag: "keys", body: KeyBody, status: 201 }, async (c) => {
       const u = await keyOwner(c);
       const b = await readJson(c, KeyBody);
-      const k = await issueKey(c.get("db"), u.id, b.name);
-      await recordEvent(c.env.DB, { type: "key.created", level: "AUDIT", actor: c.get("caller").username, description: `API key ${k.keyId} for ${u.username}` });
+      const k = await createApiKey(c.env.DB, c.get("caller").username, u, b.name);
       return c.json({ key_id: k.keyId, name: k.name, api_key: k.apiKey, maas_api_key: k.maasApiKey }, 201);
     });
     def(app, "delete", `${base}/:keyId`, { summary: "Revoke an API key (native and MAAS forms together)", tag: "keys", status: 204 }, async (c) => {
       const u = await keyOwner(c);
-      const r = await c.env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND user_id = ? AND revoked_at IS NULL RETURNING key_id").bind(Date.now(), c.req.param("keyId") ?? "", u.id).first();
-      if (!r) throw notFound("API key");
-      await recordEvent(c.env.DB, { type: "key.revoked", level: "AUDIT", actor: c.get("caller").username, description: `API key ${c.req.param("keyId")} of ${u.username}` });
+      if (!(await revokeApiKey(c.env.DB, c.get("caller").username, u, { keyId: c.req.param("keyId") ?? "" }))) throw notFound("API key");
       return c.body(null, 204);
     });
   }

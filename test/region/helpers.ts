@@ -3,11 +3,10 @@
 import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { hashPassword } from "../../cloud/auth/crypto";
-import { issueKey } from "../../cloud/auth/keys";
 import { encryptJson } from "../../cloud/auth/secrets";
-import { database } from "../../cloud/db/client";
 import type { Role } from "../../cloud/db/schema";
 import { newSystemId } from "../../cloud/domain/machines/names";
+import { createApiKey } from "../../cloud/domain/users";
 
 export const BASE = "http://region.test/api/v1";
 
@@ -22,7 +21,7 @@ export async function makeUser(username: string, bindings: [Role, string | null]
   for (const [role, site] of bindings) {
     await env.DB.prepare("INSERT INTO role_bindings (user_id, role, site_id) VALUES (?, ?, ?)").bind(u!.id, role, site === null ? null : await siteId(site)).run();
   }
-  return (await issueKey(database(env.DB), u!.id, "test")).apiKey;
+  return (await createApiKey(env.DB, "test", { id: u!.id, username }, "test")).apiKey;
 }
 
 export interface MachineOpts {

@@ -1,11 +1,12 @@
 // Shapes of the region's JSON as the dashboard reads them (see /api/v1/openapi.json).
+import type { Role } from "../../../shared/roles";
 
 export interface SessionUser {
   username: string;
   csrf_token: string;
   expires_at: number;
   is_admin: boolean;
-  roles: { role: "admin" | "operator" | "remote-hands" | "viewer"; site_id: number | null; site: string | null }[];
+  roles: { role: Role; site_id: number | null; site: string | null }[];
 }
 
 export interface Machine {

@@ -3,6 +3,7 @@ import { type FormEvent, useCallback, useEffect, useState } from "react";
 import { api } from "../api";
 import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
 import { ErrorBox } from "../components/bits";
+import { ROLES } from "../../../../shared/roles";
 import { ago } from "../format";
 
 interface User {
@@ -12,7 +13,6 @@ interface User {
   created_at: number;
   roles: { id: number; role: string; site: string | null }[];
 }
-const ROLES = ["admin", "operator", "remote-hands", "viewer"];
 
 export function UsersView() {
   const [users, setUsers] = useState<User[]>([]);
