@@ -1,10 +1,11 @@
 // The signed-in user's API keys: create (secret shown once), list, revoke.
-import { type FormEvent, useCallback, useEffect, useState } from "react";
+import { type FormEvent, useState } from "react";
 import { api } from "../api";
 import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
 import { ErrorBox } from "../components/bits";
 import { ago } from "../format";
 import type { SessionUser } from "../types";
+import { useLoad } from "../useLoad";
 
 interface Key {
   key_id: string;
@@ -15,22 +16,10 @@ interface Key {
 }
 
 export function KeysView({ user }: { user: SessionUser }) {
-  const [keys, setKeys] = useState<Key[]>([]);
-  const [error, setError] = useState<unknown>(null);
+  const { data: keys, error, setError, reload: load } = useLoad(async () => (await api<{ items: Key[] }>("GET", "/keys")).items, []);
   const [name, setName] = useState("");
   const [fresh, setFresh] = useState<{ api_key: string; maas_api_key: string } | null>(null);
   const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
-  const load = useCallback(async () => {
-    try {
-      setKeys((await api<{ items: Key[] }>("GET", "/keys")).items);
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  }, []);
-  useEffect(() => {
-    load();
-  }, [load]);
   const create = async (e: FormEvent) => {
     e.preventDefault();
     try {
@@ -83,7 +72,7 @@ export function KeysView({ user }: { user: SessionUser }) {
           </tr>
         </thead>
         <tbody>
-          {keys.map((k) => (
+          {keys?.map((k) => (
             <tr key={k.key_id}>
               <td className="mono">plk_{k.key_id}_…</td>
               <td>{k.name || "–"}</td>

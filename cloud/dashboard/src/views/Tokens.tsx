@@ -1,9 +1,10 @@
 // Enrolment tokens: create (the token is shown once, with a copy button), list, revoke.
-import { type FormEvent, useCallback, useEffect, useState } from "react";
-import { ApiProblem, api } from "../api";
+import { type FormEvent, useState } from "react";
+import { api, isMissingRoute } from "../api";
 import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
 import { Empty, ErrorBox } from "../components/bits";
 import { ago, when } from "../format";
+import { useLoad } from "../useLoad";
 
 interface Token {
   id: number;
@@ -18,9 +19,7 @@ interface Token {
 }
 
 export function TokensView() {
-  const [items, setItems] = useState<Token[] | null>(null);
-  const [absent, setAbsent] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { data: items, error, setError, reload: load } = useLoad(async () => (await api<{ items: Token[] }>("GET", "/racks/enrol-tokens")).items, []);
   const [site, setSite] = useState("default");
   const [name, setName] = useState("");
   const [hours, setHours] = useState("24");
@@ -28,18 +27,6 @@ export function TokensView() {
   const [fresh, setFresh] = useState<{ token: string; site: string } | null>(null);
   const [copied, setCopied] = useState(false);
   const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
-  const load = useCallback(async () => {
-    try {
-      setItems((await api<{ items: Token[] }>("GET", "/racks/enrol-tokens")).items);
-      setError(null);
-    } catch (e) {
-      if (e instanceof ApiProblem && e.status === 404 && /no route/.test(e.message)) setAbsent(true);
-      else setError(e);
-    }
-  }, []);
-  useEffect(() => {
-    load();
-  }, [load]);
   const create = async (e: FormEvent) => {
     e.preventDefault();
     try {
@@ -54,7 +41,7 @@ export function TokensView() {
       setError(err);
     }
   };
-  if (absent) return <Empty>This region does not issue enrolment tokens yet (no /api/v1/racks/enrol-tokens).</Empty>;
+  if (isMissingRoute(error)) return <Empty>This region does not issue enrolment tokens yet (no /api/v1/racks/enrol-tokens).</Empty>;
   return (
     <div>
       <header className="page-head">

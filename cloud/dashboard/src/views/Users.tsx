@@ -1,9 +1,10 @@
 // Users and their roles per site (admin only).
-import { type FormEvent, useCallback, useEffect, useState } from "react";
+import { type FormEvent, useState } from "react";
 import { api } from "../api";
 import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
 import { ErrorBox } from "../components/bits";
 import { ago } from "../format";
+import { useLoad } from "../useLoad";
 
 interface User {
   username: string;
@@ -15,21 +16,9 @@ interface User {
 const ROLES = ["admin", "operator", "remote-hands", "viewer"];
 
 export function UsersView() {
-  const [users, setUsers] = useState<User[]>([]);
-  const [error, setError] = useState<unknown>(null);
+  const { data: users, error, setError, reload: load } = useLoad(async () => (await api<{ items: User[] }>("GET", "/users")).items, []);
   const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
   const [form, setForm] = useState({ username: "", password: "", role: "viewer", site: "" });
-  const load = useCallback(async () => {
-    try {
-      setUsers((await api<{ items: User[] }>("GET", "/users")).items);
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  }, []);
-  useEffect(() => {
-    load();
-  }, [load]);
   const create = async (e: FormEvent) => {
     e.preventDefault();
     try {
@@ -74,7 +63,7 @@ export function UsersView() {
           </tr>
         </thead>
         <tbody>
-          {users.map((u) => (
+          {users?.map((u) => (
             <tr key={u.username}>
               <td>
                 <strong>{u.username}</strong>
