@@ -1,6 +1,6 @@
 // One machine: summary, power, actions allowed now (asking first for destructive ones),
 // hardware, interfaces, disks, commissioning results and the event timeline, all live.
-import { type FormEvent, useCallback, useEffect, useState } from "react";
+import { type FormEvent, useState } from "react";
 import { api, explain, qs } from "../api";
 import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
 import { ErrorBox, PowerBadge, StatusBadge } from "../components/bits";
@@ -9,6 +9,7 @@ import { useLive, useTick } from "../live";
 import { ACTION_LABEL, ACTION_PERMISSION, DESTRUCTIVE, can } from "../perms";
 import { linkProps } from "../router";
 import type { Machine, Page, RegionEvent, SessionUser } from "../types";
+import { useLoad } from "../useLoad";
 
 const POWER_ACTIONS = ["power_on", "power_off", "power_cycle", "identify", "query_power_state"];
 const CONSEQUENCE: Record<string, string> = {
@@ -33,33 +34,22 @@ interface Result {
 }
 
 export function MachineDetail({ systemId, user }: { systemId: string; user: SessionUser }) {
-  const [m, setM] = useState<Machine | null>(null);
-  const [events, setEvents] = useState<RegionEvent[]>([]);
-  const [results, setResults] = useState<Result[]>([]);
-  const [error, setError] = useState<unknown>(null);
   const [actionError, setActionError] = useState<unknown>(null);
   const [message, setMessage] = useState("");
   const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
   useTick(15_000);
 
-  const load = useCallback(async () => {
-    try {
-      const [mm, ev, rr] = await Promise.all([
-        api<Machine>("GET", `/machines/${systemId}`),
-        api<Page<RegionEvent>>("GET", `/events${qs({ machine: systemId, limit: "50" })}`).catch(() => ({ items: [] as RegionEvent[] })),
-        api<{ items: Result[] }>("GET", `/machines/${systemId}/results`).catch(() => ({ items: [] as Result[] })),
-      ]);
-      setM(mm);
-      setEvents(ev.items);
-      setResults(rr.items);
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
+  const { data, error, reload: load } = useLoad(async () => {
+    const [machine, ev, rr] = await Promise.all([
+      api<Machine>("GET", `/machines/${systemId}`),
+      api<Page<RegionEvent>>("GET", `/events${qs({ machine: systemId, limit: "50" })}`).catch(() => ({ items: [] as RegionEvent[] })),
+      api<{ items: Result[] }>("GET", `/machines/${systemId}/results`).catch(() => ({ items: [] as Result[] })),
+    ]);
+    return { machine, events: ev.items, results: rr.items };
   }, [systemId]);
-  useEffect(() => {
-    load();
-  }, [load]);
+  const m = data?.machine;
+  const events = data?.events ?? [];
+  const results = data?.results ?? [];
   useLive({ onEvent: (e) => e.system_id === systemId && load(), onResync: load });
 
   if (error && !m) return <ErrorBox error={error} onRetry={load} />;
