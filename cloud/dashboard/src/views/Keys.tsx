@@ -1,7 +1,7 @@
 // The signed-in user's API keys: create (secret shown once), list, revoke.
 import { type FormEvent, useState } from "react";
 import { api } from "../api";
-import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
+import { DangerButton } from "../components/Confirm";
 import { ErrorBox } from "../components/bits";
 import { ago } from "../format";
 import type { SessionUser } from "../types";
@@ -19,7 +19,6 @@ export function KeysView({ user }: { user: SessionUser }) {
   const { data: keys, error, setError, reload: load } = useLoad(async () => (await api<{ items: Key[] }>("GET", "/keys")).items, []);
   const [name, setName] = useState("");
   const [fresh, setFresh] = useState<{ api_key: string; maas_api_key: string } | null>(null);
-  const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
   const create = async (e: FormEvent) => {
     e.preventDefault();
     try {
@@ -81,28 +80,18 @@ export function KeysView({ user }: { user: SessionUser }) {
               <td>{k.revoked_at ? `revoked ${ago(k.revoked_at)}` : "active"}</td>
               <td>
                 {!k.revoked_at && (
-                  <button
-                    type="button"
-                    className="danger-outline"
-                    onClick={() =>
-                      setConfirm({
-                        title: `Revoke key ${k.key_id}?`,
-                        body: "Scripts and CLIs using it (native and MAAS form) stop working at once.",
-                        confirmLabel: "Revoke",
-                        danger: true,
-                        run: () => api("DELETE", `/keys/${k.key_id}`).then(load, setError),
-                      })
-                    }
-                  >
-                    Revoke
-                  </button>
+                  <DangerButton
+                    label="Revoke"
+                    title={`Revoke key ${k.key_id}?`}
+                    body="Scripts and CLIs using it (native and MAAS form) stop working at once."
+                    run={() => api("DELETE", `/keys/${k.key_id}`).then(load, setError)}
+                  />
                 )}
               </td>
             </tr>
           ))}
         </tbody>
       </table>
-      <ConfirmDialog req={confirm} onClose={() => setConfirm(null)} />
     </div>
   );
 }

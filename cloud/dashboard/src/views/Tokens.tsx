@@ -1,7 +1,7 @@
 // Enrolment tokens: create (the token is shown once, with a copy button), list, revoke.
 import { type FormEvent, useState } from "react";
 import { api, isMissingRoute } from "../api";
-import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
+import { DangerButton } from "../components/Confirm";
 import { Empty, ErrorBox } from "../components/bits";
 import { ago, when } from "../format";
 import { useLoad } from "../useLoad";
@@ -26,7 +26,6 @@ export function TokensView() {
   const [uses, setUses] = useState("");
   const [fresh, setFresh] = useState<{ token: string; site: string } | null>(null);
   const [copied, setCopied] = useState(false);
-  const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
   const create = async (e: FormEvent) => {
     e.preventDefault();
     try {
@@ -107,24 +106,15 @@ export function TokensView() {
                 <td>{ago(t.created_at)}</td>
                 <td>
                   {t.state === "active" && (
-                    <button
-                      type="button"
-                      className="danger-outline"
-                      onClick={() =>
-                        setConfirm({
-                          title: `Revoke token ${t.prefix}…?`,
-                          body: "Racks that have not enrolled with it yet will be refused. Racks already enrolled keep their own credentials.",
-                          confirmLabel: "Revoke",
-                          danger: true,
-                          run: async () => {
-                            await api("DELETE", `/racks/enrol-tokens/${t.id}`).catch(setError);
-                            load();
-                          },
-                        })
-                      }
-                    >
-                      Revoke
-                    </button>
+                    <DangerButton
+                      label="Revoke"
+                      title={`Revoke token ${t.prefix}…?`}
+                      body="Racks that have not enrolled with it yet will be refused. Racks already enrolled keep their own credentials."
+                      run={async () => {
+                        await api("DELETE", `/racks/enrol-tokens/${t.id}`).catch(setError);
+                        load();
+                      }}
+                    />
                   )}
                 </td>
               </tr>
@@ -132,7 +122,6 @@ export function TokensView() {
           </tbody>
         </table>
       )}
-      <ConfirmDialog req={confirm} onClose={() => setConfirm(null)} />
     </div>
   );
 }

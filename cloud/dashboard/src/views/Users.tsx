@@ -1,7 +1,7 @@
 // Users and their roles per site (admin only).
 import { type FormEvent, useState } from "react";
 import { api } from "../api";
-import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
+import { DangerButton } from "../components/Confirm";
 import { ErrorBox } from "../components/bits";
 import { ago } from "../format";
 import { useLoad } from "../useLoad";
@@ -17,7 +17,6 @@ const ROLES = ["admin", "operator", "remote-hands", "viewer"];
 
 export function UsersView() {
   const { data: users, error, setError, reload: load } = useLoad(async () => (await api<{ items: User[] }>("GET", "/users")).items, []);
-  const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
   const [form, setForm] = useState({ username: "", password: "", role: "viewer", site: "" });
   const create = async (e: FormEvent) => {
     e.preventDefault();
@@ -90,27 +89,17 @@ export function UsersView() {
                 <GrantForm onGrant={(role, site) => grant(u, role, site)} />
               </td>
               <td>
-                <button
-                  type="button"
-                  className="danger-outline"
-                  onClick={() =>
-                    setConfirm({
-                      title: `Delete user ${u.username}?`,
-                      body: "Their API keys and sessions stop working at once. Machines they own stay allocated.",
-                      confirmLabel: "Delete",
-                      danger: true,
-                      run: () => api("DELETE", `/users/${u.username}`).then(load, setError),
-                    })
-                  }
-                >
-                  Delete
-                </button>
+                <DangerButton
+                  label="Delete"
+                  title={`Delete user ${u.username}?`}
+                  body="Their API keys and sessions stop working at once. Machines they own stay allocated."
+                  run={() => api("DELETE", `/users/${u.username}`).then(load, setError)}
+                />
               </td>
             </tr>
           ))}
         </tbody>
       </table>
-      <ConfirmDialog req={confirm} onClose={() => setConfirm(null)} />
     </div>
   );
 }
