@@ -2,7 +2,7 @@
 import { type FormEvent, useState } from "react";
 import { api } from "../api";
 import { DangerButton } from "../components/Confirm";
-import { ErrorBox } from "../components/bits";
+import { ErrorBox, TableHead } from "../components/bits";
 import { ago } from "../format";
 import type { SessionUser } from "../types";
 import { useLoad } from "../useLoad";
@@ -60,16 +60,7 @@ export function KeysView({ user }: { user: SessionUser }) {
         </div>
       )}
       <table className="grid compact" data-testid="keys">
-        <thead>
-          <tr>
-            <th>Key id</th>
-            <th>Name</th>
-            <th>Created</th>
-            <th>Last used</th>
-            <th>State</th>
-            <th />
-          </tr>
-        </thead>
+        <TableHead columns={["Key id", "Name", "Created", "Last used", "State", ""]} />
         <tbody>
           {keys?.map((k) => (
             <tr key={k.key_id}>

@@ -3,7 +3,7 @@
 import { type FormEvent, useState } from "react";
 import { api, explain, qs } from "../api";
 import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
-import { ErrorBox, PowerBadge, StatusBadge } from "../components/bits";
+import { ErrorBox, PowerBadge, StatusBadge, TableHead } from "../components/bits";
 import { ago, bytes, mib, when } from "../format";
 import { useLive, useTick } from "../live";
 import { ACTION_LABEL, ACTION_PERMISSION, DESTRUCTIVE, can } from "../perms";
@@ -168,17 +168,7 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
       <section className="card wide">
         <h2>Interfaces</h2>
         <table className="grid compact">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>MAC</th>
-              <th>IP</th>
-              <th>Mode</th>
-              <th>Driver</th>
-              <th>Speed</th>
-              <th>Link</th>
-            </tr>
-          </thead>
+          <TableHead columns={["Name", "MAC", "IP", "Mode", "Driver", "Speed", "Link"]} />
           <tbody>
             {(m.interfaces ?? []).map((i) => (
               <tr key={i.id}>
@@ -200,15 +190,7 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
       <section className="card wide">
         <h2>Disks</h2>
         <table className="grid compact">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Model</th>
-              <th>Serial</th>
-              <th>Size</th>
-              <th>Type</th>
-            </tr>
-          </thead>
+          <TableHead columns={["Name", "Model", "Serial", "Size", "Type"]} />
           <tbody>
             {(m.block_devices ?? []).map((d) => (
               <tr key={d.id}>

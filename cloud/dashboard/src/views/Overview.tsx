@@ -2,7 +2,7 @@
 import { useCallback, useRef, useState } from "react";
 import { STATUS_NAME, type Status } from "../../../../shared/lifecycle";
 import { api, qs } from "../api";
-import { Empty, ErrorBox } from "../components/bits";
+import { Empty, ErrorBox, TableHead } from "../components/bits";
 import { statusTone } from "../format";
 import { useLive } from "../live";
 import { linkProps } from "../router";
@@ -75,14 +75,7 @@ export function Overview() {
       </div>
       {sites && sites.length === 0 && <Empty>No sites you can see yet.</Empty>}
       <table className="grid" data-testid="sites">
-        <thead>
-          <tr>
-            <th>Site</th>
-            <th>Machines</th>
-            <th>By status</th>
-            <th>Racks</th>
-          </tr>
-        </thead>
+        <TableHead columns={["Site", "Machines", "By status", "Racks"]} />
         <tbody>
           {shown.map((s) => (
             <tr key={s.site}>

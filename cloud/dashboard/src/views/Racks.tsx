@@ -1,6 +1,6 @@
 // Rack appliances: connection, version, last seen, pending commands, subnets; live.
 import { api, isMissingRoute } from "../api";
-import { Empty, ErrorBox } from "../components/bits";
+import { Empty, ErrorBox, TableHead } from "../components/bits";
 import { ago } from "../format";
 import { useLive, useTick } from "../live";
 import { useLoad } from "../useLoad";
@@ -35,18 +35,7 @@ export function RacksView() {
       {racks && racks.length === 0 && <Empty>No rack appliances enrolled. Create an enrolment token and run plinth-appliance enrol on the site.</Empty>}
       {racks && racks.length > 0 && (
         <table className="grid" data-testid="racks">
-          <thead>
-            <tr>
-              <th>Rack</th>
-              <th>Site</th>
-              <th>Connection</th>
-              <th>Version</th>
-              <th>Last seen</th>
-              <th>Pending commands</th>
-              <th>Journal</th>
-              <th>Subnets served</th>
-            </tr>
-          </thead>
+          <TableHead columns={["Rack", "Site", "Connection", "Version", "Last seen", "Pending commands", "Journal", "Subnets served"]} />
           <tbody>
             {racks.map((r) => (
               <tr key={r.id}>

@@ -2,7 +2,7 @@
 import { type FormEvent, useState } from "react";
 import { api, isMissingRoute } from "../api";
 import { DangerButton } from "../components/Confirm";
-import { Empty, ErrorBox } from "../components/bits";
+import { Empty, ErrorBox, TableHead } from "../components/bits";
 import { ago, when } from "../format";
 import { useLoad } from "../useLoad";
 
@@ -80,18 +80,7 @@ export function TokensView() {
       {items && items.length === 0 && <Empty>No enrolment tokens.</Empty>}
       {items && items.length > 0 && (
         <table className="grid compact">
-          <thead>
-            <tr>
-              <th>Token</th>
-              <th>Site</th>
-              <th>Name</th>
-              <th>State</th>
-              <th>Expires</th>
-              <th>Uses left</th>
-              <th>Created</th>
-              <th />
-            </tr>
-          </thead>
+          <TableHead columns={["Token", "Site", "Name", "State", "Expires", "Uses left", "Created", ""]} />
           <tbody>
             {items.map((t) => (
               <tr key={t.id}>

@@ -2,7 +2,7 @@
 import { type FormEvent, useState } from "react";
 import { api } from "../api";
 import { DangerButton } from "../components/Confirm";
-import { ErrorBox } from "../components/bits";
+import { ErrorBox, TableHead } from "../components/bits";
 import { ago } from "../format";
 import { useLoad } from "../useLoad";
 
@@ -51,16 +51,7 @@ export function UsersView() {
         </button>
       </form>
       <table className="grid">
-        <thead>
-          <tr>
-            <th>User</th>
-            <th>Roles</th>
-            <th>Active</th>
-            <th>Created</th>
-            <th>Grant</th>
-            <th />
-          </tr>
-        </thead>
+        <TableHead columns={["User", "Roles", "Active", "Created", "Grant", ""]} />
         <tbody>
           {users?.map((u) => (
             <tr key={u.username}>
