@@ -56,6 +56,9 @@ export function explain(p: unknown): string {
   }
 }
 
+/** A region older than this dashboard answers 404 "no route" for an API it does not serve yet. */
+export const isMissingRoute = (e: unknown) => e instanceof ApiProblem && e.status === 404 && e.code === "not_found" && /no route/.test(e.message);
+
 export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";

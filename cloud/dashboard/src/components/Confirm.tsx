@@ -42,3 +42,17 @@ export function ConfirmDialog({ req, onClose }: { req: ConfirmRequest | null; on
     </div>
   );
 }
+
+/** A row's destructive button: asks with `title` and `body`, then runs; its label confirms. */
+export function DangerButton({ label, title, body, run }: { label: string; title: string; body: string; run: () => Promise<void> }) {
+  // The request is made once per click so the dialog's focus effect runs once, not on every render.
+  const [req, setReq] = useState<ConfirmRequest | null>(null);
+  return (
+    <>
+      <button type="button" className="danger-outline" onClick={() => setReq({ title, body, confirmLabel: label, danger: true, run })}>
+        {label}
+      </button>
+      <ConfirmDialog req={req} onClose={() => setReq(null)} />
+    </>
+  );
+}

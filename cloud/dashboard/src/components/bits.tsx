@@ -1,4 +1,4 @@
-// Small shared pieces: badges, error box, empty states.
+// Small shared pieces: badges, error box, table heads, empty states.
 import { Component, type ReactNode } from "react";
 import { explain } from "../api";
 import { statusTone } from "../format";
@@ -27,6 +27,19 @@ export function ErrorBox({ error, onRetry }: { error: unknown; onRetry?: () => v
         </button>
       )}
     </div>
+  );
+}
+
+/** A header row of plain column titles; an empty title heads a column of row buttons. */
+export function TableHead({ columns }: { columns: string[] }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((c) => (
+          <th key={c}>{c}</th>
+        ))}
+      </tr>
+    </thead>
   );
 }
 

@@ -1,7 +1,7 @@
 // The audit log, newest first, live at the top, older pages by id.
 import { useCallback, useEffect, useState } from "react";
 import { api, qs } from "../api";
-import { ErrorBox } from "../components/bits";
+import { ErrorBox, TableHead } from "../components/bits";
 import { ago, when } from "../format";
 import { useLive } from "../live";
 import { linkProps } from "../router";
@@ -53,16 +53,7 @@ export function EventsView() {
       </div>
       <ErrorBox error={error} onRetry={() => load()} />
       <table className="grid compact" data-testid="events">
-        <thead>
-          <tr>
-            <th>When</th>
-            <th>Level</th>
-            <th>Type</th>
-            <th>Machine</th>
-            <th>What</th>
-            <th>Who</th>
-          </tr>
-        </thead>
+        <TableHead columns={["When", "Level", "Type", "Machine", "What", "Who"]} />
         <tbody>
           {items.map((e) => (
             <tr key={e.id}>

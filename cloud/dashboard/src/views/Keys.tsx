@@ -1,10 +1,11 @@
 // The signed-in user's API keys: create (secret shown once), list, revoke.
-import { type FormEvent, useCallback, useEffect, useState } from "react";
+import { type FormEvent, useState } from "react";
 import { api } from "../api";
-import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
-import { ErrorBox } from "../components/bits";
+import { DangerButton } from "../components/Confirm";
+import { ErrorBox, TableHead } from "../components/bits";
 import { ago } from "../format";
 import type { SessionUser } from "../types";
+import { useLoad } from "../useLoad";
 
 interface Key {
   key_id: string;
@@ -15,22 +16,9 @@ interface Key {
 }
 
 export function KeysView({ user }: { user: SessionUser }) {
-  const [keys, setKeys] = useState<Key[]>([]);
-  const [error, setError] = useState<unknown>(null);
+  const { data: keys, error, setError, reload: load } = useLoad(async () => (await api<{ items: Key[] }>("GET", "/keys")).items, []);
   const [name, setName] = useState("");
   const [fresh, setFresh] = useState<{ api_key: string; maas_api_key: string } | null>(null);
-  const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
-  const load = useCallback(async () => {
-    try {
-      setKeys((await api<{ items: Key[] }>("GET", "/keys")).items);
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  }, []);
-  useEffect(() => {
-    load();
-  }, [load]);
   const create = async (e: FormEvent) => {
     e.preventDefault();
     try {
@@ -72,18 +60,9 @@ export function KeysView({ user }: { user: SessionUser }) {
         </div>
       )}
       <table className="grid compact" data-testid="keys">
-        <thead>
-          <tr>
-            <th>Key id</th>
-            <th>Name</th>
-            <th>Created</th>
-            <th>Last used</th>
-            <th>State</th>
-            <th />
-          </tr>
-        </thead>
+        <TableHead columns={["Key id", "Name", "Created", "Last used", "State", ""]} />
         <tbody>
-          {keys.map((k) => (
+          {keys?.map((k) => (
             <tr key={k.key_id}>
               <td className="mono">plk_{k.key_id}_…</td>
               <td>{k.name || "–"}</td>
@@ -92,28 +71,18 @@ export function KeysView({ user }: { user: SessionUser }) {
               <td>{k.revoked_at ? `revoked ${ago(k.revoked_at)}` : "active"}</td>
               <td>
                 {!k.revoked_at && (
-                  <button
-                    type="button"
-                    className="danger-outline"
-                    onClick={() =>
-                      setConfirm({
-                        title: `Revoke key ${k.key_id}?`,
-                        body: "Scripts and CLIs using it (native and MAAS form) stop working at once.",
-                        confirmLabel: "Revoke",
-                        danger: true,
-                        run: () => api("DELETE", `/keys/${k.key_id}`).then(load, setError),
-                      })
-                    }
-                  >
-                    Revoke
-                  </button>
+                  <DangerButton
+                    label="Revoke"
+                    title={`Revoke key ${k.key_id}?`}
+                    body="Scripts and CLIs using it (native and MAAS form) stop working at once."
+                    run={() => api("DELETE", `/keys/${k.key_id}`).then(load, setError)}
+                  />
                 )}
               </td>
             </tr>
           ))}
         </tbody>
       </table>
-      <ConfirmDialog req={confirm} onClose={() => setConfirm(null)} />
     </div>
   );
 }

@@ -1,14 +1,15 @@
 // One machine: summary, power, actions allowed now (asking first for destructive ones),
 // hardware, interfaces, disks, commissioning results and the event timeline, all live.
-import { type FormEvent, useCallback, useEffect, useState } from "react";
+import { type FormEvent, useState } from "react";
 import { api, explain, qs } from "../api";
 import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
-import { ErrorBox, PowerBadge, StatusBadge } from "../components/bits";
+import { ErrorBox, PowerBadge, StatusBadge, TableHead } from "../components/bits";
 import { ago, bytes, mib, when } from "../format";
 import { useLive, useTick } from "../live";
 import { ACTION_LABEL, ACTION_PERMISSION, DESTRUCTIVE, can } from "../perms";
 import { linkProps } from "../router";
 import type { Machine, Page, RegionEvent, SessionUser } from "../types";
+import { useLoad } from "../useLoad";
 
 const POWER_ACTIONS = ["power_on", "power_off", "power_cycle", "identify", "query_power_state"];
 const CONSEQUENCE: Record<string, string> = {
@@ -33,33 +34,22 @@ interface Result {
 }
 
 export function MachineDetail({ systemId, user }: { systemId: string; user: SessionUser }) {
-  const [m, setM] = useState<Machine | null>(null);
-  const [events, setEvents] = useState<RegionEvent[]>([]);
-  const [results, setResults] = useState<Result[]>([]);
-  const [error, setError] = useState<unknown>(null);
   const [actionError, setActionError] = useState<unknown>(null);
   const [message, setMessage] = useState("");
   const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
   useTick(15_000);
 
-  const load = useCallback(async () => {
-    try {
-      const [mm, ev, rr] = await Promise.all([
-        api<Machine>("GET", `/machines/${systemId}`),
-        api<Page<RegionEvent>>("GET", `/events${qs({ machine: systemId, limit: "50" })}`).catch(() => ({ items: [] as RegionEvent[] })),
-        api<{ items: Result[] }>("GET", `/machines/${systemId}/results`).catch(() => ({ items: [] as Result[] })),
-      ]);
-      setM(mm);
-      setEvents(ev.items);
-      setResults(rr.items);
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
+  const { data, error, reload: load } = useLoad(async () => {
+    const [machine, ev, rr] = await Promise.all([
+      api<Machine>("GET", `/machines/${systemId}`),
+      api<Page<RegionEvent>>("GET", `/events${qs({ machine: systemId, limit: "50" })}`).catch(() => ({ items: [] as RegionEvent[] })),
+      api<{ items: Result[] }>("GET", `/machines/${systemId}/results`).catch(() => ({ items: [] as Result[] })),
+    ]);
+    return { machine, events: ev.items, results: rr.items };
   }, [systemId]);
-  useEffect(() => {
-    load();
-  }, [load]);
+  const m = data?.machine;
+  const events = data?.events ?? [];
+  const results = data?.results ?? [];
   useLive({ onEvent: (e) => e.system_id === systemId && load(), onResync: load });
 
   if (error && !m) return <ErrorBox error={error} onRetry={load} />;
@@ -178,17 +168,7 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
       <section className="card wide">
         <h2>Interfaces</h2>
         <table className="grid compact">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>MAC</th>
-              <th>IP</th>
-              <th>Mode</th>
-              <th>Driver</th>
-              <th>Speed</th>
-              <th>Link</th>
-            </tr>
-          </thead>
+          <TableHead columns={["Name", "MAC", "IP", "Mode", "Driver", "Speed", "Link"]} />
           <tbody>
             {(m.interfaces ?? []).map((i) => (
               <tr key={i.id}>
@@ -210,15 +190,7 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
       <section className="card wide">
         <h2>Disks</h2>
         <table className="grid compact">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Model</th>
-              <th>Serial</th>
-              <th>Size</th>
-              <th>Type</th>
-            </tr>
-          </thead>
+          <TableHead columns={["Name", "Model", "Serial", "Size", "Type"]} />
           <tbody>
             {(m.block_devices ?? []).map((d) => (
               <tr key={d.id}>

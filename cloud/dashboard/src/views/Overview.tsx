@@ -1,11 +1,12 @@
 // Per site: machines by status and racks connected or not, refreshed live.
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useRef, useState } from "react";
 import { STATUS_NAME, type Status } from "../../../../shared/lifecycle";
 import { api, qs } from "../api";
-import { Empty, ErrorBox } from "../components/bits";
+import { Empty, ErrorBox, TableHead } from "../components/bits";
 import { statusTone } from "../format";
 import { useLive } from "../live";
 import { linkProps } from "../router";
+import { useLoad } from "../useLoad";
 
 interface SiteSummary {
   site: string;
@@ -16,20 +17,8 @@ interface SiteSummary {
 }
 
 export function Overview() {
-  const [sites, setSites] = useState<SiteSummary[] | null>(null);
-  const [error, setError] = useState<unknown>(null);
+  const { data: sites, error, reload: load } = useLoad(async () => (await api<{ sites: SiteSummary[] }>("GET", "/overview")).sites, []);
   const [filter, setFilter] = useState("");
-  const load = useCallback(async () => {
-    try {
-      setSites((await api<{ sites: SiteSummary[] }>("GET", "/overview")).sites);
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  }, []);
-  useEffect(() => {
-    load();
-  }, [load]);
   // Counts change with every transition; at most one reload per two seconds.
   const due = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const soon = useCallback(() => {
@@ -86,14 +75,7 @@ export function Overview() {
       </div>
       {sites && sites.length === 0 && <Empty>No sites you can see yet.</Empty>}
       <table className="grid" data-testid="sites">
-        <thead>
-          <tr>
-            <th>Site</th>
-            <th>Machines</th>
-            <th>By status</th>
-            <th>Racks</th>
-          </tr>
-        </thead>
+        <TableHead columns={["Site", "Machines", "By status", "Racks"]} />
         <tbody>
           {shown.map((s) => (
             <tr key={s.site}>

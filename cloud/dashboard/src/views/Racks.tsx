@@ -1,9 +1,9 @@
 // Rack appliances: connection, version, last seen, pending commands, subnets; live.
-import { useCallback, useEffect, useState } from "react";
-import { ApiProblem, api } from "../api";
-import { Empty, ErrorBox } from "../components/bits";
+import { api, isMissingRoute } from "../api";
+import { Empty, ErrorBox, TableHead } from "../components/bits";
 import { ago } from "../format";
 import { useLive, useTick } from "../live";
+import { useLoad } from "../useLoad";
 
 interface Rack {
   id: string;
@@ -19,23 +19,10 @@ interface Rack {
 }
 
 export function RacksView() {
-  const [racks, setRacks] = useState<Rack[] | null>(null);
-  const [absent, setAbsent] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { data: racks, error, reload: load } = useLoad(async () => (await api<{ items: Rack[] }>("GET", "/racks")).items, []);
+  // A region without the rack tunnel yet has no /racks: say so plainly rather than as an error.
+  const absent = isMissingRoute(error);
   useTick(10_000);
-  const load = useCallback(async () => {
-    try {
-      setRacks((await api<{ items: Rack[] }>("GET", "/racks")).items);
-      setError(null);
-    } catch (e) {
-      // A region without the rack tunnel yet answers 404 for /racks: say so plainly.
-      if (e instanceof ApiProblem && e.status === 404 && e.code === "not_found" && /no route/.test(e.message)) setAbsent(true);
-      else setError(e);
-    }
-  }, []);
-  useEffect(() => {
-    load();
-  }, [load]);
   useLive({ onRacks: load, onEvent: (e) => e.type.startsWith("rack.") && load(), onResync: load });
 
   return (
@@ -43,23 +30,12 @@ export function RacksView() {
       <header className="page-head">
         <h1>Racks</h1>
       </header>
-      <ErrorBox error={error} onRetry={load} />
+      <ErrorBox error={absent ? null : error} onRetry={load} />
       {absent && <Empty>This region does not serve rack appliances yet (no /api/v1/racks).</Empty>}
       {racks && racks.length === 0 && <Empty>No rack appliances enrolled. Create an enrolment token and run plinth-appliance enrol on the site.</Empty>}
       {racks && racks.length > 0 && (
         <table className="grid" data-testid="racks">
-          <thead>
-            <tr>
-              <th>Rack</th>
-              <th>Site</th>
-              <th>Connection</th>
-              <th>Version</th>
-              <th>Last seen</th>
-              <th>Pending commands</th>
-              <th>Journal</th>
-              <th>Subnets served</th>
-            </tr>
-          </thead>
+          <TableHead columns={["Rack", "Site", "Connection", "Version", "Last seen", "Pending commands", "Journal", "Subnets served"]} />
           <tbody>
             {racks.map((r) => (
               <tr key={r.id}>

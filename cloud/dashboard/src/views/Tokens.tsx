@@ -1,9 +1,10 @@
 // Enrolment tokens: create (the token is shown once, with a copy button), list, revoke.
-import { type FormEvent, useCallback, useEffect, useState } from "react";
-import { ApiProblem, api } from "../api";
-import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
-import { Empty, ErrorBox } from "../components/bits";
+import { type FormEvent, useState } from "react";
+import { api, isMissingRoute } from "../api";
+import { DangerButton } from "../components/Confirm";
+import { Empty, ErrorBox, TableHead } from "../components/bits";
 import { ago, when } from "../format";
+import { useLoad } from "../useLoad";
 
 interface Token {
   id: number;
@@ -18,28 +19,13 @@ interface Token {
 }
 
 export function TokensView() {
-  const [items, setItems] = useState<Token[] | null>(null);
-  const [absent, setAbsent] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { data: items, error, setError, reload: load } = useLoad(async () => (await api<{ items: Token[] }>("GET", "/racks/enrol-tokens")).items, []);
   const [site, setSite] = useState("default");
   const [name, setName] = useState("");
   const [hours, setHours] = useState("24");
   const [uses, setUses] = useState("");
   const [fresh, setFresh] = useState<{ token: string; site: string } | null>(null);
   const [copied, setCopied] = useState(false);
-  const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
-  const load = useCallback(async () => {
-    try {
-      setItems((await api<{ items: Token[] }>("GET", "/racks/enrol-tokens")).items);
-      setError(null);
-    } catch (e) {
-      if (e instanceof ApiProblem && e.status === 404 && /no route/.test(e.message)) setAbsent(true);
-      else setError(e);
-    }
-  }, []);
-  useEffect(() => {
-    load();
-  }, [load]);
   const create = async (e: FormEvent) => {
     e.preventDefault();
     try {
@@ -54,7 +40,7 @@ export function TokensView() {
       setError(err);
     }
   };
-  if (absent) return <Empty>This region does not issue enrolment tokens yet (no /api/v1/racks/enrol-tokens).</Empty>;
+  if (isMissingRoute(error)) return <Empty>This region does not issue enrolment tokens yet (no /api/v1/racks/enrol-tokens).</Empty>;
   return (
     <div>
       <header className="page-head">
@@ -94,18 +80,7 @@ export function TokensView() {
       {items && items.length === 0 && <Empty>No enrolment tokens.</Empty>}
       {items && items.length > 0 && (
         <table className="grid compact">
-          <thead>
-            <tr>
-              <th>Token</th>
-              <th>Site</th>
-              <th>Name</th>
-              <th>State</th>
-              <th>Expires</th>
-              <th>Uses left</th>
-              <th>Created</th>
-              <th />
-            </tr>
-          </thead>
+          <TableHead columns={["Token", "Site", "Name", "State", "Expires", "Uses left", "Created", ""]} />
           <tbody>
             {items.map((t) => (
               <tr key={t.id}>
@@ -120,24 +95,12 @@ export function TokensView() {
                 <td>{ago(t.created_at)}</td>
                 <td>
                   {t.state === "active" && (
-                    <button
-                      type="button"
-                      className="danger-outline"
-                      onClick={() =>
-                        setConfirm({
-                          title: `Revoke token ${t.prefix}…?`,
-                          body: "Racks that have not enrolled with it yet will be refused. Racks already enrolled keep their own credentials.",
-                          confirmLabel: "Revoke",
-                          danger: true,
-                          run: async () => {
-                            await api("DELETE", `/racks/enrol-tokens/${t.id}`).catch(setError);
-                            load();
-                          },
-                        })
-                      }
-                    >
-                      Revoke
-                    </button>
+                    <DangerButton
+                      label="Revoke"
+                      title={`Revoke token ${t.prefix}…?`}
+                      body="Racks that have not enrolled with it yet will be refused. Racks already enrolled keep their own credentials."
+                      run={() => api("DELETE", `/racks/enrol-tokens/${t.id}`).then(load, setError)}
+                    />
                   )}
                 </td>
               </tr>
@@ -145,7 +108,6 @@ export function TokensView() {
           </tbody>
         </table>
       )}
-      <ConfirmDialog req={confirm} onClose={() => setConfirm(null)} />
     </div>
   );
 }

@@ -1,10 +1,11 @@
 // Users and their roles per site (admin only).
-import { type FormEvent, useCallback, useEffect, useState } from "react";
+import { type FormEvent, useState } from "react";
 import { api } from "../api";
-import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
-import { ErrorBox } from "../components/bits";
 import { ROLES } from "../../../../shared/roles";
+import { DangerButton } from "../components/Confirm";
+import { ErrorBox, TableHead } from "../components/bits";
 import { ago } from "../format";
+import { useLoad } from "../useLoad";
 
 interface User {
   username: string;
@@ -15,21 +16,8 @@ interface User {
 }
 
 export function UsersView() {
-  const [users, setUsers] = useState<User[]>([]);
-  const [error, setError] = useState<unknown>(null);
-  const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
+  const { data: users, error, setError, reload: load } = useLoad(async () => (await api<{ items: User[] }>("GET", "/users")).items, []);
   const [form, setForm] = useState({ username: "", password: "", role: "viewer", site: "" });
-  const load = useCallback(async () => {
-    try {
-      setUsers((await api<{ items: User[] }>("GET", "/users")).items);
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  }, []);
-  useEffect(() => {
-    load();
-  }, [load]);
   const create = async (e: FormEvent) => {
     e.preventDefault();
     try {
@@ -63,18 +51,9 @@ export function UsersView() {
         </button>
       </form>
       <table className="grid">
-        <thead>
-          <tr>
-            <th>User</th>
-            <th>Roles</th>
-            <th>Active</th>
-            <th>Created</th>
-            <th>Grant</th>
-            <th />
-          </tr>
-        </thead>
+        <TableHead columns={["User", "Roles", "Active", "Created", "Grant", ""]} />
         <tbody>
-          {users.map((u) => (
+          {users?.map((u) => (
             <tr key={u.username}>
               <td>
                 <strong>{u.username}</strong>
@@ -101,27 +80,17 @@ export function UsersView() {
                 <GrantForm onGrant={(role, site) => grant(u, role, site)} />
               </td>
               <td>
-                <button
-                  type="button"
-                  className="danger-outline"
-                  onClick={() =>
-                    setConfirm({
-                      title: `Delete user ${u.username}?`,
-                      body: "Their API keys and sessions stop working at once. Machines they own stay allocated.",
-                      confirmLabel: "Delete",
-                      danger: true,
-                      run: () => api("DELETE", `/users/${u.username}`).then(load, setError),
-                    })
-                  }
-                >
-                  Delete
-                </button>
+                <DangerButton
+                  label="Delete"
+                  title={`Delete user ${u.username}?`}
+                  body="Their API keys and sessions stop working at once. Machines they own stay allocated."
+                  run={() => api("DELETE", `/users/${u.username}`).then(load, setError)}
+                />
               </td>
             </tr>
           ))}
         </tbody>
       </table>
-      <ConfirmDialog req={confirm} onClose={() => setConfirm(null)} />
     </div>
   );
 }
