@@ -16,7 +16,7 @@ import { localInterfaces } from "./tunnel/enrol";
 import { Executor } from "./tunnel/executor";
 import { DEFAULT_POLL_CONCURRENCY, Limiter } from "./tunnel/poll";
 import { startLocalApi } from "./tunnel/local-api";
-import type { Logger } from "./tunnel/log";
+import type { Logger } from "./log";
 import { StateDir } from "./tunnel/state";
 
 export const APPLIANCE_VERSION = "0.1.0";

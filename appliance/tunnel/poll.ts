@@ -6,6 +6,7 @@ import { PowerError } from "../bmc/driver";
 import { createDriver } from "../bmc/registry";
 import { runPowerAction } from "../bmc/retry";
 import type { PowerPollParams, PowerPollState } from "../../shared/tunnel/commands";
+import type { Logger } from "../log";
 
 /** Default queries in flight per appliance: BMCs are small computers, and many share a switch. */
 export const DEFAULT_POLL_CONCURRENCY = 8;
@@ -42,7 +43,7 @@ export class Limiter {
 
 export interface PollContext {
   limiter: Limiter;
-  log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+  log: Logger;
   /** Per-query timeout (tests shorten it). */
   queryTimeoutMs?: number;
 }

@@ -6,11 +6,12 @@ import { PowerError } from "../bmc/driver";
 import { PowerCommandParams, PowerPollParams } from "../../shared/tunnel/commands";
 import type { CommandMessage } from "../../shared/tunnel/protocol";
 import type { CommandOutcome } from "../journal/ledger";
+import type { Logger } from "../log";
 import { DEFAULT_POLL_CONCURRENCY, Limiter, runPowerPoll } from "./poll";
 
 export interface RunContext {
   /** Tells about power retries and manual-driver requests (logs, events). */
-  log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+  log: Logger;
   /** Injected by tests to avoid real waits between retries. */
   retrySleep?: (s: number) => Promise<void>;
   /** Runs a config.sync: re-reads state, returns what it knows. */
