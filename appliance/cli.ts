@@ -12,7 +12,7 @@ import { type BootServices, startBootServices } from "./services";
 import { enrol } from "./tunnel/enrol";
 import { localCall } from "./tunnel/local-api";
 import { isLevel, jsonLogger } from "./log";
-import { StateDir } from "./tunnel/state";
+import { StateDir } from "./state/dir";
 
 const USAGE = `usage:
   plinth-appliance enrol  --region URL --token T [--hostname H] [--state-dir D] [--force]

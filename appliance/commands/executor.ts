@@ -3,7 +3,7 @@
 // repeat of one still running waits for that run. Commands for the same machine run in order.
 import type { CommandMessage } from "../../shared/tunnel/protocol";
 import type { CommandLedger, CommandOutcome } from "../journal/ledger";
-import { runCommand, type RunContext } from "./run-command";
+import { runCommand, type RunContext } from "./runner";
 
 export interface Executed {
   id: string;

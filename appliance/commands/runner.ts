@@ -7,7 +7,7 @@ import { PowerCommandParams, PowerPollParams } from "../../shared/tunnel/command
 import type { CommandMessage } from "../../shared/tunnel/protocol";
 import type { CommandOutcome } from "../journal/ledger";
 import type { Logger } from "../log";
-import { DEFAULT_POLL_CONCURRENCY, Limiter, runPowerPoll } from "./poll";
+import { DEFAULT_POLL_CONCURRENCY, Limiter, runPowerPoll } from "./power-poll";
 
 export interface RunContext {
   /** Tells about power retries and manual-driver requests (logs, events). */
