@@ -175,7 +175,8 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
   const dir = join(o.stateDir, "dhcp");
   mkdirSync(dir, { recursive: true });
   const log = o.log;
-  const dhcp = await startDhcp({ snapshot: dhcpSnapshot(host.config, httpPort), sockets: o.sockets, leasesPath: join(dir, "leases.jsonl"), log, emit: dhcpEmitter(host, log) });
+  const leasesPath = join(dir, "leases.jsonl");
+  const dhcp = await startDhcp({ snapshot: dhcpSnapshot(host.config, httpPort), sockets: o.sockets, leasesPath, log, emit: dhcpEmitter(host, log) });
   const unsubscribe = host.onConfig((s) => {
     try {
       dhcp.update(dhcpSnapshot(s, httpPort));

@@ -3,43 +3,16 @@
 // appliance (polls of several commands share the cap). A failed query is that machine's
 // answer, never the command's: the next poll is its retry.
 import { PowerError } from "../bmc/driver";
-import { createDriver } from "../bmc/registry";
 import { runPowerAction } from "../bmc/retry";
 import type { PowerPollParams, PowerPollState } from "../../shared/tunnel/commands";
 import type { Logger } from "../log";
+import { withDriver } from "./driver";
+import type { Limiter } from "./limiter";
 
 /** Default queries in flight per appliance: BMCs are small computers, and many share a switch. */
 export const DEFAULT_POLL_CONCURRENCY = 8;
 /** A query that has not answered by now is reported as a timeout and frees its slot. */
 export const POLL_QUERY_TIMEOUT_MS = 30_000;
-
-/** A counting semaphore: at most `max` tasks run at once, the rest wait in order. */
-export class Limiter {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  /** The most tasks that ran at once (tests read it). */
-  peak = 0;
-
-  constructor(readonly max: number) {
-    if (!Number.isInteger(max) || max < 1) throw new Error(`concurrency must be a positive integer, not ${max}`);
-  }
-
-  get inFlight(): number {
-    return this.active;
-  }
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((r) => this.waiting.push(r));
-    this.active++;
-    this.peak = Math.max(this.peak, this.active);
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
-}
 
 export interface PollContext {
   limiter: Limiter;
@@ -50,21 +23,18 @@ export interface PollContext {
 
 async function queryOne(m: PowerPollParams["machines"][number], ctx: PollContext): Promise<PowerPollState> {
   const timeoutMs = ctx.queryTimeoutMs ?? POLL_QUERY_TIMEOUT_MS;
-  let timer: NodeJS.Timeout | undefined;
-  const driver = await createDriver(m.power_type, m.power_parameters, { notify: (message) => ctx.log("warn", message, { system_id: m.system_id }) }).catch((e: unknown) => e as Error);
-  if (driver instanceof Error) return { system_id: m.system_id, error: asError(driver) };
   try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new PowerError("transient", "timeout", `no power state within ${timeoutMs / 1000} s`)), timeoutMs);
+    return await withDriver(m, ctx.log, async (driver) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new PowerError("transient", "timeout", `no power state within ${timeoutMs / 1000} s`)), timeoutMs);
+      });
+      // One attempt: the poll comes round again, so MAAS's retry schedule is not spent here.
+      const out = await Promise.race([runPowerAction(driver, { kind: "query" }, { schedule: [] }), timeout]).finally(() => clearTimeout(timer));
+      return { system_id: m.system_id, state: out.state ?? "unknown" };
     });
-    // One attempt: the poll comes round again, so MAAS's retry schedule is not spent here.
-    const out = await Promise.race([runPowerAction(driver, { kind: "query" }, { schedule: [] }), timeout]);
-    return { system_id: m.system_id, state: out.state ?? "unknown" };
   } catch (e) {
     return { system_id: m.system_id, error: asError(e) };
-  } finally {
-    clearTimeout(timer);
-    await driver.close?.().catch(() => {});
   }
 }
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandLedger } from "../../../appliance/journal/ledger";
 import { Executor } from "../../../appliance/commands/executor";
-import { Limiter } from "../../../appliance/commands/power-poll";
+import { Limiter } from "../../../appliance/commands/limiter";
 import type { CommandMessage } from "../../../shared/tunnel/protocol";
 
 let server: Server;
