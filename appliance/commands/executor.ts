@@ -3,6 +3,7 @@
 // repeat of one still running waits for that run. Commands for the same machine run in order.
 import type { CommandMessage } from "../../shared/tunnel/protocol";
 import type { CommandLedger, CommandOutcome } from "../journal/ledger";
+import { commandError } from "./errors";
 import { Limiter } from "./limiter";
 import { runCommand, type RunContext } from "./runner";
 
@@ -69,7 +70,7 @@ export class Executor {
     try {
       outcome = await run;
     } catch (e) {
-      outcome = { ok: false, error: { code: "internal", message: e instanceof Error ? e.message : String(e) } };
+      outcome = { ok: false, error: commandError(e) };
     }
     this.executed++;
     return this.record(cmd.id, outcome, false);

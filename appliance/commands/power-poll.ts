@@ -7,6 +7,7 @@ import { runPowerAction } from "../bmc/retry";
 import type { PowerPollParams, PowerPollState } from "../../shared/tunnel/commands";
 import type { Logger } from "../log";
 import { withDriver } from "./driver";
+import { commandError } from "./errors";
 import type { Limiter } from "./limiter";
 
 /** Default queries in flight per appliance: BMCs are small computers, and many share a switch. */
@@ -34,7 +35,8 @@ async function queryOne(m: PowerPollParams["machines"][number], ctx: PollContext
       return { system_id: m.system_id, state: out.state ?? "unknown" };
     });
   } catch (e) {
-    return { system_id: m.system_id, error: asError(e) };
+    // The poll's answer holds up to 200 machines: each message is kept shorter.
+    return { system_id: m.system_id, error: commandError(e, 1000) };
   }
 }
 
@@ -44,9 +46,4 @@ export async function runPowerPoll(p: PowerPollParams, ctx: PollContext): Promis
   const failed = states.filter((s) => "error" in s).length;
   if (failed) ctx.log("warn", "power poll: some BMCs did not answer", { asked: states.length, failed });
   return { states };
-}
-
-function asError(e: unknown): { code: string; message: string; kind?: "fatal" | "transient" } {
-  if (e instanceof PowerError) return { code: e.code.slice(0, 64), message: e.message.slice(0, 1000), kind: e.kind };
-  return { code: "internal", message: (e instanceof Error ? e.message : String(e)).slice(0, 1000) };
 }

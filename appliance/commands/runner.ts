@@ -1,12 +1,12 @@
 // What each command type does on the appliance. Power work goes through the BMC driver
 // registry and MAAS's retry policy; errors become results, never exceptions.
 import { type PowerAction, runPowerAction } from "../bmc/retry";
-import { PowerError } from "../bmc/driver";
 import { PowerCommandParams, PowerPollParams } from "../../shared/tunnel/commands";
 import type { CommandMessage } from "../../shared/tunnel/protocol";
 import type { CommandOutcome } from "../journal/ledger";
 import type { Logger } from "../log";
 import { withDriver } from "./driver";
+import { commandError } from "./errors";
 import { Limiter } from "./limiter";
 import { DEFAULT_POLL_CONCURRENCY, runPowerPoll } from "./power-poll";
 
@@ -73,6 +73,5 @@ export async function runCommand(cmd: CommandMessage, ctx: RunContext): Promise<
 }
 
 function failure(e: unknown): CommandOutcome {
-  if (e instanceof PowerError) return { ok: false, error: { code: e.code, message: e.message.slice(0, 4000), kind: e.kind } };
-  return { ok: false, error: { code: "internal", message: e instanceof Error ? e.message : String(e) } };
+  return { ok: false, error: commandError(e) };
 }
