@@ -11,8 +11,8 @@ import { regionImageSource } from "./images/region-source";
 import { type BootServices, startBootServices } from "./services";
 import { enrol } from "./tunnel/enrol";
 import { localCall } from "./tunnel/local-api";
-import { jsonLogger, type Level } from "./tunnel/log";
-import { StateDir } from "./tunnel/state";
+import { isLevel, jsonLogger } from "./log";
+import { StateDir } from "./state/dir";
 
 const USAGE = `usage:
   plinth-appliance enrol  --region URL --token T [--hostname H] [--state-dir D] [--force]
@@ -50,7 +50,7 @@ const opt = {
   token: values.token ?? env.PLINTH_ENROL_TOKEN,
   hostname: values.hostname ?? env.PLINTH_HOSTNAME,
   stateDir: values["state-dir"] ?? env.PLINTH_STATE_DIR ?? "/var/lib/plinth-appliance",
-  logLevel: (values["log-level"] ?? env.PLINTH_LOG_LEVEL ?? "info") as Level,
+  logLevel: values["log-level"] ?? env.PLINTH_LOG_LEVEL ?? "info",
   dhcpInterface: values["dhcp-interface"] ?? env.PLINTH_DHCP_INTERFACE,
   tftpRoot: values["tftp-root"] ?? env.PLINTH_TFTP_ROOT ?? "/var/lib/plinth-appliance/tftp",
   httpPort: Number(values["http-port"] ?? env.PLINTH_HTTP_PORT ?? 5248),
@@ -65,7 +65,7 @@ const opt = {
 function optionalNumber(v: string | undefined): number | undefined {
   return v === undefined || v === "" ? undefined : Number(v);
 }
-const log = jsonLogger(["debug", "info", "warn", "error"].includes(opt.logLevel) ? opt.logLevel : "info");
+const log = jsonLogger(isLevel(opt.logLevel) ? opt.logLevel : "info");
 
 async function main(): Promise<number> {
   const cmd = positionals[0];

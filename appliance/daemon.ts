@@ -13,11 +13,12 @@ import { CommandLedger } from "./journal/ledger";
 import type { BackoffOptions } from "./tunnel/backoff";
 import { TunnelClient } from "./tunnel/client";
 import { localInterfaces } from "./tunnel/enrol";
-import { Executor } from "./tunnel/executor";
-import { DEFAULT_POLL_CONCURRENCY, Limiter } from "./tunnel/poll";
+import { Executor } from "./commands/executor";
+import { Limiter } from "./commands/limiter";
+import { DEFAULT_POLL_CONCURRENCY } from "./commands/power-poll";
 import { startLocalApi } from "./tunnel/local-api";
-import type { Logger } from "./tunnel/log";
-import { StateDir } from "./tunnel/state";
+import type { Logger } from "./log";
+import { StateDir } from "./state/dir";
 
 export const APPLIANCE_VERSION = "0.1.0";
 /** Events sent but not yet acknowledged, at most: bounds what a cut socket wastes. */

@@ -11,7 +11,6 @@ import type { ConfigSnapshot } from "../shared/tunnel/config";
 import type { EventInput } from "../shared/tunnel/events";
 import type { DhcpSnapshot } from "./dhcp/config";
 import { parseSnapshot } from "./dhcp/config";
-import type { Logger as DhcpLogger } from "./dhcp/log";
 import type { BoundSocket } from "./dhcp/server";
 import { type DhcpService, startDhcp } from "./dhcp/service";
 import type { BootIntentInput, BootQuery } from "./http/intent";
@@ -24,7 +23,7 @@ import { gsoBinding } from "./native/udp-gso";
 import { rootProvider } from "./tftp/files";
 import { TftpServer } from "./tftp/server";
 import { dhcpEmitter, type MetadataResult, metadataResultRelay } from "./tunnel/seams";
-import type { Logger } from "./tunnel/log";
+import type { Logger } from "./log";
 
 /** What services need from the daemon (the Daemon class satisfies it; tests may fake it). */
 export interface ServiceHost {
@@ -170,17 +169,14 @@ function ipv4Of(iface: string): string {
   return m[1]!;
 }
 
-function dhcpLogger(log: Logger): DhcpLogger {
-  return { debug: (m, f) => log("debug", m, f), info: (m, f) => log("info", m, f), warn: (m, f) => log("warn", m, f), error: (m, f) => log("error", m, f) };
-}
-
 export async function startBootServices(host: ServiceHost, o: BootServicesOptions): Promise<BootServices> {
   const httpPort = o.httpPort ?? 5248;
   const address = ipv4Of(o.iface);
   const dir = join(o.stateDir, "dhcp");
   mkdirSync(dir, { recursive: true });
   const log = o.log;
-  const dhcp = await startDhcp({ snapshot: dhcpSnapshot(host.config, httpPort), sockets: o.sockets, leasesPath: join(dir, "leases.jsonl"), log: dhcpLogger(log), emit: dhcpEmitter(host, log) });
+  const leasesPath = join(dir, "leases.jsonl");
+  const dhcp = await startDhcp({ snapshot: dhcpSnapshot(host.config, httpPort), sockets: o.sockets, leasesPath, log, emit: dhcpEmitter(host, log) });
   const unsubscribe = host.onConfig((s) => {
     try {
       dhcp.update(dhcpSnapshot(s, httpPort));

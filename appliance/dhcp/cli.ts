@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type DhcpSnapshot, parseSnapshot } from "./config";
-import { jsonLogger, type Level } from "./log";
+import { isLevel, jsonLogger } from "../log";
 import { startDhcp } from "./service";
 import { adopt, parseFdSpecs } from "./sockets";
 
@@ -25,10 +25,12 @@ const env = process.env;
 const interfaces = values.interface ?? env.PLINTH_DHCP_INTERFACES?.split(",").filter(Boolean) ?? [];
 const configPath = values.config ?? env.PLINTH_DHCP_CONFIG;
 const leasesPath = values.leases ?? env.PLINTH_DHCP_LEASES ?? "/var/lib/plinth/dhcp/leases.jsonl";
-const log = jsonLogger((values["log-level"] ?? env.PLINTH_LOG_LEVEL ?? "info") as Level);
+const logLevel = values["log-level"] ?? env.PLINTH_LOG_LEVEL ?? "info";
+// Logs on stderr: stdout carries the events for the region.
+const log = jsonLogger(isLevel(logLevel) ? logLevel : "info", (l) => process.stderr.write(l));
 
 function fail(msg: string): never {
-  log.error(msg);
+  log("error", msg);
   process.exit(2);
 }
 
@@ -73,9 +75,9 @@ if (specs.length === 0) {
   process.on("SIGHUP", () => {
     try {
       service.update(loadConfig());
-      log.info("config reloaded", { path: configPath });
+      log("info", "config reloaded", { path: configPath });
     } catch (e) {
-      log.error("config reload refused, keeping the old one", { error: String(e) });
+      log("error", "config reload refused, keeping the old one", { error: String(e) });
     }
   });
   let closing = false;
@@ -86,7 +88,7 @@ if (specs.length === 0) {
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
-  log.info("dhcp server ready", {
+  log("info", "dhcp server ready", {
     mode: snapshot.mode,
     sockets: specs.map((s) => `${s.iface}:${s.port}`),
     leases: leasesPath,

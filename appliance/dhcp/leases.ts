@@ -5,8 +5,18 @@
 // so a restarted server is in exactly the state its journal describes.
 import type { SubnetConfig } from "./config";
 import { type Cidr, inCidr, intToIp, ipToInt, parseCidr } from "./ip";
-import { Journal, type JournalRecord, readJournal } from "./journal";
+import { DurableLog } from "../journal/durable-log";
 import { FreeBitmap } from "./pool";
+
+/** A line of the lease journal. */
+export type LeaseRecord =
+  | { op: "bind"; ip: string; key: string; mac: string; exp: number; host?: string }
+  | { op: "free"; ip: string }
+  | { op: "decline"; ip: string; exp: number };
+
+function isLeaseRecord(r: unknown): r is LeaseRecord {
+  return typeof r === "object" && r !== null && typeof (r as { ip?: unknown }).ip === "string";
+}
 
 export type LeaseState = "offered" | "bound" | "declined" | "free";
 
@@ -38,7 +48,7 @@ export class Leases {
   private pools: RangePool[] = [];
   private excludedIps = new Set<number>();
   private excludedRanges: [number, number][] = [];
-  private journal!: Journal;
+  private journal!: DurableLog<LeaseRecord>;
   private lastSweep = 0;
 
   private constructor(private readonly now: () => number) {}
@@ -48,14 +58,17 @@ export class Leases {
     opts: { now?: () => number; compactAfter?: number; onError?(e: unknown): void } = {},
   ): Promise<{ leases: Leases; skipped: number }> {
     const leases = new Leases(opts.now ?? Date.now);
-    const { records, skipped } = readJournal(path);
-    for (const r of records) leases.apply(r);
-    leases.journal = await Journal.open(path, records.length, {
-      live: () => leases.live(),
-      liveCount: () => leases.byIp.size,
-      compactAfter: opts.compactAfter,
-      onError: opts.onError,
+    const compactAfter = opts.compactAfter ?? 10_000;
+    const { log, records, skipped } = await DurableLog.open<LeaseRecord>(path, {
+      accept: isLeaseRecord,
+      // As before the journals were one: what the umask allows, like the server's other files.
+      mode: 0o666,
+      // byIp.size bounds the live leases from above and costs nothing to read after every write.
+      compaction: { due: (inFile) => inFile >= compactAfter && inFile >= 4 * leases.byIp.size, live: () => leases.live() },
+      ...(opts.onError ? { onError: opts.onError } : {}),
     });
+    for (const r of records) leases.apply(r);
+    leases.journal = log;
     return { leases, skipped };
   }
 
@@ -118,7 +131,7 @@ export class Leases {
     return l && this.byIp.get(l.ip) === l ? l : undefined;
   }
 
-  private apply(r: JournalRecord): void {
+  private apply(r: LeaseRecord): void {
     const ip = ipToInt(r.ip);
     if (r.op === "bind") {
       const old = this.current(r.key);
@@ -145,9 +158,9 @@ export class Leases {
     }
   }
 
-  private live(): JournalRecord[] {
+  private live(): LeaseRecord[] {
     const now = this.now();
-    const out: JournalRecord[] = [];
+    const out: LeaseRecord[] = [];
     for (const l of this.byIp.values()) {
       if (!this.active(l, now)) continue;
       if (l.state === "bound")
@@ -241,7 +254,7 @@ export class Leases {
 
   /** Bind and make it durable; the returned promise settles after fdatasync. */
   bind(key: string, mac: string, ip: string, leaseSeconds: number, hostname?: string): Promise<void> {
-    const r: JournalRecord = { op: "bind", ip, key, mac, exp: this.now() + leaseSeconds * 1000 };
+    const r: LeaseRecord = { op: "bind", ip, key, mac, exp: this.now() + leaseSeconds * 1000 };
     if (hostname) r.host = hostname;
     this.apply(r);
     return this.journal.append(r);
@@ -251,7 +264,7 @@ export class Leases {
   release(key: string, ip: string): Promise<void> | null {
     const l = this.byIp.get(ipToInt(ip));
     if (!l || l.key !== key || l.state !== "bound") return null;
-    const r: JournalRecord = { op: "free", ip };
+    const r: LeaseRecord = { op: "free", ip };
     this.apply(r);
     return this.journal.append(r);
   }
@@ -260,7 +273,7 @@ export class Leases {
   decline(key: string, ip: string, holdSeconds: number): Promise<void> | null {
     const l = this.byIp.get(ipToInt(ip));
     if (!l || l.key !== key || l.state === "free") return null;
-    const r: JournalRecord = { op: "decline", ip, exp: this.now() + holdSeconds * 1000 };
+    const r: LeaseRecord = { op: "decline", ip, exp: this.now() + holdSeconds * 1000 };
     this.apply(r);
     return this.journal.append(r);
   }
@@ -287,7 +300,7 @@ export class Leases {
   }
 
   compact(): Promise<void> {
-    return this.journal.compactNow();
+    return this.journal.compact(() => this.live());
   }
 
   close(): Promise<void> {

@@ -35,7 +35,7 @@ export class ProxyHandler implements Handle {
     if (!onBootPort) this.discoverEvents.maybeEmit(req, subnet);
     const spec = this.deps.boot.decide(bootRequestOf(req, server));
     if (!spec) {
-      this.deps.log.debug("no boot file for client", { mac: macOf(p), xid: p.xid, interface: req.iface.name });
+      this.deps.log("debug", "no boot file for client", { mac: macOf(p), xid: p.xid, interface: req.iface.name });
       return null;
     }
     const reply = replyTo(p, onBootPort ? MessageType.Ack : MessageType.Offer, server);

@@ -6,7 +6,7 @@ import type { DhcpSnapshot } from "./config";
 import type { EmitEvent, Handle, Incoming, Outgoing } from "./handler";
 import { inCidr, intToIp, ipToInt } from "./ip";
 import type { Leases } from "./leases";
-import type { Logger } from "./log";
+import type { Logger } from "../log";
 import { type DhcpPacket, MessageType, macOf } from "./packet";
 import { addBootOptions, addSubnetOptions, bootRequestOf, destination, replyTo, withRelayInfo } from "./reply";
 import type { Subnet, Topology } from "./topology";
@@ -113,7 +113,7 @@ export class ReservationHandler implements Handle {
       const hold = this.deps.snapshot().leases.offerSeconds;
       const n = this.leases.offer(clientKey(p), mac, subnet.cidr, p.options.requestedIp, hold);
       if (n === null) {
-        log.warn("no free address", { mac, xid: p.xid, interface: req.iface.name, subnet: subnet.config.cidr });
+        log("warn", "no free address", { mac, xid: p.xid, interface: req.iface.name, subnet: subnet.config.cidr });
         return null;
       }
       ip = intToIp(n);
@@ -126,7 +126,7 @@ export class ReservationHandler implements Handle {
 
   private nak(req: Incoming, server: string, why: string): Outgoing {
     const p = req.packet;
-    this.deps.log.info("nak", { mac: macOf(p), xid: p.xid, interface: req.iface.name, why });
+    this.deps.log("info", "nak", { mac: macOf(p), xid: p.xid, interface: req.iface.name, why });
     const reply = replyTo(p, MessageType.Nak, server);
     reply.options.message = why;
     withRelayInfo(reply, p);
@@ -160,7 +160,7 @@ export class ReservationHandler implements Handle {
       await this.leases.bind(key, mac, target, leaseSeconds, res?.hostname);
     } catch (e) {
       // Not durable means not leased: no ACK, the client retries.
-      this.deps.log.error("lease journal write failed", { mac, xid: p.xid, error: String(e) });
+      this.deps.log("error", "lease journal write failed", { mac, xid: p.xid, error: String(e) });
       return null;
     }
     this.deps.emit({
@@ -183,7 +183,7 @@ export class ReservationHandler implements Handle {
     if (!o.serverId || !this.isOurs(req, o.serverId) || !o.requestedIp) return null;
     const hold = this.deps.snapshot().leases.declineSeconds;
     const done = this.leases.decline(clientKey(p), o.requestedIp, hold);
-    this.deps.log.warn("address declined by client", {
+    this.deps.log("warn", "address declined by client", {
       mac: macOf(p),
       xid: p.xid,
       interface: req.iface.name,
@@ -198,7 +198,7 @@ export class ReservationHandler implements Handle {
     const p = req.packet;
     if (p.options.serverId && !this.isOurs(req, p.options.serverId)) return null;
     const done = this.leases.release(clientKey(p), p.ciaddr);
-    this.deps.log.info(done ? "released" : "release for an address the client does not hold", {
+    this.deps.log("info", done ? "released" : "release for an address the client does not hold", {
       mac: macOf(p),
       xid: p.xid,
       interface: req.iface.name,

@@ -4,7 +4,7 @@
 // and interface and dropped; nothing here stops the process.
 import type dgram from "node:dgram";
 import type { Handle, Incoming, InterfaceInfo, Outgoing } from "./handler";
-import type { Logger } from "./log";
+import type { Logger } from "../log";
 import { DhcpDecodeError, decode, encode, macOf } from "./packet";
 
 export interface BoundSocket {
@@ -34,7 +34,7 @@ export class DhcpServer {
   ) {
     for (const b of sockets) {
       b.socket.on("message", (msg, rinfo) => this.onMessage(b, msg, rinfo));
-      b.socket.on("error", (e) => opts.log.error("socket error", { interface: b.iface, port: b.port, error: String(e) }));
+      b.socket.on("error", (e) => opts.log("error", "socket error", { interface: b.iface, port: b.port, error: String(e) }));
     }
   }
 
@@ -47,11 +47,11 @@ export class DhcpServer {
     const now = Date.now();
     if (now - this.badWindow >= 1000) {
       if (this.badInWindow > BAD_LOGS_PER_SECOND)
-        this.opts.log.warn("more packets dropped", { count: this.badInWindow - BAD_LOGS_PER_SECOND });
+        this.opts.log("warn", "more packets dropped", { count: this.badInWindow - BAD_LOGS_PER_SECOND });
       this.badWindow = now;
       this.badInWindow = 0;
     }
-    if (++this.badInWindow <= BAD_LOGS_PER_SECOND) this.opts.log.warn(why, f);
+    if (++this.badInWindow <= BAD_LOGS_PER_SECOND) this.opts.log("warn", why, f);
   }
 
   private onMessage(b: BoundSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {

@@ -5,7 +5,7 @@ import { SnapshotBootDecider } from "./boot";
 import type { DhcpSnapshot } from "./config";
 import type { EmitEvent, Handle, InterfaceInfo } from "./handler";
 import { Leases } from "./leases";
-import type { Logger } from "./log";
+import type { Logger } from "../log";
 import { ProxyHandler } from "./proxy";
 import { type HandlerDeps, ReservationHandler } from "./reservation";
 import { type BoundSocket, DhcpServer } from "./server";
@@ -41,9 +41,9 @@ export async function startDhcp(o: {
   refresh.unref();
 
   const { leases, skipped } = await Leases.open(o.leasesPath, {
-    onError: (e) => o.log.error("lease journal error", { error: String(e) }),
+    onError: (e) => o.log("error", "lease journal error", { error: String(e) }),
   });
-  if (skipped) o.log.warn("lease journal had unreadable records", { skipped, path: o.leasesPath });
+  if (skipped) o.log("warn", "lease journal had unreadable records", { skipped, path: o.leasesPath });
   const exclusions = () => [
     ...snap.reservations.map((r) => r.ip),
     ...[...ifaces.values()].flatMap((i) => i.addresses),

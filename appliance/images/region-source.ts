@@ -1,7 +1,7 @@
 // Where the rack's image cache fills from: the region's image store, with this rack's own
 // credential. The credential is read per download, so a rotation mid-run is picked up.
 import type { ImageFetcher } from "./cache";
-import { StateDir } from "../tunnel/state";
+import { StateDir } from "../state/dir";
 
 export function regionImageSource(o: { stateDir: string; region?: string }): ImageFetcher {
   const state = new StateDir(o.stateDir);

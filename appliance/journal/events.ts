@@ -13,6 +13,8 @@ const COMPACT_AFTER = 20_000;
 
 export class EventJournal {
   private pending: RackEvent[] = [];
+  /** Numbered and queued for the disk, not yet synced: compaction must keep them too. */
+  private readonly unsynced = new Map<number, RackEvent>();
   private acked = 0;
   private nextSeq: number;
   private listeners = new Set<() => void>();
@@ -50,7 +52,12 @@ export class EventJournal {
     if (!parsed.success) throw new Error(`invalid ${String((input as { type?: unknown }).type)} event: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
     const e = parsed.data;
     this.nextSeq++;
-    await this.log.append({ k: "e", e });
+    this.unsynced.set(e.seq, e);
+    try {
+      await this.log.append({ k: "e", e });
+    } finally {
+      this.unsynced.delete(e.seq);
+    }
     this.pending.push(e);
     // A sync may finish out of order with a later one only if appends interleave; keep order.
     if (this.pending.length > 1 && this.pending.at(-2)!.seq > e.seq) this.pending.sort((a, b) => a.seq - b.seq);
@@ -64,7 +71,12 @@ export class EventJournal {
     this.acked = upTo;
     this.pending = this.pending.filter((e) => e.seq > upTo);
     await this.log.append({ k: "ack", upTo });
-    if (this.log.size > COMPACT_AFTER) await this.log.rewrite([{ k: "ack", upTo: this.acked }, ...this.pending.map((e) => ({ k: "e" as const, e }))]);
+    if (this.log.size > COMPACT_AFTER) await this.log.compact(() => this.live());
+  }
+
+  /** What a compacted journal holds: the acknowledgement, then every event not acknowledged. */
+  private live(): Rec[] {
+    return [{ k: "ack", upTo: this.acked }, ...[...this.pending, ...this.unsynced.values()].map((e) => ({ k: "e" as const, e }))];
   }
 
   /** Pending events after `seq`, oldest first, at most `limit`. */

@@ -31,8 +31,13 @@ export class CommandLedger {
   }
 
   static async open(dir: string): Promise<CommandLedger> {
-    const { log, records } = await DurableLog.open<Rec>(join(dir, "commands.log"));
-    return new CommandLedger(log, records);
+    let ledger: CommandLedger | undefined;
+    // Compaction follows a write, and every write goes through the ledger: it exists by then.
+    const { log, records } = await DurableLog.open<Rec>(join(dir, "commands.log"), {
+      compaction: { due: (inFile) => inFile > KEEP * 4, live: () => ledger!.trim() },
+    });
+    ledger = new CommandLedger(log, records);
+    return ledger;
   }
 
   get(id: string): LedgerEntry | undefined {
@@ -48,7 +53,6 @@ export class CommandLedger {
     const type = this.entries.get(id)?.type ?? "";
     this.entries.set(id, { state: "done", type, outcome });
     await this.log.append({ k: "done", id, outcome, at: Date.now() });
-    if (this.log.size > KEEP * 4) await this.compact();
   }
 
   /** Started in an earlier life of the process and never finished. */
@@ -60,7 +64,8 @@ export class CommandLedger {
     return this.entries.size;
   }
 
-  private async compact(): Promise<void> {
+  /** Forgets all but the most recent ids; what a compacted ledger holds. */
+  private trim(): Rec[] {
     const keep = [...this.entries].slice(-KEEP);
     this.entries.clear();
     const recs: Rec[] = [];
@@ -69,7 +74,7 @@ export class CommandLedger {
       recs.push({ k: "start", id, type: e.type, at: 0 });
       if (e.state === "done") recs.push({ k: "done", id, outcome: e.outcome, at: 0 });
     }
-    await this.log.rewrite(recs);
+    return recs;
   }
 
   close(): Promise<void> {

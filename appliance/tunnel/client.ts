@@ -14,6 +14,7 @@ import {
   type RegionMessage,
   RegionMessageSchema,
 } from "../../shared/tunnel/protocol";
+import type { Logger } from "../log";
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "./backoff";
 
 const WELCOME_TIMEOUT_MS = 15_000;
@@ -26,7 +27,7 @@ export interface TunnelHandlers {
   onOpen(welcome: Extract<RegionMessage, { t: "welcome" }>): void;
   onMessage(msg: Exclude<RegionMessage, { t: "welcome" }>): void;
   onClose(code: number, reason: string): void;
-  log(level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
+  log: Logger;
 }
 
 export interface TunnelOptions {

@@ -2,7 +2,7 @@
 // again on an enrolled appliance does nothing (zero-touch images may run it on every boot).
 import { hostname as osHostname, networkInterfaces } from "node:os";
 import { z } from "zod";
-import { type CredentialFile, StateDir } from "./state";
+import { type CredentialFile, StateDir } from "../state/dir";
 
 const EnrolResponse = z.object({ rack_id: z.string().regex(/^[a-z0-9]{12}$/), credential: z.string().min(20).max(256), site: z.string() });
 

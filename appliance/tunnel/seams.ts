@@ -1,12 +1,11 @@
 // Adapters from the site services' own event shapes to tunnel events, so DHCP and HTTP boot
 // need not know the wire schema. Typed structurally: those services keep their own types.
 import type { EventInput } from "../../shared/tunnel/events";
+import type { Logger } from "../log";
 
 export interface Emitter {
   emit(e: EventInput): Promise<number>;
 }
-
-type Logger = (level: "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
 
 /** What appliance/dhcp emits (its DhcpEvent), reduced to what the region uses. */
 export type DhcpLikeEvent =

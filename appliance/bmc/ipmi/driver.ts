@@ -23,7 +23,8 @@ import {
   parseChassisStatus,
   setBootOptionRequest,
 } from "./commands/chassis";
-import { IpmiSession, type SessionOptions, completionError, toPowerError } from "./session";
+import { completionError, toPowerError } from "./failures";
+import { IpmiSession, type SessionOptions } from "./session";
 
 export interface IpmiDriverOptions extends SessionOptions {
   /** Keep the session between actions. Default true. */

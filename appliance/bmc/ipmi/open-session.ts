@@ -24,6 +24,15 @@ export interface OpenSessionResponse extends Partial<Algorithms> {
   bmcSessionId: number;
 }
 
+/** The 8 bytes every Open Session and RAKP message starts with: tag, status or privilege, 2 reserved, a session ID. */
+export function messageHead(tag: number, second: number, sessionId: number): Buffer {
+  const head = Buffer.alloc(8);
+  head[0] = tag;
+  head[1] = second;
+  head.writeUInt32LE(sessionId >>> 0, 4);
+  return head;
+}
+
 function algorithm(type: number, alg: number): Buffer {
   return Buffer.from([type, 0, 0, 8, alg, 0, 0, 0]);
 }
@@ -34,11 +43,8 @@ function readAlgorithm(buf: Buffer, off: number, type: number): number {
 }
 
 export function encodeOpenSessionRequest(r: OpenSessionRequest): Buffer {
-  const head = Buffer.alloc(8);
-  head[0] = r.tag;
-  head[1] = r.maxPrivilege;
-  head.writeUInt32LE(r.consoleSessionId >>> 0, 4);
-  return Buffer.concat([head, algorithm(0, r.auth), algorithm(1, r.integrity), algorithm(2, r.confidentiality)]);
+  const algorithms = [algorithm(0, r.auth), algorithm(1, r.integrity), algorithm(2, r.confidentiality)];
+  return Buffer.concat([messageHead(r.tag, r.maxPrivilege, r.consoleSessionId), ...algorithms]);
 }
 
 export function decodeOpenSessionRequest(buf: Buffer): OpenSessionRequest {

@@ -3,6 +3,7 @@
 // privilege byte exactly as sent in RAKP1 (with its name-only-lookup bit).
 import { type CipherSuite, hmac } from "./cipher";
 import { need } from "./errors";
+import { messageHead } from "./open-session";
 
 /** RAKP1 role bit: look the user up by name only, not by name and privilege. */
 export const NAME_ONLY_LOOKUP = 0x10;
@@ -68,11 +69,7 @@ export function decodeRakp1(buf: Buffer): Rakp1 {
 }
 
 export function encodeRakp2(m: Rakp2): Buffer {
-  const head = Buffer.alloc(8);
-  head[0] = m.tag;
-  head[1] = m.status;
-  head.writeUInt32LE(m.consoleSessionId >>> 0, 4);
-  return Buffer.concat([head, m.bmcRandom, m.bmcGuid, m.authCode]);
+  return Buffer.concat([messageHead(m.tag, m.status, m.consoleSessionId), m.bmcRandom, m.bmcGuid, m.authCode]);
 }
 
 export function decodeRakp2(buf: Buffer): Rakp2 {
@@ -89,11 +86,7 @@ export function decodeRakp2(buf: Buffer): Rakp2 {
 }
 
 export function encodeRakp3(m: Rakp3): Buffer {
-  const head = Buffer.alloc(8);
-  head[0] = m.tag;
-  head[1] = m.status;
-  head.writeUInt32LE(m.bmcSessionId >>> 0, 4);
-  return Buffer.concat([head, m.authCode]);
+  return Buffer.concat([messageHead(m.tag, m.status, m.bmcSessionId), m.authCode]);
 }
 
 export function decodeRakp3(buf: Buffer): Rakp3 {
@@ -102,11 +95,7 @@ export function decodeRakp3(buf: Buffer): Rakp3 {
 }
 
 export function encodeRakp4(m: Rakp4): Buffer {
-  const head = Buffer.alloc(8);
-  head[0] = m.tag;
-  head[1] = m.status;
-  head.writeUInt32LE(m.consoleSessionId >>> 0, 4);
-  return Buffer.concat([head, m.integrityCheck]);
+  return Buffer.concat([messageHead(m.tag, m.status, m.consoleSessionId), m.integrityCheck]);
 }
 
 export function decodeRakp4(buf: Buffer): Rakp4 {

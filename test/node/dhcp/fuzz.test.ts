@@ -12,7 +12,7 @@ import { parseSnapshot } from "../../../appliance/dhcp/config";
 import type { Handle, Incoming } from "../../../appliance/dhcp/handler";
 import { inCidr, ipToInt, parseCidr } from "../../../appliance/dhcp/ip";
 import { Leases } from "../../../appliance/dhcp/leases";
-import { silentLogger } from "../../../appliance/dhcp/log";
+import { silentLogger } from "../../../appliance/log";
 import { DhcpDecodeError, decode, encode, type MessageType } from "../../../appliance/dhcp/packet";
 import { ProxyHandler } from "../../../appliance/dhcp/proxy";
 import { ReservationHandler } from "../../../appliance/dhcp/reservation";

@@ -8,7 +8,7 @@ import { SnapshotBootDecider } from "../../../appliance/dhcp/boot";
 import { type DhcpSnapshot, parseSnapshot } from "../../../appliance/dhcp/config";
 import type { DhcpEvent, Handle, Incoming, Outgoing } from "../../../appliance/dhcp/handler";
 import { Leases } from "../../../appliance/dhcp/leases";
-import { silentLogger } from "../../../appliance/dhcp/log";
+import { silentLogger } from "../../../appliance/log";
 import { type DhcpOptions, type DhcpPacket, emptyOptions, MessageType } from "../../../appliance/dhcp/packet";
 import { ProxyHandler } from "../../../appliance/dhcp/proxy";
 import { ReservationHandler } from "../../../appliance/dhcp/reservation";

@@ -2,16 +2,16 @@
 // server ACKs only after the record is synced), so a bind of an address that another client
 // still holds there is a double allocation.
 import { readFileSync } from "node:fs";
-import type { JournalRecord } from "../../../appliance/dhcp/journal";
+import type { LeaseRecord } from "../../../appliance/dhcp/leases";
 
-export function journalRecords(path: string): JournalRecord[] {
+export function journalRecords(path: string): LeaseRecord[] {
   return readFileSync(path, "utf8")
     .split("\n")
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as JournalRecord);
+    .map((l) => JSON.parse(l) as LeaseRecord);
 }
 
-export function doubleAllocations(records: JournalRecord[]): string[] {
+export function doubleAllocations(records: LeaseRecord[]): string[] {
   const owner = new Map<string, { key: string; exp: number }>();
   const problems: string[] = [];
   for (const r of records) {

@@ -10,8 +10,8 @@ import { Daemon } from "../../../appliance/daemon";
 import { EventJournal } from "../../../appliance/journal/events";
 import { CommandLedger } from "../../../appliance/journal/ledger";
 import { backoffDelay } from "../../../appliance/tunnel/backoff";
-import { Executor } from "../../../appliance/tunnel/executor";
-import { StateDir } from "../../../appliance/tunnel/state";
+import { Executor } from "../../../appliance/commands/executor";
+import { StateDir } from "../../../appliance/state/dir";
 import { HEARTBEAT_PING, HEARTBEAT_PONG } from "../../../shared/tunnel/protocol";
 
 const dirs: string[] = [];

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandLedger } from "../../../appliance/journal/ledger";
-import { Executor } from "../../../appliance/tunnel/executor";
-import { Limiter } from "../../../appliance/tunnel/poll";
+import { Executor } from "../../../appliance/commands/executor";
+import { Limiter } from "../../../appliance/commands/limiter";
 import type { CommandMessage } from "../../../shared/tunnel/protocol";
 
 let server: Server;

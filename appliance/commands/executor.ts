@@ -3,7 +3,9 @@
 // repeat of one still running waits for that run. Commands for the same machine run in order.
 import type { CommandMessage } from "../../shared/tunnel/protocol";
 import type { CommandLedger, CommandOutcome } from "../journal/ledger";
-import { runCommand, type RunContext } from "./run-command";
+import { commandError } from "./errors";
+import { Limiter } from "./limiter";
+import { runCommand, type RunContext } from "./runner";
 
 export interface Executed {
   id: string;
@@ -15,15 +17,16 @@ export interface Executed {
 export class Executor {
   private readonly running = new Map<string, Promise<Executed>>();
   private readonly perMachine = new Map<string, Promise<unknown>>();
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly limiter: Limiter;
   executed = 0;
 
   constructor(
     private readonly ledger: CommandLedger,
     private readonly ctx: RunContext,
-    private readonly maxConcurrent = 64,
-  ) {}
+    maxConcurrent = 64,
+  ) {
+    this.limiter = new Limiter(maxConcurrent);
+  }
 
   get inFlight(): number {
     return this.running.size;
@@ -57,7 +60,7 @@ export class Executor {
     const key = typeof cmd.params.system_id === "string" ? cmd.params.system_id : `cmd:${cmd.id}`;
     const before = this.perMachine.get(key) ?? Promise.resolve();
     const started = this.ledger.start(cmd.id, cmd.type);
-    const run = Promise.all([before, started]).then(() => this.limited(() => runCommand(cmd, this.ctx)));
+    const run = Promise.all([before, started]).then(() => this.limiter.run(() => runCommand(cmd, this.ctx)));
     const settled = run.catch(() => {});
     this.perMachine.set(key, settled);
     void settled.then(() => {
@@ -67,21 +70,10 @@ export class Executor {
     try {
       outcome = await run;
     } catch (e) {
-      outcome = { ok: false, error: { code: "internal", message: e instanceof Error ? e.message : String(e) } };
+      outcome = { ok: false, error: commandError(e) };
     }
     this.executed++;
     return this.record(cmd.id, outcome, false);
-  }
-
-  private async limited<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.active >= this.maxConcurrent) await new Promise<void>((r) => this.waiting.push(r));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
   }
 
   /** Waits (bounded) for running commands, for a graceful stop. */

@@ -1,16 +1,18 @@
 // What each command type does on the appliance. Power work goes through the BMC driver
 // registry and MAAS's retry policy; errors become results, never exceptions.
-import { createDriver } from "../bmc/registry";
 import { type PowerAction, runPowerAction } from "../bmc/retry";
-import { PowerError } from "../bmc/driver";
 import { PowerCommandParams, PowerPollParams } from "../../shared/tunnel/commands";
 import type { CommandMessage } from "../../shared/tunnel/protocol";
 import type { CommandOutcome } from "../journal/ledger";
-import { DEFAULT_POLL_CONCURRENCY, Limiter, runPowerPoll } from "./poll";
+import type { Logger } from "../log";
+import { withDriver } from "./driver";
+import { commandError } from "./errors";
+import { Limiter } from "./limiter";
+import { DEFAULT_POLL_CONCURRENCY, runPowerPoll } from "./power-poll";
 
 export interface RunContext {
   /** Tells about power retries and manual-driver requests (logs, events). */
-  log: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+  log: Logger;
   /** Injected by tests to avoid real waits between retries. */
   retrySleep?: (s: number) => Promise<void>;
   /** Runs a config.sync: re-reads state, returns what it knows. */
@@ -56,22 +58,20 @@ export async function runCommand(cmd: CommandMessage, ctx: RunContext): Promise<
     return { ok: false, error: { code: "unsupported", message: parsed.success ? `${cmd.type} is not supported by this appliance` : "invalid power command parameters", kind: "fatal" } };
   }
   const p = parsed.data;
-  const driver = await createDriver(p.power_type, p.power_parameters, { notify: (message) => ctx.log("warn", message, { system_id: p.system_id }) }).catch((e: unknown) => e as Error);
-  if (driver instanceof Error) return failure(driver);
   try {
-    const out = await runPowerAction(driver, action, {
-      sleep: ctx.retrySleep,
-      onRetry: (attempt, err, wait) => ctx.log("warn", "power action retry", { command: cmd.id, system_id: p.system_id, attempt, code: err.code, wait_s: wait }),
-    });
+    const out = await withDriver(p, ctx.log, (driver) =>
+      runPowerAction(driver, action, {
+        sleep: ctx.retrySleep,
+        onRetry: (attempt, err, wait) =>
+          ctx.log("warn", "power action retry", { command: cmd.id, system_id: p.system_id, attempt, code: err.code, wait_s: wait }),
+      }),
+    );
     return { ok: true, data: { ...(out.state ? { state: out.state } : {}), attempts: out.attempts } };
   } catch (e) {
     return failure(e);
-  } finally {
-    await driver.close?.().catch(() => {});
   }
 }
 
 function failure(e: unknown): CommandOutcome {
-  if (e instanceof PowerError) return { ok: false, error: { code: e.code, message: e.message.slice(0, 4000), kind: e.kind } };
-  return { ok: false, error: { code: "internal", message: e instanceof Error ? e.message : String(e) } };
+  return { ok: false, error: commandError(e) };
 }
