@@ -78,7 +78,14 @@ async function main(): Promise<number> {
       console.error(`enrol needs --region and --token (or PLINTH_REGION and PLINTH_ENROL_TOKEN)\n${USAGE}`);
       return 2;
     }
-    const r = await enrol({ region: opt.region, token: opt.token, stateDir: opt.stateDir, hostname: opt.hostname, version: APPLIANCE_VERSION, force: values.force });
+    const r = await enrol({
+      region: opt.region,
+      token: opt.token,
+      stateDir: opt.stateDir,
+      hostname: opt.hostname,
+      version: APPLIANCE_VERSION,
+      force: values.force,
+    });
     log("info", r.already ? "already enrolled" : "enrolled", { rack: r.cred.rackId, site: r.cred.site, region: r.cred.region, state_dir: opt.stateDir });
     return 0;
   }
@@ -100,7 +107,10 @@ async function main(): Promise<number> {
       console.error(`--http-memory-bytes must be a whole number of bytes (0: keep no image in memory)\n${USAGE}`);
       return 2;
     }
-    if (opt.powerPollConcurrency !== undefined && (!Number.isInteger(opt.powerPollConcurrency) || opt.powerPollConcurrency < 1 || opt.powerPollConcurrency > 256)) {
+    if (
+      opt.powerPollConcurrency !== undefined &&
+      (!Number.isInteger(opt.powerPollConcurrency) || opt.powerPollConcurrency < 1 || opt.powerPollConcurrency > 256)
+    ) {
       console.error(`--power-poll-concurrency must be a whole number from 1 to 256\n${USAGE}`);
       return 2;
     }
@@ -112,12 +122,20 @@ async function main(): Promise<number> {
       return 2;
     }
     watchParent();
-    const daemon = new Daemon({ stateDir: opt.stateDir, region: opt.region, log, ...(opt.powerPollConcurrency ? { powerPollConcurrency: opt.powerPollConcurrency } : {}) });
+    const daemon = new Daemon({
+      stateDir: opt.stateDir,
+      region: opt.region,
+      log,
+      ...(opt.powerPollConcurrency ? { powerPollConcurrency: opt.powerPollConcurrency } : {}),
+    });
     await daemon.start();
     let services: BootServices | null = null;
     if (iface) {
       const sockets = await Promise.all(specs.map(async (s) => ({ socket: await adopt(s), iface: s.iface, port: s.port })));
-      const images = { fetch: regionImageSource({ stateDir: opt.stateDir, ...(opt.region ? { region: opt.region } : {}) }), ...(opt.imageCacheBytes ? { maxBytes: opt.imageCacheBytes } : {}) };
+      const images = {
+        fetch: regionImageSource({ stateDir: opt.stateDir, ...(opt.region ? { region: opt.region } : {}) }),
+        ...(opt.imageCacheBytes ? { maxBytes: opt.imageCacheBytes } : {}),
+      };
       services = await startBootServices(daemon, {
         iface,
         sockets,
@@ -135,10 +153,12 @@ async function main(): Promise<number> {
         if (stopping) return;
         stopping = true;
         log("info", "signal received", { signal });
-        (services?.close() ?? Promise.resolve()).then(() => daemon.stop()).then(resolve, (e: unknown) => {
-          log("error", "stop failed", { error: String(e) });
-          resolve();
-        });
+        (services?.close() ?? Promise.resolve())
+          .then(() => daemon.stop())
+          .then(resolve, (e: unknown) => {
+            log("error", "stop failed", { error: String(e) });
+            resolve();
+          });
       };
       process.on("SIGTERM", () => stop("SIGTERM"));
       process.on("SIGINT", () => stop("SIGINT"));

@@ -70,7 +70,8 @@ export class Daemon {
     this.journal = await EventJournal.open(this.o.stateDir);
     this.ledger = await CommandLedger.open(this.o.stateDir);
     const interrupted = this.ledger.interrupted();
-    if (interrupted.length) this.o.log("warn", "commands interrupted by the last stop will not be run again", { ids: interrupted.slice(0, 20), count: interrupted.length });
+    if (interrupted.length)
+      this.o.log("warn", "commands interrupted by the last stop will not be run again", { ids: interrupted.slice(0, 20), count: interrupted.length });
     this.executor = new Executor(this.ledger, {
       log: this.o.log,
       retrySleep: this.o.retrySleep,
@@ -79,7 +80,14 @@ export class Daemon {
     });
     this.journal.onAppend(() => this.schedulePump());
     this.client = new TunnelClient(
-      { region: this.region, rackId: this.rackId, credential: () => this.credential, backoff: this.o.backoff, heartbeatMs: this.o.heartbeatMs, deadAfterMs: this.o.deadAfterMs },
+      {
+        region: this.region,
+        rackId: this.rackId,
+        credential: () => this.credential,
+        backoff: this.o.backoff,
+        heartbeatMs: this.o.heartbeatMs,
+        deadAfterMs: this.o.deadAfterMs,
+      },
       {
         hello: () => this.hello(cred.hostname),
         onOpen: (w) => void this.onOpen(w.lastEventSeq),
@@ -90,11 +98,21 @@ export class Daemon {
         log: this.o.log,
       },
     );
-    if (this.o.localApi !== false) this.api = await startLocalApi(this.state.path("appliance.sock"), { status: () => this.status(), config: () => this.snapshot, emit: (e) => this.emit(e) });
+    if (this.o.localApi !== false)
+      this.api = await startLocalApi(this.state.path("appliance.sock"), {
+        status: () => this.status(),
+        config: () => this.snapshot,
+        emit: (e) => this.emit(e),
+      });
     this.statusTimer = setInterval(() => this.writeStatus(), 2000);
     this.statusTimer.unref();
     this.client.start();
-    this.o.log("info", "appliance started", { rack: this.rackId, region: this.region, journal_depth: this.journal.depth, config_version: this.snapshot?.version ?? null });
+    this.o.log("info", "appliance started", {
+      rack: this.rackId,
+      region: this.region,
+      journal_depth: this.journal.depth,
+      config_version: this.snapshot?.version ?? null,
+    });
   }
 
   // ---- seams for site services ----
@@ -159,7 +177,18 @@ export class Daemon {
       case "command":
         this.queueAck(m.id);
         this.executor.handle(m).then(
-          (r) => this.client.send(JSON.stringify({ t: "result", v: PROTOCOL_VERSION, id: r.id, ok: r.outcome.ok, ...(r.outcome.data ? { data: r.outcome.data } : {}), ...(r.outcome.error ? { error: r.outcome.error } : {}), ...(r.replay ? { replay: true } : {}) })),
+          (r) =>
+            this.client.send(
+              JSON.stringify({
+                t: "result",
+                v: PROTOCOL_VERSION,
+                id: r.id,
+                ok: r.outcome.ok,
+                ...(r.outcome.data ? { data: r.outcome.data } : {}),
+                ...(r.outcome.error ? { error: r.outcome.error } : {}),
+                ...(r.replay ? { replay: true } : {}),
+              }),
+            ),
           (e: unknown) => this.o.log("error", "command failed to run", { id: m.id, error: String(e) }),
         );
         return;

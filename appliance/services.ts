@@ -73,7 +73,9 @@ export function dhcpSnapshot(s: ConfigSnapshot | null, httpPort: number): DhcpSn
       reservedRanges: n.ranges.filter((r) => r.type === "reserved").map(({ start, end }) => ({ start, end })),
     })),
     // A reservation outside every managed subnet would make the whole snapshot invalid.
-    reservations: (s?.reservations ?? []).filter((r) => inSubnet(r.ip)).map((r) => ({ mac: r.mac, ip: r.ip, ...(validHostname(r.hostname) ? { hostname: r.hostname } : {}) })),
+    reservations: (s?.reservations ?? [])
+      .filter((r) => inSubnet(r.ip))
+      .map((r) => ({ mac: r.mac, ip: r.ip, ...(validHostname(r.hostname) ? { hostname: r.hostname } : {}) })),
     // "none" still marks the MAC as known: no enlistment event for machines the region has.
     bootIntents: (s?.bootIntents ?? []).map((b) => ({ mac: b.mac, intent: b.intent === "none" ? "local" : DHCP_INTENT[b.intent] })),
     boot: { httpPort },
@@ -90,7 +92,7 @@ function sameNet(cidr: string, ip: string): boolean {
   if (!base || !Number.isInteger(n)) return false;
   const toInt = (a: string) => a.split(".").reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0;
   const mask = n === 0 ? 0 : (0xffffffff << (32 - n)) >>> 0;
-  return ((toInt(base) & mask) >>> 0) === ((toInt(ip) & mask) >>> 0);
+  return (toInt(base) & mask) >>> 0 === (toInt(ip) & mask) >>> 0;
 }
 
 /**
@@ -117,7 +119,11 @@ const RESULT_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
  * Maps a node's POST to a result. The node is identified by the lease its address holds
  * (remote IP → MAC → systemId in the snapshot): the snapshot carries no per-node tokens yet.
  */
-export function parseMetadata(req: MetadataRequest, systemIdOf: (remote: string) => string | null, deployOf?: (token: string) => string | null): MetadataResult | null {
+export function parseMetadata(
+  req: MetadataRequest,
+  systemIdOf: (remote: string) => string | null,
+  deployOf?: (token: string) => string | null,
+): MetadataResult | null {
   if (req.method !== "POST") return null;
   // The deployed OS phones home from wherever it got its address: the secret says who it is.
   const home = /^\/phone-home\/([A-Za-z0-9]{16,64})\/?$/.exec(req.path);
@@ -236,7 +242,12 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
   });
   await images.init();
   // TFTP and HTTP bind to the served interface's address only, like DHCP to its device.
-  const tftp = new TftpServer({ provider: rootProvider(o.tftpRoot), address, port: o.tftpPort ?? 69, onEvent: (e) => (e.type === "end" || e.type === "refused" ? log("debug", `tftp ${e.type}`, e) : undefined) });
+  const tftp = new TftpServer({
+    provider: rootProvider(o.tftpRoot),
+    address,
+    port: o.tftpPort ?? 69,
+    onEvent: (e) => (e.type === "end" || e.type === "refused" ? log("debug", `tftp ${e.type}`, e) : undefined),
+  });
   const http = new BootHttpServer({
     intents: (q) => httpIntent(host.config, q, installed),
     filesDir: o.tftpRoot,

@@ -88,9 +88,28 @@ const ours: Peer = {
     const config = join(lab.dir, `ours-${run}.json`);
     writeFileSync(config, JSON.stringify({ subnets: [{ cidr: "10.66.0.0/16", dynamicRanges: [POOL] }] }));
     const args = [
-      "netns", "exec", lab.server, "taskset", "-c", "0", "perl", join(root, "appliance/dhcp/bind-device.pl"), `${lab.serverIf}:67`, "--",
-      process.execPath, "--import", "tsx", join(root, "appliance/dhcp/cli.ts"), "--interface", lab.serverIf,
-      "--config", config, "--leases", join(lab.dir, `ours-${run}.leases`), "--log-level", "warn",
+      "netns",
+      "exec",
+      lab.server,
+      "taskset",
+      "-c",
+      "0",
+      "perl",
+      join(root, "appliance/dhcp/bind-device.pl"),
+      `${lab.serverIf}:67`,
+      "--",
+      process.execPath,
+      "--import",
+      "tsx",
+      join(root, "appliance/dhcp/cli.ts"),
+      "--interface",
+      lab.serverIf,
+      "--config",
+      config,
+      "--leases",
+      join(lab.dir, `ours-${run}.leases`),
+      "--log-level",
+      "warn",
     ];
     return spawn("ip", args, { cwd: root, stdio: "ignore" });
   },
@@ -127,10 +146,24 @@ const dnsmasq: Peer = {
   warmupMs: 1000,
   start(lab, run) {
     const args = [
-      "netns", "exec", lab.server, "taskset", "-c", "0", "dnsmasq", "--no-daemon", "--port=0", "--conf-file=/dev/null",
-      `--interface=${lab.serverIf}`, "--bind-interfaces", `--dhcp-range=${POOL.start},${POOL.end},255.255.0.0,1h`,
-      `--dhcp-leasefile=${join(lab.dir, `dnsmasq-${run}.leases`)}`, `--pid-file=${join(lab.dir, `dnsmasq-${run}.pid`)}`,
-      "--dhcp-lease-max=100000", "--no-ping", "--quiet-dhcp",
+      "netns",
+      "exec",
+      lab.server,
+      "taskset",
+      "-c",
+      "0",
+      "dnsmasq",
+      "--no-daemon",
+      "--port=0",
+      "--conf-file=/dev/null",
+      `--interface=${lab.serverIf}`,
+      "--bind-interfaces",
+      `--dhcp-range=${POOL.start},${POOL.end},255.255.0.0,1h`,
+      `--dhcp-leasefile=${join(lab.dir, `dnsmasq-${run}.leases`)}`,
+      `--pid-file=${join(lab.dir, `dnsmasq-${run}.pid`)}`,
+      "--dhcp-lease-max=100000",
+      "--no-ping",
+      "--quiet-dhcp",
     ];
     return spawn("ip", args, { stdio: "ignore" });
   },
@@ -143,8 +176,25 @@ interface Trial {
 
 async function perfdhcp(lab: Lab, rate: number): Promise<Trial> {
   const args = [
-    "netns", "exec", lab.client, "taskset", "-c", "1", "perfdhcp", "-4", "-l", "10.66.0.2", "-R", String(CLIENTS),
-    "-r", String(rate), "-p", String(PERIOD_S), "-W", "2000000", "10.66.0.1",
+    "netns",
+    "exec",
+    lab.client,
+    "taskset",
+    "-c",
+    "1",
+    "perfdhcp",
+    "-4",
+    "-l",
+    "10.66.0.2",
+    "-R",
+    String(CLIENTS),
+    "-r",
+    String(rate),
+    "-p",
+    String(PERIOD_S),
+    "-W",
+    "2000000",
+    "10.66.0.1",
   ];
   const child = spawn("ip", args, { stdio: ["ignore", "pipe", "ignore"] });
   running.add(child);

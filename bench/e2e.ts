@@ -210,10 +210,14 @@ async function startRef(): Promise<Ref> {
       { stdio: ["ignore", "ignore", "pipe"] },
     );
     ref.children.push(dnsmasq);
-    const server = ns.spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "..", "test/node/images/metadata-server.ts"), "0.0.0.0", String(REF_PORT), dir, www], {
-      stdio: ["ignore", "pipe", "inherit"],
-      cwd: join(import.meta.dirname, ".."),
-    });
+    const server = ns.spawn(
+      process.execPath,
+      ["--import", "tsx", join(import.meta.dirname, "..", "test/node/images/metadata-server.ts"), "0.0.0.0", String(REF_PORT), dir, www],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+        cwd: join(import.meta.dirname, ".."),
+      },
+    );
     ref.children.push(server);
     await new Promise<void>((ok, fail) => {
       const t = setTimeout(() => fail(new Error("the reference's HTTP server did not start")), 30_000);
@@ -302,7 +306,8 @@ async function refBoot(ref: Ref, args: string[], done: ((p: Post) => boolean) | 
   }
 }
 
-const statusIs = (s: string) => (p: Post) => p.method === "POST" && p.path === "/metadata/node-1/status" && (JSON.parse(p.body) as { status: string }).status === s;
+const statusIs = (s: string) => (p: Post) =>
+  p.method === "POST" && p.path === "/metadata/node-1/status" && (JSON.parse(p.body) as { status: string }).status === s;
 
 async function refRound(ref: Ref, n: number): Promise<{ ready: number; deployed: number; deployedMarks: Record<string, number> }> {
   const vdir = join(ref.dir, `round${n}`);
@@ -312,7 +317,9 @@ async function refRound(ref: Ref, n: number): Promise<{ ready: number; deployed:
   const www = join(ref.dir, "www");
   const token = `tok-${n}`;
   writeFileSync(join(ref.dir, "tokens.json"), JSON.stringify({ "node-1": token }));
-  const sha = createHash("sha256").update(readFileSync(join(imagesDir, "testdisk.raw.zst"))).digest("hex");
+  const sha = createHash("sha256")
+    .update(readFileSync(join(imagesDir, "testdisk.raw.zst")))
+    .digest("hex");
   const fail = (what: string) => new Error(`reference ${what}: console:\n${readFileSync(join(vdir, "console.log"), "utf8").slice(-3000)}`);
 
   // (a) commissioning: QEMU start → the environment's final status POST ("done").
@@ -378,14 +385,23 @@ export async function run(): Promise<BenchRow[]> {
           oursD.push(x.deployed);
           readyMarks.push(x.readyMarks);
           deployedMarks.push(x.deployedMarks);
-          const m = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k} @${secs(v)}`).join(", ");
-          console.log(`e2e round ${i + 1} ours: power-on to READY ${secs(x.ready)} s (${m(x.readyMarks)}), to DEPLOYED ${secs(x.deployed)} s (${m(x.deployedMarks)})`);
+          const m = (r: Record<string, number>) =>
+            Object.entries(r)
+              .map(([k, v]) => `${k} @${secs(v)}`)
+              .join(", ");
+          console.log(
+            `e2e round ${i + 1} ours: power-on to READY ${secs(x.ready)} s (${m(x.readyMarks)}), to DEPLOYED ${secs(x.deployed)} s (${m(x.deployedMarks)})`,
+          );
         } else {
           const x = await refRound(ref, i);
           refR.push(x.ready);
           refD.push(x.deployed);
           refMarks.push(x.deployedMarks);
-          console.log(`e2e round ${i + 1} reference: power-on to READY ${secs(x.ready)} s, to DEPLOYED ${secs(x.deployed)} s (${Object.entries(x.deployedMarks).map(([k, v]) => `${k} @${secs(v)}`).join(", ")})`);
+          console.log(
+            `e2e round ${i + 1} reference: power-on to READY ${secs(x.ready)} s, to DEPLOYED ${secs(x.deployed)} s (${Object.entries(x.deployedMarks)
+              .map(([k, v]) => `${k} @${secs(v)}`)
+              .join(", ")})`,
+          );
         }
       }
     }
@@ -398,7 +414,12 @@ export async function run(): Promise<BenchRow[]> {
   // Medians of where each of our phases stood when QEMU ran and when the console showed a line.
   const marks = (rs: Record<string, number>[]) => {
     const keys = [...new Set(rs.flatMap((r) => Object.keys(r)))];
-    return keys.map((k) => `${k === "qemu" ? "QEMU running" : k === "installed" ? "status installed POSTed" : k === "QEMU exited" ? "QEMU exited on the reboot" : `console "${k}"`} at ${secs(median(rs.flatMap((r) => (r[k] === undefined ? [] : [r[k]!]))))} s`).join(", ");
+    return keys
+      .map(
+        (k) =>
+          `${k === "qemu" ? "QEMU running" : k === "installed" ? "status installed POSTed" : k === "QEMU exited" ? "QEMU exited on the reboot" : `console "${k}"`} at ${secs(median(rs.flatMap((r) => (r[k] === undefined ? [] : [r[k]!]))))} s`,
+      )
+      .join(", ");
   };
   const refName = "dnsmasq 2.90 (DHCP+TFTP) + static HTTP, same VM";
   const host = `${ROUNDS} alternating rounds under QEMU TCG on a shared 2-core host (other sessions running): expect noise`;

@@ -63,11 +63,16 @@ export async function run(): Promise<BenchRow[]> {
       }
     }
     const all = Object.values(samples).flat();
-    for (const [name, xs] of Object.entries(samples)) console.log(`  ${name.padEnd(12)} p50 ${median(xs).toFixed(1)} ms  p95 ${percentile(xs, 95).toFixed(1)} ms`);
+    for (const [name, xs] of Object.entries(samples))
+      console.log(`  ${name.padEnd(12)} p50 ${median(xs).toFixed(1)} ms  p95 ${percentile(xs, 95).toFixed(1)} ms`);
 
     // Allocations per second: 8 concurrent callers, bounded by count and time.
     const allocate = async (body: object) => {
-      const r = await fetch(`${url}/api/v1/machines/allocate`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(body) });
+      const r = await fetch(`${url}/api/v1/machines/allocate`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
       await r.arrayBuffer();
       return r.status;
     };
@@ -92,12 +97,36 @@ export async function run(): Promise<BenchRow[]> {
 
     const host = `${MACHINES} machines, ${SITES} sites`;
     return [
-      row({ metric: "region.list_page_p50_ms", unit: "ms", better: "lower", ours: round(median(all)), reference: null, target: 100, note: `filtered 100-machine pages over HTTP on loopback (${Object.keys(queries).join(", ")}), ${ROUNDS} alternating rounds, ${host}; bound by workerd's D1 round trip and JSON size` }),
+      row({
+        metric: "region.list_page_p50_ms",
+        unit: "ms",
+        better: "lower",
+        ours: round(median(all)),
+        reference: null,
+        target: 100,
+        note: `filtered 100-machine pages over HTTP on loopback (${Object.keys(queries).join(", ")}), ${ROUNDS} alternating rounds, ${host}; bound by workerd's D1 round trip and JSON size`,
+      }),
       row({ metric: "region.list_page_p95_ms", unit: "ms", better: "lower", ours: round(percentile(all, 95)), reference: null }),
-      ...Object.entries(samples).map(([name, xs]) => row({ metric: `region.list_page_p50_ms[${name}]`, unit: "ms", better: "lower", ours: round(median(xs)), reference: null, target: 100 })),
-      row({ metric: "region.allocations_per_s", unit: "1/s", better: "higher", ours: round(plain.perS), reference: null, note: "8 concurrent callers, POST /machines/allocate with no constraints; each is one conditional UPDATE + its event in one D1 batch, serialized by D1's single writer" }),
+      ...Object.entries(samples).map(([name, xs]) =>
+        row({ metric: `region.list_page_p50_ms[${name}]`, unit: "ms", better: "lower", ours: round(median(xs)), reference: null, target: 100 }),
+      ),
+      row({
+        metric: "region.allocations_per_s",
+        unit: "1/s",
+        better: "higher",
+        ours: round(plain.perS),
+        reference: null,
+        note: "8 concurrent callers, POST /machines/allocate with no constraints; each is one conditional UPDATE + its event in one D1 batch, serialized by D1's single writer",
+      }),
       row({ metric: "region.allocations_per_s[constrained]", unit: "1/s", better: "higher", ours: round(constrained.perS), reference: null }),
-      row({ metric: "region.seed_machines_per_s", unit: "1/s", better: "higher", ours: round(MACHINES / seedSeconds), reference: null, note: "npm run seed through the D1 binding (100 machines, 200 NICs, ~200 disks per batch)" }),
+      row({
+        metric: "region.seed_machines_per_s",
+        unit: "1/s",
+        better: "higher",
+        ours: round(MACHINES / seedSeconds),
+        reference: null,
+        note: "npm run seed through the D1 binding (100 machines, 200 NICs, ~200 disks per batch)",
+      }),
     ];
   } finally {
     await stopRegion(child);

@@ -25,9 +25,7 @@ export interface BenchModule {
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-export function row(
-  r: Omit<BenchRow, "ratio" | "at" | "host" | "target"> & { target?: number | null },
-): BenchRow {
+export function row(r: Omit<BenchRow, "ratio" | "at" | "host" | "target"> & { target?: number | null }): BenchRow {
   let ratio: number | null = null;
   if (r.reference && r.reference.value > 0 && r.ours > 0) {
     ratio = r.better === "higher" ? r.ours / r.reference.value : r.reference.value / r.ours;
@@ -64,7 +62,11 @@ export function writeResults(name: string, rows: BenchRow[]): void {
 
 export function writeBenchmarksDoc(): void {
   const dir = join(root, "bench", "results");
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".json")).sort() : [];
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith(".json"))
+        .sort()
+    : [];
   const out = [
     "# Benchmarks",
     "",

@@ -76,9 +76,7 @@ export async function run(): Promise<BenchRow[]> {
   try {
     servers.push(await startPlinthTftp(rig.server, root, rig.serverIp, ["--quiet"]));
     servers.push(await startPeer(rig, "/usr/sbin/in.tftpd", ["-L", "-a", `${rig.serverIp}:6969`, "-s", root]));
-    servers.push(
-      await startPeer(rig, atftpd, ["--daemon", "--no-fork", "--logfile", "/dev/null", "--port", "7069", "--bind-address", rig.serverIp, root]),
-    );
+    servers.push(await startPeer(rig, atftpd, ["--daemon", "--no-fork", "--logfile", "/dev/null", "--port", "7069", "--bind-address", rig.serverIp, root]));
     const out = join(dir, "out.bin");
     const times: Partial<Record<string, number[]>> = {};
     const measure = async (key: string, port: number, client: Variant["client"]) => {
@@ -101,7 +99,10 @@ export async function run(): Promise<BenchRow[]> {
     // Under loss a peer may stall and give up: count that instead of aborting the benchmark.
     const failures: Record<string, number> = { "ours-loss": 0, "atftpd-loss": 0 };
     for (let i = 0; i < 3; i++) {
-      for (const [key, port] of [["ours-loss", 69], ["atftpd-loss", 7069]] as const) {
+      for (const [key, port] of [
+        ["ours-loss", 69],
+        ["atftpd-loss", 7069],
+      ] as const) {
         await measure(key, port, "atftp-window").catch(() => {
           failures[key]!++;
         });

@@ -17,9 +17,11 @@ const NOTE_REF = "no reference peer runs here: MAAS's region↔rack RPC needs a 
 
 async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 export async function run(): Promise<BenchRow[]> {
@@ -39,7 +41,12 @@ export async function run(): Promise<BenchRow[]> {
     const machines: string[] = [];
     for (let i = 0; i < 10; i++) {
       const host = `bench-${i}`;
-      const m = await api(r, "POST", "/machines", { hostname: host, mac_addresses: [`52:54:03:00:00:0${i}`], power_type: "webhook", power_parameters: bmc.params(host) });
+      const m = await api(r, "POST", "/machines", {
+        hostname: host,
+        mac_addresses: [`52:54:03:00:00:0${i}`],
+        power_type: "webhook",
+        power_parameters: bmc.params(host),
+      });
       machines.push(m.json.system_id);
     }
 
@@ -53,10 +60,14 @@ export async function run(): Promise<BenchRow[]> {
     }
 
     const t1 = performance.now();
-    await pool(Array.from({ length: COMMANDS }, (_, i) => machines[i % machines.length]!), 16, async (sys) => {
-      const res = await api(r, "POST", `/machines/${sys}/power_on`, {});
-      if (res.status !== 202) throw new Error(`power_on: ${res.status}`);
-    });
+    await pool(
+      Array.from({ length: COMMANDS }, (_, i) => machines[i % machines.length]!),
+      16,
+      async (sys) => {
+        const res = await api(r, "POST", `/machines/${sys}/power_on`, {});
+        if (res.status !== 202) throw new Error(`power_on: ${res.status}`);
+      },
+    );
     await until("all commands answered", async () => (await api(r, "GET", `/racks/${rackId}`)).json.pending_commands === 0, 2400, 50);
     const cmdRate = COMMANDS / ((performance.now() - t1) / 1000);
 
@@ -71,10 +82,32 @@ export async function run(): Promise<BenchRow[]> {
     const round = (x: number) => Math.round(x * 10) / 10;
     const how = "region in wrangler dev (workerd + local D1), appliance as a separate Node process, webhook BMC answering at once, loopback";
     return [
-      row({ metric: "tunnel.command_rtt_p50", unit: "ms", better: "lower", ours: round(percentile(rtt, 50)), reference: null, target: 50, note: `POST query_power_state answered with its result (API → D1 → Durable Object → appliance → BMC → result in D1 → API), ${SAMPLES} sequential samples; ${how}; ${NOTE_REF}` }),
+      row({
+        metric: "tunnel.command_rtt_p50",
+        unit: "ms",
+        better: "lower",
+        ours: round(percentile(rtt, 50)),
+        reference: null,
+        target: 50,
+        note: `POST query_power_state answered with its result (API → D1 → Durable Object → appliance → BMC → result in D1 → API), ${SAMPLES} sequential samples; ${how}; ${NOTE_REF}`,
+      }),
       row({ metric: "tunnel.command_rtt_p95", unit: "ms", better: "lower", ours: round(percentile(rtt, 95)), reference: null }),
-      row({ metric: "tunnel.commands_per_s", unit: "1/s", better: "higher", ours: round(cmdRate), reference: null, note: `${COMMANDS} power_on through the API at concurrency 16 over 10 machines, until none pending; each costs about 9 D1 statements on the API side (auth, machine, audit event, rack choice, command row) plus a DO storage write, a BMC call with its confirming query and a share of a batched D1 write for its result: local D1 is one SQLite writer, which is the limit here` }),
-      row({ metric: "tunnel.events_per_s", unit: "1/s", better: "higher", ours: round(evRate), reference: null, note: `${EVENTS} events journaled (fdatasync) on the appliance and stored once each in D1, frames of up to 200 events, 2,000 in flight` }),
+      row({
+        metric: "tunnel.commands_per_s",
+        unit: "1/s",
+        better: "higher",
+        ours: round(cmdRate),
+        reference: null,
+        note: `${COMMANDS} power_on through the API at concurrency 16 over 10 machines, until none pending; each costs about 9 D1 statements on the API side (auth, machine, audit event, rack choice, command row) plus a DO storage write, a BMC call with its confirming query and a share of a batched D1 write for its result: local D1 is one SQLite writer, which is the limit here`,
+      }),
+      row({
+        metric: "tunnel.events_per_s",
+        unit: "1/s",
+        better: "higher",
+        ours: round(evRate),
+        reference: null,
+        note: `${EVENTS} events journaled (fdatasync) on the appliance and stored once each in D1, frames of up to 200 events, 2,000 in flight`,
+      }),
     ];
   } finally {
     await app?.kill("SIGTERM");

@@ -36,7 +36,9 @@ export class Client {
   // biome-ignore lint/suspicious/noExplicitAny: response bodies are not in the OpenAPI document
   async call<K extends OperationId>(op: K, args: Args<K> = {} as Args<K>): Promise<any> {
     const [method, template] = op.split(" ") as [string, string];
-    const path = template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(String((args.path as Record<string, string> | undefined)?.[name] ?? "")));
+    const path = template.replace(/\{(\w+)\}/g, (_, name: string) =>
+      encodeURIComponent(String((args.path as Record<string, string> | undefined)?.[name] ?? "")),
+    );
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries((args.query ?? {}) as Record<string, unknown>)) {
       if (v === undefined || v === "") continue;
@@ -47,7 +49,11 @@ export class Client {
     try {
       r = await fetch(url, {
         method,
-        headers: { authorization: `Bearer ${this.profile.apiKey}`, accept: "application/json", ...(args.body === undefined ? {} : { "content-type": "application/json" }) },
+        headers: {
+          authorization: `Bearer ${this.profile.apiKey}`,
+          accept: "application/json",
+          ...(args.body === undefined ? {} : { "content-type": "application/json" }),
+        },
         body: args.body === undefined ? undefined : JSON.stringify(args.body),
         signal: AbortSignal.timeout(30_000),
       });
@@ -62,15 +68,32 @@ export class Client {
     try {
       json = text ? JSON.parse(text) : null;
     } catch {
-      throw new CliError(`the region answered HTTP ${r.status} with something that is not JSON (is ${this.profile.url} a Plinth region?)`, EXIT.error, "bad_response");
+      throw new CliError(
+        `the region answered HTTP ${r.status} with something that is not JSON (is ${this.profile.url} a Plinth region?)`,
+        EXIT.error,
+        "bad_response",
+      );
     }
     if (!r.ok) {
       const e = (json as { error?: { code: string; message: string; details?: unknown } })?.error;
       const code = e?.code ?? "http_error";
       const msg = e?.message ?? `HTTP ${r.status}`;
-      const exit = r.status === 401 || r.status === 403 ? EXIT.auth : r.status === 404 ? EXIT.notFound : r.status === 409 ? EXIT.conflict : r.status === 400 || r.status === 422 ? EXIT.usage : EXIT.error;
+      const exit =
+        r.status === 401 || r.status === 403
+          ? EXIT.auth
+          : r.status === 404
+            ? EXIT.notFound
+            : r.status === 409
+              ? EXIT.conflict
+              : r.status === 400 || r.status === 422
+                ? EXIT.usage
+                : EXIT.error;
       const d = e?.details as { allowed?: string[] } | Array<{ path: string; message: string }> | null | undefined;
-      const extra = Array.isArray(d) ? `: ${d.map((x) => `${x.path || "value"} ${x.message}`).join("; ")}` : d?.allowed ? ` (allowed now: ${d.allowed.join(", ") || "none"})` : "";
+      const extra = Array.isArray(d)
+        ? `: ${d.map((x) => `${x.path || "value"} ${x.message}`).join("; ")}`
+        : d?.allowed
+          ? ` (allowed now: ${d.allowed.join(", ") || "none"})`
+          : "";
       throw new CliError(`${msg}${extra}`, exit, code, e?.details ?? null);
     }
     return json;

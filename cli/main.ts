@@ -76,7 +76,7 @@ const whoami: Command = {
 
 const completion: Command = {
   name: "completion",
-  summary: "Print a shell completion script: eval \"$(plinth completion bash)\" (bash or zsh)",
+  summary: 'Print a shell completion script: eval "$(plinth completion bash)" (bash or zsh)',
   args: "<bash|zsh>",
   async run(ctx) {
     const shell = ctx.args[0] ?? "bash";
@@ -96,7 +96,9 @@ const GROUPS: Group[] = [machines, ...resourceGroups];
 
 function optionsHelp(opts: Record<string, OptionSpec>): string {
   return Object.entries(opts)
-    .map(([k, o]) => `  --${k}${o.type === "string" ? " VALUE" : ""}${o.short ? `, -${o.short}` : ""}`.padEnd(30) + o.help + (o.multiple ? " (repeatable)" : ""))
+    .map(
+      ([k, o]) => `  --${k}${o.type === "string" ? " VALUE" : ""}${o.short ? `, -${o.short}` : ""}`.padEnd(30) + o.help + (o.multiple ? " (repeatable)" : ""),
+    )
     .join("\n");
 }
 

@@ -7,7 +7,11 @@ export function printJson(v: unknown): void {
 export function table(rows: Record<string, unknown>[], columns: string[]): string {
   const cell = (v: unknown) => (v === null || v === undefined || v === "" ? "-" : Array.isArray(v) ? v.join(",") || "-" : String(v));
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(columns.map((c) => c.toUpperCase())), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join("\n");
 }
 
@@ -19,7 +23,9 @@ export function printFields(obj: Record<string, unknown>, fields: string[]): voi
   const w = Math.max(...fields.map((f) => f.length));
   for (const f of fields) {
     const v = obj[f];
-    process.stdout.write(`${f.padEnd(w)}  ${v === null || v === undefined || v === "" ? "-" : Array.isArray(v) ? v.join(", ") || "-" : typeof v === "object" ? JSON.stringify(v) : String(v)}\n`);
+    process.stdout.write(
+      `${f.padEnd(w)}  ${v === null || v === undefined || v === "" ? "-" : Array.isArray(v) ? v.join(", ") || "-" : typeof v === "object" ? JSON.stringify(v) : String(v)}\n`,
+    );
   }
 }
 

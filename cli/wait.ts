@@ -18,7 +18,21 @@ export const WAIT_TARGETS: Record<string, WaitTarget> = {
   deploy: { status: [S.DEPLOYED], transitional: [S.DEPLOYING] },
   release: { status: [S.READY], transitional: [S.RELEASING, S.DISK_ERASING] },
   allocate: { status: [S.ALLOCATED] },
-  abort: { status: [S.NEW, S.READY, S.ALLOCATED, S.DEPLOYED, S.BROKEN, S.FAILED_COMMISSIONING, S.FAILED_DEPLOYMENT, S.FAILED_RELEASING, S.FAILED_DISK_ERASING, S.FAILED_TESTING], transitional: BUSY },
+  abort: {
+    status: [
+      S.NEW,
+      S.READY,
+      S.ALLOCATED,
+      S.DEPLOYED,
+      S.BROKEN,
+      S.FAILED_COMMISSIONING,
+      S.FAILED_DEPLOYMENT,
+      S.FAILED_RELEASING,
+      S.FAILED_DISK_ERASING,
+      S.FAILED_TESTING,
+    ],
+    transitional: BUSY,
+  },
   "mark-broken": { status: [S.BROKEN] },
   "mark-fixed": { status: [S.READY, S.NEW, S.DEPLOYED], transitional: [S.BROKEN] },
   "power-on": { power: "on" },
@@ -61,11 +75,19 @@ export async function waitFor(client: Client, systemId: string, action: string, 
     const failed = target.power ? m.power_state === "error" : !(target.transitional ?? []).includes(m.status);
     if (failed) {
       if (tty && !quiet) process.stderr.write("\n");
-      throw new CliError(`${action} did not finish: ${m.hostname} is ${m.status_name}${m.status_message ? ` (${m.status_message})` : ""}, power ${m.power_state}`, EXIT.failed, "failed");
+      throw new CliError(
+        `${action} did not finish: ${m.hostname} is ${m.status_name}${m.status_message ? ` (${m.status_message})` : ""}, power ${m.power_state}`,
+        EXIT.failed,
+        "failed",
+      );
     }
     if (Date.now() - started >= timeoutS * 1000) break;
     await new Promise((r) => setTimeout(r, 1000));
   }
   if (tty && !quiet) process.stderr.write("\n");
-  throw new CliError(`gave up waiting after ${timeoutS}s for ${action} on ${systemId} (it may still finish: plinth machines show ${systemId})`, EXIT.timeout, "timeout");
+  throw new CliError(
+    `gave up waiting after ${timeoutS}s for ${action} on ${systemId} (it may still finish: plinth machines show ${systemId})`,
+    EXIT.timeout,
+    "timeout",
+  );
 }

@@ -57,7 +57,8 @@ app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} 
 const STREAMED_UPLOAD = /^\/api\/v1\/boot-images\/\d+\/content$/;
 app.use("/api/*", async (c, next) => {
   const len = Number(c.req.header("content-length") ?? "0");
-  if (len > MAX_BODY_BYTES && !(c.req.method === "PUT" && STREAMED_UPLOAD.test(new URL(c.req.url).pathname))) throw new ApiError(413, "payload_too_large", `request body over ${MAX_BODY_BYTES} bytes`);
+  if (len > MAX_BODY_BYTES && !(c.req.method === "PUT" && STREAMED_UPLOAD.test(new URL(c.req.url).pathname)))
+    throw new ApiError(413, "payload_too_large", `request body over ${MAX_BODY_BYTES} bytes`);
   c.set("db", database(c.env.DB));
   await next();
 });

@@ -8,7 +8,9 @@ import { join } from "node:path";
 export function requiredDebianPackages(dir = "test/deps") {
   if (!existsSync(dir)) return [];
   const wanted = [];
-  for (const f of readdirSync(dir).filter((n) => n.endsWith(".txt")).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((n) => n.endsWith(".txt"))
+    .sort()) {
     for (const raw of readFileSync(join(dir, f), "utf8").split("\n")) {
       const line = raw.replace(/#.*/, "").trim();
       if (!line) continue;
@@ -25,7 +27,13 @@ function present(probe) {
 }
 
 export function ensureDebianPackages() {
-  const missing = [...new Set(requiredDebianPackages().filter((w) => !present(w.probe)).map((w) => w.pkg))];
+  const missing = [
+    ...new Set(
+      requiredDebianPackages()
+        .filter((w) => !present(w.probe))
+        .map((w) => w.pkg),
+    ),
+  ];
   if (missing.length === 0) return;
   const line = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing.join(" ")}`;
   if (process.getuid?.() !== 0) {

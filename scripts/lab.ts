@@ -67,10 +67,17 @@ if (!images.some((i) => i.osystem === "custom" && i.series === "testdisk" && i.s
   const img = images.some((i) => i.osystem === "custom" && i.series === "testdisk")
     ? null
     : await api(region, "POST", "/boot-images", { osystem: "custom", series: "testdisk", format: "raw.zst" });
-  const id = img?.json.id ?? (await api(region, "GET", "/boot-images")).json.items.find((i: { osystem: string; series: string }) => i.osystem === "custom" && i.series === "testdisk").id;
+  const id =
+    img?.json.id ??
+    (await api(region, "GET", "/boot-images")).json.items.find((i: { osystem: string; series: string }) => i.osystem === "custom" && i.series === "testdisk")
+      .id;
   await fetch(`${url}/api/v1/boot-images/${id}/content`, {
     method: "PUT",
-    headers: { authorization: `Bearer ${region.admin}`, "x-content-sha256": createHash("sha256").update(bytes).digest("hex"), "content-type": "application/octet-stream" },
+    headers: {
+      authorization: `Bearer ${region.admin}`,
+      "x-content-sha256": createHash("sha256").update(bytes).digest("hex"),
+      "content-type": "application/octet-stream",
+    },
     body: bytes,
   });
 }

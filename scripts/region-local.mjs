@@ -15,13 +15,18 @@ export function ensureDevVars(stateDir) {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const file = join(stateDir, "dev.vars");
   if (!existsSync(file)) {
-    const vars = [
-      `PLINTH_SECRET_KEY=${randomBytes(32).toString("base64")}`,
-      `PLINTH_BOOTSTRAP_TOKEN=${randomBytes(24).toString("hex")}`,
-    ].join("\n");
+    const vars = [`PLINTH_SECRET_KEY=${randomBytes(32).toString("base64")}`, `PLINTH_BOOTSTRAP_TOKEN=${randomBytes(24).toString("hex")}`].join("\n");
     writeFileSync(file, `${vars}\n`, { mode: 0o600 });
   }
-  return { file, vars: Object.fromEntries(readFileSync(file, "utf8").trim().split("\n").map((l) => l.split(/=(.*)/s).slice(0, 2))) };
+  return {
+    file,
+    vars: Object.fromEntries(
+      readFileSync(file, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => l.split(/=(.*)/s).slice(0, 2)),
+    ),
+  };
 }
 
 export function applyMigrations(stateDir) {
@@ -41,7 +46,22 @@ export async function startRegion({ stateDir, port = 5240, ip = "127.0.0.1", std
   ensureDashboard({ quiet: stdio !== "inherit" });
   const child = spawn(
     WRANGLER,
-    ["dev", "--local", "--port", String(port), "--ip", ip, "--persist-to", join(stateDir, "wrangler"), "--env-file", file, "--show-interactive-dev-session=false", "--inspector-port", "0", "--test-scheduled"],
+    [
+      "dev",
+      "--local",
+      "--port",
+      String(port),
+      "--ip",
+      ip,
+      "--persist-to",
+      join(stateDir, "wrangler"),
+      "--env-file",
+      file,
+      "--show-interactive-dev-session=false",
+      "--inspector-port",
+      "0",
+      "--test-scheduled",
+    ],
     { stdio: ["ignore", stdio, stdio], env: { ...process.env, ...quietWranglerEnv } },
   );
   const url = `http://${ip}:${port}`;

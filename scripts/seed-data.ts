@@ -76,10 +76,13 @@ export async function seed(o: SeedOptions): Promise<{ machines: number; sites: n
       ...TAGS.map((t) => db.prepare("INSERT INTO tags (name) VALUES (?) ON CONFLICT(name) DO NOTHING").bind(t)),
       db.prepare("INSERT INTO users (username) VALUES ('fleet-owner') ON CONFLICT(username) DO NOTHING"),
     ]);
-    const ids = async (table: string) => new Map((await db.prepare(`SELECT id, name FROM ${table}`).all<{ id: number; name: string }>()).results.map((r) => [r.name, r.id]));
+    const ids = async (table: string) =>
+      new Map((await db.prepare(`SELECT id, name FROM ${table}`).all<{ id: number; name: string }>()).results.map((r) => [r.name, r.id]));
     const siteNames = Array.from({ length: o.sites }, (_, i) => `site-${String(i + 1).padStart(4, "0")}`);
     for (let i = 0; i < siteNames.length; i += 200) {
-      await db.batch(siteNames.slice(i, i + 200).map((n) => db.prepare("INSERT INTO sites (name, description) VALUES (?, 'seeded') ON CONFLICT(name) DO NOTHING").bind(n)));
+      await db.batch(
+        siteNames.slice(i, i + 200).map((n) => db.prepare("INSERT INTO sites (name, description) VALUES (?, 'seeded') ON CONFLICT(name) DO NOTHING").bind(n)),
+      );
     }
     const [sites, zones, pools, tags] = [await ids("sites"), await ids("zones"), await ids("resource_pools"), await ids("tags")];
     const owner = (await db.prepare("SELECT id FROM users WHERE username = 'fleet-owner'").first<{ id: number }>())!.id;
@@ -106,16 +109,35 @@ export async function seed(o: SeedOptions): Promise<{ machines: number; sites: n
         const diskSize = pick([480, 960, 1920, 3840, 7680]) * 1e9;
         const arch = rand() < 0.05 ? "arm64/generic" : "amd64/generic";
         const mac = (nic: number) =>
-          ["52", "54", (nic & 255).toString(16).padStart(2, "0"), ((seq >> 16) & 255).toString(16).padStart(2, "0"), ((seq >> 8) & 255).toString(16).padStart(2, "0"), (seq & 255).toString(16).padStart(2, "0")].join(":");
+          [
+            "52",
+            "54",
+            (nic & 255).toString(16).padStart(2, "0"),
+            ((seq >> 16) & 255).toString(16).padStart(2, "0"),
+            ((seq >> 8) & 255).toString(16).padStart(2, "0"),
+            (seq & 255).toString(16).padStart(2, "0"),
+          ].join(":");
         const owned = [S.ALLOCATED, S.DEPLOYED, S.DEPLOYING, S.FAILED_DEPLOYMENT, S.RELEASING, S.RESCUE_MODE].includes(status as never);
         // READY machines use the manual driver (demos can walk them through the lifecycle without a BMC).
         const ipmi = status !== S.READY && status !== S.NEW;
-        const enc = ipmi ? await encryptJson(o.secretKey, { power_address: `10.${(seq >> 16) & 255}.${(seq >> 8) & 255}.${seq & 255}`, power_user: "admin", power_pass: `seeded-${seq}` }, systemId) : null;
+        const enc = ipmi
+          ? await encryptJson(
+              o.secretKey,
+              { power_address: `10.${(seq >> 16) & 255}.${(seq >> 8) & 255}.${seq & 255}`, power_user: "admin", power_pass: `seeded-${seq}` },
+              systemId,
+            )
+          : null;
         mRows.push(
           `(${[q(systemId), q(hostname), status, q(arch), cpu, q(pick(CPU_MODELS)), 2400, mem, (diskSize * disks) / 1e6, q(mac(0)), q(rand() < 0.7 ? "uefi" : "bios"), status === S.DEPLOYED ? q("ubuntu") : q(""), status === S.DEPLOYED ? q("noble") : q(""), q(ipmi ? "ipmi" : "manual"), enc ? q(enc) : "NULL", q(ipmi ? '["power_address","power_pass","power_user"]' : "[]"), sites.get(site), zones.get(pick(ZONES)), pools.get(pick(POOLS)), owned ? owner : "NULL", q(`${pick(VENDORS)}`), now, now].join(", ")})`,
         );
-        for (let nic = 0; nic < 2; nic++) iRows.push(`((SELECT id FROM machines WHERE system_id = ${q(systemId)}), ${q(`eno${nic + 1}`)}, ${q(mac(nic))}, ${q(pick(["ixgbe", "i40e", "mlx5_core", "bnxt_en"]))}, ${pick([10000, 25000])}, ${nic === 0 ? 1 : 0})`);
-        for (let d = 0; d < disks; d++) dRows.push(`((SELECT id FROM machines WHERE system_id = ${q(systemId)}), ${q(`sd${String.fromCharCode(97 + d)}`)}, ${q(pick(["SAMSUNG MZ7LH960", "INTEL SSDSC2KB96", "MICRON 5300", "Seagate ST4000NM"]))}, ${q(`SN${seq}${d}`)}, ${diskSize}, ${rand() < 0.2 ? 1 : 0}, ${d === 0 ? 1 : 0})`);
+        for (let nic = 0; nic < 2; nic++)
+          iRows.push(
+            `((SELECT id FROM machines WHERE system_id = ${q(systemId)}), ${q(`eno${nic + 1}`)}, ${q(mac(nic))}, ${q(pick(["ixgbe", "i40e", "mlx5_core", "bnxt_en"]))}, ${pick([10000, 25000])}, ${nic === 0 ? 1 : 0})`,
+          );
+        for (let d = 0; d < disks; d++)
+          dRows.push(
+            `((SELECT id FROM machines WHERE system_id = ${q(systemId)}), ${q(`sd${String.fromCharCode(97 + d)}`)}, ${q(pick(["SAMSUNG MZ7LH960", "INTEL SSDSC2KB96", "MICRON 5300", "Seagate ST4000NM"]))}, ${q(`SN${seq}${d}`)}, ${diskSize}, ${rand() < 0.2 ? 1 : 0}, ${d === 0 ? 1 : 0})`,
+          );
         for (const t of TAGS) if (rand() < 0.15) tRows.push(`((SELECT id FROM machines WHERE system_id = ${q(systemId)}), ${tags.get(t)})`);
       }
       const stmts = [
@@ -129,7 +151,10 @@ export async function seed(o: SeedOptions): Promise<{ machines: number; sites: n
       await db.batch(stmts);
       if ((base / CHUNK) % 100 === 0) log(`seeded ${base + n}/${o.machines} machines`);
     }
-    await db.prepare("INSERT INTO events (type, level, actor, description, created_at) VALUES ('seed', 'INFO', 'seed', ?, ?)").bind(`seeded ${o.machines} machines across ${o.sites} sites`, Date.now()).run();
+    await db
+      .prepare("INSERT INTO events (type, level, actor, description, created_at) VALUES ('seed', 'INFO', 'seed', ?, ?)")
+      .bind(`seeded ${o.machines} machines across ${o.sites} sites`, Date.now())
+      .run();
     return { machines: o.machines, sites: o.sites };
   } finally {
     await proxy.dispose();

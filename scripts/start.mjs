@@ -18,7 +18,9 @@ if (!existsSync(`${stateDir}/admin.json`)) {
     console.log(`The region already has users but ${stateDir}/admin.json is gone: delete ${stateDir}/ to start afresh.`);
   }
 }
-console.log(`Plinth region: ${url}  (dashboard and API; try: curl -H "Authorization: Bearer $(node -p "require('./${stateDir}/admin.json').api_key")" ${url}/api/v1/machines)`);
+console.log(
+  `Plinth region: ${url}  (dashboard and API; try: curl -H "Authorization: Bearer $(node -p "require('./${stateDir}/admin.json').api_key")" ${url}/api/v1/machines)`,
+);
 
 // wrangler dev does not fire Cron Triggers: fire the scheduled handler (deadline sweep, power
 // polling) ourselves, once a minute, through --test-scheduled's /__scheduled (routed to the

@@ -12,7 +12,8 @@ import { ensureDebianPackages } from "./debian-deps.mjs";
 ensureDebianPackages();
 // The appliance's native helper (TFTP's UDP segmentation): `npm ci` ran before the compiler
 // may have been installed just above, and the tests check the fast path is really taken.
-if (spawnSync(process.execPath, ["scripts/build-native.mjs"], { stdio: "inherit", env: { ...process.env, PLINTH_NATIVE: "required" } }).status !== 0) process.exit(1);
+if (spawnSync(process.execPath, ["scripts/build-native.mjs"], { stdio: "inherit", env: { ...process.env, PLINTH_NATIVE: "required" } }).status !== 0)
+  process.exit(1);
 // The region suite loads wrangler.toml, whose [assets] directory must exist; browser tests use it.
 ensureDashboard();
 
@@ -28,11 +29,10 @@ let status = 0;
 for (const suite of suites) {
   if (only && only !== suite.name) continue;
   const report = join(out, `${suite.name}.json`);
-  const run = spawnSync(
-    "node_modules/.bin/vitest",
-    ["run", "--config", suite.config, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`],
-    { stdio: "inherit", env: { ...process.env, ...quietWranglerEnv } },
-  );
+  const run = spawnSync("node_modules/.bin/vitest", ["run", "--config", suite.config, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`], {
+    stdio: "inherit",
+    env: { ...process.env, ...quietWranglerEnv },
+  });
   if (run.status !== 0) status = 1;
   if (existsSync(report)) {
     const r = JSON.parse(readFileSync(report, "utf8"));

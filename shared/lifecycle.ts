@@ -91,9 +91,7 @@ export const STATUS_FAMILY: Record<Status, StatusFamily> = {
   [S.FAILED_TESTING]: "bad",
 };
 
-export const STATUS_KEY: Record<Status, StatusKey> = Object.fromEntries(
-  Object.entries(NODE_STATUS).map(([k, v]) => [v, k]),
-) as Record<Status, StatusKey>;
+export const STATUS_KEY: Record<Status, StatusKey> = Object.fromEntries(Object.entries(NODE_STATUS).map(([k, v]) => [v, k])) as Record<Status, StatusKey>;
 
 /** Actions a user asks for through the API. */
 export const USER_ACTIONS = [
@@ -173,8 +171,21 @@ export const TRANSITIONS: Record<Exclude<Action, "timeout" | "release">, Rule> =
   deploy: { from: [S.READY, S.ALLOCATED, S.FAILED_DEPLOYMENT], to: S.DEPLOYING },
   mark_broken: {
     from: [
-      S.NEW, S.COMMISSIONING, S.READY, S.ALLOCATED, S.DEPLOYING, S.DEPLOYED, S.RELEASING, S.DISK_ERASING, S.TESTING,
-      S.MISSING, S.RESERVED, S.RESCUE_MODE, S.ENTERING_RESCUE_MODE, S.EXITING_RESCUE_MODE, ...FAILED,
+      S.NEW,
+      S.COMMISSIONING,
+      S.READY,
+      S.ALLOCATED,
+      S.DEPLOYING,
+      S.DEPLOYED,
+      S.RELEASING,
+      S.DISK_ERASING,
+      S.TESTING,
+      S.MISSING,
+      S.RESERVED,
+      S.RESCUE_MODE,
+      S.ENTERING_RESCUE_MODE,
+      S.EXITING_RESCUE_MODE,
+      ...FAILED,
     ],
     to: S.BROKEN,
   },
@@ -199,8 +210,15 @@ export const TRANSITIONS: Record<Exclude<Action, "timeout" | "release">, Rule> =
 };
 
 const RELEASE_FROM: readonly Status[] = [
-  S.ALLOCATED, S.DEPLOYED, S.DEPLOYING, S.FAILED_DEPLOYMENT, S.FAILED_RELEASING, S.FAILED_DISK_ERASING,
-  S.RESCUE_MODE, S.FAILED_ENTERING_RESCUE_MODE, S.FAILED_EXITING_RESCUE_MODE,
+  S.ALLOCATED,
+  S.DEPLOYED,
+  S.DEPLOYING,
+  S.FAILED_DEPLOYMENT,
+  S.FAILED_RELEASING,
+  S.FAILED_DISK_ERASING,
+  S.RESCUE_MODE,
+  S.FAILED_ENTERING_RESCUE_MODE,
+  S.FAILED_EXITING_RESCUE_MODE,
 ];
 
 /** Where abort goes: back to what the phase started from. */
@@ -223,9 +241,7 @@ export interface TransitionOptions {
   erase?: boolean;
 }
 
-export type Decision =
-  | { ok: true; to: Status; previousStatus: Status | null; locked: boolean }
-  | { ok: false; reason: string; allowed: UserAction[] };
+export type Decision = { ok: true; to: Status; previousStatus: Status | null; locked: boolean } | { ok: false; reason: string; allowed: UserAction[] };
 
 /** Rescue is a round trip: every step of it remembers where the machine will return to. */
 const KEEPS_PREVIOUS = new Set<Action>(["rescue_entered", "rescue_failed", "exit_rescue_mode", "rescue_exit_failed"]);

@@ -24,14 +24,7 @@ export type Permission =
 
 const VIEWER: Permission[] = ["machine.read", "event.read"];
 const REMOTE_HANDS: Permission[] = [...VIEWER, "machine.power", "machine.mark", "machine.comment"];
-const OPERATOR: Permission[] = [
-  ...REMOTE_HANDS,
-  "machine.lifecycle",
-  "machine.edit",
-  "machine.create",
-  "machine.delete",
-  "catalog.manage",
-];
+const OPERATOR: Permission[] = [...REMOTE_HANDS, "machine.lifecycle", "machine.edit", "machine.create", "machine.delete", "catalog.manage"];
 const ADMIN: Permission[] = [...OPERATOR, "machine.secrets", "network.manage", "site.manage", "user.manage", "rack.manage"];
 
 export const GRANTS: Record<Role, ReadonlySet<Permission>> = {

@@ -1,13 +1,7 @@
 // Runs one power action with MAAS's policy: fatal errors are never retried; transient ones
 // are retried after each wait in POWER_RETRY_SCHEDULE_S, and before re-sending on/off we
 // ask the BMC whether the machine already got there (a timed-out request may have worked).
-import {
-  type BootOptions,
-  POWER_RETRY_SCHEDULE_S,
-  type PowerDriver,
-  PowerError,
-  type PowerState,
-} from "./driver";
+import { type BootOptions, POWER_RETRY_SCHEDULE_S, type PowerDriver, PowerError, type PowerState } from "./driver";
 
 export type PowerAction =
   | { kind: "on" }
@@ -35,11 +29,7 @@ export interface PowerOutcome {
 
 const realSleep = (s: number) => new Promise<void>((r) => setTimeout(r, s * 1000));
 
-export async function runPowerAction(
-  driver: PowerDriver,
-  action: PowerAction,
-  opts: RetryOptions = {},
-): Promise<PowerOutcome> {
+export async function runPowerAction(driver: PowerDriver, action: PowerAction, opts: RetryOptions = {}): Promise<PowerOutcome> {
   const schedule = opts.schedule ?? POWER_RETRY_SCHEDULE_S;
   const sleep = opts.sleep ?? realSleep;
   const want = action.kind === "on" ? "on" : action.kind === "off" ? "off" : undefined;
@@ -71,11 +61,7 @@ export async function runPowerAction(
     else last = new PowerError("transient", "state_not_reached", `the BMC accepted power ${want} but reports ${s}`);
   }
   const reason = last ?? new PowerError("transient", "unknown", "no attempt was made");
-  throw new PowerError(
-    "transient",
-    reason.code,
-    `gave up after ${sent} attempt${sent === 1 ? "" : "s"} over ${sum(schedule)} s: ${reason.message}`,
-  );
+  throw new PowerError("transient", reason.code, `gave up after ${sent} attempt${sent === 1 ? "" : "s"} over ${sum(schedule)} s: ${reason.message}`);
 }
 
 /** A BMC that cannot tell (manual, some webhooks) is taken at its word, as MAAS does. */

@@ -40,7 +40,11 @@ export class Executor {
     if (known?.state === "started") {
       // Started by an earlier life of this process that died mid-command: it may have reached
       // the BMC, so it is not run again; the operator sees why.
-      return this.record(cmd.id, { ok: false, error: { code: "interrupted", message: "the appliance restarted while running this command; it was not run again", kind: "fatal" } }, true);
+      return this.record(
+        cmd.id,
+        { ok: false, error: { code: "interrupted", message: "the appliance restarted while running this command; it was not run again", kind: "fatal" } },
+        true,
+      );
     }
     if (cmd.deadline <= now) return this.record(cmd.id, { ok: false, error: { code: "expired", message: "received after its deadline; not run" } }, false);
     const p = this.start(cmd);

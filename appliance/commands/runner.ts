@@ -50,12 +50,22 @@ export async function runCommand(cmd: CommandMessage, ctx: RunContext): Promise<
   if (cmd.type === "power.poll") {
     const poll = PowerPollParams.safeParse(cmd.params);
     if (!poll.success) return { ok: false, error: { code: "bad_settings", message: "invalid power poll parameters", kind: "fatal" } };
-    return { ok: true, data: await runPowerPoll(poll.data, { limiter: ctx.pollLimiter ?? defaultPollLimiter, log: ctx.log, queryTimeoutMs: ctx.pollQueryTimeoutMs }) };
+    return {
+      ok: true,
+      data: await runPowerPoll(poll.data, { limiter: ctx.pollLimiter ?? defaultPollLimiter, log: ctx.log, queryTimeoutMs: ctx.pollQueryTimeoutMs }),
+    };
   }
   const parsed = PowerCommandParams.safeParse(cmd.params);
   const action = parsed.success ? powerAction(cmd.type, parsed.data) : null;
   if (!parsed.success || !action) {
-    return { ok: false, error: { code: "unsupported", message: parsed.success ? `${cmd.type} is not supported by this appliance` : "invalid power command parameters", kind: "fatal" } };
+    return {
+      ok: false,
+      error: {
+        code: "unsupported",
+        message: parsed.success ? `${cmd.type} is not supported by this appliance` : "invalid power command parameters",
+        kind: "fatal",
+      },
+    };
   }
   const p = parsed.data;
   try {

@@ -32,12 +32,7 @@ export interface BootDecider {
 export const Arch = { BIOS: 0, EFI_IA32: 6, EFI_X64: 7, EFI_BC: 9, EFI_ARM64: 11, EFI_X64_HTTP: 16 } as const;
 
 export function isBootClient(r: Pick<BootRequest, "arch" | "vendorClass" | "userClass">): boolean {
-  return (
-    r.arch !== undefined ||
-    r.userClass === "iPXE" ||
-    !!r.vendorClass?.startsWith("PXEClient") ||
-    !!r.vendorClass?.startsWith("HTTPClient")
-  );
+  return r.arch !== undefined || r.userClass === "iPXE" || !!r.vendorClass?.startsWith("PXEClient") || !!r.vendorClass?.startsWith("HTTPClient");
 }
 
 /** "PXEClient:Arch:00007:UNDI:003016" → 7. */
@@ -74,10 +69,8 @@ export class SnapshotBootDecider implements BootDecider {
       return { filename: `${http}/${this.snap.boot.efiFile}`, nextServer: server, vendorClass: "HTTPClient", ipxe: false };
     }
     const arch = req.arch ?? Arch.BIOS;
-    if (arch === Arch.BIOS)
-      return { filename: this.snap.boot.biosFile, nextServer: server, vendorClass: "PXEClient", ipxe: false };
-    if (arch === Arch.EFI_X64 || arch === Arch.EFI_BC)
-      return { filename: this.snap.boot.efiFile, nextServer: server, vendorClass: "PXEClient", ipxe: false };
+    if (arch === Arch.BIOS) return { filename: this.snap.boot.biosFile, nextServer: server, vendorClass: "PXEClient", ipxe: false };
+    if (arch === Arch.EFI_X64 || arch === Arch.EFI_BC) return { filename: this.snap.boot.efiFile, nextServer: server, vendorClass: "PXEClient", ipxe: false };
     // No iPXE build for this firmware (IA32, arm64 …) is shipped yet.
     return null;
   }

@@ -53,11 +53,9 @@ if (specs.length === 0) {
   // Re-run ourselves under bind-device.pl, which opens the device-bound sockets and execs us.
   const ports = snapshot.mode === "proxy" ? "67,4011" : "67";
   const helper = join(dirname(fileURLToPath(import.meta.url)), "bind-device.pl");
-  const child = spawn(
-    "perl",
-    [helper, ...interfaces.map((i) => `${i}:${ports}`), "--", process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    { stdio: "inherit" },
-  );
+  const child = spawn("perl", [helper, ...interfaces.map((i) => `${i}:${ports}`), "--", process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: "inherit",
+  });
   for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => child.kill(sig));
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 } else {

@@ -19,9 +19,7 @@ const cidr = z.string().refine((s) => {
   }
 }, "not an IPv4 CIDR (a.b.c.d/len)");
 
-const range = z
-  .object({ start: ipv4, end: ipv4 })
-  .refine((r) => ipToInt(r.start) <= ipToInt(r.end), "range start is after its end");
+const range = z.object({ start: ipv4, end: ipv4 }).refine((r) => ipToInt(r.start) <= ipToInt(r.end), "range start is after its end");
 
 // Bitmaps per dynamic range cost one bit per address: a million addresses is 128 KiB.
 const MAX_RANGE = 1 << 20;
@@ -45,8 +43,7 @@ export const SubnetSchema = z
       if (ipToInt(r.end) - ipToInt(r.start) + 1 > MAX_RANGE)
         ctx.addIssue({ code: "custom", message: `range ${r.start}-${r.end} is larger than ${MAX_RANGE} addresses` });
     }
-    if (s.gateway && !inCidr(c, ipToInt(s.gateway)))
-      ctx.addIssue({ code: "custom", message: `gateway ${s.gateway} is outside ${s.cidr}` });
+    if (s.gateway && !inCidr(c, ipToInt(s.gateway))) ctx.addIssue({ code: "custom", message: `gateway ${s.gateway} is outside ${s.cidr}` });
   });
 
 export const ReservationSchema = z.object({ mac, ip: ipv4, hostname: z.string().min(1).max(63).optional() });
@@ -85,8 +82,7 @@ export const DhcpSnapshotSchema = z
     const cidrs = s.subnets.map((x) => parseCidr(x.cidr));
     const seen = new Set<string>();
     for (const r of s.reservations) {
-      if (!cidrs.some((c) => inCidr(c, ipToInt(r.ip))))
-        ctx.addIssue({ code: "custom", message: `reservation ${r.mac} → ${r.ip} is on no configured subnet` });
+      if (!cidrs.some((c) => inCidr(c, ipToInt(r.ip)))) ctx.addIssue({ code: "custom", message: `reservation ${r.mac} → ${r.ip} is on no configured subnet` });
       if (seen.has(r.ip)) ctx.addIssue({ code: "custom", message: `reservation address ${r.ip} is used twice` });
       seen.add(r.ip);
     }

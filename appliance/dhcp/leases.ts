@@ -163,8 +163,7 @@ export class Leases {
     const out: LeaseRecord[] = [];
     for (const l of this.byIp.values()) {
       if (!this.active(l, now)) continue;
-      if (l.state === "bound")
-        out.push({ op: "bind", ip: intToIp(l.ip), key: l.key, mac: l.mac, exp: l.expires, host: l.hostname });
+      if (l.state === "bound") out.push({ op: "bind", ip: intToIp(l.ip), key: l.key, mac: l.mac, exp: l.expires, host: l.hostname });
       else if (l.state === "declined") out.push({ op: "decline", ip: intToIp(l.ip), exp: l.expires });
     }
     return out;

@@ -46,8 +46,7 @@ export class DhcpServer {
     this.stats.dropped++;
     const now = Date.now();
     if (now - this.badWindow >= 1000) {
-      if (this.badInWindow > BAD_LOGS_PER_SECOND)
-        this.opts.log("warn", "more packets dropped", { count: this.badInWindow - BAD_LOGS_PER_SECOND });
+      if (this.badInWindow > BAD_LOGS_PER_SECOND) this.opts.log("warn", "more packets dropped", { count: this.badInWindow - BAD_LOGS_PER_SECOND });
       this.badWindow = now;
       this.badInWindow = 0;
     }
@@ -67,8 +66,7 @@ export class DhcpServer {
       this.drop("bad packet dropped", { ...where, mac: partial.mac, xid: partial.xid, error: String(e) });
       return;
     }
-    const fail = (e: unknown) =>
-      this.drop("request failed", { ...where, mac: macOf(req.packet), xid: req.packet.xid, error: String(e) });
+    const fail = (e: unknown) => this.drop("request failed", { ...where, mac: macOf(req.packet), xid: req.packet.xid, error: String(e) });
     try {
       const out = this.handler.handle(req);
       if (out instanceof Promise) out.then((o) => this.send(b, o, req), fail);

@@ -23,13 +23,7 @@ function readInterface(name: string): InterfaceInfo {
   return { name, addresses: addrs };
 }
 
-export async function startDhcp(o: {
-  snapshot: DhcpSnapshot;
-  sockets: BoundSocket[];
-  leasesPath: string;
-  log: Logger;
-  emit: EmitEvent;
-}): Promise<DhcpService> {
+export async function startDhcp(o: { snapshot: DhcpSnapshot; sockets: BoundSocket[]; leasesPath: string; log: Logger; emit: EmitEvent }): Promise<DhcpService> {
   let snap = o.snapshot;
   let topology = new Topology(snap);
   const boot = new SnapshotBootDecider(snap);
@@ -54,8 +48,7 @@ export async function startDhcp(o: {
   sweeper.unref();
 
   const deps: HandlerDeps = { snapshot: () => snap, topology: () => topology, boot, emit: o.emit, log: o.log };
-  const handlerFor = (s: DhcpSnapshot): Handle =>
-    s.mode === "proxy" ? new ProxyHandler(deps) : new ReservationHandler(deps, leases);
+  const handlerFor = (s: DhcpSnapshot): Handle => (s.mode === "proxy" ? new ProxyHandler(deps) : new ReservationHandler(deps, leases));
   const server = new DhcpServer(o.sockets, handlerFor(snap), {
     log: o.log,
     iface: (name) => ifaces.get(name) ?? { name, addresses: [] },

@@ -4,7 +4,12 @@ import { z } from "zod";
 
 /** Characters iPXE would not expand or split on: no `$`, quotes, whitespace controls or newlines. */
 const IPXE_SAFE = /^[A-Za-z0-9._~:/?#@!&'()*+,;=%\- ]*$/;
-const uriOrPath = z.string().min(1).max(2048).regex(IPXE_SAFE).refine((s) => !s.includes(" "), "no spaces");
+const uriOrPath = z
+  .string()
+  .min(1)
+  .max(2048)
+  .regex(IPXE_SAFE)
+  .refine((s) => !s.includes(" "), "no spaces");
 
 export const NetbootIntent = z.object({
   kind: z.enum(["enlist", "commission", "deploy", "rescue"]),
@@ -14,7 +19,10 @@ export const NetbootIntent = z.object({
   /** Extra kernel arguments from the region (BOOTIF, metadata URL and token are added here). */
   cmdline: z.string().max(4096).regex(IPXE_SAFE).default(""),
   /** The node's own metadata token: it reaches only this machine's metadata. */
-  token: z.string().regex(/^[A-Za-z0-9._~-]{1,256}$/).optional(),
+  token: z
+    .string()
+    .regex(/^[A-Za-z0-9._~-]{1,256}$/)
+    .optional(),
 });
 export const LocalIntent = z.object({ kind: z.literal("local") });
 export const BootIntent = z.discriminatedUnion("kind", [NetbootIntent, LocalIntent]);

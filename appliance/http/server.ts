@@ -334,7 +334,8 @@ export class BootHttpServer {
     const held = this.memory.get(sha);
     if (held) {
       // Served from memory only while the disk cache still holds it (not evicted since).
-      if (cache.has(sha)) return sendFile(req, res, { path: "", size: held.length, etag: sha, contentType: "application/octet-stream", bytes: held, done: cache.pin(sha) });
+      if (cache.has(sha))
+        return sendFile(req, res, { path: "", size: held.length, etag: sha, contentType: "application/octet-stream", bytes: held, done: cache.pin(sha) });
       this.memory.delete(sha);
     }
     return this.imageFromDisk(req, res, cache, sha);

@@ -5,9 +5,7 @@ import { open, readlink, realpath } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { safeSegments, TftpRefusal } from "../tftp/files";
 
-export type StaticResult =
-  | { ok: true; file: { path: string; size: number; etag: string } }
-  | { ok: false; status: 400 | 403 | 404; message: string };
+export type StaticResult = { ok: true; file: { path: string; size: number; etag: string } } | { ok: false; status: 400 | 403 | 404; message: string };
 
 export async function openStatic(root: string, requested: string): Promise<StaticResult> {
   let segments: string[];

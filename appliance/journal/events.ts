@@ -49,7 +49,10 @@ export class EventJournal {
   /** Validates, numbers and syncs one event; resolves with its number once it is on disk. */
   async append(input: EventInput, at = Date.now()): Promise<number> {
     const parsed = RackEventSchema.safeParse({ ...input, seq: this.nextSeq, at });
-    if (!parsed.success) throw new Error(`invalid ${String((input as { type?: unknown }).type)} event: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    if (!parsed.success)
+      throw new Error(
+        `invalid ${String((input as { type?: unknown }).type)} event: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+      );
     const e = parsed.data;
     this.nextSeq++;
     this.unsynced.set(e.seq, e);

@@ -20,7 +20,12 @@ export type DeployDocResult = { ok: true; doc: DeployDocument } | { ok: false; s
  * cloud-config is passed through untouched.
  */
 export function deployDocument(spec: DeploySpec, systemId: string, base: string): DeployDocResult {
-  if (!spec.image) return { ok: false, status: 409, error: "the region has no image for this machine's OS and series: upload one (POST /api/v1/boot-images) and deploy again" };
+  if (!spec.image)
+    return {
+      ok: false,
+      status: 409,
+      error: "the region has no image for this machine's OS and series: upload one (POST /api/v1/boot-images) and deploy again",
+    };
   let userData = "#cloud-config\n";
   if (spec.userData) {
     try {

@@ -147,14 +147,17 @@ export class TunnelClient {
     this.stopHeartbeat();
     const every = this.o.heartbeatMs ?? HEARTBEAT_INTERVAL_MS;
     const dead = this.o.deadAfterMs ?? DEAD_AFTER_MS;
-    this.beat = setInterval(() => {
-      if (Date.now() - this.lastRx > dead) {
-        this.h.log("warn", "tunnel silent: closing it", { silent_ms: Date.now() - this.lastRx });
-        ws.terminate();
-        return;
-      }
-      if (ws.readyState === WebSocket.OPEN) ws.send(HEARTBEAT_PING);
-    }, Math.min(every, Math.max(250, dead / 3)));
+    this.beat = setInterval(
+      () => {
+        if (Date.now() - this.lastRx > dead) {
+          this.h.log("warn", "tunnel silent: closing it", { silent_ms: Date.now() - this.lastRx });
+          ws.terminate();
+          return;
+        }
+        if (ws.readyState === WebSocket.OPEN) ws.send(HEARTBEAT_PING);
+      },
+      Math.min(every, Math.max(250, dead / 3)),
+    );
     this.beat.unref();
   }
 

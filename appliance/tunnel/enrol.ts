@@ -45,7 +45,14 @@ export async function enrol(o: EnrolOptions): Promise<{ cred: CredentialFile; al
   }
   const parsed = EnrolResponse.safeParse(body);
   if (!parsed.success) throw new Error("the region answered enrolment with an unexpected body");
-  const cred: CredentialFile = { region, rackId: parsed.data.rack_id, credential: parsed.data.credential, site: parsed.data.site, hostname, enrolledAt: Date.now() };
+  const cred: CredentialFile = {
+    region,
+    rackId: parsed.data.rack_id,
+    credential: parsed.data.credential,
+    site: parsed.data.site,
+    hostname,
+    enrolledAt: Date.now(),
+  };
   state.writeCredential(cred);
   return { cred, already: false };
 }

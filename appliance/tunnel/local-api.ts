@@ -7,7 +7,10 @@ import { z } from "zod";
 import { EVENT_TYPES, type EventInput } from "../../shared/tunnel/events";
 
 const MAX_BODY = 1024 * 1024;
-const EventsBody = z.union([z.object({ type: z.enum(EVENT_TYPES), data: z.unknown() }), z.object({ events: z.array(z.object({ type: z.enum(EVENT_TYPES), data: z.unknown() })).max(10_000) })]);
+const EventsBody = z.union([
+  z.object({ type: z.enum(EVENT_TYPES), data: z.unknown() }),
+  z.object({ events: z.array(z.object({ type: z.enum(EVENT_TYPES), data: z.unknown() })).max(10_000) }),
+]);
 
 export interface LocalApiHandlers {
   status(): unknown;

@@ -26,7 +26,15 @@ export function toTunnelEvent(e: DhcpLikeEvent): EventInput {
     };
   }
   const expiresAt = Date.parse(e.expires);
-  return { type: "dhcp.lease", data: { mac: e.mac.toLowerCase(), ip: e.ip, ...(e.hostname ? { hostname: e.hostname.slice(0, 255) } : {}), ...(Number.isFinite(expiresAt) ? { expiresAt } : {}) } };
+  return {
+    type: "dhcp.lease",
+    data: {
+      mac: e.mac.toLowerCase(),
+      ip: e.ip,
+      ...(e.hostname ? { hostname: e.hostname.slice(0, 255) } : {}),
+      ...(Number.isFinite(expiresAt) ? { expiresAt } : {}),
+    },
+  };
 }
 
 /**
@@ -52,11 +60,23 @@ export interface MetadataResult {
  * survives a region outage) and the node gets 202 once it is on disk. `parse` is the HTTP
  * side's knowledge of its paths; requests it does not recognise get 404.
  */
-export function metadataResultRelay<Req>(daemon: Emitter, parse: (req: Req) => MetadataResult | null): (req: Req) => Promise<{ status: number; headers?: Record<string, string>; body?: string }> {
+export function metadataResultRelay<Req>(
+  daemon: Emitter,
+  parse: (req: Req) => MetadataResult | null,
+): (req: Req) => Promise<{ status: number; headers?: Record<string, string>; body?: string }> {
   return async (req) => {
     const r = parse(req);
     if (!r) return { status: 404, headers: { "content-type": "application/json" }, body: '{"error":"unknown metadata path"}' };
-    const seq = await daemon.emit({ type: "metadata.result", data: { systemId: r.systemId, name: r.name, status: r.status, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.output !== undefined ? { output: r.output.slice(0, 200_000) } : {}) } });
+    const seq = await daemon.emit({
+      type: "metadata.result",
+      data: {
+        systemId: r.systemId,
+        name: r.name,
+        status: r.status,
+        ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
+        ...(r.output !== undefined ? { output: r.output.slice(0, 200_000) } : {}),
+      },
+    });
     return { status: 202, headers: { "content-type": "application/json" }, body: JSON.stringify({ accepted: true, seq }) };
   };
 }

@@ -64,7 +64,17 @@ const listCmd: Command = {
     // Bounded: 1,000 pages of up to 1,000 machines is a million machines.
     for (let page = 0; page < 1000; page++) {
       const p: { items: Machine[]; next_cursor: string | null } = await c.call("GET /machines", {
-        query: { status: list(o["status"]), site: list(o["site"]), zone: list(o["zone"]), pool: list(o["pool"]), tag: list(o["tag"]), owner: list(o["owner"]), q: str(o["q"]), limit: Number(str(o["limit"]) ?? (o["all"] ? 1000 : 100)), cursor },
+        query: {
+          status: list(o["status"]),
+          site: list(o["site"]),
+          zone: list(o["zone"]),
+          pool: list(o["pool"]),
+          tag: list(o["tag"]),
+          owner: list(o["owner"]),
+          q: str(o["q"]),
+          limit: Number(str(o["limit"]) ?? (o["all"] ? 1000 : 100)),
+          cursor,
+        },
       });
       items.push(...p.items);
       next = p.next_cursor;
@@ -91,7 +101,20 @@ const showCmd: Command = {
     const m = await c.call("GET /machines/{id}", { path: { id } });
     if (ctx.json) return printJson(m);
     printFields({ ...m, status: `${m.status_name}${m.status_message ? ` (${m.status_message})` : ""}`, memory: mib(m.memory), actions: m.allowed_actions }, [
-      "system_id", "hostname", "status", "power_state", "power_type", "site", "zone", "pool", "owner", "architecture", "cpu_count", "memory", "tags", "actions",
+      "system_id",
+      "hostname",
+      "status",
+      "power_state",
+      "power_type",
+      "site",
+      "zone",
+      "pool",
+      "owner",
+      "architecture",
+      "cpu_count",
+      "memory",
+      "tags",
+      "actions",
     ]);
     process.stdout.write("\ninterfaces:\n");
     printTable(m.interfaces, ["name", "mac", "ip_address", "speed_mbps"], "  none");
@@ -191,7 +214,11 @@ const deleteCmd: Command = {
 const ACTIONS = {
   commission: { op: "POST /machines/{id}/commission", summary: "Commission: boot the ephemeral environment and inventory the hardware" },
   allocate: { op: "POST /machines/{id}/allocate", summary: "Allocate a Ready machine to yourself" },
-  deploy: { op: "POST /machines/{id}/deploy", summary: "Deploy an operating system", extra: { osystem: { type: "string", help: "e.g. ubuntu" }, "distro-series": { type: "string", help: "e.g. noble" } } },
+  deploy: {
+    op: "POST /machines/{id}/deploy",
+    summary: "Deploy an operating system",
+    extra: { osystem: { type: "string", help: "e.g. ubuntu" }, "distro-series": { type: "string", help: "e.g. noble" } },
+  },
   release: { op: "POST /machines/{id}/release", summary: "Release back to Ready", extra: { erase: { type: "boolean", help: "erase disks first" } } },
   abort: { op: "POST /machines/{id}/abort", summary: "Abort the running operation" },
   "mark-broken": { op: "POST /machines/{id}/mark_broken", summary: "Take out of service" },
@@ -214,7 +241,10 @@ function actionCmd(verb: keyof typeof ACTIONS): Command {
       ...(verb === "identify" || verb === "allocate" ? {} : { comment: { type: "string", help: "why (kept in the event log)" } }),
       ...extra,
       ...(waitable
-        ? { wait: { type: "boolean", help: "wait until the machine gets there (or fails), with a progress line" }, timeout: { type: "string", help: "seconds to wait at most (default 1800)" } }
+        ? {
+            wait: { type: "boolean", help: "wait until the machine gets there (or fails), with a progress line" },
+            timeout: { type: "string", help: "seconds to wait at most (default 1800)" },
+          }
         : {}),
     },
     async run(ctx) {

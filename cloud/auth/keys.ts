@@ -34,7 +34,14 @@ export async function authenticateBearer(db: Db, token: string): Promise<Caller 
 /** The caller behind a MAAS OAuth PLAINTEXT triplet (consumer, token, secret), or null. */
 export async function authenticateMaas(db: Db, consumer: string, token: string, secret: string): Promise<Caller | null> {
   const row = await db
-    .select({ userId: apiKeys.userId, consumer: apiKeys.maasConsumerKey, hash: apiKeys.maasSecretHash, keyId: apiKeys.keyId, username: users.username, active: users.isActive })
+    .select({
+      userId: apiKeys.userId,
+      consumer: apiKeys.maasConsumerKey,
+      hash: apiKeys.maasSecretHash,
+      keyId: apiKeys.keyId,
+      username: users.username,
+      active: users.isActive,
+    })
     .from(apiKeys)
     .innerJoin(users, eq(users.id, apiKeys.userId))
     .where(and(eq(apiKeys.maasTokenKey, token), isNull(apiKeys.revokedAt)))

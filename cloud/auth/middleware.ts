@@ -20,7 +20,8 @@ export const requireCaller = createMiddleware<AppEnv>(async (c, next) => {
     if (!s) throw new ApiError(401, "session_expired", "your session has ended: sign in again");
     // The cookie rides along on any request the browser makes, so a change must also prove
     // it came from our page, which alone can read the token.
-    if (isUnsafe(c.req.method) && !csrfOk(c, s.csrfToken)) throw new ApiError(403, "csrf", "the request lacks the page's CSRF token (X-CSRF-Token): reload the page");
+    if (isUnsafe(c.req.method) && !csrfOk(c, s.csrfToken))
+      throw new ApiError(403, "csrf", "the request lacks the page's CSRF token (X-CSRF-Token): reload the page");
     c.set("caller", s.caller);
     await next();
     return;

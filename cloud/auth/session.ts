@@ -26,7 +26,10 @@ export function clientAddress(c: Context): string {
 
 /** The user id when username and password match an active user with a password; else null. */
 export async function checkPassword(db: D1Database, username: string, password: string): Promise<{ id: number; username: string } | null> {
-  const u = await db.prepare("SELECT id, username, password_hash, is_active FROM users WHERE username = ?").bind(username).first<{ id: number; username: string; password_hash: string | null; is_active: number }>();
+  const u = await db
+    .prepare("SELECT id, username, password_hash, is_active FROM users WHERE username = ?")
+    .bind(username)
+    .first<{ id: number; username: string; password_hash: string | null; is_active: number }>();
   const ok = await verifyPassword(password, u?.password_hash ?? DUMMY_HASH);
   return u && ok && u.password_hash && u.is_active ? { id: u.id, username: u.username } : null;
 }
@@ -36,7 +39,9 @@ export async function sessionFromCookie(db: D1Database, orm: Db, id: string, now
   if (!/^[a-z0-9]{43}$/.test(id)) return null;
   const hash = await sha256Hex(id);
   const row = await db
-    .prepare("SELECT s.user_id, s.csrf_token, s.expires_at, s.last_seen_at, u.username, u.is_active FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?")
+    .prepare(
+      "SELECT s.user_id, s.csrf_token, s.expires_at, s.last_seen_at, u.username, u.is_active FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?",
+    )
     .bind(hash)
     .first<{ user_id: number; csrf_token: string; expires_at: number; last_seen_at: number | null; username: string; is_active: number }>();
   if (!row?.is_active || row.expires_at <= now || (row.last_seen_at ?? 0) + SESSION_IDLE_MS <= now) return null;

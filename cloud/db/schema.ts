@@ -56,7 +56,9 @@ export const roleBindings = sqliteTable(
   "role_bindings",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
     role: text("role", { enum: ROLES }).notNull(),
     siteId: integer("site_id").references(() => sites.id, { onDelete: "cascade" }),
     createdAt: createdAt(),
@@ -73,7 +75,9 @@ export const apiKeys = sqliteTable(
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
     keyId: text("key_id").notNull().unique(),
-    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
     name: text("name").notNull().default(""),
     secretHash: text("secret_hash").notNull(),
     maasConsumerKey: text("maas_consumer_key").notNull(),
@@ -109,7 +113,9 @@ export const machines = sqliteTable(
     /** MB, as MAAS. */
     storage: real("storage").notNull().default(0),
     bootMac: text("boot_mac"),
-    firmware: text("firmware", { enum: ["bios", "uefi", "unknown"] }).notNull().default("unknown"),
+    firmware: text("firmware", { enum: ["bios", "uefi", "unknown"] })
+      .notNull()
+      .default("unknown"),
     osystem: text("osystem").notNull().default(""),
     distroSeries: text("distro_series").notNull().default(""),
     userData: text("user_data"),
@@ -124,16 +130,24 @@ export const machines = sqliteTable(
     powerParamsEnc: text("power_params_enc"),
     /** Names of the parameters that are set: shown instead of the values. */
     powerParamsSet: text("power_params_set", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
-    powerState: text("power_state", { enum: ["on", "off", "unknown", "error"] }).notNull().default("unknown"),
+    powerState: text("power_state", { enum: ["on", "off", "unknown", "error"] })
+      .notNull()
+      .default("unknown"),
     powerCheckedAt: integer("power_checked_at"),
     /**
      * When the power poller next queries this machine's BMC (ms since epoch): each machine's
      * slot in the poll interval comes from a hash of its id (cloud/machines/power-poll.ts).
      */
     powerPollDueAt: integer("power_poll_due_at").notNull().default(0),
-    siteId: integer("site_id").notNull().references(() => sites.id),
-    zoneId: integer("zone_id").notNull().references(() => zones.id),
-    poolId: integer("pool_id").notNull().references(() => resourcePools.id),
+    siteId: integer("site_id")
+      .notNull()
+      .references(() => sites.id),
+    zoneId: integer("zone_id")
+      .notNull()
+      .references(() => zones.id),
+    poolId: integer("pool_id")
+      .notNull()
+      .references(() => resourcePools.id),
     rackId: text("rack_id"),
     locked: integer("locked", { mode: "boolean" }).notNull().default(false),
     ownerData: text("owner_data", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
@@ -162,8 +176,12 @@ export const machines = sqliteTable(
 export const machineTags = sqliteTable(
   "machine_tags",
   {
-    machineId: integer("machine_id").notNull().references(() => machines.id, { onDelete: "cascade" }),
-    tagId: integer("tag_id").notNull().references(() => tags.id, { onDelete: "cascade" }),
+    machineId: integer("machine_id")
+      .notNull()
+      .references(() => machines.id, { onDelete: "cascade" }),
+    tagId: integer("tag_id")
+      .notNull()
+      .references(() => tags.id, { onDelete: "cascade" }),
   },
   (t) => [primaryKey({ columns: [t.machineId, t.tagId] }), index("machine_tags_tag").on(t.tagId, t.machineId)],
 );
@@ -186,7 +204,9 @@ export const vlans = sqliteTable(
   "vlans",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    fabricId: integer("fabric_id").notNull().references(() => fabrics.id, { onDelete: "cascade" }),
+    fabricId: integer("fabric_id")
+      .notNull()
+      .references(() => fabrics.id, { onDelete: "cascade" }),
     vid: integer("vid").notNull(),
     name: text("name").notNull().default(""),
     mtu: integer("mtu").notNull().default(1500),
@@ -201,7 +221,9 @@ export const racks = sqliteTable(
   "racks",
   {
     id: text("id").primaryKey(),
-    siteId: integer("site_id").notNull().references(() => sites.id),
+    siteId: integer("site_id")
+      .notNull()
+      .references(() => sites.id),
     hostname: text("hostname").notNull(),
     version: text("version").notNull().default(""),
     secretHash: text("secret_hash").notNull(),
@@ -233,7 +255,9 @@ export const rackCommands = sqliteTable(
     rackId: text("rack_id").notNull(),
     machineId: integer("machine_id"),
     type: text("type").notNull(),
-    state: text("state", { enum: ["pending", "done", "failed", "expired"] }).notNull().default("pending"),
+    state: text("state", { enum: ["pending", "done", "failed", "expired"] })
+      .notNull()
+      .default("pending"),
     result: text("result", { mode: "json" }).$type<unknown>(),
     actor: text("actor").notNull().default(""),
     deadline: integer("deadline").notNull(),
@@ -264,7 +288,9 @@ export const enrolTokens = sqliteTable("enrol_tokens", {
   /** First characters of the token, to recognise it in lists (the rest is only hashed). */
   prefix: text("prefix").notNull().default(""),
   usedCount: integer("used_count").notNull().default(0),
-  siteId: integer("site_id").notNull().references(() => sites.id, { onDelete: "cascade" }),
+  siteId: integer("site_id")
+    .notNull()
+    .references(() => sites.id, { onDelete: "cascade" }),
   tokenHash: text("token_hash").notNull().unique(),
   expiresAt: integer("expires_at").notNull(),
   usesLeft: integer("uses_left"),
@@ -294,7 +320,9 @@ export const ipRanges = sqliteTable(
   "ip_ranges",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    subnetId: integer("subnet_id").notNull().references(() => subnets.id, { onDelete: "cascade" }),
+    subnetId: integer("subnet_id")
+      .notNull()
+      .references(() => subnets.id, { onDelete: "cascade" }),
     type: text("type", { enum: ["dynamic", "reserved"] }).notNull(),
     startIp: text("start_ip").notNull(),
     endIp: text("end_ip").notNull(),
@@ -308,14 +336,20 @@ export const interfaces = sqliteTable(
   "interfaces",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    machineId: integer("machine_id").notNull().references(() => machines.id, { onDelete: "cascade" }),
+    machineId: integer("machine_id")
+      .notNull()
+      .references(() => machines.id, { onDelete: "cascade" }),
     name: text("name").notNull(),
     mac: text("mac").notNull().unique(),
-    type: text("type", { enum: ["physical", "bond", "bridge", "vlan"] }).notNull().default("physical"),
+    type: text("type", { enum: ["physical", "bond", "bridge", "vlan"] })
+      .notNull()
+      .default("physical"),
     vlanId: integer("vlan_id").references(() => vlans.id, { onDelete: "set null" }),
     subnetId: integer("subnet_id").references(() => subnets.id, { onDelete: "set null" }),
     ipAddress: text("ip_address"),
-    linkMode: text("link_mode", { enum: ["auto", "dhcp", "static", "link_up"] }).notNull().default("auto"),
+    linkMode: text("link_mode", { enum: ["auto", "dhcp", "static", "link_up"] })
+      .notNull()
+      .default("auto"),
     driver: text("driver").notNull().default(""),
     speedMbps: integer("speed_mbps").notNull().default(0),
     linkConnected: integer("link_connected", { mode: "boolean" }).notNull().default(true),
@@ -329,7 +363,9 @@ export const blockDevices = sqliteTable(
   "block_devices",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    machineId: integer("machine_id").notNull().references(() => machines.id, { onDelete: "cascade" }),
+    machineId: integer("machine_id")
+      .notNull()
+      .references(() => machines.id, { onDelete: "cascade" }),
     name: text("name").notNull(),
     path: text("path").notNull().default(""),
     model: text("model").notNull().default(""),
@@ -347,7 +383,9 @@ export const commissioningResults = sqliteTable(
   "commissioning_results",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    machineId: integer("machine_id").notNull().references(() => machines.id, { onDelete: "cascade" }),
+    machineId: integer("machine_id")
+      .notNull()
+      .references(() => machines.id, { onDelete: "cascade" }),
     name: text("name").notNull(),
     status: text("status", { enum: ["passed", "failed", "running", "timedout"] }).notNull(),
     exitCode: integer("exit_code"),
@@ -367,18 +405,16 @@ export const events = sqliteTable(
     hostname: text("hostname"),
     siteId: integer("site_id"),
     type: text("type").notNull(),
-    level: text("level", { enum: ["DEBUG", "INFO", "WARNING", "ERROR", "AUDIT"] }).notNull().default("INFO"),
+    level: text("level", { enum: ["DEBUG", "INFO", "WARNING", "ERROR", "AUDIT"] })
+      .notNull()
+      .default("INFO"),
     actor: text("actor").notNull(),
     fromStatus: integer("from_status"),
     toStatus: integer("to_status"),
     description: text("description").notNull().default(""),
     createdAt: createdAt(),
   },
-  (t) => [
-    index("events_machine").on(t.machineId, t.id),
-    index("events_site").on(t.siteId, t.id),
-    index("events_type").on(t.type, t.id),
-  ],
+  (t) => [index("events_machine").on(t.machineId, t.id), index("events_site").on(t.siteId, t.id), index("events_type").on(t.type, t.id)],
 );
 
 export const bootImages = sqliteTable(
@@ -388,10 +424,14 @@ export const bootImages = sqliteTable(
     osystem: text("osystem").notNull(),
     series: text("series").notNull(),
     architecture: text("architecture").notNull().default("amd64/generic"),
-    kind: text("kind", { enum: ["synced", "uploaded", "custom"] }).notNull().default("synced"),
+    kind: text("kind", { enum: ["synced", "uploaded", "custom"] })
+      .notNull()
+      .default("synced"),
     url: text("url"),
     sha256: text("sha256"),
-    format: text("format", { enum: ["raw", "raw.gz", "raw.zst", "tgz"] }).notNull().default("raw.gz"),
+    format: text("format", { enum: ["raw", "raw.gz", "raw.zst", "tgz"] })
+      .notNull()
+      .default("raw.gz"),
     size: integer("size").notNull().default(0),
     createdAt: createdAt(),
   },
@@ -403,7 +443,9 @@ export const sessions = sqliteTable(
   "sessions",
   {
     idHash: text("id_hash").primaryKey(),
-    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
     csrfToken: text("csrf_token").notNull(),
     createdAt: createdAt(),
     expiresAt: integer("expires_at").notNull(),
@@ -433,7 +475,9 @@ export const maasFiles = sqliteTable(
   "maas_files",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    ownerId: integer("owner_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    ownerId: integer("owner_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
     filename: text("filename").notNull(),
     key: text("key").notNull().unique(),
     object: text("object").notNull(),

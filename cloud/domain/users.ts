@@ -231,5 +231,8 @@ export async function touchSession(db: D1Database, idHash: string, now = Date.no
 }
 
 export async function endSession(db: D1Database, id: string): Promise<void> {
-  await db.prepare("DELETE FROM sessions WHERE id_hash = ?").bind(await sha256Hex(id)).run();
+  await db
+    .prepare("DELETE FROM sessions WHERE id_hash = ?")
+    .bind(await sha256Hex(id))
+    .run();
 }

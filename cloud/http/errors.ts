@@ -34,7 +34,10 @@ export function onError(err: Error, c: Context): Response {
   }
   const msg = String(err?.message ?? err);
   if (/UNIQUE constraint failed/i.test(msg)) {
-    return c.json(errorBody("conflict", "an object with the same unique value already exists", { constraint: msg.replace(/^.*UNIQUE constraint failed: /i, "") }), 409);
+    return c.json(
+      errorBody("conflict", "an object with the same unique value already exists", { constraint: msg.replace(/^.*UNIQUE constraint failed: /i, "") }),
+      409,
+    );
   }
   if (/FOREIGN KEY constraint failed/i.test(msg)) {
     return c.json(errorBody("conflict", "the object is referenced by, or refers to, something that does not allow this"), 409);

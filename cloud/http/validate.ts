@@ -52,7 +52,11 @@ export const listParam = <T extends z.ZodType<unknown, string>>(item: T) =>
 export const intParam = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** Names of sites, zones, pools, tags, users: no spaces or punctuation that would need quoting. */
-export const nameSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-' only");
+export const nameSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-' only");
 export const hostnameSchema = z
   .string()
   .min(1)

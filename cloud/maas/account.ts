@@ -164,19 +164,36 @@ async function queryEvents(r: Req): Promise<Response> {
   if (sites !== null) add("e.site_id IN (SELECT value FROM json_each(?))", JSON.stringify(sites));
   if (q.hostname) add("e.hostname IN (SELECT value FROM json_each(?))", JSON.stringify(q.hostname));
   if (q.id) add("e.system_id IN (SELECT value FROM json_each(?))", JSON.stringify(q.id));
-  if (q.mac_address) add("e.machine_id IN (SELECT machine_id FROM interfaces WHERE mac IN (SELECT value FROM json_each(?)))", JSON.stringify(q.mac_address.map((m) => m.toLowerCase())));
+  if (q.mac_address)
+    add(
+      "e.machine_id IN (SELECT machine_id FROM interfaces WHERE mac IN (SELECT value FROM json_each(?)))",
+      JSON.stringify(q.mac_address.map((m) => m.toLowerCase())),
+    );
   if (q.zone) add("e.machine_id IN (SELECT m.id FROM machines m JOIN zones z ON z.id = m.zone_id WHERE z.name = ?)", q.zone);
   if (q.owner) add("e.machine_id IN (SELECT m.id FROM machines m JOIN users u ON u.id = m.owner_id WHERE u.username = ?)", q.owner);
-  const levels = Object.entries(LEVELS).filter(([, n]) => n >= LEVELS[q.level]!).map(([l]) => l);
+  const levels = Object.entries(LEVELS)
+    .filter(([, n]) => n >= LEVELS[q.level]!)
+    .map(([l]) => l);
   add("e.level IN (SELECT value FROM json_each(?))", JSON.stringify(levels));
   if (q.before !== undefined) add("e.id < ?", q.before);
   if (q.after !== undefined) add("e.id > ?", q.after);
   // "after" pages forward (oldest first), otherwise newest first, as MAAS does.
   const { results } = await r.db
-    .prepare(`SELECT e.id, e.system_id, e.hostname, e.type, e.level, e.actor, e.description, e.created_at FROM events e WHERE ${where.join(" AND ")} ORDER BY e.id ${q.after !== undefined ? "ASC" : "DESC"} LIMIT ?`)
+    .prepare(
+      `SELECT e.id, e.system_id, e.hostname, e.type, e.level, e.actor, e.description, e.created_at FROM events e WHERE ${where.join(" AND ")} ORDER BY e.id ${q.after !== undefined ? "ASC" : "DESC"} LIMIT ?`,
+    )
     .bind(...args, q.limit)
     .all<{ id: number; system_id: string; hostname: string | null; type: string; level: string; actor: string; description: string; created_at: number }>();
-  const events = results.map((e) => ({ username: e.actor, node: e.system_id, hostname: e.hostname, id: e.id, level: e.level, created: maasTime(e.created_at), type: e.type, description: e.description }));
+  const events = results.map((e) => ({
+    username: e.actor,
+    node: e.system_id,
+    hostname: e.hostname,
+    id: e.id,
+    level: e.level,
+    created: maasTime(e.created_at),
+    type: e.type,
+    description: e.description,
+  }));
   if (q.after !== undefined) events.reverse();
   const base = `${API}/events/?op=query&limit=${q.limit}`;
   return json({
@@ -188,8 +205,26 @@ async function queryEvents(r: Req): Promise<Response> {
 }
 
 export const accountHandlers: Handler[] = [
-  { name: "VersionHandler", doc: "Information about this MAAS instance.", path: "version/", actions: [{ method: "GET", op: null, anon: true, doc: "Version and capabilities of this MAAS instance.", run: async () => json(VERSION) }] },
+  {
+    name: "VersionHandler",
+    doc: "Information about this MAAS instance.",
+    path: "version/",
+    actions: [{ method: "GET", op: null, anon: true, doc: "Version and capabilities of this MAAS instance.", run: async () => json(VERSION) }],
+  },
   ...userHandlers,
   accountHandler,
-  { name: "EventsHandler", doc: "Retrieve filtered node events.", path: "events/", actions: [{ method: "GET", op: "query", doc: "List node events, optionally filtered.", params: ["hostname", "mac_address", "id", "zone", "level", "limit", "before", "after", "owner"], run: queryEvents }] },
+  {
+    name: "EventsHandler",
+    doc: "Retrieve filtered node events.",
+    path: "events/",
+    actions: [
+      {
+        method: "GET",
+        op: "query",
+        doc: "List node events, optionally filtered.",
+        params: ["hostname", "mac_address", "id", "zone", "level", "limit", "before", "after", "owner"],
+        run: queryEvents,
+      },
+    ],
+  },
 ];

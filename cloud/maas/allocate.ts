@@ -13,7 +13,12 @@ import { boolParam, fieldError, forbidden, json, list, MaasError, numParam, pars
 
 const name = z.string().min(1).max(255);
 // Tags may come repeated or comma-separated ("tags=a,b").
-const names = list(z.string().max(1024)).transform((v) => v.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean));
+const names = list(z.string().max(1024)).transform((v) =>
+  v
+    .flatMap((s) => s.split(","))
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 
 const AllocateBody = z.object({
   name: name.optional(),
@@ -69,7 +74,11 @@ export function parseInterfaces(spec: string): string[] {
     });
 }
 
-function constraintsByType(row: { interface_set: { id: number }[]; boot_interface?: { id: number } | null; blockdevice_set: { id: number }[]; boot_disk?: { id: number } | null }, storage: StorageSpec[], ifaceLabels: string[]) {
+function constraintsByType(
+  row: { interface_set: { id: number }[]; boot_interface?: { id: number } | null; blockdevice_set: { id: number }[]; boot_disk?: { id: number } | null },
+  storage: StorageSpec[],
+  ifaceLabels: string[],
+) {
   const disks = [...row.blockdevice_set].sort((a, b) => (a.id === row.boot_disk?.id ? -1 : b.id === row.boot_disk?.id ? 1 : a.id - b.id));
   const ifaces = [...row.interface_set].sort((a, b) => (a.id === row.boot_interface?.id ? -1 : b.id === row.boot_interface?.id ? 1 : a.id - b.id));
   return {
@@ -142,7 +151,10 @@ async function allocateOp(r: Req): Promise<Response> {
   }
   if (!systemId) {
     const given = Object.entries(b).filter(([key, v]) => v !== undefined && key !== "comment" && key !== "dry_run" && key !== "verbose");
-    throw new MaasError(409, `No available machine matches constraints: [${given.map(([key, v]) => `('${key}', ${JSON.stringify(Array.isArray(v) ? v : [String(v)])})`).join(", ")}] (resolved to "${given.map(([key, v]) => `${key}=${Array.isArray(v) ? v.join(",") : v}`).join(" ")}")`);
+    throw new MaasError(
+      409,
+      `No available machine matches constraints: [${given.map(([key, v]) => `('${key}', ${JSON.stringify(Array.isArray(v) ? v : [String(v)])})`).join(", ")}] (resolved to "${given.map(([key, v]) => `${key}=${Array.isArray(v) ? v.join(",") : v}`).join(" ")}")`,
+    );
   }
   const [row] = await machinesJson(r.db, [(await getMachine(r.db, systemId))!]);
   return json({ ...row!, constraints_by_type: constraintsByType(row!, storage, ifaceLabels) });
@@ -183,8 +195,32 @@ export const machinesOps: Action[] = [
     method: "POST",
     op: "allocate",
     doc: "Allocate an available machine for deployment. Constraints: name, system_id, arch, cpu_count, mem (MiB), tags, not_tags, zone, not_in_zone, pool, not_in_pool, storage, interfaces.",
-    params: ["name", "system_id", "arch", "cpu_count", "mem", "tags", "not_tags", "zone", "not_in_zone", "pool", "not_in_pool", "storage", "interfaces", "agent_name", "comment", "dry_run", "verbose"],
+    params: [
+      "name",
+      "system_id",
+      "arch",
+      "cpu_count",
+      "mem",
+      "tags",
+      "not_tags",
+      "zone",
+      "not_in_zone",
+      "pool",
+      "not_in_pool",
+      "storage",
+      "interfaces",
+      "agent_name",
+      "comment",
+      "dry_run",
+      "verbose",
+    ],
     run: allocateOp,
   },
-  { method: "POST", op: "release", doc: "Release multiple machines.", params: ["machines", "comment", "erase", "secure_erase", "quick_erase", "force"], run: releaseMany },
+  {
+    method: "POST",
+    op: "release",
+    doc: "Release multiple machines.",
+    params: ["machines", "comment", "erase", "secure_erase", "quick_erase", "force"],
+    run: releaseMany,
+  },
 ];

@@ -60,7 +60,10 @@ function checkFilename(name: string) {
  */
 async function open(r: Req, where: string, ...args: (string | number)[]): Promise<{ row: FileRow; body: R2ObjectBody } | null> {
   for (let attempt = 0; attempt < 3; attempt++) {
-    const row = await r.db.prepare(`${SELECT} WHERE ${where}`).bind(...args).first<FileRow>();
+    const row = await r.db
+      .prepare(`${SELECT} WHERE ${where}`)
+      .bind(...args)
+      .first<FileRow>();
     if (!row) return null;
     const body = await r.c.env.FILES.get(row.object);
     if (body) return { row, body };
@@ -196,7 +199,9 @@ const fileHandler: Handler = {
         // MAAS marks this 404 so clients can tell a missing file from a missing endpoint.
         if (!f) return text("Not Found", 404, { workaround: "bug1123986" });
         const head = JSON.stringify(fileJson(f.row));
-        return new Response(base64Stream(f.body.body, `${head.slice(0, -1)},"content":"`, `"}`), { headers: { "content-type": "application/json; charset=utf-8" } });
+        return new Response(base64Stream(f.body.body, `${head.slice(0, -1)},"content":"`, `"}`), {
+          headers: { "content-type": "application/json; charset=utf-8" },
+        });
       },
     },
     { method: "DELETE", op: null, doc: "Delete a file with the given file name.", run: (r) => remove(r, r.path["filename"] ?? "") },

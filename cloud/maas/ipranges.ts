@@ -66,7 +66,12 @@ export const ipRangeHandlers: Handler[] = [
         run: async (r) => {
           const ids = new Set((await visibleSubnets(r)).map((s) => s.id));
           const { results } = await r.db.prepare(`SELECT ${RANGE_COLS} FROM ip_ranges ORDER BY id`).all<RangeRow>();
-          return json(await rangesJson(r.db, results.filter((x) => ids.has(x.subnet_id))));
+          return json(
+            await rangesJson(
+              r.db,
+              results.filter((x) => ids.has(x.subnet_id)),
+            ),
+          );
         },
       },
       {

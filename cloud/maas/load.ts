@@ -10,14 +10,20 @@ export async function netCache(db: D1Database, subnetIds: number[], vlanIds: num
   const subnets = new Map<number, SubnetRow>();
   const vlans = new Map<number, VlanRow>();
   if (subnetIds.length) {
-    const { results } = await db.prepare(`${SUBNET_SELECT} WHERE id IN (SELECT value FROM json_each(?))`).bind(JSON.stringify([...new Set(subnetIds)])).all<SubnetRow>();
+    const { results } = await db
+      .prepare(`${SUBNET_SELECT} WHERE id IN (SELECT value FROM json_each(?))`)
+      .bind(JSON.stringify([...new Set(subnetIds)]))
+      .all<SubnetRow>();
     for (const s of results) {
       subnets.set(s.id, s);
       if (s.vlan_id !== null) vlanIds.push(s.vlan_id);
     }
   }
   if (vlanIds.length) {
-    const { results } = await db.prepare(`${VLAN_SELECT} WHERE v.id IN (SELECT value FROM json_each(?))`).bind(JSON.stringify([...new Set(vlanIds)])).all<VlanRow>();
+    const { results } = await db
+      .prepare(`${VLAN_SELECT} WHERE v.id IN (SELECT value FROM json_each(?))`)
+      .bind(JSON.stringify([...new Set(vlanIds)]))
+      .all<VlanRow>();
     for (const v of results) vlans.set(v.id, v);
   }
   return { subnets, vlans };
@@ -27,12 +33,23 @@ export async function machinesJson(db: D1Database, rows: MachineRow[]) {
   if (rows.length === 0) return [];
   const ids = JSON.stringify(rows.map((r) => r.id));
   const [ifs, dks] = await db.batch([
-    db.prepare("SELECT id, machine_id, name, mac, type, vlan_id, subnet_id, ip_address, link_mode, speed_mbps, link_connected, is_boot FROM interfaces WHERE machine_id IN (SELECT value FROM json_each(?)) ORDER BY id").bind(ids),
-    db.prepare("SELECT id, machine_id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE machine_id IN (SELECT value FROM json_each(?)) ORDER BY id").bind(ids),
+    db
+      .prepare(
+        "SELECT id, machine_id, name, mac, type, vlan_id, subnet_id, ip_address, link_mode, speed_mbps, link_connected, is_boot FROM interfaces WHERE machine_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+      )
+      .bind(ids),
+    db
+      .prepare(
+        "SELECT id, machine_id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE machine_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+      )
+      .bind(ids),
   ]);
   const ifaces = (ifs?.results ?? []) as IfaceRow[];
   const disks = (dks?.results ?? []) as DiskRow[];
-  const tags = await tagsFor(db, rows.map((r) => r.id));
+  const tags = await tagsFor(
+    db,
+    rows.map((r) => r.id),
+  );
   const net = await netCache(
     db,
     ifaces.flatMap((i) => (i.subnet_id !== null ? [i.subnet_id] : [])),

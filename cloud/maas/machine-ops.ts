@@ -17,26 +17,41 @@ import type { Action, Req } from "./table";
 import { boolParam, fieldError, json, MaasError, parse } from "./wire";
 
 const comment = z.string().max(4096).optional();
-const series = z.string().max(64).regex(/^[a-z0-9._-]+(\/[a-z0-9._-]+)?$/, "Select a valid choice.");
+const series = z
+  .string()
+  .max(64)
+  .regex(/^[a-z0-9._-]+(\/[a-z0-9._-]+)?$/, "Select a valid choice.");
 
-const DeployBody = z.object({
+const DeployBody = z
+  .object({
+    comment,
+    osystem: z
+      .string()
+      .max(64)
+      .regex(/^[a-z0-9._-]*$/, "Select a valid choice.")
+      .optional(),
+    distro_series: series.optional(),
+    hwe_kernel: z.string().max(64).optional(),
+    agent_name: z.string().max(255).optional(),
+    // python-libmaas sends base64 with a trailing newline, the CLI may wrap it.
+    user_data: z
+      .string()
+      .transform((s) => s.replace(/\s+/g, ""))
+      .pipe(z.base64("Enter valid base64 data.").max(96 * 1024, "user_data is over 64 KiB.")),
+    install_kvm: boolParam.optional(),
+    register_vmhost: boolParam.optional(),
+    enable_hw_sync: boolParam.optional(),
+    ephemeral_deploy: boolParam.optional(),
+  })
+  .partial({ user_data: true });
+
+const ReleaseBody = z.object({
   comment,
-  osystem: z.string().max(64).regex(/^[a-z0-9._-]*$/, "Select a valid choice.").optional(),
-  distro_series: series.optional(),
-  hwe_kernel: z.string().max(64).optional(),
-  agent_name: z.string().max(255).optional(),
-  // python-libmaas sends base64 with a trailing newline, the CLI may wrap it.
-  user_data: z
-    .string()
-    .transform((s) => s.replace(/\s+/g, ""))
-    .pipe(z.base64("Enter valid base64 data.").max(96 * 1024, "user_data is over 64 KiB.")),
-  install_kvm: boolParam.optional(),
-  register_vmhost: boolParam.optional(),
-  enable_hw_sync: boolParam.optional(),
-  ephemeral_deploy: boolParam.optional(),
-}).partial({ user_data: true });
-
-const ReleaseBody = z.object({ comment, erase: boolParam.optional(), secure_erase: boolParam.optional(), quick_erase: boolParam.optional(), force: boolParam.optional() });
+  erase: boolParam.optional(),
+  secure_erase: boolParam.optional(),
+  quick_erase: boolParam.optional(),
+  force: boolParam.optional(),
+});
 const Plain = z.object({ comment });
 
 type Lifecycle = "commission" | "abort" | "mark_broken" | "mark_fixed" | "lock" | "unlock" | "rescue_mode" | "exit_rescue_mode";
@@ -169,7 +184,13 @@ const lifecycleActions: Action[] = (Object.keys(LIFECYCLE) as Lifecycle[]).map((
 
 export const machineOps: Action[] = [
   ...lifecycleActions,
-  { method: "POST", op: "deploy", doc: "Deploy an operating system to a machine.", params: ["user_data", "distro_series", "osystem", "hwe_kernel", "agent_name", "comment"], run: deploy },
+  {
+    method: "POST",
+    op: "deploy",
+    doc: "Deploy an operating system to a machine.",
+    params: ["user_data", "distro_series", "osystem", "hwe_kernel", "agent_name", "comment"],
+    run: deploy,
+  },
   {
     method: "POST",
     op: "release",
@@ -181,9 +202,21 @@ export const machineOps: Action[] = [
       return json(await machineJsonById(r.db, m.systemId));
     },
   },
-  { method: "POST", op: "set_owner_data", doc: "Set key/value data for the current owner. An empty value deletes the key.", params: ["key"], run: setOwnerDataOp },
+  {
+    method: "POST",
+    op: "set_owner_data",
+    doc: "Set key/value data for the current owner. An empty value deletes the key.",
+    params: ["key"],
+    run: setOwnerDataOp,
+  },
   { method: "POST", op: "power_on", doc: "Turn on a machine.", params: ["user_data", "comment"], run: (r) => power(r, "power.on", "power_on", "power on") },
-  { method: "POST", op: "power_off", doc: "Power off a machine.", params: ["stop_mode", "comment"], run: (r) => power(r, "power.off", "power_off", "power off") },
+  {
+    method: "POST",
+    op: "power_off",
+    doc: "Power off a machine.",
+    params: ["stop_mode", "comment"],
+    run: (r) => power(r, "power.off", "power_off", "power off"),
+  },
   {
     method: "GET",
     op: "query_power_state",

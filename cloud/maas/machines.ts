@@ -2,8 +2,8 @@
 // power_parameters_*), read, PUT update, DELETE. Lifecycle and power ops are in machine-ops.ts,
 // allocate in allocate.ts; all of them act on the same rows and lifecycle as /api/v1.
 import { z } from "zod";
-import { isStatus, NODE_STATUS, STATUS_NAME, } from "../../shared/lifecycle";
-import { POWER_TYPES, type PowerType, } from "../../shared/power";
+import { isStatus, NODE_STATUS, STATUS_NAME } from "../../shared/lifecycle";
+import { POWER_TYPES, type PowerType } from "../../shared/power";
 import { can, require as requirePerm, visibleSites } from "../auth/roles";
 import { newHostname } from "../domain/machines/names";
 import { resealPower } from "../domain/machines/power-params";
@@ -74,8 +74,8 @@ export async function listVisible(r: Req, p: Params): Promise<MachineRow[]> {
   return rows.filter(
     (m) =>
       (!q.domain || q.domain.includes(m.domain)) &&
-      (!q.not_in_zone?.includes(m.zone)) &&
-      (!q.not_in_pool?.includes(m.pool)) &&
+      !q.not_in_zone?.includes(m.zone) &&
+      !q.not_in_pool?.includes(m.pool) &&
       (q.agent_name === undefined || ((JSON.parse(m.ownerData) as Record<string, string>)[AGENT_KEY] ?? "") === q.agent_name),
   );
 }
@@ -112,8 +112,17 @@ const arch = z
 
 const CreateBody = z.object({
   architecture: arch.default("amd64/generic"),
-  mac_addresses: list(z.string().regex(/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i, "Enter a valid MAC address.").transform((m) => m.toLowerCase().replaceAll("-", ":"))).pipe(z.array(z.string()).min(1, "This field is required.").max(64)),
-  hostname: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i, "Enter a valid hostname (a DNS label).").max(63).optional(),
+  mac_addresses: list(
+    z
+      .string()
+      .regex(/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i, "Enter a valid MAC address.")
+      .transform((m) => m.toLowerCase().replaceAll("-", ":")),
+  ).pipe(z.array(z.string()).min(1, "This field is required.").max(64)),
+  hostname: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i, "Enter a valid hostname (a DNS label).")
+    .max(63)
+    .optional(),
   domain: z.string().max(128).optional(),
   description: z.string().max(1024).default(""),
   power_type: powerType.default("manual"),
@@ -181,10 +190,18 @@ async function create(r: Req): Promise<Response> {
 }
 
 const UpdateBody = z.object({
-  hostname: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i, "Enter a valid hostname (a DNS label).").max(63).optional(),
+  hostname: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i, "Enter a valid hostname (a DNS label).")
+    .max(63)
+    .optional(),
   description: z.string().max(1024).optional(),
   architecture: arch.optional(),
-  domain: z.string().max(128).regex(/^[a-z0-9.-]+$/i, "Enter a valid domain name.").optional(),
+  domain: z
+    .string()
+    .max(128)
+    .regex(/^[a-z0-9.-]+$/i, "Enter a valid domain name.")
+    .optional(),
   zone: name.optional(),
   pool: name.optional(),
   power_type: powerType.optional(),
@@ -229,12 +246,30 @@ export const machinesHandler: Handler = {
   doc: "Manage the collection of all the machines in the MAAS.",
   path: "machines/",
   actions: [
-    { method: "GET", op: null, doc: "List machines visible to the user, optionally filtered.", params: LIST_PARAMS, run: async (r) => json(await machinesJson(r.db, await listVisible(r, r.p))) },
+    {
+      method: "GET",
+      op: null,
+      doc: "List machines visible to the user, optionally filtered.",
+      params: LIST_PARAMS,
+      run: async (r) => json(await machinesJson(r.db, await listVisible(r, r.p))),
+    },
     {
       method: "POST",
       op: null,
       doc: "Create a new machine. Administrators' machines are commissioned unless commission=false.",
-      params: ["architecture", "mac_addresses", "hostname", "domain", "description", "power_type", "power_parameters_{param}", "commission", "zone", "pool", "site"],
+      params: [
+        "architecture",
+        "mac_addresses",
+        "hostname",
+        "domain",
+        "description",
+        "power_type",
+        "power_parameters_{param}",
+        "commission",
+        "zone",
+        "pool",
+        "site",
+      ],
       run: create,
     },
     {
@@ -288,7 +323,13 @@ export const machineHandler: Handler = {
         return json(await machineJsonById(r.db, m.systemId));
       },
     },
-    { method: "PUT", op: null, doc: "Update a machine.", params: ["hostname", "description", "domain", "architecture", "zone", "pool", "power_type", "power_parameters_{param}", "cpu_count", "memory"], run: update },
+    {
+      method: "PUT",
+      op: null,
+      doc: "Update a machine.",
+      params: ["hostname", "description", "domain", "architecture", "zone", "pool", "power_type", "power_parameters_{param}", "cpu_count", "memory"],
+      run: update,
+    },
     { method: "DELETE", op: null, doc: "Delete a machine.", run: remove },
   ],
 };

@@ -23,13 +23,21 @@ export function networkNamedHandlers(k: Pick<NamedKind, "rows" | "singular" | "s
 }
 
 export async function vlansWhere(db: D1Database, where: string, ...args: (string | number)[]) {
-  return (await db.prepare(`${VLAN_SELECT} WHERE ${where} ORDER BY v.vid`).bind(...args).all<VlanRow>()).results;
+  return (
+    await db
+      .prepare(`${VLAN_SELECT} WHERE ${where} ORDER BY v.vid`)
+      .bind(...args)
+      .all<VlanRow>()
+  ).results;
 }
 
 /** Subnets of the sites the caller sees; others are as if absent. */
 export async function visibleSubnets(r: Req, where = "", ...args: (string | number)[]): Promise<SubnetRow[]> {
   const sites = visibleSites(r.caller);
-  const { results } = await r.db.prepare(`${SUBNET_SELECT} ${where} ORDER BY id`).bind(...args).all<SubnetRow>();
+  const { results } = await r.db
+    .prepare(`${SUBNET_SELECT} ${where} ORDER BY id`)
+    .bind(...args)
+    .all<SubnetRow>();
   return results.filter((s) => sites === null || (s.site_id !== null && sites.includes(s.site_id)));
 }
 

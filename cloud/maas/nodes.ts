@@ -16,13 +16,19 @@ const IFACE_COLS = "id, machine_id, name, mac, type, vlan_id, subnet_id, ip_addr
 const EDITABLE = new Set<number>(NETWORK_EDITABLE);
 
 async function ifaceJsonList(db: D1Database, m: MachineRow, rows: IfaceRow[]) {
-  const net = await netCache(db, rows.flatMap((i) => (i.subnet_id !== null ? [i.subnet_id] : [])), rows.flatMap((i) => (i.vlan_id !== null ? [i.vlan_id] : [])));
+  const net = await netCache(
+    db,
+    rows.flatMap((i) => (i.subnet_id !== null ? [i.subnet_id] : [])),
+    rows.flatMap((i) => (i.vlan_id !== null ? [i.vlan_id] : [])),
+  );
   return rows.map((i) => interfaceJson(m.systemId, i, net));
 }
 
 async function ifaceOf(r: Req, m: MachineRow): Promise<IfaceRow> {
   const id = Number(r.path["id"]);
-  const row = Number.isInteger(id) ? await r.db.prepare(`SELECT ${IFACE_COLS} FROM interfaces WHERE id = ? AND machine_id = ?`).bind(id, m.id).first<IfaceRow>() : null;
+  const row = Number.isInteger(id)
+    ? await r.db.prepare(`SELECT ${IFACE_COLS} FROM interfaces WHERE id = ? AND machine_id = ?`).bind(id, m.id).first<IfaceRow>()
+    : null;
   if (!row) throw new MaasError(404, "No Interface matches the given query.");
   return row;
 }
@@ -38,7 +44,10 @@ async function answer(r: Req, m: MachineRow, id: number) {
 }
 
 const LinkBody = z.object({
-  mode: z.string().transform((s) => s.toLowerCase()).pipe(z.enum(["auto", "dhcp", "static", "link_up"], { message: "Select a valid choice." })),
+  mode: z
+    .string()
+    .transform((s) => s.toLowerCase())
+    .pipe(z.enum(["auto", "dhcp", "static", "link_up"], { message: "Select a valid choice." })),
   subnet: z.string().max(64).optional(),
   ip_address: z.string().max(64).optional(),
   default_gateway: z.string().optional(),
@@ -99,8 +108,14 @@ async function disconnect(r: Req): Promise<Response> {
 }
 
 const PhysicalBody = z.object({
-  mac_address: z.string().regex(/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i, "Enter a valid MAC address.").transform((s) => s.toLowerCase().replaceAll("-", ":")),
-  name: z.string().regex(/^[A-Za-z0-9._-]{1,15}$/, "Enter a valid interface name.").optional(),
+  mac_address: z
+    .string()
+    .regex(/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i, "Enter a valid MAC address.")
+    .transform((s) => s.toLowerCase().replaceAll("-", ":")),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,15}$/, "Enter a valid interface name.")
+    .optional(),
   vlan: z.string().regex(/^\d+$/, "Select a valid choice.").transform(Number).optional(),
 });
 
@@ -108,14 +123,19 @@ async function createPhysical(r: Req): Promise<Response> {
   const m = await machineFor(r, "machine.edit");
   editable(m);
   const b = parse(PhysicalBody, r.p);
-  if (await r.db.prepare("SELECT 1 FROM interfaces WHERE mac = ?").bind(b.mac_address).first()) throw fieldError("mac_address", `MAC address ${b.mac_address} already in use.`);
-  if (b.vlan !== undefined && !(await r.db.prepare("SELECT 1 FROM vlans WHERE id = ?").bind(b.vlan).first())) throw fieldError("vlan", "Select a valid choice.");
+  if (await r.db.prepare("SELECT 1 FROM interfaces WHERE mac = ?").bind(b.mac_address).first())
+    throw fieldError("mac_address", `MAC address ${b.mac_address} already in use.`);
+  if (b.vlan !== undefined && !(await r.db.prepare("SELECT 1 FROM vlans WHERE id = ?").bind(b.vlan).first()))
+    throw fieldError("vlan", "Select a valid choice.");
   const id = await addInterface(r.db, r.caller.username, m, { mac: b.mac_address, name: b.name, vlanId: b.vlan ?? null });
   return answer(r, m, id);
 }
 
 const UpdateBody = z.object({
-  name: z.string().regex(/^[A-Za-z0-9._-]{1,15}$/, "Enter a valid interface name.").optional(),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,15}$/, "Enter a valid interface name.")
+    .optional(),
   vlan: z.string().regex(/^\d*$/, "Select a valid choice.").optional(),
 });
 
@@ -180,7 +200,13 @@ export const nodeHandlers: Handler[] = [
           return deleted();
         },
       },
-      { method: "POST", op: "link_subnet", doc: "Link an interface with a subnet (one link per interface in Plinth).", params: ["mode", "subnet", "ip_address", "default_gateway", "force"], run: linkSubnet },
+      {
+        method: "POST",
+        op: "link_subnet",
+        doc: "Link an interface with a subnet (one link per interface in Plinth).",
+        params: ["mode", "subnet", "ip_address", "default_gateway", "force"],
+        run: linkSubnet,
+      },
       { method: "POST", op: "unlink_subnet", doc: "Unlink an interface from a subnet.", params: ["id"], run: unlinkSubnet },
       { method: "POST", op: "disconnect", doc: "Disconnect an interface: remove its links and VLAN.", run: disconnect },
       {
@@ -208,7 +234,10 @@ export const nodeHandlers: Handler[] = [
         doc: "List all block devices belonging to a machine.",
         run: async (r) => {
           const m = await machineFor(r, "machine.read");
-          const { results } = await r.db.prepare("SELECT id, machine_id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE machine_id = ? ORDER BY id").bind(m.id).all<DiskRow>();
+          const { results } = await r.db
+            .prepare("SELECT id, machine_id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE machine_id = ? ORDER BY id")
+            .bind(m.id)
+            .all<DiskRow>();
           return json(results.map((d) => blockDeviceJson(m.systemId, d)));
         },
       },
@@ -225,7 +254,10 @@ export const nodeHandlers: Handler[] = [
         doc: "Read a block device.",
         run: async (r) => {
           const m = await machineFor(r, "machine.read");
-          const d = await r.db.prepare("SELECT id, machine_id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE id = ? AND machine_id = ?").bind(Number(r.path["id"]), m.id).first<DiskRow>();
+          const d = await r.db
+            .prepare("SELECT id, machine_id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE id = ? AND machine_id = ?")
+            .bind(Number(r.path["id"]), m.id)
+            .first<DiskRow>();
           if (!d) throw new MaasError(404, "No BlockDevice matches the given query.");
           return json(blockDeviceJson(m.systemId, d));
         },

@@ -6,8 +6,7 @@ import type { Caller } from "../auth/roles";
 import type { Db } from "../db/client";
 import { MaasError, type Params } from "./wire";
 
-export const UNAUTHORIZED = () =>
-  new MaasError(401, "Authorization Error: Invalid API key.", { "www-authenticate": 'OAuth realm="MAAS API"' });
+export const UNAUTHORIZED = () => new MaasError(401, "Authorization Error: Invalid API key.", { "www-authenticate": 'OAuth realm="MAAS API"' });
 
 function decode(s: string): string {
   try {

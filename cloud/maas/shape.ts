@@ -26,7 +26,22 @@ export const VLAN_SELECT = `SELECT v.id, v.vid, v.name, v.mtu, v.dhcp_on, v.fabr
 export function vlanJson(v: VlanRow | null) {
   if (!v) {
     // A subnet or interface on no VLAN: gomaasapi still wants an object.
-    return { id: 0, name: "untagged", vid: 0, mtu: 1500, dhcp_on: false, fabric: "fabric-0", fabric_id: 1, space: "undefined", primary_rack: null, secondary_rack: null, relay_vlan: null, external_dhcp: null, description: "", resource_uri: `${API}/vlans/0/` };
+    return {
+      id: 0,
+      name: "untagged",
+      vid: 0,
+      mtu: 1500,
+      dhcp_on: false,
+      fabric: "fabric-0",
+      fabric_id: 1,
+      space: "undefined",
+      primary_rack: null,
+      secondary_rack: null,
+      relay_vlan: null,
+      external_dhcp: null,
+      description: "",
+      resource_uri: `${API}/vlans/0/`,
+    };
   }
   return {
     id: v.id,
@@ -117,7 +132,14 @@ export function interfaceJson(systemId: string, i: IfaceRow, net: NetCache) {
   const vlan = vlanId !== null ? (net.vlans.get(vlanId) ?? null) : null;
   // Plinth keeps one link per interface, so the link's id is the interface's.
   const links = subnet
-    ? [{ id: i.id, mode: i.link_mode, subnet: subnetJson(subnet, subnet.vlan_id !== null ? (net.vlans.get(subnet.vlan_id) ?? null) : null), ...(i.ip_address ? { ip_address: i.ip_address } : {}) }]
+    ? [
+        {
+          id: i.id,
+          mode: i.link_mode,
+          subnet: subnetJson(subnet, subnet.vlan_id !== null ? (net.vlans.get(subnet.vlan_id) ?? null) : null),
+          ...(i.ip_address ? { ip_address: i.ip_address } : {}),
+        },
+      ]
     : [];
   return {
     id: i.id,
@@ -172,8 +194,18 @@ export function blockDeviceJson(systemId: string, d: DiskRow) {
   };
 }
 
-export const zoneJson = (z: { id: number; name: string; description: string }) => ({ id: z.id, name: z.name, description: z.description, resource_uri: `${API}/zones/${encodeURIComponent(z.name)}/` });
-export const poolJson = (p: { id: number; name: string; description: string }) => ({ id: p.id, name: p.name, description: p.description, resource_uri: `${API}/resourcepool/${p.id}/` });
+export const zoneJson = (z: { id: number; name: string; description: string }) => ({
+  id: z.id,
+  name: z.name,
+  description: z.description,
+  resource_uri: `${API}/zones/${encodeURIComponent(z.name)}/`,
+});
+export const poolJson = (p: { id: number; name: string; description: string }) => ({
+  id: p.id,
+  name: p.name,
+  description: p.description,
+  resource_uri: `${API}/resourcepool/${p.id}/`,
+});
 
 /** Plinth has one DNS domain per machine row but no domains table: "maas" is the one served. */
 export const DOMAIN = { id: 0, name: "maas", ttl: null, authoritative: true, is_default: true, resource_record_count: 0, resource_uri: `${API}/domains/0/` };
@@ -233,7 +265,17 @@ export function machineJson(m: MachineRow, x: MachineExtras) {
     zone: zoneJson({ id: m.zoneId, name: m.zone, description: "" }),
     pool: poolJson({ id: m.poolId, name: m.pool, description: "" }),
     tag_names: x.tags,
-    hardware_info: { system_vendor: "Unknown", system_product: "Unknown", system_version: "Unknown", system_serial: "Unknown", cpu_model: m.cpuModel || "Unknown", mainboard_vendor: "Unknown", mainboard_product: "Unknown", mainboard_firmware_version: "Unknown", mainboard_firmware_date: "Unknown" },
+    hardware_info: {
+      system_vendor: "Unknown",
+      system_product: "Unknown",
+      system_version: "Unknown",
+      system_serial: "Unknown",
+      cpu_model: m.cpuModel || "Unknown",
+      mainboard_vendor: "Unknown",
+      mainboard_product: "Unknown",
+      mainboard_firmware_version: "Unknown",
+      mainboard_firmware_date: "Unknown",
+    },
     hardware_uuid: m.hardwareUuid,
     bios_boot_method: m.firmware === "uefi" ? "uefi" : m.firmware === "bios" ? "pxe" : null,
     interface_set: ifaces,

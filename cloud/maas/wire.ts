@@ -109,7 +109,10 @@ async function readLimited(req: Request, limit: BodyLimit): Promise<Uint8Array> 
     if (done) break;
     if (total + value.length > limit.bytes || (known && total + value.length > known.length)) {
       await reader.cancel().catch(() => {});
-      throw new MaasError(total + value.length > limit.bytes ? 413 : 400, total + value.length > limit.bytes ? limit.message : "The body is longer than its Content-Length.");
+      throw new MaasError(
+        total + value.length > limit.bytes ? 413 : 400,
+        total + value.length > limit.bytes ? limit.message : "The body is longer than its Content-Length.",
+      );
     }
     if (known) known.set(value, total);
     else chunks.push(value);

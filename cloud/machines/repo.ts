@@ -160,7 +160,10 @@ export function listSql(f: ListFilter): { sql: string; args: (string | number)[]
 
 export async function listMachines(db: D1Database, f: ListFilter): Promise<{ rows: MachineRow[]; more: boolean }> {
   const { sql, args } = listSql(f);
-  const { results } = await db.prepare(sql).bind(...args).all<MachineRow>();
+  const { results } = await db
+    .prepare(sql)
+    .bind(...args)
+    .all<MachineRow>();
   const more = results.length > f.limit;
   return { rows: more ? results.slice(0, f.limit) : results, more };
 }

@@ -1,7 +1,7 @@
 // /api/v1/machines: create, read, update, delete and the filtered, cursor-paged list.
 import type { Hono } from "hono";
 import { z } from "zod";
-import { isStatus, NODE_STATUS, STATUS_NAME, } from "../../shared/lifecycle";
+import { isStatus, NODE_STATUS, STATUS_NAME } from "../../shared/lifecycle";
 import { POWER_TYPES, type PowerType } from "../../shared/power";
 import { require as requirePerm, visibleSites } from "../auth/roles";
 import type { AppEnv, Ctx } from "../http/context";
@@ -52,7 +52,11 @@ const powerParamsSchema = z.record(z.string(), z.unknown());
 
 export const CreateMachine = z.strictObject({
   hostname: hostnameSchema.optional(),
-  domain: z.string().max(128).regex(/^[a-z0-9.-]+$/i).default("maas"),
+  domain: z
+    .string()
+    .max(128)
+    .regex(/^[a-z0-9.-]+$/i)
+    .default("maas"),
   description: z.string().max(1024).default(""),
   architecture: z.string().max(64).default("amd64/generic"),
   mac_addresses: z.array(macSchema).min(1).max(64),
@@ -63,7 +67,12 @@ export const CreateMachine = z.strictObject({
   pool: nameSchema.default("default"),
   commission: z.boolean().default(false),
   cpu_count: z.number().int().min(0).max(100_000).optional(),
-  memory: z.number().int().min(0).max(1 << 30).optional(),
+  memory: z
+    .number()
+    .int()
+    .min(0)
+    .max(1 << 30)
+    .optional(),
 });
 
 export const UpdateMachine = z.strictObject({
@@ -106,37 +115,46 @@ async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202
 export { machineResponse };
 
 export function machineRoutes(app: Hono<AppEnv>) {
-  def(app, "get", "/machines", { summary: "List machines (filters, cursor paging)", tag: "machines", query: ListQuery, roles: "any; only the caller's sites" }, async (c) => {
-    const q = readQuery(c, ListQuery);
-    let afterId: number | undefined;
-    if (q.cursor !== undefined) {
-      const id = decodeCursor(q.cursor);
-      if (id === null) throw badRequest("cursor is not one this API gave out");
-      afterId = id;
-    }
-    const { rows, more } = await listMachines(c.env.DB, {
-      status: q.status,
-      site: q.site,
-      zone: q.zone,
-      pool: q.pool,
-      tags: q.tag,
-      notTags: q.not_tag,
-      hostname: q.hostname,
-      mac: q.mac,
-      owner: q.owner,
-      arch: q.arch,
-      systemId: q.system_id,
-      q: q.q,
-      visibleSites: visibleSites(c.get("caller")),
-      afterId,
-      limit: q.limit,
-    });
-    const tags = await tagsFor(c.env.DB, rows.map((r) => r.id));
-    return c.json({
-      items: rows.map((r) => serializeMachine(r, tags.get(r.id) ?? [])),
-      next_cursor: more && rows.length ? encodeCursor(rows[rows.length - 1]!.id) : null,
-    });
-  });
+  def(
+    app,
+    "get",
+    "/machines",
+    { summary: "List machines (filters, cursor paging)", tag: "machines", query: ListQuery, roles: "any; only the caller's sites" },
+    async (c) => {
+      const q = readQuery(c, ListQuery);
+      let afterId: number | undefined;
+      if (q.cursor !== undefined) {
+        const id = decodeCursor(q.cursor);
+        if (id === null) throw badRequest("cursor is not one this API gave out");
+        afterId = id;
+      }
+      const { rows, more } = await listMachines(c.env.DB, {
+        status: q.status,
+        site: q.site,
+        zone: q.zone,
+        pool: q.pool,
+        tags: q.tag,
+        notTags: q.not_tag,
+        hostname: q.hostname,
+        mac: q.mac,
+        owner: q.owner,
+        arch: q.arch,
+        systemId: q.system_id,
+        q: q.q,
+        visibleSites: visibleSites(c.get("caller")),
+        afterId,
+        limit: q.limit,
+      });
+      const tags = await tagsFor(
+        c.env.DB,
+        rows.map((r) => r.id),
+      );
+      return c.json({
+        items: rows.map((r) => serializeMachine(r, tags.get(r.id) ?? [])),
+        next_cursor: more && rows.length ? encodeCursor(rows[rows.length - 1]!.id) : null,
+      });
+    },
+  );
 
   def(app, "post", "/machines", { summary: "Create a machine", tag: "machines", body: CreateMachine, roles: "operator, admin", status: 201 }, async (c) => {
     const body = await readJson(c, CreateMachine);
@@ -170,10 +188,16 @@ export function machineRoutes(app: Hono<AppEnv>) {
     return machineResponse(c, systemId, 201);
   });
 
-  def(app, "get", "/machines/:id", { summary: "Read a machine with its interfaces and disks", tag: "machines", roles: "any; only the caller's sites" }, async (c) => {
-    const m = await loadMachine(c, "machine.read");
-    return machineResponse(c, m.systemId);
-  });
+  def(
+    app,
+    "get",
+    "/machines/:id",
+    { summary: "Read a machine with its interfaces and disks", tag: "machines", roles: "any; only the caller's sites" },
+    async (c) => {
+      const m = await loadMachine(c, "machine.read");
+      return machineResponse(c, m.systemId);
+    },
+  );
 
   def(app, "patch", "/machines/:id", { summary: "Update a machine", tag: "machines", body: UpdateMachine, roles: "operator, admin" }, async (c) => {
     const m = await loadMachine(c, "machine.edit");
@@ -217,16 +241,34 @@ export function machineRoutes(app: Hono<AppEnv>) {
 
   def(app, "get", "/machines/:id/results", { summary: "Commissioning results", tag: "machines" }, async (c) => {
     const m = await loadMachine(c, "machine.read");
-    const { results } = await c.env.DB.prepare("SELECT id, name, status, exit_code, output, created_at FROM commissioning_results WHERE machine_id = ? ORDER BY id").bind(m.id).all();
+    const { results } = await c.env.DB.prepare(
+      "SELECT id, name, status, exit_code, output, created_at FROM commissioning_results WHERE machine_id = ? ORDER BY id",
+    )
+      .bind(m.id)
+      .all();
     return c.json({ items: results });
   });
 
   const Comment = z.strictObject({ text: z.string().min(1).max(4096) });
-  def(app, "post", "/machines/:id/comment", { summary: "Add a note to the machine's event log", tag: "machines", body: Comment, roles: "remote-hands, operator, admin" }, async (c) => {
-    const m = await loadMachine(c, "machine.comment");
-    const { text } = await readJson(c, Comment);
-    await recordEvent(c.env.DB, { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, type: "machine.comment", actor: c.get("caller").username, description: text, status: m.status });
-    return c.json({ ok: true }, 201);
-  });
-
+  def(
+    app,
+    "post",
+    "/machines/:id/comment",
+    { summary: "Add a note to the machine's event log", tag: "machines", body: Comment, roles: "remote-hands, operator, admin" },
+    async (c) => {
+      const m = await loadMachine(c, "machine.comment");
+      const { text } = await readJson(c, Comment);
+      await recordEvent(c.env.DB, {
+        machineId: m.id,
+        systemId: m.systemId,
+        hostname: m.hostname,
+        siteId: m.siteId,
+        type: "machine.comment",
+        actor: c.get("caller").username,
+        description: text,
+        status: m.status,
+      });
+      return c.json({ ok: true }, 201);
+    },
+  );
 }

@@ -8,7 +8,11 @@ import { intParam, nameSchema, readQuery, systemIdSchema } from "../http/validat
 const EventQuery = z.strictObject({
   machine: systemIdSchema.optional(),
   site: nameSchema.optional(),
-  type: z.string().max(64).regex(/^[a-z_.]+$/).optional(),
+  type: z
+    .string()
+    .max(64)
+    .regex(/^[a-z_.]+$/)
+    .optional(),
   level: z.enum(["DEBUG", "INFO", "WARNING", "ERROR", "AUDIT"]).optional(),
   /** Newest first: pass the last id you saw to get older events. */
   before: intParam(1, Number.MAX_SAFE_INTEGER).optional(),

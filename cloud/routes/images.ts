@@ -19,12 +19,20 @@ export type { ImageRow } from "../domain/images";
 export const MAX_IMAGE_BYTES = 5 * 1024 ** 3;
 const SHA256 = /^[0-9a-f]{64}$/;
 const FORMATS = ["raw", "raw.gz", "raw.zst", "tgz"] as const;
-const word = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9._-]*$/, "lower-case letters, digits, '.', '_' and '-'");
+const word = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, "lower-case letters, digits, '.', '_' and '-'");
 
 const ImageBody = z.strictObject({
   osystem: word,
   series: word,
-  architecture: z.string().max(64).regex(/^[a-z0-9_]+\/[a-z0-9_.-]+$/, "like amd64/generic").default("amd64/generic"),
+  architecture: z
+    .string()
+    .max(64)
+    .regex(/^[a-z0-9_]+\/[a-z0-9_.-]+$/, "like amd64/generic")
+    .default("amd64/generic"),
   format: z.enum(FORMATS).default("raw.zst"),
 });
 
@@ -46,55 +54,79 @@ export function imageRoutes(app: Hono<AppEnv>) {
 
   def(app, "get", "/boot-images/:id", { summary: "Read a boot image", tag: "boot images" }, async (c) => c.json(await find(c.env.DB, c.req.param("id") ?? "")));
 
-  def(app, "post", "/boot-images", { summary: "Declare a boot image (then PUT its content)", tag: "boot images", body: ImageBody, status: 201, roles: "admin" }, async (c) => {
-    admin(c);
-    const b = await readJson(c, ImageBody);
-    const row = await declareImage(c.env.DB, b);
-    if (!row) throw conflict(`a boot image ${b.osystem}/${b.series} for ${b.architecture} exists already`);
-    return c.json(row, 201);
-  });
+  def(
+    app,
+    "post",
+    "/boot-images",
+    { summary: "Declare a boot image (then PUT its content)", tag: "boot images", body: ImageBody, status: 201, roles: "admin" },
+    async (c) => {
+      admin(c);
+      const b = await readJson(c, ImageBody);
+      const row = await declareImage(c.env.DB, b);
+      if (!row) throw conflict(`a boot image ${b.osystem}/${b.series} for ${b.architecture} exists already`);
+      return c.json(row, 201);
+    },
+  );
 
   // The body is the image itself, streamed into R2: the 256 KiB JSON limit does not apply here
   // (cloud/app.ts exempts this path), R2's own limit does.
-  def(app, "put", "/boot-images/:id/content", { summary: "Upload a boot image's bytes (X-Content-SHA256 required, checked by the store)", tag: "boot images", roles: "admin", status: 200 }, async (c) => {
-    admin(c);
-    const img = await find(c.env.DB, c.req.param("id") ?? "");
-    const sha256 = (c.req.header("x-content-sha256") ?? "").toLowerCase();
-    if (!SHA256.test(sha256)) throw badRequest("send the image's sha256 as X-Content-SHA256 (64 hex digits)");
-    const length = Number(c.req.header("content-length") ?? "NaN");
-    if (!Number.isSafeInteger(length) || length <= 0) throw new ApiError(400, "length_required", "send the image with a Content-Length");
-    if (length > MAX_IMAGE_BYTES) throw new ApiError(413, "payload_too_large", `an image may be at most ${MAX_IMAGE_BYTES} bytes`);
-    if (!c.req.raw.body) throw badRequest("the request has no body");
-    const stored = await storeImageContent(c.env.DB, c.env.IMAGES, img.id, sha256, c.req.raw.body, length);
-    if (!stored.ok && stored.problem === "mismatch") {
-      throw badRequest("the uploaded bytes do not match X-Content-SHA256, or the upload was cut short", { store: stored.detail.slice(0, 200) });
-    }
-    if (!stored.ok) throw badRequest("the upload was cut short");
-    // Racks pre-fetch what their snapshot lists: a new image reaches every site's cache now.
-    await notifyConfigChanged(c.env, null).catch((e: unknown) => console.warn("config push after an image upload failed", String(e)));
-    return c.json(stored.row);
-  });
+  def(
+    app,
+    "put",
+    "/boot-images/:id/content",
+    { summary: "Upload a boot image's bytes (X-Content-SHA256 required, checked by the store)", tag: "boot images", roles: "admin", status: 200 },
+    async (c) => {
+      admin(c);
+      const img = await find(c.env.DB, c.req.param("id") ?? "");
+      const sha256 = (c.req.header("x-content-sha256") ?? "").toLowerCase();
+      if (!SHA256.test(sha256)) throw badRequest("send the image's sha256 as X-Content-SHA256 (64 hex digits)");
+      const length = Number(c.req.header("content-length") ?? "NaN");
+      if (!Number.isSafeInteger(length) || length <= 0) throw new ApiError(400, "length_required", "send the image with a Content-Length");
+      if (length > MAX_IMAGE_BYTES) throw new ApiError(413, "payload_too_large", `an image may be at most ${MAX_IMAGE_BYTES} bytes`);
+      if (!c.req.raw.body) throw badRequest("the request has no body");
+      const stored = await storeImageContent(c.env.DB, c.env.IMAGES, img.id, sha256, c.req.raw.body, length);
+      if (!stored.ok && stored.problem === "mismatch") {
+        throw badRequest("the uploaded bytes do not match X-Content-SHA256, or the upload was cut short", { store: stored.detail.slice(0, 200) });
+      }
+      if (!stored.ok) throw badRequest("the upload was cut short");
+      // Racks pre-fetch what their snapshot lists: a new image reaches every site's cache now.
+      await notifyConfigChanged(c.env, null).catch((e: unknown) => console.warn("config push after an image upload failed", String(e)));
+      return c.json(stored.row);
+    },
+  );
 
-  def(app, "delete", "/boot-images/:id", { summary: "Delete a boot image (its bytes go when no other image has them)", tag: "boot images", roles: "admin", status: 204 }, async (c) => {
-    admin(c);
-    const img = await find(c.env.DB, c.req.param("id") ?? "");
-    await deleteImage(c.env.DB, c.env.IMAGES, img);
-    return c.body(null, 204);
-  });
+  def(
+    app,
+    "delete",
+    "/boot-images/:id",
+    { summary: "Delete a boot image (its bytes go when no other image has them)", tag: "boot images", roles: "admin", status: 204 },
+    async (c) => {
+      admin(c);
+      const img = await find(c.env.DB, c.req.param("id") ?? "");
+      await deleteImage(c.env.DB, c.env.IMAGES, img);
+      return c.body(null, 204);
+    },
+  );
 }
 
 /** Racks fill their caches from here (pull-through on a node's first request, or pre-sync). */
 export function rackImageRoutes(app: Hono<AppEnv>) {
-  def(app, "get", "/racks/:rackId/images/:sha256", { summary: "Download an image by sha256 (rack credential)", tag: "racks", roles: "the rack credential" }, async (c) => {
-    const rackId = c.req.param("rackId") ?? "";
-    const sha256 = c.req.param("sha256") ?? "";
-    const auth = await authenticateRack(c.env.DB, c.req.header("authorization"), rackId);
-    if (!auth.ok) throw new ApiError(401, auth.code, auth.message, undefined, { "www-authenticate": 'Bearer realm="plinth-rack"' });
-    if (!SHA256.test(sha256)) throw badRequest("expected a lower-case hex sha256");
-    // Only images the region lists: the store is not a general file server.
-    const listed = await c.env.DB.prepare("SELECT 1 FROM boot_images WHERE sha256 = ?").bind(sha256).first();
-    const obj = listed ? await c.env.IMAGES.get(imageKey(sha256)) : null;
-    if (!obj) throw notFound("image");
-    return new Response(obj.body, { headers: { "content-type": "application/octet-stream", "content-length": String(obj.size), etag: `"${sha256}"` } });
-  });
+  def(
+    app,
+    "get",
+    "/racks/:rackId/images/:sha256",
+    { summary: "Download an image by sha256 (rack credential)", tag: "racks", roles: "the rack credential" },
+    async (c) => {
+      const rackId = c.req.param("rackId") ?? "";
+      const sha256 = c.req.param("sha256") ?? "";
+      const auth = await authenticateRack(c.env.DB, c.req.header("authorization"), rackId);
+      if (!auth.ok) throw new ApiError(401, auth.code, auth.message, undefined, { "www-authenticate": 'Bearer realm="plinth-rack"' });
+      if (!SHA256.test(sha256)) throw badRequest("expected a lower-case hex sha256");
+      // Only images the region lists: the store is not a general file server.
+      const listed = await c.env.DB.prepare("SELECT 1 FROM boot_images WHERE sha256 = ?").bind(sha256).first();
+      const obj = listed ? await c.env.IMAGES.get(imageKey(sha256)) : null;
+      if (!obj) throw notFound("image");
+      return new Response(obj.body, { headers: { "content-type": "application/octet-stream", "content-length": String(obj.size), etag: `"${sha256}"` } });
+    },
+  );
 }

@@ -14,7 +14,13 @@ import { notifyConfigChanged } from "../domain/racks/commands";
 const ipv4 = z.string().refine((s) => ipToInt(s) !== null, "an IPv4 address");
 const cidrSchema = z.string().refine((s) => parseCidr(s) !== null, "a CIDR like 10.0.0.0/24 (network address, prefix 0-32)");
 
-const VlanBody = z.strictObject({ fabric: nameSchema.default("fabric-0"), vid: z.number().int().min(0).max(4094), name: z.string().max(64).default(""), mtu: z.number().int().min(552).max(65535).default(1500), dhcp_on: z.boolean().default(false) });
+const VlanBody = z.strictObject({
+  fabric: nameSchema.default("fabric-0"),
+  vid: z.number().int().min(0).max(4094),
+  name: z.string().max(64).default(""),
+  mtu: z.number().int().min(552).max(65535).default(1500),
+  dhcp_on: z.boolean().default(false),
+});
 const SubnetBody = z.strictObject({
   cidr: cidrSchema,
   name: z.string().max(64).default(""),
@@ -25,7 +31,13 @@ const SubnetBody = z.strictObject({
   managed: z.boolean().default(true),
 });
 const SubnetPatch = SubnetBody.omit({ cidr: true, site: true }).partial();
-const RangeBody = z.strictObject({ subnet_id: z.number().int().positive(), type: z.enum(["dynamic", "reserved"]), start_ip: ipv4, end_ip: ipv4, comment: z.string().max(1024).default("") });
+const RangeBody = z.strictObject({
+  subnet_id: z.number().int().positive(),
+  type: z.enum(["dynamic", "reserved"]),
+  start_ip: ipv4,
+  end_ip: ipv4,
+  comment: z.string().max(1024).default(""),
+});
 const SubnetQuery = z.strictObject({ site: nameSchema.optional() });
 
 interface SubnetRow {
@@ -41,7 +53,8 @@ interface SubnetRow {
   managed: number;
 }
 
-const SUBNET_SELECT = "SELECT s.id, s.cidr, s.name, s.vlan_id, s.site_id, st.name AS site, s.gateway_ip, s.dns_servers, s.rack_id, s.managed FROM subnets s LEFT JOIN sites st ON st.id = s.site_id";
+const SUBNET_SELECT =
+  "SELECT s.id, s.cidr, s.name, s.vlan_id, s.site_id, st.name AS site, s.gateway_ip, s.dns_servers, s.rack_id, s.managed FROM subnets s LEFT JOIN sites st ON st.id = s.site_id";
 
 function serializeSubnet(s: SubnetRow, ranges: unknown[]) {
   return { ...s, dns_servers: JSON.parse(s.dns_servers) as string[], managed: !!s.managed, ip_ranges: ranges };
@@ -65,7 +78,9 @@ export function networkRoutes(app: Hono<AppEnv>) {
   };
 
   def(app, "get", "/vlans", { summary: "List VLANs", tag: "networks" }, async (c) => {
-    const { results } = await c.env.DB.prepare("SELECT v.id, f.name AS fabric, v.vid, v.name, v.mtu, v.dhcp_on FROM vlans v JOIN fabrics f ON f.id = v.fabric_id ORDER BY v.id").all();
+    const { results } = await c.env.DB.prepare(
+      "SELECT v.id, f.name AS fabric, v.vid, v.name, v.mtu, v.dhcp_on FROM vlans v JOIN fabrics f ON f.id = v.fabric_id ORDER BY v.id",
+    ).all();
     return c.json({ items: results });
   });
   def(app, "post", "/vlans", { summary: "Create a VLAN", tag: "networks", body: VlanBody, status: 201, roles: "admin" }, async (c) => {
@@ -81,16 +96,29 @@ export function networkRoutes(app: Hono<AppEnv>) {
   def(app, "get", "/subnets", { summary: "List subnets with their IP ranges", tag: "networks", query: SubnetQuery }, async (c) => {
     const q = readQuery(c, SubnetQuery);
     const sites = visibleSites(c.get("caller"));
-    const { results } = await c.env.DB.prepare(`${SUBNET_SELECT} ${q.site ? "WHERE st.name = ?" : ""} ORDER BY s.id`).bind(...(q.site ? [q.site] : [])).all<SubnetRow>();
+    const { results } = await c.env.DB.prepare(`${SUBNET_SELECT} ${q.site ? "WHERE st.name = ?" : ""} ORDER BY s.id`)
+      .bind(...(q.site ? [q.site] : []))
+      .all<SubnetRow>();
     const rows = results.filter((s) => sites === null || (s.site_id !== null && sites.includes(s.site_id)));
     const ranges = await c.env.DB.prepare("SELECT id, subnet_id, type, start_ip, end_ip, comment FROM ip_ranges ORDER BY id").all<{ subnet_id: number }>();
-    return c.json({ items: rows.map((s) => serializeSubnet(s, ranges.results.filter((r) => r.subnet_id === s.id))) });
+    return c.json({
+      items: rows.map((s) =>
+        serializeSubnet(
+          s,
+          ranges.results.filter((r) => r.subnet_id === s.id),
+        ),
+      ),
+    });
   });
   def(app, "get", "/subnets/:id", { summary: "Read a subnet", tag: "networks" }, async (c) => {
-    const s = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`).bind(Number(c.req.param("id"))).first<SubnetRow>();
+    const s = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`)
+      .bind(Number(c.req.param("id")))
+      .first<SubnetRow>();
     const sites = visibleSites(c.get("caller"));
     if (!s || (sites !== null && (s.site_id === null || !sites.includes(s.site_id)))) throw notFound("subnet");
-    const ranges = await c.env.DB.prepare("SELECT id, subnet_id, type, start_ip, end_ip, comment FROM ip_ranges WHERE subnet_id = ? ORDER BY id").bind(s.id).all();
+    const ranges = await c.env.DB.prepare("SELECT id, subnet_id, type, start_ip, end_ip, comment FROM ip_ranges WHERE subnet_id = ? ORDER BY id")
+      .bind(s.id)
+      .all();
     return c.json(serializeSubnet(s, ranges.results));
   });
   def(app, "post", "/subnets", { summary: "Create a subnet", tag: "networks", body: SubnetBody, status: 201, roles: "admin" }, async (c) => {
@@ -112,7 +140,9 @@ export function networkRoutes(app: Hono<AppEnv>) {
     return c.json(serializeSubnet(s!, []), 201);
   });
   def(app, "patch", "/subnets/:id", { summary: "Update a subnet", tag: "networks", body: SubnetPatch, roles: "admin" }, async (c) => {
-    const s = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`).bind(Number(c.req.param("id"))).first<SubnetRow>();
+    const s = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`)
+      .bind(Number(c.req.param("id")))
+      .first<SubnetRow>();
     if (!s) throw notFound("subnet");
     manageExisting(c, s.site_id, () => notFound("subnet"));
     const b = await readJson(c, SubnetPatch);
@@ -124,7 +154,9 @@ export function networkRoutes(app: Hono<AppEnv>) {
     return c.json(serializeSubnet(next!, []));
   });
   def(app, "delete", "/subnets/:id", { summary: "Delete a subnet and its ranges", tag: "networks", status: 204, roles: "admin" }, async (c) => {
-    const s = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`).bind(Number(c.req.param("id"))).first<SubnetRow>();
+    const s = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.id = ?`)
+      .bind(Number(c.req.param("id")))
+      .first<SubnetRow>();
     if (!s) throw notFound("subnet");
     manageExisting(c, s.site_id, () => notFound("subnet"));
     await deleteSubnet(c.env.DB, c.get("caller").username, s);
@@ -132,19 +164,27 @@ export function networkRoutes(app: Hono<AppEnv>) {
     return c.body(null, 204);
   });
 
-  def(app, "post", "/ip-ranges", { summary: "Create a dynamic or reserved IP range in a subnet", tag: "networks", body: RangeBody, status: 201, roles: "admin" }, async (c) => {
-    const b = await readJson(c, RangeBody);
-    const s = await c.env.DB.prepare("SELECT id, cidr, site_id FROM subnets WHERE id = ?").bind(b.subnet_id).first<{ id: number; cidr: string; site_id: number | null }>();
-    if (!s) throw badRequest(`no subnet ${b.subnet_id}`);
-    manageExisting(c, s.site_id, () => badRequest(`no subnet ${b.subnet_id}`));
-    const problem = await rangeProblem(c.env.DB, s, b.start_ip, b.end_ip);
-    if (problem?.kind === "reversed") throw badRequest("start_ip is after end_ip");
-    if (problem?.kind === "overlap") throw conflict(`the range overlaps ${problem.clash.start_ip}-${problem.clash.end_ip}`);
-    if (problem) throw badRequest(`the range is not inside ${s.cidr}`);
-    const row = await createIpRange(c.env.DB, c.get("caller").username, s, { type: b.type, startIp: b.start_ip, endIp: b.end_ip, comment: b.comment });
-    await pushConfig(c, s.site_id);
-    return c.json(row, 201);
-  });
+  def(
+    app,
+    "post",
+    "/ip-ranges",
+    { summary: "Create a dynamic or reserved IP range in a subnet", tag: "networks", body: RangeBody, status: 201, roles: "admin" },
+    async (c) => {
+      const b = await readJson(c, RangeBody);
+      const s = await c.env.DB.prepare("SELECT id, cidr, site_id FROM subnets WHERE id = ?")
+        .bind(b.subnet_id)
+        .first<{ id: number; cidr: string; site_id: number | null }>();
+      if (!s) throw badRequest(`no subnet ${b.subnet_id}`);
+      manageExisting(c, s.site_id, () => badRequest(`no subnet ${b.subnet_id}`));
+      const problem = await rangeProblem(c.env.DB, s, b.start_ip, b.end_ip);
+      if (problem?.kind === "reversed") throw badRequest("start_ip is after end_ip");
+      if (problem?.kind === "overlap") throw conflict(`the range overlaps ${problem.clash.start_ip}-${problem.clash.end_ip}`);
+      if (problem) throw badRequest(`the range is not inside ${s.cidr}`);
+      const row = await createIpRange(c.env.DB, c.get("caller").username, s, { type: b.type, startIp: b.start_ip, endIp: b.end_ip, comment: b.comment });
+      await pushConfig(c, s.site_id);
+      return c.json(row, 201);
+    },
+  );
   def(app, "delete", "/ip-ranges/:id", { summary: "Delete an IP range", tag: "networks", status: 204, roles: "admin" }, async (c) => {
     const r = await c.env.DB.prepare(
       "SELECT r.id, r.start_ip, r.end_ip, s.id AS subnet_id, s.cidr, s.site_id FROM ip_ranges r JOIN subnets s ON s.id = r.subnet_id WHERE r.id = ?",

@@ -13,16 +13,28 @@ export function overviewRoutes(app: Hono<AppEnv>) {
     const args = sites === null ? [] : [JSON.stringify(sites)];
     const [siteRows, counts] = await db.batch([
       db.prepare(`SELECT s.id, s.name FROM sites s${filter} ORDER BY s.name`).bind(...args),
-      db.prepare(`SELECT m.site_id AS site_id, m.status AS status, count(*) AS n FROM machines m JOIN sites s ON s.id = m.site_id${filter} GROUP BY m.site_id, m.status`).bind(...args),
+      db
+        .prepare(
+          `SELECT m.site_id AS site_id, m.status AS status, count(*) AS n FROM machines m JOIN sites s ON s.id = m.site_id${filter} GROUP BY m.site_id, m.status`,
+        )
+        .bind(...args),
     ]);
     let racks: { site_id: number; connected: number; n: number }[] = [];
     try {
-      racks = (await db.prepare(`SELECT r.site_id, r.connected, count(*) AS n FROM racks r JOIN sites s ON s.id = r.site_id${filter ? `${filter} AND` : " WHERE"} r.revoked_at IS NULL GROUP BY r.site_id, r.connected`).bind(...args).all<{ site_id: number; connected: number; n: number }>()).results;
+      racks = (
+        await db
+          .prepare(
+            `SELECT r.site_id, r.connected, count(*) AS n FROM racks r JOIN sites s ON s.id = r.site_id${filter ? `${filter} AND` : " WHERE"} r.revoked_at IS NULL GROUP BY r.site_id, r.connected`,
+          )
+          .bind(...args)
+          .all<{ site_id: number; connected: number; n: number }>()
+      ).results;
     } catch {
       // A region without the racks table yet: show no racks rather than fail the page.
     }
     const bySite = new Map<number, { site: string; statuses: Record<number, number>; machines: number; racks_connected: number; racks_disconnected: number }>();
-    for (const s of siteRows!.results as { id: number; name: string }[]) bySite.set(s.id, { site: s.name, statuses: {}, machines: 0, racks_connected: 0, racks_disconnected: 0 });
+    for (const s of siteRows!.results as { id: number; name: string }[])
+      bySite.set(s.id, { site: s.name, statuses: {}, machines: 0, racks_connected: 0, racks_disconnected: 0 });
     for (const r of counts!.results as { site_id: number; status: number; n: number }[]) {
       const s = bySite.get(r.site_id);
       if (!s) continue;

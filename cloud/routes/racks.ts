@@ -16,17 +16,33 @@ const TokenBody = z.strictObject({
   site: nameSchema.default("default"),
   name: z.string().max(64).default(""),
   /** Seconds until the token expires (default one day, at most 90 days). */
-  expires_in: z.number().int().min(1).max(90 * 86400).default(86400),
+  expires_in: z
+    .number()
+    .int()
+    .min(1)
+    .max(90 * 86400)
+    .default(86400),
   /** How many racks may enrol with it; absent: unlimited until it expires. */
   uses: z.number().int().min(1).max(100_000).optional(),
 });
 const EnrolBody = z.strictObject({
   token: z.string().min(8).max(128),
-  hostname: z.string().min(1).max(255).regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, "a hostname"),
+  hostname: z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, "a hostname"),
   version: z.string().max(64).default(""),
-  interfaces: z.array(z.strictObject({ name: z.string().max(64), mac: z.string().max(17).optional(), addresses: z.array(z.string().max(64)).max(64).default([]) })).max(256).default([]),
+  interfaces: z
+    .array(z.strictObject({ name: z.string().max(64), mac: z.string().max(17).optional(), addresses: z.array(z.string().max(64)).max(64).default([]) }))
+    .max(256)
+    .default([]),
 });
-const RackEventsQuery = z.strictObject({ after: intParam(0, Number.MAX_SAFE_INTEGER).default(0), limit: intParam(1, 1000).default(100), type: z.string().max(64).optional() });
+const RackEventsQuery = z.strictObject({
+  after: intParam(0, Number.MAX_SAFE_INTEGER).default(0),
+  limit: intParam(1, 1000).default(100),
+  type: z.string().max(64).optional(),
+});
 const rackIdSchema = z.string().regex(/^[a-z0-9]{12}$/);
 
 interface RackRow {
@@ -43,7 +59,8 @@ interface RackRow {
   revoked_at: number | null;
 }
 
-const RACK_SELECT = "SELECT r.id, r.site_id, s.name AS site, r.hostname, r.version, r.interfaces, r.connected, r.last_seen_at, r.config_version, r.created_at, r.revoked_at FROM racks r JOIN sites s ON s.id = r.site_id";
+const RACK_SELECT =
+  "SELECT r.id, r.site_id, s.name AS site, r.hostname, r.version, r.interfaces, r.connected, r.last_seen_at, r.config_version, r.created_at, r.revoked_at FROM racks r JOIN sites s ON s.id = r.site_id";
 
 async function serializeRack(db: D1Database, r: RackRow) {
   const [subnets, pending] = await db.batch([
@@ -78,34 +95,56 @@ const tunnelOf = (c: Ctx, rackId: string) => c.env.RACK_TUNNEL.get(c.env.RACK_TU
 
 /** Routes the rack calls with its token or credential (no user API key). */
 export function rackOpenRoutes(app: Hono<AppEnv>) {
-  def(app, "post", "/racks/enrol", { summary: "Enrol a rack appliance with an enrolment token", tag: "racks", body: EnrolBody, status: 201, roles: "an enrolment token" }, async (c) => {
-    const b = await readJson(c, EnrolBody);
-    const r = await redeem(c.env.DB, b);
-    return c.json({ rack_id: r.rackId, credential: r.credential, site: r.site, reenrolled: r.reenrolled, tunnel: `/api/v1/racks/${r.rackId}/tunnel` }, r.reenrolled ? 200 : 201);
-  });
+  def(
+    app,
+    "post",
+    "/racks/enrol",
+    { summary: "Enrol a rack appliance with an enrolment token", tag: "racks", body: EnrolBody, status: 201, roles: "an enrolment token" },
+    async (c) => {
+      const b = await readJson(c, EnrolBody);
+      const r = await redeem(c.env.DB, b);
+      return c.json(
+        { rack_id: r.rackId, credential: r.credential, site: r.site, reenrolled: r.reenrolled, tunnel: `/api/v1/racks/${r.rackId}/tunnel` },
+        r.reenrolled ? 200 : 201,
+      );
+    },
+  );
 
-  def(app, "get", "/racks/:rackId/tunnel", { summary: "Open the rack's WebSocket tunnel", tag: "racks", roles: "the rack credential", status: 101 }, async (c) => {
-    const rackId = c.req.param("rackId") ?? "";
-    if (!rackIdSchema.safeParse(rackId).success) throw notFound("rack");
-    const auth = await authenticateRack(c.env.DB, c.req.header("authorization"), rackId);
-    if (!auth.ok) throw new ApiError(401, auth.code, auth.message, undefined, { "www-authenticate": 'Bearer realm="plinth-rack"' });
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new ApiError(400, "upgrade_required", "open the tunnel as a WebSocket (Upgrade: websocket)");
-    const headers = new Headers(c.req.raw.headers);
-    headers.delete("authorization");
-    headers.set("x-plinth-rack", rackId);
-    return tunnelOf(c, rackId).fetch(new Request(c.req.url, { method: "GET", headers }));
-  });
+  def(
+    app,
+    "get",
+    "/racks/:rackId/tunnel",
+    { summary: "Open the rack's WebSocket tunnel", tag: "racks", roles: "the rack credential", status: 101 },
+    async (c) => {
+      const rackId = c.req.param("rackId") ?? "";
+      if (!rackIdSchema.safeParse(rackId).success) throw notFound("rack");
+      const auth = await authenticateRack(c.env.DB, c.req.header("authorization"), rackId);
+      if (!auth.ok) throw new ApiError(401, auth.code, auth.message, undefined, { "www-authenticate": 'Bearer realm="plinth-rack"' });
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket")
+        throw new ApiError(400, "upgrade_required", "open the tunnel as a WebSocket (Upgrade: websocket)");
+      const headers = new Headers(c.req.raw.headers);
+      headers.delete("authorization");
+      headers.set("x-plinth-rack", rackId);
+      return tunnelOf(c, rackId).fetch(new Request(c.req.url, { method: "GET", headers }));
+    },
+  );
 }
 
 export function rackRoutes(app: Hono<AppEnv>) {
-  def(app, "post", "/racks/enrol-tokens", { summary: "Create an enrolment token (shown once)", tag: "racks", body: TokenBody, status: 201, roles: "admin" }, async (c) => {
-    const b = await readJson(c, TokenBody);
-    const siteId = await idByName(c.env.DB, "sites", b.site, "site");
-    if (!can(c.get("caller"), "rack.manage", siteId)) throw forbidden("enrolling racks needs admin on the site");
-    const expiresAt = Date.now() + b.expires_in * 1000;
-    const t = await createEnrolToken(c.env.DB, c.get("caller"), { siteId, name: b.name, expiresAt, uses: b.uses ?? null });
-    return c.json({ id: t.id, token: t.token, site: b.site, name: b.name, expires_at: expiresAt, uses_left: b.uses ?? null }, 201);
-  });
+  def(
+    app,
+    "post",
+    "/racks/enrol-tokens",
+    { summary: "Create an enrolment token (shown once)", tag: "racks", body: TokenBody, status: 201, roles: "admin" },
+    async (c) => {
+      const b = await readJson(c, TokenBody);
+      const siteId = await idByName(c.env.DB, "sites", b.site, "site");
+      if (!can(c.get("caller"), "rack.manage", siteId)) throw forbidden("enrolling racks needs admin on the site");
+      const expiresAt = Date.now() + b.expires_in * 1000;
+      const t = await createEnrolToken(c.env.DB, c.get("caller"), { siteId, name: b.name, expiresAt, uses: b.uses ?? null });
+      return c.json({ id: t.id, token: t.token, site: b.site, name: b.name, expires_at: expiresAt, uses_left: b.uses ?? null }, 201);
+    },
+  );
 
   def(app, "get", "/racks/enrol-tokens", { summary: "List enrolment tokens (never the tokens themselves)", tag: "racks", roles: "admin" }, async (c) => {
     const { results } = await c.env.DB.prepare(
@@ -115,7 +154,10 @@ export function rackRoutes(app: Hono<AppEnv>) {
     const now = Date.now();
     const items = results
       .filter((t) => can(caller, "rack.manage", t.site_id))
-      .map(({ site_id: _s, ...t }) => ({ ...t, state: t.revoked_at !== null ? "revoked" : t.expires_at <= now ? "expired" : t.uses_left === 0 ? "exhausted" : "active" }));
+      .map(({ site_id: _s, ...t }) => ({
+        ...t,
+        state: t.revoked_at !== null ? "revoked" : t.expires_at <= now ? "expired" : t.uses_left === 0 ? "exhausted" : "active",
+      }));
     return c.json({ items });
   });
 
@@ -134,7 +176,9 @@ export function rackRoutes(app: Hono<AppEnv>) {
     return c.json({ items: await Promise.all(rows.map((r) => serializeRack(c.env.DB, r))) });
   });
 
-  def(app, "get", "/racks/:rackId", { summary: "Read a rack appliance", tag: "racks", roles: "any; only the caller's sites" }, async (c) => c.json(await serializeRack(c.env.DB, await loadRack(c, "machine.read"))));
+  def(app, "get", "/racks/:rackId", { summary: "Read a rack appliance", tag: "racks", roles: "any; only the caller's sites" }, async (c) =>
+    c.json(await serializeRack(c.env.DB, await loadRack(c, "machine.read"))),
+  );
 
   def(app, "post", "/racks/:rackId/rotate", { summary: "Rotate the rack's credential over its tunnel", tag: "racks", roles: "admin" }, async (c) => {
     const r = await loadRack(c, "rack.manage");
@@ -149,25 +193,41 @@ export function rackRoutes(app: Hono<AppEnv>) {
     return c.json({ revoked: true, rack_id: r.id, sockets_closed: closed });
   });
 
-  def(app, "get", "/racks/:rackId/commands/:commandId", { summary: "Read a command sent to a rack and its result", tag: "racks", roles: "any; only the caller's sites" }, async (c) => {
-    const r = await loadRack(c, "machine.read");
-    const row = await c.env.DB.prepare("SELECT id, rack_id, machine_id, type, state, result, actor, deadline, created_at, completed_at FROM rack_commands WHERE id = ? AND rack_id = ?")
-      .bind(c.req.param("commandId") ?? "", r.id)
-      .first<{ result: string | null }>();
-    if (!row) throw notFound("command");
-    return c.json({ ...row, result: row.result ? JSON.parse(row.result) : null });
-  });
+  def(
+    app,
+    "get",
+    "/racks/:rackId/commands/:commandId",
+    { summary: "Read a command sent to a rack and its result", tag: "racks", roles: "any; only the caller's sites" },
+    async (c) => {
+      const r = await loadRack(c, "machine.read");
+      const row = await c.env.DB.prepare(
+        "SELECT id, rack_id, machine_id, type, state, result, actor, deadline, created_at, completed_at FROM rack_commands WHERE id = ? AND rack_id = ?",
+      )
+        .bind(c.req.param("commandId") ?? "", r.id)
+        .first<{ result: string | null }>();
+      if (!row) throw notFound("command");
+      return c.json({ ...row, result: row.result ? JSON.parse(row.result) : null });
+    },
+  );
 
-  def(app, "get", "/racks/:rackId/events", { summary: "Events reported by the rack (DHCP, boot, metadata, power)", tag: "racks", query: RackEventsQuery, roles: "any; only the caller's sites" }, async (c) => {
-    const r = await loadRack(c, "machine.read");
-    const q = readQuery(c, RackEventsQuery);
-    const typeClause = q.type ? "AND type = ?" : "";
-    const binds = q.type ? [r.id, q.after, q.type] : [r.id, q.after];
-    const [page, total] = await c.env.DB.batch([
-      c.env.DB.prepare(`SELECT rowid AS cursor, journal, seq, type, data, at, received_at FROM rack_events WHERE rack_id = ? AND rowid > ? ${typeClause} ORDER BY rowid LIMIT ${q.limit}`).bind(...binds),
-      c.env.DB.prepare(`SELECT count(*) AS n FROM rack_events WHERE rack_id = ? ${q.type ? "AND type = ?" : ""}`).bind(...(q.type ? [r.id, q.type] : [r.id])),
-    ]);
-    const items = ((page!.results ?? []) as { data: string }[]).map((e) => ({ ...e, data: JSON.parse(e.data) }));
-    return c.json({ items, total: ((total!.results?.[0] ?? { n: 0 }) as { n: number }).n });
-  });
+  def(
+    app,
+    "get",
+    "/racks/:rackId/events",
+    { summary: "Events reported by the rack (DHCP, boot, metadata, power)", tag: "racks", query: RackEventsQuery, roles: "any; only the caller's sites" },
+    async (c) => {
+      const r = await loadRack(c, "machine.read");
+      const q = readQuery(c, RackEventsQuery);
+      const typeClause = q.type ? "AND type = ?" : "";
+      const binds = q.type ? [r.id, q.after, q.type] : [r.id, q.after];
+      const [page, total] = await c.env.DB.batch([
+        c.env.DB.prepare(
+          `SELECT rowid AS cursor, journal, seq, type, data, at, received_at FROM rack_events WHERE rack_id = ? AND rowid > ? ${typeClause} ORDER BY rowid LIMIT ${q.limit}`,
+        ).bind(...binds),
+        c.env.DB.prepare(`SELECT count(*) AS n FROM rack_events WHERE rack_id = ? ${q.type ? "AND type = ?" : ""}`).bind(...(q.type ? [r.id, q.type] : [r.id])),
+      ]);
+      const items = ((page!.results ?? []) as { data: string }[]).map((e) => ({ ...e, data: JSON.parse(e.data) }));
+      return c.json({ items, total: ((total!.results?.[0] ?? { n: 0 }) as { n: number }).n });
+    },
+  );
 }

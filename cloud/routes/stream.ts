@@ -17,63 +17,72 @@ const MAX_REPLAY = 500;
 const EVENT_COLUMNS = "id, system_id, hostname, site_id, type, level, actor, from_status, to_status, description, created_at";
 
 export function streamRoutes(app: Hono<AppEnv>) {
-  def(app, "get", "/stream", { summary: "Server-sent events: new audit events (machine status, power, racks) and rack connection changes", tag: "events" }, async (c) => {
-    const db = c.env.DB;
-    const sites = visibleSites(c.get("caller"));
-    const siteFilter = sites === null ? "" : " AND site_id IN (SELECT value FROM json_each(?))";
-    const siteArgs = sites === null ? [] : [JSON.stringify(sites)];
-    const newest = (await db.prepare("SELECT coalesce(max(id), 0) AS n FROM events").first<{ n: number }>())!.n;
-    const resume = Number(c.req.header("last-event-id") ?? c.req.query("after") ?? Number.NaN);
-    let after = Number.isSafeInteger(resume) && resume >= 0 && resume <= newest ? resume : newest;
-    const reset = newest - after > MAX_REPLAY;
-    if (reset) after = newest;
+  def(
+    app,
+    "get",
+    "/stream",
+    { summary: "Server-sent events: new audit events (machine status, power, racks) and rack connection changes", tag: "events" },
+    async (c) => {
+      const db = c.env.DB;
+      const sites = visibleSites(c.get("caller"));
+      const siteFilter = sites === null ? "" : " AND site_id IN (SELECT value FROM json_each(?))";
+      const siteArgs = sites === null ? [] : [JSON.stringify(sites)];
+      const newest = (await db.prepare("SELECT coalesce(max(id), 0) AS n FROM events").first<{ n: number }>())!.n;
+      const resume = Number(c.req.header("last-event-id") ?? c.req.query("after") ?? Number.NaN);
+      let after = Number.isSafeInteger(resume) && resume >= 0 && resume <= newest ? resume : newest;
+      const reset = newest - after > MAX_REPLAY;
+      if (reset) after = newest;
 
-    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-    const w = writable.getWriter();
-    const enc = new TextEncoder();
-    const send = (s: string) => w.write(enc.encode(s));
-    const racksDigest = async () => {
-      try {
-        const { results } = await db.prepare(`SELECT id, connected, last_seen_at FROM racks WHERE revoked_at IS NULL${siteFilter} ORDER BY id`).bind(...siteArgs).all();
-        return JSON.stringify(results);
-      } catch {
-        // No racks table in this deployment yet: nothing to watch.
-        return "";
-      }
-    };
-
-    const pump = async () => {
-      try {
-        await send(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ after, reset })}\n\n`);
-        let racks = await racksDigest();
-        const until = Date.now() + STREAM_MS;
-        for (let tick = 1; Date.now() < until; tick++) {
+      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+      const w = writable.getWriter();
+      const enc = new TextEncoder();
+      const send = (s: string) => w.write(enc.encode(s));
+      const racksDigest = async () => {
+        try {
           const { results } = await db
-            .prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE id > ?${siteFilter} ORDER BY id LIMIT 200`)
-            .bind(after, ...siteArgs)
-            .all<{ id: number }>();
-          for (const e of results) {
-            await send(`id: ${e.id}\nevent: event\ndata: ${JSON.stringify(e)}\n\n`);
-            after = e.id;
-          }
-          if (tick % RACK_POLL_EVERY === 0) {
-            const now = await racksDigest();
-            if (now !== racks) await send(`event: racks\ndata: ${now || "[]"}\n\n`);
-            racks = now;
-          }
-          // A comment line keeps proxies from closing an idle stream.
-          if (results.length === 0 && tick % 15 === 0) await send(": keep-alive\n\n");
-          if (results.length < 200) await new Promise((r) => setTimeout(r, POLL_MS));
+            .prepare(`SELECT id, connected, last_seen_at FROM racks WHERE revoked_at IS NULL${siteFilter} ORDER BY id`)
+            .bind(...siteArgs)
+            .all();
+          return JSON.stringify(results);
+        } catch {
+          // No racks table in this deployment yet: nothing to watch.
+          return "";
         }
-      } catch {
-        // The client went away; the write failed. Nothing to clean up but the writer.
-      } finally {
-        await w.close().catch(() => {});
-      }
-    };
-    c.executionCtx.waitUntil(pump());
-    return new Response(readable, {
-      headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
-    });
-  });
+      };
+
+      const pump = async () => {
+        try {
+          await send(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ after, reset })}\n\n`);
+          let racks = await racksDigest();
+          const until = Date.now() + STREAM_MS;
+          for (let tick = 1; Date.now() < until; tick++) {
+            const { results } = await db
+              .prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE id > ?${siteFilter} ORDER BY id LIMIT 200`)
+              .bind(after, ...siteArgs)
+              .all<{ id: number }>();
+            for (const e of results) {
+              await send(`id: ${e.id}\nevent: event\ndata: ${JSON.stringify(e)}\n\n`);
+              after = e.id;
+            }
+            if (tick % RACK_POLL_EVERY === 0) {
+              const now = await racksDigest();
+              if (now !== racks) await send(`event: racks\ndata: ${now || "[]"}\n\n`);
+              racks = now;
+            }
+            // A comment line keeps proxies from closing an idle stream.
+            if (results.length === 0 && tick % 15 === 0) await send(": keep-alive\n\n");
+            if (results.length < 200) await new Promise((r) => setTimeout(r, POLL_MS));
+          }
+        } catch {
+          // The client went away; the write failed. Nothing to clean up but the writer.
+        } finally {
+          await w.close().catch(() => {});
+        }
+      };
+      c.executionCtx.waitUntil(pump());
+      return new Response(readable, {
+        headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
+      });
+    },
+  );
 }

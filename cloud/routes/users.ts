@@ -16,7 +16,11 @@ const UserBody = z.strictObject({
   password: z.string().min(8).max(256).optional(),
   roles: z.array(RoleBinding).max(100).default([]),
 });
-const UserPatch = z.strictObject({ email: z.email().max(254).or(z.literal("")).optional(), password: z.string().min(8).max(256).optional(), is_active: z.boolean().optional() });
+const UserPatch = z.strictObject({
+  email: z.email().max(254).or(z.literal("")).optional(),
+  password: z.string().min(8).max(256).optional(),
+  is_active: z.boolean().optional(),
+});
 const KeyBody = z.strictObject({ name: z.string().max(64).default("") });
 
 async function userByName(db: D1Database, username: string) {
@@ -90,17 +94,23 @@ export function userRoutes(app: Hono<AppEnv>) {
     return c.body(null, 204);
   });
 
-  def(app, "post", "/users/:username/roles", { summary: "Grant a role on a site (or every site)", tag: "users", body: RoleBinding, status: 201, roles: "admin" }, async (c) => {
-    requireUserAdmin(c);
-    const u = await userByName(c.env.DB, c.req.param("username") ?? "");
-    if (!u) throw notFound("user");
-    const b = await readJson(c, RoleBinding);
-    const siteId = await siteIdOrNull(c.env.DB, b.site);
-    const dup = await c.env.DB.prepare("SELECT id FROM role_bindings WHERE user_id = ? AND role = ? AND site_id IS ?").bind(u.id, b.role, siteId).first();
-    if (dup) throw conflict("the user already has this role there");
-    await grantRole(c.env.DB, c.get("caller").username, u, b.role, b.site === null || siteId === null ? null : { id: siteId, name: b.site });
-    return c.json(await serializeUser(c.env.DB, u), 201);
-  });
+  def(
+    app,
+    "post",
+    "/users/:username/roles",
+    { summary: "Grant a role on a site (or every site)", tag: "users", body: RoleBinding, status: 201, roles: "admin" },
+    async (c) => {
+      requireUserAdmin(c);
+      const u = await userByName(c.env.DB, c.req.param("username") ?? "");
+      if (!u) throw notFound("user");
+      const b = await readJson(c, RoleBinding);
+      const siteId = await siteIdOrNull(c.env.DB, b.site);
+      const dup = await c.env.DB.prepare("SELECT id FROM role_bindings WHERE user_id = ? AND role = ? AND site_id IS ?").bind(u.id, b.role, siteId).first();
+      if (dup) throw conflict("the user already has this role there");
+      await grantRole(c.env.DB, c.get("caller").username, u, b.role, b.site === null || siteId === null ? null : { id: siteId, name: b.site });
+      return c.json(await serializeUser(c.env.DB, u), 201);
+    },
+  );
   def(app, "delete", "/users/:username/roles/:id", { summary: "Revoke a role binding", tag: "users", status: 204, roles: "admin" }, async (c) => {
     requireUserAdmin(c);
     const u = await userByName(c.env.DB, c.req.param("username") ?? "");
@@ -120,7 +130,11 @@ export function userRoutes(app: Hono<AppEnv>) {
   for (const base of ["/keys", "/users/:username/keys"]) {
     def(app, "get", base, { summary: "List API keys (never their secrets)", tag: "keys" }, async (c) => {
       const u = await keyOwner(c);
-      const { results } = await c.env.DB.prepare("SELECT key_id, name, maas_consumer_key, maas_token_key, created_at, last_used_at, revoked_at FROM api_keys WHERE user_id = ? ORDER BY id").bind(u.id).all();
+      const { results } = await c.env.DB.prepare(
+        "SELECT key_id, name, maas_consumer_key, maas_token_key, created_at, last_used_at, revoked_at FROM api_keys WHERE user_id = ? ORDER BY id",
+      )
+        .bind(u.id)
+        .all();
       return c.json({ items: results });
     });
     def(app, "post", base, { summary: "Create an API key; the secret is shown once", tag: "keys", body: KeyBody, status: 201 }, async (c) => {

@@ -21,11 +21,18 @@ const INTENT_BY_STATUS = new Map<number, BootIntent["intent"]>([
 ]);
 
 export async function buildSnapshot(db: D1Database, rackId: string): Promise<ConfigSnapshot | null> {
-  const rack = await db.prepare("SELECT r.site_id, s.name AS site FROM racks r JOIN sites s ON s.id = r.site_id WHERE r.id = ?").bind(rackId).first<{ site_id: number; site: string }>();
+  const rack = await db
+    .prepare("SELECT r.site_id, s.name AS site FROM racks r JOIN sites s ON s.id = r.site_id WHERE r.id = ?")
+    .bind(rackId)
+    .first<{ site_id: number; site: string }>();
   if (!rack) return null;
   const [subnets, ranges, nics, images] = await db.batch([
     db.prepare("SELECT id, cidr, gateway_ip, dns_servers, managed FROM subnets WHERE site_id = ?1 OR rack_id = ?2 ORDER BY id").bind(rack.site_id, rackId),
-    db.prepare("SELECT r.subnet_id, r.type, r.start_ip, r.end_ip FROM ip_ranges r JOIN subnets s ON s.id = r.subnet_id WHERE s.site_id = ?1 OR s.rack_id = ?2 ORDER BY r.id").bind(rack.site_id, rackId),
+    db
+      .prepare(
+        "SELECT r.subnet_id, r.type, r.start_ip, r.end_ip FROM ip_ranges r JOIN subnets s ON s.id = r.subnet_id WHERE s.site_id = ?1 OR s.rack_id = ?2 ORDER BY r.id",
+      )
+      .bind(rack.site_id, rackId),
     db
       .prepare(
         `SELECT i.mac, i.ip_address, m.hostname, m.system_id, m.status, m.osystem, m.distro_series, m.architecture, m.deploy_token, m.deploy_installed_at, m.erase_mode,
@@ -55,7 +62,8 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
   type Image = ConfigSnapshot["images"][number] & { architecture: string };
   const imageRows = (images!.results ?? []) as Image[];
   // The image a deployment writes: same OS, series and architecture, with bytes in the store.
-  const imageFor = (n: Nic) => imageRows.find((i) => i.osystem === n.osystem && i.series === n.distro_series && i.architecture === n.architecture && i.sha256) ?? null;
+  const imageFor = (n: Nic) =>
+    imageRows.find((i) => i.osystem === n.osystem && i.series === n.distro_series && i.architecture === n.architecture && i.sha256) ?? null;
   const deploySpec = (n: Nic): BootIntent["deploy"] => {
     if (n.status !== NODE_STATUS.DEPLOYING || !n.deploy_token) return undefined;
     const img = imageFor(n);
@@ -104,7 +112,15 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
         ...(intent === "release" && n.status === NODE_STATUS.DISK_ERASING && n.erase_mode ? { erase: n.erase_mode } : {}),
       };
     }),
-    images: imageRows.map((i) => ({ osystem: i.osystem, series: i.series, architecture: i.architecture, url: i.url, sha256: i.sha256, format: i.format, size: i.size })),
+    images: imageRows.map((i) => ({
+      osystem: i.osystem,
+      series: i.series,
+      architecture: i.architecture,
+      url: i.url,
+      sha256: i.sha256,
+      format: i.format,
+      size: i.size,
+    })),
   };
   return { version: (await sha256Hex(JSON.stringify(body))).slice(0, 32), ...body };
 }

@@ -64,7 +64,10 @@ export class RackTunnel extends DurableObject<Env> implements RackTunnelRpc {
   override async fetch(request: Request): Promise<Response> {
     const rackId = request.headers.get("x-plinth-rack");
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !rackId) {
-      return new Response(JSON.stringify({ error: { code: "upgrade_required", message: "open the tunnel as a WebSocket" } }), { status: 426, headers: { "content-type": "application/json" } });
+      return new Response(JSON.stringify({ error: { code: "upgrade_required", message: "open the tunnel as a WebSocket" } }), {
+        status: 426,
+        headers: { "content-type": "application/json" },
+      });
     }
     await this.ctx.storage.put("rackId", rackId);
     // One live connection per rack: a reconnect replaces a socket the region still thinks is open.
@@ -82,7 +85,9 @@ export class RackTunnel extends DurableObject<Env> implements RackTunnelRpc {
     // batch was being written go to D1 in one transaction.
     const result = typeof message === "string" && message.startsWith('{"t":"result"') ? parseFrame(ResultSchema, message) : null;
     if (result?.ok && (ws.deserializeAttachment() as Attachment | null)?.hello) this.results.push({ id: result.msg.id, outcome: outcomeOf(result.msg) });
-    const run = this.chain.then(() => (result?.ok && (ws.deserializeAttachment() as Attachment | null)?.hello ? this.drainResults() : this.handle(ws, message)));
+    const run = this.chain.then(() =>
+      result?.ok && (ws.deserializeAttachment() as Attachment | null)?.hello ? this.drainResults() : this.handle(ws, message),
+    );
     this.chain = run.catch(() => {});
     return run;
   }
@@ -172,7 +177,14 @@ export class RackTunnel extends DurableObject<Env> implements RackTunnelRpc {
     const journal = await this.journalFor(hello.journal);
     ws.serializeAttachment({ ...att, hello: true, journal: hello.journal } satisfies Attachment);
     await markConnected(this.env.DB, att.rackId, hello, true);
-    send(ws, { t: "welcome", v: PROTOCOL_VERSION, rackId: att.rackId, serverTime: Date.now(), heartbeatMs: HEARTBEAT_INTERVAL_MS, lastEventSeq: journal.lastSeq });
+    send(ws, {
+      t: "welcome",
+      v: PROTOCOL_VERSION,
+      rackId: att.rackId,
+      serverTime: Date.now(),
+      heartbeatMs: HEARTBEAT_INTERVAL_MS,
+      lastEventSeq: journal.lastSeq,
+    });
     const now = Date.now();
     for (const cmd of await this.queue.all()) {
       if (cmd.deadline > now) send(ws, toFrame(cmd));
@@ -362,5 +374,12 @@ function outcomeOf(m: { ok: boolean; data?: Record<string, unknown> | undefined;
 }
 
 function toFrame(cmd: StoredCommand): RegionMessage {
-  return { t: "command", v: PROTOCOL_VERSION, id: cmd.id, type: cmd.type as Extract<RegionMessage, { t: "command" }>["type"], params: cmd.params, deadline: cmd.deadline };
+  return {
+    t: "command",
+    v: PROTOCOL_VERSION,
+    id: cmd.id,
+    type: cmd.type as Extract<RegionMessage, { t: "command" }>["type"],
+    params: cmd.params,
+    deadline: cmd.deadline,
+  };
 }

@@ -2,7 +2,18 @@
 // the result any more and the region records `expired`.
 import { z } from "zod";
 
-export const COMMAND_TYPES = ["power.on", "power.off", "power.cycle", "power.query", "power.poll", "bmc.identify", "boot.set", "config.sync", "image.sync", "test.echo"] as const;
+export const COMMAND_TYPES = [
+  "power.on",
+  "power.off",
+  "power.cycle",
+  "power.query",
+  "power.poll",
+  "bmc.identify",
+  "boot.set",
+  "config.sync",
+  "image.sync",
+  "test.echo",
+] as const;
 export type CommandType = (typeof COMMAND_TYPES)[number];
 
 /** Power commands name the driver and its parameters (secrets included: only over the tunnel). */

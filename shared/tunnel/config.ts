@@ -31,7 +31,10 @@ export const DeploySpecSchema = z.strictObject({
   image: z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/), format: z.string().max(16), size: z.number().int().nonnegative() }).nullable(),
   hostname: z.string().max(255),
   /** base64, as the API took it. */
-  userData: z.string().max(96 * 1024).optional(),
+  userData: z
+    .string()
+    .max(96 * 1024)
+    .optional(),
   sshKeys: z.array(z.string().max(16 * 1024)).max(64),
 });
 

@@ -7,10 +7,22 @@ const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, "an IPv4 address");
 const systemId = z.string().max(32);
 
 export const EventPayloads = {
-  "dhcp.discover": z.strictObject({ mac, arch: z.string().max(64).optional(), vendorClass: z.string().max(255).optional(), subnet: z.string().max(18).optional(), relay: ipv4.optional() }),
+  "dhcp.discover": z.strictObject({
+    mac,
+    arch: z.string().max(64).optional(),
+    vendorClass: z.string().max(255).optional(),
+    subnet: z.string().max(18).optional(),
+    relay: ipv4.optional(),
+  }),
   "dhcp.lease": z.strictObject({ mac, ip: ipv4, hostname: z.string().max(255).optional(), expiresAt: z.number().int().optional() }),
   "boot.request": z.strictObject({ mac, file: z.string().max(1024), protocol: z.enum(["tftp", "http"]), intent: z.string().max(32).optional() }),
-  "metadata.result": z.strictObject({ systemId, name: z.string().max(255), status: z.enum(["passed", "failed", "running", "timedout"]), exitCode: z.number().int().nullable().optional(), output: z.string().max(200_000).optional() }),
+  "metadata.result": z.strictObject({
+    systemId,
+    name: z.string().max(255),
+    status: z.enum(["passed", "failed", "running", "timedout"]),
+    exitCode: z.number().int().nullable().optional(),
+    output: z.string().max(200_000).optional(),
+  }),
   "power.state": z.strictObject({ systemId, state: z.enum(["on", "off", "unknown", "error"]) }),
 } as const;
 

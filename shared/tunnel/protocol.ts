@@ -40,7 +40,11 @@ export const CLOSE = {
 const v = z.literal(PROTOCOL_VERSION);
 const id = z.string().min(1).max(64);
 
-export const InterfaceSchema = z.strictObject({ name: z.string().max(64), mac: z.string().max(17).optional(), addresses: z.array(z.string().max(64)).max(64).default([]) });
+export const InterfaceSchema = z.strictObject({
+  name: z.string().max(64),
+  mac: z.string().max(17).optional(),
+  addresses: z.array(z.string().max(64)).max(64).default([]),
+});
 
 export const HelloSchema = z.strictObject({
   t: z.literal("hello"),
@@ -70,12 +74,34 @@ export const ResultSchema = z.strictObject({
 export const EventFrameSchema = z.strictObject({ t: z.literal("event"), v, events: z.array(RackEventSchema).min(1).max(MAX_EVENTS_PER_FRAME) });
 export const ConfigAckSchema = z.strictObject({ t: z.literal("config.ack"), v, version: z.string().max(128) });
 export const CredentialAckSchema = z.strictObject({ t: z.literal("credential.ack"), v, fingerprint: z.string().max(128) });
-export const ErrorFrameSchema = z.strictObject({ t: z.literal("error"), v, code: z.string().max(64), message: z.string().max(4096), ref: z.string().max(64).optional() });
+export const ErrorFrameSchema = z.strictObject({
+  t: z.literal("error"),
+  v,
+  code: z.string().max(64),
+  message: z.string().max(4096),
+  ref: z.string().max(64).optional(),
+});
 
-export const ApplianceMessageSchema = z.discriminatedUnion("t", [HelloSchema, HeartbeatSchema, CommandAckSchema, ResultSchema, EventFrameSchema, ConfigAckSchema, CredentialAckSchema, ErrorFrameSchema]);
+export const ApplianceMessageSchema = z.discriminatedUnion("t", [
+  HelloSchema,
+  HeartbeatSchema,
+  CommandAckSchema,
+  ResultSchema,
+  EventFrameSchema,
+  ConfigAckSchema,
+  CredentialAckSchema,
+  ErrorFrameSchema,
+]);
 export type ApplianceMessage = z.infer<typeof ApplianceMessageSchema>;
 
-export const WelcomeSchema = z.strictObject({ t: z.literal("welcome"), v, rackId: id, serverTime: z.number().int(), heartbeatMs: z.number().int().positive(), lastEventSeq: z.number().int().nonnegative() });
+export const WelcomeSchema = z.strictObject({
+  t: z.literal("welcome"),
+  v,
+  rackId: id,
+  serverTime: z.number().int(),
+  heartbeatMs: z.number().int().positive(),
+  lastEventSeq: z.number().int().nonnegative(),
+});
 export const CommandSchema = z.strictObject({
   t: z.literal("command"),
   v,
@@ -89,7 +115,15 @@ export const EventAckSchema = z.strictObject({ t: z.literal("ack"), v, upTo: z.n
 export const ConfigFrameSchema = z.strictObject({ t: z.literal("config"), v, snapshot: ConfigSnapshotSchema });
 export const CredentialFrameSchema = z.strictObject({ t: z.literal("credential"), v, credential: z.string().min(20).max(256) });
 
-export const RegionMessageSchema = z.discriminatedUnion("t", [WelcomeSchema, HeartbeatSchema, CommandSchema, EventAckSchema, ConfigFrameSchema, CredentialFrameSchema, ErrorFrameSchema]);
+export const RegionMessageSchema = z.discriminatedUnion("t", [
+  WelcomeSchema,
+  HeartbeatSchema,
+  CommandSchema,
+  EventAckSchema,
+  ConfigFrameSchema,
+  CredentialFrameSchema,
+  ErrorFrameSchema,
+]);
 export type RegionMessage = z.infer<typeof RegionMessageSchema>;
 export type CommandMessage = z.infer<typeof CommandSchema>;
 export type ResultMessage = z.infer<typeof ResultSchema>;
@@ -119,5 +153,7 @@ export function parseFrame<T>(schema: z.ZodType<T>, raw: string | ArrayBuffer | 
 }
 
 export function errorFrame(code: string, message: string, ref?: string): string {
-  return JSON.stringify({ t: "error", v: PROTOCOL_VERSION, code, message: message.slice(0, 4096), ...(ref ? { ref } : {}) } satisfies z.infer<typeof ErrorFrameSchema>);
+  return JSON.stringify({ t: "error", v: PROTOCOL_VERSION, code, message: message.slice(0, 4096), ...(ref ? { ref } : {}) } satisfies z.infer<
+    typeof ErrorFrameSchema
+  >);
 }

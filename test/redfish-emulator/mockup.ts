@@ -7,10 +7,7 @@ import { fileURLToPath } from "node:url";
 export type Json = Record<string, unknown>;
 
 /** The mockup ships beside the repository, at ../shared/redfish-mockup. */
-export const DEFAULT_MOCKUP_DIR = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  "../../../shared/redfish-mockup/public-rackmount1",
-);
+export const DEFAULT_MOCKUP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../shared/redfish-mockup/public-rackmount1");
 
 let cache: { dir: string; resources: Map<string, string> } | undefined;
 

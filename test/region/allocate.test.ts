@@ -22,7 +22,10 @@ it("50 concurrent requests for 10 READY machines: exactly 10 succeed, no machine
   expect(new Set(got).size).toBe(10);
   expect(got.sort()).toEqual([...ready].sort());
   for (const r of ok) expect(r.json).toMatchObject({ status: S.ALLOCATED, owner: "op" });
-  const ev = await env.DB.prepare("SELECT count(*) AS n, count(DISTINCT system_id) AS d FROM events WHERE type = 'machine.allocate'").first<{ n: number; d: number }>();
+  const ev = await env.DB.prepare("SELECT count(*) AS n, count(DISTINCT system_id) AS d FROM events WHERE type = 'machine.allocate'").first<{
+    n: number;
+    d: number;
+  }>();
   expect(ev).toEqual({ n: 10, d: 10 });
 });
 

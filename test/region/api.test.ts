@@ -28,9 +28,23 @@ describe("bootstrap", () => {
 
 describe("machines", () => {
   it("create, read, update, delete", async () => {
-    const c = await call(admin, "POST", "/machines", { hostname: "web-01", mac_addresses: ["52:54:00:01:00:01", "52:54:00:01:00:02"], cpu_count: 8, memory: 16384, commission: true });
+    const c = await call(admin, "POST", "/machines", {
+      hostname: "web-01",
+      mac_addresses: ["52:54:00:01:00:01", "52:54:00:01:00:02"],
+      cpu_count: 8,
+      memory: 16384,
+      commission: true,
+    });
     expect(c.status, c.text).toBe(201);
-    expect(c.json).toMatchObject({ hostname: "web-01", fqdn: "web-01.maas", status: S.COMMISSIONING, status_name: "Commissioning", boot_mac: "52:54:00:01:00:01", site: "default", power_type: "manual" });
+    expect(c.json).toMatchObject({
+      hostname: "web-01",
+      fqdn: "web-01.maas",
+      status: S.COMMISSIONING,
+      status_name: "Commissioning",
+      boot_mac: "52:54:00:01:00:01",
+      site: "default",
+      power_type: "manual",
+    });
     expect(c.json.system_id).toMatch(/^[a-z0-9]{6}$/);
     expect(c.json.interfaces.map((i: { mac: string }) => i.mac)).toEqual(["52:54:00:01:00:01", "52:54:00:01:00:02"]);
     const dupMac = await call(admin, "POST", "/machines", { mac_addresses: ["52:54:00:01:00:02"] });
@@ -47,12 +61,28 @@ describe("machines", () => {
     // The audit log outlives the machine.
     const ev = await call(admin, "GET", `/events?machine=${c.json.system_id}`);
     // Commissioning starts with a power on; the manual driver records that someone must do it.
-    expect(ev.json.items.map((e: { type: string }) => e.type)).toEqual(["machine.delete", "machine.updated", "power.power_on", "machine.commission", "machine.created"]);
+    expect(ev.json.items.map((e: { type: string }) => e.type)).toEqual([
+      "machine.delete",
+      "machine.updated",
+      "power.power_on",
+      "machine.commission",
+      "machine.created",
+    ]);
   });
 
   it("lists page with a cursor and filter by status, site, zone, pool, tag, hostname, MAC, owner, arch", async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 25; i++) ids.push(await makeMachine({ site: i % 2 ? "odd" : "even", status: i % 5 === 0 ? S.DEPLOYED : S.READY, tags: i % 3 === 0 ? ["gpu"] : [], arch: i === 7 ? "arm64/generic" : "amd64/generic", hostname: `page-${i}`, mac: `52:54:00:02:00:${i.toString(16).padStart(2, "0")}` }));
+    for (let i = 0; i < 25; i++)
+      ids.push(
+        await makeMachine({
+          site: i % 2 ? "odd" : "even",
+          status: i % 5 === 0 ? S.DEPLOYED : S.READY,
+          tags: i % 3 === 0 ? ["gpu"] : [],
+          arch: i === 7 ? "arm64/generic" : "amd64/generic",
+          hostname: `page-${i}`,
+          mac: `52:54:00:02:00:${i.toString(16).padStart(2, "0")}`,
+        }),
+      );
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
@@ -72,7 +102,19 @@ describe("machines", () => {
     expect(await q("arch=arm64/generic")).toEqual(["page-7"]);
     expect(await q("hostname=page-4&hostname=page-8")).toEqual(["page-4", "page-8"]);
     expect(await q("mac=52:54:00:02:00:0c")).toEqual(["page-12"]);
-    expect(await q("q=page-1")).toEqual(["page-1", "page-10", "page-11", "page-12", "page-13", "page-14", "page-15", "page-16", "page-17", "page-18", "page-19"]);
+    expect(await q("q=page-1")).toEqual([
+      "page-1",
+      "page-10",
+      "page-11",
+      "page-12",
+      "page-13",
+      "page-14",
+      "page-15",
+      "page-16",
+      "page-17",
+      "page-18",
+      "page-19",
+    ]);
     expect((await call(admin, "GET", "/machines?zone=default&pool=default&site=odd&limit=3")).json.items).toHaveLength(3);
     const allocated = await call(admin, "POST", "/machines/allocate", { site: "odd", tags: ["gpu"] });
     expect(await q("owner=admin")).toEqual([allocated.json.hostname]);
@@ -139,7 +181,9 @@ describe("catalogs and networks", () => {
     expect(s.status, s.text).toBe(201);
     const dyn = await call(admin, "POST", "/ip-ranges", { subnet_id: s.json.id, type: "dynamic", start_ip: "10.20.0.100", end_ip: "10.20.0.199" });
     expect(dyn.status).toBe(201);
-    expect((await call(admin, "POST", "/ip-ranges", { subnet_id: s.json.id, type: "reserved", start_ip: "10.20.0.150", end_ip: "10.20.0.160" })).status).toBe(409);
+    expect((await call(admin, "POST", "/ip-ranges", { subnet_id: s.json.id, type: "reserved", start_ip: "10.20.0.150", end_ip: "10.20.0.160" })).status).toBe(
+      409,
+    );
     expect((await call(admin, "POST", "/ip-ranges", { subnet_id: s.json.id, type: "reserved", start_ip: "10.21.0.1", end_ip: "10.21.0.2" })).status).toBe(400);
     expect((await call(admin, "POST", "/subnets", { cidr: "10.30.0.0/24", gateway_ip: "10.31.0.1" })).status).toBe(400);
     const got = await call(admin, "GET", `/subnets/${s.json.id}`);
@@ -160,11 +204,23 @@ it("serves an OpenAPI 3.1 document generated from the route schemas", async () =
   const r = await SELF.fetch("http://region.test/api/v1/openapi.json");
   const doc = (await r.json()) as any;
   expect(doc.openapi).toBe("3.1.0");
-  expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/api/v1/machines", "/api/v1/machines/{id}", "/api/v1/machines/allocate", "/api/v1/machines/{id}/deploy", "/api/v1/subnets", "/api/v1/users/{username}/roles", "/api/v1/events"]));
+  expect(Object.keys(doc.paths)).toEqual(
+    expect.arrayContaining([
+      "/api/v1/machines",
+      "/api/v1/machines/{id}",
+      "/api/v1/machines/allocate",
+      "/api/v1/machines/{id}/deploy",
+      "/api/v1/subnets",
+      "/api/v1/users/{username}/roles",
+      "/api/v1/events",
+    ]),
+  );
   const create = doc.paths["/api/v1/machines"].post.requestBody.content["application/json"].schema;
   expect(create.properties.mac_addresses.type).toBe("array");
   expect(create.additionalProperties).toBe(false);
-  expect(doc.paths["/api/v1/machines"].get.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(["status", "site", "tag", "cursor", "limit"]));
+  expect(doc.paths["/api/v1/machines"].get.parameters.map((p: { name: string }) => p.name)).toEqual(
+    expect.arrayContaining(["status", "site", "tag", "cursor", "limit"]),
+  );
 });
 
 it("unknown routes are 404 JSON; health answers without a key", async () => {

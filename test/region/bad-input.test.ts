@@ -6,7 +6,21 @@ import { call, makeMachine, makeUser } from "./helpers";
 
 let admin: string;
 let id: string;
-const TABLES = ["machines", "interfaces", "events", "users", "api_keys", "sites", "zones", "resource_pools", "tags", "machine_tags", "subnets", "ip_ranges", "role_bindings"];
+const TABLES = [
+  "machines",
+  "interfaces",
+  "events",
+  "users",
+  "api_keys",
+  "sites",
+  "zones",
+  "resource_pools",
+  "tags",
+  "machine_tags",
+  "subnets",
+  "ip_ranges",
+  "role_bindings",
+];
 
 async function snapshot() {
   const out: Record<string, unknown> = {};
@@ -25,7 +39,12 @@ const bad: [string, string, string, string | undefined, Record<string, string>?]
   ["wrong types", "POST", "/machines", JSON.stringify({ mac_addresses: "52:54:00:00:00:01", cpu_count: "four" })],
   ["unknown fields", "POST", "/machines", JSON.stringify({ mac_addresses: ["52:54:00:00:00:02"], is_admin: true })],
   ["bad MAC", "POST", "/machines", JSON.stringify({ mac_addresses: ["zz:54:00:00:00:02"] })],
-  ["bad power parameters", "POST", "/machines", JSON.stringify({ mac_addresses: ["52:54:00:00:00:03"], power_type: "ipmi", power_parameters: { power_pass: "x" } })],
+  [
+    "bad power parameters",
+    "POST",
+    "/machines",
+    JSON.stringify({ mac_addresses: ["52:54:00:00:00:03"], power_type: "ipmi", power_parameters: { power_pass: "x" } }),
+  ],
   ["unknown power type", "POST", "/machines", JSON.stringify({ mac_addresses: ["52:54:00:00:00:04"], power_type: "telnet" })],
   ["1 MiB body", "POST", "/machines", JSON.stringify({ mac_addresses: ["52:54:00:00:00:05"], description: "x".repeat(1 << 20) })],
   ["unknown action field", "POST", "/machines/ID/deploy", JSON.stringify({ distro_series: "noble", rm_rf: true })],

@@ -71,7 +71,9 @@ it("testing fails after its deadline, not before", async () => {
   const d = PHASE_DEADLINES[S.TESTING]!;
   const started = Date.now();
   const id = await makeMachine({ status: S.TESTING, previousStatus: S.READY });
-  await env.DB.prepare("UPDATE machines SET status_expires = ? WHERE system_id = ?").bind(started + d.minutes * 60_000, id).run();
+  await env.DB.prepare("UPDATE machines SET status_expires = ? WHERE system_id = ?")
+    .bind(started + d.minutes * 60_000, id)
+    .run();
   await cron(started + (d.minutes - 1) * 60_000);
   expect(await statusOf(id)).toBe(S.TESTING);
   await cron(started + (d.minutes + 1) * 60_000);
@@ -91,5 +93,9 @@ it("a machine that failed to exit rescue still knows where it returns to", async
 
 it("every phase with a deadline is tested here", () => {
   const tested = new Set<Status>([S.TESTING, S.RELEASING, S.COMMISSIONING, S.DEPLOYING, S.DISK_ERASING, S.ENTERING_RESCUE_MODE, S.EXITING_RESCUE_MODE]);
-  expect(Object.keys(PHASE_DEADLINES).map(Number).sort((a, b) => a - b)).toEqual([...tested].sort((a, b) => a - b));
+  expect(
+    Object.keys(PHASE_DEADLINES)
+      .map(Number)
+      .sort((a, b) => a - b),
+  ).toEqual([...tested].sort((a, b) => a - b));
 });

@@ -30,9 +30,15 @@ async function intentOf(mac: string) {
 
 beforeAll(async () => {
   admin = await makeUser("deploy-admin", [["admin", null]]);
-  await env.DB.prepare("UPDATE users SET ssh_keys = ? WHERE username = 'deploy-admin'").bind(JSON.stringify(["ssh-ed25519 AAAAC3Nz test@plinth"])).run();
+  await env.DB.prepare("UPDATE users SET ssh_keys = ? WHERE username = 'deploy-admin'")
+    .bind(JSON.stringify(["ssh-ed25519 AAAAC3Nz test@plinth"]))
+    .run();
   ({ rackId } = await enrolRack(admin, SITE, "deploy-rack"));
-  await env.DB.prepare("INSERT INTO boot_images (osystem, series, architecture, kind, format, sha256, size) VALUES ('custom', 'testdisk', 'amd64/generic', 'uploaded', 'raw.zst', ?, 1234)").bind(SHA).run();
+  await env.DB.prepare(
+    "INSERT INTO boot_images (osystem, series, architecture, kind, format, sha256, size) VALUES ('custom', 'testdisk', 'amd64/generic', 'uploaded', 'raw.zst', ?, 1234)",
+  )
+    .bind(SHA)
+    .run();
 });
 
 describe("deploy as the rack sees it", () => {
@@ -56,7 +62,10 @@ describe("deploy as the rack sees it", () => {
   });
 
   it("boots the disk once the node reports the image installed, still DEPLOYING", async () => {
-    const out = await applyRackEvents(env.DB, rackId, [result(id, "status", "running", { mode: "deploy", status: "writing" }), result(id, "status", "passed", { mode: "deploy", status: "installed", sha256: SHA })]);
+    const out = await applyRackEvents(env.DB, rackId, [
+      result(id, "status", "running", { mode: "deploy", status: "writing" }),
+      result(id, "status", "passed", { mode: "deploy", status: "installed", sha256: SHA }),
+    ]);
     expect(out.configChanged).toBe(true);
     expect(await statusOf(id)).toBe(S.DEPLOYING);
     const b = await intentOf(mac);

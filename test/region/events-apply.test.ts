@@ -39,7 +39,11 @@ describe("rack events applied to machines", () => {
   it("enlists an unknown MAC on a managed subnet once, as NEW, and pushes its enlist intent to the rack", async () => {
     const { admin, rack, rackId, subnetId } = await setup("1", "10.61.0.0/24");
     const mac = "52:54:00:61:00:01";
-    rack.send({ t: "event", v: 1, events: [ev("dhcp.discover", { mac, arch: "0", subnet: "10.61.0.0/24" }), ev("dhcp.discover", { mac, arch: "0", subnet: "10.61.0.0/24" })] });
+    rack.send({
+      t: "event",
+      v: 1,
+      events: [ev("dhcp.discover", { mac, arch: "0", subnet: "10.61.0.0/24" }), ev("dhcp.discover", { mac, arch: "0", subnet: "10.61.0.0/24" })],
+    });
     await rack.next((m) => m.t === "ack");
     const m = await eventually("the enlisted machine", () => machineByMac(mac));
     expect(m).toMatchObject({ status: NODE_STATUS.NEW, firmware: "bios", rack_id: rackId, subnet_id: subnetId });
@@ -65,7 +69,12 @@ describe("rack events applied to machines", () => {
     rack.send({
       t: "event",
       v: 1,
-      events: [ev("dhcp.discover", { mac: macs[0], subnet: "10.63.0.0/24" }), ev("dhcp.discover", { mac: macs[1], subnet: "10.99.0.0/24" }), ev("dhcp.discover", { mac: macs[2] }), ev("dhcp.discover", { mac: "52:54:00:62:00:04", subnet: "10.62.0.0/24" })],
+      events: [
+        ev("dhcp.discover", { mac: macs[0], subnet: "10.63.0.0/24" }),
+        ev("dhcp.discover", { mac: macs[1], subnet: "10.99.0.0/24" }),
+        ev("dhcp.discover", { mac: macs[2] }),
+        ev("dhcp.discover", { mac: "52:54:00:62:00:04", subnet: "10.62.0.0/24" }),
+      ],
     });
     await rack.next((m) => m.t === "ack");
     // The last one is enlisted: once it is there, the others were considered before it.
@@ -87,7 +96,12 @@ describe("rack events applied to machines", () => {
         result("cpu", { count: 2, model: "QEMU TCG CPU", architecture: "x86_64", flags: ["fpu"] }),
         result("memory", { total_bytes: 486539264, physical_bytes: 536870912 }),
         result("disks", { disks: [{ name: "vda", path: "/dev/vda", size_bytes: 67108864, model: null, serial: "PLX-0", rotational: true }] }),
-        result("nics", { nics: [{ name: "ens3", mac, driver: "virtio_net", speed_mbps: null, link: true, boot: true }, { name: "ens4", mac: "52:54:00:64:00:02", driver: "e1000", speed_mbps: 1000, link: false, boot: false }] }),
+        result("nics", {
+          nics: [
+            { name: "ens3", mac, driver: "virtio_net", speed_mbps: null, link: true, boot: true },
+            { name: "ens4", mac: "52:54:00:64:00:02", driver: "e1000", speed_mbps: 1000, link: false, boot: false },
+          ],
+        }),
         result("dmi", { product_uuid: "5e1d0c0a-0000-4000-8000-000000000001" }),
         result("firmware", { type: "bios", secure_boot: null }),
         result("status", { mode: "commission", status: "done" }),
@@ -97,7 +111,9 @@ describe("rack events applied to machines", () => {
     expect(await eventually("READY", async () => ((await statusOf(sys)) === NODE_STATUS.READY ? true : null))).toBe(true);
     const m = await call(admin, "GET", `/machines/${sys}`);
     expect(m.json).toMatchObject({ cpu_count: 2, memory: 512 });
-    const row = await env.DB.prepare("SELECT id, cpu_model, storage, firmware, hardware_uuid FROM machines WHERE system_id = ?").bind(sys).first<{ id: number; cpu_model: string; storage: number; firmware: string; hardware_uuid: string }>();
+    const row = await env.DB.prepare("SELECT id, cpu_model, storage, firmware, hardware_uuid FROM machines WHERE system_id = ?")
+      .bind(sys)
+      .first<{ id: number; cpu_model: string; storage: number; firmware: string; hardware_uuid: string }>();
     expect(row).toMatchObject({ cpu_model: "QEMU TCG CPU", storage: 67.108864, firmware: "bios", hardware_uuid: "5e1d0c0a-0000-4000-8000-000000000001" });
     const disks = await env.DB.prepare("SELECT name, serial, size, rotational FROM block_devices WHERE machine_id = ?").bind(row!.id).all();
     expect(disks.results).toEqual([{ name: "vda", serial: "PLX-0", size: 67108864, rotational: 1 }]);
@@ -111,7 +127,9 @@ describe("rack events applied to machines", () => {
     const audit = await call(admin, "GET", `/events?machine=${sys}&type=machine.commissioning_done`);
     expect(audit.json.items).toHaveLength(1);
     // The rack hears that the machine no longer boots the commissioning environment.
-    const cfg = await rack.next((f) => f.t === "config" && f.snapshot.bootIntents.some((b: { systemId: string; intent: string }) => b.systemId === sys && b.intent === "none"));
+    const cfg = await rack.next(
+      (f) => f.t === "config" && f.snapshot.bootIntents.some((b: { systemId: string; intent: string }) => b.systemId === sys && b.intent === "none"),
+    );
     expect(cfg.snapshot.bootIntents.filter((b: { systemId: string }) => b.systemId === sys).length).toBe(2);
     rack.ws.close(1000);
   });
@@ -120,10 +138,20 @@ describe("rack events applied to machines", () => {
     const { rack } = await setup("4", "10.65.0.0/24");
     const sys = await makeMachine({ site: "ea-site-4", status: NODE_STATUS.COMMISSIONING, mac: "52:54:00:65:00:01", cpuCount: 3 });
     const result = (name: string, output: string, status = "passed") => ev("metadata.result", { systemId: sys, name, status, output });
-    rack.send({ t: "event", v: 1, events: [result("cpu", '{"count": -1}'), result("memory", "not json"), result("status", '{"mode":"commission","status":"failed","error":"no disks"}', "failed")] });
+    rack.send({
+      t: "event",
+      v: 1,
+      events: [
+        result("cpu", '{"count": -1}'),
+        result("memory", "not json"),
+        result("status", '{"mode":"commission","status":"failed","error":"no disks"}', "failed"),
+      ],
+    });
     await rack.next((m) => m.t === "ack");
     await eventually("FAILED_COMMISSIONING", async () => ((await statusOf(sys)) === NODE_STATUS.FAILED_COMMISSIONING ? true : null));
-    const row = await env.DB.prepare("SELECT cpu_count, status_message FROM machines WHERE system_id = ?").bind(sys).first<{ cpu_count: number; status_message: string }>();
+    const row = await env.DB.prepare("SELECT cpu_count, status_message FROM machines WHERE system_id = ?")
+      .bind(sys)
+      .first<{ cpu_count: number; status_message: string }>();
     expect(row).toMatchObject({ cpu_count: 3 });
     expect(row!.status_message).toContain("no disks");
     rack.ws.close(1000);
@@ -131,8 +159,18 @@ describe("rack events applied to machines", () => {
 
   it("the rescue environment's report moves ENTERING_RESCUE_MODE to RESCUE_MODE (a failure to FAILED_ENTERING_RESCUE_MODE)", async () => {
     const { rack } = await setup("rescue", "10.68.0.0/24");
-    const ok = await makeMachine({ site: "ea-site-rescue", status: NODE_STATUS.ENTERING_RESCUE_MODE, previousStatus: NODE_STATUS.DEPLOYED, mac: "52:54:00:68:00:01" });
-    const bad = await makeMachine({ site: "ea-site-rescue", status: NODE_STATUS.ENTERING_RESCUE_MODE, previousStatus: NODE_STATUS.READY, mac: "52:54:00:68:00:02" });
+    const ok = await makeMachine({
+      site: "ea-site-rescue",
+      status: NODE_STATUS.ENTERING_RESCUE_MODE,
+      previousStatus: NODE_STATUS.DEPLOYED,
+      mac: "52:54:00:68:00:01",
+    });
+    const bad = await makeMachine({
+      site: "ea-site-rescue",
+      status: NODE_STATUS.ENTERING_RESCUE_MODE,
+      previousStatus: NODE_STATUS.READY,
+      mac: "52:54:00:68:00:02",
+    });
     rack.send({
       t: "event",
       v: 1,
@@ -153,11 +191,19 @@ describe("rack events applied to machines", () => {
   it("ignores results for machines of another site", async () => {
     const { rack } = await setup("5", "10.66.0.0/24");
     const foreign = await makeMachine({ site: "ea-site-elsewhere", status: NODE_STATUS.COMMISSIONING, mac: "52:54:00:66:00:09" });
-    rack.send({ t: "event", v: 1, events: [ev("metadata.result", { systemId: foreign, name: "status", status: "passed", output: '{"mode":"commission","status":"done"}' })] });
+    rack.send({
+      t: "event",
+      v: 1,
+      events: [ev("metadata.result", { systemId: foreign, name: "status", status: "passed", output: '{"mode":"commission","status":"done"}' })],
+    });
     await rack.next((m) => m.t === "ack");
     // A later event of this rack's own site is applied after it: then the foreign one was seen.
     const own = await makeMachine({ site: "ea-site-5", status: NODE_STATUS.COMMISSIONING, mac: "52:54:00:66:00:01" });
-    rack.send({ t: "event", v: 1, events: [ev("metadata.result", { systemId: own, name: "status", status: "passed", output: '{"mode":"commission","status":"done"}' })] });
+    rack.send({
+      t: "event",
+      v: 1,
+      events: [ev("metadata.result", { systemId: own, name: "status", status: "passed", output: '{"mode":"commission","status":"done"}' })],
+    });
     await eventually("own machine READY", async () => ((await statusOf(own)) === NODE_STATUS.READY ? true : null));
     expect(await statusOf(foreign)).toBe(NODE_STATUS.COMMISSIONING);
     rack.ws.close(1000);
@@ -168,7 +214,9 @@ describe("rack events applied to machines", () => {
     const sys = await makeMachine({ site: "ea-site-6", status: NODE_STATUS.NEW, mac: "52:54:00:67:00:01" });
     const r = await call(admin, "POST", `/machines/${sys}/commission`, {});
     expect(r.status, r.text).toBe(200);
-    const cfg = await rack.next((f) => f.t === "config" && f.snapshot.bootIntents.some((b: { systemId: string; intent: string }) => b.systemId === sys && b.intent === "commission"));
+    const cfg = await rack.next(
+      (f) => f.t === "config" && f.snapshot.bootIntents.some((b: { systemId: string; intent: string }) => b.systemId === sys && b.intent === "commission"),
+    );
     expect(cfg.snapshot.bootIntents.find((b: { systemId: string }) => b.systemId === sys).mac).toBe("52:54:00:67:00:01");
     rack.ws.close(1000);
   });

@@ -11,15 +11,21 @@ import { createApiKey } from "../../cloud/domain/users";
 export const BASE = "http://region.test/api/v1";
 
 export async function siteId(name: string): Promise<number> {
-  const row = await env.DB.prepare("INSERT INTO sites (name) VALUES (?) ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id").bind(name).first<{ id: number }>();
+  const row = await env.DB.prepare("INSERT INTO sites (name) VALUES (?) ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id")
+    .bind(name)
+    .first<{ id: number }>();
   return row!.id;
 }
 
 /** A user with the given role bindings ([role, siteName | null]); returns its bearer key. */
 export async function makeUser(username: string, bindings: [Role, string | null][], password?: string): Promise<string> {
-  const u = await env.DB.prepare("INSERT INTO users (username, password_hash) VALUES (?, ?) RETURNING id").bind(username, password ? await hashPassword(password) : null).first<{ id: number }>();
+  const u = await env.DB.prepare("INSERT INTO users (username, password_hash) VALUES (?, ?) RETURNING id")
+    .bind(username, password ? await hashPassword(password) : null)
+    .first<{ id: number }>();
   for (const [role, site] of bindings) {
-    await env.DB.prepare("INSERT INTO role_bindings (user_id, role, site_id) VALUES (?, ?, ?)").bind(u!.id, role, site === null ? null : await siteId(site)).run();
+    await env.DB.prepare("INSERT INTO role_bindings (user_id, role, site_id) VALUES (?, ?, ?)")
+      .bind(u!.id, role, site === null ? null : await siteId(site))
+      .run();
   }
   return (await createApiKey(env.DB, "test", { id: u!.id, username }, "test")).apiKey;
 }
@@ -75,7 +81,13 @@ export async function makeMachine(o: MachineOpts = {}): Promise<string> {
   return systemId;
 }
 
-export async function call(key: string | null, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string; headers: Headers }> {
+export async function call(
+  key: string | null,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any; text: string; headers: Headers }> {
   const init: RequestInit = { method, headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers } };
   if (body !== undefined) {
     init.body = typeof body === "string" ? body : JSON.stringify(body);

@@ -100,7 +100,9 @@ describe("boot images", () => {
   it("puts the image in the racks' config snapshot manifest", async () => {
     const { buildSnapshot } = await import("../../cloud/tunnel/config");
     const snap = await buildSnapshot(env.DB, rack.rackId);
-    expect(snap?.images).toEqual(expect.arrayContaining([expect.objectContaining({ osystem: "custom", series: "testdisk", sha256: sha, size: bytes.length, format: "raw.zst" })]));
+    expect(snap?.images).toEqual(
+      expect.arrayContaining([expect.objectContaining({ osystem: "custom", series: "testdisk", sha256: sha, size: bytes.length, format: "raw.zst" })]),
+    );
   });
 
   it("deletes the image and its bytes", async () => {

@@ -28,7 +28,10 @@ describe("lifecycle power", () => {
     await env.DB.prepare("UPDATE machines SET power_state = 'off' WHERE system_id = ?").bind(off).run();
     expect((await call(admin, "POST", `/machines/${off}/commission`, {})).json.status).toBe(S.COMMISSIONING);
     const [boot, on] = await commands(rack, 2);
-    expect(boot).toMatchObject({ type: "boot.set", params: { system_id: off, device: "pxe", persistent: false, efi: true, power_type: "ipmi", power_parameters: { power_address: "10.8.0.1" } } });
+    expect(boot).toMatchObject({
+      type: "boot.set",
+      params: { system_id: off, device: "pxe", persistent: false, efi: true, power_type: "ipmi", power_parameters: { power_address: "10.8.0.1" } },
+    });
     expect(on).toMatchObject({ type: "power.on", params: { system_id: off } });
 
     const unknown = await makeMachine({ site: "lp-1", status: S.ALLOCATED, powerType: "ipmi", powerParams: ipmi });
@@ -39,7 +42,9 @@ describe("lifecycle power", () => {
     const ev = await call(admin, "GET", `/events?machine=${unknown}&type=power.power_on`);
     expect(ev.json.items[0].description).toMatch(/deploy: power cycle \(next boot PXE\) sent to rack/);
     // The machine's new boot intent reached the rack before its power command.
-    const iCfg = rack.frames.findIndex((f) => f.t === "config" && f.snapshot.bootIntents.some((b: { systemId: string; intent: string }) => b.systemId === unknown && b.intent === "deploy"));
+    const iCfg = rack.frames.findIndex(
+      (f) => f.t === "config" && f.snapshot.bootIntents.some((b: { systemId: string; intent: string }) => b.systemId === unknown && b.intent === "deploy"),
+    );
     const iCmd = rack.frames.findIndex((f) => f.t === "command" && f.id === boot2.id);
     expect(iCfg).toBeGreaterThanOrEqual(0);
     expect(iCfg).toBeLessThan(iCmd);
@@ -84,7 +89,11 @@ describe("lifecycle power", () => {
     const r = await call(admin, "POST", `/machines/${sys}/commission`, {});
     expect(r.status).toBe(200);
     expect(r.json.status).toBe(S.COMMISSIONING);
-    const pending = await env.DB.prepare("SELECT type FROM rack_commands WHERE machine_id = (SELECT id FROM machines WHERE system_id = ?) AND state = 'pending' ORDER BY created_at").bind(sys).all<{ type: string }>();
+    const pending = await env.DB.prepare(
+      "SELECT type FROM rack_commands WHERE machine_id = (SELECT id FROM machines WHERE system_id = ?) AND state = 'pending' ORDER BY created_at",
+    )
+      .bind(sys)
+      .all<{ type: string }>();
     expect(pending.results.map((x) => x.type)).toEqual(["boot.set", "power.cycle"]);
     const rack = await connect(rackId, credential);
     const got = await commands(rack, 2);
@@ -99,7 +108,10 @@ describe("lifecycle power", () => {
     expect(r.status).toBe(200);
     expect(r.json.status).toBe(S.COMMISSIONING);
     const ev = await call(admin, "GET", `/events?machine=${sys}&type=power.not_sent`);
-    expect(ev.json.items[0]).toMatchObject({ level: "WARNING", description: expect.stringMatching(/commission: power cycle \(next boot PXE\) was not sent: no rack appliance is enrolled/) });
+    expect(ev.json.items[0]).toMatchObject({
+      level: "WARNING",
+      description: expect.stringMatching(/commission: power cycle \(next boot PXE\) was not sent: no rack appliance is enrolled/),
+    });
 
     const d = await makeMachine({ site: "lp-no-rack", status: S.DEPLOYED, powerType: "ipmi", powerParams: ipmi });
     const rel = await call(admin, "POST", `/machines/${d}/release`, {});
@@ -131,7 +143,13 @@ describe("lifecycle power", () => {
     const admin = await makeUser("lp-admin-7", [["admin", null]]);
     const { rackId, credential } = await enrolRack(admin, "lp-7", "rack-lp-7");
     const rack = await connect(rackId, credential);
-    const deployed = await makeMachine({ site: "lp-7", status: S.RESCUE_MODE, previousStatus: S.DEPLOYED, powerType: "ipmi", powerParams: { ...ipmi, power_boot_type: "efi" } });
+    const deployed = await makeMachine({
+      site: "lp-7",
+      status: S.RESCUE_MODE,
+      previousStatus: S.DEPLOYED,
+      powerType: "ipmi",
+      powerParams: { ...ipmi, power_boot_type: "efi" },
+    });
     expect((await call(admin, "POST", `/machines/${deployed}/exit_rescue_mode`, {})).json.status).toBe(S.EXITING_RESCUE_MODE);
     const [disk, cycle] = await commands(rack, 2);
     expect(disk).toMatchObject({ type: "boot.set", params: { system_id: deployed, device: "disk", persistent: false, efi: true } });
@@ -175,7 +193,13 @@ describe("lifecycle power", () => {
     const admin = await makeUser("lp-admin-6", [["admin", null]]);
     const { rackId, credential } = await enrolRack(admin, "lp-6", "rack-lp-6");
     const rack = await connect(rackId, credential);
-    const c = await call(admin, "POST", "/machines", { mac_addresses: ["52:54:00:6c:00:01"], site: "lp-6", commission: true, power_type: "ipmi", power_parameters: ipmi });
+    const c = await call(admin, "POST", "/machines", {
+      mac_addresses: ["52:54:00:6c:00:01"],
+      site: "lp-6",
+      commission: true,
+      power_type: "ipmi",
+      power_parameters: ipmi,
+    });
     expect(c.status, c.text).toBe(201);
     const got = await commands(rack, 2);
     expect(got.map((x) => [x.type, x.params.system_id])).toEqual([

@@ -67,7 +67,11 @@ describe("the table itself follows MAAS", () => {
   });
 
   it("illegal: deploy a NEW machine, commission a DEPLOYED one, allocate an ALLOCATED one", () => {
-    for (const [s, a] of [[S.NEW, "deploy"], [S.DEPLOYED, "commission"], [S.ALLOCATED, "allocate"]] as const) {
+    for (const [s, a] of [
+      [S.NEW, "deploy"],
+      [S.DEPLOYED, "commission"],
+      [S.ALLOCATED, "allocate"],
+    ] as const) {
       expect(decide({ status: s, previousStatus: null, locked: false }, a).ok).toBe(false);
     }
   });
@@ -164,8 +168,12 @@ describe("internal transitions", () => {
 
   async function machineIn(status: Status, locked = false) {
     const systemId = await makeMachine({ status, previousStatus: KEEP_PREVIOUS_OF[status] ?? null, locked });
-    await env.DB.prepare("UPDATE machines SET status_expires = ? WHERE system_id = ?").bind(Date.now() + 60_000, systemId).run();
-    const row = await env.DB.prepare("SELECT id, status, previous_status AS previousStatus, power_type AS powerType FROM machines WHERE system_id = ?").bind(systemId).first<{ id: number; status: number; previousStatus: number | null; powerType: string }>();
+    await env.DB.prepare("UPDATE machines SET status_expires = ? WHERE system_id = ?")
+      .bind(Date.now() + 60_000, systemId)
+      .run();
+    const row = await env.DB.prepare("SELECT id, status, previous_status AS previousStatus, power_type AS powerType FROM machines WHERE system_id = ?")
+      .bind(systemId)
+      .first<{ id: number; status: number; previousStatus: number | null; powerType: string }>();
     return { ...row!, systemId, locked };
   }
   const eventsOf = async (systemId: string, type: string) =>

@@ -55,7 +55,13 @@ describe("tags (Terraform maas_tag)", () => {
     const b = await makeMachine({ hostname: "tag-b" });
     const t = await maas(op, "POST", "tags/", { query: { op: "" }, form: { name: "c-tag", comment: "fast disks" } });
     expect(t.json).toEqual({ name: "c-tag", definition: "", comment: "fast disks", kernel_opts: null, resource_uri: "/MAAS/api/2.0/tags/c-tag/" });
-    const add = await maas(op, "POST", "tags/c-tag/", { query: { op: "update_nodes" }, form: [["add", a], ["add", b]] });
+    const add = await maas(op, "POST", "tags/c-tag/", {
+      query: { op: "update_nodes" },
+      form: [
+        ["add", a],
+        ["add", b],
+      ],
+    });
     expect(add.json).toEqual({ added: 2, removed: 0 });
     const ms = await maas(viewer, "GET", "tags/c-tag/", { query: { op: "machines" } });
     expect(ms.json.map((m: { system_id: string }) => m.system_id).sort()).toEqual([a, b].sort());
@@ -83,7 +89,9 @@ describe("tags (Terraform maas_tag)", () => {
 describe("domains and boot resources (Juju's probes)", () => {
   it("domains/ lists the fixed maas domain", async () => {
     const r = await maas(viewer, "GET", "domains/");
-    expect(r.json).toEqual([{ id: 0, name: "maas", ttl: null, authoritative: true, is_default: true, resource_record_count: 0, resource_uri: "/MAAS/api/2.0/domains/0/" }]);
+    expect(r.json).toEqual([
+      { id: 0, name: "maas", ttl: null, authoritative: true, is_default: true, resource_record_count: 0, resource_uri: "/MAAS/api/2.0/domains/0/" },
+    ]);
     expect((await maas(viewer, "GET", "domains/0/")).json.name).toBe("maas");
     expect((await maas(viewer, "GET", "domains/7/")).status).toBe(404);
   });
@@ -102,7 +110,10 @@ describe("users, account tokens, events", () => {
   it("users/ is for admins; users/{name}/ for admins and oneself", async () => {
     expect((await maas(viewer, "GET", "users/")).status).toBe(403);
     const all = await maas(admin, "GET", "users/");
-    expect(all.json.find((u: { username: string }) => u.username === "c-admin")).toMatchObject({ is_superuser: true, resource_uri: "/MAAS/api/2.0/users/c-admin/" });
+    expect(all.json.find((u: { username: string }) => u.username === "c-admin")).toMatchObject({
+      is_superuser: true,
+      resource_uri: "/MAAS/api/2.0/users/c-admin/",
+    });
     expect((await maas(viewer, "GET", "users/c-viewer/")).json).toMatchObject({ username: "c-viewer", is_superuser: false });
     expect((await maas(viewer, "GET", "users/c-admin/")).status).toBe(403);
   });
@@ -127,7 +138,13 @@ describe("users, account tokens, events", () => {
     // Each step's power action is an event too (manual driver: a request to someone on site).
     expect(r.json.count).toBe(4);
     expect(r.json.events.map((e: { type: string }) => e.type)).toEqual(["power.power_off", "machine.abort", "power.power_on", "machine.commission"]);
-    expect(r.json.events[1]).toMatchObject({ username: "c-op", node: sid, hostname: "ev-box", level: "INFO", created: expect.stringMatching(/^\w{3}, \d{2} \w{3}\. \d{4} \d{2}:\d{2}:\d{2}$/) });
+    expect(r.json.events[1]).toMatchObject({
+      username: "c-op",
+      node: sid,
+      hostname: "ev-box",
+      level: "INFO",
+      created: expect.stringMatching(/^\w{3}, \d{2} \w{3}\. \d{4} \d{2}:\d{2}:\d{2}$/),
+    });
     expect((await maas(viewer, "GET", "events/", { query: { op: "query", id: sid, level: "ERROR" } })).json.count).toBe(0);
     expect((await maas(viewer, "GET", "events/", { query: { op: "query", id: sid, limit: "1" } })).json.events).toHaveLength(1);
     expect((await maas(eastOp, "GET", "events/", { query: { op: "query", id: sid } })).json.count).toBe(0);

@@ -24,9 +24,18 @@ describe("machine edits", () => {
   for (const encoding of ENCODINGS) {
     it(`${encoding}: PUT update, set_owner_data, release of many`, async () => {
       const sid = await makeMachine({ hostname: `edit-${encoding}` });
-      const put = await maas(op, "PUT", `machines/${sid}/`, { encoding, form: { hostname: `edited-${encoding}`, description: "row 4, slot 2 & 3", cpu_count: "12", memory: "16384", zone: "default" } });
+      const put = await maas(op, "PUT", `machines/${sid}/`, {
+        encoding,
+        form: { hostname: `edited-${encoding}`, description: "row 4, slot 2 & 3", cpu_count: "12", memory: "16384", zone: "default" },
+      });
       expect(put.status).toBe(200);
-      expect(put.json).toMatchObject({ resource_uri: `/MAAS/api/2.0/machines/${sid}/`, hostname: `edited-${encoding}`, description: "row 4, slot 2 & 3", cpu_count: 12, memory: 16384 });
+      expect(put.json).toMatchObject({
+        resource_uri: `/MAAS/api/2.0/machines/${sid}/`,
+        hostname: `edited-${encoding}`,
+        description: "row 4, slot 2 & 3",
+        cpu_count: 12,
+        memory: 16384,
+      });
       expect((await call(adminNative, "GET", `/machines/${sid}`)).json).toMatchObject({ hostname: `edited-${encoding}`, cpu_count: 12 });
       const bad = await maas(op, "PUT", `machines/${sid}/`, { encoding, form: { hostname: "not a hostname", cpu_count: "many" } });
       expect(bad.status).toBe(400);
@@ -34,7 +43,11 @@ describe("machine edits", () => {
 
       const a = await maas(op, "POST", "machines/", { query: { op: "allocate" }, encoding, form: { system_id: sid } });
       expect(a.json.system_id).toBe(sid);
-      const o = await maas(op, "POST", a.json.resource_uri, { query: { op: "set_owner_data" }, encoding, form: { "juju-model-uuid": "m-1", note: "a b=c&d ü", gone: "x" } });
+      const o = await maas(op, "POST", a.json.resource_uri, {
+        query: { op: "set_owner_data" },
+        encoding,
+        form: { "juju-model-uuid": "m-1", note: "a b=c&d ü", gone: "x" },
+      });
       expect(o.status).toBe(200);
       expect(o.json.owner_data).toEqual({ "juju-model-uuid": "m-1", note: "a b=c&d ü", gone: "x" });
       const o2 = await maas(op, "POST", a.json.resource_uri, { query: { op: "set_owner_data" }, encoding, form: { gone: "" } });
@@ -42,13 +55,32 @@ describe("machine edits", () => {
 
       // Juju's ReleaseMachines: machines= repeated, with a comment.
       const other = await makeMachine({ status: S.ALLOCATED, ownerId: opId });
-      const rel = await maas(op, "POST", "machines/", { query: { op: "release" }, encoding, form: [["machines", sid], ["machines", other], ["comment", "juju stop"]] });
+      const rel = await maas(op, "POST", "machines/", {
+        query: { op: "release" },
+        encoding,
+        form: [
+          ["machines", sid],
+          ["machines", other],
+          ["comment", "juju stop"],
+        ],
+      });
       expect(rel.status).toBe(200);
       expect(rel.json).toEqual([sid, other]);
       for (const x of [sid, other]) expect(await statusOf(x)).toBe(S.READY);
       expect((await maas(op, "GET", `machines/${sid}/`)).json.owner_data).toEqual({});
       // Both Ready now: nothing to release, nothing released.
-      expect((await maas(op, "POST", "machines/", { query: { op: "release" }, encoding, form: [["machines", sid], ["machines", other]] })).json).toEqual([]);
+      expect(
+        (
+          await maas(op, "POST", "machines/", {
+            query: { op: "release" },
+            encoding,
+            form: [
+              ["machines", sid],
+              ["machines", other],
+            ],
+          })
+        ).json,
+      ).toEqual([]);
       expect((await maas(op, "POST", "machines/", { query: { op: "release" }, encoding, form: { comment: "no machines" } })).json).toHaveProperty("machines");
     });
   }
@@ -68,7 +100,11 @@ describe("fabrics, VLANs and spaces", () => {
       const ps = await maas(admin, "PUT", `spaces/${sp.json.id}/`, { encoding, form: { name: `space-${encoding}-2`, description: "storage net" } });
       expect(ps.json).toMatchObject({ name: `space-${encoding}-2`, description: "storage net", resource_uri: `/MAAS/api/2.0/spaces/${sp.json.id}/` });
 
-      const v = await maas(admin, "POST", `fabrics/${f.json.id}/vlans/`, { query: { op: "" }, encoding, form: { vid: "100", name: "data", mtu: "9000", space: `space-${encoding}-2` } });
+      const v = await maas(admin, "POST", `fabrics/${f.json.id}/vlans/`, {
+        query: { op: "" },
+        encoding,
+        form: { vid: "100", name: "data", mtu: "9000", space: `space-${encoding}-2` },
+      });
       expect(v.status).toBe(200);
       expect(v.json).toMatchObject({ vid: 100, name: "data", mtu: 9000, space: `space-${encoding}-2`, fabric_id: f.json.id });
       const pv = await maas(admin, "PUT", `fabrics/${f.json.id}/vlans/100/`, { encoding, form: { name: "data-2", mtu: "1500", dhcp_on: "false" } });
@@ -92,20 +128,33 @@ describe("interfaces", () => {
       expect(s.status).toBe(200);
       const vlanId = s.json.vlan.id as number;
 
-      const phys = await maas(op, "POST", `nodes/${sid}/interfaces/`, { query: { op: "create_physical" }, encoding, form: { mac_address: `52-54-00-E0-${third}-02`, name: "eth1", vlan: String(vlanId) } });
+      const phys = await maas(op, "POST", `nodes/${sid}/interfaces/`, {
+        query: { op: "create_physical" },
+        encoding,
+        form: { mac_address: `52-54-00-E0-${third}-02`, name: "eth1", vlan: String(vlanId) },
+      });
       expect(phys.status).toBe(200);
       expect(phys.json).toMatchObject({ name: "eth1", mac_address: `52:54:00:e0:${third}:02`, vlan: { id: vlanId } });
       const uri = phys.json.resource_uri as string;
-      expect((await maas(op, "POST", `nodes/${sid}/interfaces/`, { query: { op: "create_physical" }, encoding, form: { mac_address: `52:54:00:e0:${third}:02` } })).json).toHaveProperty("mac_address");
+      expect(
+        (await maas(op, "POST", `nodes/${sid}/interfaces/`, { query: { op: "create_physical" }, encoding, form: { mac_address: `52:54:00:e0:${third}:02` } }))
+          .json,
+      ).toHaveProperty("mac_address");
 
       const put = await maas(op, "PUT", uri, { encoding, form: { name: "data0", vlan: "" } });
       expect(put.status).toBe(200);
       expect(put.json).toMatchObject({ name: "data0", vlan: null, resource_uri: uri });
       expect((await maas(op, "PUT", uri, { encoding, form: { name: "way-too-long-for-linux" } })).json).toHaveProperty("name");
 
-      const link = await maas(op, "POST", uri, { query: { op: "link_subnet" }, encoding, form: { mode: "STATIC", subnet: `10.${third}.0.0/24`, ip_address: `10.${third}.0.20` } });
+      const link = await maas(op, "POST", uri, {
+        query: { op: "link_subnet" },
+        encoding,
+        form: { mode: "STATIC", subnet: `10.${third}.0.0/24`, ip_address: `10.${third}.0.20` },
+      });
       expect(link.status).toBe(200);
-      expect(link.json.links).toEqual([{ id: phys.json.id, mode: "static", subnet: expect.objectContaining({ cidr: `10.${third}.0.0/24` }), ip_address: `10.${third}.0.20` }]);
+      expect(link.json.links).toEqual([
+        { id: phys.json.id, mode: "static", subnet: expect.objectContaining({ cidr: `10.${third}.0.0/24` }), ip_address: `10.${third}.0.20` },
+      ]);
       expect(link.json.vlan).toMatchObject({ id: vlanId });
 
       expect((await maas(op, "POST", uri, { query: { op: "unlink_subnet" }, encoding, form: { id: "999999" } })).json).toHaveProperty("id");
@@ -132,10 +181,36 @@ describe("allocate constraints that exclude", () => {
 
       const gpu = await makeMachine({ cpuCount: Number(cpu(1)), tags: ["e-gpu"] });
       const plainBox = await makeMachine({ cpuCount: Number(cpu(1)), tags: ["e-other"] });
-      expect((await allocate([["cpu_count", cpu(1)], ["not_tags", "e-gpu"], ["dry_run", "true"]])).json.system_id).toBe(plainBox);
-      expect((await allocate([["cpu_count", cpu(1)], ["not_tags", "e-gpu,e-other"]])).status).toBe(409);
-      expect((await allocate([["cpu_count", cpu(1)], ["not_tags", "e-gpu"], ["not_tags", "e-other"]])).status).toBe(409);
-      const t = await allocate([["cpu_count", cpu(1)], ["not_tags", "e-gpu"]]);
+      expect(
+        (
+          await allocate([
+            ["cpu_count", cpu(1)],
+            ["not_tags", "e-gpu"],
+            ["dry_run", "true"],
+          ])
+        ).json.system_id,
+      ).toBe(plainBox);
+      expect(
+        (
+          await allocate([
+            ["cpu_count", cpu(1)],
+            ["not_tags", "e-gpu,e-other"],
+          ])
+        ).status,
+      ).toBe(409);
+      expect(
+        (
+          await allocate([
+            ["cpu_count", cpu(1)],
+            ["not_tags", "e-gpu"],
+            ["not_tags", "e-other"],
+          ])
+        ).status,
+      ).toBe(409);
+      const t = await allocate([
+        ["cpu_count", cpu(1)],
+        ["not_tags", "e-gpu"],
+      ]);
       expect(t.json.system_id).toBe(plainBox);
       expect(await statusOf(gpu)).toBe(S.READY);
 
@@ -144,21 +219,57 @@ describe("allocate constraints that exclude", () => {
       const inB = await makeMachine({ cpuCount: Number(cpu(2)) });
       await env.DB.prepare("UPDATE machines SET zone_id = (SELECT id FROM zones WHERE name = 'e-zone-a') WHERE system_id = ?").bind(inA).run();
       await env.DB.prepare("UPDATE machines SET zone_id = (SELECT id FROM zones WHERE name = 'e-zone-b') WHERE system_id = ?").bind(inB).run();
-      expect((await allocate([["cpu_count", cpu(2)], ["not_in_zone", "e-zone-a"], ["not_in_zone", "e-zone-b"]])).status).toBe(409);
-      const z = await allocate([["cpu_count", cpu(2)], ["not_in_zone", "e-zone-a"]]);
+      expect(
+        (
+          await allocate([
+            ["cpu_count", cpu(2)],
+            ["not_in_zone", "e-zone-a"],
+            ["not_in_zone", "e-zone-b"],
+          ])
+        ).status,
+      ).toBe(409);
+      const z = await allocate([
+        ["cpu_count", cpu(2)],
+        ["not_in_zone", "e-zone-a"],
+      ]);
       expect(z.json.system_id).toBe(inB);
       expect(z.json.zone.name).toBe("e-zone-b");
       expect(await statusOf(inA)).toBe(S.READY);
 
       const amd = await makeMachine({ cpuCount: Number(cpu(3)), arch: "amd64/generic" });
       const arm = await makeMachine({ cpuCount: Number(cpu(3)), arch: "arm64/generic" });
-      expect((await allocate([["cpu_count", cpu(3)], ["arch", "ppc64el"]])).status).toBe(409);
-      expect((await allocate([["cpu_count", cpu(3)], ["arch", "arm64/generic"], ["dry_run", "true"]])).json.system_id).toBe(arm);
-      const ar = await allocate([["cpu_count", cpu(3)], ["arch", "arm64"]]);
+      expect(
+        (
+          await allocate([
+            ["cpu_count", cpu(3)],
+            ["arch", "ppc64el"],
+          ])
+        ).status,
+      ).toBe(409);
+      expect(
+        (
+          await allocate([
+            ["cpu_count", cpu(3)],
+            ["arch", "arm64/generic"],
+            ["dry_run", "true"],
+          ])
+        ).json.system_id,
+      ).toBe(arm);
+      const ar = await allocate([
+        ["cpu_count", cpu(3)],
+        ["arch", "arm64"],
+      ]);
       expect(ar.json).toMatchObject({ system_id: arm, architecture: "arm64/generic" });
       expect(await statusOf(amd)).toBe(S.READY);
       // Nothing left that is arm64.
-      expect((await allocate([["cpu_count", cpu(3)], ["arch", "arm64"]])).status).toBe(409);
+      expect(
+        (
+          await allocate([
+            ["cpu_count", cpu(3)],
+            ["arch", "arm64"],
+          ])
+        ).status,
+      ).toBe(409);
     });
   }
 });
@@ -171,8 +282,10 @@ describe("release with a BMC: Releasing, Disk erasing and the erase modes", () =
     site = "e-bmc-site";
     await enrolRack(adminNative, site, "e-rack");
   });
-  const deployed = () => makeMachine({ site, status: S.DEPLOYED, ownerId: opId, powerType: "ipmi", powerParams: { power_address: "10.0.9.9", power_user: "u", power_pass: "p" } });
-  const eraseMode = async (sid: string) => (await env.DB.prepare("SELECT erase_mode FROM machines WHERE system_id = ?").bind(sid).first<{ erase_mode: string | null }>())!.erase_mode;
+  const deployed = () =>
+    makeMachine({ site, status: S.DEPLOYED, ownerId: opId, powerType: "ipmi", powerParams: { power_address: "10.0.9.9", power_user: "u", power_pass: "p" } });
+  const eraseMode = async (sid: string) =>
+    (await env.DB.prepare("SELECT erase_mode FROM machines WHERE system_id = ?").bind(sid).first<{ erase_mode: string | null }>())!.erase_mode;
 
   for (const encoding of ENCODINGS) {
     it(`${encoding}: erase and quick_erase → Disk erasing (quick); erase → Disk erasing (full); quick_erase alone or nothing → Releasing`, async () => {
@@ -202,7 +315,16 @@ describe("release with a BMC: Releasing, Disk erasing and the erase modes", () =
       // Many at once, with the erase options.
       const a = await deployed();
       const b = await deployed();
-      const many = await maas(op, "POST", "machines/", { query: { op: "release" }, encoding, form: [["machines", a], ["machines", b], ["erase", "true"], ["quick_erase", "true"]] });
+      const many = await maas(op, "POST", "machines/", {
+        query: { op: "release" },
+        encoding,
+        form: [
+          ["machines", a],
+          ["machines", b],
+          ["erase", "true"],
+          ["quick_erase", "true"],
+        ],
+      });
       expect(many.json).toEqual([a, b]);
       for (const x of [a, b]) {
         expect(await statusOf(x)).toBe(S.DISK_ERASING);
@@ -215,6 +337,8 @@ describe("release with a BMC: Releasing, Disk erasing and the erase modes", () =
     const m = await makeMachine({ status: S.DEPLOYED, ownerId: opId });
     expect((await maas(op, "POST", `machines/${m}/`, { query: { op: "release" }, form: { erase: "true" } })).json.status_name).toBe("Disk erasing");
     const n = await makeMachine({ status: S.DEPLOYED, ownerId: opId });
-    expect((await maas(op, "POST", `machines/${n}/`, { query: { op: "release" }, encoding: "multipart", form: { quick_erase: "true" } })).json.status_name).toBe("Ready");
+    expect(
+      (await maas(op, "POST", `machines/${n}/`, { query: { op: "release" }, encoding: "multipart", form: { quick_erase: "true" } })).json.status_name,
+    ).toBe("Ready");
   });
 });

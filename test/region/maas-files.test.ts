@@ -50,7 +50,12 @@ describe("Juju's provider storage flow", () => {
       const a = await maas(op, "POST", "files/", { query: { op: "" }, encoding, form: { filename: `${model}-provider-state` }, files: { file: state } });
       expect(a.status).toBe(201);
       expect(a.text).toBe("");
-      const b = await maas(op, "POST", "files/", { query: { op: "add" }, encoding, form: { filename: `${model}-tools/releases/juju.tgz` }, files: { file: tools } });
+      const b = await maas(op, "POST", "files/", {
+        query: { op: "add" },
+        encoding,
+        form: { filename: `${model}-tools/releases/juju.tgz` },
+        files: { file: tools },
+      });
       expect(b.status).toBe(201);
       await maas(op, "POST", "files/", { query: { op: "" }, encoding, form: { filename: `zz-${model}-other` }, files: { file: new Uint8Array() } });
 
@@ -77,7 +82,12 @@ describe("Juju's provider storage flow", () => {
       const obj = await maas(op, "GET", list.json[1].resource_uri);
       expect(obj.status).toBe(200);
       expect(obj.headers.get("content-type")).toMatch(/^application\/json/);
-      expect(obj.json).toMatchObject({ filename: `${model}-tools/releases/juju.tgz`, owner: "f-op", resource_uri: list.json[1].resource_uri, anon_resource_uri: list.json[1].anon_resource_uri });
+      expect(obj.json).toMatchObject({
+        filename: `${model}-tools/releases/juju.tgz`,
+        owner: "f-op",
+        resource_uri: list.json[1].resource_uri,
+        anon_resource_uri: list.json[1].anon_resource_uri,
+      });
       expect(b64decode(obj.json.content)).toEqual(tools);
 
       // Juju's agents read through the key URL without credentials.
@@ -88,7 +98,9 @@ describe("Juju's provider storage flow", () => {
       // Storing the name again replaces the content and keeps the key; the old bytes go.
       const before = (await FILES().list({ prefix: "maas-files/" })).objects.length;
       const newer = content(`${model} provider-state v2`);
-      expect((await maas(op, "POST", "files/", { query: { op: "" }, encoding, form: { filename: `${model}-provider-state` }, files: { file: newer } })).status).toBe(201);
+      expect(
+        (await maas(op, "POST", "files/", { query: { op: "" }, encoding, form: { filename: `${model}-provider-state` }, files: { file: newer } })).status,
+      ).toBe(201);
       expect((await FILES().list({ prefix: "maas-files/" })).objects.length).toBe(before);
       expect((await maas(op, "GET", "files/", { query: { op: "get", filename: `${model}-provider-state` } })).bytes).toEqual(newer);
       expect((await maas(op, "GET", "files/", { query: { prefix: `${model}-provider` } })).json[0].anon_resource_uri).toBe(list.json[0].anon_resource_uri);
@@ -117,7 +129,12 @@ describe("Juju's provider storage flow", () => {
     expect(r.text).toBe("File not supplied");
     r = await maas(op, "POST", "files/", { query: { op: "" }, encoding: "multipart", files: { file: content("x") } });
     expect(r.text).toBe("Filename not supplied");
-    r = await maas(op, "POST", "files/", { query: { op: "" }, encoding: "multipart", form: { filename: "two" }, files: { file: content("x"), file2: content("y") } });
+    r = await maas(op, "POST", "files/", {
+      query: { op: "" },
+      encoding: "multipart",
+      form: { filename: "two" },
+      files: { file: content("x"), file2: content("y") },
+    });
     expect(r.status).toBe(400);
     expect(r.text).toBe("Exactly one file must be supplied");
     r = await maas(op, "POST", "files/", { query: { op: "" }, encoding: "gomultipart", form: { filename: "a/../b" }, files: { file: content("x") } });
@@ -135,7 +152,9 @@ describe("Juju's provider storage flow", () => {
 
   it(`a last segment "op-…" is a file name unless the handler has that op (MAAS 3.8's path form)`, async () => {
     const c = content("op");
-    expect((await maas(op, "POST", "files/", { query: { op: "" }, encoding: "gomultipart", form: { filename: "pathop/op-state" }, files: { file: c } })).status).toBe(201);
+    expect(
+      (await maas(op, "POST", "files/", { query: { op: "" }, encoding: "gomultipart", form: { filename: "pathop/op-state" }, files: { file: c } })).status,
+    ).toBe(201);
     const obj = await maas(op, "GET", "files/pathop/op-state/");
     expect(obj.status).toBe(200);
     expect(obj.json.resource_uri).toBe("/MAAS/api/2.0/files/pathop/op-state/");
@@ -147,7 +166,9 @@ describe("Juju's provider storage flow", () => {
   it("a few MiB of random bytes come back whole, raw and as streamed base64", async () => {
     const big = new Uint8Array(3 * 1024 * 1024 + 7);
     for (let i = 0; i < big.length; i += 65536) crypto.getRandomValues(big.subarray(i, i + 65536));
-    expect((await maas(op, "POST", "files/", { query: { op: "" }, encoding: "multipart", form: { filename: "big-random" }, files: { file: big } })).status).toBe(201);
+    expect(
+      (await maas(op, "POST", "files/", { query: { op: "" }, encoding: "multipart", form: { filename: "big-random" }, files: { file: big } })).status,
+    ).toBe(201);
     const raw = await maas(op, "GET", "files/", { query: { op: "get", filename: "big-random" } });
     expect(raw.headers.get("content-length")).toBe(String(big.length));
     const want = await digest(big);
@@ -163,7 +184,12 @@ describe("Juju's provider storage flow", () => {
     expect(r.headers.get("content-type")).toMatch(/^text\/plain/);
     expect(r.text).toBe("The file is over 32 MiB, the largest Plinth stores.");
     expect((await maas(op, "GET", "files/", { query: { prefix: "too-big" } })).json).toEqual([]);
-    const ok = await maas(op, "POST", "files/", { query: { op: "" }, encoding: "gomultipart", form: { filename: "just-fits" }, files: { file: big.subarray(1) } });
+    const ok = await maas(op, "POST", "files/", {
+      query: { op: "" },
+      encoding: "gomultipart",
+      form: { filename: "just-fits" },
+      files: { file: big.subarray(1) },
+    });
     expect(ok.status).toBe(201);
     expect((await maas(op, "DELETE", "files/just-fits/")).status).toBe(204);
   }, 60_000);
@@ -173,7 +199,9 @@ describe("files belong to their owner", () => {
   it("another user, an admin included, neither lists, reads nor deletes them; the same name is theirs to use; the key URL works for anyone", async () => {
     const mine = content("mine");
     const theirs = content("theirs");
-    expect((await maas(op, "POST", "files/", { query: { op: "" }, encoding: "gomultipart", form: { filename: "iso-shared" }, files: { file: mine } })).status).toBe(201);
+    expect(
+      (await maas(op, "POST", "files/", { query: { op: "" }, encoding: "gomultipart", form: { filename: "iso-shared" }, files: { file: mine } })).status,
+    ).toBe(201);
     const key = (await maas(op, "GET", "files/", { query: { prefix: "iso-shared" } })).json[0].anon_resource_uri as string;
     for (const k of [other, admin, viewer]) {
       expect(names(await maas(k, "GET", "files/", { query: { prefix: "iso-" } }))).toEqual([]);
@@ -184,7 +212,9 @@ describe("files belong to their owner", () => {
       // Holding the key is what gives access, as in MAAS.
       expect((await maas(k, "GET", key)).bytes).toEqual(mine);
     }
-    expect((await maas(other, "POST", "files/", { query: { op: "" }, encoding: "multipart", form: { filename: "iso-shared" }, files: { file: theirs } })).status).toBe(201);
+    expect(
+      (await maas(other, "POST", "files/", { query: { op: "" }, encoding: "multipart", form: { filename: "iso-shared" }, files: { file: theirs } })).status,
+    ).toBe(201);
     expect((await maas(other, "GET", "files/", { query: { op: "get", filename: "iso-shared" } })).bytes).toEqual(theirs);
     expect((await maas(op, "GET", "files/", { query: { op: "get", filename: "iso-shared" } })).bytes).toEqual(mine);
     const theirKey = (await maas(other, "GET", "files/iso-shared/")).json.anon_resource_uri;
@@ -197,10 +227,17 @@ describe("files belong to their owner", () => {
     expect((await maas(null, "GET", "files/")).status).toBe(401);
     expect((await maas(null, "GET", "files/", { query: { op: "get", filename: "iso-shared" } })).status).toBe(401);
     expect((await maas(null, "GET", "files/iso-shared/")).status).toBe(401);
-    expect((await maas(null, "POST", "files/", { query: { op: "" }, encoding: "gomultipart", form: { filename: "anon" }, files: { file: content("a") } })).status).toBe(401);
+    expect(
+      (await maas(null, "POST", "files/", { query: { op: "" }, encoding: "gomultipart", form: { filename: "anon" }, files: { file: content("a") } })).status,
+    ).toBe(401);
     expect((await maas("bad:bad:bad", "GET", "files/")).status).toBe(401);
     // Unsigned, a large upload is refused before it is read past the API's usual limit.
-    const big = await maas(null, "POST", "files/", { query: { op: "" }, encoding: "gomultipart", form: { filename: "anon" }, files: { file: new Uint8Array(1024 * 1024) } });
+    const big = await maas(null, "POST", "files/", {
+      query: { op: "" },
+      encoding: "gomultipart",
+      form: { filename: "anon" },
+      files: { file: new Uint8Array(1024 * 1024) },
+    });
     expect(big.status).toBe(413);
   });
 

@@ -68,7 +68,11 @@ export function multipart(fields: Fields, files: Record<string, Uint8Array> = {}
     const boundary = `${Math.random().toString(16).slice(2)}${Math.random().toString(16).slice(2)}`;
     // gomaasapi writes the files first, then the fields.
     for (const [k, v] of Object.entries(files)) {
-      chunks.push(enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"; filename="${k}"\r\nContent-Type: application/octet-stream\r\n\r\n`), v, enc.encode("\r\n"));
+      chunks.push(
+        enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"; filename="${k}"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+        v,
+        enc.encode("\r\n"),
+      );
     }
     for (const [k, v] of pairs(fields)) chunks.push(enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
     chunks.push(enc.encode(`--${boundary}--\r\n`));
@@ -76,10 +80,18 @@ export function multipart(fields: Fields, files: Record<string, Uint8Array> = {}
   }
   const boundary = `===============${Math.random().toString().slice(2)}==`;
   for (const [k, v] of pairs(fields)) {
-    chunks.push(enc.encode(`--${boundary}\r\nContent-Type: text/plain; charset="utf-8"\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${mimeBase64(enc.encode(v))}\r\n`));
+    chunks.push(
+      enc.encode(
+        `--${boundary}\r\nContent-Type: text/plain; charset="utf-8"\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${mimeBase64(enc.encode(v))}\r\n`,
+      ),
+    );
   }
   for (const [k, v] of Object.entries(files)) {
-    chunks.push(enc.encode(`--${boundary}\r\nContent-Type: application/octet-stream\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: form-data; name="${k}"; filename="${k}"\r\n\r\n${mimeBase64(v)}\r\n`));
+    chunks.push(
+      enc.encode(
+        `--${boundary}\r\nContent-Type: application/octet-stream\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: form-data; name="${k}"; filename="${k}"\r\n\r\n${mimeBase64(v)}\r\n`,
+      ),
+    );
   }
   chunks.push(enc.encode(`--${boundary}--\r\n`));
   return { body: concat(chunks), type: `multipart/form-data; boundary="${boundary}"` };
@@ -118,7 +130,15 @@ export async function maas(key: string | null, method: string, path: string, o: 
   if (key && style !== "query") headers["authorization"] = oauthHeader(key, style);
   if (key && style === "query") {
     const [ck, tk, ts] = key.split(":") as [string, string, string];
-    for (const [k, v] of [["oauth_consumer_key", ck], ["oauth_token", tk], ["oauth_signature_method", "PLAINTEXT"], ["oauth_signature", `&${ts}`], ["oauth_timestamp", "1700000000"], ["oauth_nonce", "1"]] as const) url.searchParams.set(k, v);
+    for (const [k, v] of [
+      ["oauth_consumer_key", ck],
+      ["oauth_token", tk],
+      ["oauth_signature_method", "PLAINTEXT"],
+      ["oauth_signature", `&${ts}`],
+      ["oauth_timestamp", "1700000000"],
+      ["oauth_nonce", "1"],
+    ] as const)
+      url.searchParams.set(k, v);
   }
   let body: BodyInit | undefined;
   if (o.form !== undefined || o.files !== undefined) {

@@ -14,9 +14,28 @@ let eastOp: string;
 
 // Every key gomaasapi 2.0.0's machine_2_0 schema requires (a missing one fails Juju outright).
 const GOMAASAPI_MACHINE_KEYS = [
-  "resource_uri", "system_id", "hostname", "fqdn", "tag_names", "owner_data", "osystem", "distro_series", "architecture", "memory", "cpu_count",
-  "hardware_info", "ip_addresses", "power_state", "status_name", "status_message", "boot_interface", "interface_set", "zone", "pool",
-  "physicalblockdevice_set", "blockdevice_set",
+  "resource_uri",
+  "system_id",
+  "hostname",
+  "fqdn",
+  "tag_names",
+  "owner_data",
+  "osystem",
+  "distro_series",
+  "architecture",
+  "memory",
+  "cpu_count",
+  "hardware_info",
+  "ip_addresses",
+  "power_state",
+  "status_name",
+  "status_message",
+  "boot_interface",
+  "interface_set",
+  "zone",
+  "pool",
+  "physicalblockdevice_set",
+  "blockdevice_set",
 ];
 
 beforeAll(async () => {
@@ -32,13 +51,17 @@ async function flip(systemId: string, status: number) {
 }
 
 async function addDisk(systemId: string, name: string, gb: number, boot = false) {
-  await env.DB.prepare("INSERT INTO block_devices (machine_id, name, path, model, serial, size, is_boot) SELECT id, ?, ?, 'QEMU HARDDISK', ?, ?, ? FROM machines WHERE system_id = ?")
+  await env.DB.prepare(
+    "INSERT INTO block_devices (machine_id, name, path, model, serial, size, is_boot) SELECT id, ?, ?, 'QEMU HARDDISK', ?, ?, ? FROM machines WHERE system_id = ?",
+  )
     .bind(name, `/dev/${name}`, `SN-${name}-${systemId}`, gb * 1e9, boot ? 1 : 0, systemId)
     .run();
-  await env.DB.prepare("UPDATE machines SET storage = (SELECT sum(size) / 1000000.0 FROM block_devices b WHERE b.machine_id = machines.id) WHERE system_id = ?").bind(systemId).run();
+  await env.DB.prepare("UPDATE machines SET storage = (SELECT sum(size) / 1000000.0 FROM block_devices b WHERE b.machine_id = machines.id) WHERE system_id = ?")
+    .bind(systemId)
+    .run();
 }
 
-describe("Juju's flow (gomaasapi: urlencoded, ?op= always, realm=\"\")", () => {
+describe('Juju\'s flow (gomaasapi: urlencoded, ?op= always, realm="")', () => {
   it("allocate with constraints and agent_name → deploy with user_data → set_owner_data → filtered list → release", async () => {
     await env.DB.prepare("INSERT INTO tags (name) VALUES ('juju-gpu') ON CONFLICT DO NOTHING").run();
     const decoy = await makeMachine({ cpuCount: 2, memory: 2048, hostname: "juju-small" });
@@ -47,7 +70,16 @@ describe("Juju's flow (gomaasapi: urlencoded, ?op= always, realm=\"\")", () => {
     await addDisk(sid, "sdb", 500);
     const r = await maas(op, "POST", "machines/", {
       query: { op: "allocate" },
-      form: [["cpu_count", "8"], ["mem", "32768"], ["tags", "juju-gpu"], ["zone", "default"], ["storage", "root:50,data:200(ssd)"], ["interfaces", "eth0:space=1"], ["agent_name", "model-uuid-1"], ["comment", "juju"]],
+      form: [
+        ["cpu_count", "8"],
+        ["mem", "32768"],
+        ["tags", "juju-gpu"],
+        ["zone", "default"],
+        ["storage", "root:50,data:200(ssd)"],
+        ["interfaces", "eth0:space=1"],
+        ["agent_name", "model-uuid-1"],
+        ["comment", "juju"],
+      ],
     });
     expect(r.status).toBe(200);
     expect(r.json.system_id).toBe(sid);
@@ -64,28 +96,46 @@ describe("Juju's flow (gomaasapi: urlencoded, ?op= always, realm=\"\")", () => {
 
     // Machine.Start posts to the machine's resource_uri.
     const userData = btoa("#cloud-config\npackages: [jq]\n");
-    const d = await maas(op, "POST", r.json.resource_uri, { query: { op: "deploy" }, form: { user_data: userData, distro_series: "jammy", hwe_kernel: "", comment: "juju deploy" } });
+    const d = await maas(op, "POST", r.json.resource_uri, {
+      query: { op: "deploy" },
+      form: { user_data: userData, distro_series: "jammy", hwe_kernel: "", comment: "juju deploy" },
+    });
     expect(d.status).toBe(200);
     expect(d.json.status_name).toBe("Deploying");
     expect(d.json.distro_series).toBe("jammy");
     const row = await env.DB.prepare("SELECT user_data FROM machines WHERE system_id = ?").bind(sid).first<{ user_data: string }>();
     expect(row!.user_data).toBe(userData);
 
-    const o = await maas(op, "POST", r.json.resource_uri, { query: { op: "set_owner_data" }, form: { "juju-controller-uuid": "c-1", "juju-is-controller": "true", "juju-model-uuid": "model-uuid-1" } });
+    const o = await maas(op, "POST", r.json.resource_uri, {
+      query: { op: "set_owner_data" },
+      form: { "juju-controller-uuid": "c-1", "juju-is-controller": "true", "juju-model-uuid": "model-uuid-1" },
+    });
     expect(o.status).toBe(200);
     expect(o.json.owner_data).toEqual({ "juju-controller-uuid": "c-1", "juju-is-controller": "true", "juju-model-uuid": "model-uuid-1" });
     // An empty value deletes the key.
     const o2 = await maas(op, "POST", r.json.resource_uri, { query: { op: "set_owner_data" }, form: { "juju-is-controller": "" } });
     expect(o2.json.owner_data).toEqual({ "juju-controller-uuid": "c-1", "juju-model-uuid": "model-uuid-1" });
 
-    const list = await maas(op, "GET", "machines/", { query: [["agent_name", "model-uuid-1"], ["id", sid], ["id", decoy]] });
+    const list = await maas(op, "GET", "machines/", {
+      query: [
+        ["agent_name", "model-uuid-1"],
+        ["id", sid],
+        ["id", decoy],
+      ],
+    });
     expect(list.json.map((m: { system_id: string }) => m.system_id)).toEqual([sid]);
     expect((await maas(op, "GET", "machines/", { query: { agent_name: "other-model" } })).json).toEqual([]);
 
     await flip(sid, S.DEPLOYED);
     expect((await maas(op, "GET", `machines/${sid}/`)).json.status_name).toBe("Deployed");
 
-    const rel = await maas(op, "POST", "machines/", { query: { op: "release" }, form: [["machines", sid], ["comment", "juju stop"]] });
+    const rel = await maas(op, "POST", "machines/", {
+      query: { op: "release" },
+      form: [
+        ["machines", sid],
+        ["comment", "juju stop"],
+      ],
+    });
     expect(rel.status).toBe(200);
     expect(rel.json).toEqual([sid]);
     const after = await maas(op, "GET", `machines/${sid}/`);
@@ -112,8 +162,24 @@ describe("Juju's flow (gomaasapi: urlencoded, ?op= always, realm=\"\")", () => {
   it("releasing many: unknown ids are 400, a machine in a state that cannot release is 409, Ready ones are left alone", async () => {
     const ready = await makeMachine();
     const fresh = await makeMachine({ status: S.NEW });
-    expect((await maas(op, "POST", "machines/", { query: { op: "release" }, form: [["machines", ready], ["machines", "zzzzzz"]] })).status).toBe(400);
-    const r = await maas(op, "POST", "machines/", { query: { op: "release" }, form: [["machines", ready], ["machines", fresh]] });
+    expect(
+      (
+        await maas(op, "POST", "machines/", {
+          query: { op: "release" },
+          form: [
+            ["machines", ready],
+            ["machines", "zzzzzz"],
+          ],
+        })
+      ).status,
+    ).toBe(400);
+    const r = await maas(op, "POST", "machines/", {
+      query: { op: "release" },
+      form: [
+        ["machines", ready],
+        ["machines", fresh],
+      ],
+    });
     expect(r.status).toBe(409);
     expect(r.text).toMatch(/cannot be released/);
     expect(await statusOf(ready)).toBe(S.READY);
@@ -123,16 +189,37 @@ describe("Juju's flow (gomaasapi: urlencoded, ?op= always, realm=\"\")", () => {
 describe("Terraform (gomaasclient)", () => {
   it("maas_instance: allocate → deploy → Deploying at once → Deployed → release → Ready", async () => {
     const sid = await makeMachine({ cpuCount: 4, memory: 8192, hostname: "tf-inst" });
-    const a = await maas(op, "POST", "machines/", { query: { op: "allocate" }, form: { cpu_count: "4", mem: "8192", name: "tf-inst", zone: "default", pool: "default" } });
+    const a = await maas(op, "POST", "machines/", {
+      query: { op: "allocate" },
+      form: { cpu_count: "4", mem: "8192", name: "tf-inst", zone: "default", pool: "default" },
+    });
     expect(a.json.system_id).toBe(sid);
-    const d = await maas(op, "POST", `machines/${sid}/`, { query: { op: "deploy" }, form: { distro_series: "ubuntu/noble", hwe_kernel: "ga-24.04", user_data: btoa("#!/bin/sh\necho hi\n"), enable_hw_sync: "false", ephemeral_deploy: "false" } });
+    const d = await maas(op, "POST", `machines/${sid}/`, {
+      query: { op: "deploy" },
+      form: {
+        distro_series: "ubuntu/noble",
+        hwe_kernel: "ga-24.04",
+        user_data: btoa("#!/bin/sh\necho hi\n"),
+        enable_hw_sync: "false",
+        ephemeral_deploy: "false",
+      },
+    });
     expect(d.status).toBe(200);
     expect(d.json).toMatchObject({ status_name: "Deploying", status: S.DEPLOYING, osystem: "ubuntu", distro_series: "noble" });
     // The provider polls GET machines/{id}/ with pending ["Deploying"].
     expect((await maas(op, "GET", `machines/${sid}/`)).json.status_name).toBe("Deploying");
     await flip(sid, S.DEPLOYED);
     const read = await maas(op, "GET", `machines/${sid}/`);
-    expect(read.json).toMatchObject({ status_name: "Deployed", fqdn: `tf-inst.maas`, hostname: "tf-inst", cpu_count: 4, memory: 8192, tag_names: [], pool: { name: "default" }, zone: { name: "default" } });
+    expect(read.json).toMatchObject({
+      status_name: "Deployed",
+      fqdn: `tf-inst.maas`,
+      hostname: "tf-inst",
+      cpu_count: 4,
+      memory: 8192,
+      tag_names: [],
+      pool: { name: "default" },
+      zone: { name: "default" },
+    });
     const rel = await maas(op, "POST", "machines/", { query: { op: "release" }, form: { machines: sid, comment: "Released by Terraform" } });
     expect(rel.status).toBe(200);
     expect((await maas(op, "GET", `machines/${sid}/`)).json.status_name).toBe("Ready");
@@ -161,7 +248,10 @@ describe("Terraform (gomaasclient)", () => {
     expect(create.text).not.toContain("s3cret-bmc");
     expect(create.json).not.toHaveProperty("power_parameters");
     const sid = create.json.system_id as string;
-    expect(create.json.interface_set[0]).toMatchObject({ mac_address: "52:54:00:aa:bb:01", resource_uri: `/MAAS/api/2.0/nodes/${sid}/interfaces/${create.json.interface_set[0].id}/` });
+    expect(create.json.interface_set[0]).toMatchObject({
+      mac_address: "52:54:00:aa:bb:01",
+      resource_uri: `/MAAS/api/2.0/nodes/${sid}/interfaces/${create.json.interface_set[0].id}/`,
+    });
 
     expect((await maas(op, "GET", `machines/${sid}/`, { query: { op: "power_parameters" } })).status).toBe(403);
     const pp = await maas(admin, "GET", `machines/${sid}/`, { query: { op: "power_parameters" } });
@@ -182,13 +272,21 @@ describe("Terraform (gomaasclient)", () => {
     expect(put.status).toBe(200);
     expect(put.json).toMatchObject({ resource_uri: `/MAAS/api/2.0/machines/${sid}/`, hostname: "tf-machine-2", cpu_count: 8 });
     // Same power type: only the password changed, the rest kept.
-    expect((await maas(admin, "GET", `machines/${sid}/`, { query: { op: "power_parameters" } })).json).toMatchObject({ power_address: "10.9.0.7", power_pass: "n3w-pass" });
+    expect((await maas(admin, "GET", `machines/${sid}/`, { query: { op: "power_parameters" } })).json).toMatchObject({
+      power_address: "10.9.0.7",
+      power_pass: "n3w-pass",
+    });
 
     // The newer provider adopts a machine on a 400 mentioning "mac" and "already".
-    const dup = await maas(admin, "POST", "machines/", { query: { op: "" }, form: { mac_addresses: "52:54:00:aa:bb:01", power_type: "manual", architecture: "amd64/generic" } });
+    const dup = await maas(admin, "POST", "machines/", {
+      query: { op: "" },
+      form: { mac_addresses: "52:54:00:aa:bb:01", power_type: "manual", architecture: "amd64/generic" },
+    });
     expect(dup.status).toBe(400);
     expect(dup.json.mac_addresses[0]).toMatch(/MAC address.*already/);
-    expect((await maas(admin, "GET", "machines/", { query: { mac_address: "52:54:00:AA:BB:01" } })).json.map((m: { system_id: string }) => m.system_id)).toEqual([sid]);
+    expect(
+      (await maas(admin, "GET", "machines/", { query: { mac_address: "52:54:00:AA:BB:01" } })).json.map((m: { system_id: string }) => m.system_id),
+    ).toEqual([sid]);
 
     const del = await maas(admin, "DELETE", `machines/${sid}/`);
     expect(del.status).toBe(204);
@@ -200,7 +298,10 @@ describe("Terraform (gomaasclient)", () => {
     let r = await maas(admin, "POST", "machines/", { query: { op: "" }, form: { mac_addresses: "52:54:00:aa:bb:02", power_type: "virsh" } });
     expect(r.status).toBe(400);
     expect(r.json).toHaveProperty("power_type");
-    r = await maas(admin, "POST", "machines/", { query: { op: "" }, form: { mac_addresses: "52:54:00:aa:bb:02", power_type: "ipmi", power_parameters_power_adress: "typo" } });
+    r = await maas(admin, "POST", "machines/", {
+      query: { op: "" },
+      form: { mac_addresses: "52:54:00:aa:bb:02", power_type: "ipmi", power_parameters_power_adress: "typo" },
+    });
     expect(r.status).toBe(400);
     r = await maas(admin, "POST", "machines/", { query: { op: "" }, form: { mac_addresses: "not-a-mac" } });
     expect(r.status).toBe(400);
@@ -210,18 +311,36 @@ describe("Terraform (gomaasclient)", () => {
 
 describe("maas CLI / python-libmaas (multipart, base64 parts)", () => {
   it("create without commissioning, allocate, deploy with user_data as libmaas sends it, release with erase options", async () => {
-    const c = await maas(admin, "POST", "machines/", { encoding: "multipart", form: { mac_addresses: "52:54:00:cc:00:01", architecture: "amd64", hostname: "cli-box", commission: "false", cpu_count: "2", memory: "4096" } });
+    const c = await maas(admin, "POST", "machines/", {
+      encoding: "multipart",
+      form: { mac_addresses: "52:54:00:cc:00:01", architecture: "amd64", hostname: "cli-box", commission: "false", cpu_count: "2", memory: "4096" },
+    });
     expect(c.status).toBe(200);
     expect(c.json).toMatchObject({ status_name: "New", architecture: "amd64/generic" });
     const sid = c.json.system_id as string;
     await flip(sid, S.READY);
-    const a = await maas(admin, "POST", "machines/", { query: { op: "allocate" }, encoding: "multipart", form: [["system_id", sid], ["tags", ""]] });
+    const a = await maas(admin, "POST", "machines/", {
+      query: { op: "allocate" },
+      encoding: "multipart",
+      form: [
+        ["system_id", sid],
+        ["tags", ""],
+      ],
+    });
     expect(a.status).toBe(200);
     // python-libmaas: base64 with a trailing newline.
-    const d = await maas(admin, "POST", `machines/${sid}/`, { query: { op: "deploy" }, encoding: "multipart", form: { user_data: `${btoa("#cloud-config\n")}\n`, distro_series: "noble", osystem: "ubuntu" } });
+    const d = await maas(admin, "POST", `machines/${sid}/`, {
+      query: { op: "deploy" },
+      encoding: "multipart",
+      form: { user_data: `${btoa("#cloud-config\n")}\n`, distro_series: "noble", osystem: "ubuntu" },
+    });
     expect(d.status).toBe(200);
     expect(d.json.status_name).toBe("Deploying");
-    const r = await maas(admin, "POST", `machines/${sid}/`, { query: { op: "release" }, encoding: "multipart", form: { comment: "done", erase: "false", quick_erase: "false" } });
+    const r = await maas(admin, "POST", `machines/${sid}/`, {
+      query: { op: "release" },
+      encoding: "multipart",
+      form: { comment: "done", erase: "false", quick_erase: "false" },
+    });
     expect(r.status).toBe(200);
     expect(r.json.status_name).toBe("Ready");
   });
@@ -276,7 +395,11 @@ describe("lifecycle and power ops (both encodings)", () => {
 
   it("details answers BSON with lshw and lldp; is_registered is anonymous", async () => {
     const sid = await makeMachine({ mac: "52:54:00:dd:00:01" });
-    await env.DB.prepare("INSERT INTO commissioning_results (machine_id, name, status, output) SELECT id, '00-maas-01-lshw', 'passed', '<list/>' FROM machines WHERE system_id = ?").bind(sid).run();
+    await env.DB.prepare(
+      "INSERT INTO commissioning_results (machine_id, name, status, output) SELECT id, '00-maas-01-lshw', 'passed', '<list/>' FROM machines WHERE system_id = ?",
+    )
+      .bind(sid)
+      .run();
     const { SELF } = await import("cloudflare:test");
     const { oauthHeader, MAAS } = await import("./maas-helpers");
     const r = await SELF.fetch(`${MAAS}/machines/${sid}/?op=details`, { headers: { authorization: oauthHeader(viewer, "oauthlib") } });
@@ -299,13 +422,24 @@ describe("list filters", () => {
     const a = await makeMachine({ hostname: "filt-a", tags: ["f-tag"], mac: "52:54:00:ee:00:01" });
     const b = await makeMachine({ hostname: "filt-b", status: S.DEPLOYED, arch: "arm64/generic" });
     await env.DB.prepare("UPDATE machines SET zone_id = (SELECT id FROM zones WHERE name = 'f-zone') WHERE system_id = ?").bind(b).run();
-    const ids = async (query: [string, string][]) => (await maas(viewer, "GET", "machines/", { query })).json.map((m: { system_id: string }) => m.system_id).filter((x: string) => x === a || x === b);
-    expect(await ids([["hostname", "filt-a"], ["hostname", "filt-b"]])).toEqual([a, b]);
+    const ids = async (query: [string, string][]) =>
+      (await maas(viewer, "GET", "machines/", { query })).json.map((m: { system_id: string }) => m.system_id).filter((x: string) => x === a || x === b);
+    expect(
+      await ids([
+        ["hostname", "filt-a"],
+        ["hostname", "filt-b"],
+      ]),
+    ).toEqual([a, b]);
     expect(await ids([["mac_address", "52:54:00:ee:00:01"]])).toEqual([a]);
     expect(await ids([["id", b]])).toEqual([b]);
     expect(await ids([["zone", "f-zone"]])).toEqual([b]);
     expect(await ids([["not_in_zone", "f-zone"]])).toEqual([a]);
-    expect(await ids([["pool", "default"], ["hostname", "filt-a"]])).toEqual([a]);
+    expect(
+      await ids([
+        ["pool", "default"],
+        ["hostname", "filt-a"],
+      ]),
+    ).toEqual([a]);
     expect(await ids([["tags", "f-tag"]])).toEqual([a]);
     expect(await ids([["status", "deployed"]])).toEqual([b]);
     expect(await ids([["arch", "arm64/generic"]])).toEqual([b]);

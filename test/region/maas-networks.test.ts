@@ -25,7 +25,10 @@ describe("fabrics, VLANs, spaces", () => {
     const sp = await maas(admin, "POST", "spaces/", { query: { op: "" }, form: { name: "n-space" } });
     expect(sp.json).toMatchObject({ name: "n-space", vlans: [], subnets: [], resource_uri: `/MAAS/api/2.0/spaces/${sp.json.id}/` });
 
-    const v = await maas(admin, "POST", `fabrics/${f.json.id}/vlans/`, { query: { op: "" }, form: { vid: "42", name: "storage", mtu: "9000", space: "n-space" } });
+    const v = await maas(admin, "POST", `fabrics/${f.json.id}/vlans/`, {
+      query: { op: "" },
+      form: { vid: "42", name: "storage", mtu: "9000", space: "n-space" },
+    });
     expect(v.status).toBe(200);
     expect(v.json).toMatchObject({ vid: 42, name: "storage", mtu: 9000, space: "n-space", resource_uri: `/MAAS/api/2.0/vlans/${v.json.id}/` });
     expect((await maas(admin, "POST", `fabrics/${f.json.id}/vlans/`, { query: { op: "" }, form: { vid: "42" } })).status).toBe(400);
@@ -60,28 +63,76 @@ describe("subnets and IP ranges (Terraform maas_subnet + maas_subnet_ip_range)",
     it(`${encoding}: subnet CRUD by id and CIDR, ranges CRUD, overlap and bounds refused`, async () => {
       const third = encoding === "urlencoded" ? 61 : 62;
       const cidr = `10.${third}.0.0/24`;
-      const s = await maas(admin, "POST", "subnets/", { query: { op: "" }, encoding, form: [["cidr", cidr], ["name", `net-${third}`], ["fabric", "1"], ["vid", "0"], ["gateway_ip", `10.${third}.0.1`], ["dns_servers", `10.${third}.0.2`], ["dns_servers", "1.1.1.1"], ["managed", "true"]] });
+      const s = await maas(admin, "POST", "subnets/", {
+        query: { op: "" },
+        encoding,
+        form: [
+          ["cidr", cidr],
+          ["name", `net-${third}`],
+          ["fabric", "1"],
+          ["vid", "0"],
+          ["gateway_ip", `10.${third}.0.1`],
+          ["dns_servers", `10.${third}.0.2`],
+          ["dns_servers", "1.1.1.1"],
+          ["managed", "true"],
+        ],
+      });
       expect(s.status).toBe(200);
-      expect(s.json).toMatchObject({ cidr, name: `net-${third}`, gateway_ip: `10.${third}.0.1`, dns_servers: [`10.${third}.0.2`, "1.1.1.1"], managed: true, space: "undefined", resource_uri: `/MAAS/api/2.0/subnets/${s.json.id}/` });
+      expect(s.json).toMatchObject({
+        cidr,
+        name: `net-${third}`,
+        gateway_ip: `10.${third}.0.1`,
+        dns_servers: [`10.${third}.0.2`, "1.1.1.1"],
+        managed: true,
+        space: "undefined",
+        resource_uri: `/MAAS/api/2.0/subnets/${s.json.id}/`,
+      });
       expect(s.json.vlan).toMatchObject({ vid: 0, fabric: "fabric-0", fabric_id: 1 });
       expect((await maas(admin, "POST", "subnets/", { query: { op: "" }, encoding, form: { cidr } })).status).toBe(400);
       expect((await maas(admin, "GET", `subnets/${s.json.id}/`)).json.cidr).toBe(cidr);
       expect((await maas(admin, "GET", `subnets/${cidr}/`)).json.id).toBe(s.json.id);
       const put = await maas(admin, "PUT", `subnets/${s.json.id}/`, { encoding, form: { name: `renamed-${third}`, dns_servers: "8.8.8.8 8.8.4.4" } });
-      expect(put.json).toMatchObject({ name: `renamed-${third}`, dns_servers: ["8.8.8.8", "8.8.4.4"], gateway_ip: `10.${third}.0.1`, resource_uri: `/MAAS/api/2.0/subnets/${s.json.id}/` });
+      expect(put.json).toMatchObject({
+        name: `renamed-${third}`,
+        dns_servers: ["8.8.8.8", "8.8.4.4"],
+        gateway_ip: `10.${third}.0.1`,
+        resource_uri: `/MAAS/api/2.0/subnets/${s.json.id}/`,
+      });
       expect((await maas(admin, "PUT", `subnets/${s.json.id}/`, { encoding, form: { gateway_ip: "192.168.1.1" } })).json).toHaveProperty("gateway_ip");
 
-      const dyn = await maas(admin, "POST", "ipranges/", { query: { op: "" }, encoding, form: { type: "dynamic", start_ip: `10.${third}.0.100`, end_ip: `10.${third}.0.199`, subnet: String(s.json.id), comment: "dhcp" } });
+      const dyn = await maas(admin, "POST", "ipranges/", {
+        query: { op: "" },
+        encoding,
+        form: { type: "dynamic", start_ip: `10.${third}.0.100`, end_ip: `10.${third}.0.199`, subnet: String(s.json.id), comment: "dhcp" },
+      });
       expect(dyn.status).toBe(200);
-      expect(dyn.json).toMatchObject({ type: "dynamic", start_ip: `10.${third}.0.100`, end_ip: `10.${third}.0.199`, comment: "dhcp", resource_uri: `/MAAS/api/2.0/ipranges/${dyn.json.id}/` });
+      expect(dyn.json).toMatchObject({
+        type: "dynamic",
+        start_ip: `10.${third}.0.100`,
+        end_ip: `10.${third}.0.199`,
+        comment: "dhcp",
+        resource_uri: `/MAAS/api/2.0/ipranges/${dyn.json.id}/`,
+      });
       expect(dyn.json.subnet.id).toBe(s.json.id);
       // No subnet given: the one holding the range.
-      const res = await maas(admin, "POST", "ipranges/", { query: { op: "" }, encoding, form: { type: "reserved", start_ip: `10.${third}.0.10`, end_ip: `10.${third}.0.20` } });
+      const res = await maas(admin, "POST", "ipranges/", {
+        query: { op: "" },
+        encoding,
+        form: { type: "reserved", start_ip: `10.${third}.0.10`, end_ip: `10.${third}.0.20` },
+      });
       expect(res.json.subnet.cidr).toBe(cidr);
-      const overlap = await maas(admin, "POST", "ipranges/", { query: { op: "" }, encoding, form: { type: "reserved", start_ip: `10.${third}.0.150`, end_ip: `10.${third}.0.160`, subnet: cidr } });
+      const overlap = await maas(admin, "POST", "ipranges/", {
+        query: { op: "" },
+        encoding,
+        form: { type: "reserved", start_ip: `10.${third}.0.150`, end_ip: `10.${third}.0.160`, subnet: cidr },
+      });
       expect(overlap.status).toBe(400);
       expect(overlap.json.__all__[0]).toMatch(/conflicts/);
-      const outside = await maas(admin, "POST", "ipranges/", { query: { op: "" }, encoding, form: { type: "reserved", start_ip: `10.${third}.0.250`, end_ip: `10.${third}.1.5`, subnet: cidr } });
+      const outside = await maas(admin, "POST", "ipranges/", {
+        query: { op: "" },
+        encoding,
+        form: { type: "reserved", start_ip: `10.${third}.0.250`, end_ip: `10.${third}.1.5`, subnet: cidr },
+      });
       expect(outside.status).toBe(400);
       expect(outside.json).toHaveProperty("end_ip");
       const up = await maas(admin, "PUT", `ipranges/${res.json.id}/`, { encoding, form: { end_ip: `10.${third}.0.30`, comment: "bmc" } });
@@ -99,8 +150,12 @@ describe("subnets and IP ranges (Terraform maas_subnet + maas_subnet_ip_range)",
 
   it("bad CIDR, bad gateway, bad range type: 400 field errors", async () => {
     expect((await maas(admin, "POST", "subnets/", { query: { op: "" }, form: { cidr: "10.0.0.1/24" } })).json).toHaveProperty("cidr");
-    expect((await maas(admin, "POST", "subnets/", { query: { op: "" }, form: { cidr: "10.63.0.0/24", gateway_ip: "10.64.0.1" } })).json).toHaveProperty("gateway_ip");
-    expect((await maas(admin, "POST", "ipranges/", { query: { op: "" }, form: { type: "weird", start_ip: "10.0.0.1", end_ip: "10.0.0.2" } })).json).toHaveProperty("type");
+    expect((await maas(admin, "POST", "subnets/", { query: { op: "" }, form: { cidr: "10.63.0.0/24", gateway_ip: "10.64.0.1" } })).json).toHaveProperty(
+      "gateway_ip",
+    );
+    expect(
+      (await maas(admin, "POST", "ipranges/", { query: { op: "" }, form: { type: "weird", start_ip: "10.0.0.1", end_ip: "10.0.0.2" } })).json,
+    ).toHaveProperty("type");
   });
 
   it("a site admin manages its own site's subnets only and sees no others", async () => {
@@ -120,27 +175,56 @@ describe("interfaces and block devices (Terraform maas_instance per-NIC config)"
     const list = await maas(op, "GET", `nodes/${sid}/interfaces/`);
     expect(list.status).toBe(200);
     const eth0 = list.json[0];
-    expect(eth0).toMatchObject({ name: "eth0", type: "physical", mac_address: "52:54:00:11:00:01", links: [], vlan: null, resource_uri: `/MAAS/api/2.0/nodes/${sid}/interfaces/${eth0.id}/` });
-    for (const k of ["resource_uri", "id", "name", "type", "enabled", "tags", "vlan", "links", "mac_address", "effective_mtu", "parents", "children"]) expect(eth0).toHaveProperty(k);
+    expect(eth0).toMatchObject({
+      name: "eth0",
+      type: "physical",
+      mac_address: "52:54:00:11:00:01",
+      links: [],
+      vlan: null,
+      resource_uri: `/MAAS/api/2.0/nodes/${sid}/interfaces/${eth0.id}/`,
+    });
+    for (const k of ["resource_uri", "id", "name", "type", "enabled", "tags", "vlan", "links", "mac_address", "effective_mtu", "parents", "children"])
+      expect(eth0).toHaveProperty(k);
 
     const sub = await maas(op, "GET", "subnets/");
     expect(sub.json.some((x: { id: number }) => x.id === s.json.id)).toBe(true);
     const disc = await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, { query: { op: "disconnect" } });
     expect(disc.json.links).toEqual([]);
-    const link = await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, { query: { op: "link_subnet" }, form: { mode: "STATIC", subnet: String(s.json.id), ip_address: "10.81.0.50" } });
+    const link = await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, {
+      query: { op: "link_subnet" },
+      form: { mode: "STATIC", subnet: String(s.json.id), ip_address: "10.81.0.50" },
+    });
     expect(link.status).toBe(200);
-    expect(link.json.links).toEqual([{ id: eth0.id, mode: "static", subnet: expect.objectContaining({ id: s.json.id, cidr: "10.81.0.0/24" }), ip_address: "10.81.0.50" }]);
+    expect(link.json.links).toEqual([
+      { id: eth0.id, mode: "static", subnet: expect.objectContaining({ id: s.json.id, cidr: "10.81.0.0/24" }), ip_address: "10.81.0.50" },
+    ]);
     expect(link.json.vlan).toMatchObject({ vid: 0 });
     expect((await maas(op, "GET", `machines/${sid}/`)).json.ip_addresses).toEqual(["10.81.0.50"]);
     // Outside the subnet, or a duplicate address.
-    expect((await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, { query: { op: "link_subnet" }, form: { mode: "STATIC", subnet: "10.81.0.0/24", ip_address: "10.99.0.5" } })).status).toBe(400);
-    expect((await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, { query: { op: "link_subnet" }, form: { mode: "bogus", subnet: "1" } })).json).toHaveProperty("mode");
+    expect(
+      (
+        await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, {
+          query: { op: "link_subnet" },
+          form: { mode: "STATIC", subnet: "10.81.0.0/24", ip_address: "10.99.0.5" },
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, { query: { op: "link_subnet" }, form: { mode: "bogus", subnet: "1" } })).json,
+    ).toHaveProperty("mode");
     const un = await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, { query: { op: "unlink_subnet" }, form: { id: String(eth0.id) } });
     expect(un.json.links).toEqual([]);
-    const auto = await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, { query: { op: "link_subnet" }, encoding: "multipart", form: { mode: "AUTO", subnet: "10.81.0.0/24" } });
+    const auto = await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, {
+      query: { op: "link_subnet" },
+      encoding: "multipart",
+      form: { mode: "AUTO", subnet: "10.81.0.0/24" },
+    });
     expect(auto.json.links[0]).toMatchObject({ mode: "auto" });
 
-    const phys = await maas(op, "POST", `nodes/${sid}/interfaces/`, { query: { op: "create_physical" }, form: { mac_address: "52:54:00:11:00:02", name: "eth1" } });
+    const phys = await maas(op, "POST", `nodes/${sid}/interfaces/`, {
+      query: { op: "create_physical" },
+      form: { mac_address: "52:54:00:11:00:02", name: "eth1" },
+    });
     expect(phys.status).toBe(200);
     expect(phys.json).toMatchObject({ name: "eth1", mac_address: "52:54:00:11:00:02" });
     const put = await maas(op, "PUT", `nodes/${sid}/interfaces/${phys.json.id}/`, { form: { name: "data0" } });
@@ -153,10 +237,22 @@ describe("interfaces and block devices (Terraform maas_instance per-NIC config)"
     await env.DB.prepare("UPDATE machines SET status = 6 WHERE system_id = ?").bind(sid).run();
     expect((await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, { query: { op: "disconnect" } })).status).toBe(409);
 
-    await env.DB.prepare("INSERT INTO block_devices (machine_id, name, path, model, size, is_boot) SELECT id, 'sda', '/dev/sda', 'SSD 1', 480000000000, 1 FROM machines WHERE system_id = ?").bind(sid).run();
+    await env.DB.prepare(
+      "INSERT INTO block_devices (machine_id, name, path, model, size, is_boot) SELECT id, 'sda', '/dev/sda', 'SSD 1', 480000000000, 1 FROM machines WHERE system_id = ?",
+    )
+      .bind(sid)
+      .run();
     const bd = await maas(op, "GET", `nodes/${sid}/blockdevices/`);
     expect(bd.json).toHaveLength(1);
-    expect(bd.json[0]).toMatchObject({ name: "sda", size: 480000000000, model: "SSD 1", tags: ["ssd"], partitions: [], filesystem: null, resource_uri: `/MAAS/api/2.0/nodes/${sid}/blockdevices/${bd.json[0].id}/` });
+    expect(bd.json[0]).toMatchObject({
+      name: "sda",
+      size: 480000000000,
+      model: "SSD 1",
+      tags: ["ssd"],
+      partitions: [],
+      filesystem: null,
+      resource_uri: `/MAAS/api/2.0/nodes/${sid}/blockdevices/${bd.json[0].id}/`,
+    });
     expect((await maas(op, "GET", `nodes/${sid}/blockdevices/${bd.json[0].id}/`)).json.name).toBe("sda");
     expect((await maas(op, "GET", `nodes/${sid}/blockdevices/999999/`)).status).toBe(404);
   });

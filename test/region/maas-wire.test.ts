@@ -81,8 +81,18 @@ describe("OAuth 1.0a PLAINTEXT", () => {
 
   it("oauth parameters in a urlencoded body are accepted too", async () => {
     const [ck, tk, ts] = admin.split(":") as [string, string, string];
-    const form = new URLSearchParams({ oauth_consumer_key: ck, oauth_token: tk, oauth_signature_method: "PLAINTEXT", oauth_signature: `&${ts}`, name: "fromBody" });
-    const r = await SELF.fetch(`${MAAS}/zones/?op=`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form.toString() });
+    const form = new URLSearchParams({
+      oauth_consumer_key: ck,
+      oauth_token: tk,
+      oauth_signature_method: "PLAINTEXT",
+      oauth_signature: `&${ts}`,
+      name: "fromBody",
+    });
+    const r = await SELF.fetch(`${MAAS}/zones/?op=`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: form.toString(),
+    });
     expect(r.status).toBe(200);
     expect((await r.json()) as object).toMatchObject({ name: "fromBody", resource_uri: "/MAAS/api/2.0/zones/fromBody/" });
   });
@@ -159,10 +169,18 @@ describe("dispatch", () => {
   });
 
   it("a malformed multipart body is a 400, never a crash", async () => {
-    const r = await SELF.fetch(`${MAAS}/zones/`, { method: "POST", headers: { authorization: oauthHeader(admin, "oauthlib"), "content-type": 'multipart/form-data; boundary="x"' }, body: "garbage without boundary" });
+    const r = await SELF.fetch(`${MAAS}/zones/`, {
+      method: "POST",
+      headers: { authorization: oauthHeader(admin, "oauthlib"), "content-type": 'multipart/form-data; boundary="x"' },
+      body: "garbage without boundary",
+    });
     expect(r.status).toBe(400);
     const m = multipart({ name: "ok-zone" });
-    const good = await SELF.fetch(`${MAAS}/zones/`, { method: "POST", headers: { authorization: oauthHeader(admin, "oauthlib"), "content-type": m.type }, body: m.body });
+    const good = await SELF.fetch(`${MAAS}/zones/`, {
+      method: "POST",
+      headers: { authorization: oauthHeader(admin, "oauthlib"), "content-type": m.type },
+      body: m.body,
+    });
     expect(good.status).toBe(200);
   });
 });
@@ -182,7 +200,10 @@ describe("POST /MAAS/accounts/authenticate/ (python-libmaas login)", () => {
   });
 
   it("a wrong password or unknown user is 401", async () => {
-    for (const [u, p] of [["wire-admin", "wrong"], ["nobody-here", "x"]]) {
+    for (const [u, p] of [
+      ["wire-admin", "wrong"],
+      ["nobody-here", "x"],
+    ]) {
       const m = multipart({ username: u!, password: p! });
       const r = await SELF.fetch(`${ORIGIN}/MAAS/accounts/authenticate/`, { method: "POST", headers: { "content-type": m.type }, body: m.body });
       expect(r.status).toBe(401);

@@ -110,10 +110,14 @@ describe("power poll", () => {
     const broken = await makeMachine({ site: "poll-b", powerType: "ipmi", powerParams: ipmi });
     const newer = await makeMachine({ site: "poll-b", powerType: "ipmi", powerParams: ipmi });
     const t0 = Date.now() - 3_600_000;
-    await env.DB.prepare("UPDATE machines SET power_state = 'on', power_checked_at = ? WHERE system_id IN (?, ?, ?, ?)").bind(t0, outside, ours, broken, newer).run();
+    await env.DB.prepare("UPDATE machines SET power_state = 'on', power_checked_at = ? WHERE system_id IN (?, ?, ?, ?)")
+      .bind(t0, outside, ours, broken, newer)
+      .run();
     await env.DB.prepare("UPDATE machines SET power_state = 'off', power_checked_at = ? WHERE system_id = ?").bind(t0, same).run();
     // Plinth powered `ours` off since its last check (a finished power.off command).
-    await env.DB.prepare("INSERT INTO rack_commands (id, rack_id, machine_id, type, state, actor, deadline, created_at, completed_at) VALUES ('c-ours-off', ?, ?, 'power.off', 'done', 'op', 0, ?, ?)")
+    await env.DB.prepare(
+      "INSERT INTO rack_commands (id, rack_id, machine_id, type, state, actor, deadline, created_at, completed_at) VALUES ('c-ours-off', ?, ?, 'power.off', 'done', 'op', 0, ?, ?)",
+    )
       .bind(rackId, await idOf(ours), Date.now() - 60_000, Date.now() - 50_000)
       .run();
 
@@ -121,7 +125,9 @@ describe("power poll", () => {
     expect(run.sent).toBe(5);
     const [cmd] = await polls(rack, 1);
     // `newer` got a fresher answer (a power command's result) after the poll was sent: it is kept.
-    await env.DB.prepare("UPDATE machines SET power_state = 'on', power_checked_at = ? WHERE system_id = ?").bind(Date.now() + 1000, newer).run();
+    await env.DB.prepare("UPDATE machines SET power_state = 'on', power_checked_at = ? WHERE system_id = ?")
+      .bind(Date.now() + 1000, newer)
+      .run();
     const states = [
       { system_id: outside, state: "off" },
       { system_id: same, state: "off" },
@@ -143,18 +149,22 @@ describe("power poll", () => {
     expect((await m(ours)).power_state).toBe("off");
     expect((await m(broken)).power_state).toBe("error");
     expect((await m(newer)).power_state).toBe("on");
-    const ev = await env.DB.prepare("SELECT system_id, type, level, description FROM events WHERE site_id = (SELECT id FROM sites WHERE name = 'poll-b') AND type LIKE 'power.%' ORDER BY id").all<{
+    const ev = await env.DB.prepare(
+      "SELECT system_id, type, level, description FROM events WHERE site_id = (SELECT id FROM sites WHERE name = 'poll-b') AND type LIKE 'power.%' ORDER BY id",
+    ).all<{
       system_id: string;
       type: string;
       level: string;
       description: string;
     }>();
     expect(ev.results).toHaveLength(3);
-    expect(ev.results).toEqual(expect.arrayContaining([
-      { system_id: outside, type: "power.changed_outside", level: "WARNING", description: expect.stringMatching(/from on to off outside Plinth/) },
-      { system_id: ours, type: "power.changed", level: "INFO", description: expect.stringMatching(/from on to off/) },
-      { system_id: broken, type: "power.query_failed", level: "WARNING", description: expect.stringMatching(/no answer from 10\.9\.0\.1/) },
-    ]));
+    expect(ev.results).toEqual(
+      expect.arrayContaining([
+        { system_id: outside, type: "power.changed_outside", level: "WARNING", description: expect.stringMatching(/from on to off outside Plinth/) },
+        { system_id: ours, type: "power.changed", level: "INFO", description: expect.stringMatching(/from on to off/) },
+        { system_id: broken, type: "power.query_failed", level: "WARNING", description: expect.stringMatching(/no answer from 10\.9\.0\.1/) },
+      ]),
+    );
     const c = await call(admin, "GET", `/racks/${rackId}/commands/${cmd.id}`);
     expect(c.json).toMatchObject({ state: "done", result: { ok: true, data: { asked: 5, off: 4, error: 1, changed: 2, changed_outside: 1 } } });
 
@@ -164,7 +174,9 @@ describe("power poll", () => {
     const [again] = await polls(rack, 1);
     rack.send({ t: "result", v: 1, id: again.id, ok: true, data: { states: [{ system_id: outside, state: "off" }] } });
     await rack.barrier();
-    const n = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE system_id = ? AND type = 'power.changed_outside'").bind(outside).first<{ n: number }>();
+    const n = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE system_id = ? AND type = 'power.changed_outside'")
+      .bind(outside)
+      .first<{ n: number }>();
     expect(n!.n).toBe(1);
     rack.ws.close(1000);
   });
@@ -173,7 +185,9 @@ describe("power poll", () => {
     const { rackId, credential } = await enrolRack(admin, "poll-c", "rack-poll-c");
     const rack = await connect(rackId, credential, { capabilities: CAPS });
     const sys = await makeMachine({ site: "poll-c", powerType: "ipmi", powerParams: ipmi, status: 1 });
-    await env.DB.prepare("UPDATE machines SET power_state = 'on', power_checked_at = ? WHERE system_id = ?").bind(Date.now() - 600_000, sys).run();
+    await env.DB.prepare("UPDATE machines SET power_state = 'on', power_checked_at = ? WHERE system_id = ?")
+      .bind(Date.now() - 600_000, sys)
+      .run();
     await pollPower(regionEnv, Date.now(), { intervalMs: I, maxPerRun: 100, batchSize: 100 });
     const [cmd] = await polls(rack, 1);
     rack.send({ t: "result", v: 1, id: cmd.id, ok: true, data: { states: [{ system_id: sys, state: "off" }] } });

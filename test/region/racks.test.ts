@@ -37,7 +37,9 @@ describe("rack enrolment", () => {
     expect(b.json.error.code).toBe("token_exhausted");
 
     const exp = (await call(admin, "POST", "/racks/enrol-tokens", { site: "enr-site-2" })).json;
-    await env.DB.prepare("UPDATE enrol_tokens SET expires_at = ? WHERE id = ?").bind(Date.now() - 1, exp.id).run();
+    await env.DB.prepare("UPDATE enrol_tokens SET expires_at = ? WHERE id = ?")
+      .bind(Date.now() - 1, exp.id)
+      .run();
     expect((await call(null, "POST", "/racks/enrol", { token: exp.token, hostname: "rack-c" })).json.error.code).toBe("token_expired");
 
     const rev = (await call(admin, "POST", "/racks/enrol-tokens", { site: "enr-site-2" })).json;

@@ -54,28 +54,95 @@ const cases: Case[] = [
   { name: "read machine", route: "GET /machines/{id}", req: (id) => ["GET", `/machines/${id}`], expect: READ(200) },
   { name: "update machine", route: "PATCH /machines/{id}", req: (id) => ["PATCH", `/machines/${id}`, { description: "x" }], expect: EDIT(200) },
   // Moving a machine needs the right on the target site too; south is invisible to north's roles.
-  { name: "move machine to south", route: "PATCH /machines/{id}", req: (id) => ["PATCH", `/machines/${id}`, { site: "south" }], expect: { ...EDIT(200), operator: 404 } },
+  {
+    name: "move machine to south",
+    route: "PATCH /machines/{id}",
+    req: (id) => ["PATCH", `/machines/${id}`, { site: "south" }],
+    expect: { ...EDIT(200), operator: 404 },
+  },
   { name: "delete machine", route: "DELETE /machines/{id}", req: (id) => ["DELETE", `/machines/${id}`], expect: EDIT(204) },
   { name: "commission", route: "POST /machines/{id}/commission", req: (id) => ["POST", `/machines/${id}/commission`, {}], expect: EDIT(200) },
   { name: "allocate this machine", route: "POST /machines/{id}/allocate", req: (id) => ["POST", `/machines/${id}/allocate`, {}], expect: EDIT(200) },
   { name: "deploy", route: "POST /machines/{id}/deploy", req: (id) => ["POST", `/machines/${id}/deploy`, {}], expect: EDIT(200) },
-  { name: "deploy a machine the admin owns", route: "POST /machines/{id}/deploy", status: S.ALLOCATED, ownedByAdmin: true, req: (id) => ["POST", `/machines/${id}/deploy`, {}], expect: { ...EDIT(200), operator: 403 } },
+  {
+    name: "deploy a machine the admin owns",
+    route: "POST /machines/{id}/deploy",
+    status: S.ALLOCATED,
+    ownedByAdmin: true,
+    req: (id) => ["POST", `/machines/${id}/deploy`, {}],
+    expect: { ...EDIT(200), operator: 403 },
+  },
   { name: "release", route: "POST /machines/{id}/release", status: S.ALLOCATED, req: (id) => ["POST", `/machines/${id}/release`, {}], expect: EDIT(200) },
-  { name: "release a machine the admin owns", route: "POST /machines/{id}/release", status: S.DEPLOYED, ownedByAdmin: true, req: (id) => ["POST", `/machines/${id}/release`, {}], expect: { ...EDIT(200), operator: 403 } },
-  { name: "abort", route: "POST /machines/{id}/abort", status: S.COMMISSIONING, previousStatus: S.NEW, req: (id) => ["POST", `/machines/${id}/abort`, {}], expect: EDIT(200) },
-  { name: "rescue mode", route: "POST /machines/{id}/rescue_mode", status: S.DEPLOYED, req: (id) => ["POST", `/machines/${id}/rescue_mode`, {}], expect: EDIT(200) },
-  { name: "exit rescue mode", route: "POST /machines/{id}/exit_rescue_mode", status: S.RESCUE_MODE, previousStatus: S.DEPLOYED, req: (id) => ["POST", `/machines/${id}/exit_rescue_mode`, {}], expect: EDIT(200) },
+  {
+    name: "release a machine the admin owns",
+    route: "POST /machines/{id}/release",
+    status: S.DEPLOYED,
+    ownedByAdmin: true,
+    req: (id) => ["POST", `/machines/${id}/release`, {}],
+    expect: { ...EDIT(200), operator: 403 },
+  },
+  {
+    name: "abort",
+    route: "POST /machines/{id}/abort",
+    status: S.COMMISSIONING,
+    previousStatus: S.NEW,
+    req: (id) => ["POST", `/machines/${id}/abort`, {}],
+    expect: EDIT(200),
+  },
+  {
+    name: "rescue mode",
+    route: "POST /machines/{id}/rescue_mode",
+    status: S.DEPLOYED,
+    req: (id) => ["POST", `/machines/${id}/rescue_mode`, {}],
+    expect: EDIT(200),
+  },
+  {
+    name: "exit rescue mode",
+    route: "POST /machines/{id}/exit_rescue_mode",
+    status: S.RESCUE_MODE,
+    previousStatus: S.DEPLOYED,
+    req: (id) => ["POST", `/machines/${id}/exit_rescue_mode`, {}],
+    expect: EDIT(200),
+  },
   { name: "lock", route: "POST /machines/{id}/lock", status: S.DEPLOYED, req: (id) => ["POST", `/machines/${id}/lock`, {}], expect: EDIT(200) },
-  { name: "unlock", route: "POST /machines/{id}/unlock", status: S.DEPLOYED, locked: true, req: (id) => ["POST", `/machines/${id}/unlock`, {}], expect: EDIT(200) },
+  {
+    name: "unlock",
+    route: "POST /machines/{id}/unlock",
+    status: S.DEPLOYED,
+    locked: true,
+    req: (id) => ["POST", `/machines/${id}/unlock`, {}],
+    expect: EDIT(200),
+  },
   { name: "mark broken", route: "POST /machines/{id}/mark_broken", req: (id) => ["POST", `/machines/${id}/mark_broken`, {}], expect: HANDS(200) },
-  { name: "mark fixed", route: "POST /machines/{id}/mark_fixed", status: S.BROKEN, req: (id) => ["POST", `/machines/${id}/mark_fixed`, {}], expect: HANDS(200) },
+  {
+    name: "mark fixed",
+    route: "POST /machines/{id}/mark_fixed",
+    status: S.BROKEN,
+    req: (id) => ["POST", `/machines/${id}/mark_fixed`, {}],
+    expect: HANDS(200),
+  },
   { name: "power on", route: "POST /machines/{id}/power_on", req: (id) => ["POST", `/machines/${id}/power_on`, {}], expect: HANDS(202) },
   { name: "power off", route: "POST /machines/{id}/power_off", req: (id) => ["POST", `/machines/${id}/power_off`, {}], expect: HANDS(202) },
   { name: "power cycle", route: "POST /machines/{id}/power_cycle", req: (id) => ["POST", `/machines/${id}/power_cycle`, {}], expect: HANDS(202) },
-  { name: "query power state", route: "POST /machines/{id}/query_power_state", req: (id) => ["POST", `/machines/${id}/query_power_state`, {}], expect: HANDS(202) },
+  {
+    name: "query power state",
+    route: "POST /machines/{id}/query_power_state",
+    req: (id) => ["POST", `/machines/${id}/query_power_state`, {}],
+    expect: HANDS(202),
+  },
   { name: "identify", route: "POST /machines/{id}/identify", req: (id) => ["POST", `/machines/${id}/identify`, {}], expect: HANDS(202) },
-  { name: "comment", route: "POST /machines/{id}/comment", req: (id) => ["POST", `/machines/${id}/comment`, { text: "reseated PSU" }], expect: { ...HANDS(201) } },
-  { name: "reveal BMC parameters", route: "GET /machines/{id}/power-parameters", req: (id) => ["GET", `/machines/${id}/power-parameters`], expect: { admin: 200, operator: 403, "remote-hands": 403, viewer: 403, nobody: 404 } },
+  {
+    name: "comment",
+    route: "POST /machines/{id}/comment",
+    req: (id) => ["POST", `/machines/${id}/comment`, { text: "reseated PSU" }],
+    expect: { ...HANDS(201) },
+  },
+  {
+    name: "reveal BMC parameters",
+    route: "GET /machines/{id}/power-parameters",
+    req: (id) => ["GET", `/machines/${id}/power-parameters`],
+    expect: { admin: 200, operator: 403, "remote-hands": 403, viewer: 403, nobody: 404 },
+  },
   { name: "commissioning results", route: "GET /machines/{id}/results", req: (id) => ["GET", `/machines/${id}/results`], expect: READ(200) },
   { name: "tag the machine", route: "POST /tags/{name}/machines", req: (id) => ["POST", "/tags/rack-a/machines", { add: [id] }], expect: EDIT(200) },
   { name: "untag the machine", route: "POST /tags/{name}/machines", req: (id) => ["POST", "/tags/rack-a/machines", { remove: [id] }], expect: EDIT(200) },
@@ -83,14 +150,29 @@ const cases: Case[] = [
 
 /** Everything a denied request must leave alone: the machine row, its tags, its events. */
 async function snapshot(id: string) {
-  const row = await env.DB.prepare("SELECT status, previous_status, description, locked, site_id, owner_id, power_type, power_params_enc FROM machines WHERE system_id = ?").bind(id).first();
-  const tags = await env.DB.prepare("SELECT t.name FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id JOIN machines m ON m.id = mt.machine_id WHERE m.system_id = ? ORDER BY t.name").bind(id).all();
+  const row = await env.DB.prepare(
+    "SELECT status, previous_status, description, locked, site_id, owner_id, power_type, power_params_enc FROM machines WHERE system_id = ?",
+  )
+    .bind(id)
+    .first();
+  const tags = await env.DB.prepare(
+    "SELECT t.name FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id JOIN machines m ON m.id = mt.machine_id WHERE m.system_id = ? ORDER BY t.name",
+  )
+    .bind(id)
+    .all();
   const events = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE system_id = ?").bind(id).first<{ n: number }>();
   return { row, tags: tags.results, events: events!.n };
 }
 
 async function machineFor(c: Case, site: string, tagged: boolean) {
-  return makeMachine({ site, status: c.status ?? S.READY, previousStatus: c.previousStatus ?? null, locked: c.locked, ownerId: c.ownedByAdmin ? rootId : null, tags: tagged ? ["rack-a"] : [] });
+  return makeMachine({
+    site,
+    status: c.status ?? S.READY,
+    previousStatus: c.previousStatus ?? null,
+    locked: c.locked,
+    ownerId: c.ownedByAdmin ? rootId : null,
+    tags: tagged ? ["rack-a"] : [],
+  });
 }
 
 describe.each(WHO)("as %s", (who) => {
@@ -151,7 +233,9 @@ const named = async (table: string, name: string) => {
   return { name };
 };
 const subnet = async (site: string, n: number) => {
-  const r = await env.DB.prepare("INSERT INTO subnets (cidr, site_id) VALUES (?, ?) RETURNING id").bind(`10.${100 + n}.7.0/24`, await siteId(site)).first<{ id: number }>();
+  const r = await env.DB.prepare("INSERT INTO subnets (cidr, site_id) VALUES (?, ?) RETURNING id")
+    .bind(`10.${100 + n}.7.0/24`, await siteId(site))
+    .first<{ id: number }>();
   return r!.id;
 };
 let subnetSeq = 0;
@@ -165,15 +249,27 @@ const stillWorks = (expectWorks: (w: Who) => boolean) => async (w: Who, _s: numb
 };
 const command = async (rack: string) => {
   const id = `cmd-${crypto.randomUUID()}`;
-  await env.DB.prepare("INSERT INTO rack_commands (id, rack_id, type, deadline) VALUES (?, ?, 'power.on', ?)").bind(id, rack, Date.now() + 60_000).run();
+  await env.DB.prepare("INSERT INTO rack_commands (id, rack_id, type, deadline) VALUES (?, ?, 'power.on', ?)")
+    .bind(id, rack, Date.now() + 60_000)
+    .run();
   return { id };
 };
 
 const matrix: Global[] = [
   // Machines as a collection.
   { name: "list machines", route: "GET /machines", req: () => ["GET", "/machines"], expect: ALL(200) },
-  { name: "create machine on own site", route: "POST /machines", req: (w) => ["POST", "/machines", { mac_addresses: [mac(w, 1)], site: "north" }], expect: { ...EDIT(201), nobody: 404 } },
-  { name: "create machine on another site", route: "POST /machines", req: (w) => ["POST", "/machines", { mac_addresses: [mac(w, 2)], site: "south" }], expect: ADMIN_ONLY(201, 404) },
+  {
+    name: "create machine on own site",
+    route: "POST /machines",
+    req: (w) => ["POST", "/machines", { mac_addresses: [mac(w, 1)], site: "north" }],
+    expect: { ...EDIT(201), nobody: 404 },
+  },
+  {
+    name: "create machine on another site",
+    route: "POST /machines",
+    req: (w) => ["POST", "/machines", { mac_addresses: [mac(w, 2)], site: "south" }],
+    expect: ADMIN_ONLY(201, 404),
+  },
   {
     name: "allocate",
     route: "POST /machines/allocate",
@@ -187,7 +283,8 @@ const matrix: Global[] = [
     prep: async () => ({ id: await makeMachine({ site: "south" }) }),
     req: (_w, o) => ["POST", "/machines/allocate", { system_id: o.id }],
     expect: { admin: 200, operator: 409, "remote-hands": 403, viewer: 403, nobody: 403 },
-    after: async (w, _s, o) => expect(await snapshot(String(o.id)).then((s) => (s.row as { status: number }).status)).toBe(w === "admin" ? S.ALLOCATED : S.READY),
+    after: async (w, _s, o) =>
+      expect(await snapshot(String(o.id)).then((s) => (s.row as { status: number }).status)).toBe(w === "admin" ? S.ALLOCATED : S.READY),
   },
   // Sites: objects of their own, scoped like machines.
   { name: "list sites", route: "GET /sites", req: () => ["GET", "/sites"], expect: ALL(200) },
@@ -195,9 +292,20 @@ const matrix: Global[] = [
   { name: "read another site", route: "GET /sites/{key}", req: () => ["GET", "/sites/south"], expect: ADMIN_ONLY(200, 404) },
   { name: "create site", route: "POST /sites", req: (w) => ["POST", "/sites", { name: `west-${w}` }], expect: ADMIN_ONLY(201) },
   { name: "update own site", route: "PATCH /sites/{key}", req: () => ["PATCH", "/sites/north", { description: "the north hall" }], expect: NORTH_ADMIN(200) },
-  { name: "update another site", route: "PATCH /sites/{key}", req: () => ["PATCH", "/sites/south", { description: "the south hall" }], expect: ADMIN_ONLY(200, 404) },
+  {
+    name: "update another site",
+    route: "PATCH /sites/{key}",
+    req: () => ["PATCH", "/sites/south", { description: "the south hall" }],
+    expect: ADMIN_ONLY(200, 404),
+  },
   { name: "delete own site (in use)", route: "DELETE /sites/{key}", req: () => ["DELETE", "/sites/north"], expect: NORTH_ADMIN(409) },
-  { name: "delete another site", route: "DELETE /sites/{key}", prep: (w) => named("sites", `gone-${w}`), req: (_w, o) => ["DELETE", `/sites/${o.name}`], expect: ADMIN_ONLY(204, 404) },
+  {
+    name: "delete another site",
+    route: "DELETE /sites/{key}",
+    prep: (w) => named("sites", `gone-${w}`),
+    req: (_w, o) => ["DELETE", `/sites/${o.name}`],
+    expect: ADMIN_ONLY(204, 404),
+  },
   // Zones, pools, fabrics, spaces: global catalogues.
   ...(
     [
@@ -208,29 +316,105 @@ const matrix: Global[] = [
     ] as const
   ).flatMap(([path, table]): Global[] => [
     { name: `list ${path}`, route: `GET /${path}`, req: () => ["GET", `/${path}`], expect: ALL(200) },
-    { name: `read one of ${path}`, route: `GET /${path}/{key}`, prep: (w) => named(table, `r-${path}-${w}`), req: (_w, o) => ["GET", `/${path}/${o.name}`], expect: ALL(200) },
+    {
+      name: `read one of ${path}`,
+      route: `GET /${path}/{key}`,
+      prep: (w) => named(table, `r-${path}-${w}`),
+      req: (_w, o) => ["GET", `/${path}/${o.name}`],
+      expect: ALL(200),
+    },
     { name: `create in ${path}`, route: `POST /${path}`, req: (w) => ["POST", `/${path}`, { name: `c-${path}-${w}` }], expect: ADMIN_ONLY(201) },
-    { name: `update in ${path}`, route: `PATCH /${path}/{key}`, prep: (w) => named(table, `p-${path}-${w}`), req: (_w, o) => ["PATCH", `/${path}/${o.name}`, { description: "changed" }], expect: ADMIN_ONLY(200) },
-    { name: `delete in ${path}`, route: `DELETE /${path}/{key}`, prep: (w) => named(table, `d-${path}-${w}`), req: (_w, o) => ["DELETE", `/${path}/${o.name}`], expect: ADMIN_ONLY(204) },
+    {
+      name: `update in ${path}`,
+      route: `PATCH /${path}/{key}`,
+      prep: (w) => named(table, `p-${path}-${w}`),
+      req: (_w, o) => ["PATCH", `/${path}/${o.name}`, { description: "changed" }],
+      expect: ADMIN_ONLY(200),
+    },
+    {
+      name: `delete in ${path}`,
+      route: `DELETE /${path}/{key}`,
+      prep: (w) => named(table, `d-${path}-${w}`),
+      req: (_w, o) => ["DELETE", `/${path}/${o.name}`],
+      expect: ADMIN_ONLY(204),
+    },
   ]),
   // Tags (adding machines to tags is in the per-machine cases).
   { name: "list tags", route: "GET /tags", req: () => ["GET", "/tags"], expect: ALL(200) },
   { name: "read tag", route: "GET /tags/{name}", req: () => ["GET", "/tags/rack-a"], expect: ALL(200) },
   { name: "create tag", route: "POST /tags", req: (w) => ["POST", "/tags", { name: `t-${w}` }], expect: ADMIN_ONLY(201) },
-  { name: "update tag", route: "PATCH /tags/{name}", prep: (w) => named("tags", `pt-${w}`), req: (_w, o) => ["PATCH", `/tags/${o.name}`, { comment: "changed" }], expect: ADMIN_ONLY(200) },
-  { name: "delete tag", route: "DELETE /tags/{name}", prep: (w) => named("tags", `dt-${w}`), req: (_w, o) => ["DELETE", `/tags/${o.name}`], expect: ADMIN_ONLY(204) },
+  {
+    name: "update tag",
+    route: "PATCH /tags/{name}",
+    prep: (w) => named("tags", `pt-${w}`),
+    req: (_w, o) => ["PATCH", `/tags/${o.name}`, { comment: "changed" }],
+    expect: ADMIN_ONLY(200),
+  },
+  {
+    name: "delete tag",
+    route: "DELETE /tags/{name}",
+    prep: (w) => named("tags", `dt-${w}`),
+    req: (_w, o) => ["DELETE", `/tags/${o.name}`],
+    expect: ADMIN_ONLY(204),
+  },
   // Networks: admin; subnets and their ranges belong to a site.
   { name: "list VLANs", route: "GET /vlans", req: () => ["GET", "/vlans"], expect: ALL(200) },
   { name: "create VLAN", route: "POST /vlans", req: (w) => ["POST", "/vlans", { vid: 100 + WHO.indexOf(w) }], expect: ADMIN_ONLY(201) },
   { name: "list subnets", route: "GET /subnets", req: () => ["GET", "/subnets"], expect: ALL(200) },
-  { name: "read own site's subnet", route: "GET /subnets/{id}", prep: async () => ({ id: await subnet("north", ++subnetSeq) }), req: (_w, o) => ["GET", `/subnets/${o.id}`], expect: READ(200) },
-  { name: "read another site's subnet", route: "GET /subnets/{id}", prep: async () => ({ id: await subnet("south", ++subnetSeq) }), req: (_w, o) => ["GET", `/subnets/${o.id}`], expect: ADMIN_ONLY(200, 404) },
-  { name: "create subnet on own site", route: "POST /subnets", req: (w) => ["POST", "/subnets", { cidr: `10.9.${WHO.indexOf(w)}.0/24`, site: "north" }], expect: ADMIN_ONLY(201) },
-  { name: "create subnet on another site", route: "POST /subnets", req: (w) => ["POST", "/subnets", { cidr: `10.8.${WHO.indexOf(w)}.0/24`, site: "south" }], expect: ADMIN_ONLY(201) },
-  { name: "update own site's subnet", route: "PATCH /subnets/{id}", prep: async () => ({ id: await subnet("north", ++subnetSeq) }), req: (_w, o) => ["PATCH", `/subnets/${o.id}`, { name: "renamed" }], expect: NORTH_ADMIN(200) },
-  { name: "update another site's subnet", route: "PATCH /subnets/{id}", prep: async () => ({ id: await subnet("south", ++subnetSeq) }), req: (_w, o) => ["PATCH", `/subnets/${o.id}`, { name: "renamed" }], expect: ADMIN_ONLY(200, 404) },
-  { name: "delete own site's subnet", route: "DELETE /subnets/{id}", prep: async () => ({ id: await subnet("north", ++subnetSeq) }), req: (_w, o) => ["DELETE", `/subnets/${o.id}`], expect: NORTH_ADMIN(204) },
-  { name: "delete another site's subnet", route: "DELETE /subnets/{id}", prep: async () => ({ id: await subnet("south", ++subnetSeq) }), req: (_w, o) => ["DELETE", `/subnets/${o.id}`], expect: ADMIN_ONLY(204, 404) },
+  {
+    name: "read own site's subnet",
+    route: "GET /subnets/{id}",
+    prep: async () => ({ id: await subnet("north", ++subnetSeq) }),
+    req: (_w, o) => ["GET", `/subnets/${o.id}`],
+    expect: READ(200),
+  },
+  {
+    name: "read another site's subnet",
+    route: "GET /subnets/{id}",
+    prep: async () => ({ id: await subnet("south", ++subnetSeq) }),
+    req: (_w, o) => ["GET", `/subnets/${o.id}`],
+    expect: ADMIN_ONLY(200, 404),
+  },
+  {
+    name: "create subnet on own site",
+    route: "POST /subnets",
+    req: (w) => ["POST", "/subnets", { cidr: `10.9.${WHO.indexOf(w)}.0/24`, site: "north" }],
+    expect: ADMIN_ONLY(201),
+  },
+  {
+    name: "create subnet on another site",
+    route: "POST /subnets",
+    req: (w) => ["POST", "/subnets", { cidr: `10.8.${WHO.indexOf(w)}.0/24`, site: "south" }],
+    expect: ADMIN_ONLY(201),
+  },
+  {
+    name: "update own site's subnet",
+    route: "PATCH /subnets/{id}",
+    prep: async () => ({ id: await subnet("north", ++subnetSeq) }),
+    req: (_w, o) => ["PATCH", `/subnets/${o.id}`, { name: "renamed" }],
+    expect: NORTH_ADMIN(200),
+  },
+  {
+    name: "update another site's subnet",
+    route: "PATCH /subnets/{id}",
+    prep: async () => ({ id: await subnet("south", ++subnetSeq) }),
+    req: (_w, o) => ["PATCH", `/subnets/${o.id}`, { name: "renamed" }],
+    expect: ADMIN_ONLY(200, 404),
+  },
+  {
+    name: "delete own site's subnet",
+    route: "DELETE /subnets/{id}",
+    prep: async () => ({ id: await subnet("north", ++subnetSeq) }),
+    req: (_w, o) => ["DELETE", `/subnets/${o.id}`],
+    expect: NORTH_ADMIN(204),
+  },
+  {
+    name: "delete another site's subnet",
+    route: "DELETE /subnets/{id}",
+    prep: async () => ({ id: await subnet("south", ++subnetSeq) }),
+    req: (_w, o) => ["DELETE", `/subnets/${o.id}`],
+    expect: ADMIN_ONLY(204, 404),
+  },
   {
     name: "create IP range on own site",
     route: "POST /ip-ranges",
@@ -260,7 +444,11 @@ const matrix: Global[] = [
       route: "DELETE /ip-ranges/{id}",
       prep: async () => {
         const s = await subnet(site, ++subnetSeq);
-        const r = await env.DB.prepare("INSERT INTO ip_ranges (subnet_id, type, start_ip, end_ip) SELECT id, 'reserved', '10.0.0.1', '10.0.0.2' FROM subnets WHERE id = ? RETURNING id").bind(s).first<{ id: number }>();
+        const r = await env.DB.prepare(
+          "INSERT INTO ip_ranges (subnet_id, type, start_ip, end_ip) SELECT id, 'reserved', '10.0.0.1', '10.0.0.2' FROM subnets WHERE id = ? RETURNING id",
+        )
+          .bind(s)
+          .first<{ id: number }>();
         return { id: r!.id };
       },
       req: (_w, o) => ["DELETE", `/ip-ranges/${o.id}`],
@@ -273,7 +461,13 @@ const matrix: Global[] = [
   { name: "read another user", route: "GET /users/{username}", req: () => ["GET", "/users/root"], expect: ADMIN_ONLY(200) },
   { name: "read oneself", route: "GET /users/{username}", req: (w) => ["GET", `/users/${USERNAME[w]}`], expect: ALL(200) },
   { name: "create user", route: "POST /users", req: (w) => ["POST", "/users", { username: `new-${w}` }], expect: ADMIN_ONLY(201) },
-  { name: "change another user", route: "PATCH /users/{username}", prep: (w) => userWithKey(`pu-${w}`), req: (_w, o) => ["PATCH", `/users/${o.name}`, { email: "changed@example.org" }], expect: ADMIN_ONLY(200) },
+  {
+    name: "change another user",
+    route: "PATCH /users/{username}",
+    prep: (w) => userWithKey(`pu-${w}`),
+    req: (_w, o) => ["PATCH", `/users/${o.name}`, { email: "changed@example.org" }],
+    expect: ADMIN_ONLY(200),
+  },
   {
     name: "deactivate another user",
     route: "PATCH /users/{username}",
@@ -282,8 +476,18 @@ const matrix: Global[] = [
     expect: ADMIN_ONLY(200),
     after: stillWorks((w) => w !== "admin"),
   },
-  { name: "change own email", route: "PATCH /users/{username}", req: (w) => ["PATCH", `/users/${USERNAME[w]}`, { email: `${w}@example.org` }], expect: ALL(200) },
-  { name: "reactivate oneself", route: "PATCH /users/{username}", req: (w) => ["PATCH", `/users/${USERNAME[w]}`, { is_active: true }], expect: ADMIN_ONLY(200) },
+  {
+    name: "change own email",
+    route: "PATCH /users/{username}",
+    req: (w) => ["PATCH", `/users/${USERNAME[w]}`, { email: `${w}@example.org` }],
+    expect: ALL(200),
+  },
+  {
+    name: "reactivate oneself",
+    route: "PATCH /users/{username}",
+    req: (w) => ["PATCH", `/users/${USERNAME[w]}`, { is_active: true }],
+    expect: ADMIN_ONLY(200),
+  },
   {
     name: "delete another user",
     route: "DELETE /users/{username}",
@@ -311,7 +515,9 @@ const matrix: Global[] = [
     route: "DELETE /users/{username}/roles/{id}",
     prep: async (w) => {
       const u = await userWithKey(`rb-${w}`);
-      const b = await env.DB.prepare("SELECT rb.id FROM role_bindings rb JOIN users u ON u.id = rb.user_id WHERE u.username = ?").bind(u.name).first<{ id: number }>();
+      const b = await env.DB.prepare("SELECT rb.id FROM role_bindings rb JOIN users u ON u.id = rb.user_id WHERE u.username = ?")
+        .bind(u.name)
+        .first<{ id: number }>();
       return { ...u, binding: b!.id };
     },
     req: (_w, o) => ["DELETE", `/users/${o.name}/roles/${o.binding}`],
@@ -322,7 +528,16 @@ const matrix: Global[] = [
     name: "remove one's own role binding",
     route: "DELETE /users/{username}/roles/{id}",
     // The admin names a binding that does not exist (removing its own would end the matrix).
-    prep: async (w) => ({ binding: w === "admin" ? 999_999 : (await env.DB.prepare("SELECT rb.id FROM role_bindings rb JOIN users u ON u.id = rb.user_id WHERE u.username = ?").bind(USERNAME[w]).first<{ id: number }>())?.id ?? 999_999 }),
+    prep: async (w) => ({
+      binding:
+        w === "admin"
+          ? 999_999
+          : ((
+              await env.DB.prepare("SELECT rb.id FROM role_bindings rb JOIN users u ON u.id = rb.user_id WHERE u.username = ?")
+                .bind(USERNAME[w])
+                .first<{ id: number }>()
+            )?.id ?? 999_999),
+    }),
     req: (w, o) => ["DELETE", `/users/${USERNAME[w]}/roles/${o.binding}`],
     expect: ADMIN_ONLY(404, 403),
     after: async (w) => expect((await call(keys[w], "GET", "/me")).json.roles.length).toBe(w === "nobody" ? 0 : 1),
@@ -349,7 +564,13 @@ const matrix: Global[] = [
     after: stillWorks(() => true),
   },
   { name: "someone else's keys", route: "GET /users/{username}/keys", req: () => ["GET", "/users/root/keys"], expect: ADMIN_ONLY(200) },
-  { name: "a key for someone else", route: "POST /users/{username}/keys", prep: (w) => userWithKey(`nk-${w}`), req: (_w, o) => ["POST", `/users/${o.name}/keys`, { name: "planted" }], expect: ADMIN_ONLY(201) },
+  {
+    name: "a key for someone else",
+    route: "POST /users/{username}/keys",
+    prep: (w) => userWithKey(`nk-${w}`),
+    req: (_w, o) => ["POST", `/users/${o.name}/keys`, { name: "planted" }],
+    expect: ADMIN_ONLY(201),
+  },
   {
     name: "revoke another user's key",
     route: "DELETE /users/{username}/keys/{keyId}",
@@ -370,10 +591,32 @@ const matrix: Global[] = [
   { name: "read another site's rack", route: "GET /racks/{rackId}", req: () => ["GET", `/racks/${racks.south}`], expect: ADMIN_ONLY(200, 404) },
   { name: "own site's rack events", route: "GET /racks/{rackId}/events", req: () => ["GET", `/racks/${racks.north}/events`], expect: READ(200) },
   { name: "another site's rack events", route: "GET /racks/{rackId}/events", req: () => ["GET", `/racks/${racks.south}/events`], expect: ADMIN_ONLY(200, 404) },
-  { name: "own site's rack command", route: "GET /racks/{rackId}/commands/{commandId}", prep: () => command(racks.north), req: (_w, o) => ["GET", `/racks/${racks.north}/commands/${o.id}`], expect: READ(200) },
-  { name: "another site's rack command", route: "GET /racks/{rackId}/commands/{commandId}", prep: () => command(racks.south), req: (_w, o) => ["GET", `/racks/${racks.south}/commands/${o.id}`], expect: ADMIN_ONLY(200, 404) },
-  { name: "rotate a rack's credential (not connected)", route: "POST /racks/{rackId}/rotate", req: () => ["POST", `/racks/${racks.north}/rotate`], expect: NORTH_ADMIN(409) },
-  { name: "rotate another site's rack", route: "POST /racks/{rackId}/rotate", req: () => ["POST", `/racks/${racks.south}/rotate`], expect: ADMIN_ONLY(409, 404) },
+  {
+    name: "own site's rack command",
+    route: "GET /racks/{rackId}/commands/{commandId}",
+    prep: () => command(racks.north),
+    req: (_w, o) => ["GET", `/racks/${racks.north}/commands/${o.id}`],
+    expect: READ(200),
+  },
+  {
+    name: "another site's rack command",
+    route: "GET /racks/{rackId}/commands/{commandId}",
+    prep: () => command(racks.south),
+    req: (_w, o) => ["GET", `/racks/${racks.south}/commands/${o.id}`],
+    expect: ADMIN_ONLY(200, 404),
+  },
+  {
+    name: "rotate a rack's credential (not connected)",
+    route: "POST /racks/{rackId}/rotate",
+    req: () => ["POST", `/racks/${racks.north}/rotate`],
+    expect: NORTH_ADMIN(409),
+  },
+  {
+    name: "rotate another site's rack",
+    route: "POST /racks/{rackId}/rotate",
+    req: () => ["POST", `/racks/${racks.south}/rotate`],
+    expect: ADMIN_ONLY(409, 404),
+  },
   ...(["north", "south"] as const).map(
     (site): Global => ({
       name: `revoke a rack of ${site}`,
@@ -381,11 +624,24 @@ const matrix: Global[] = [
       prep: async (w) => ({ rack: (await enrolRack(keys.admin, site, `revoke-${site}-${w}`)).rackId }),
       req: (_w, o) => ["POST", `/racks/${o.rack}/revoke`],
       expect: site === "north" ? NORTH_ADMIN(200) : ADMIN_ONLY(200, 404),
-      after: async (w, _s, o) => expect((await env.DB.prepare("SELECT revoked_at FROM racks WHERE id = ?").bind(o.rack).first<{ revoked_at: number | null }>())!.revoked_at !== null).toBe(w === "admin"),
+      after: async (w, _s, o) =>
+        expect(
+          (await env.DB.prepare("SELECT revoked_at FROM racks WHERE id = ?").bind(o.rack).first<{ revoked_at: number | null }>())!.revoked_at !== null,
+        ).toBe(w === "admin"),
     }),
   ),
-  { name: "create enrolment token for own site", route: "POST /racks/enrol-tokens", req: () => ["POST", "/racks/enrol-tokens", { site: "north" }], expect: ADMIN_ONLY(201) },
-  { name: "create enrolment token for another site", route: "POST /racks/enrol-tokens", req: () => ["POST", "/racks/enrol-tokens", { site: "south" }], expect: ADMIN_ONLY(201) },
+  {
+    name: "create enrolment token for own site",
+    route: "POST /racks/enrol-tokens",
+    req: () => ["POST", "/racks/enrol-tokens", { site: "north" }],
+    expect: ADMIN_ONLY(201),
+  },
+  {
+    name: "create enrolment token for another site",
+    route: "POST /racks/enrol-tokens",
+    req: () => ["POST", "/racks/enrol-tokens", { site: "south" }],
+    expect: ADMIN_ONLY(201),
+  },
   { name: "list enrolment tokens", route: "GET /racks/enrol-tokens", req: () => ["GET", "/racks/enrol-tokens"], expect: ALL(200) },
   {
     name: "revoke an enrolment token",
@@ -393,22 +649,34 @@ const matrix: Global[] = [
     prep: async () => ({ id: (await call(keys.admin, "POST", "/racks/enrol-tokens", { site: "north" })).json.id }),
     req: (_w, o) => ["DELETE", `/racks/enrol-tokens/${o.id}`],
     expect: ADMIN_ONLY(204, 404),
-    after: async (w, _s, o) => expect((await env.DB.prepare("SELECT revoked_at FROM enrol_tokens WHERE id = ?").bind(o.id).first<{ revoked_at: number | null }>())!.revoked_at !== null).toBe(w === "admin"),
+    after: async (w, _s, o) =>
+      expect(
+        (await env.DB.prepare("SELECT revoked_at FROM enrol_tokens WHERE id = ?").bind(o.id).first<{ revoked_at: number | null }>())!.revoked_at !== null,
+      ).toBe(w === "admin"),
   },
   // Boot images: everyone may read the catalogue; only a global admin changes it.
   { name: "list boot images", route: "GET /boot-images", req: () => ["GET", "/boot-images"], expect: ALL(200) },
   {
     name: "read a boot image",
     route: "GET /boot-images/{id}",
-    prep: async (w) => ({ id: (await env.DB.prepare("INSERT INTO boot_images (osystem, series) VALUES ('ubuntu', ?) RETURNING id").bind(`read-${w}`).first<{ id: number }>())!.id }),
+    prep: async (w) => ({
+      id: (await env.DB.prepare("INSERT INTO boot_images (osystem, series) VALUES ('ubuntu', ?) RETURNING id").bind(`read-${w}`).first<{ id: number }>())!.id,
+    }),
     req: (_w, o) => ["GET", `/boot-images/${o.id}`],
     expect: ALL(200),
   },
-  { name: "declare a boot image", route: "POST /boot-images", req: (w) => ["POST", "/boot-images", { osystem: "ubuntu", series: `new-${w}` }], expect: ADMIN_ONLY(201) },
+  {
+    name: "declare a boot image",
+    route: "POST /boot-images",
+    req: (w) => ["POST", "/boot-images", { osystem: "ubuntu", series: `new-${w}` }],
+    expect: ADMIN_ONLY(201),
+  },
   {
     name: "upload a boot image",
     route: "PUT /boot-images/{id}/content",
-    prep: async (w) => ({ id: (await env.DB.prepare("INSERT INTO boot_images (osystem, series) VALUES ('ubuntu', ?) RETURNING id").bind(`put-${w}`).first<{ id: number }>())!.id }),
+    prep: async (w) => ({
+      id: (await env.DB.prepare("INSERT INTO boot_images (osystem, series) VALUES ('ubuntu', ?) RETURNING id").bind(`put-${w}`).first<{ id: number }>())!.id,
+    }),
     // No sha256 header: an admin gets past the role check to the 400; nobody else gets that far.
     req: (_w, o) => ["PUT", `/boot-images/${o.id}/content`, "bytes"],
     expect: ADMIN_ONLY(400),
@@ -416,7 +684,9 @@ const matrix: Global[] = [
   {
     name: "delete a boot image",
     route: "DELETE /boot-images/{id}",
-    prep: async (w) => ({ id: (await env.DB.prepare("INSERT INTO boot_images (osystem, series) VALUES ('ubuntu', ?) RETURNING id").bind(`del-${w}`).first<{ id: number }>())!.id }),
+    prep: async (w) => ({
+      id: (await env.DB.prepare("INSERT INTO boot_images (osystem, series) VALUES ('ubuntu', ?) RETURNING id").bind(`del-${w}`).first<{ id: number }>())!.id,
+    }),
     req: (_w, o) => ["DELETE", `/boot-images/${o.id}`],
     expect: ADMIN_ONLY(204),
   },

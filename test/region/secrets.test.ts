@@ -82,7 +82,14 @@ it("no role sees a secret in the response of any GET route of the OpenAPI docume
   expect(gets.length).toBeGreaterThan(25);
   const paths = gets.map((p) => p.replace(/\{([A-Za-z_]+)\}/g, (_x, k: string) => encodeURIComponent(values(p)[k] ?? `missing-${k}`)));
   // The same lists filtered down to the machine, and the events about it.
-  paths.push(`/machines?system_id=${id}`, `/machines?tag=secret-tag`, `/events?machine=${id}&limit=1000`, "/events?limit=1000", `/users/hands`, `/users/oper/keys`);
+  paths.push(
+    `/machines?system_id=${id}`,
+    `/machines?tag=secret-tag`,
+    `/events?machine=${id}&limit=1000`,
+    "/events?limit=1000",
+    `/users/hands`,
+    `/users/oper/keys`,
+  );
   for (const path of paths) expect(path, "every parameter has a value").not.toMatch(/missing-/);
 
   for (const [who, key] of Object.entries(keys)) {
@@ -125,7 +132,8 @@ it("the reveal is admin-only and audited", async () => {
     expect(r.status).toBe(403);
     expect(r.text).not.toContain(PASS);
   }
-  const reveals = () => env.DB.prepare("SELECT actor, level FROM events WHERE system_id = ? AND type = 'machine.power_parameters_revealed' ORDER BY id").bind(id).all();
+  const reveals = () =>
+    env.DB.prepare("SELECT actor, level FROM events WHERE system_id = ? AND type = 'machine.power_parameters_revealed' ORDER BY id").bind(id).all();
   const before = (await reveals()).results;
   const r = await call(keys.admin!, "GET", `/machines/${id}/power-parameters`);
   expect(r.status).toBe(200);

@@ -123,7 +123,9 @@ describe("CSRF and the cookie", () => {
 
   it("ends a session past its expiry", async () => {
     const s = await signIn("alice", PASSWORD, BASE, "198.51.100.11");
-    await env.DB.prepare("UPDATE sessions SET expires_at = ? WHERE csrf_token = ?").bind(Date.now() - 1, s.json.csrf_token).run();
+    await env.DB.prepare("UPDATE sessions SET expires_at = ? WHERE csrf_token = ?")
+      .bind(Date.now() - 1, s.json.csrf_token)
+      .run();
     const r = await call(null, "GET", "/me", undefined, { cookie: s.cookie });
     expect(r.status).toBe(401);
     expect(r.json.error.code).toBe("session_expired");
@@ -131,7 +133,9 @@ describe("CSRF and the cookie", () => {
 
   it("ends a session idle too long", async () => {
     const s = await signIn("alice", PASSWORD, BASE, "198.51.100.12");
-    await env.DB.prepare("UPDATE sessions SET last_seen_at = ? WHERE csrf_token = ?").bind(Date.now() - 3 * 3600_000, s.json.csrf_token).run();
+    await env.DB.prepare("UPDATE sessions SET last_seen_at = ? WHERE csrf_token = ?")
+      .bind(Date.now() - 3 * 3600_000, s.json.csrf_token)
+      .run();
     expect((await call(null, "GET", "/me", undefined, { cookie: s.cookie })).status).toBe(401);
   });
 });

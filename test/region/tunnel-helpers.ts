@@ -76,7 +76,18 @@ export async function connect(rackId: string, credential: string, hello: Partial
   if (r.status !== 101 || !r.webSocket) throw new Error(`tunnel: ${r.status} ${await r.text()}`);
   r.webSocket.accept();
   const inbox = new Inbox(r.webSocket);
-  inbox.send({ t: "hello", v: 1, rackId, version: "test-1", hostname: "h", interfaces: [], capabilities: ["power"], journal: "j1", configVersion: null, ...hello });
+  inbox.send({
+    t: "hello",
+    v: 1,
+    rackId,
+    version: "test-1",
+    hostname: "h",
+    interfaces: [],
+    capabilities: ["power"],
+    journal: "j1",
+    configVersion: null,
+    ...hello,
+  });
   await inbox.next((m) => m.t === "welcome");
   return inbox;
 }

@@ -87,7 +87,9 @@ describe("rack tunnel", () => {
     const m = await env.DB.prepare("SELECT id FROM machines WHERE system_id = ?").bind(sys).first<{ id: number }>();
     const id = "cexpiretest01";
     const deadline = Date.now() + 20;
-    await env.DB.prepare("INSERT INTO rack_commands (id, rack_id, machine_id, type, deadline) VALUES (?, ?, ?, 'power.on', ?)").bind(id, rackId, m!.id, deadline).run();
+    await env.DB.prepare("INSERT INTO rack_commands (id, rack_id, machine_id, type, deadline) VALUES (?, ?, ?, 'power.on', ?)")
+      .bind(id, rackId, m!.id, deadline)
+      .run();
     const stub = env.RACK_TUNNEL.get(env.RACK_TUNNEL.idFromName(rackId));
     await stub.enqueue({ id, rackId, type: "power.on", params: {}, deadline, machineId: m!.id, createdAt: Date.now() });
     await new Promise((r) => setTimeout(r, 30));
@@ -127,7 +129,14 @@ describe("rack tunnel", () => {
     const admin = await makeUser("tun-admin-6", [["admin", null]]);
     const { rackId, credential } = await enrolRack(admin, "tun-site-6", "rack-6");
     const rack = await connect(rackId, credential);
-    const bad = ["not json", "{}", '{"t":"command","v":1}', '{"t":"hello","v":2}', JSON.stringify({ t: "event", v: 1, events: [{ seq: -1 }] }), "x".repeat(5 * 1024 * 1024)];
+    const bad = [
+      "not json",
+      "{}",
+      '{"t":"command","v":1}',
+      '{"t":"hello","v":2}',
+      JSON.stringify({ t: "event", v: 1, events: [{ seq: -1 }] }),
+      "x".repeat(5 * 1024 * 1024),
+    ];
     for (const b of bad) rack.send(b);
     for (let i = 0; i < bad.length; i++) {
       const e = await rack.next((m) => m.t === "error");
@@ -185,7 +194,9 @@ describe("rack tunnel", () => {
     await runDurableObjectAlarm(stub);
     expect((await rack.closedWith()).code).toBe(4408);
     expect((await call(admin, "GET", `/racks/${rackId}`)).json.connected).toBe(false);
-    const ev = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE type = 'rack.disconnected' AND actor = ?").bind(`rack:${rackId}`).first<{ n: number }>();
+    const ev = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE type = 'rack.disconnected' AND actor = ?")
+      .bind(`rack:${rackId}`)
+      .first<{ n: number }>();
     expect(ev!.n).toBe(1);
   });
 });

@@ -78,14 +78,7 @@ export interface SessionKeys {
  * SIK = HMAC_Kg(Rm | Rc | role | ulen | uname); K1, K2 = HMAC_SIK(0x01 × 20), HMAC_SIK(0x02 × 20).
  * The constants are 20 bytes for SHA-256 too (IPMI 2.0 §13.32; ipmitool and BMCs agree).
  */
-export function deriveKeys(
-  suite: CipherSuite,
-  kg: Buffer,
-  consoleRandom: Buffer,
-  bmcRandom: Buffer,
-  role: number,
-  user: Buffer,
-): SessionKeys {
+export function deriveKeys(suite: CipherSuite, kg: Buffer, consoleRandom: Buffer, bmcRandom: Buffer, role: number, user: Buffer): SessionKeys {
   const sik = hmac(suite.hash, kg, consoleRandom, bmcRandom, Buffer.from([role, user.length]), user);
   return { sik, k1: hmac(suite.hash, sik, Buffer.alloc(20, 0x01)), k2: hmac(suite.hash, sik, Buffer.alloc(20, 0x02)) };
 }

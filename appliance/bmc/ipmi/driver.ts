@@ -74,9 +74,7 @@ export class IpmiDriver implements PowerDriver {
   }
 
   async chassisStatus(): Promise<ChassisStatus> {
-    return this.withSession(async (s) =>
-      parseChassisStatus(await s.call(NETFN_CHASSIS, CMD_GET_CHASSIS_STATUS, Buffer.alloc(0), "chassis status")),
-    );
+    return this.withSession(async (s) => parseChassisStatus(await s.call(NETFN_CHASSIS, CMD_GET_CHASSIS_STATUS, Buffer.alloc(0), "chassis status")));
   }
 
   async identify(opts: { seconds?: number; force?: boolean }): Promise<void> {
@@ -119,9 +117,7 @@ export class IpmiDriver implements PowerDriver {
 
   async getBootDevice(): Promise<ReturnType<typeof parseBootFlags>> {
     return this.withSession(async (s) => {
-      const r = parseBootOptionResponse(
-        await s.call(NETFN_CHASSIS, CMD_GET_SYSTEM_BOOT_OPTIONS, getBootOptionRequest(BOOT_PARAM_FLAGS), "get boot flags"),
-      );
+      const r = parseBootOptionResponse(await s.call(NETFN_CHASSIS, CMD_GET_SYSTEM_BOOT_OPTIONS, getBootOptionRequest(BOOT_PARAM_FLAGS), "get boot flags"));
       return parseBootFlags(r.data);
     });
   }

@@ -112,16 +112,23 @@ export async function handshake(t: UdpTransport, retry: Retry, opts: HandshakeOp
     if (open.auth !== suite.auth || open.integrity !== suite.integrity || open.confidentiality !== suite.confidentiality) {
       throw fatal("unsupported_cipher", `${where} answered Open Session with different algorithms than proposed`);
     }
-    return rakp(t, retry, opts, nextTag, {
-      suite,
-      consoleSessionId,
-      bmcSessionId: open.bmcSessionId,
-      consoleRandom: randomBytes(16),
-      bmcRandom: Buffer.alloc(0),
-      bmcGuid: Buffer.alloc(0),
-      role: privilege | NAME_ONLY_LOOKUP,
-      user,
-    }, kuid);
+    return rakp(
+      t,
+      retry,
+      opts,
+      nextTag,
+      {
+        suite,
+        consoleSessionId,
+        bmcSessionId: open.bmcSessionId,
+        consoleRandom: randomBytes(16),
+        bmcRandom: Buffer.alloc(0),
+        bmcGuid: Buffer.alloc(0),
+        role: privilege | NAME_ONLY_LOOKUP,
+        user,
+      },
+      kuid,
+    );
   }
   throw fatal(
     "unsupported_cipher",

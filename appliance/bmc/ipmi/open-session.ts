@@ -68,12 +68,7 @@ export function encodeOpenSessionResponse(r: OpenSessionResponse): Buffer {
   head[2] = r.maxPrivilege;
   head.writeUInt32LE(r.consoleSessionId >>> 0, 4);
   head.writeUInt32LE(r.bmcSessionId >>> 0, 8);
-  return Buffer.concat([
-    head,
-    algorithm(0, r.auth ?? 0),
-    algorithm(1, r.integrity ?? 0),
-    algorithm(2, r.confidentiality ?? 0),
-  ]);
+  return Buffer.concat([head, algorithm(0, r.auth ?? 0), algorithm(1, r.integrity ?? 0), algorithm(2, r.confidentiality ?? 0)]);
 }
 
 export function decodeOpenSessionResponse(buf: Buffer): OpenSessionResponse {

@@ -126,16 +126,7 @@ function roleUser(x: Exchange): Buffer {
 
 /** RAKP2 code: HMAC_Kuid(SIDm | SIDc | Rm | Rc | GUIDc | ROLEm | ULEN | UNAME). Proves the BMC knows the password. */
 export function rakp2Code(x: Exchange, kuid: Buffer): Buffer {
-  return hmac(
-    x.suite.hash,
-    kuid,
-    u32(x.consoleSessionId),
-    u32(x.bmcSessionId),
-    x.consoleRandom,
-    x.bmcRandom,
-    x.bmcGuid,
-    roleUser(x),
-  );
+  return hmac(x.suite.hash, kuid, u32(x.consoleSessionId), u32(x.bmcSessionId), x.consoleRandom, x.bmcRandom, x.bmcGuid, roleUser(x));
 }
 
 /** RAKP3 code: HMAC_Kuid(Rc | SIDm | ROLEm | ULEN | UNAME). Proves the console knows it. */

@@ -137,12 +137,7 @@ export class RedfishClient {
     return DEFAULT_SESSIONS;
   }
 
-  private async send(
-    method: string,
-    path: string,
-    body: unknown,
-    headers: Record<string, string>,
-  ): Promise<HttpResponse> {
+  private async send(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<HttpResponse> {
     const url = new URL(path, this.opts.baseUrl);
     if (url.origin !== new URL(this.opts.baseUrl).origin) {
       // A BMC link must not send our credentials elsewhere.

@@ -70,11 +70,7 @@ export class RedfishDriver implements PowerDriver {
     const target = BOOT_TARGET[opts.device];
     const allowed = sys.Boot?.["BootSourceOverrideTarget@Redfish.AllowableValues"];
     if (allowed && !allowed.includes(target)) {
-      throw new PowerError(
-        "fatal",
-        "unsupported",
-        `the BMC cannot boot from ${target} (it offers ${allowed.join(", ")})`,
-      );
+      throw new PowerError("fatal", "unsupported", `the BMC cannot boot from ${target} (it offers ${allowed.join(", ")})`);
     }
     const boot: Record<string, string> = {
       BootSourceOverrideTarget: target,

@@ -45,10 +45,7 @@ class PinnedAgent extends HttpsAgent {
     super({ keepAlive: true, maxSockets: 4, maxCachedSessions: 0 });
   }
 
-  override createConnection(
-    options: RequestOptions,
-    callback?: (err: Error | null, stream: Duplex) => void,
-  ): Duplex | null | undefined {
+  override createConnection(options: RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
     const host = options.host ?? options.hostname ?? "127.0.0.1";
     // Chain verification is replaced by the pin, for this agent's sockets only.
     const socket = tlsConnect({
@@ -132,9 +129,7 @@ export class HttpClient {
   constructor(opts: HttpClientOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.httpsAgent =
-      opts.fingerprint !== undefined
-        ? new PinnedAgent(normalizeFingerprint(opts.fingerprint))
-        : new HttpsAgent({ keepAlive: true, maxSockets: 4 });
+      opts.fingerprint !== undefined ? new PinnedAgent(normalizeFingerprint(opts.fingerprint)) : new HttpsAgent({ keepAlive: true, maxSockets: 4 });
   }
 
   request(req: HttpRequest): Promise<HttpResponse> {
@@ -147,26 +142,20 @@ export class HttpClient {
     if (req.body !== undefined) headers["content-length"] = String(Buffer.byteLength(req.body));
     return new Promise<HttpResponse>((resolve, reject) => {
       const send = tls ? httpsRequest : httpRequest;
-      const r = send(
-        u,
-        { method: req.method, headers, agent: tls ? this.httpsAgent : this.httpAgent },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on("data", (c: Buffer) => {
-            size += c.length;
-            if (size <= MAX_BODY) chunks.push(c);
-            else {
-              r.destroy();
-              reject(new PowerError("fatal", "invalid_response", `${u.host} sent more than ${MAX_BODY} bytes`));
-            }
-          });
-          res.on("error", (e) => reject(classifyTransportError(e, req.url)));
-          res.on("end", () =>
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }),
-          );
-        },
-      );
+      const r = send(u, { method: req.method, headers, agent: tls ? this.httpsAgent : this.httpAgent }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (c: Buffer) => {
+          size += c.length;
+          if (size <= MAX_BODY) chunks.push(c);
+          else {
+            r.destroy();
+            reject(new PowerError("fatal", "invalid_response", `${u.host} sent more than ${MAX_BODY} bytes`));
+          }
+        });
+        res.on("error", (e) => reject(classifyTransportError(e, req.url)));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
+      });
       r.setTimeout(this.timeoutMs, () => {
         r.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: "ETIMEDOUT" }));
       });

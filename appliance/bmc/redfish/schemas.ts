@@ -25,9 +25,7 @@ export const ResetAction = z.object({
 });
 
 export const ActionInfo = z.object({
-  Parameters: z
-    .array(z.object({ Name: z.string(), AllowableValues: z.array(z.string()).optional() }))
-    .optional(),
+  Parameters: z.array(z.object({ Name: z.string(), AllowableValues: z.array(z.string()).optional() })).optional(),
 });
 
 export const ComputerSystem = z.object({
@@ -52,8 +50,6 @@ export const RedfishErrorBody = z.object({
   error: z.object({
     code: z.string().optional(),
     message: z.string().optional(),
-    "@Message.ExtendedInfo": z
-      .array(z.object({ MessageId: z.string().optional(), Message: z.string().optional() }))
-      .optional(),
+    "@Message.ExtendedInfo": z.array(z.object({ MessageId: z.string().optional(), Message: z.string().optional() })).optional(),
   }),
 });

@@ -79,7 +79,12 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   }
   if (!r.ok) {
     const e = (json as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
-    const p = new ApiProblem(r.status, e?.code ?? (r.status >= 500 ? "internal" : "http_error"), e?.message ?? `HTTP ${r.status} from the region`, e?.details ?? null);
+    const p = new ApiProblem(
+      r.status,
+      e?.code ?? (r.status >= 500 ? "internal" : "http_error"),
+      e?.message ?? `HTTP ${r.status} from the region`,
+      e?.details ?? null,
+    );
     if (r.status === 401 && path !== "/session") onSessionEnded(explain(p));
     throw p;
   }

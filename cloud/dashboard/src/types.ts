@@ -42,7 +42,18 @@ export interface Machine {
   allowed_actions: string[];
   created_at: number;
   updated_at: number;
-  interfaces?: { id: number; name: string; mac: string; type: string; ip_address: string | null; link_mode: string; driver: string; speed_mbps: number; link_connected: boolean; is_boot: boolean }[];
+  interfaces?: {
+    id: number;
+    name: string;
+    mac: string;
+    type: string;
+    ip_address: string | null;
+    link_mode: string;
+    driver: string;
+    speed_mbps: number;
+    link_connected: boolean;
+    is_boot: boolean;
+  }[];
   block_devices?: { id: number; name: string; path: string; model: string; serial: string; size: number; rotational: boolean; is_boot: boolean }[];
 }
 

@@ -54,9 +54,11 @@ export async function allocate(db: D1Database, caller: Caller, k: AllocateConstr
   if (k.pool) add("c.pool_id = (SELECT id FROM resource_pools WHERE name = ?)", k.pool);
   if (k.site) add("c.site_id = (SELECT id FROM sites WHERE name = ?)", k.site);
   if (k.not_in_zone?.length) add("c.zone_id NOT IN (SELECT id FROM zones WHERE name IN (SELECT value FROM json_each(?)))", JSON.stringify(k.not_in_zone));
-  if (k.not_in_pool?.length) add("c.pool_id NOT IN (SELECT id FROM resource_pools WHERE name IN (SELECT value FROM json_each(?)))", JSON.stringify(k.not_in_pool));
+  if (k.not_in_pool?.length)
+    add("c.pool_id NOT IN (SELECT id FROM resource_pools WHERE name IN (SELECT value FROM json_each(?)))", JSON.stringify(k.not_in_pool));
   for (const t of k.tags ?? []) add("EXISTS (SELECT 1 FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.machine_id = c.id AND t.name = ?)", t);
-  for (const t of k.not_tags ?? []) add("NOT EXISTS (SELECT 1 FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.machine_id = c.id AND t.name = ?)", t);
+  for (const t of k.not_tags ?? [])
+    add("NOT EXISTS (SELECT 1 FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.machine_id = c.id AND t.name = ?)", t);
   if (args.length > 90) throw badRequest("too many constraints");
 
   const nonce = crypto.randomUUID();
@@ -71,7 +73,14 @@ export async function allocate(db: D1Database, caller: Caller, k: AllocateConstr
       .bind(d.to, caller.userId, nonce, now, k.comment ?? "", ...args, from),
     machineEventStatement(
       db,
-      { type: "machine.allocate", actor: caller.username, fromStatus: from, toStatus: "current", description: k.comment ? `allocate: ${k.comment}` : "allocate", at: now },
+      {
+        type: "machine.allocate",
+        actor: caller.username,
+        fromStatus: from,
+        toStatus: "current",
+        description: k.comment ? `allocate: ${k.comment}` : "allocate",
+        at: now,
+      },
       "m.op_nonce = ?",
       nonce,
     ),

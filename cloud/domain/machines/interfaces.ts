@@ -20,7 +20,10 @@ function interfaceEvent(db: D1Database, actor: string, m: Machine, description: 
 }
 
 /** How an interface is linked: to a subnet (with an address in static mode), up with no link, or off its VLAN too. */
-export type InterfaceLink = { mode: "auto" | "dhcp" | "static"; subnetId: number; vlanId: number | null; ip: string | null } | { mode: "link_up" } | { mode: "disconnected" };
+export type InterfaceLink =
+  | { mode: "auto" | "dhcp" | "static"; subnetId: number; vlanId: number | null; ip: string | null }
+  | { mode: "link_up" }
+  | { mode: "disconnected" };
 
 export async function setInterfaceLink(db: D1Database, actor: string, m: Machine, ifaceId: number, link: InterfaceLink, description: string): Promise<void> {
   const change =
@@ -35,7 +38,12 @@ export async function setInterfaceLink(db: D1Database, actor: string, m: Machine
 }
 
 /** Adds a physical interface (named ethN after the machine's count when no name is given); returns its id. */
-export async function addInterface(db: D1Database, actor: string, m: Machine, nic: { mac: string; name?: string | undefined; vlanId: number | null }): Promise<number> {
+export async function addInterface(
+  db: D1Database,
+  actor: string,
+  m: Machine,
+  nic: { mac: string; name?: string | undefined; vlanId: number | null },
+): Promise<number> {
   const [row] = await db.batch([
     db
       .prepare(
@@ -47,8 +55,17 @@ export async function addInterface(db: D1Database, actor: string, m: Machine, ni
   return (row!.results[0] as { id: number }).id;
 }
 
-export async function updateInterface(db: D1Database, actor: string, m: Machine, i: { id: number; name: string }, ch: { name: string; vlanId: number | null }): Promise<void> {
-  await db.batch([db.prepare("UPDATE interfaces SET name = ?, vlan_id = ? WHERE id = ?").bind(ch.name, ch.vlanId, i.id), interfaceEvent(db, actor, m, `${i.name}: updated`)]);
+export async function updateInterface(
+  db: D1Database,
+  actor: string,
+  m: Machine,
+  i: { id: number; name: string },
+  ch: { name: string; vlanId: number | null },
+): Promise<void> {
+  await db.batch([
+    db.prepare("UPDATE interfaces SET name = ?, vlan_id = ? WHERE id = ?").bind(ch.name, ch.vlanId, i.id),
+    interfaceEvent(db, actor, m, `${i.name}: updated`),
+  ]);
 }
 
 export async function deleteInterface(db: D1Database, actor: string, m: Machine, i: { id: number; name: string }): Promise<void> {

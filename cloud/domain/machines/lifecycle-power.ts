@@ -35,7 +35,9 @@ export function powerPlanFor(action: string, from: number, to: number, previous:
       // Erasing boots the ephemeral environment; a plain release ends when the machine is off.
       return to === NODE_STATUS.DISK_ERASING ? { kind: "start" } : to === NODE_STATUS.RELEASING ? { kind: "stop", finishes: "release" } : null;
     case "abort":
-      return ([NODE_STATUS.COMMISSIONING, NODE_STATUS.TESTING, NODE_STATUS.DEPLOYING, NODE_STATUS.DISK_ERASING] as number[]).includes(from) ? { kind: "stop" } : null;
+      return ([NODE_STATUS.COMMISSIONING, NODE_STATUS.TESTING, NODE_STATUS.DEPLOYING, NODE_STATUS.DISK_ERASING] as number[]).includes(from)
+        ? { kind: "stop" }
+        : null;
     default:
       return null;
   }
@@ -59,18 +61,26 @@ export async function lifecyclePower(env: Env, m: PowerTarget, plan: PowerPlan, 
     .bind(m.id)
     .first<{ power_type: string; power_state: string; firmware: string; power_params_enc: string | null }>();
   if (!row) return "not_sent";
-  const verb = plan.kind === "stop" ? "power off" : `${row.power_state === "off" ? "power on" : "power cycle"} (next boot ${plan.kind === "start" ? "PXE" : "disk"})`;
+  const verb =
+    plan.kind === "stop" ? "power off" : `${row.power_state === "off" ? "power on" : "power cycle"} (next boot ${plan.kind === "start" ? "PXE" : "disk"})`;
   const base = { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, actor: opts.actor, status: m.status };
   const type = plan.kind === "stop" ? "power.power_off" : "power.power_on";
   if (row.power_type === "manual") {
-    await recordEvent(env.DB, { ...base, type, level: "WARNING", description: `${opts.action}: ${verb} needed: the power driver is manual, someone on site must do it` });
+    await recordEvent(env.DB, {
+      ...base,
+      type,
+      level: "WARNING",
+      description: `${opts.action}: ${verb} needed: the power driver is manual, someone on site must do it`,
+    });
     return "manual";
   }
   let steps: CommandStep[];
   if (plan.kind !== "stop") {
     let bootType: unknown;
     try {
-      bootType = row.power_params_enc ? ((await decryptJson(env.PLINTH_SECRET_KEY, row.power_params_enc, m.systemId)) as Record<string, unknown>)["power_boot_type"] : undefined;
+      bootType = row.power_params_enc
+        ? ((await decryptJson(env.PLINTH_SECRET_KEY, row.power_params_enc, m.systemId)) as Record<string, unknown>)["power_boot_type"]
+        : undefined;
     } catch {
       bootType = undefined;
     }
@@ -86,7 +96,11 @@ export async function lifecyclePower(env: Env, m: PowerTarget, plan: PowerPlan, 
   }
   try {
     const sent = await dispatchRackCommands(env, { systemId: m.systemId, rackId: m.rackId, siteId: m.siteId, id: m.id }, steps, { actor: opts.actor });
-    await recordEvent(env.DB, { ...base, type, description: `${opts.action}: ${verb} sent to rack ${sent[0]!.rackId} (${sent.map((s) => `${steps[sent.indexOf(s)]!.type} ${s.commandId}`).join(", ")})` });
+    await recordEvent(env.DB, {
+      ...base,
+      type,
+      description: `${opts.action}: ${verb} sent to rack ${sent[0]!.rackId} (${sent.map((s) => `${steps[sent.indexOf(s)]!.type} ${s.commandId}`).join(", ")})`,
+    });
     return "sent";
   } catch (e) {
     const why =
@@ -105,9 +119,19 @@ export async function lifecyclePower(env: Env, m: PowerTarget, plan: PowerPlan, 
 }
 
 /** Commission on create (API and MAAS facade): the config push, then the power on, as runAction does. */
-export async function commissionPower(env: Env, m: { id: number; systemId: string; hostname: string; siteId: number; rackId: string | null }, status: number, actor: string): Promise<PowerResult> {
+export async function commissionPower(
+  env: Env,
+  m: { id: number; systemId: string; hostname: string; siteId: number; rackId: string | null },
+  status: number,
+  actor: string,
+): Promise<PowerResult> {
   await notifyConfigChanged(env, m.siteId).catch((e: unknown) => console.warn("config push after commission failed", String(e)));
-  return lifecyclePower(env, { id: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, rackId: m.rackId, status }, { kind: "start" }, { actor, action: "commission" });
+  return lifecyclePower(
+    env,
+    { id: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, rackId: m.rackId, status },
+    { kind: "start" },
+    { actor, action: "commission" },
+  );
 }
 
 const FINISHING: Record<Finishes, { status: number; done: "released" | "rescue_exited"; failed: "release_failed" | "rescue_exit_failed" }> = {
@@ -132,7 +156,13 @@ export async function finishLifecycleStep(db: D1Database, cmd: StoredCommand, o:
   if (!m || m.status !== step.status) return false;
   const ok = o.state === "done";
   const what = cmd.type === "power.off" ? "power off" : cmd.type === "power.on" ? "power on" : "power cycle";
-  const reason = ok ? (cmd.type === "power.off" ? "powered off" : `${what} done, next boot from disk`) : o.state === "expired" ? `${what}: no result from the rack by its deadline` : `${what} failed: ${o.error?.message ?? "unknown error"}`;
+  const reason = ok
+    ? cmd.type === "power.off"
+      ? "powered off"
+      : `${what} done, next boot from disk`
+    : o.state === "expired"
+      ? `${what}: no result from the rack by its deadline`
+      : `${what} failed: ${o.error?.message ?? "unknown error"}`;
   try {
     await applyAction(
       db,

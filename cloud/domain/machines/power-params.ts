@@ -16,7 +16,11 @@ export interface SealedPower {
 /** Validates power parameters for their type and encrypts them; returns what to store. */
 export async function sealPower(secretKey: string, type: PowerType, params: Record<string, unknown>, systemId: string): Promise<SealedPower> {
   const r = powerParameterSchemas[type].safeParse(params);
-  if (!r.success) throw badRequest(`power_parameters are not valid for power_type ${type}`, r.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })));
+  if (!r.success)
+    throw badRequest(
+      `power_parameters are not valid for power_type ${type}`,
+      r.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+    );
   const set = Object.entries(r.data as Record<string, unknown>)
     .filter(([, v]) => v !== undefined && v !== "")
     .map(([k]) => k)

@@ -7,7 +7,14 @@
 // cap on queries in flight. Results land here: power_state and power_checked_at on each
 // machine, and an event when the state changed without Plinth having caused it.
 import { NODE_STATUS } from "../../../shared/lifecycle";
-import { DEFAULT_DEADLINE_MS, MAX_POLL_BATCH, POWER_POLL_CAPABILITY, type PowerPollParams, PowerPollResult, type PowerPollState } from "../../../shared/tunnel/commands";
+import {
+  DEFAULT_DEADLINE_MS,
+  MAX_POLL_BATCH,
+  POWER_POLL_CAPABILITY,
+  type PowerPollParams,
+  PowerPollResult,
+  type PowerPollState,
+} from "../../../shared/tunnel/commands";
 import { decryptJson } from "../../auth/secrets";
 import type { Env } from "../../env";
 import { type EventLevel, machineEventStatement } from "../events";
@@ -99,18 +106,25 @@ export async function pollPower(env: Env, now: number, settings: PollSettings = 
   const db = env.DB;
   // `power_type != 'manual'` is the partial index's condition: only BMC machines are read.
   const { results: due } = await db
-    .prepare("SELECT id, system_id, site_id, rack_id, power_type, power_params_enc FROM machines WHERE power_type != 'manual' AND power_poll_due_at <= ? ORDER BY power_poll_due_at, id LIMIT ?")
+    .prepare(
+      "SELECT id, system_id, site_id, rack_id, power_type, power_params_enc FROM machines WHERE power_type != 'manual' AND power_poll_due_at <= ? ORDER BY power_poll_due_at, id LIMIT ?",
+    )
     .bind(now, settings.maxPerRun)
     .all<DueRow>();
   run.due = due.length;
   if (!due.length) return run;
   // Each moves to its next slot first: whatever happens to this run, a machine is asked at
   // most once per interval, and one that could not be asked now is not retried every minute.
-  await db.prepare(NEXT_DUE_SQL).bind(now, settings.intervalMs, JSON.stringify(due.map((m) => m.id))).run();
+  await db
+    .prepare(NEXT_DUE_SQL)
+    .bind(now, settings.intervalMs, JSON.stringify(due.map((m) => m.id)))
+    .run();
 
   const sites = [...new Set(due.map((m) => m.site_id))];
   const { results: racks } = await db
-    .prepare("SELECT id, site_id, capabilities FROM racks WHERE revoked_at IS NULL AND connected = 1 AND site_id IN (SELECT value FROM json_each(?)) ORDER BY last_seen_at DESC, id")
+    .prepare(
+      "SELECT id, site_id, capabilities FROM racks WHERE revoked_at IS NULL AND connected = 1 AND site_id IN (SELECT value FROM json_each(?)) ORDER BY last_seen_at DESC, id",
+    )
     .bind(JSON.stringify(sites))
     .all<{ id: string; site_id: number; capabilities: string }>();
   const capable = racks.filter((r) => {
@@ -151,13 +165,25 @@ export async function pollPower(env: Env, now: number, settings: PollSettings = 
   for (const [rackId, machines] of perRack) {
     for (let i = 0; i < machines.length; i += size) {
       const batch = machines.slice(i, i + size);
-      cmds.push({ id: newCommandId(), rackId, type: "power.poll", params: { machines: batch }, deadline: created + DEFAULT_DEADLINE_MS["power.poll"], machineId: null, createdAt: created });
+      cmds.push({
+        id: newCommandId(),
+        rackId,
+        type: "power.poll",
+        params: { machines: batch },
+        deadline: created + DEFAULT_DEADLINE_MS["power.poll"],
+        machineId: null,
+        createdAt: created,
+      });
     }
   }
   if (!cmds.length) return run;
   await db.batch(
     cmds.map((c) =>
-      db.prepare("INSERT INTO rack_commands (id, rack_id, machine_id, type, actor, deadline, created_at) VALUES (?, ?, NULL, 'power.poll', 'region:power-poll', ?, ?)").bind(c.id, c.rackId, c.deadline, c.createdAt),
+      db
+        .prepare(
+          "INSERT INTO rack_commands (id, rack_id, machine_id, type, actor, deadline, created_at) VALUES (?, ?, NULL, 'power.poll', 'region:power-poll', ?, ?)",
+        )
+        .bind(c.id, c.rackId, c.deadline, c.createdAt),
     ),
   );
   await Promise.all(
@@ -209,7 +235,9 @@ const PENDING = "EXISTS (SELECT 1 FROM rack_commands WHERE id = ? AND state = 'p
  */
 export async function landPoll(db: D1Database, cmd: StoredCommand, o: CommandOutcome, now = Date.now()): Promise<{ changedOutside: string[] }> {
   const close = (state: string, result: unknown) =>
-    db.prepare("UPDATE rack_commands SET state = ?, result = ?, completed_at = ? WHERE id = ? AND state = 'pending'").bind(state, result === null ? null : JSON.stringify(result), now, cmd.id);
+    db
+      .prepare("UPDATE rack_commands SET state = ?, result = ?, completed_at = ? WHERE id = ? AND state = 'pending'")
+      .bind(state, result === null ? null : JSON.stringify(result), now, cmd.id);
   if (o.state === "expired") {
     await close("expired", null).run();
     return { changedOutside: [] };

@@ -24,7 +24,16 @@ export interface PowerMachine extends MachineOnSite {
 
 /** Returns the dispatched command, or null for the manual driver. Throws 503 no_rack when no rack can carry it. */
 export async function requestPower(env: Env, actor: string, m: PowerMachine, req: PowerRequest): Promise<Dispatched | null> {
-  const base = { machineId: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, actor, fromStatus: m.status, toStatus: m.status, type: `power.${req.action}` };
+  const base = {
+    machineId: m.id,
+    systemId: m.systemId,
+    hostname: m.hostname,
+    siteId: m.siteId,
+    actor,
+    fromStatus: m.status,
+    toStatus: m.status,
+    type: `power.${req.action}`,
+  };
   if (m.powerType === "manual") {
     await recordEvent(env.DB, { ...base, level: "WARNING", description: `${req.verb} requested: the power driver is manual, someone on site must do it` });
     return null;

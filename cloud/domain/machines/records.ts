@@ -20,7 +20,9 @@ export interface Actor {
 /** The machine a MAC already belongs to, if any (both APIs word the refusal their own way). */
 export async function macInUse(db: D1Database, macs: string[]): Promise<{ mac: string; systemId: string; hostname: string } | null> {
   return db
-    .prepare("SELECT i.mac, m.system_id AS systemId, m.hostname FROM interfaces i JOIN machines m ON m.id = i.machine_id WHERE i.mac IN (SELECT value FROM json_each(?))")
+    .prepare(
+      "SELECT i.mac, m.system_id AS systemId, m.hostname FROM interfaces i JOIN machines m ON m.id = i.machine_id WHERE i.mac IN (SELECT value FROM json_each(?))",
+    )
     .bind(JSON.stringify(macs))
     .first<{ mac: string; systemId: string; hostname: string }>();
 }
@@ -75,15 +77,34 @@ export async function createMachine(env: Env, actor: Actor, n: NewMachine, opts:
         now,
       ),
     ...n.macs.map((mac, i) =>
-      db.prepare("INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, ?, ?, ? FROM machines WHERE system_id = ?").bind(`eth${i}`, mac, i === 0 ? 1 : 0, systemId),
+      db
+        .prepare("INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, ?, ?, ? FROM machines WHERE system_id = ?")
+        .bind(`eth${i}`, mac, i === 0 ? 1 : 0, systemId),
     ),
-    machineEventStatement(db, { type: "machine.created", actor: actor.username, description: `created${opts.via ?? ""}`, toStatus: "current", at: now }, "m.system_id = ?", systemId),
+    machineEventStatement(
+      db,
+      { type: "machine.created", actor: actor.username, description: `created${opts.via ?? ""}`, toStatus: "current", at: now },
+      "m.system_id = ?",
+      systemId,
+    ),
   ]);
   if (opts.commission) {
     const m = (await db
-      .prepare("SELECT id, system_id AS systemId, hostname, site_id AS siteId, rack_id AS rackId, status, previous_status AS previousStatus, locked, power_type AS powerType FROM machines WHERE system_id = ?")
+      .prepare(
+        "SELECT id, system_id AS systemId, hostname, site_id AS siteId, rack_id AS rackId, status, previous_status AS previousStatus, locked, power_type AS powerType FROM machines WHERE system_id = ?",
+      )
       .bind(systemId)
-      .first<{ id: number; systemId: string; hostname: string; siteId: number; rackId: string | null; status: number; previousStatus: number | null; locked: number; powerType: string }>())!;
+      .first<{
+        id: number;
+        systemId: string;
+        hostname: string;
+        siteId: number;
+        rackId: string | null;
+        status: number;
+        previousStatus: number | null;
+        locked: number;
+        powerType: string;
+      }>())!;
     const to = await applyAction(db, { ...m, locked: !!m.locked }, "commission", { actor: actor.username, reason: "commission on create" });
     await commissionPower(env, m, to, actor.username);
   }
@@ -116,7 +137,6 @@ const COLUMN: Record<Exclude<keyof MachineChanges, "power" | "ownerData">, strin
   memory: "memory",
 };
 
-
 /** Applies the changes to an unlocked machine; returns false when there was nothing to change. */
 export async function updateMachine(db: D1Database, actor: string, m: MachineRef, ch: MachineChanges, description: string): Promise<boolean> {
   const sets: string[] = [];
@@ -140,7 +160,16 @@ export async function updateMachine(db: D1Database, actor: string, m: MachineRef
   put("updated_at", now);
   await db.batch([
     db.prepare(`UPDATE machines SET ${sets.join(", ")} WHERE id = ? AND locked = 0`).bind(...args, m.id),
-    eventStatement(db, { machineId: m.id, systemId: m.systemId, hostname: ch.hostname ?? m.hostname, siteId: m.siteId, type: "machine.updated", actor, description, at: now }),
+    eventStatement(db, {
+      machineId: m.id,
+      systemId: m.systemId,
+      hostname: ch.hostname ?? m.hostname,
+      siteId: m.siteId,
+      type: "machine.updated",
+      actor,
+      description,
+      at: now,
+    }),
   ]);
   return true;
 }
@@ -149,7 +178,14 @@ export async function updateMachine(db: D1Database, actor: string, m: MachineRef
  * Replaces the owner data if nobody changed it since `before` was read; returns false when
  * someone did (the caller asks the client to try again).
  */
-export async function setOwnerData(db: D1Database, actor: string, m: MachineRef, before: string, data: Record<string, string>, description: string): Promise<boolean> {
+export async function setOwnerData(
+  db: D1Database,
+  actor: string,
+  m: MachineRef,
+  before: string,
+  data: Record<string, string>,
+  description: string,
+): Promise<boolean> {
   const now = Date.now();
   const [res] = await db.batch([
     db.prepare("UPDATE machines SET owner_data = ?, updated_at = ? WHERE id = ? AND owner_data = ?").bind(JSON.stringify(data), now, m.id, before),
@@ -191,5 +227,8 @@ export async function deleteMachine(
 /** After a MAAS release the owner's data goes, once the machine is on its way back to Ready (MAAS clears it). */
 export async function clearOwnerDataOnceReleased(db: D1Database, machineId: number): Promise<void> {
   const released = [NODE_STATUS.READY, NODE_STATUS.RELEASING, NODE_STATUS.DISK_ERASING];
-  await db.prepare("UPDATE machines SET owner_data = '{}' WHERE id = ? AND status IN (SELECT value FROM json_each(?))").bind(machineId, JSON.stringify(released)).run();
+  await db
+    .prepare("UPDATE machines SET owner_data = '{}' WHERE id = ? AND status IN (SELECT value FROM json_each(?))")
+    .bind(machineId, JSON.stringify(released))
+    .run();
 }

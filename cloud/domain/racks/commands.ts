@@ -62,10 +62,22 @@ export interface CommandStep {
 }
 
 export function noRack(type: string): ApiError {
-  return new ApiError(503, "no_rack", `no rack appliance is enrolled for this machine's site: ${type} cannot be sent`, { command: type }, { "retry-after": "30" });
+  return new ApiError(
+    503,
+    "no_rack",
+    `no rack appliance is enrolled for this machine's site: ${type} cannot be sent`,
+    { command: type },
+    { "retry-after": "30" },
+  );
 }
 
-export async function dispatchRackCommand(env: Env, target: RackCommandTarget, type: RackCommandType, params: Record<string, unknown>, opts: DispatchOptions = {}): Promise<Dispatched> {
+export async function dispatchRackCommand(
+  env: Env,
+  target: RackCommandTarget,
+  type: RackCommandType,
+  params: Record<string, unknown>,
+  opts: DispatchOptions = {},
+): Promise<Dispatched> {
   const [sent] = await dispatchRackCommands(env, target, [{ type, params }], opts);
   return sent!;
 }
@@ -99,7 +111,15 @@ export async function dispatchRackCommands(env: Env, target: RackCommandTarget, 
   }));
   await env.DB.batch([
     ...cmds.map((cmd) =>
-      env.DB.prepare("INSERT INTO rack_commands (id, rack_id, machine_id, type, actor, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)").bind(cmd.id, rackId, cmd.machineId, cmd.type, opts.actor ?? "", cmd.deadline, cmd.createdAt),
+      env.DB.prepare("INSERT INTO rack_commands (id, rack_id, machine_id, type, actor, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)").bind(
+        cmd.id,
+        rackId,
+        cmd.machineId,
+        cmd.type,
+        opts.actor ?? "",
+        cmd.deadline,
+        cmd.createdAt,
+      ),
     ),
     ...(opts.also?.({ rackId, commandIds: cmds.map((c) => c.id) }) ?? []),
   ]);
@@ -116,6 +136,8 @@ export async function dispatchRackCommands(env: Env, target: RackCommandTarget, 
 /** Region code that changes what a site's racks serve (subnets, boot intents) calls this. */
 /** Tells the connected racks of a site (or of every site, with null) that their snapshot changed. */
 export async function notifyConfigChanged(env: Env, siteId: number | null): Promise<void> {
-  const { results } = await env.DB.prepare("SELECT id FROM racks WHERE (?1 IS NULL OR site_id = ?1) AND revoked_at IS NULL AND connected = 1").bind(siteId).all<{ id: string }>();
+  const { results } = await env.DB.prepare("SELECT id FROM racks WHERE (?1 IS NULL OR site_id = ?1) AND revoked_at IS NULL AND connected = 1")
+    .bind(siteId)
+    .all<{ id: string }>();
   await Promise.all(results.map((r) => env.RACK_TUNNEL.get(env.RACK_TUNNEL.idFromName(r.id)).configChanged()));
 }

@@ -43,5 +43,8 @@ export async function authenticateRack(db: D1Database, header: string | undefine
 
 /** The rotated credential (by its hash) becomes the only one; the old one stops working. */
 export async function retireOldCredential(db: D1Database, rackId: string, nextHash: string): Promise<void> {
-  await db.prepare("UPDATE racks SET secret_hash = next_secret_hash, next_secret_hash = NULL WHERE id = ? AND next_secret_hash = ?").bind(rackId, nextHash).run();
+  await db
+    .prepare("UPDATE racks SET secret_hash = next_secret_hash, next_secret_hash = NULL WHERE id = ? AND next_secret_hash = ?")
+    .bind(rackId, nextHash)
+    .run();
 }

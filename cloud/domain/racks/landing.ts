@@ -28,7 +28,8 @@ function outcomeStatements(db: D1Database, cmd: StoredCommand, o: CommandOutcome
   const stmts: D1PreparedStatement[] = [];
   if (cmd.machineId !== null) {
     const ps = powerStateAfter(cmd, o);
-    if (ps) stmts.push(db.prepare(`UPDATE machines SET power_state = ?, power_checked_at = ? WHERE id = ? AND ${pending}`).bind(ps, now, cmd.machineId, cmd.id));
+    if (ps)
+      stmts.push(db.prepare(`UPDATE machines SET power_state = ?, power_checked_at = ? WHERE id = ? AND ${pending}`).bind(ps, now, cmd.machineId, cmd.id));
     const { level, text } = describe(cmd, o);
     stmts.push(
       machineEventStatement(
@@ -41,7 +42,9 @@ function outcomeStatements(db: D1Database, cmd: StoredCommand, o: CommandOutcome
     );
   }
   const result = o.state === "expired" ? null : JSON.stringify(o.state === "done" ? { ok: true, data: o.data ?? {} } : { ok: false, error: o.error });
-  stmts.push(db.prepare("UPDATE rack_commands SET state = ?, result = ?, completed_at = ? WHERE id = ? AND state = 'pending'").bind(o.state, result, now, cmd.id));
+  stmts.push(
+    db.prepare("UPDATE rack_commands SET state = ?, result = ?, completed_at = ? WHERE id = ? AND state = 'pending'").bind(o.state, result, now, cmd.id),
+  );
   return stmts;
 }
 
@@ -58,7 +61,11 @@ export async function landEvents(db: D1Database, rackId: string, journal: string
   for (const e of events) {
     const key = [rackId, journal, e.seq] as const;
     if (e.type === "power.state") {
-      stmts.push(db.prepare(`UPDATE machines SET power_state = ?, power_checked_at = ? WHERE system_id = ? AND ${fresh}`).bind(e.data.state, now, e.data.systemId, ...key));
+      stmts.push(
+        db
+          .prepare(`UPDATE machines SET power_state = ?, power_checked_at = ? WHERE system_id = ? AND ${fresh}`)
+          .bind(e.data.state, now, e.data.systemId, ...key),
+      );
     }
     const systemId = "systemId" in e.data ? e.data.systemId : null;
     const mac = "mac" in e.data ? e.data.mac : null;
@@ -72,7 +79,11 @@ export async function landEvents(db: D1Database, rackId: string, journal: string
         ...key,
       ),
     );
-    stmts.push(db.prepare("INSERT OR IGNORE INTO rack_events (rack_id, journal, seq, type, data, at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)").bind(...key, e.type, JSON.stringify(e.data), e.at, now));
+    stmts.push(
+      db
+        .prepare("INSERT OR IGNORE INTO rack_events (rack_id, journal, seq, type, data, at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .bind(...key, e.type, JSON.stringify(e.data), e.at, now),
+    );
   }
   await db.batch(stmts);
 }

@@ -80,10 +80,18 @@ async function enlist(db: D1Database, rackId: string, e: DiscoverEvent, now: num
          VALUES (?, ?, ?, ?, ?, 'manual', ?, ?, ?, ?, ?, ?, ?)`,
       )
       .bind(systemId, hostname, architecture, e.data.mac, firmware, rack.site_id, zone.id, pool.id, rackId, NODE_STATUS.NEW, now, now),
-    db.prepare("INSERT INTO interfaces (machine_id, name, mac, subnet_id, is_boot) SELECT id, 'eth0', ?, ?, 1 FROM machines WHERE system_id = ?").bind(e.data.mac, managed.id, systemId),
+    db
+      .prepare("INSERT INTO interfaces (machine_id, name, mac, subnet_id, is_boot) SELECT id, 'eth0', ?, ?, 1 FROM machines WHERE system_id = ?")
+      .bind(e.data.mac, managed.id, systemId),
     machineEventStatement(
       db,
-      { type: "machine.enlisted", actor: `rack:${rackId}`, toStatus: "current", description: `enlisted from a DHCP discover of ${e.data.mac} on ${managed.cidr}`, at: now },
+      {
+        type: "machine.enlisted",
+        actor: `rack:${rackId}`,
+        toStatus: "current",
+        description: `enlisted from a DHCP discover of ${e.data.mac} on ${managed.cidr}`,
+        at: now,
+      },
       "m.system_id = ?",
       systemId,
     ),
@@ -98,7 +106,9 @@ const str = z.string().max(1024).nullish();
 const Cpu = z.object({ count: int.max(1_000_000), model: str });
 const Memory = z.object({ total_bytes: int.nullish(), physical_bytes: int.nullish() });
 const Disks = z.object({
-  disks: z.array(z.object({ name: z.string().min(1).max(64), path: str, size_bytes: int, model: str, serial: str, rotational: z.boolean().nullish() })).max(256),
+  disks: z
+    .array(z.object({ name: z.string().min(1).max(64), path: str, size_bytes: int, model: str, serial: str, rotational: z.boolean().nullish() }))
+    .max(256),
 });
 const mac = z
   .string()
@@ -106,7 +116,16 @@ const mac = z
   .pipe(z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/));
 const Nics = z.object({
   nics: z
-    .array(z.object({ name: z.string().min(1).max(64), mac, driver: str, speed_mbps: int.max(10_000_000).nullish(), link: z.boolean().nullish(), boot: z.boolean().nullish() }))
+    .array(
+      z.object({
+        name: z.string().min(1).max(64),
+        mac,
+        driver: str,
+        speed_mbps: int.max(10_000_000).nullish(),
+        link: z.boolean().nullish(),
+        boot: z.boolean().nullish(),
+      }),
+    )
     .max(256),
 });
 const Dmi = z.object({ product_uuid: z.string().max(64).nullish() });
@@ -123,7 +142,14 @@ interface MachineRow {
   deploy_token: string | null;
 }
 
-const core = (m: MachineRow) => ({ id: m.id, systemId: m.system_id, status: m.status, previousStatus: m.previous_status, locked: !!m.locked, powerType: m.power_type });
+const core = (m: MachineRow) => ({
+  id: m.id,
+  systemId: m.system_id,
+  status: m.status,
+  previousStatus: m.previous_status,
+  locked: !!m.locked,
+  powerType: m.power_type,
+});
 
 /**
  * Deploy's reports: "installed" means the image and seed are on disk, so from now on the node
@@ -134,14 +160,22 @@ async function deployProgress(db: D1Database, m: MachineRow, status: string, doc
   const s = Status.safeParse(doc);
   if (status === "failed") {
     try {
-      await applyAction(db, core(m), "deployment_failed", { actor: `rack:${rackId}`, reason: `the node reported a failure${s.success && s.data.error ? `: ${s.data.error.slice(0, 500)}` : ""}` });
+      await applyAction(db, core(m), "deployment_failed", {
+        actor: `rack:${rackId}`,
+        reason: `the node reported a failure${s.success && s.data.error ? `: ${s.data.error.slice(0, 500)}` : ""}`,
+      });
       return true;
     } catch {
       return false;
     }
   }
   if (s.success && s.data.mode === "deploy" && s.data.status === "installed") {
-    const r = await db.prepare("UPDATE machines SET deploy_installed_at = ?, status_message = 'image installed, booting the deployed system', updated_at = ? WHERE id = ? AND status = ? AND deploy_installed_at IS NULL").bind(now, now, m.id, NODE_STATUS.DEPLOYING).run();
+    const r = await db
+      .prepare(
+        "UPDATE machines SET deploy_installed_at = ?, status_message = 'image installed, booting the deployed system', updated_at = ? WHERE id = ? AND status = ? AND deploy_installed_at IS NULL",
+      )
+      .bind(now, now, m.id, NODE_STATUS.DEPLOYING)
+      .run();
     return r.meta.changes === 1;
   }
   return false;
@@ -165,7 +199,9 @@ async function phoneHome(db: D1Database, m: MachineRow, doc: unknown, rackId: st
 async function applyResult(db: D1Database, rackId: string, e: ResultEvent, now: number): Promise<boolean> {
   // Only machines of the rack's site: a rack cannot write into another site's machines.
   const m = await db
-    .prepare("SELECT m.id, m.system_id, m.status, m.previous_status, m.locked, m.power_type, m.deploy_token FROM machines m JOIN racks r ON r.site_id = m.site_id WHERE m.system_id = ? AND r.id = ?")
+    .prepare(
+      "SELECT m.id, m.system_id, m.status, m.previous_status, m.locked, m.power_type, m.deploy_token FROM machines m JOIN racks r ON r.site_id = m.site_id WHERE m.system_id = ? AND r.id = ?",
+    )
     .bind(e.data.systemId, rackId)
     .first<MachineRow>();
   if (!m) return false;
@@ -194,14 +230,22 @@ async function inventory(db: D1Database, m: MachineRow, name: string, doc: unkno
   switch (name) {
     case "cpu": {
       const c = Cpu.safeParse(doc);
-      if (c.success) await db.prepare("UPDATE machines SET cpu_count = ?, cpu_model = ? WHERE id = ?").bind(c.data.count, c.data.model ?? "", m.id).run();
+      if (c.success)
+        await db
+          .prepare("UPDATE machines SET cpu_count = ?, cpu_model = ? WHERE id = ?")
+          .bind(c.data.count, c.data.model ?? "", m.id)
+          .run();
       return;
     }
     case "memory": {
       const r = Memory.safeParse(doc);
       const bytes = r.success ? (r.data.physical_bytes ?? r.data.total_bytes ?? null) : null;
       // MiB, as MAAS stores it.
-      if (bytes !== null) await db.prepare("UPDATE machines SET memory = ? WHERE id = ?").bind(Math.floor(bytes / 1_048_576), m.id).run();
+      if (bytes !== null)
+        await db
+          .prepare("UPDATE machines SET memory = ? WHERE id = ?")
+          .bind(Math.floor(bytes / 1_048_576), m.id)
+          .run();
       return;
     }
     case "disks": {
@@ -231,7 +275,9 @@ async function inventory(db: D1Database, m: MachineRow, name: string, doc: unkno
             .prepare("UPDATE interfaces SET name = ?, driver = ?, speed_mbps = ?, link_connected = ? WHERE mac = ? AND machine_id = ?")
             .bind(n.name, n.driver ?? "", n.speed_mbps ?? 0, n.link === false ? 0 : 1, n.mac, m.id),
           db
-            .prepare("INSERT INTO interfaces (machine_id, name, mac, driver, speed_mbps, link_connected, is_boot) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM interfaces WHERE mac = ?)")
+            .prepare(
+              "INSERT INTO interfaces (machine_id, name, mac, driver, speed_mbps, link_connected, is_boot) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM interfaces WHERE mac = ?)",
+            )
             .bind(m.id, n.name, n.mac, n.driver ?? "", n.speed_mbps ?? 0, n.link === false ? 0 : 1, n.boot ? 1 : 0, n.mac),
         ]),
       );
@@ -265,7 +311,9 @@ async function finish(db: D1Database, m: MachineRow, status: string, doc: unknow
   const on = FINISH[m.status];
   if (!on) return false;
   const failed = status !== "passed";
-  const reason = failed ? `the node reported a failure${s.success && s.data.error ? `: ${s.data.error.slice(0, 500)}` : ""}` : `${s.success ? s.data.mode : "phase"} done`;
+  const reason = failed
+    ? `the node reported a failure${s.success && s.data.error ? `: ${s.data.error.slice(0, 500)}` : ""}`
+    : `${s.success ? s.data.mode : "phase"} done`;
   try {
     await applyAction(db, core(m), failed ? on.failed : on.done, { actor: `rack:${rackId}`, reason });
     return true;

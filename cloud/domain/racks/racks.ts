@@ -93,7 +93,13 @@ export async function createEnrolToken(db: D1Database, actor: { userId: number; 
     db
       .prepare("INSERT INTO enrol_tokens (site_id, name, prefix, token_hash, expires_at, uses_left, created_by) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id")
       .bind(t.siteId, t.name, tok.prefix, tok.hash, t.expiresAt, t.uses, actor.userId),
-    eventStatement(db, { siteId: t.siteId, type: "rack.enrol_token_created", level: "AUDIT", actor: actor.username, description: `enrolment token ${t.name} (${tok.prefix}…)` }),
+    eventStatement(db, {
+      siteId: t.siteId,
+      type: "rack.enrol_token_created",
+      level: "AUDIT",
+      actor: actor.username,
+      description: `enrolment token ${t.name} (${tok.prefix}…)`,
+    }),
   ]);
   return { id: (row!.results[0] as { id: number }).id, token: tok.token };
 }

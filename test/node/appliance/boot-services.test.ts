@@ -91,7 +91,28 @@ beforeAll(async () => {
   writeFileSync(join(tftpRoot, "vmlinuz"), "kernel");
   writeFileSync(join(tftpRoot, "initrd.img"), "initrd");
 
-  appliance = appNs.spawn(process.execPath, ["--import", "tsx", join(root, "appliance", "cli.ts"), "run", "--state-dir", dir, "--region", `http://${LINK}.1:${relayPort}`, "--dhcp-interface", srv, "--tftp-root", tftpRoot, "--http-port", "5248", "--log-level", "debug"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  appliance = appNs.spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(root, "appliance", "cli.ts"),
+      "run",
+      "--state-dir",
+      dir,
+      "--region",
+      `http://${LINK}.1:${relayPort}`,
+      "--dhcp-interface",
+      srv,
+      "--tftp-root",
+      tftpRoot,
+      "--http-port",
+      "5248",
+      "--log-level",
+      "debug",
+    ],
+    { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+  );
   appOut = watchOutput(appliance);
   await appOut.waitFor((l) => l.includes("boot services started"), "boot services", 60_000);
   await until("the rack to connect", async () => (await api(r, "GET", `/racks/${rackId}`)).json.connected);
@@ -122,7 +143,10 @@ afterAll(async () => {
 function hook(name: string): { path: string; out: string } {
   const path = join(dir, `${name}.sh`);
   const out = join(dir, `${name}.env`);
-  writeFileSync(path, `#!/bin/sh\n[ "$1" = bound ] && ip addr replace "$ip/$mask" dev "$interface"\n[ "$1" = bound ] && env > "${out}.tmp" && mv "${out}.tmp" "${out}"\nexit 0\n`);
+  writeFileSync(
+    path,
+    `#!/bin/sh\n[ "$1" = bound ] && ip addr replace "$ip/$mask" dev "$interface"\n[ "$1" = bound ] && env > "${out}.tmp" && mv "${out}.tmp" "${out}"\nexit 0\n`,
+  );
   chmodSync(path, 0o755);
   return { path, out };
 }
@@ -134,7 +158,12 @@ async function udhcpc(name: string, extra: string[]): Promise<Record<string, str
   const w = watchOutput(child);
   const code = await new Promise<number | null>((res) => child.once("exit", (c) => res(c)));
   if (code !== 0) throw new Error(`udhcpc exited ${code}: ${w.output.join("\n")}`);
-  return Object.fromEntries(readFileSync(h.out, "utf8").split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  return Object.fromEntries(
+    readFileSync(h.out, "utf8")
+      .split("\n")
+      .filter((l) => l.includes("="))
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
 }
 
 const PXE_BIOS = ["-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000"];
@@ -178,7 +207,17 @@ describe("snapshot translation and the metadata mapping", () => {
     version: "v1",
     site: "default",
     subnets: [
-      { id: 1, cidr: "10.1.0.0/24", gateway: "10.1.0.1", dns: [], managed: true, ranges: [{ type: "dynamic", start: "10.1.0.100", end: "10.1.0.200" }, { type: "reserved", start: "10.1.0.2", end: "10.1.0.9" }] },
+      {
+        id: 1,
+        cidr: "10.1.0.0/24",
+        gateway: "10.1.0.1",
+        dns: [],
+        managed: true,
+        ranges: [
+          { type: "dynamic", start: "10.1.0.100", end: "10.1.0.200" },
+          { type: "reserved", start: "10.1.0.2", end: "10.1.0.9" },
+        ],
+      },
       { id: 2, cidr: "10.2.0.0/24", gateway: null, dns: [], managed: false, ranges: [] },
     ],
     reservations: [
@@ -210,7 +249,14 @@ describe("snapshot translation and the metadata mapping", () => {
 
   it("maps the environment's posts to results for the node holding the address", () => {
     const who = (ip: string) => (ip === "10.1.0.50" ? "abc" : null);
-    const req = (path: string, body: unknown, remote = "::ffff:10.1.0.50") => ({ method: "POST", path, query: "", headers: {}, body: Buffer.from(JSON.stringify(body)), remote });
+    const req = (path: string, body: unknown, remote = "::ffff:10.1.0.50") => ({
+      method: "POST",
+      path,
+      query: "",
+      headers: {},
+      body: Buffer.from(JSON.stringify(body)),
+      remote,
+    });
     expect(parseMetadata(req("/commissioning/cpu", { count: 2 }), who)).toMatchObject({ systemId: "abc", name: "cpu", status: "passed" });
     expect(parseMetadata(req("/status", { mode: "commission", status: "done" }), who)).toMatchObject({ name: "status", status: "passed" });
     expect(parseMetadata(req("/status", { mode: "commission", status: "failed", error: "x" }), who)).toMatchObject({ status: "failed" });

@@ -21,7 +21,8 @@ describe("plinth-appliance flags", () => {
   it("run --help lists the tuning flags and their environment twins", () => {
     const r = appliance(["run", "--help"]);
     expect(r.code).toBe(0);
-    for (const s of ["--http-memory-bytes", "--power-poll-concurrency", "--image-cache-bytes", "PLINTH_HTTP_MEMORY_BYTES", "PLINTH_POWER_POLL_CONCURRENCY"]) expect(r.stdout).toContain(s);
+    for (const s of ["--http-memory-bytes", "--power-poll-concurrency", "--image-cache-bytes", "PLINTH_HTTP_MEMORY_BYTES", "PLINTH_POWER_POLL_CONCURRENCY"])
+      expect(r.stdout).toContain(s);
   });
 
   const bad: [string, string[], Record<string, string>, RegExp][] = [

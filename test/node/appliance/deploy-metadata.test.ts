@@ -41,7 +41,12 @@ describe("deploy document", () => {
     const d = deployDocument(spec, "abc123", "http://10.9.0.1:5248");
     expect(d.ok).toBe(true);
     if (!d.ok) return;
-    expect(d.doc).toMatchObject({ image: { url: `/images/${SHA}`, sha256: SHA, format: "raw.zst" }, hostname: "node-7", instance_id: "abc123", ssh_keys: ["ssh-ed25519 AAAA k@h"] });
+    expect(d.doc).toMatchObject({
+      image: { url: `/images/${SHA}`, sha256: SHA, format: "raw.zst" },
+      hostname: "node-7",
+      instance_id: "abc123",
+      ssh_keys: ["ssh-ed25519 AAAA k@h"],
+    });
     expect(d.doc.user_data).toBe("#cloud-config\nruncmd: [touch /x]\n");
     expect(d.doc.vendor_data).toContain(`url: http://10.9.0.1:5248/metadata/phone-home/${TOKEN}`);
     expect(d.doc.user_data).not.toContain(TOKEN);
@@ -54,7 +59,11 @@ describe("deploy document", () => {
   });
 
   it("keeps only cloud-init's phone-home fields, bounded", () => {
-    expect(phoneHomeFields(Buffer.from(`instance_id=abc123&hostname=node-7&fqdn=node-7.maas&evil=${"x".repeat(10)}`))).toEqual({ instance_id: "abc123", hostname: "node-7", fqdn: "node-7.maas" });
+    expect(phoneHomeFields(Buffer.from(`instance_id=abc123&hostname=node-7&fqdn=node-7.maas&evil=${"x".repeat(10)}`))).toEqual({
+      instance_id: "abc123",
+      hostname: "node-7",
+      fqdn: "node-7.maas",
+    });
     expect(phoneHomeFields(Buffer.from(`hostname=${"h".repeat(1000)}`)).hostname).toHaveLength(255);
   });
 });
@@ -62,7 +71,10 @@ describe("deploy document", () => {
 describe("boot intent on the rack", () => {
   it("deploys until this rack saw the image installed, then boots the disk even if the region has not heard", () => {
     const installed = new InstalledDeployments(join(dir, "installed-a.json"));
-    expect(httpIntent(snap, { ...q, mac: "52:54:00:00:00:01" }, installed)).toMatchObject({ kind: "deploy", cmdline: expect.stringContaining("plinth.mode=deploy") });
+    expect(httpIntent(snap, { ...q, mac: "52:54:00:00:00:01" }, installed)).toMatchObject({
+      kind: "deploy",
+      cmdline: expect.stringContaining("plinth.mode=deploy"),
+    });
     installed.add(TOKEN, "abc123");
     expect(httpIntent(snap, { ...q, mac: "52:54:00:00:00:01" }, installed)).toEqual({ kind: "local" });
   });

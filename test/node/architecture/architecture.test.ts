@@ -34,7 +34,8 @@ describe("architecture", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    for (const sql of ["INSERT INTO events (a) VALUES (1)", "INSERT OR IGNORE INTO tags", "UPDATE machines SET status = ?", "DELETE FROM racks WHERE id = ?"]) expect(WRITE.test(sql)).toBe(true);
+    for (const sql of ["INSERT INTO events (a) VALUES (1)", "INSERT OR IGNORE INTO tags", "UPDATE machines SET status = ?", "DELETE FROM racks WHERE id = ?"])
+      expect(WRITE.test(sql)).toBe(true);
     expect(WRITE.test("SELECT id FROM machines WHERE updated_at > ?")).toBe(false);
     for (const code of ["c.status = 4", "status !== 6", "WHERE status IN (4, 12)", "previous_status = 10"]) expect(STATUS_LITERAL.test(code)).toBe(true);
     for (const code of ["status: 201", "r.status === 401", "status = ?", "status === NODE_STATUS.READY"]) expect(STATUS_LITERAL.test(code)).toBe(false);

@@ -2,16 +2,7 @@
 // decode with our codecs and re-encode byte for byte; the captured RAKP codes, RAKP4 check
 // and every packet's integrity code are recomputed from the password; payloads decrypt.
 import { describe, expect, it } from "vitest";
-import {
-  SUITES,
-  constantTimeEqual,
-  decryptPayload,
-  deriveKeys,
-  encryptPayload,
-  hmac,
-  integrityCode,
-  userKey,
-} from "../../../appliance/bmc/ipmi/cipher";
+import { SUITES, constantTimeEqual, decryptPayload, deriveKeys, encryptPayload, hmac, integrityCode, userKey } from "../../../appliance/bmc/ipmi/cipher";
 import { parseChannelAuthCapabilities, parseCipherSuiteRecords, parseDeviceId } from "../../../appliance/bmc/ipmi/commands/app";
 import { bootFlags, identifyRequest, parseBootFlags, parseChassisStatus } from "../../../appliance/bmc/ipmi/commands/chassis";
 import { IpmiDecodeError } from "../../../appliance/bmc/ipmi/errors";
@@ -213,9 +204,7 @@ describe("crypto known answers", () => {
     expect(keys.k1.toString("hex")).toBe("5c1f0f0735889712d24163c02ff96e6819aaa3f5ee3758997817397c7d435361");
     expect(keys.k2.toString("hex")).toBe("e60ade37bdd2f2bdd695ba5566db89514af78a907ef99aec0bd692ace5e28261");
     // ipmitool's auth code for its first in-session packet with that K1 (HMAC-SHA256-128).
-    const signed = hex(
-      "06c000100000030000002000 45b22e6b3a0ac9e182d3a612664ceeeada03fc87b2a4635f8ebebeed9b52eb65ffff0207",
-    );
+    const signed = hex("06c000100000030000002000 45b22e6b3a0ac9e182d3a612664ceeeada03fc87b2a4635f8ebebeed9b52eb65ffff0207");
     expect(integrityCode(SUITES[17], keys.k1, signed).toString("hex")).toBe("4b88c9826b483a674ec369282766e175");
     expect(integrityCode(SUITES[3], keys.k1, signed)).toHaveLength(12);
   });

@@ -181,9 +181,9 @@ describe("errors carry the retry policy", () => {
     expect(await powerError(asUser.powerOn())).toMatchObject({ kind: "fatal", code: "insufficient_privilege" });
     // ipmitool at the same privilege gets the same refusal (ipmi_sim does not cap a
     // user-level account asking for admin, so that case cannot be shown against it).
-    expect(() =>
-      ipmitool(PORT, ["-L", "USER", "chassis", "power", "on"], { user: "viewer", password: "viewpass", cipher: 3 }),
-    ).toThrow(/Insufficient privilege/);
+    expect(() => ipmitool(PORT, ["-L", "USER", "chassis", "power", "on"], { user: "viewer", password: "viewpass", cipher: 3 })).toThrow(
+      /Insufficient privilege/,
+    );
   });
 
   it("nothing listening on the port: transient", async () => {

@@ -88,9 +88,7 @@ export class IpmiEmulator {
   private sessions = new Map<number, Session>();
   private nextId = 0x1000;
 
-  constructor(
-    private readonly opts: { users: EmulatorUser[]; suites: number[] },
-  ) {}
+  constructor(private readonly opts: { users: EmulatorUser[]; suites: number[] }) {}
 
   async start(port: number): Promise<void> {
     this.socket.on("message", (msg, rinfo) => {
@@ -186,10 +184,7 @@ export class IpmiEmulator {
     p.x.user = m.user;
     const user = this.opts.users.find((u) => u.name === m.user.toString("utf8"));
     const reply = (status: number, authCode: Buffer = Buffer.alloc(0)) =>
-      pre(
-        PAYLOAD_RAKP2,
-        encodeRakp2({ tag: m.tag, status, consoleSessionId: p.x.consoleSessionId, bmcRandom: p.x.bmcRandom, bmcGuid: GUID, authCode }),
-      );
+      pre(PAYLOAD_RAKP2, encodeRakp2({ tag: m.tag, status, consoleSessionId: p.x.consoleSessionId, bmcRandom: p.x.bmcRandom, bmcGuid: GUID, authCode }));
     if (!user) return reply(0x0d);
     if ((m.role & 0x0f) > user.maxPrivilege) return reply(0x0a);
     p.password = user.password;
@@ -214,7 +209,7 @@ export class IpmiEmulator {
       k2: keys.k2,
       // Sessions start at user level (IPMI 2.0 §13.30) until Set Session Privilege Level.
       privilege: 2,
-      maxPrivilege: Math.min(p.maxPrivilege, (p.x.role & 0x0f) || 4),
+      maxPrivilege: Math.min(p.maxPrivilege, p.x.role & 0x0f || 4),
       seqOut: 0,
     });
     this.state.sessionsOpened++;
@@ -321,4 +316,3 @@ function respond(req: IpmiRequest, completionCode: number, data: number[]): Buff
 function pre(payloadType: number, payload: Buffer): Buffer {
   return encodeV20({ payloadType, encrypted: false, authenticated: false, sessionId: 0, seq: 0, payload });
 }
-

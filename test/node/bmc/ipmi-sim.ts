@@ -102,11 +102,9 @@ export async function startIpmiSim(opts: IpmiSimOptions): Promise<IpmiSim> {
   writeFileSync(join(dir, "lan.conf"), lanConf({ port: opts.port, users, ...(opts.chassisControl === false ? {} : { chassisControl: script }) }));
   writeFileSync(join(dir, "bmc.emu"), BMC_EMU);
   // -n: no console on stdin, which would abort without a terminal.
-  const child: ChildProcess = spawn(
-    "ipmi_sim",
-    ["-c", join(dir, "lan.conf"), "-f", join(dir, "bmc.emu"), "-s", join(dir, "state"), "-n"],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
+  const child: ChildProcess = spawn("ipmi_sim", ["-c", join(dir, "lan.conf"), "-f", join(dir, "bmc.emu"), "-s", join(dir, "state"), "-n"], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
     stderr += d.toString();
@@ -157,11 +155,7 @@ export function ipmitool(port: number, args: string[], creds = { user: "admin", 
 }
 
 /** ipmitool without blocking the event loop: needed when the BMC lives in this process. */
-export function ipmitoolAsync(
-  port: number,
-  args: string[],
-  creds = { user: "admin", password: "password", cipher: 3 },
-): Promise<string> {
+export function ipmitoolAsync(port: number, args: string[], creds = { user: "admin", password: "password", cipher: 3 }): Promise<string> {
   which("ipmitool");
   return new Promise((resolve, reject) => {
     const p = spawn(

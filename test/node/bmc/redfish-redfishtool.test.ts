@@ -93,13 +93,7 @@ describe("emulator cross-checked with redfishtool", () => {
 
   it("the emulator refuses a ResetType the system does not advertise, with a Redfish error", async () => {
     const { emu } = await start();
-    const r = await rt(emu, [
-      "raw",
-      "POST",
-      "/redfish/v1/Systems/437XR1138R2/Actions/ComputerSystem.Reset",
-      "-d",
-      '{"ResetType": "PowerCycle"}',
-    ]);
+    const r = await rt(emu, ["raw", "POST", "/redfish/v1/Systems/437XR1138R2/Actions/ComputerSystem.Reset", "-d", '{"ResetType": "PowerCycle"}']);
     expect(r.code).not.toBe(0);
     expect(`${r.stdout}${r.stderr}`).toContain("400");
     expect(emu.resets).toEqual([]);

@@ -35,9 +35,7 @@ describe("driver registry", () => {
   });
 
   it("invalid parameters are a fatal bad setting that does not echo the password", async () => {
-    const e = await powerError(
-      createDriver("redfish", { power_user: "admin", power_pass: "hunter2", tls_fingerprint: "zz" }),
-    );
+    const e = await powerError(createDriver("redfish", { power_user: "admin", power_pass: "hunter2", tls_fingerprint: "zz" }));
     expect([e.kind, e.code]).toEqual(["fatal", "bad_settings"]);
     expect(e.message).toContain("power_address");
     expect(e.message).toContain("tls_fingerprint");

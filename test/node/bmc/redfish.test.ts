@@ -15,10 +15,7 @@ afterEach(async () => {
   emu = undefined;
 });
 
-async function setup(
-  emuOpts: EmulatorOptions = {},
-  drvOpts: Partial<RedfishDriverOptions> = {},
-): Promise<{ emu: RedfishEmulator; driver: RedfishDriver }> {
+async function setup(emuOpts: EmulatorOptions = {}, drvOpts: Partial<RedfishDriverOptions> = {}): Promise<{ emu: RedfishEmulator; driver: RedfishDriver }> {
   emu = await RedfishEmulator.start(emuOpts);
   driver = new RedfishDriver({
     baseUrl: emu.url,
@@ -95,9 +92,7 @@ describe("redfish driver: power over HTTPS with a pinned fingerprint", () => {
   });
 
   it("rejects a malformed pin as a bad setting", () => {
-    expect(() => new RedfishDriver({ baseUrl: "https://127.0.0.1:1", user: "a", password: "b", fingerprint: "abc" })).toThrow(
-      /SHA-256/,
-    );
+    expect(() => new RedfishDriver({ baseUrl: "https://127.0.0.1:1", user: "a", password: "b", fingerprint: "abc" })).toThrow(/SHA-256/);
   });
 
   it("serves plain HTTP when the BMC has no TLS", async () => {

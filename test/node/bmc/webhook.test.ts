@@ -213,9 +213,9 @@ describe("webhook driver", () => {
   });
 
   it("an invalid regex is refused up front", () => {
-    expect(() => new WebhookDriver({ on: { url: "http://127.0.0.1:1/" }, off: { url: "http://127.0.0.1:1/" }, query: { url: "http://127.0.0.1:1/", onRegex: "(" } })).toThrow(
-      PowerError,
-    );
+    expect(
+      () => new WebhookDriver({ on: { url: "http://127.0.0.1:1/" }, off: { url: "http://127.0.0.1:1/" }, query: { url: "http://127.0.0.1:1/", onRegex: "(" } }),
+    ).toThrow(PowerError);
   });
 
   it("retries a failing webhook and confirms with the query", async () => {

@@ -22,15 +22,20 @@ interface Run {
 
 function plinth(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, PLINTH_CONFIG_DIR: configDir, PLINTH_URL: "", PLINTH_API_KEY: "", ...env }, timeout: 120_000 }, (err, stdout, stderr) => {
-      let json: any = null;
-      try {
-        json = JSON.parse(stdout);
-      } catch {
-        json = null;
-      }
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr, json });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, PLINTH_CONFIG_DIR: configDir, PLINTH_URL: "", PLINTH_API_KEY: "", ...env }, timeout: 120_000 },
+      (err, stdout, stderr) => {
+        let json: any = null;
+        try {
+          json = JSON.parse(stdout);
+        } catch {
+          json = null;
+        }
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr, json });
+      },
+    );
   });
 }
 
@@ -152,7 +157,9 @@ describe("plinth machines", () => {
 
   it("--wait follows deploy and fails with exit 7 when the machine leaves it for another state", async () => {
     expect((await plinth(["machines", "allocate", ready.system_id])).code).toBe(0);
-    const child = spawn(process.execPath, [BIN, "machines", "deploy", ready.system_id, "--wait", "--timeout", "120"], { env: { ...process.env, PLINTH_CONFIG_DIR: configDir } });
+    const child = spawn(process.execPath, [BIN, "machines", "deploy", ready.system_id, "--wait", "--timeout", "120"], {
+      env: { ...process.env, PLINTH_CONFIG_DIR: configDir },
+    });
     let stderr = "";
     let stdout = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -247,7 +254,12 @@ describe("plinth resources", () => {
     const enrol = await fetch(`${region.url}/api/v1/racks/enrol`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ token: tok.json.token, hostname: "rack-cli-1", version: "1.2.3", interfaces: [{ name: "eth0", mac: "52:54:00:cc:00:01", addresses: ["10.20.0.2/24"] }] }),
+      body: JSON.stringify({
+        token: tok.json.token,
+        hostname: "rack-cli-1",
+        version: "1.2.3",
+        interfaces: [{ name: "eth0", mac: "52:54:00:cc:00:01", addresses: ["10.20.0.2/24"] }],
+      }),
     });
     expect(enrol.status).toBe(201);
     const { rack_id: rackId } = (await enrol.json()) as { rack_id: string };
@@ -255,7 +267,16 @@ describe("plinth resources", () => {
     const l = await plinth(["racks", "list", "--json"]);
     expect(l.code, l.stderr).toBe(0);
     const listed = l.json.items.find((x: { id: string }) => x.id === rackId);
-    expect(listed).toMatchObject({ id: rackId, hostname: "rack-cli-1", site: "site-0001", version: "1.2.3", connected: false, revoked: false, pending_commands: 0, last_seen_at: null });
+    expect(listed).toMatchObject({
+      id: rackId,
+      hostname: "rack-cli-1",
+      site: "site-0001",
+      version: "1.2.3",
+      connected: false,
+      revoked: false,
+      pending_commands: 0,
+      last_seen_at: null,
+    });
     expect(listed.interfaces).toEqual([{ name: "eth0", mac: "52:54:00:cc:00:01", addresses: ["10.20.0.2/24"] }]);
 
     const s = await plinth(["racks", "show", rackId, "--json"]);
@@ -366,7 +387,12 @@ describe("the installed package", () => {
       for (const dev of ["vitest", "typescript", "wrangler"]) expect(existsSync(join(dir, "node_modules", dev)), `${dev} is a devDependency`).toBe(false);
       const bin = join(dir, "cli/bin/plinth.mjs");
       const run = (args: string[]) =>
-        spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, PLINTH_CONFIG_DIR: configDir, PLINTH_URL: region.url, PLINTH_API_KEY: region.admin.api_key }, timeout: 60_000 });
+        spawnSync(process.execPath, [bin, ...args], {
+          cwd: dir,
+          encoding: "utf8",
+          env: { ...process.env, PLINTH_CONFIG_DIR: configDir, PLINTH_URL: region.url, PLINTH_API_KEY: region.admin.api_key },
+          timeout: 60_000,
+        });
       const help = run(["--help"]);
       expect(help.status, help.stderr).toBe(0);
       const who = run(["whoami", "--json"]);

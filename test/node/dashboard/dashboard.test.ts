@@ -66,24 +66,30 @@ describe("dashboard", () => {
 
     await page.getByLabel("Status", { exact: true }).selectOption({ label: "Deployed" });
     await page.waitForURL(/status=6/, WAIT);
-    await expect.poll(async () => (await page.locator('[data-testid="machines"] tbody .badge').allInnerTexts()).every((t) => t === "Deployed"), WAIT).toBe(true);
+    await expect
+      .poll(async () => (await page.locator('[data-testid="machines"] tbody .badge').allInnerTexts()).every((t) => t === "Deployed"), WAIT)
+      .toBe(true);
     await page.getByLabel("Site", { exact: true }).fill("site-0003");
     await page.getByLabel("Site", { exact: true }).press("Enter");
     await page.waitForURL(/site=site-0003/, WAIT);
-    await expect.poll(async () => {
-      const sites = await page.locator('[data-testid="machines"] tbody tr td:nth-child(5)').allInnerTexts();
-      return sites.length > 0 && sites.every((s) => s === "site-0003");
-    }, WAIT).toBe(true);
+    await expect
+      .poll(async () => {
+        const sites = await page.locator('[data-testid="machines"] tbody tr td:nth-child(5)').allInnerTexts();
+        return sites.length > 0 && sites.every((s) => s === "site-0003");
+      }, WAIT)
+      .toBe(true);
     await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
     await page.screenshot({ path: join(SHOTS, "dashboard-machines.png") });
 
     await page.getByRole("button", { name: "Clear filters" }).click();
     await page.getByLabel("Search").fill("site-0007-r02");
     await page.waitForURL(/q=site-0007-r02/, WAIT);
-    await expect.poll(async () => {
-      const hosts = await page.locator('[data-testid="machines"] tbody a.host').allInnerTexts();
-      return hosts.length > 0 && hosts.every((h) => h.startsWith("site-0007-r02"));
-    }, WAIT).toBe(true);
+    await expect
+      .poll(async () => {
+        const hosts = await page.locator('[data-testid="machines"] tbody a.host').allInnerTexts();
+        return hosts.length > 0 && hosts.every((h) => h.startsWith("site-0007-r02"));
+      }, WAIT)
+      .toBe(true);
   });
 
   it("opens a machine and runs an action after confirming it; the status changes on the page", async () => {
@@ -142,7 +148,9 @@ describe("dashboard", () => {
   });
 
   it("shows a remote-hands user only its site, power controls, and no deploy", async () => {
-    expect((await region.api("POST", "/users", { username: "hands", password: "hands-password-1", roles: [{ role: "remote-hands", site: "site-0005" }] })).status).toBe(201);
+    expect(
+      (await region.api("POST", "/users", { username: "hands", password: "hands-password-1", roles: [{ role: "remote-hands", site: "site-0005" }] })).status,
+    ).toBe(201);
     const hp = await newPage();
     await signIn(hp, "hands", "hands-password-1");
     await hp.getByRole("heading", { name: "Fleet overview" }).waitFor(WAIT);
@@ -175,7 +183,9 @@ describe("dashboard", () => {
   });
 
   it("sends the user back to sign-in, with a reason, when the account is disabled", async () => {
-    expect((await region.api("POST", "/users", { username: "shortlived", password: "shortlived-pass-1", roles: [{ role: "viewer", site: null }] })).status).toBe(201);
+    expect(
+      (await region.api("POST", "/users", { username: "shortlived", password: "shortlived-pass-1", roles: [{ role: "viewer", site: null }] })).status,
+    ).toBe(201);
     const sp = await newPage();
     await signIn(sp, "shortlived", "shortlived-pass-1");
     await sp.getByRole("heading", { name: "Fleet overview" }).waitFor(WAIT);
@@ -197,7 +207,9 @@ describe("dashboard", () => {
     // The session's lifetime is cut to a point a little ahead, in the region's own D1 (the
     // account stays active): time, not a revocation, ends it.
     const expiresAt = Date.now() + 30_000;
-    const rows = region.d1(`UPDATE sessions SET expires_at = ${expiresAt} WHERE user_id = (SELECT id FROM users WHERE username = 'timed') RETURNING expires_at`);
+    const rows = region.d1(
+      `UPDATE sessions SET expires_at = ${expiresAt} WHERE user_id = (SELECT id FROM users WHERE username = 'timed') RETURNING expires_at`,
+    );
     expect(rows).toEqual([{ expires_at: expiresAt }]);
     expect(Date.now(), "time left to use the session before it expires").toBeLessThan(expiresAt - 5_000);
     // Before that point the page works as ever.

@@ -57,12 +57,16 @@ export async function startTestRegion(o: { machines: number; sites: number }): P
     return { status: r.status, json: text ? JSON.parse(text) : null };
   };
   const d1 = (sql: string) => {
-    const r = spawnSync(join(ROOT, "node_modules/.bin/wrangler"), ["d1", "execute", "DB", "--local", "--persist-to", join(stateDir, "wrangler"), "--json", "--command", sql], {
-      cwd: ROOT,
-      encoding: "utf8",
-      env: { ...process.env, ...quietWranglerEnv, CI: "true" },
-      timeout: 120_000,
-    });
+    const r = spawnSync(
+      join(ROOT, "node_modules/.bin/wrangler"),
+      ["d1", "execute", "DB", "--local", "--persist-to", join(stateDir, "wrangler"), "--json", "--command", sql],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+        env: { ...process.env, ...quietWranglerEnv, CI: "true" },
+        timeout: 120_000,
+      },
+    );
     if (r.status !== 0) throw new Error(`d1 execute failed:\n${r.stdout}\n${r.stderr}`);
     return (JSON.parse(r.stdout) as { results: Record<string, unknown>[] }[])[0]?.results ?? [];
   };

@@ -328,8 +328,7 @@ describe("crash safety", () => {
     // perfdhcp in flight too, killed in the middle.
     const perf = linkB().client.spawn("perfdhcp", ["-4", "-l", "10.88.0.2", "-R", "2000", "-r", "500", "-p", "30", "10.77.2.1"]);
     started.push(perf);
-    for (let i = 0; i < 100 && journalRecords(leasesPath).length < before.length + 100; i++)
-      await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && journalRecords(leasesPath).length < before.length + 100; i++) await new Promise((r) => setTimeout(r, 50));
     await server.stop("SIGKILL");
     await stop(perf, "SIGKILL");
     server = await startOurServer(lab, [linkA().serverIf, linkB().serverIf], config, { leases: leasesPath });
@@ -353,7 +352,24 @@ describe("crash safety", () => {
     expect(decode(Buffer.from(mine!.hex, "hex")).yiaddr).toBe(held);
 
     // A fresh perfdhcp run after the restart: all served, none of it on an address still held.
-    const again = linkB().client.spawn("perfdhcp", ["-4", "-l", "10.88.0.2", "-R", "50", "-n", "50", "-r", "50", "-W", "2000000", "-d", "10", "-b", "mac=00:0c:02:00:00:00", "10.77.2.1"]);
+    const again = linkB().client.spawn("perfdhcp", [
+      "-4",
+      "-l",
+      "10.88.0.2",
+      "-R",
+      "50",
+      "-n",
+      "50",
+      "-r",
+      "50",
+      "-W",
+      "2000000",
+      "-d",
+      "10",
+      "-b",
+      "mac=00:0c:02:00:00:00",
+      "10.77.2.1",
+    ]);
     started.push(again);
     const w = watchOutput(again);
     await new Promise((r) => again.once("exit", r));

@@ -43,8 +43,8 @@ const snap = parseSnapshot({
   reservations: [{ mac: "52:54:00:00:00:01", ip: "10.0.0.50" }],
 });
 const ranges = snap.subnets.flatMap((s) => s.dynamicRanges.map((r) => [ipToInt(r.start), ipToInt(r.end)] as const));
-const captured = (JSON.parse(readFileSync(join(import.meta.dirname, "fixtures", "captured.json"), "utf8")) as { hex: string }[]).map(
-  (c) => Buffer.from(c.hex, "hex"),
+const captured = (JSON.parse(readFileSync(join(import.meta.dirname, "fixtures", "captured.json"), "utf8")) as { hex: string }[]).map((c) =>
+  Buffer.from(c.hex, "hex"),
 );
 
 describe("fuzz", () => {

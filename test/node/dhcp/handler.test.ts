@@ -87,10 +87,7 @@ async function ask(h: Handle, p: DhcpPacket, port = 67): Promise<Outgoing | null
 }
 async function dora(mac: string, opts: Partial<DhcpOptions> = {}, over: Partial<DhcpPacket> = {}) {
   const offer = (await ask(reservation, pkt(mac, MessageType.Discover, opts, over)))!;
-  const ack = (await ask(
-    reservation,
-    pkt(mac, MessageType.Request, { ...opts, serverId: "10.0.0.2", requestedIp: offer.packet.yiaddr }, over),
-  ))!;
+  const ack = (await ask(reservation, pkt(mac, MessageType.Request, { ...opts, serverId: "10.0.0.2", requestedIp: offer.packet.yiaddr }, over)))!;
   return { offer, ack };
 }
 
@@ -136,12 +133,7 @@ describe("reservation mode", () => {
   it("chooses the boot file by option 93 and user class", async () => {
     const boot = async (opts: Partial<DhcpOptions>) => (await dora("52:54:00:00:20:01", opts)).ack.packet;
     const bios = await boot({ clientArch: [0], vendorClass: "PXEClient:Arch:00000:UNDI:002001" });
-    expect([bios.file, bios.siaddr, bios.options.bootfileName, bios.options.tftpServer]).toEqual([
-      "undionly.kpxe",
-      "10.0.0.2",
-      "undionly.kpxe",
-      "10.0.0.2",
-    ]);
+    expect([bios.file, bios.siaddr, bios.options.bootfileName, bios.options.tftpServer]).toEqual(["undionly.kpxe", "10.0.0.2", "undionly.kpxe", "10.0.0.2"]);
     expect(bios.options.vendorClass).toBe("PXEClient");
     expect(bios.options.ipxe).toBeUndefined();
     expect((await boot({ clientArch: [7] })).options.bootfileName).toBe("ipxe.efi");
@@ -177,8 +169,7 @@ describe("reservation mode", () => {
   it("NAKs a REQUEST for another subnet, a taken address, or an address outside the ranges", async () => {
     const { ack } = await dora("52:54:00:00:40:01");
     const taken = ack.packet.yiaddr;
-    const nak = async (requestedIp: string) =>
-      (await ask(reservation, pkt("52:54:00:00:40:02", MessageType.Request, { requestedIp })))!.packet;
+    const nak = async (requestedIp: string) => (await ask(reservation, pkt("52:54:00:00:40:02", MessageType.Request, { requestedIp })))!.packet;
     for (const ip of ["192.168.1.5", taken, "10.0.0.20", "10.0.0.50"]) {
       const p = await nak(ip);
       expect(p.options.messageType, ip).toBe(MessageType.Nak);

@@ -20,8 +20,7 @@ export function doubleAllocations(records: LeaseRecord[]): string[] {
     else {
       const cur = owner.get(r.ip);
       // The rigs use hour-long leases, so a holder that has not expired by now held it then.
-      if (cur && cur.key !== r.key && cur.exp > Date.now())
-        problems.push(`${r.ip} bound to ${r.key} while ${cur.key || "declined"} held it`);
+      if (cur && cur.key !== r.key && cur.exp > Date.now()) problems.push(`${r.ip} bound to ${r.key} while ${cur.key || "declined"} held it`);
       for (const [ip, o] of owner) if (o.key === r.key && ip !== r.ip) owner.delete(ip);
       owner.set(r.ip, { key: r.key, exp: r.exp });
     }

@@ -4,17 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  DhcpDecodeError,
-  type DhcpPacket,
-  decode,
-  emptyOptions,
-  encode,
-  encodeTlvs,
-  MAGIC_COOKIE,
-  MessageType,
-  macOf,
-} from "../../../appliance/dhcp/packet";
+import { DhcpDecodeError, type DhcpPacket, decode, emptyOptions, encode, encodeTlvs, MAGIC_COOKIE, MessageType, macOf } from "../../../appliance/dhcp/packet";
 import { render } from "./render";
 
 const fixtures = join(import.meta.dirname, "fixtures");
@@ -167,9 +157,7 @@ describe("framing", () => {
   });
 
   it("decodes a parameter request list holding option 60 (crashed the npm dhcp package)", () => {
-    expect(decode(rawWithOptions([53, 1, 1, 55, 5, 1, 3, 60, 66, 67, 255])).options.parameterRequestList).toEqual([
-      1, 3, 60, 66, 67,
-    ]);
+    expect(decode(rawWithOptions([53, 1, 1, 55, 5, 1, 3, 60, 66, 67, 255])).options.parameterRequestList).toEqual([1, 3, 60, 66, 67]);
   });
 
   it("reads user class in RFC 3004 framing too", () => {

@@ -1,12 +1,7 @@
 // Client packets for the scripted probe, built with our own encoder.
 import { type DhcpOptions, type DhcpPacket, emptyOptions, encode, type MessageType } from "../../../appliance/dhcp/packet";
 
-export function clientPacket(
-  mac: string,
-  type: MessageType,
-  opts: Partial<DhcpOptions> = {},
-  over: Partial<DhcpPacket> = {},
-): string {
+export function clientPacket(mac: string, type: MessageType, opts: Partial<DhcpOptions> = {}, over: Partial<DhcpPacket> = {}): string {
   const p: DhcpPacket = {
     op: 1,
     htype: 1,

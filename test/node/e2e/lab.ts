@@ -126,7 +126,12 @@ export function qemuScript(vm: VmSpec, dir: string, disk: string, tap: string): 
     // The pid file is the BMC's power state: written by the process that becomes QEMU.
     return `#!/bin/sh\necho $$ > "${join(dir, "qemu.pid")}"\nexec qemu-system-x86_64 ${q([...common, ...nic(1), ...blk(2)])}\n`;
   }
-  const ovmf = ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd", "-drive", `if=pflash,format=raw,unit=1,file=${join(dir, "OVMF_VARS.fd")}`];
+  const ovmf = [
+    "-drive",
+    "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+    "-drive",
+    `if=pflash,format=raw,unit=1,file=${join(dir, "OVMF_VARS.fd")}`,
+  ];
   return `#!/bin/sh
 dir='${dir}'
 echo $$ > "$dir/qemu.pid"
@@ -157,7 +162,8 @@ export async function startLab(o: LabOptions): Promise<Lab> {
   need("qemu-system-x86_64", "qemu-system-x86");
   need("ipmi_sim", "openipmi");
   need("ipmitool", "ipmitool");
-  for (const f of ["/usr/lib/ipxe/undionly.kpxe", "/usr/lib/ipxe/ipxe.efi", "/usr/lib/ipxe/snponly.efi"]) if (!existsSync(f)) throw new Error(`${f} is missing: apt-get install ipxe`);
+  for (const f of ["/usr/lib/ipxe/undionly.kpxe", "/usr/lib/ipxe/ipxe.efi", "/usr/lib/ipxe/snponly.efi"])
+    if (!existsSync(f)) throw new Error(`${f} is missing: apt-get install ipxe`);
   if (o.vms.some((v) => v.firmware === "uefi") && !existsSync("/usr/share/OVMF/OVMF_CODE_4M.fd")) throw new Error("OVMF is missing: apt-get install ovmf");
   // The boot environment is git-ignored and rebuilt when its inputs changed (build.sh compares
   // a stamp of them: seconds when current). Only checking that the files exist served a stale
@@ -267,7 +273,10 @@ export async function startLab(o: LabOptions): Promise<Lab> {
       writeFileSync(script, CHASSIS);
       chmodSync(script, 0o755);
       const bmcPort = 19_623 + i;
-      writeFileSync(join(vdir, "lan.conf"), lanConf({ name: "plinth-lab", port: bmcPort, chassisControl: script, users: [{ id: 2, name: "admin", password: "lab-password", priv: "admin" }] }));
+      writeFileSync(
+        join(vdir, "lan.conf"),
+        lanConf({ name: "plinth-lab", port: bmcPort, chassisControl: script, users: [{ id: 2, name: "admin", password: "lab-password", priv: "admin" }] }),
+      );
       writeFileSync(join(vdir, "bmc.emu"), BMC_EMU);
       mkdirSync(join(vdir, "bmc-state"));
       // -n: no console on stdin. Inside the namespace: only the appliance (and ipmitool there) reach it.
@@ -296,16 +305,53 @@ export async function startLab(o: LabOptions): Promise<Lab> {
     });
 
     const ipmitool = (vm: LabVm, args: string[]) =>
-      execFileSync("ip", ["netns", "exec", ns.name, "ipmitool", "-I", "lanplus", "-H", "127.0.0.1", "-p", String(vm.bmcPort), "-U", "admin", "-P", "lab-password", "-C", "3", ...args], {
-        encoding: "utf8",
-        timeout: 20_000,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+      execFileSync(
+        "ip",
+        [
+          "netns",
+          "exec",
+          ns.name,
+          "ipmitool",
+          "-I",
+          "lanplus",
+          "-H",
+          "127.0.0.1",
+          "-p",
+          String(vm.bmcPort),
+          "-U",
+          "admin",
+          "-P",
+          "lab-password",
+          "-C",
+          "3",
+          ...args,
+        ],
+        {
+          encoding: "utf8",
+          timeout: 20_000,
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
     for (const vm of vms) await until(`the BMC of ${vm.name}`, async () => ipmitool(vm, ["chassis", "power", "status"]).includes("off"), 80, 250);
 
     appliance = ns.spawn(
       process.execPath,
-      ["--import", "tsx", join(root, "appliance", "cli.ts"), "run", "--state-dir", stateDir, "--region", `http://${LINK}.1:${relayPort}`, "--dhcp-interface", "br0", "--tftp-root", tftpRoot, "--log-level", "debug"],
+      [
+        "--import",
+        "tsx",
+        join(root, "appliance", "cli.ts"),
+        "run",
+        "--state-dir",
+        stateDir,
+        "--region",
+        `http://${LINK}.1:${relayPort}`,
+        "--dhcp-interface",
+        "br0",
+        "--tftp-root",
+        tftpRoot,
+        "--log-level",
+        "debug",
+      ],
       { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
     );
     const out = watchOutput(appliance);
@@ -316,7 +362,9 @@ export async function startLab(o: LabOptions): Promise<Lab> {
     });
     await out.waitFor((l) => l.includes("boot services started"), "boot services", 60_000);
     await until("the rack to connect", async () => (await api(r, "GET", `/racks/${rackId}`)).json.connected);
-    await until("the config snapshot with the subnet", async () => (JSON.parse(readFileSync(join(stateDir, "config.json"), "utf8")).subnets as { cidr: string }[]).some((s) => s.cidr === `${NET}.0/24`));
+    await until("the config snapshot with the subnet", async () =>
+      (JSON.parse(readFileSync(join(stateDir, "config.json"), "utf8")).subnets as { cidr: string }[]).some((s) => s.cidr === `${NET}.0/24`),
+    );
 
     return {
       region: r,

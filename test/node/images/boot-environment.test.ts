@@ -46,12 +46,7 @@ function ephemeral(mode: string, node: string, token: string, mac: string, extra
 function ovmf(name: string): string[] {
   const vars = join(rig.dir, `${name}.OVMF_VARS.fd`);
   copyFileSync("/usr/share/OVMF/OVMF_VARS_4M.fd", vars);
-  return [
-    "-drive",
-    "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
-    "-drive",
-    `if=pflash,format=raw,unit=1,file=${vars}`,
-  ];
+  return ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd", "-drive", `if=pflash,format=raw,unit=1,file=${vars}`];
 }
 
 function nic(mac: string): string[] {
@@ -67,8 +62,7 @@ function statusOf(r: Request): string {
 }
 
 function finalStatus(node: string, ...statuses: string[]) {
-  return (fresh: Request[]) =>
-    fresh.some((r) => r.method === "POST" && r.path === `/metadata/${node}/status` && statuses.includes(statusOf(r)));
+  return (fresh: Request[]) => fresh.some((r) => r.method === "POST" && r.path === `/metadata/${node}/status` && statuses.includes(statusOf(r)));
 }
 
 const rig = new Rig();
@@ -225,8 +219,7 @@ describe("ephemeral environment", () => {
     const start = entry.readUInt32LE(8);
     const sectors = entry.readUInt32LE(12);
     expect((start + sectors) * 512).toBeLessThanOrEqual(statSync(deployed).size - MiB);
-    const mtools = (cmd: string, ...args: string[]) =>
-      execFileSync(cmd, ["-i", `${deployed}@@${start * 512}`, ...args], { encoding: "utf8" });
+    const mtools = (cmd: string, ...args: string[]) => execFileSync(cmd, ["-i", `${deployed}@@${start * 512}`, ...args], { encoding: "utf8" });
     const mtype = (f: string) => mtools("mtype", `::${f}`);
     expect(mtools("mlabel", "-s", "::")).toContain("CIDATA");
     expect(mtype("meta-data")).toBe(
@@ -267,7 +260,15 @@ describe("ephemeral environment", () => {
     rig.setToken("node-3", "tok-3");
     const before = readBytes(deployed, MiB, 512);
     expect(before.readUInt16LE(510)).toBe(0xaa55);
-    const args = ["-smp", "2", "-m", "512", ...nic(mac), ...virtioDisk("d0", deployed, "PLX-TARGET"), ...ephemeral("release", "node-3", "tok-3", mac, "plinth.erase=quick")];
+    const args = [
+      "-smp",
+      "2",
+      "-m",
+      "512",
+      ...nic(mac),
+      ...virtioDisk("d0", deployed, "PLX-TARGET"),
+      ...ephemeral("release", "node-3", "tok-3", mac, "plinth.erase=quick"),
+    ];
     const boot = await rig.boot("release", args, bootTimeout, finalStatus("node-3", "done", "failed"));
     timings["release"] = boot.seconds;
     const done = boot.requests.filter((r) => r.path === "/metadata/node-3/status").map((r) => JSON.parse(r.body));

@@ -24,9 +24,7 @@ const server = createServer((req, res) => {
     const body = Buffer.concat(chunks).toString("utf8");
     const auth = req.headers.authorization ?? null;
     const record = (status: number) =>
-      process.stdout.write(
-        `${JSON.stringify({ method: req.method, path, status, auth, contentType: req.headers["content-type"] ?? null, body })}\n`,
-      );
+      process.stdout.write(`${JSON.stringify({ method: req.method, path, status, auth, contentType: req.headers["content-type"] ?? null, body })}\n`);
     const send = (status: number, text: string, type = "application/json") => {
       record(status);
       res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(text) });

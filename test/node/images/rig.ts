@@ -100,15 +100,7 @@ export class Rig {
     this.children.push(dnsmasq);
     const server = ns.spawn(
       process.execPath,
-      [
-        "--import",
-        "tsx",
-        join(repo, "test/node/images/metadata-server.ts"),
-        "0.0.0.0",
-        String(metadataPort),
-        this.dir,
-        imagesDir,
-      ],
+      ["--import", "tsx", join(repo, "test/node/images/metadata-server.ts"), "0.0.0.0", String(metadataPort), this.dir, imagesDir],
       { stdio: ["ignore", "pipe", "inherit"], cwd: repo },
     );
     this.children.push(server);

@@ -60,11 +60,15 @@ beforeAll(async () => {
   region.ensureDevVars(stateDir);
   region.applyMigrations(stateDir);
   // Seeded before wrangler starts, into the same local D1 files it then serves.
-  const seed = spawnSync(join(ROOT, "node_modules/.bin/wrangler"), ["d1", "execute", "DB", "--local", "--persist-to", join(stateDir, "wrangler"), "--command", SEED], {
-    cwd: ROOT,
-    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
-    encoding: "utf8",
-  });
+  const seed = spawnSync(
+    join(ROOT, "node_modules/.bin/wrangler"),
+    ["d1", "execute", "DB", "--local", "--persist-to", join(stateDir, "wrangler"), "--command", SEED],
+    {
+      cwd: ROOT,
+      env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
+      encoding: "utf8",
+    },
+  );
   if (seed.status !== 0) throw new Error(`seeding failed:\n${seed.stdout}\n${seed.stderr}`);
   const started = await region.startRegion({ stateDir, port: await freePort(), stdio: "ignore" });
   child = started.child;
@@ -85,7 +89,23 @@ it("Juju's flow through gomaasapi: version, whoami, probes, allocate, deploy, ow
   expect(run.stderr, run.stdout).toBe("");
   expect(run.status, run.stdout).toBe(0);
   const steps = lines.filter((l) => l.startsWith("ok ")).map((l) => l.slice(3, l.indexOf(":")));
-  expect(steps).toEqual(["bad-key", "connect", "boot-resources", "zones", "spaces", "domains", "fabrics", "static-routes", "machines", "allocate-nomatch", "allocate", "deploy", "set-owner-data", "list-filtered", "release"]);
+  expect(steps).toEqual([
+    "bad-key",
+    "connect",
+    "boot-resources",
+    "zones",
+    "spaces",
+    "domains",
+    "fabrics",
+    "static-routes",
+    "machines",
+    "allocate-nomatch",
+    "allocate",
+    "deploy",
+    "set-owner-data",
+    "list-filtered",
+    "release",
+  ]);
   expect(lines).toContain("ok deploy: Deploying");
   expect(lines).toContain("ok release: Ready");
   expect(lines[lines.length - 1]).toBe("juju flow passed");

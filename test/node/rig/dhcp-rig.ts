@@ -131,18 +131,13 @@ export async function startOurServer(
   ];
   const child = lab.server.spawn("perl", args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
   const w = watchOutput(child);
-  const exited = new Promise<never>((_, reject) =>
-    child.once("exit", (code) => reject(new Error(`server exited (${code}):\n${w.output.join("\n")}`))),
-  );
+  const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`server exited (${code}):\n${w.output.join("\n")}`))));
   exited.catch(() => {});
   await Promise.race([w.waitFor((l) => l.includes("dhcp server ready"), "server ready"), exited]);
   return {
     child,
     ...w,
-    events: () =>
-      w.output
-        .filter((l) => l.startsWith('{"event"'))
-        .map((l) => (JSON.parse(l) as { event: { type: string } }).event),
+    events: () => w.output.filter((l) => l.startsWith('{"event"')).map((l) => (JSON.parse(l) as { event: { type: string } }).event),
     stop: (signal = "SIGTERM") => stop(child, signal),
   };
 }

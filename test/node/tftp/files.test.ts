@@ -26,12 +26,9 @@ async function readAll(name: string): Promise<string | null> {
 }
 
 describe("TFTP path rules", () => {
-  it.each(["../secret", "sub/../../secret", "/etc/passwd", "\\etc\\passwd", "..\\secret", "a\0b", "", ".", "..", "a/../../b"])(
-    "refuses %j",
-    (name) => {
-      expect(() => safeSegments(name)).toThrow(TftpRefusal);
-    },
-  );
+  it.each(["../secret", "sub/../../secret", "/etc/passwd", "\\etc\\passwd", "..\\secret", "a\0b", "", ".", "..", "a/../../b"])("refuses %j", (name) => {
+    expect(() => safeSegments(name)).toThrow(TftpRefusal);
+  });
   it("keeps plain names and DOS separators inside the root", () => {
     expect(safeSegments("sub/x.bin")).toEqual(["sub", "x.bin"]);
     expect(safeSegments("sub\\x.bin")).toEqual(["sub", "x.bin"]);
@@ -74,7 +71,12 @@ describe("rootProvider", () => {
 describe("virtual files", () => {
   it("serves from memory and falls through to the next provider", async () => {
     const p = firstOf(
-      virtualProvider(new Map<string, VirtualFile>([["hello.txt", Buffer.from("hi")], ["gen", async () => Buffer.from("made")]])),
+      virtualProvider(
+        new Map<string, VirtualFile>([
+          ["hello.txt", Buffer.from("hi")],
+          ["gen", async () => Buffer.from("made")],
+        ]),
+      ),
       rootProvider(root),
     );
     const read = async (n: string) => {

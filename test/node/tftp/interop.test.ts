@@ -20,7 +20,11 @@ let srv: Spawned;
 beforeAll(async () => {
   mkdirSync(root);
   mkdirSync(out);
-  for (const [name, size] of [["big.bin", 32 << 20], ["mid.bin", 4 << 20], ["ipxe.efi", 1_000_003]] as const) {
+  for (const [name, size] of [
+    ["big.bin", 32 << 20],
+    ["mid.bin", 4 << 20],
+    ["ipxe.efi", 1_000_003],
+  ] as const) {
     const data = randomBytes(size);
     writeFileSync(join(root, name), data);
     files[name] = sha(data);

@@ -12,7 +12,10 @@ export class RawClient {
   tid = 0;
   received = 0;
 
-  constructor(private readonly serverPort: number, private readonly host = "127.0.0.1") {
+  constructor(
+    private readonly serverPort: number,
+    private readonly host = "127.0.0.1",
+  ) {
     this.sock = createSocket("udp4");
     this.sock.on("message", (msg, rinfo) => {
       this.received++;

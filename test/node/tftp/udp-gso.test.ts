@@ -22,7 +22,6 @@ async function pair(): Promise<{ tx: Socket; rx: Socket; got: Buffer[] }> {
   return { tx, rx, got };
 }
 
-
 describe("UDP segmentation helper", () => {
   it("is built (npm ci / npm test run scripts/build-native.mjs; it needs a C compiler)", () => {
     expect(gsoBinding(), `${GSO_ADDON_PATH} missing: run node scripts/build-native.mjs`).not.toBeNull();

@@ -84,7 +84,14 @@ describe("backoff", () => {
 describe("tunnel client against a hostile region", () => {
   it("answers 10,000 malformed frames with error frames and still runs the next real command", async () => {
     const dir = tmp();
-    new StateDir(dir).writeCredential({ region: "http://127.0.0.1:1", rackId: "abcdefabcdef", credential: `prk_abcdefabcdef_${"a".repeat(40)}`, site: "default", hostname: "unit", enrolledAt: 0 });
+    new StateDir(dir).writeCredential({
+      region: "http://127.0.0.1:1",
+      rackId: "abcdefabcdef",
+      credential: `prk_abcdefabcdef_${"a".repeat(40)}`,
+      site: "default",
+      hostname: "unit",
+      enrolledAt: 0,
+    });
     const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
     await new Promise((r) => wss.once("listening", r));
     const port = (wss.address() as { port: number }).port;
@@ -121,14 +128,30 @@ describe("tunnel client against a hostile region", () => {
 describe("daemon liveness and offline config", () => {
   it("drops a silent tunnel and redials; persists the config snapshot and serves it while the region is away", async () => {
     const dir = tmp();
-    new StateDir(dir).writeCredential({ region: "http://127.0.0.1:1", rackId: "abcdefabcdef", credential: `prk_abcdefabcdef_${"b".repeat(40)}`, site: "default", hostname: "unit", enrolledAt: 0 });
+    new StateDir(dir).writeCredential({
+      region: "http://127.0.0.1:1",
+      rackId: "abcdefabcdef",
+      credential: `prk_abcdefabcdef_${"b".repeat(40)}`,
+      site: "default",
+      hostname: "unit",
+      enrolledAt: 0,
+    });
     const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
     await new Promise((r) => wss.once("listening", r));
     const port = (wss.address() as { port: number }).port;
     let connections = 0;
     let acked: string | null = null;
     let wake: () => void = () => {};
-    const snapshot = { version: "v-1", site: "default", subnets: [{ id: 1, cidr: "10.0.0.0/24", gateway: "10.0.0.1", dns: [], managed: true, ranges: [{ type: "dynamic", start: "10.0.0.100", end: "10.0.0.200" }] }], reservations: [], bootIntents: [{ mac: "52:54:00:00:00:01", systemId: "abc123", intent: "commission" }], images: [] };
+    const snapshot = {
+      version: "v-1",
+      site: "default",
+      subnets: [
+        { id: 1, cidr: "10.0.0.0/24", gateway: "10.0.0.1", dns: [], managed: true, ranges: [{ type: "dynamic", start: "10.0.0.100", end: "10.0.0.200" }] },
+      ],
+      reservations: [],
+      bootIntents: [{ mac: "52:54:00:00:00:01", systemId: "abc123", intent: "commission" }],
+      images: [],
+    };
     wss.on("connection", (ws) => {
       connections++;
       wake();
@@ -146,7 +169,15 @@ describe("daemon liveness and offline config", () => {
       });
     });
     const seen: string[] = [];
-    const daemon = new Daemon({ stateDir: dir, region: `http://127.0.0.1:${port}`, log: () => {}, localApi: false, heartbeatMs: 100, deadAfterMs: 400, backoff: { baseMs: 20, maxMs: 100 } });
+    const daemon = new Daemon({
+      stateDir: dir,
+      region: `http://127.0.0.1:${port}`,
+      log: () => {},
+      localApi: false,
+      heartbeatMs: 100,
+      deadAfterMs: 400,
+      backoff: { baseMs: 20, maxMs: 100 },
+    });
     daemon.onConfig((s) => seen.push(s.version));
     await daemon.start();
     try {
@@ -177,7 +208,9 @@ describe("seams for DHCP and HTTP boot", () => {
     emit({ type: "dhcp.discover", mac: "52:54:00:AA:BB:CC", subnet: "10.0.0.0/24", relay: null, arch: 7, vendorClass: "PXEClient:Arch:00007" });
     emit({ type: "dhcp.lease", mac: "52:54:00:aa:bb:cc", ip: "10.0.0.9", hostname: null, expires: "2030-01-01T00:00:00Z" });
     emit({ type: "dhcp.lease", mac: "bad", ip: "10.0.0.9", hostname: null, expires: "x" });
-    const relay = metadataResultRelay({ emit: (e) => j.append(e) }, (p: string) => (p === "/abc123/lshw" ? { systemId: "abc123", name: "lshw", status: "passed", exitCode: 0, output: "<xml/>" } : null));
+    const relay = metadataResultRelay({ emit: (e) => j.append(e) }, (p: string) =>
+      p === "/abc123/lshw" ? { systemId: "abc123", name: "lshw", status: "passed", exitCode: 0, output: "<xml/>" } : null,
+    );
     expect((await relay("/abc123/lshw")).status).toBe(202);
     expect((await relay("/nope")).status).toBe(404);
     // The DHCP emitter journals in the background: wait (bounded) for it to settle.

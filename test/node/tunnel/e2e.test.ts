@@ -19,7 +19,11 @@ const machines: string[] = [];
 const hostOf = new Map<string, string>();
 
 async function power(sys: string, action = "power_on"): Promise<string> {
-  const res = await fetch(`${r.url}/api/v1/machines/${sys}/${action}`, { method: "POST", headers: { authorization: `Bearer ${r.admin}`, "content-type": "application/json" }, body: "{}" });
+  const res = await fetch(`${r.url}/api/v1/machines/${sys}/${action}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${r.admin}`, "content-type": "application/json" },
+    body: "{}",
+  });
   const text = await res.text();
   if (res.status !== 202) throw new Error(`${action}: ${res.status} ${text.slice(0, 500)}`);
   return (JSON.parse(text) as { command_id: string }).command_id;
@@ -31,9 +35,11 @@ async function commandState(id: string): Promise<string> {
 
 async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 /** BMC calls per host, to compare before and after a batch. */
@@ -52,20 +58,29 @@ async function eachExecutedOnce(sent: { id: string; sys: string }[], action: "on
     states.set(id, { state: c.state, ok: c.result?.ok ?? null });
   });
   const notDone = sent.filter((c) => states.get(c.id)?.state !== "done" || states.get(c.id)?.ok !== true);
-  expect(notDone.map((c) => [c.id, states.get(c.id)]), "commands not done with an ok result").toEqual([]);
+  expect(
+    notDone.map((c) => [c.id, states.get(c.id)]),
+    "commands not done with an ok result",
+  ).toEqual([]);
   const ledger = ledgerCounts(app.stateDir);
   const notOnce = sent.filter((c) => {
     const l = ledger.get(c.id);
     return l?.starts !== 1 || l.dones !== 1 || l.ok !== true;
   });
-  expect(notOnce.map((c) => [c.id, ledger.get(c.id)]), "commands not started and finished exactly once").toEqual([]);
+  expect(
+    notOnce.map((c) => [c.id, ledger.get(c.id)]),
+    "commands not started and finished exactly once",
+  ).toEqual([]);
   const want = new Map<string, number>();
   for (const c of sent) want.set(hostOf.get(c.sys)!, (want.get(hostOf.get(c.sys)!) ?? 0) + 1);
   for (const [host, n] of want) expect(bmc.count(action, host) - (before.get(host) ?? 0), `BMC calls for ${host}`).toBe(n);
 }
 
 const regionEvents = async () => (await api(r, "GET", `/racks/${rackId}/events?limit=1`)).json.total as number;
-const dhcp = (i: number) => ({ type: "dhcp.discover", data: { mac: `52:54:01:${[(i >> 16) & 255, (i >> 8) & 255, i & 255].map((b) => b.toString(16).padStart(2, "0")).join(":")}` } });
+const dhcp = (i: number) => ({
+  type: "dhcp.discover",
+  data: { mac: `52:54:01:${[(i >> 16) & 255, (i >> 8) & 255, i & 255].map((b) => b.toString(16).padStart(2, "0")).join(":")}` },
+});
 
 async function allEventsLanded(): Promise<number> {
   const s = await app.status();
@@ -84,7 +99,12 @@ beforeAll(async () => {
   await proxy.start();
   for (let i = 0; i < 10; i++) {
     const host = `tun-e2e-${i}`;
-    const res = await api(r, "POST", "/machines", { hostname: host, mac_addresses: [`52:54:02:00:00:${i.toString(16).padStart(2, "0")}`], power_type: "webhook", power_parameters: bmc.params(host) });
+    const res = await api(r, "POST", "/machines", {
+      hostname: host,
+      mac_addresses: [`52:54:02:00:00:${i.toString(16).padStart(2, "0")}`],
+      power_type: "webhook",
+      power_parameters: bmc.params(host),
+    });
     if (res.status !== 201) throw new Error(`machine: ${res.status} ${JSON.stringify(res.json)}`);
     machines.push(res.json.system_id as string);
     hostOf.set(res.json.system_id as string, host);
@@ -116,10 +136,14 @@ describe("appliance ↔ region tunnel, end to end", () => {
     expect(exhausted.out).toContain("token_exhausted");
     const rev = await api(r, "POST", "/racks/enrol-tokens", { site: "default" });
     await api(r, "DELETE", `/racks/enrol-tokens/${rev.json.id}`);
-    expect((await cli(["enrol", "--state-dir", other, "--hostname", "rack-other", "--region", r.url, "--token", rev.json.token])).out).toContain("token_revoked");
+    expect((await cli(["enrol", "--state-dir", other, "--hostname", "rack-other", "--region", r.url, "--token", rev.json.token])).out).toContain(
+      "token_revoked",
+    );
     const exp = await api(r, "POST", "/racks/enrol-tokens", { site: "default", expires_in: 1 });
     await new Promise((res) => setTimeout(res, 1100));
-    expect((await cli(["enrol", "--state-dir", other, "--hostname", "rack-other", "--region", r.url, "--token", exp.json.token])).out).toContain("token_expired");
+    expect((await cli(["enrol", "--state-dir", other, "--hostname", "rack-other", "--region", r.url, "--token", exp.json.token])).out).toContain(
+      "token_expired",
+    );
 
     const racks = await api(r, "GET", "/racks");
     rackId = racks.json.items.find((x: { hostname: string }) => x.hostname === "rack-e2e").id;
@@ -158,9 +182,13 @@ describe("appliance ↔ region tunnel, end to end", () => {
         await new Promise((res) => setTimeout(res, 20));
       }
     })();
-    await pool(Array.from({ length: 1000 }, (_, i) => machines[i % machines.length]!), 16, async (sys) => {
-      sent.push({ id: await power(sys), sys });
-    });
+    await pool(
+      Array.from({ length: 1000 }, (_, i) => machines[i % machines.length]!),
+      16,
+      async (sys) => {
+        sent.push({ id: await power(sys), sys });
+      },
+    );
     await until("every command answered", async () => (await api(r, "GET", `/racks/${rackId}`)).json.pending_commands === 0, 480);
     sending = false;
     await sampler;
@@ -179,9 +207,13 @@ describe("appliance ↔ region tunnel, end to end", () => {
     // arrive in one burst when it is back.
     expect(await app.kill("SIGTERM")).toBe(0);
     const ids: string[] = [];
-    await pool(Array.from({ length: 1000 }, (_, i) => machines[i % machines.length]!), 16, async (sys) => {
-      ids.push(await power(sys));
-    });
+    await pool(
+      Array.from({ length: 1000 }, (_, i) => machines[i % machines.length]!),
+      16,
+      async (sys) => {
+        ids.push(await power(sys));
+      },
+    );
     expect(new Set(ids).size).toBe(1000);
     expect((await api(r, "GET", `/racks/${rackId}`)).json.pending_commands).toBe(1000);
     app.start();
@@ -202,10 +234,14 @@ describe("appliance ↔ region tunnel, end to end", () => {
     const emitting = (async () => {
       for (let i = 0; i < 10; i++) await app.emit(Array.from({ length: 100 }, (_, j) => dhcp(i * 100 + j)));
     })();
-    await pool(Array.from({ length: 200 }, (_, i) => machines[i % machines.length]!), 8, async (sys) => {
-      sent.push({ id: await power(sys, "power_off"), sys });
-      if (sent.length === 60 || sent.length === 140) proxy.cut();
-    });
+    await pool(
+      Array.from({ length: 200 }, (_, i) => machines[i % machines.length]!),
+      8,
+      async (sys) => {
+        sent.push({ id: await power(sys, "power_off"), sys });
+        if (sent.length === 60 || sent.length === 140) proxy.cut();
+      },
+    );
     await emitting;
     proxy.cut();
     await until("every command answered", async () => (await api(r, "GET", `/racks/${rackId}`)).json.pending_commands === 0, 480);
@@ -254,14 +290,29 @@ describe("appliance ↔ region tunnel, end to end", () => {
 
   it("keeps serving through 10,000 malformed and oversized frames from a hostile client", async () => {
     const tok = await api(r, "POST", "/racks/enrol-tokens", { site: "default", uses: 1 });
-    const hostile = await fetch(`${r.url}/api/v1/racks/enrol`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: tok.json.token, hostname: "hostile" }) }).then((x) => x.json() as Promise<{ rack_id: string; credential: string }>);
-    const ws = new WebSocket(`${r.url.replace("http", "ws")}/api/v1/racks/${hostile.rack_id}/tunnel`, { headers: { authorization: `Bearer ${hostile.credential}` } });
+    const hostile = await fetch(`${r.url}/api/v1/racks/enrol`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: tok.json.token, hostname: "hostile" }),
+    }).then((x) => x.json() as Promise<{ rack_id: string; credential: string }>);
+    const ws = new WebSocket(`${r.url.replace("http", "ws")}/api/v1/racks/${hostile.rack_id}/tunnel`, {
+      headers: { authorization: `Bearer ${hostile.credential}` },
+    });
     await new Promise((res, rej) => ws.once("open", res).once("error", rej));
     let errors = 0;
     ws.on("message", (d) => {
       if (JSON.parse(d.toString()).t === "error") errors++;
     });
-    const junk = ["nope", "{}", "[]", "null", '{"t":"result","v":1}', '{"t":"event","v":1,"events":[]}', '{"t":"hello","v":9}', JSON.stringify({ t: "event", v: 1, events: [{ seq: 1, at: 0, type: "x", data: {} }] })];
+    const junk = [
+      "nope",
+      "{}",
+      "[]",
+      "null",
+      '{"t":"result","v":1}',
+      '{"t":"event","v":1,"events":[]}',
+      '{"t":"hello","v":9}',
+      JSON.stringify({ t: "event", v: 1, events: [{ seq: 1, at: 0, type: "x", data: {} }] }),
+    ];
     for (let i = 0; i < 10_000; i++) {
       ws.send(i % 2000 === 1999 ? "y".repeat(4 * 1024 * 1024 + 10) : junk[i % junk.length]!);
       if (i % 500 === 0) await new Promise((res) => setImmediate(res));

@@ -42,12 +42,26 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 function hook(sys: string) {
   const b = `http://127.0.0.1:${port}`;
-  return { power_on_uri: `${b}/on/${sys}`, power_off_uri: `${b}/off/${sys}`, power_query_uri: `${b}/q/${sys}`, power_boot_uri: `${b}/boot/${sys}`, power_on_regex: "status: on", power_off_regex: "status: off" };
+  return {
+    power_on_uri: `${b}/on/${sys}`,
+    power_off_uri: `${b}/off/${sys}`,
+    power_query_uri: `${b}/q/${sys}`,
+    power_boot_uri: `${b}/boot/${sys}`,
+    power_on_regex: "status: on",
+    power_off_regex: "status: off",
+  };
 }
 
 const machine = (sys: string) => ({ system_id: sys, power_type: "webhook", power_parameters: hook(sys) });
 let n = 0;
-const command = (type: CommandMessage["type"], params: Record<string, unknown>): CommandMessage => ({ t: "command", v: 1, id: `c-poll-${++n}`, type, params, deadline: Date.now() + 60_000 });
+const command = (type: CommandMessage["type"], params: Record<string, unknown>): CommandMessage => ({
+  t: "command",
+  v: 1,
+  id: `c-poll-${++n}`,
+  type,
+  params,
+  deadline: Date.now() + 60_000,
+});
 
 describe("power.poll on the appliance", () => {
   it("queries every machine once, at most `cap` at a time across polls, and answers each", async () => {
@@ -61,7 +75,10 @@ describe("power.poll on the appliance", () => {
     // A machine whose BMC address does not answer at all (nothing listens on port 9).
     const dead = { system_id: "dead-1", power_type: "webhook", power_parameters: { ...hook("dead-1"), power_query_uri: "http://127.0.0.1:9/q/dead-1" } };
     const t0 = Date.now();
-    const [ra, rb] = await Promise.all([ex.handle(command("power.poll", { machines: [...a.map(machine), dead] })), ex.handle(command("power.poll", { machines: b.map(machine) }))]);
+    const [ra, rb] = await Promise.all([
+      ex.handle(command("power.poll", { machines: [...a.map(machine), dead] })),
+      ex.handle(command("power.poll", { machines: b.map(machine) })),
+    ]);
     const took = Date.now() - t0;
     expect(ra.outcome.ok).toBe(true);
     expect(rb.outcome.ok).toBe(true);

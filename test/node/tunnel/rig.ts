@@ -95,7 +95,13 @@ export class FakeBmc {
 
   params(sys: string) {
     const b = `http://127.0.0.1:${this.port}`;
-    return { power_on_uri: `${b}/on/${sys}`, power_off_uri: `${b}/off/${sys}`, power_query_uri: `${b}/q/${sys}`, power_on_regex: "status: on", power_off_regex: "status: off" };
+    return {
+      power_on_uri: `${b}/on/${sys}`,
+      power_off_uri: `${b}/off/${sys}`,
+      power_query_uri: `${b}/q/${sys}`,
+      power_on_regex: "status: on",
+      power_off_regex: "status: off",
+    };
   }
 
   count(action: "on" | "off", sys?: string): number {
@@ -172,7 +178,10 @@ export class Appliance {
   ) {}
 
   start(): void {
-    this.child = spawn(process.execPath, [...TSX, "run", "--state-dir", this.stateDir, "--region", this.regionUrl, "--log-level", "debug"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    this.child = spawn(process.execPath, [...TSX, "run", "--state-dir", this.stateDir, "--region", this.regionUrl, "--log-level", "debug"], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     this.child.stdout!.on("data", (d: Buffer) => {
       this.output += d.toString();
     });
@@ -229,7 +238,12 @@ export function ledgerCounts(stateDir: string): Map<string, { starts: number; do
  */
 export function cliAsync(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...TSX, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 });
+    const child = spawn(process.execPath, [...TSX, ...args], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 60_000,
+    });
     let out = "";
     child.stdout.on("data", (d: Buffer) => {
       out += d.toString();

@@ -29,14 +29,13 @@ export function EventsView() {
   useEffect(() => {
     load();
   }, [load]);
-  useLive(
-    {
-      onEvent: (e) => {
-        if ((level && e.level !== level) || (type && e.type !== type)) return;
-        setItems((xs) => (xs.some((x) => x.id === e.id) ? xs : [e, ...xs]));
-      },
-      onResync: () => load(),
-    });
+  useLive({
+    onEvent: (e) => {
+      if ((level && e.level !== level) || (type && e.type !== type)) return;
+      setItems((xs) => (xs.some((x) => x.id === e.id) ? xs : [e, ...xs]));
+    },
+    onResync: () => load(),
+  });
   return (
     <div>
       <header className="page-head">

@@ -52,7 +52,9 @@ export function KeysView({ user }: { user: SessionUser }) {
             MAAS form: <code>{fresh.maas_api_key}</code>
           </div>
           <div className="muted small">
-            <code>plinth login {location.origin} {fresh.api_key}</code>
+            <code>
+              plinth login {location.origin} {fresh.api_key}
+            </code>
           </div>
           <button type="button" className="link" onClick={() => setFresh(null)}>
             Done

@@ -39,7 +39,11 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
   const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
   useTick(15_000);
 
-  const { data, error, reload: load } = useLoad(async () => {
+  const {
+    data,
+    error,
+    reload: load,
+  } = useLoad(async () => {
     const [machine, ev, rr] = await Promise.all([
       api<Machine>("GET", `/machines/${systemId}`),
       api<Page<RegionEvent>>("GET", `/events${qs({ machine: systemId, limit: "50" })}`).catch(() => ({ items: [] as RegionEvent[] })),
@@ -69,7 +73,13 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
       }
     };
     if (DESTRUCTIVE.has(action)) {
-      setConfirm({ title: `${ACTION_LABEL[action]} ${m.hostname}?`, body: CONSEQUENCE[action] ?? "This cannot be undone.", confirmLabel: ACTION_LABEL[action]!, danger: true, run });
+      setConfirm({
+        title: `${ACTION_LABEL[action]} ${m.hostname}?`,
+        body: CONSEQUENCE[action] ?? "This cannot be undone.",
+        confirmLabel: ACTION_LABEL[action]!,
+        danger: true,
+        run,
+      });
     } else {
       run();
     }
@@ -85,7 +95,10 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
       <header className="page-head">
         <h1>
           {m.hostname}
-          <span className="muted small"> {m.fqdn} · {m.system_id}</span>
+          <span className="muted small">
+            {" "}
+            {m.fqdn} · {m.system_id}
+          </span>
         </h1>
         <div className="head-status" data-testid="status">
           <StatusBadge status={m.status} name={m.status_name} />
@@ -268,7 +281,14 @@ function CommentForm({ systemId, onDone, onError }: { systemId: string; onDone: 
   };
   return (
     <form className="inline-form" onSubmit={submit}>
-      <input aria-label="Note" className="search" placeholder="Add a note, e.g. replaced PSU B" value={text} onChange={(e) => setText(e.target.value)} maxLength={4096} />
+      <input
+        aria-label="Note"
+        className="search"
+        placeholder="Add a note, e.g. replaced PSU B"
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        maxLength={4096}
+      />
       <button type="submit">Add note</button>
     </form>
   );

@@ -58,7 +58,9 @@ export function MachinesView({ user }: { user: SessionUser }) {
   useEffect(() => {
     if (!drawn) return;
     const names = async (path: string) => (await api<{ items: Named[] }>("GET", path).catch(() => ({ items: [] }))).items.map((x) => x.name);
-    Promise.all([names("/zones"), names("/pools"), names("/tags"), names("/sites")]).then(([zones, pools, tags, sites]) => setCatalog({ zones, pools, tags, sites }));
+    Promise.all([names("/zones"), names("/pools"), names("/tags"), names("/sites")]).then(([zones, pools, tags, sites]) =>
+      setCatalog({ zones, pools, tags, sites }),
+    );
   }, [drawn]);
 
   // Live: refetch only the changed rows that are on screen, batched.
@@ -66,23 +68,22 @@ export function MachinesView({ user }: { user: SessionUser }) {
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const onScreen = useRef(new Set<string>());
   onScreen.current = new Set(page?.items.map((m) => m.system_id));
-  useLive(
-    {
-      onEvent: (e) => {
-        if (!e.system_id || !onScreen.current.has(e.system_id)) return;
-        pending.current.add(e.system_id);
-        clearTimeout(timer.current);
-        timer.current = setTimeout(async () => {
-          const ids = [...pending.current];
-          pending.current.clear();
-          const fresh = await api<Page<Machine>>("GET", `/machines${qs({ system_id: ids, limit: String(ids.length) })}`).catch(() => null);
-          if (!fresh) return;
-          const byId = new Map(fresh.items.map((m) => [m.system_id, m]));
-          setPage((p) => (p ? { ...p, items: p.items.map((m) => byId.get(m.system_id) ?? m) } : p));
-        }, 150);
-      },
-      onResync: () => load(),
-    });
+  useLive({
+    onEvent: (e) => {
+      if (!e.system_id || !onScreen.current.has(e.system_id)) return;
+      pending.current.add(e.system_id);
+      clearTimeout(timer.current);
+      timer.current = setTimeout(async () => {
+        const ids = [...pending.current];
+        pending.current.clear();
+        const fresh = await api<Page<Machine>>("GET", `/machines${qs({ system_id: ids, limit: String(ids.length) })}`).catch(() => null);
+        if (!fresh) return;
+        const byId = new Map(fresh.items.map((m) => [m.system_id, m]));
+        setPage((p) => (p ? { ...p, items: p.items.map((m) => byId.get(m.system_id) ?? m) } : p));
+      }, 150);
+    },
+    onResync: () => load(),
+  });
 
   const setFilter = (k: string, v: string) => {
     const next = new URLSearchParams(query);
@@ -129,13 +130,20 @@ export function MachinesView({ user }: { user: SessionUser }) {
           ),
         );
       }
-      setBulkResult(`${ACTION_LABEL[action]}: ${eligible.length - failures.length} done${skipped ? `, ${skipped} skipped (not allowed now)` : ""}${failures.length ? `, ${failures.length} failed — ${failures.slice(0, 3).join("; ")}` : ""}`);
+      setBulkResult(
+        `${ACTION_LABEL[action]}: ${eligible.length - failures.length} done${skipped ? `, ${skipped} skipped (not allowed now)` : ""}${failures.length ? `, ${failures.length} failed — ${failures.slice(0, 3).join("; ")}` : ""}`,
+      );
       setSelected(new Set());
       load();
     };
     setConfirm({
       title: `${ACTION_LABEL[action]} ${eligible.length} machine${eligible.length === 1 ? "" : "s"}?`,
-      body: `${eligible.map((m) => m.hostname).slice(0, 8).join(", ")}${eligible.length > 8 ? ` and ${eligible.length - 8} more` : ""}.${skipped ? ` ${skipped} selected machine(s) cannot do this now and will be skipped.` : ""}`,
+      body: `${eligible
+        .map((m) => m.hostname)
+        .slice(0, 8)
+        .join(
+          ", ",
+        )}${eligible.length > 8 ? ` and ${eligible.length - 8} more` : ""}.${skipped ? ` ${skipped} selected machine(s) cannot do this now and will be skipped.` : ""}`,
       confirmLabel: ACTION_LABEL[action]!,
       danger: DESTRUCTIVE.has(action),
       run: doIt,
@@ -251,7 +259,12 @@ export function MachinesView({ user }: { user: SessionUser }) {
                 </td>
                 <td>
                   <StatusBadge status={m.status} name={m.status_name} />
-                  {m.locked && <span className="lock" title="locked"> 🔒</span>}
+                  {m.locked && (
+                    <span className="lock" title="locked">
+                      {" "}
+                      🔒
+                    </span>
+                  )}
                 </td>
                 <td>
                   <PowerBadge state={m.power_state} />
@@ -293,7 +306,16 @@ function SearchBox({ value, onChange }: { value: string; onChange: (v: string) =
     const t = setTimeout(() => onChange(v.trim()), 250);
     return () => clearTimeout(t);
   }, [v, value, onChange]);
-  return <input type="search" className="search" aria-label="Search" placeholder="Search hostname, MAC or system ID" value={v} onChange={(e) => setV(e.target.value)} />;
+  return (
+    <input
+      type="search"
+      className="search"
+      aria-label="Search"
+      placeholder="Search hostname, MAC or system ID"
+      value={v}
+      onChange={(e) => setV(e.target.value)}
+    />
+  );
 }
 
 function ListFilter({ label, value, options, onChange }: { label: string; value: string; options: string[]; onChange: (v: string) => void }) {

@@ -71,7 +71,11 @@ export function Overview() {
       </div>
       <div className="filters">
         <input type="search" placeholder="Filter sites" value={filter} onChange={(e) => setFilter(e.target.value)} aria-label="Filter sites" />
-        {sites && sites.length > shown.length && <span className="muted small">showing {shown.length} of {sites.length} sites</span>}
+        {sites && sites.length > shown.length && (
+          <span className="muted small">
+            showing {shown.length} of {sites.length} sites
+          </span>
+        )}
       </div>
       {sites && sites.length === 0 && <Empty>No sites you can see yet.</Empty>}
       <table className="grid" data-testid="sites">

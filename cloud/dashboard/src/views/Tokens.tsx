@@ -67,7 +67,10 @@ export function TokensView() {
           <button
             type="button"
             onClick={() => {
-              navigator.clipboard?.writeText(fresh.token).then(() => setCopied(true), () => setCopied(false));
+              navigator.clipboard?.writeText(fresh.token).then(
+                () => setCopied(true),
+                () => setCopied(false),
+              );
             }}
           >
             {copied ? "Copied" : "Copy"}

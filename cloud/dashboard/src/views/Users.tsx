@@ -39,7 +39,13 @@ export function UsersView() {
       <ErrorBox error={error} onRetry={load} />
       <form className="inline-form" onSubmit={create}>
         <input aria-label="Username" placeholder="username" value={form.username} onChange={(e) => setForm({ ...form, username: e.target.value })} required />
-        <input aria-label="Password" type="password" placeholder="password (8+; optional)" value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} />
+        <input
+          aria-label="Password"
+          type="password"
+          placeholder="password (8+; optional)"
+          value={form.password}
+          onChange={(e) => setForm({ ...form, password: e.target.value })}
+        />
         <select aria-label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value })}>
           {ROLES.map((r) => (
             <option key={r}>{r}</option>
