@@ -32,7 +32,9 @@ export class NodeKeys {
     const kept = new Map<string, Promise<NodeCredentials>>();
     const pending: Promise<NodeDeployment>[] = [];
     for (const b of s?.bootIntents ?? []) {
-      if (b.intent !== "deploy" || !b.deploy) continue;
+      // Any intent with a spec: once the image is on disk the node boots "local", and its
+      // deployed system's cloud-init still reads this API for as long as the spec is there.
+      if (!b.deploy) continue;
       const deploy = b.deploy;
       const creds = this.derived.get(deploy.token) ?? nodeCredentials(deploy.token);
       kept.set(deploy.token, creds);

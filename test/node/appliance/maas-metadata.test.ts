@@ -104,6 +104,16 @@ describe("stock cloud-init's MAAS datasource", () => {
     expect(await cloudInitRead({ ...creds, consumerKey: other.consumerKey })).toMatchObject({ error: 401 });
   });
 
+  it("keeps working when the node boots its disk, for as long as the spec is in the snapshot", async () => {
+    const before = snapshot;
+    snapshot = { ...snapshot, version: "v3", bootIntents: snapshot.bootIntents.map((b) => (b.systemId === "abc123" ? { ...b, intent: "local" as const } : b)) };
+    try {
+      expect(await cloudInitRead(creds)).toMatchObject({ meta_data: { "instance-id": "abc123" } });
+    } finally {
+      snapshot = before;
+    }
+  });
+
   it("stops working when the deployment leaves the snapshot (released or redeployed)", async () => {
     const before = snapshot;
     snapshot = { ...snapshot, version: "v2", bootIntents: snapshot.bootIntents.slice(1) };
