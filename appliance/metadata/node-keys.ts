@@ -30,7 +30,7 @@ export class NodeKeys {
 
   private async build(s: ConfigSnapshot | null): Promise<Map<string, NodeDeployment>> {
     const kept = new Map<string, Promise<NodeCredentials>>();
-    const pending: Promise<NodeDeployment>[] = [];
+    const pending: Promise<NodeDeployment | null>[] = [];
     for (const b of s?.bootIntents ?? []) {
       // Any intent with a spec: once the image is on disk the node boots "local", and its
       // deployed system's cloud-init still reads this API for as long as the spec is there.
@@ -38,12 +38,13 @@ export class NodeKeys {
       const deploy = b.deploy;
       const creds = this.derived.get(deploy.token) ?? nodeCredentials(deploy.token);
       kept.set(deploy.token, creds);
-      pending.push(creds.then((credentials) => ({ systemId: b.systemId, deploy, credentials })));
+      // One bad token (the schema rules it out) must not take every other node's answers away.
+      pending.push(creds.then((credentials) => ({ systemId: b.systemId, deploy, credentials })).catch(() => null));
     }
     // Tokens gone from the snapshot (released, redeployed) are forgotten with it.
     this.derived = kept;
     const out = new Map<string, NodeDeployment>();
-    for (const d of await Promise.all(pending)) out.set(d.credentials.tokenKey, d);
+    for (const d of await Promise.all(pending)) if (d) out.set(d.credentials.tokenKey, d);
     return out;
   }
 }
