@@ -19,6 +19,8 @@ import { BootHttpServer } from "./http/server";
 import { type ImageFetcher, ImageCache } from "./images/cache";
 import { deployDocument, phoneHomeFields } from "./metadata/deploy";
 import { InstalledDeployments } from "./metadata/installed";
+import { maasMetadataApi } from "./metadata/maas";
+import { NodeKeys } from "./metadata/node-keys";
 import { gsoBinding } from "./native/udp-gso";
 import { rootProvider } from "./tftp/files";
 import { TftpServer } from "./tftp/server";
@@ -234,6 +236,9 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     }
     return results(req);
   };
+  // The MAAS metadata API answers from the snapshot alone: a node configures itself with the region away.
+  const nodeKeys = new NodeKeys(() => host.config);
+  const maas = maasMetadataApi({ find: (tokenKey) => nodeKeys.find(tokenKey) });
   const images = new ImageCache({
     dir: join(o.stateDir, "images"),
     ...(o.images?.fetch ? { fetch: o.images.fetch } : {}),
@@ -253,6 +258,7 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     filesDir: o.tftpRoot,
     images,
     metadata,
+    maas,
     host: address,
     port: httpPort,
     ...(o.httpMemoryBytes !== undefined ? { memoryBytes: o.httpMemoryBytes } : {}),

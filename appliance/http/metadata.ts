@@ -24,3 +24,6 @@ export type MetadataRelay = (req: MetadataRequest) => Promise<MetadataResponse>;
 
 /** Largest body a node may post (commissioning output is a few MiB at most). */
 export const METADATA_MAX_BODY = 16 << 20;
+
+/** Where the MAAS metadata API is mounted; part of the URL a node signs (metadata/maas.ts). */
+export const MAAS_METADATA_PREFIX = "/MAAS/metadata";

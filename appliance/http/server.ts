@@ -1,5 +1,5 @@
 // The boot HTTP server on :5248: iPXE scripts from the boot-intent snapshot, images from the
-// content-addressed cache, static boot files, and the metadata relay seam. node:http with a
+// content-addressed cache, static boot files, and the metadata seams (relay, MAAS API). node:http with a
 // small router: every request path is validated (intents with zod, once per intent; the hot
 // routes' MAC, query and hash with plain regular expressions); bad input is a 4xx with a JSON body.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -10,7 +10,7 @@ import { sendFile } from "./files";
 import { BootIntent, type BootIntentInput, type BootIntentLookup, type Platform } from "./intent";
 import { bootScript, nodeScript } from "./ipxe";
 import { MemoryImageCache } from "./memory";
-import { METADATA_MAX_BODY, type MetadataRelay } from "./metadata";
+import { MAAS_METADATA_PREFIX, METADATA_MAX_BODY, type MetadataRelay } from "./metadata";
 import { openStatic } from "./static";
 
 export type HttpEvent =
@@ -23,6 +23,8 @@ export interface BootHttpOptions {
   /** Static boot files (iPXE binaries for UEFI HTTP boot), served under /files/. */
   filesDir?: string;
   metadata?: MetadataRelay;
+  /** The MAAS metadata API under /MAAS/metadata (appliance/metadata/maas.ts). */
+  maas?: MetadataRelay;
   /** Default 0.0.0.0:5248. */
   host?: string;
   port?: number;
@@ -236,7 +238,8 @@ export class BootHttpServer {
       path = url.pathname;
       search = url.search.slice(1);
     }
-    if (path.startsWith("/metadata/") || path === "/metadata") return this.relay(req, res);
+    if (path.startsWith("/metadata/") || path === "/metadata") return this.relay(req, res, this.opts.metadata, "/metadata");
+    if (path.startsWith(`${MAAS_METADATA_PREFIX}/`)) return this.relay(req, res, this.opts.maas, MAAS_METADATA_PREFIX);
     if (method !== "GET" && method !== "HEAD") throw new HttpError(405, "method not allowed");
 
     if (path === "/boot.ipxe") return this.send(res, this.entryScript(this.baseUrl(req)));
@@ -361,8 +364,7 @@ export class BootHttpServer {
     sendFile(req, res, { ...f.file, contentType: "application/octet-stream" });
   }
 
-  private async relay(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const relay = this.opts.metadata;
+  private async relay(req: IncomingMessage, res: ServerResponse, relay: MetadataRelay | undefined, prefix: string): Promise<void> {
     if (!relay) throw new HttpError(503, "metadata relay not configured");
     const url = new URL(req.url ?? "/", "http://x");
     const body = await readBody(req, METADATA_MAX_BODY);
@@ -370,7 +372,7 @@ export class BootHttpServer {
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers[k] = v;
     const out = await relay({
       method: req.method ?? "GET",
-      path: url.pathname.slice("/metadata".length) || "/",
+      path: url.pathname.slice(prefix.length) || "/",
       query: url.search.replace(/^\?/, ""),
       headers,
       body,
