@@ -5,7 +5,7 @@ import { fabrics } from "../domain/networks";
 import { nameField } from "./named";
 import { networkNamedHandlers, vlansWhere } from "./net";
 import { vlanJson } from "./shape";
-import { API } from "./wire";
+import { API, patchOf } from "./wire";
 
 async function fabricJson(db: D1Database, f: NamedRow) {
   const vlans = (await vlansWhere(db, "v.fabric_id = ?", f.id)).map(vlanJson);
@@ -26,6 +26,6 @@ export const fabricHandlers = networkNamedHandlers({
     defaultName: async (db) => `fabric-${(await db.prepare("SELECT coalesce(max(id), 0) + 1 AS n FROM fabrics").first<{ n: number }>())!.n}`,
     write: (r, input) => fabrics.create(r.db, r.caller.username, input, { untaggedVlan: true }),
   },
-  update: { body: FabricBody.partial(), params },
+  update: { body: patchOf(FabricBody), params },
   protectedId: 1,
 });

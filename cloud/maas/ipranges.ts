@@ -4,7 +4,7 @@ import { createIpRange, deleteIpRange, inSubnet, type RangeRow, rangeProblem, up
 import { ipv4, manageNetworks, subnetByKey, subnetsJson, visibleSubnets } from "./net";
 import { SUBNET_SELECT, type SubnetRow } from "./shape";
 import type { Handler, Req } from "./table";
-import { API, deleted, fieldError, json, MaasError, parse } from "./wire";
+import { API, deleted, fieldError, json, MaasError, parse, patchOf } from "./wire";
 
 const RANGE_COLS = "id, subnet_id, type, start_ip, end_ip, comment";
 
@@ -105,7 +105,7 @@ export const ipRangeHandlers: Handler[] = [
         run: async (r) => {
           const { range, subnet } = await rangeOf(r);
           manageNetworks(r, subnet.site_id);
-          const b = parse(RangeBody.omit({ subnet: true }).partial(), r.p);
+          const b = parse(patchOf(RangeBody.omit({ subnet: true })), r.p);
           await checkRange(r, subnet, b.start_ip ?? range.start_ip, b.end_ip ?? range.end_ip, range.id);
           const patch = { type: b.type, startIp: b.start_ip, endIp: b.end_ip, comment: b.comment };
           return rangeJson(r.db, await updateIpRange(r.db, r.caller.username, range, subnet, patch));

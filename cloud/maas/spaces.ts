@@ -4,7 +4,7 @@ import { spaces } from "../domain/networks";
 import { NamedBody } from "./named";
 import { networkNamedHandlers, subnetsJson, vlansWhere } from "./net";
 import { SUBNET_SELECT, type SubnetRow, vlanJson } from "./shape";
-import { API } from "./wire";
+import { API, patchOf } from "./wire";
 
 async function spaceJson(db: D1Database, s: NamedRow) {
   const vlans = await vlansWhere(db, "v.space_id = ?", s.id);
@@ -20,7 +20,5 @@ export const spaceHandlers = networkNamedHandlers({
   singular: "Space",
   shape: spaceJson,
   create: { body: NamedBody, params },
-  // .partial() keeps the default: a PUT without a description clears it. MAAS keeps it; Plinth
-  // always did this, and the split was not the place to change what clients see.
-  update: { body: NamedBody.partial(), params },
+  update: { body: patchOf(NamedBody), params },
 });

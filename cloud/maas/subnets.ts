@@ -6,7 +6,7 @@ import { nameField } from "./named";
 import { ipv4, manageNetworks, subnetByKey, subnetsJson, visibleSubnets } from "./net";
 import { SUBNET_SELECT, type SubnetRow } from "./shape";
 import type { Handler, Req } from "./table";
-import { boolParam, deleted, fieldError, intParam, json, list, MaasError, parse } from "./wire";
+import { boolParam, deleted, fieldError, intParam, json, list, MaasError, parse, patchOf } from "./wire";
 
 // dns_servers come repeated, or as one comma/space separated string.
 const dnsServers = list(z.string().max(1024))
@@ -84,7 +84,7 @@ async function create(r: Req): Promise<Response> {
 async function update(r: Req): Promise<Response> {
   const s = await subnetOf(r);
   manageNetworks(r, s.site_id);
-  const b = parse(SubnetBody.omit({ cidr: true, site: true }).partial(), r.p, ["dns_servers"]);
+  const b = parse(patchOf(SubnetBody.omit({ cidr: true, site: true })), r.p, ["dns_servers"]);
   if (b.gateway_ip && !inSubnet(s.cidr, b.gateway_ip)) throw outsideGateway();
   const vlanId = b.vlan !== undefined || b.fabric !== undefined || b.vid !== undefined ? await resolveVlan(r, b) : undefined;
   // An empty gateway_ip clears it; none leaves it.

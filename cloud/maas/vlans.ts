@@ -5,7 +5,7 @@ import { namedOf } from "./named";
 import { manageNetworks, vlansWhere } from "./net";
 import { type VlanRow, vlanJson } from "./shape";
 import type { Handler, Req } from "./table";
-import { boolParam, deleted, fieldError, intParam, json, MaasError, parse } from "./wire";
+import { boolParam, deleted, fieldError, intParam, json, MaasError, parse, patchOf } from "./wire";
 
 const fabricOf = (r: Req) => namedOf(r.db, fabrics, "Fabric", r.path["fabric_id"] ?? "");
 
@@ -85,7 +85,7 @@ export const vlanHandlers: Handler[] = [
         run: async (r) => {
           manageNetworks(r);
           const v = await vlanOf(r);
-          const b = parse(VlanBody.partial(), r.p);
+          const b = parse(patchOf(VlanBody), r.p);
           const space = await spaceId(r.db, b.space);
           await updateVlan(r.db, r.caller.username, v, { vid: b.vid, name: b.name, mtu: b.mtu, dhcpOn: b.dhcp_on, spaceId: space });
           return byId(r.db, v.id);

@@ -261,6 +261,17 @@ export function requestParams(url: URL, body: Params, method: string): Params {
 }
 
 /** Parses params with a zod schema; failures answer 400 {field: [messages]} as MAAS forms do. */
+type Undefaulted<S extends z.ZodRawShape> = { [K in keyof S]: S[K] extends z.ZodDefault<infer I> ? I : S[K] };
+
+/**
+ * A PUT's body: every field optional and none defaulted. MAAS keeps what a PUT does not send
+ * (Terraform sends only what changed); `.partial()` alone would still apply create's defaults.
+ */
+export function patchOf<S extends z.ZodRawShape>(schema: z.ZodObject<S>): z.ZodObject<{ [K in keyof S]: z.ZodOptional<Undefaulted<S>[K]> }> {
+  const shape = Object.fromEntries(Object.entries(schema.shape).map(([k, v]) => [k, v instanceof z.ZodDefault ? v.unwrap() : v]));
+  return z.object(shape).partial() as never;
+}
+
 export function parse<T extends z.ZodType>(schema: T, p: Params, lists: readonly string[] = []): z.output<T> {
   const r = schema.safeParse(p.object(lists));
   if (r.success) return r.data;

@@ -51,6 +51,35 @@ describe("fabrics, VLANs, spaces", () => {
     expect((await maas(admin, "DELETE", `spaces/${sp.json.id}/`)).status).toBe(204);
   });
 
+  it("a PUT keeps what it does not send, as MAAS does (Terraform sends only what changed)", async () => {
+    const f = await maas(admin, "POST", "fabrics/", { query: { op: "" }, form: { name: "k-fabric", description: "row 9" } });
+    expect((await maas(admin, "PUT", `fabrics/${f.json.id}/`, { form: { name: "k-fabric-2" } })).json).toMatchObject({
+      name: "k-fabric-2",
+      description: "row 9",
+    });
+    const sp = await maas(admin, "POST", "spaces/", { query: { op: "" }, form: { name: "k-space", description: "storage" } });
+    expect((await maas(admin, "PUT", `spaces/${sp.json.id}/`, { form: { name: "k-space-2" } })).json).toMatchObject({
+      name: "k-space-2",
+      description: "storage",
+    });
+    const v = await maas(admin, "POST", `fabrics/${f.json.id}/vlans/`, { query: { op: "" }, form: { vid: "77", name: "jumbo", mtu: "9000" } });
+    expect((await maas(admin, "PUT", `vlans/${v.json.id}/`, { form: { dhcp_on: "false" } })).json).toMatchObject({ vid: 77, name: "jumbo", mtu: 9000 });
+    const s = await maas(admin, "POST", "subnets/", { query: { op: "" }, form: { cidr: "10.77.0.0/24", name: "k-net", vlan: String(v.json.id) } });
+    expect(s.status).toBe(200);
+    expect((await maas(admin, "PUT", `subnets/${s.json.id}/`, { form: { dns_servers: "10.77.0.2" } })).json).toMatchObject({ name: "k-net" });
+    const r = await maas(admin, "POST", "ipranges/", {
+      query: { op: "" },
+      form: { type: "reserved", start_ip: "10.77.0.10", end_ip: "10.77.0.20", subnet: String(s.json.id), comment: "bmcs" },
+    });
+    expect(r.status).toBe(200);
+    expect((await maas(admin, "PUT", `ipranges/${r.json.id}/`, { form: { end_ip: "10.77.0.30" } })).json).toMatchObject({
+      end_ip: "10.77.0.30",
+      comment: "bmcs",
+    });
+    // A value that is sent still changes, an empty one included.
+    expect((await maas(admin, "PUT", `spaces/${sp.json.id}/`, { form: { description: "" } })).json).toMatchObject({ description: "" });
+  });
+
   it("operators cannot change networks", async () => {
     expect((await maas(op, "POST", "fabrics/", { query: { op: "" }, form: { name: "nope" } })).status).toBe(403);
     expect((await maas(op, "POST", "spaces/", { query: { op: "" }, form: { name: "nope" } })).status).toBe(403);
