@@ -7,10 +7,10 @@
 // records that someone on site must act.
 // A machine whose site has no rack enrolled keeps its new status; an event says what was not sent.
 import { NODE_STATUS, type Status } from "../../../shared/lifecycle";
-import { decryptJson } from "../../auth/secrets";
 import type { Env } from "../../env";
 import { ApiError } from "../../http/errors";
 import { recordEvent } from "../events";
+import { openPowerParams } from "./power-params";
 import { applyAction } from "./transition";
 import type { MachineOnSite } from "./types";
 import { type CommandStep, dispatchRackCommands, notifyConfigChanged } from "../racks/commands";
@@ -78,9 +78,7 @@ export async function lifecyclePower(env: Env, m: PowerTarget, plan: PowerPlan, 
   if (plan.kind !== "stop") {
     let bootType: unknown;
     try {
-      bootType = row.power_params_enc
-        ? ((await decryptJson(env.PLINTH_SECRET_KEY, row.power_params_enc, m.systemId)) as Record<string, unknown>)["power_boot_type"]
-        : undefined;
+      bootType = (await openPowerParams(env.PLINTH_SECRET_KEY, row.power_params_enc, m.systemId))["power_boot_type"];
     } catch {
       bootType = undefined;
     }
@@ -95,7 +93,8 @@ export async function lifecyclePower(env: Env, m: PowerTarget, plan: PowerPlan, 
     steps = [{ type: "power.off", params: {}, ...(plan.finishes ? { finishes: plan.finishes } : {}) }];
   }
   try {
-    const sent = await dispatchRackCommands(env, { systemId: m.systemId, rackId: m.rackId, siteId: m.siteId, id: m.id }, steps, { actor: opts.actor });
+    const target = { systemId: m.systemId, rackId: m.rackId, siteId: m.siteId, id: m.id };
+    const sent = await dispatchRackCommands(env, target, steps, { actor: opts.actor, power: { type: row.power_type, enc: row.power_params_enc } });
     await recordEvent(env.DB, {
       ...base,
       type,

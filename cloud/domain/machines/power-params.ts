@@ -28,8 +28,16 @@ export async function sealPower(secretKey: string, type: PowerType, params: Reco
   return { powerType: type, enc: set.length ? await encryptJson(secretKey, r.data, systemId) : null, set };
 }
 
-/** The stored parameters of one machine, decrypted ({} when none are set). */
-export async function storedPowerParams(db: D1Database, secretKey: string, m: { id: number; systemId: string }): Promise<Record<string, unknown>> {
+/**
+ * The stored parameters of one machine, decrypted ({} when none are set). A machine read with
+ * getMachine carries them already (`powerParamsEnc`), and is not read again.
+ */
+export async function storedPowerParams(
+  db: D1Database,
+  secretKey: string,
+  m: { id: number; systemId: string; powerParamsEnc?: string | null | undefined },
+): Promise<Record<string, unknown>> {
+  if (m.powerParamsEnc !== undefined) return openPowerParams(secretKey, m.powerParamsEnc, m.systemId);
   const row = await db.prepare("SELECT power_params_enc AS enc FROM machines WHERE id = ?").bind(m.id).first<{ enc: string | null }>();
   return openPowerParams(secretKey, row?.enc ?? null, m.systemId);
 }
@@ -45,7 +53,7 @@ export async function openPowerParams(secretKey: string, enc: string | null, sys
 export async function resealPower(
   db: D1Database,
   secretKey: string,
-  m: { id: number; systemId: string; powerType: string },
+  m: { id: number; systemId: string; powerType: string; powerParamsEnc?: string | null | undefined },
   type: PowerType,
   given: Record<string, unknown>,
 ): Promise<SealedPower> {
@@ -57,7 +65,7 @@ export async function resealPower(
 export async function revealPowerParams(
   db: D1Database,
   secretKey: string,
-  m: { id: number; systemId: string; hostname: string; siteId: number; status: number },
+  m: { id: number; systemId: string; hostname: string; siteId: number; status: number; powerParamsEnc?: string | null | undefined },
   actor: string,
   via = "",
 ): Promise<Record<string, unknown>> {

@@ -15,10 +15,10 @@ import {
   PowerPollResult,
   type PowerPollState,
 } from "../../../shared/tunnel/commands";
-import { decryptJson } from "../../auth/secrets";
 import type { Env } from "../../env";
 import { type EventLevel, machineEventStatement } from "../events";
 import { newCommandId } from "../racks/commands";
+import { openPowerParams } from "./power-params";
 import type { CommandOutcome, StoredCommand } from "../racks/delivery";
 
 export const DEFAULT_POLL_INTERVAL_S = 300;
@@ -148,7 +148,7 @@ export async function pollPower(env: Env, now: number, settings: PollSettings = 
     }
     let power: Record<string, unknown> = {};
     try {
-      if (m.power_params_enc) power = (await decryptJson(env.PLINTH_SECRET_KEY, m.power_params_enc, m.system_id)) as Record<string, unknown>;
+      power = await openPowerParams(env.PLINTH_SECRET_KEY, m.power_params_enc, m.system_id);
     } catch (e) {
       console.warn("power poll: cannot read the BMC parameters", m.system_id, String(e));
       run.skipped++;

@@ -3,6 +3,7 @@
 // they differ only in how they validate input and word their errors.
 import { decide, NODE_STATUS, type Status } from "../../../shared/lifecycle";
 import type { Env } from "../../env";
+import { getMachine } from "../../machines/repo";
 import { eventStatement, machineEventStatement } from "../events";
 import { commissionPower } from "./lifecycle-power";
 import { newHostname, newSystemId } from "./names";
@@ -89,22 +90,7 @@ export async function createMachine(env: Env, actor: Actor, n: NewMachine, opts:
     ),
   ]);
   if (opts.commission) {
-    const m = (await db
-      .prepare(
-        "SELECT id, system_id AS systemId, hostname, site_id AS siteId, rack_id AS rackId, status, previous_status AS previousStatus, locked, power_type AS powerType FROM machines WHERE system_id = ?",
-      )
-      .bind(systemId)
-      .first<{
-        id: number;
-        systemId: string;
-        hostname: string;
-        siteId: number;
-        rackId: string | null;
-        status: number;
-        previousStatus: number | null;
-        locked: number;
-        powerType: string;
-      }>())!;
+    const m = (await getMachine(db, systemId))!;
     const to = await applyAction(db, { ...m, locked: !!m.locked }, "commission", { actor: actor.username, reason: "commission on create" });
     await commissionPower(env, m, to, actor.username);
   }
