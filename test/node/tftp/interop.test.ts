@@ -136,7 +136,10 @@ describe("real clients, 0.5% packet loss in the client namespace", () => {
     srv.lines.length = 0;
     await fetchOk(windowed, "big.bin");
     const end = await lastEnd("big.bin");
-    expect(end).toMatchObject({ ok: true, segments: 44 });
+    // Delivery is proven by the client (exit 0, digest). The server's own verdict can be "failed"
+    // when the lost datagram is the client's last ACK: atftp exits without dallying (RFC 1350's
+    // known gap), so the server retries the last window and gives up. It must still segment.
+    expect(end).toMatchObject({ segments: 44 });
     // About 114 datagrams were dropped each way: recovering from them is what this proves.
     expect(end.retransmits).toBeGreaterThan(0);
   });
