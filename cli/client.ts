@@ -62,6 +62,38 @@ export class Client {
       const cause = (e as Error).name === "TimeoutError" ? "no answer in 30 s" : (c?.code ?? c?.message ?? (e as Error).message);
       throw new CliError(`cannot reach the region at ${this.profile.url} (${cause})`, EXIT.unreachable, "unreachable");
     }
+    return this.answer(r);
+  }
+
+  /**
+   * Streams a body to a PUT endpoint that takes raw bytes (image content): no 30 s limit, since
+   * a large image takes minutes; the region checks the stated sha256 as the bytes land.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are not in the OpenAPI document
+  async upload(path: string, body: ReadableStream, length: number, sha256: string): Promise<any> {
+    const url = `${this.profile.url.replace(/\/$/, "")}/api/v1${path}`;
+    let r: Response;
+    try {
+      r = await fetch(url, {
+        method: "PUT",
+        headers: {
+          authorization: `Bearer ${this.profile.apiKey}`,
+          accept: "application/json",
+          "content-type": "application/octet-stream",
+          "content-length": String(length),
+          "x-content-sha256": sha256,
+        },
+        body,
+        duplex: "half",
+      } as RequestInit);
+    } catch (e) {
+      const c = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new CliError(`cannot reach the region at ${this.profile.url} (${c?.code ?? c?.message ?? (e as Error).message})`, EXIT.unreachable, "unreachable");
+    }
+    return this.answer(r);
+  }
+
+  private async answer(r: Response): Promise<unknown> {
     if (r.status === 204) return undefined;
     const text = await r.text();
     let json: unknown = null;

@@ -3,6 +3,7 @@
 import { parseArgs } from "node:util";
 import { CliError, Client, EXIT } from "./client";
 import { type Command, type Ctx, GLOBAL_OPTIONS, type Group, type OptionSpec, str } from "./command";
+import { images } from "./commands/images";
 import { machines } from "./commands/machines";
 import { resourceGroups } from "./commands/resources";
 import { configPath, loadConfig, resolveProfile, saveConfig } from "./config";
@@ -92,7 +93,7 @@ complete -F _plinth plinth
 };
 
 const TOP: Command[] = [login, logout, profiles, whoami, completion];
-const GROUPS: Group[] = [machines, ...resourceGroups];
+const GROUPS: Group[] = [machines, images, ...resourceGroups];
 
 function optionsHelp(opts: Record<string, OptionSpec>): string {
   return Object.entries(opts)

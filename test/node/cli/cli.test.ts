@@ -2,7 +2,8 @@
 // --json parsed, exit codes, --wait, bad key and unreachable region as one-line errors, and
 // the generated API types in step with the region's OpenAPI document.
 import { execFile, spawn, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -323,10 +324,43 @@ describe("plinth resources", () => {
   });
 });
 
+describe("plinth images", () => {
+  it("uploads a root tarball with a progress display, lists it, refuses a second format, deletes it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "plinth-cli-img-"));
+    const file = join(dir, "root.tgz");
+    // 3 MiB of incompressible bytes: enough for several progress lines.
+    writeFileSync(file, randomBytes(3 << 20));
+    const sha = createHash("sha256").update(readFileSync(file)).digest("hex");
+    const up = await plinth(["images", "upload", file, "--os", "cli-os", "--series", "one"]);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/^uploaded cli-os\/one tgz 3 MiB/);
+    // Not a terminal: one line per tenth, ending at 100%.
+    expect(up.stderr).toMatch(/hashing {3}root\.tgz \[#{30}\] 100% 3\/3 MiB/);
+    expect(up.stderr).toMatch(/uploading root\.tgz \[#{30}\] 100% 3\/3 MiB/);
+    const list = await plinth(["images", "list", "--json"]);
+    const row = list.json.items.find((i: any) => i.osystem === "cli-os");
+    expect(row).toMatchObject({ series: "one", format: "tgz", sha256: sha, size: 3 << 20 });
+    // The same bytes again: nothing sent.
+    const again = await plinth(["images", "upload", file, "--os", "cli-os", "--series", "one"]);
+    expect(again.stdout).toContain("already has these bytes");
+    const other = join(dir, "disk.ddzst");
+    writeFileSync(other, "x");
+    const clash = await plinth(["images", "upload", other, "--os", "cli-os", "--series", "one"]);
+    expect(clash.code).toBe(5);
+    oneLine(clash);
+    expect(clash.stderr).toContain("exists as tgz, not ddzst");
+    const unknown = await plinth(["images", "upload", join(dir, "x.bin"), "--os", "a", "--series", "b"]);
+    expect(unknown.code).toBe(2);
+    expect((await plinth(["images", "delete", String(row.id)])).code).toBe(0);
+    expect((await plinth(["images", "list", "--json"])).json.items.some((i: any) => i.osystem === "cli-os")).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe("plinth help, usage and completion", () => {
   it("answers --help on every command with exit 0", async () => {
     const top = (await plinth(["__complete"])).stdout.split("\n").filter((w) => w && !w.startsWith("-"));
-    expect(top).toEqual(expect.arrayContaining(["login", "machines", "sites", "zones", "pools", "tags", "racks", "tokens", "users", "events", "completion"]));
+    expect(top).toEqual(expect.arrayContaining(["login", "machines", "sites", "zones", "pools", "tags", "racks", "tokens", "users", "events", "images", "completion"]));
     const paths: string[][] = [];
     for (const g of top) {
       const subs = (await plinth(["__complete", g])).stdout.split("\n").filter((w) => w && !w.startsWith("-") && w !== "bash" && w !== "zsh");
@@ -342,7 +376,7 @@ describe("plinth help, usage and completion", () => {
       });
     }
     expect((await plinth(["--help"])).stdout).toContain("exit codes:");
-  });
+  }, 180_000);
 
   it("refuses unknown commands and options with exit 2", async () => {
     for (const args of [["frobnicate"], ["machines", "frobnicate"], ["machines", "list", "--colour", "red"], []]) {
