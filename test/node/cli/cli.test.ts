@@ -360,7 +360,9 @@ describe("plinth images", () => {
 describe("plinth help, usage and completion", () => {
   it("answers --help on every command with exit 0", async () => {
     const top = (await plinth(["__complete"])).stdout.split("\n").filter((w) => w && !w.startsWith("-"));
-    expect(top).toEqual(expect.arrayContaining(["login", "machines", "sites", "zones", "pools", "tags", "racks", "tokens", "users", "events", "images", "completion"]));
+    expect(top).toEqual(
+      expect.arrayContaining(["login", "machines", "sites", "zones", "pools", "tags", "racks", "tokens", "users", "events", "images", "completion"]),
+    );
     const paths: string[][] = [];
     for (const g of top) {
       const subs = (await plinth(["__complete", g])).stdout.split("\n").filter((w) => w && !w.startsWith("-") && w !== "bash" && w !== "zsh");
