@@ -6,6 +6,7 @@ import { type Command, type Ctx, GLOBAL_OPTIONS, type Group, type OptionSpec, st
 import { images } from "./commands/images";
 import { machines } from "./commands/machines";
 import { resourceGroups } from "./commands/resources";
+import { sshKeys } from "./commands/ssh-keys";
 import { configPath, loadConfig, resolveProfile, saveConfig } from "./config";
 import { printJson, printTable } from "./output";
 
@@ -93,7 +94,7 @@ complete -F _plinth plinth
 };
 
 const TOP: Command[] = [login, logout, profiles, whoami, completion];
-const GROUPS: Group[] = [machines, images, ...resourceGroups];
+const GROUPS: Group[] = [machines, images, sshKeys, ...resourceGroups];
 
 function optionsHelp(opts: Record<string, OptionSpec>): string {
   return Object.entries(opts)

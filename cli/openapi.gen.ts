@@ -767,6 +767,26 @@ export interface Operations {
     query: never;
     body: never;
   };
+  /** List a user's SSH keys */
+  "GET /users/{username}/ssh-keys": {
+    path: { "username": string };
+    query: never;
+    body: never;
+  };
+  /** Add an SSH public key (one authorized_keys line) */
+  "POST /users/{username}/ssh-keys": {
+    path: { "username": string };
+    query: never;
+    body: {
+      "key": string;
+    };
+  };
+  /** Delete an SSH key by its id (the base64url SHA256 fingerprint) */
+  "DELETE /users/{username}/ssh-keys/{id}": {
+    path: { "username": string; "id": string };
+    query: never;
+    body: never;
+  };
   /** List VLANs */
   "GET /vlans": {
     path: never;

@@ -20,6 +20,7 @@ import { overviewRoutes } from "./routes/overview";
 import { sessionRoutes } from "./routes/session";
 import { streamRoutes } from "./routes/stream";
 import { tagRoutes } from "./routes/tags";
+import { sshKeyRoutes } from "./routes/ssh-keys";
 import { userRoutes } from "./routes/users";
 
 const open = new Hono<AppEnv>();
@@ -39,6 +40,7 @@ namedRoutes(api);
 tagRoutes(api);
 networkRoutes(api);
 userRoutes(api);
+sshKeyRoutes(api);
 eventRoutes(api);
 rackRoutes(api);
 streamRoutes(api);

@@ -324,6 +324,28 @@ describe("plinth resources", () => {
   });
 });
 
+describe("plinth ssh-keys", () => {
+  it("adds a .pub file and a key line, lists them, refuses a private key with exit 2, deletes", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "plinth-cli-keys-"));
+    spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "cli@test", "-f", join(dir, "id")], { stdio: "ignore" });
+    const pub = readFileSync(join(dir, "id.pub"), "utf8").trim();
+    const add = await plinth(["ssh-keys", "add", join(dir, "id.pub")]);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toMatch(/^added ssh-ed25519 key SHA256:\S+ \(cli@test\), id \S+/);
+    const fp = spawnSync("ssh-keygen", ["-lf", join(dir, "id.pub")], { encoding: "utf8" }).stdout.split(" ")[1];
+    const list = await plinth(["ssh-keys", "list", "--json"]);
+    const k = list.json.items.find((x: any) => x.key === pub);
+    expect(k.fingerprint).toBe(fp);
+    const priv = await plinth(["ssh-keys", "add", join(dir, "id")]);
+    expect(priv.code).toBe(2);
+    oneLine(priv);
+    expect(priv.stderr).toContain("this is a private key");
+    expect((await plinth(["ssh-keys", "delete", k.id])).code).toBe(0);
+    expect((await plinth(["ssh-keys", "list", "--json"])).json.items.some((x: any) => x.key === pub)).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe("plinth images", () => {
   it("uploads a root tarball with a progress display, lists it, refuses a second format, deletes it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "plinth-cli-img-"));
@@ -361,7 +383,21 @@ describe("plinth help, usage and completion", () => {
   it("answers --help on every command with exit 0", async () => {
     const top = (await plinth(["__complete"])).stdout.split("\n").filter((w) => w && !w.startsWith("-"));
     expect(top).toEqual(
-      expect.arrayContaining(["login", "machines", "sites", "zones", "pools", "tags", "racks", "tokens", "users", "events", "images", "completion"]),
+      expect.arrayContaining([
+        "login",
+        "machines",
+        "sites",
+        "zones",
+        "pools",
+        "tags",
+        "racks",
+        "tokens",
+        "users",
+        "events",
+        "images",
+        "ssh-keys",
+        "completion",
+      ]),
     );
     const paths: string[][] = [];
     for (const g of top) {
