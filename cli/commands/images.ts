@@ -170,7 +170,8 @@ export const images: Group = {
         if (!existsSync(script)) throw new CliError(`${script} not found: pass --checkout with a Plinth checkout`, EXIT.usage);
         const formats = str(ctx.opts["formats"]);
         const r = spawnSync("bash", [script, "os", what, ...(formats ? ["--formats", formats] : [])], { stdio: "inherit" });
-        if (r.status !== 0) throw new CliError(`the image build failed (exit ${r.status ?? r.signal})`, EXIT.failed, "build_failed");
+        const exitCode = r.status;
+        if (exitCode !== 0) throw new CliError(`the image build failed (exit ${exitCode ?? r.signal})`, EXIT.failed, "build_failed");
       },
     },
   ],
