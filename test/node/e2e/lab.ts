@@ -4,7 +4,7 @@
 // loopback whose chassis-control script starts, stops and resets that VM's QEMU process. The
 // region runs in workerd on the host's loopback; the appliance reaches it through a veth pair
 // and a TCP relay the lab can cut and restore (the WAN). Everything is torn down by PID.
-import { type ChildProcess, execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createTcpServer, type Server as TcpServer, type Socket, connect as tcpConnect } from "node:net";
@@ -54,6 +54,10 @@ export interface Lab {
   applianceLog(): string;
   /** Runs ipmitool against a VM's BMC from inside the site (as someone on site would). */
   ipmitool(vm: LabVm, args: string[]): string;
+  /** The address the appliance's DHCP last bound to this MAC (its lease journal), if any. */
+  addressOf(mac: string): string | null;
+  /** Runs a command over SSH from inside the site network (as an operator on site would). */
+  ssh(address: string, identity: string, command: string, user?: string): { code: number; out: string };
   /** Cuts the WAN: the relay stops accepting and drops the appliance's connections. */
   cutTunnel(): Promise<void>;
   restoreTunnel(): Promise<void>;
@@ -155,6 +159,29 @@ while :; do
 done
 rm -f "$dir/qemu.pid" "$dir/qemu.child"
 `;
+}
+
+/** Builds (or finds current, through the builder's input stamp) an OS image; returns its folder. */
+export function buildOsImage(what = "debian/bookworm"): string {
+  execFileSync("bash", [join(root, "images", "build.sh"), "os", what], { stdio: ["ignore", "inherit", "inherit"], timeout: 2_400_000 });
+  return join(imagesDir, "os", what.replace("/", "-"));
+}
+
+/** The lease journal's last record for `mac` that holds an address (records are JSON lines). */
+export function leaseAddress(journal: string, mac: string): string | null {
+  if (!existsSync(journal)) return null;
+  let ip: string | null = null;
+  for (const line of readFileSync(journal, "utf8").split("\n")) {
+    if (!line.includes(mac)) continue;
+    try {
+      const r = JSON.parse(line) as { mac?: string; ip?: number | string; state?: string };
+      if (r.mac !== mac || r.ip === undefined || (r.state !== undefined && r.state !== "bound")) continue;
+      ip = typeof r.ip === "number" ? [24, 16, 8, 0].map((b) => ((r.ip as number) >>> b) & 255).join(".") : r.ip;
+    } catch {
+      // a torn last line
+    }
+  }
+  return ip;
 }
 
 export async function startLab(o: LabOptions): Promise<Lab> {
@@ -375,6 +402,18 @@ export async function startLab(o: LabOptions): Promise<Lab> {
       vms,
       applianceLog: () => log,
       ipmitool,
+      addressOf: (mac: string) => leaseAddress(join(stateDir, "dhcp", "leases.jsonl"), mac),
+      ssh: (address: string, identity: string, command: string, user = "debian") => {
+        const r = spawnSync(
+          "ip",
+          [
+            ...["netns", "exec", ns.name, "ssh", "-i", identity, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"],
+            ...["-o", "ConnectTimeout=15", "-o", "LogLevel=ERROR", `${user}@${address}`, command],
+          ],
+          { encoding: "utf8", timeout: 120_000 },
+        );
+        return { code: r.status ?? -1, out: `${r.stdout ?? ""}${r.stderr ?? ""}` };
+      },
       cutTunnel: async () => {
         const srv = relay;
         relay = null;
