@@ -114,7 +114,9 @@ export function httpIntent(s: ConfigSnapshot | null, q: BootQuery, installed?: {
 }
 
 // What the ephemeral environment posts (docs/boot-environment.md); checked here, at the node's door.
-const StatusBody = z.object({ mode: z.string().max(32), status: z.string().max(32), error: z.string().max(4096).optional() }).passthrough();
+const StatusBody = z
+  .object({ mode: z.string().max(32), status: z.string().max(32), error: z.string().max(4096).optional(), message: z.string().max(4096).optional() })
+  .passthrough();
 const RESULT_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
 
 /**
@@ -219,6 +221,9 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
   const installed = new InstalledDeployments(join(o.stateDir, "installed.json"));
   const deployOf = (token: string) => installed.systemIdOf(token) ?? host.config?.bootIntents.find((b) => b.deploy?.token === token)?.systemId ?? null;
   const results = metadataResultRelay(host, (req: MetadataRequest) => parseMetadata(req, systemIdOf, deployOf));
+  // The MAAS metadata API answers from the snapshot and the specs this rack served: a node
+  // configures itself with the region away.
+  const nodeKeys = new NodeKeys(() => host.config, installed);
   const metadata: MetadataRelay = async (req) => {
     const path = req.path.replace(/\/+$/, "");
     if (req.method === "GET" && path === "/deploy") {
@@ -226,19 +231,24 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
       if (b?.intent !== "deploy" || !b.deploy) return jsonReply(404, { error: "no deployment for this node" });
       const hostHeader = req.headers["host"] ?? "";
       const base = `http://${/^[A-Za-z0-9.:[\]-]{1,300}$/.test(hostHeader) ? hostHeader : `${address}:${httpPort}`}`;
-      const d = deployDocument(b.deploy, b.systemId, base);
+      const d = deployDocument(b.deploy, b.systemId, base, await nodeKeys.credentialsOf(b.deploy.token));
+      // Kept before answering: the deployed system reads the metadata API with this spec after
+      // the region has dropped it from the snapshot, maybe while the region is away.
+      if (d.ok) installed.served(b.deploy.token, b.systemId, b.deploy);
       return d.ok ? jsonReply(200, d.doc) : jsonReply(d.status, { error: d.error });
     }
     if (req.method === "POST" && path === "/status") {
       // Remember "installed" before answering: the node reboots next, maybe before the region hears.
       const b = intentOf(req.remote);
-      if (b?.deploy && isInstalled(req.body)) installed.add(b.deploy.token, b.systemId);
+      if (b?.deploy && isInstalled(req.body)) installed.add(b.deploy.token, b.systemId, Date.now(), b.deploy);
     }
     return results(req);
   };
-  // The MAAS metadata API answers from the snapshot alone: a node configures itself with the region away.
-  const nodeKeys = new NodeKeys(() => host.config);
-  const maas = maasMetadataApi({ find: (tokenKey) => nodeKeys.find(tokenKey) });
+  const maas = maasMetadataApi({
+    find: (tokenKey) => nodeKeys.find(tokenKey),
+    // Journaled like every node result: on disk before the node hears 200, relayed to the region.
+    report: (r) => host.emit({ type: "metadata.result", data: { systemId: r.systemId, name: r.name, status: r.status, output: r.output.slice(0, 200_000) } }),
+  });
   const images = new ImageCache({
     dir: join(o.stateDir, "images"),
     ...(o.images?.fetch ? { fetch: o.images.fetch } : {}),

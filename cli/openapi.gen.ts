@@ -15,7 +15,7 @@ export interface Operations {
       "osystem": string;
       "series": string;
       "architecture"?: string;
-      "format"?: "raw" | "raw.gz" | "raw.zst" | "tgz";
+      "format"?: "raw" | "raw.gz" | "raw.xz" | "raw.zst" | "ddraw" | "ddgz" | "ddxz" | "ddzst" | "tgz" | "txz";
     };
   };
   /** Delete a boot image (its bytes go when no other image has them) */
@@ -198,6 +198,7 @@ export interface Operations {
       "power_type"?: "manual" | "ipmi" | "redfish" | "webhook";
       "power_parameters"?: Record<string, unknown>;
       "owner_data"?: Record<string, string | null>;
+      "storage_layout"?: "flat" | "lvm";
     };
   };
   /** Machine action: abort */

@@ -63,6 +63,12 @@ export const STATUS_NAME: Record<Status, string> = {
 /** Where a machine's interfaces may be edited (MAAS refuses network changes elsewhere). */
 export const NETWORK_EDITABLE: readonly Status[] = [S.NEW, S.FAILED_COMMISSIONING, S.READY, S.BROKEN, S.ALLOCATED, S.FAILED_DEPLOYMENT, S.FAILED_TESTING];
 
+/** Where a machine's storage layout may be chosen (MAAS's set_storage_layout: Ready or Allocated). */
+export const STORAGE_EDITABLE: readonly Status[] = [S.READY, S.ALLOCATED];
+
+/** Where a deployment's node token is live: the deployed system's cloud-init reads the metadata API with it. */
+export const NODE_TOKEN_LIVE: readonly Status[] = [S.DEPLOYING, S.DEPLOYED];
+
 /** Each status's family: failed, busy (a step is running), in use, new, or idle. Screens colour by it. */
 export type StatusFamily = "bad" | "busy" | "ok" | "new" | "idle";
 export const STATUS_FAMILY: Record<Status, StatusFamily> = {

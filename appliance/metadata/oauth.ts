@@ -48,6 +48,8 @@ export interface SignedRequest {
   /** Absolute URL with the query, e.g. "http://10.0.0.2:5248/MAAS/metadata/latest/user-data". */
   url: string;
   params: OAuthParams;
+  /** RFC 5849 3.4.1.3.1: an application/x-www-form-urlencoded body's parameters are signed too. */
+  formParams?: readonly (readonly [string, string])[];
 }
 
 export interface Secrets {
@@ -64,6 +66,7 @@ export function signatureBaseString(req: SignedRequest): string {
   // 3.4.1.3: query parameters and the protocol parameters, signature and realm excepted.
   const pairs: [string, string][] = [];
   for (const [k, v] of new URLSearchParams(u.search)) pairs.push([percentEncode(k), percentEncode(v)]);
+  for (const [k, v] of req.formParams ?? []) pairs.push([percentEncode(k), percentEncode(v)]);
   for (const [k, v] of Object.entries(req.params)) if (k !== "oauth_signature" && k !== "realm") pairs.push([percentEncode(k), percentEncode(v)]);
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
   const normalized = pairs.map(([k, v]) => `${k}=${v}`).join("&");

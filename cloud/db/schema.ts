@@ -2,6 +2,7 @@
 // `npm run db:generate` (drizzle-kit); append-only triggers are added by hand in their own migration.
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { IMAGE_FORMATS } from "../../shared/images";
 import { ROLES } from "../../shared/roles";
 
 const now = sql`(unixepoch('subsec') * 1000)`;
@@ -123,6 +124,12 @@ export const machines = sqliteTable(
     deployToken: text("deploy_token"),
     /** When the ephemeral environment reported the image written: later PXE boots go to disk. */
     deployInstalledAt: integer("deploy_installed_at"),
+    /** MAAS's storage layout the installer makes on the boot disk (set_storage_layout). */
+    storageLayout: text("storage_layout", { enum: ["flat", "lvm"] })
+      .notNull()
+      .default("flat"),
+    /** What the installer reported at "installed" (JSON: layout, disk, firmware, partitions); null until then. */
+    deployedStorage: text("deployed_storage"),
     /** How the release environment erases disks while DISK_ERASING. */
     eraseMode: text("erase_mode", { enum: ["quick", "full"] }),
     powerType: text("power_type").notNull().default("manual"),
@@ -429,9 +436,7 @@ export const bootImages = sqliteTable(
       .default("synced"),
     url: text("url"),
     sha256: text("sha256"),
-    format: text("format", { enum: ["raw", "raw.gz", "raw.zst", "tgz"] })
-      .notNull()
-      .default("raw.gz"),
+    format: text("format", { enum: IMAGE_FORMATS }).notNull().default("raw.gz"),
     size: integer("size").notNull().default(0),
     createdAt: createdAt(),
   },

@@ -1,11 +1,18 @@
 // boot-resources/ and boot-resources/{id}/: the boot_images rows /api/v1 serves, read only.
+// Each resource carries one set whose file has MAAS's filetype (root-tgz, root-dd.zst, ...);
+// a declared image with no bytes yet is listed with an incomplete set, as MAAS lists an upload
+// in progress, and is not deployable (the deploy API refuses it).
+import { isImageFormat, MAAS_FILETYPE } from "../../shared/images";
 import type { ImageRow as BootImageRow } from "../routes/images";
 import type { Handler } from "./table";
 import { API, json, MaasError } from "./wire";
 
 /** The columns boot-resources/ reads of the boot_images rows /api/v1 serves. */
-type ImageRow = Pick<BootImageRow, "id" | "osystem" | "series" | "architecture" | "kind" | "size">;
-const COLS = "id, osystem, series, architecture, kind, size";
+type ImageRow = Pick<BootImageRow, "id" | "osystem" | "series" | "architecture" | "kind" | "format" | "sha256" | "size" | "created_at">;
+const COLS = "id, osystem, series, architecture, kind, format, sha256, size, created_at";
+
+const filetypeOf = (format: string) => (isImageFormat(format) ? MAAS_FILETYPE[format] : "root-dd");
+
 const imageJson = (b: ImageRow) => ({
   id: b.id,
   type: b.kind === "synced" ? "Synced" : "Uploaded",
@@ -13,8 +20,29 @@ const imageJson = (b: ImageRow) => ({
   architecture: b.architecture,
   subarches: b.architecture.split("/")[1] ?? "generic",
   kflavor: "generic",
+  filetype: filetypeOf(b.format),
   resource_uri: `${API}/boot-resources/${b.id}/`,
 });
+
+/** The single read adds MAAS's `sets`: one version, named by its upload date, with its one file. */
+function detailJson(b: ImageRow) {
+  const version = new Date(b.created_at).toISOString().slice(0, 10).replaceAll("-", "");
+  const complete = b.sha256 !== null;
+  const filetype = filetypeOf(b.format);
+  return {
+    ...imageJson(b),
+    sets: {
+      [version]: {
+        version,
+        label: "uploaded",
+        size: b.size,
+        complete,
+        progress: complete ? 100 : 0,
+        files: { [filetype]: { filename: filetype, filetype, sha256: b.sha256 ?? "", size: b.size, complete } },
+      },
+    },
+  };
+}
 
 export const bootResourceHandlers: Handler[] = [
   {
@@ -44,7 +72,7 @@ export const bootResourceHandlers: Handler[] = [
         run: async (r) => {
           const b = await r.db.prepare(`SELECT ${COLS} FROM boot_images WHERE id = ?`).bind(Number(r.path["id"])).first<ImageRow>();
           if (!b) throw new MaasError(404, "No BootResource matches the given query.");
-          return json(imageJson(b));
+          return json(detailJson(b));
         },
       },
     ],

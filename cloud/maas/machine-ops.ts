@@ -8,6 +8,7 @@ import { requestPower } from "../domain/machines/power";
 import { revealPowerParams } from "../domain/machines/power-params";
 import { clearOwnerDataOnceReleased, setOwnerData, setOwnerDataKey } from "../domain/machines/records";
 import { runAction } from "../domain/machines/actions";
+import { isStorageLayout, MAAS_ONLY_LAYOUTS, setStorageLayout, STORAGE_LAYOUTS } from "../domain/machines/storage";
 import { requireOwnerOrAdmin } from "../machines/load";
 import type { MachineRow } from "../machines/repo";
 import { dispatchRackCommand, type RackCommandType } from "../domain/racks/commands";
@@ -93,6 +94,24 @@ async function deploy(r: Req): Promise<Response> {
 
 export async function setAgentName(db: D1Database, machineId: number, agent: string) {
   await setOwnerDataKey(db, machineId, AGENT_KEY, agent);
+}
+
+/**
+ * MAAS's set_storage_layout. Plinth's installer makes flat and lvm; MAAS's other layouts
+ * (bcache, blank, vmfs6, ...) and the size options are refused by name rather than ignored.
+ */
+async function setStorageLayoutOp(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.edit");
+  const layout = r.p.get("storage_layout") ?? "";
+  if (!isStorageLayout(layout)) {
+    const known = (MAAS_ONLY_LAYOUTS as readonly string[]).includes(layout);
+    throw fieldError(
+      "storage_layout",
+      `${layout === "" ? "This field is required." : `${known ? "Plinth does not make the" : "Unknown"} layout '${layout}'.`} Supported layouts: ${STORAGE_LAYOUTS.join(", ")}.`,
+    );
+  }
+  await setStorageLayout(r.db, r.caller.username, m, layout);
+  return json(await machineJsonById(r.db, m.systemId));
 }
 
 async function setOwnerDataOp(r: Req): Promise<Response> {
@@ -208,6 +227,13 @@ export const machineOps: Action[] = [
     doc: "Set key/value data for the current owner. An empty value deletes the key.",
     params: ["key"],
     run: setOwnerDataOp,
+  },
+  {
+    method: "POST",
+    op: "set_storage_layout",
+    doc: "Change the storage layout of a Ready or Allocated machine (flat or lvm).",
+    params: ["storage_layout", "boot_size", "root_size", "root_device", "vg_name", "lv_name", "lv_size"],
+    run: setStorageLayoutOp,
   },
   { method: "POST", op: "power_on", doc: "Turn on a machine.", params: ["user_data", "comment"], run: (r) => power(r, "power.on", "power_on", "power on") },
   {

@@ -3,6 +3,7 @@
 // no data for it (null, [] or {}), and every object carries its absolute resource_uri.
 import { NODE_STATUS, STATUS_NAME, type Status } from "../../shared/lifecycle";
 import type { MachineRow } from "../machines/repo";
+import { deployedStorageOf } from "../domain/machines/storage";
 import { API } from "./wire";
 
 /** owner_data keys the facade keeps for itself (agent_name has no column of its own). */
@@ -231,6 +232,7 @@ export function machineJson(m: MachineRow, x: MachineExtras) {
   const status = m.status as Status;
   const ifaces = x.ifaces.map((i) => interfaceJson(m.systemId, i, x.net));
   const disks = x.disks.map((d) => blockDeviceJson(m.systemId, d));
+  withDeployedPartitions(m, disks);
   const bootIface = x.ifaces.findIndex((i) => !!i.is_boot);
   const bootDisk = x.disks.findIndex((d) => !!d.is_boot);
   const ips = x.ifaces.flatMap((i) => (i.ip_address ? [i.ip_address] : []));
@@ -299,4 +301,36 @@ export function machineJson(m: MachineRow, x: MachineExtras) {
     testing_status_name: "Unknown",
     site: m.site,
   };
+}
+
+/**
+ * After a deployment the installer's report shows on the disk it partitioned (single-machine
+ * reads carry it): MAAS's partition objects, with the filesystem each holds.
+ */
+function withDeployedPartitions(m: MachineRow, disks: ReturnType<typeof blockDeviceJson>[]): void {
+  const st = deployedStorageOf(m.deployedStorage ?? null);
+  if (!st || !disks.length) return;
+  const diskName = (st.disk ?? "").replace(/^\/dev\//, "");
+  const disk = disks.find((d) => d.name === diskName || d.path === st.disk) ?? disks[0]!;
+  const parts = st.partitions.map((p, i) => ({
+    id: disk.id * 1000 + i + 1,
+    uuid: p.uuid || null,
+    path: `/dev/${p.name}`,
+    type: "partition",
+    size: p.size_bytes,
+    bootable: p.mount === "/boot/efi",
+    used_for: p.fstype ? `${p.fstype} formatted filesystem${p.mount ? ` mounted at ${p.mount}` : ""}` : "Unused",
+    filesystem: p.fstype ? { fstype: p.fstype, label: null, uuid: p.uuid || null, mount_point: p.mount || null, mount_options: null } : null,
+    system_id: m.systemId,
+    device_id: disk.id,
+    resource_uri: `${disk.resource_uri}partition/${disk.id * 1000 + i + 1}`,
+  }));
+  const used = parts.reduce((n, p) => n + p.size, 0);
+  Object.assign(disk, {
+    partitions: parts,
+    partition_table_type: "GPT",
+    used_size: used,
+    available_size: Math.max(0, disk.size - used),
+    used_for: `GPT partitioned with ${parts.length} partition${parts.length === 1 ? "" : "s"}`,
+  });
 }

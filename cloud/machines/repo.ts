@@ -39,10 +39,13 @@ export interface MachineRow {
   locked: number;
   ownerData: string;
   hardwareUuid: string | null;
+  storageLayout: string;
   createdAt: number;
   updatedAt: number;
   /** Single-machine reads only (getMachine), for the power path; never serialized. */
   powerParamsEnc?: string | null;
+  /** Single-machine reads only: what the installer reported it made (JSON). */
+  deployedStorage?: string | null;
 }
 
 const SELECT = `SELECT m.id, m.system_id AS systemId, m.hostname, m.domain, m.description, m.status,
@@ -52,7 +55,7 @@ const SELECT = `SELECT m.id, m.system_id AS systemId, m.hostname, m.domain, m.de
   m.distro_series AS distroSeries, m.power_type AS powerType, m.power_params_set AS powerParamsSet,
   m.power_state AS powerState, m.power_checked_at AS powerCheckedAt, m.site_id AS siteId, s.name AS site,
   m.zone_id AS zoneId, z.name AS zone, m.pool_id AS poolId, p.name AS pool, m.rack_id AS rackId, m.locked,
-  m.owner_data AS ownerData, m.hardware_uuid AS hardwareUuid, m.created_at AS createdAt, m.updated_at AS updatedAt
+  m.owner_data AS ownerData, m.hardware_uuid AS hardwareUuid, m.storage_layout AS storageLayout, m.created_at AS createdAt, m.updated_at AS updatedAt
 FROM machines m
 JOIN sites s ON s.id = m.site_id
 JOIN zones z ON z.id = m.zone_id
@@ -60,7 +63,10 @@ JOIN resource_pools p ON p.id = m.pool_id
 LEFT JOIN users u ON u.id = m.owner_id`;
 
 // One machine also brings its encrypted BMC parameters, so a power request reads it once.
-const SELECT_ONE = SELECT.replace("m.updated_at AS updatedAt", "m.updated_at AS updatedAt, m.power_params_enc AS powerParamsEnc");
+const SELECT_ONE = SELECT.replace(
+  "m.updated_at AS updatedAt",
+  "m.updated_at AS updatedAt, m.power_params_enc AS powerParamsEnc, m.deployed_storage AS deployedStorage",
+);
 
 export async function getMachine(db: D1Database, systemId: string): Promise<MachineRow | null> {
   return db.prepare(`${SELECT_ONE} WHERE m.system_id = ?`).bind(systemId).first<MachineRow>();
@@ -217,6 +223,7 @@ export function serializeMachine(m: MachineRow, tags: string[]) {
     locked: !!m.locked,
     owner_data: JSON.parse(m.ownerData) as Record<string, string>,
     hardware_uuid: m.hardwareUuid,
+    storage_layout: m.storageLayout,
     allowed_actions: allowedActions({ status, previousStatus: m.previousStatus as Status | null, locked: !!m.locked }),
     created_at: m.createdAt,
     updated_at: m.updatedAt,

@@ -11,6 +11,7 @@ import { hostnameSchema, intParam, listParam, macSchema, nameSchema, readJson, r
 import { recordEvent } from "../domain/events";
 import { createMachine, deleteMachine, type MachineChanges, macInUse, updateMachine } from "../domain/machines/records";
 import { resealPower } from "../domain/machines/power-params";
+import { bootDiskOf, deployedStorageOf, setStorageLayout, STORAGE_LAYOUTS } from "../domain/machines/storage";
 import { idByName, loadMachine } from "./load";
 import { decodeCursor, encodeCursor, getMachine, listMachines, serializeMachine, tagsFor } from "./repo";
 
@@ -85,6 +86,8 @@ export const UpdateMachine = z.strictObject({
   power_type: powerTypeSchema.optional(),
   power_parameters: powerParamsSchema.optional(),
   owner_data: z.record(z.string().max(64), z.string().max(1024).nullable()).optional(),
+  /** The layout of the next deployment (Ready or Allocated machines with disks only). */
+  storage_layout: z.enum(STORAGE_LAYOUTS).optional(),
 });
 
 async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202 = 200) {
@@ -96,9 +99,12 @@ async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202
     ).bind(m.id),
     c.env.DB.prepare("SELECT id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE machine_id = ? ORDER BY id").bind(m.id),
   ]);
+  const firstDisk = disks?.results?.[0] as { name: string; serial: string } | undefined;
   return c.json(
     {
       ...serializeMachine(m, tags),
+      // The next deployment's layout and disk; after "installed", what the installer made.
+      storage_detail: { layout: m.storageLayout, disk: bootDiskOf(firstDisk), deployed: deployedStorageOf(m.deployedStorage ?? null) },
       interfaces: (ifaces?.results ?? []).map((i) => {
         const r = i as Record<string, unknown>;
         return { ...r, link_connected: !!r["link_connected"], is_boot: !!r["is_boot"] };
@@ -227,7 +233,9 @@ export function machineRoutes(app: Hono<AppEnv>) {
       }
       ch.ownerData = data;
     }
-    await updateMachine(db, caller.username, m, ch, `updated ${Object.keys(body).join(", ")}`);
+    if (body.storage_layout !== undefined && body.storage_layout !== m.storageLayout) await setStorageLayout(db, caller.username, m, body.storage_layout);
+    const edited = Object.keys(body).filter((k) => k !== "storage_layout");
+    if (edited.length) await updateMachine(db, caller.username, m, ch, `updated ${edited.join(", ")}`);
     return machineResponse(c, m.systemId);
   });
 

@@ -4,6 +4,7 @@
 // partial or corrupt file. Racks download with their own credential, never a user's key.
 import type { Hono } from "hono";
 import { z } from "zod";
+import { IMAGE_FORMATS } from "../../shared/images";
 import { isGlobalAdmin } from "../auth/roles";
 import { authenticateRack } from "../domain/racks/credentials";
 import { notifyConfigChanged } from "../domain/racks/commands";
@@ -18,7 +19,6 @@ export type { ImageRow } from "../domain/images";
 /** Largest single upload: R2's single-PUT limit is 5 GiB. */
 export const MAX_IMAGE_BYTES = 5 * 1024 ** 3;
 const SHA256 = /^[0-9a-f]{64}$/;
-const FORMATS = ["raw", "raw.gz", "raw.zst", "tgz"] as const;
 const word = z
   .string()
   .min(1)
@@ -33,7 +33,7 @@ const ImageBody = z.strictObject({
     .max(64)
     .regex(/^[a-z0-9_]+\/[a-z0-9_.-]+$/, "like amd64/generic")
     .default("amd64/generic"),
-  format: z.enum(FORMATS).default("raw.zst"),
+  format: z.enum(IMAGE_FORMATS).default("raw.zst"),
 });
 
 export function imageRoutes(app: Hono<AppEnv>) {

@@ -1,7 +1,7 @@
 // Builds a rack's configuration snapshot from D1: the subnets it serves, reservations, each
 // known MAC's boot intent (from the machine's status) and the image manifest. The version is a
 // content hash, so "changed?" is a string comparison and a re-push of the same data is a no-op.
-import { NODE_STATUS } from "../../shared/lifecycle";
+import { NODE_STATUS, NODE_TOKEN_LIVE, type Status } from "../../shared/lifecycle";
 import type { BootIntent, ConfigSnapshot } from "../../shared/tunnel/config";
 import { sha256Hex } from "../auth/crypto";
 
@@ -37,7 +37,15 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       .prepare(
         `SELECT i.mac, i.ip_address, m.hostname, m.system_id, m.status, m.osystem, m.distro_series, m.architecture, m.deploy_token, m.deploy_installed_at, m.erase_mode,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.user_data END AS user_data,
-                CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN u.ssh_keys END AS ssh_keys
+                CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN u.ssh_keys END AS ssh_keys,
+                CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.storage_layout END AS storage_layout,
+                CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN
+                  (SELECT CASE WHEN b.serial != '' THEN 'serial:' || b.serial ELSE b.name END FROM block_devices b WHERE b.machine_id = m.id ORDER BY b.id LIMIT 1)
+                END AS boot_disk,
+                CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN
+                  (SELECT group_concat(k, ' ') FROM (SELECT t.kernel_opts AS k FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id
+                   WHERE mt.machine_id = m.id AND t.kernel_opts != '' ORDER BY t.name))
+                END AS kernel_opts
          FROM interfaces i JOIN machines m ON m.id = i.machine_id LEFT JOIN users u ON u.id = m.owner_id WHERE m.site_id = ? ORDER BY i.mac`,
       )
       .bind(rack.site_id),
@@ -58,6 +66,9 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
     erase_mode: "quick" | "full" | null;
     user_data: string | null;
     ssh_keys: string | null;
+    storage_layout: "flat" | "lvm" | null;
+    boot_disk: string | null;
+    kernel_opts: string | null;
   };
   type Image = ConfigSnapshot["images"][number] & { architecture: string };
   const imageRows = (images!.results ?? []) as Image[];
@@ -79,6 +90,10 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       hostname: n.hostname,
       ...(n.user_data ? { userData: n.user_data } : {}),
       sshKeys: keys.slice(0, 64),
+      // The boot disk as MAAS picks it when nobody chose one: the first the inventory lists.
+      storage: { layout: n.storage_layout ?? "flat", disk: n.boot_disk ?? "" },
+      // As MAAS: every tag's kernel_opts, in tag name order, joined by spaces.
+      kernelOpts: (n.kernel_opts ?? "").slice(0, 4096),
     };
   };
   const intentOf = (n: Nic): BootIntent["intent"] => {
@@ -102,6 +117,9 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
     bootIntents: nicRows.map((n) => {
       const intent = intentOf(n);
       const deploy = intent === "deploy" ? deploySpec(n) : undefined;
+      // The deployed system's cloud-init reads the MAAS metadata API with this deployment's
+      // credentials for as long as it lives; the rack keeps the rest of the spec on disk.
+      const liveToken = intent === "local" && n.deploy_token && NODE_TOKEN_LIVE.includes(n.status as Status) ? n.deploy_token : undefined;
       return {
         mac: n.mac,
         systemId: n.system_id,
@@ -109,6 +127,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
         ...(n.osystem ? { osystem: n.osystem } : {}),
         ...(n.distro_series ? { series: n.distro_series } : {}),
         ...(deploy ? { deploy } : {}),
+        ...(liveToken ? { deployToken: liveToken } : {}),
         ...(intent === "release" && n.status === NODE_STATUS.DISK_ERASING && n.erase_mode ? { erase: n.erase_mode } : {}),
       };
     }),

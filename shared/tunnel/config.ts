@@ -21,13 +21,16 @@ export const ReservationSchema = z.strictObject({ mac, ip: ipv4, hostname: z.str
 
 /** What a node booting from this MAC should get (decided by the region, served locally). */
 export const BOOT_INTENTS = ["enlist", "commission", "deploy", "local", "rescue", "release", "none"] as const;
+const deployToken = z.string().regex(/^[A-Za-z0-9]{16,64}$/);
+
 /**
  * What a deploying node needs, carried in the snapshot so a deployment never waits on the WAN:
- * the image to write (served from the rack's cache by sha256), the cloud-init seed, and the
- * per-deployment secret of the phone-home URL the deployed OS calls when it first boots.
+ * the image to write (served from the rack's cache by sha256), the disk and layout to make,
+ * the kernel options, the cloud-init seed, and the per-deployment secret (the phone-home URL's
+ * and, derived from it, the node's OAuth credentials for the MAAS metadata API).
  */
 export const DeploySpecSchema = z.strictObject({
-  token: z.string().regex(/^[A-Za-z0-9]{16,64}$/),
+  token: deployToken,
   image: z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/), format: z.string().max(16), size: z.number().int().nonnegative() }).nullable(),
   hostname: z.string().max(255),
   /** base64, as the API took it. */
@@ -36,6 +39,10 @@ export const DeploySpecSchema = z.strictObject({
     .max(96 * 1024)
     .optional(),
   sshKeys: z.array(z.string().max(16 * 1024)).max(64),
+  /** "" = the first disk the installer finds; else a device name ("vda") or "serial:<serial>". */
+  storage: z.strictObject({ layout: z.enum(["flat", "lvm"]), disk: z.string().max(256) }).default({ layout: "flat", disk: "" }),
+  /** The machine's tags' kernel_opts, space-separated, for the deployed system's command line. */
+  kernelOpts: z.string().max(4096).default(""),
 });
 
 export const BootIntentSchema = z.strictObject({
@@ -46,6 +53,12 @@ export const BootIntentSchema = z.strictObject({
   series: z.string().max(64).optional(),
   /** With intent "deploy". */
   deploy: DeploySpecSchema.optional(),
+  /**
+   * With intent "local", while the deployment lives (Deploying once installed, Deployed): its
+   * token alone, not the spec (snapshots are bounded), so the rack keeps answering the deployed
+   * system's cloud-init and forgets the token when the region does (release, redeploy).
+   */
+  deployToken: deployToken.optional(),
   /** With intent "release": how the release environment erases disks. */
   erase: z.enum(["quick", "full"]).optional(),
 });

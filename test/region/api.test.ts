@@ -4,10 +4,11 @@ import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NODE_STATUS as S } from "../../shared/lifecycle";
-import { call, makeMachine, makeUser } from "./helpers";
+import { call, deployableImage, makeMachine, makeUser } from "./helpers";
 
 let admin: string;
 beforeAll(async () => {
+  await deployableImage("debian", "bookworm");
   admin = await makeUser("admin", [["admin", null]]);
 });
 

@@ -5,10 +5,11 @@ import { env } from "cloudflare:workers";
 import worker from "../../cloud/index";
 import { beforeAll, expect, it } from "vitest";
 import { NODE_STATUS as S, PHASE_DEADLINES, type Status } from "../../shared/lifecycle";
-import { call, makeMachine, makeUser, statusOf } from "./helpers";
+import { call, deployableImage, makeMachine, makeUser, statusOf } from "./helpers";
 
 let admin: string;
 beforeAll(async () => {
+  await deployableImage("ubuntu", "noble");
   admin = await makeUser("admin", [["admin", null]]);
 });
 

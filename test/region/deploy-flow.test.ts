@@ -54,7 +54,14 @@ describe("deploy as the rack sees it", () => {
     expect(r.status, r.text).toBe(200);
     const b = await intentOf(mac);
     expect(b.intent).toBe("deploy");
-    expect(b.deploy).toMatchObject({ image: { sha256: SHA, format: "raw.zst", size: 1234 }, userData, sshKeys: ["ssh-ed25519 AAAAC3Nz test@plinth"] });
+    expect(b.deploy).toMatchObject({
+      image: { sha256: SHA, format: "raw.zst", size: 1234 },
+      userData,
+      sshKeys: ["ssh-ed25519 AAAAC3Nz test@plinth"],
+      // No disks in this machine's inventory: the installer takes the first it finds.
+      storage: { layout: "flat", disk: "" },
+      kernelOpts: "",
+    });
     token = b.deploy!.token;
     expect(token).toMatch(/^[A-Za-z0-9]{32}$/);
     // The secret never shows in the API.
@@ -70,7 +77,9 @@ describe("deploy as the rack sees it", () => {
     expect(await statusOf(id)).toBe(S.DEPLOYING);
     const b = await intentOf(mac);
     expect(b.intent).toBe("local");
+    // Only the token: the rack kept the spec it served; the metadata API keeps answering.
     expect(b.deploy).toBeUndefined();
+    expect(b.deployToken).toBe(token);
   });
 
   it("ignores a phone-home with the wrong secret, and goes DEPLOYED with the right one", async () => {
@@ -82,9 +91,18 @@ describe("deploy as the rack sees it", () => {
     expect((await intentOf(mac)).intent).toBe("local");
     const ev = await call(admin, "GET", `/events?machine=${id}&type=machine.deployed`);
     expect(ev.json.items).toHaveLength(1);
-    // The secret is spent: replaying the phone-home changes nothing.
+    // The token lives as long as the deployment: the deployed system's cloud-init uses it.
+    expect((await intentOf(mac)).deployToken).toBe(token);
+    // Replaying the phone-home changes nothing.
+    expect((await applyRackEvents(env.DB, rackId, [result(id, "phone_home", "passed", { token, instance_id: id })])).configChanged).toBe(false);
+  });
+
+  it("release clears the token: the snapshot names it no more", async () => {
+    expect((await call(admin, "POST", `/machines/${id}/release`, {})).status).toBe(200);
     const row = await env.DB.prepare("SELECT deploy_token FROM machines WHERE system_id = ?").bind(id).first<{ deploy_token: string | null }>();
     expect(row!.deploy_token).toBeNull();
+    const snap = JSON.stringify(await buildSnapshot(env.DB, rackId));
+    expect(snap).not.toContain(token);
   });
 
   it("a redeploy gets a new secret: the old one no longer finishes anything", async () => {
@@ -106,13 +124,24 @@ describe("deploy as the rack sees it", () => {
     await applyRackEvents(env.DB, rackId, [result(m, "status", "failed", { mode: "deploy", status: "failed", error: "sha256 mismatch" })]);
     expect(await statusOf(m)).toBe(S.FAILED_DEPLOYMENT);
     const row = await env.DB.prepare("SELECT status_message FROM machines WHERE system_id = ?").bind(m).first<{ status_message: string }>();
-    expect(row!.status_message).toMatch(/sha256 mismatch/);
+    // The installer's words, verbatim.
+    expect(row!.status_message).toBe("sha256 mismatch");
   });
 
-  it("deploys with no image for its OS carry a null image: the node reports the failure", async () => {
+  it("refuses to deploy a series with no image, or whose image has no content yet: 400, the machine stays Allocated", async () => {
     const m = await makeMachine({ site: SITE, mac: "52:54:00:de:00:04", status: S.ALLOCATED });
-    await call(admin, "POST", `/machines/${m}/deploy`, { osystem: "ubuntu", distro_series: "noble" });
-    expect((await intentOf("52:54:00:de:00:04")).deploy?.image).toBeNull();
+    const unknown = await call(admin, "POST", `/machines/${m}/deploy`, { osystem: "ubuntu", distro_series: "nosuch" });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json.error).toMatchObject({ code: "no_image", message: expect.stringContaining("no image with content for ubuntu/nosuch amd64") });
+    // Declared, never uploaded.
+    await env.DB.prepare(
+      "INSERT INTO boot_images (osystem, series, architecture, kind, format) VALUES ('debian', 'bookworm', 'amd64/generic', 'uploaded', 'tgz')",
+    ).run();
+    const empty = await call(admin, "POST", `/machines/${m}/deploy`, { osystem: "debian", distro_series: "bookworm" });
+    expect(empty.status).toBe(400);
+    expect(empty.json.error.message).toContain("no image with content for debian/bookworm amd64");
+    expect(await statusOf(m)).toBe(S.ALLOCATED);
+    expect((await intentOf("52:54:00:de:00:04")).deploy).toBeUndefined();
   });
 });
 

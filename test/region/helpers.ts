@@ -108,3 +108,16 @@ export async function statusOf(systemId: string): Promise<number> {
   const row = await env.DB.prepare("SELECT status FROM machines WHERE system_id = ?").bind(systemId).first<{ status: number }>();
   return row!.status;
 }
+
+/**
+ * A boot image with content (a row naming bytes by sha256), so a deploy of that OS and series
+ * is accepted: the region refuses to deploy a series it has no image bytes for.
+ */
+export async function deployableImage(osystem: string, series: string, architecture = "amd64/generic", format = "raw.zst"): Promise<void> {
+  await env.DB.prepare(
+    `INSERT INTO boot_images (osystem, series, architecture, kind, format, sha256, size) VALUES (?, ?, ?, 'uploaded', ?, ?, 1024)
+     ON CONFLICT DO UPDATE SET sha256 = excluded.sha256, size = excluded.size`,
+  )
+    .bind(osystem, series, architecture, format, "d".repeat(64))
+    .run();
+}

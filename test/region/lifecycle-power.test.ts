@@ -2,9 +2,9 @@
 // and deploy set next boot PXE and power on (cycle when on); release powers off and ends on the
 // result; abort powers off. Manual machines and sites without a rack keep the step, with an event.
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { NODE_STATUS as S } from "../../shared/lifecycle";
-import { call, makeMachine, makeUser } from "./helpers";
+import { call, deployableImage, makeMachine, makeUser } from "./helpers";
 import { connect, enrolRack, type Inbox } from "./tunnel-helpers";
 
 const ipmi = { power_address: "10.8.0.1", power_user: "u", power_pass: "p" };
@@ -18,6 +18,8 @@ async function commands(rack: Inbox, n: number): Promise<any[]> {
 async function status(admin: string, sys: string): Promise<number> {
   return (await call(admin, "GET", `/machines/${sys}`)).json.status;
 }
+
+beforeAll(() => deployableImage("ubuntu", "noble"));
 
 describe("lifecycle power", () => {
   it("commission: next boot PXE then power on (a machine recorded off) or power cycle (on or unknown)", async () => {

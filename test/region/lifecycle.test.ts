@@ -5,10 +5,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../../cloud/http/errors";
 import { applyAction } from "../../cloud/domain/machines/transition";
 import { ALL_STATUSES, decide, INTERNAL_ACTIONS, type InternalAction, NODE_STATUS as S, STATUS_NAME, type Status, USER_ACTIONS } from "../../shared/lifecycle";
-import { call, makeMachine, makeUser, statusOf } from "./helpers";
+import { call, deployableImage, makeMachine, makeUser, statusOf } from "./helpers";
 
 let admin: string;
 beforeAll(async () => {
+  await deployableImage("ubuntu", "noble");
   admin = await makeUser("admin", [["admin", null]]);
 });
 

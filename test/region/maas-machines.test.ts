@@ -3,7 +3,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NODE_STATUS as S } from "../../shared/lifecycle";
-import { call, makeMachine, makeUser, statusOf } from "./helpers";
+import { call, deployableImage, makeMachine, makeUser, statusOf } from "./helpers";
 import { ENCODINGS, maas, maasKey } from "./maas-helpers";
 
 let admin: string;
@@ -39,6 +39,8 @@ const GOMAASAPI_MACHINE_KEYS = [
 ];
 
 beforeAll(async () => {
+  await deployableImage("ubuntu", "noble");
+  await deployableImage("ubuntu", "jammy");
   admin = await maasKey(await makeUser("m-admin", [["admin", null]]));
   op = await maasKey(await makeUser("m-op", [["operator", null]]));
   hands = await maasKey(await makeUser("m-hands", [["remote-hands", null]]));

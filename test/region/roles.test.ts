@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NODE_STATUS as S } from "../../shared/lifecycle";
-import { call, makeMachine, makeUser, siteId } from "./helpers";
+import { call, deployableImage, makeMachine, makeUser, siteId } from "./helpers";
 import { enrolRack } from "./tunnel-helpers";
 
 type Who = "admin" | "operator" | "remote-hands" | "viewer" | "nobody";
@@ -17,6 +17,7 @@ let rootId = 0;
 const racks = {} as Record<"north" | "south", string>;
 
 beforeAll(async () => {
+  await deployableImage("ubuntu", "noble");
   keys.admin = await makeUser("root", [["admin", null]]);
   keys.operator = await makeUser("oper", [["operator", "north"]]);
   keys["remote-hands"] = await makeUser("hands", [["remote-hands", "north"]]);

@@ -1,9 +1,10 @@
 // A person's lifecycle action on one machine (commission, deploy, release, abort, rescue, mark,
 // lock), from either API: the transition from shared/lifecycle.ts with its event, the config
 // push to the site's racks, then the step's power action. Who may act is checked before.
-import type { UserAction } from "../../../shared/lifecycle";
+import { decide, type Status, type UserAction } from "../../../shared/lifecycle";
 import { randomString } from "../../auth/crypto";
 import type { Env } from "../../env";
+import { ApiError } from "../../http/errors";
 import { notifyConfigChanged } from "../racks/commands";
 import { lifecyclePower, powerPlanFor } from "./lifecycle-power";
 import type { Actor } from "./records";
@@ -22,6 +23,7 @@ export interface ActionMachine extends MachineOnSite {
   ownerId: number | null;
   osystem: string;
   distroSeries: string;
+  architecture?: string;
 }
 
 export interface ActionInput {
@@ -74,6 +76,11 @@ async function transition(db: D1Database, actor: Actor, m: ActionMachine, action
     if (input.user_data !== undefined) set["user_data"] = input.user_data;
     if (!set["osystem"] && !m.osystem) set["osystem"] = "ubuntu";
     if (!set["distro_series"] && !m.distroSeries) set["distro_series"] = "noble";
+    // A deployment that can never work is refused now, not an hour later by its deadline. The
+    // transition is checked first so an illegal deploy still answers 409 (as MAAS does).
+    if (decide({ status: m.status as Status, previousStatus: m.previousStatus as Status | null, locked: base.locked }, "deploy").ok) {
+      await requireDeployableImage(db, set["osystem"] ?? m.osystem, set["distro_series"] ?? m.distroSeries, m.architecture ?? "amd64/generic");
+    }
     // A fresh secret for this deployment's phone-home URL: only the OS written now can finish it.
     set["deploy_token"] = randomString(32);
     set["deploy_installed_at"] = null;
@@ -87,4 +94,19 @@ async function transition(db: D1Database, actor: Actor, m: ActionMachine, action
     return applyAction(db, base, "release", { actor: actor.username, reason, erase, set: { erase_mode: eraseMode, deploy_token: null } });
   }
   return applyAction(db, base, action, { actor: actor.username, reason });
+}
+
+/** The image a deployment of this OS and series writes must have its bytes in the store. */
+export async function requireDeployableImage(db: D1Database, osystem: string, series: string, architecture: string): Promise<void> {
+  const found = await db
+    .prepare("SELECT 1 FROM boot_images WHERE osystem = ? AND series = ? AND architecture = ? AND sha256 IS NOT NULL")
+    .bind(osystem, series, architecture)
+    .first();
+  if (found) return;
+  const arch = architecture.split("/")[0] ?? architecture;
+  throw new ApiError(400, "no_image", `no image with content for ${osystem}/${series} ${arch}: upload one (POST /api/v1/boot-images, then its content)`, {
+    osystem,
+    distro_series: series,
+    architecture,
+  });
 }

@@ -99,6 +99,7 @@ function summary(e: RackEvent): string {
     case "boot.request":
       return `${e.data.protocol} boot request for ${e.data.file}`;
     case "metadata.result":
-      return `commissioning result ${e.data.name}: ${e.data.status}`;
+      if (e.data.name === "cloudinit") return "cloud-init event relayed by the rack";
+      return `${e.data.name === "status" ? "status report" : `result ${e.data.name}`}: ${e.data.status}`;
   }
 }

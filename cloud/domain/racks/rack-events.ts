@@ -9,6 +9,7 @@ import type { RackEvent } from "../../../shared/tunnel/events";
 import { constantTimeEqual } from "../../auth/crypto";
 import { machineEventStatement } from "../events";
 import { applyAction } from "../machines/transition";
+import { DeployedStorageSchema } from "../machines/storage";
 import { newHostname, newSystemId } from "../machines/names";
 
 type DiscoverEvent = Extract<RackEvent, { type: "dhcp.discover" }>;
@@ -131,6 +132,21 @@ const Nics = z.object({
 const Dmi = z.object({ product_uuid: z.string().max(64).nullish() });
 const Firmware = z.object({ type: z.enum(["bios", "uefi"]) });
 const Status = z.object({ mode: z.string().max(32), status: z.string().max(32), error: z.string().max(4096).nullish() });
+/** The installer's progress report (docs/deploy.md): a step and a line an operator reads. */
+const Progress = z.object({
+  step: z.string().max(64).nullish(),
+  message: z.string().max(1024).nullish(),
+  done_mib: int.nullish(),
+  total_mib: int.nullish(),
+});
+/** A cloud-init reporting event as the rack relays it (appliance/metadata/maas.ts checked it at the door). */
+const CloudInitEvent = z.object({
+  name: z.string().max(256),
+  description: z.string().max(4096).default(""),
+  event_type: z.enum(["start", "finish"]),
+  origin: z.string().max(64).default("cloudinit"),
+  result: z.enum(["SUCCESS", "FAIL", "WARN"]).nullish(),
+});
 
 interface MachineRow {
   id: number;
@@ -152,9 +168,11 @@ const core = (m: MachineRow) => ({
 });
 
 /**
- * Deploy's reports: "installed" means the image and seed are on disk, so from now on the node
- * boots its disk (the snapshot's intent turns to local); DEPLOYED waits for the OS to phone
- * home. A failure ends the deployment.
+ * Deploy's reports: progress becomes an event and the status message; "installed" means the
+ * system is on disk (what the installer made is kept), so from now on the node boots its disk
+ * (the snapshot's intent turns to local); DEPLOYED waits for the deployed system (cloud-init's
+ * final stage, or testdisk's phone home). A failure ends the deployment with the installer's
+ * own words.
  */
 async function deployProgress(db: D1Database, m: MachineRow, status: string, doc: unknown, rackId: string, now: number): Promise<boolean> {
   const s = Status.safeParse(doc);
@@ -162,23 +180,97 @@ async function deployProgress(db: D1Database, m: MachineRow, status: string, doc
     try {
       await applyAction(db, core(m), "deployment_failed", {
         actor: `rack:${rackId}`,
-        reason: `the node reported a failure${s.success && s.data.error ? `: ${s.data.error.slice(0, 500)}` : ""}`,
+        reason: s.success && s.data.error ? s.data.error.slice(0, 1000) : "the installer reported a failure (no message)",
       });
       return true;
     } catch {
       return false;
     }
   }
-  if (s.success && s.data.mode === "deploy" && s.data.status === "installed") {
+  if (!s.success || s.data.mode !== "deploy") return false;
+  if (s.data.status === "installed") {
+    const st = DeployedStorageSchema.safeParse(doc);
     const r = await db
       .prepare(
-        "UPDATE machines SET deploy_installed_at = ?, status_message = 'image installed, booting the deployed system', updated_at = ? WHERE id = ? AND status = ? AND deploy_installed_at IS NULL",
+        "UPDATE machines SET deploy_installed_at = ?, deployed_storage = ?, status_message = 'installed, booting the deployed system', updated_at = ? WHERE id = ? AND status = ? AND deploy_installed_at IS NULL",
       )
-      .bind(now, now, m.id, NODE_STATUS.DEPLOYING)
+      .bind(now, st.success ? JSON.stringify(st.data) : null, now, m.id, NODE_STATUS.DEPLOYING)
       .run();
     return r.meta.changes === 1;
   }
+  if (s.data.status === "progress") {
+    const p = Progress.safeParse(doc);
+    if (!p.success) return false;
+    const step = p.data.step ?? "deploy";
+    const text = `${step}${p.data.message ? `: ${p.data.message}` : ""}`.slice(0, 1024);
+    await db.batch([
+      machineEventStatement(
+        db,
+        { type: "machine.deploy_progress", actor: `rack:${rackId}`, fromStatus: "current", toStatus: "current", description: text, at: now },
+        "m.id = ? AND m.status = ?",
+        m.id,
+        NODE_STATUS.DEPLOYING,
+      ),
+      db.prepare("UPDATE machines SET status_message = ?, updated_at = ? WHERE id = ? AND status = ?").bind(text, now, m.id, NODE_STATUS.DEPLOYING),
+    ]);
+  }
   return false;
+}
+
+const EVENT_LEVEL = { SUCCESS: "INFO", WARN: "WARNING", FAIL: "ERROR" } as const;
+/** cloud-init's last stage: its finish is the deployed system's word that it is configured. */
+const FINAL_STAGE = "modules-final";
+
+/**
+ * A cloud-init reporting event from the deployed system (its MAAS webhook): each is a machine
+ * event; while Deploying it is also the status message, and modules-final's finish decides the
+ * deployment (SUCCESS or WARN: Deployed; FAIL: Failed deployment with cloud-init's words).
+ * Once the machine has left Deploying, events are recorded and move nothing.
+ */
+async function cloudInitEvent(db: D1Database, m: MachineRow, doc: unknown, rackId: string, now: number): Promise<boolean> {
+  const e = CloudInitEvent.safeParse(doc);
+  if (!e.success) return false;
+  const { name, description, event_type: type, result } = e.data;
+  const text = `cloud-init ${type} ${name}${result ? ` (${result})` : ""}${description ? `: ${description}` : ""}`.slice(0, 2048);
+  const level = type === "start" ? "DEBUG" : EVENT_LEVEL[result ?? "SUCCESS"];
+  const actor = `rack:${rackId}`;
+  const final = type === "finish" && name === FINAL_STAGE && m.status === NODE_STATUS.DEPLOYING;
+  const stmts = [
+    machineEventStatement(
+      db,
+      { type: "machine.cloudinit", level, actor, fromStatus: "current", toStatus: "current", description: text, at: now },
+      "m.id = ?",
+      m.id,
+    ),
+  ];
+  if (!final)
+    stmts.push(
+      db
+        .prepare("UPDATE machines SET status_message = ?, updated_at = ? WHERE id = ? AND status = ?")
+        .bind(`cloud-init: ${name}${result && result !== "SUCCESS" ? ` ${result}` : ""}`.slice(0, 255), now, m.id, NODE_STATUS.DEPLOYING),
+    );
+  await db.batch(stmts);
+  if (!final) return false;
+  try {
+    if (result === "FAIL") {
+      await applyAction(db, core(m), "deployment_failed", {
+        actor,
+        reason: `cloud-init ${name} failed${description ? `: ${description}` : ""}`.slice(0, 1000),
+      });
+    } else {
+      await applyAction(db, core(m), "deployed", {
+        actor,
+        reason:
+          result === "WARN"
+            ? `cloud-init finished ${name} with warnings${description ? `: ${description}` : ""}`.slice(0, 1000)
+            : `cloud-init finished ${name}`,
+      });
+    }
+    return true;
+  } catch {
+    // Changed under us (aborted, released, timed out): the newer state wins.
+    return false;
+  }
 }
 
 const PhoneHome = z.object({ token: z.string().max(128) });
@@ -188,7 +280,9 @@ async function phoneHome(db: D1Database, m: MachineRow, doc: unknown, rackId: st
   const p = PhoneHome.safeParse(doc);
   if (m.status !== NODE_STATUS.DEPLOYING || !p.success || !m.deploy_token || !constantTimeEqual(p.data.token, m.deploy_token)) return false;
   try {
-    await applyAction(db, core(m), "deployed", { actor: `rack:${rackId}`, reason: "the deployed system phoned home", set: { deploy_token: null } });
+    // The token stays: the deployed system's cloud-init keeps using the credentials derived
+    // from it until the machine is released.
+    await applyAction(db, core(m), "deployed", { actor: `rack:${rackId}`, reason: "the deployed system phoned home" });
     return true;
   } catch {
     return false;
@@ -206,16 +300,18 @@ async function applyResult(db: D1Database, rackId: string, e: ResultEvent, now: 
     .first<MachineRow>();
   if (!m) return false;
   const output = e.data.output ?? "";
-  await db
-    .prepare("INSERT INTO commissioning_results (machine_id, name, status, exit_code, output, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-    .bind(m.id, e.data.name, e.data.status, e.data.exitCode ?? null, output, now)
-    .run();
   let doc: unknown = null;
   try {
     doc = JSON.parse(output);
   } catch {
     doc = null;
   }
+  // Events, not results: a deployment's cloud-init sends a hundred of them, each an event.
+  if (e.data.name === "cloudinit") return cloudInitEvent(db, m, doc, rackId, now);
+  await db
+    .prepare("INSERT INTO commissioning_results (machine_id, name, status, exit_code, output, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+    .bind(m.id, e.data.name, e.data.status, e.data.exitCode ?? null, output, now)
+    .run();
   if (e.data.name === "phone_home") return phoneHome(db, m, doc, rackId);
   if (e.data.name === "status") {
     if (m.status === NODE_STATUS.DEPLOYING) return deployProgress(db, m, e.data.status, doc, rackId, now);

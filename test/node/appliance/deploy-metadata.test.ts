@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { ConfigSnapshot, DeploySpec } from "../../../shared/tunnel/config";
-import { deployDocument, phoneHomeFields } from "../../../appliance/metadata/deploy";
+import { cloudInitConfig, deployDocument, phoneHomeFields } from "../../../appliance/metadata/deploy";
 import { InstalledDeployments } from "../../../appliance/metadata/installed";
 import { httpIntent, parseMetadata } from "../../../appliance/services";
 
@@ -21,7 +21,10 @@ const spec: DeploySpec = {
   hostname: "node-7",
   userData: Buffer.from("#cloud-config\nruncmd: [touch /x]\n").toString("base64"),
   sshKeys: ["ssh-ed25519 AAAA k@h"],
+  storage: { layout: "lvm", disk: "serial:QM00001" },
+  kernelOpts: "console=ttyS0 nomodeset",
 };
+const CREDS = { consumerKey: "ck".repeat(9), tokenKey: "tk".repeat(9), tokenSecret: "ts".repeat(16) };
 const snap: ConfigSnapshot = {
   version: "v1",
   site: "s",
@@ -38,11 +41,11 @@ const q = { platform: null, arch: null, remote: "" } as const;
 
 describe("deploy document", () => {
   it("points at the image by sha256 on this rack, passes user-data through and puts the phone-home secret in vendor-data", () => {
-    const d = deployDocument(spec, "abc123", "http://10.9.0.1:5248");
+    const d = deployDocument(spec, "abc123", "http://10.9.0.1:5248", CREDS);
     expect(d.ok).toBe(true);
     if (!d.ok) return;
     expect(d.doc).toMatchObject({
-      image: { url: `/images/${SHA}`, sha256: SHA, format: "raw.zst" },
+      image: { url: `/images/${SHA}`, sha256: SHA, format: "raw.zst", size: 25 << 20 },
       hostname: "node-7",
       instance_id: "abc123",
       ssh_keys: ["ssh-ed25519 AAAA k@h"],
@@ -53,9 +56,41 @@ describe("deploy document", () => {
   });
 
   it("without an image in the region, says what to do", () => {
-    const d = deployDocument({ ...spec, image: null }, "abc123", "http://x");
+    const d = deployDocument({ ...spec, image: null }, "abc123", "http://x", CREDS);
     expect(d).toMatchObject({ ok: false, status: 409 });
     expect(d.ok ? "" : d.error).toMatch(/upload one/);
+  });
+
+  it("v2: the disk and layout, the tags' kernel options and the deployed system's cloud-init configuration", () => {
+    const d = deployDocument(spec, "abc123", "http://10.9.0.1:5248", CREDS);
+    if (!d.ok) throw new Error(d.error);
+    expect(d.doc.storage).toEqual({ layout: "lvm", disk: "serial:QM00001" });
+    expect(d.doc.kernel_opts).toBe("console=ttyS0 nomodeset");
+    // The MAAS datasource and the MAAS webhook reporter, both with the node's own credentials.
+    expect(d.doc.cloud_init).toBe(
+      [
+        "#cloud-config",
+        "# Written by Plinth's installer: the MAAS metadata API of the rack that deployed this machine.",
+        "datasource_list: [MAAS]",
+        "datasource:",
+        "  MAAS:",
+        '    metadata_url: "http://10.9.0.1:5248/MAAS/metadata/"',
+        `    consumer_key: "${CREDS.consumerKey}"`,
+        `    token_key: "${CREDS.tokenKey}"`,
+        `    token_secret: "${CREDS.tokenSecret}"`,
+        "reporting:",
+        "  maas:",
+        "    type: webhook",
+        '    endpoint: "http://10.9.0.1:5248/MAAS/metadata/status/abc123"',
+        `    consumer_key: "${CREDS.consumerKey}"`,
+        `    token_key: "${CREDS.tokenKey}"`,
+        `    token_secret: "${CREDS.tokenSecret}"`,
+        "",
+      ].join("\n"),
+    );
+    // Deterministic: the same inputs, the same bytes; the deploy token itself is not in it.
+    expect(cloudInitConfig("http://10.9.0.1:5248", "abc123", CREDS)).toBe(d.doc.cloud_init);
+    expect(d.doc.cloud_init).not.toContain(TOKEN);
   });
 
   it("keeps only cloud-init's phone-home fields, bounded", () => {
@@ -87,6 +122,24 @@ describe("boot intent on the rack", () => {
     expect(again.has(TOKEN)).toBe(true);
     expect(again.systemIdOf(TOKEN)).toBe("abc123");
     expect(again.systemIdOf("x".repeat(32))).toBeNull();
+  });
+
+  it("keeps the spec it served before the node is installed, and one entry per machine", () => {
+    const path = join(dir, "installed-d.json");
+    const a = new InstalledDeployments(path);
+    a.served(TOKEN, "abc123", spec);
+    // Served is not installed: the next PXE boot still deploys.
+    expect(a.has(TOKEN)).toBe(false);
+    expect(new InstalledDeployments(path).specOf(TOKEN)).toEqual({ systemId: "abc123", spec });
+    a.add(TOKEN, "abc123");
+    const b = new InstalledDeployments(path);
+    expect(b.has(TOKEN)).toBe(true);
+    expect(b.specOf(TOKEN)?.spec.hostname).toBe("node-7");
+    // A redeploy's token replaces the machine's old one.
+    const next = "N3wT0ken0123456789abcdefABCDEF01";
+    b.served(next, "abc123", { ...spec, token: next });
+    expect(b.specOf(TOKEN)).toBeNull();
+    expect(new InstalledDeployments(path).specOf(next)?.systemId).toBe("abc123");
   });
 
   it("a corrupt file is an empty memory, not a crash", async () => {
