@@ -239,7 +239,8 @@ start=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649, uuid=$(derived
 start=4096, size=$((esp_mib * 2048)), type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=$(derived_uuid part-esp), name="esp"
 start=$root_start, size=$((root_mib * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=$(derived_uuid part-root), name="root"
 EOF
-  mkfs.vfat -C -F 32 -n EFI -i "$esp_id" --invariant "$work/esp.img" $((esp_mib * 1024)) >/dev/null
+  # --invariant fixes what mkfs.fat would take from the clock; -i after it sets our volume id.
+  mkfs.vfat -C -F 32 -n EFI --invariant -i "$esp_id" "$work/esp.img" $((esp_mib * 1024)) >/dev/null
   export MTOOLS_SKIP_CHECK=1
   mmd -i "$work/esp.img" ::EFI ::EFI/BOOT ::EFI/debian
   touch -d "@$SOURCE_DATE_EPOCH" "$work/grub/grubx64.efi"
