@@ -57,7 +57,7 @@ mirrors=(
   "deb http://deb.debian.org/debian-security bookworm-security main"
 )
 
-need_tools mmdebstrap apt-cache chroot tar gzip xz zstd sha256sum sfdisk mke2fs mkfs.vfat mmd mcopy dd truncate node
+need_tools mmdebstrap apt-cache chroot findmnt tar gzip xz zstd sha256sum sfdisk mke2fs mkfs.vfat mmd mcopy dd truncate node
 [ "$(id -u)" = 0 ] || die "build OS images as root (mmdebstrap's root mode, device nodes, file owners)"
 
 mapfile -t pkgs < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$osdir/packages" | grep -v '^$')
@@ -114,6 +114,10 @@ step() {
 }
 SECONDS=0
 
+# mmdebstrap mounts /proc, /sys, /dev/pts and /dev/shm in the tree while it runs; if one
+# was interrupted they may still be there, and removing the tree would reach into the host's.
+still_mounted() { findmnt -rn -o TARGET | grep -F "$work/" || true; }
+[ -z "$(still_mounted)" ] || die "still mounted from an interrupted build (umount them first): $(still_mounted | tr '\n' ' ')"
 rm -rf "$work" "$out/.stamp"
 mkdir -p "$out" "$work" "$debs"
 
@@ -202,6 +206,7 @@ terminal_input console serial
 terminal_output console serial
 insmod part_gpt
 insmod ext2
+insmod all_video
 search --no-floppy --fs-uuid --set=root $root_uuid
 menuentry 'Debian GNU/Linux 12 (bookworm)' {
 	insmod gzio
@@ -304,6 +309,7 @@ const m = {
 writeFileSync(`${e.OUT}/manifest.json.tmp`, `${JSON.stringify(m, null, 2)}\n`);
 renameSync(`${e.OUT}/manifest.json.tmp`, `${e.OUT}/manifest.json`);
 '
+[ -z "$(still_mounted)" ] || die "mmdebstrap left mounts: $(still_mounted | tr '\n' ' ')"
 rm -rf "$work"
 printf '%s\n' "$stamp" >"$out/.stamp"
 echo "images: os $target built in ${total}s ($out)"
