@@ -7,7 +7,14 @@
 #   SHA256SUMS, manifest.json
 # Packages are fetched with `apt-get download` into images/build/cache and unpacked with
 # `dpkg-deb -x`; nothing is installed. Re-running skips what is built unless inputs changed.
+# `npm run images -- os debian/bookworm [--formats ...]` builds a deployable OS image instead
+# (images/build-os.sh).
 set -eu
+case ${1:-} in
+  os) shift; exec bash "$(dirname "$0")/build-os.sh" "$@" ;;
+  "") ;;
+  *) echo "images: unknown command '$1' (no argument: the boot environments; 'os debian/bookworm': an OS image)" >&2; exit 2 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 out=${PLINTH_IMAGES_OUT:-$here/build}
 cache=$out/cache
