@@ -2,7 +2,8 @@
 # `npm run images`: builds Plinth's boot environments from Debian packages into images/build/:
 #   vmlinuz          Debian's kernel (the linux-image-6.1.0-*-amd64 that linux-image-amd64 depends on)
 #   initrd.img       the ephemeral environment: busybox-static, the kernel modules it needs,
-#                    zstd, mkfs.fat, and the POSIX sh scripts in images/initramfs/
+#                    the installer's tools (zstd, mkfs.fat, sfdisk, e2fsprogs, lvm, blkid,
+#                    wipefs, GNU tar) with their libraries, and the POSIX sh in images/initramfs/
 #   testdisk.raw(.gz,.zst)  a tiny bootable disk whose first boot phones home (build-testdisk.sh)
 #   SHA256SUMS, manifest.json
 # Packages are fetched with `apt-get download` into images/build/cache and unpacked with
@@ -22,21 +23,25 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
 # shellcheck source=images/lib.sh
 . "$here/lib.sh"
 
-need_tools apt-get apt-cache dpkg-deb cpio gzip depmod modprobe sha256sum mknod zstd mkfs.vfat mcopy syslinux
+need_tools apt-get apt-cache dpkg-deb cpio gzip depmod modprobe sha256sum mknod zstd mkfs.vfat mcopy syslinux readelf ldconfig
 mkdir -p "$out" "$cache"
 
 kpkg=$(kernel_pkg)
 [ -n "$kpkg" ] || die "cannot find the kernel package linux-image-amd64 depends on"
-# Modules for the NICs and disks of VMs and common servers, and vfat for the cloud-init seed.
-modules="virtio_net virtio_pci virtio_blk virtio_scsi virtio-rng e1000 e1000e igb r8169 ahci sd_mod ata_piix nvme vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1"
-pkgs="$kpkg busybox-static zstd dosfstools libc6 zlib1g liblzma5 liblz4-1"
+# Modules for the NICs and disks of VMs and common servers, vfat for the cloud-init seed and the
+# ESP, ext4 for the roots the installer makes or grows, dm_mod for LVM, efivarfs for the NVRAM
+# boot entry. crc32c is ext4's soft dependency (metadata checksums), which modprobe does not list.
+modules="virtio_net virtio_pci virtio_blk virtio_scsi virtio-rng e1000 e1000e igb r8169 ahci sd_mod ata_piix nvme vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1 ext4 crc32c_generic crc32c-intel dm_mod efivarfs"
+# The installer's tools: package and path in the package (their libraries are found by install_elf).
+tools="zstd:/usr/bin/zstd dosfstools:/sbin/mkfs.fat fdisk:/sbin/sfdisk e2fsprogs:/sbin/mke2fs e2fsprogs:/sbin/e2fsck e2fsprogs:/sbin/resize2fs lvm2:/sbin/lvm util-linux:/sbin/blkid util-linux:/sbin/wipefs tar:/bin/tar"
+pkgs="$kpkg busybox-static zstd dosfstools fdisk e2fsprogs lvm2 util-linux tar"
 # shellcheck disable=SC2086
 load_versions $pkgs systemd-boot-efi
 versions=""
 for p in $pkgs; do versions="$versions $p=$(pkg_version "$p")"; done
 
 inputs=$(
-  printf '%s\n' "$versions" "$modules" "$SOURCE_DATE_EPOCH"
+  printf '%s\n' "$versions" "$modules" "$tools" "$SOURCE_DATE_EPOCH"
   # shellcheck disable=SC2046 # paths under images/initramfs have no spaces
   cd "$here" && fingerprint build.sh lib.sh $(find initramfs -type f | LC_ALL=C sort)
 )
@@ -56,17 +61,19 @@ else
   make_dev_nodes "$stage"
   # shellcheck disable=SC2086
   copy_modules "$kroot" "$kver" "$stage" $modules
-  # zstd is dynamically linked in Debian: bring it with the libraries it needs.
-  cp "$(unpack zstd)/usr/bin/zstd" "$stage/usr/bin/zstd"
-  # dosfstools' mkfs.fat (also dynamic) makes the seed a FAT16 every tool reads; busybox's
-  # mkdosfs only makes FAT32, which mtools rejects at this size.
-  cp "$(unpack dosfstools)/sbin/mkfs.fat" "$stage/usr/sbin/mkfs.fat"
-  for lib in libc6:libc.so.6 libc6:ld-linux-x86-64.so.2 zlib1g:libz.so.1 liblzma5:liblzma.so.5 liblz4-1:liblz4.so.1; do
-    root=$(unpack "${lib%%:*}")
-    f=$(find "$root" -name "${lib#*:}" | LC_ALL=C sort | head -n1)
-    [ -n "$f" ] || die "${lib#*:} not found in ${lib%%:*}"
-    cp -L "$f" "$stage/lib/x86_64-linux-gnu/${lib#*:}"
+  # Dynamically linked tools, each in /usr/sbin or /usr/bin (ahead of busybox's applets of the
+  # same name) with the libraries they need. dosfstools' mkfs.fat makes the seed a FAT16 every
+  # tool reads (busybox's mkdosfs only makes FAT32, which mtools rejects at that size); GNU tar
+  # keeps xattrs (file capabilities) that busybox tar drops.
+  for t in $tools; do
+    case ${t#*:} in */bin/*) d=usr/bin ;; *) d=usr/sbin ;; esac
+    install_elf "${t%%:*}" "${t#*:}" "$stage" "$d"
   done
+  for l in pvcreate pvremove vgcreate vgchange vgremove lvcreate lvs vgs pvs; do ln -sf lvm "$stage/usr/sbin/$l"; done
+  ln -sf mke2fs "$stage/usr/sbin/mkfs.ext4"
+  cp "$(unpack e2fsprogs)/etc/mke2fs.conf" "$stage/etc/mke2fs.conf"
+  # mke2fs and e2fsck look for mounted file systems there.
+  ln -sf /proc/mounts "$stage/etc/mtab"
   ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$stage/lib64/ld-linux-x86-64.so.2"
   cp -R "$here/initramfs/." "$stage/"
   chmod 755 "$stage/init" "$stage/etc/udhcpc.script"

@@ -133,3 +133,56 @@ make_dev_nodes() {
 fingerprint() {
   (for f in "$@"; do printf '%s ' "$f"; sha256sum <"$f"; done) | sha256sum | cut -d' ' -f1
 }
+
+# soname_pkg SONAME FROM-PKG: the Debian package that ships SONAME. The build host's copy (found
+# with ldconfig; the host is Debian 12 like the packages) is asked of `dpkg -S`; when the host
+# has none, FROM-PKG's own Depends are unpacked and searched.
+soname_pkg() {
+  local so=$1 from=$2 path owner d
+  path=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ { print $NF; exit }')
+  if [ -n "$path" ]; then
+    # dpkg knows the path as the package shipped it: /lib/... or /usr/lib/... (usrmerge).
+    owner=$(dpkg -S "$path" 2>/dev/null || dpkg -S "$(realpath "$path")" 2>/dev/null || dpkg -S "/usr$path" 2>/dev/null || dpkg -S "${path#/usr}" 2>/dev/null) || owner=""
+    owner=${owner%%:*}
+    owner=${owner%%,*}
+    [ -n "$owner" ] && { printf '%s\n' "$owner"; return 0; }
+  fi
+  for d in $(apt-cache depends --no-recommends --no-suggests "$from" 2>/dev/null | awk '$1 == "Depends:" && $2 !~ /^</ { print $2 }'); do
+    if find "$(unpack "$d")" -name "$so" | grep -q .; then
+      printf '%s\n' "$d"
+      return 0
+    fi
+  done
+  die "cannot find the package that ships $so (needed by $from)"
+}
+
+# install_elf PKG PATH-IN-PKG STAGE [DEST-DIR]: copies an ELF binary from Debian package PKG
+# into STAGE/DEST-DIR (default: its own directory in the package) replacing any busybox applet
+# of the same name, and every shared library it needs, transitively (readelf -d NEEDED; each
+# soname taken from the package that owns it, downloaded and unpacked into the cache), into
+# STAGE/lib/x86_64-linux-gnu. The packages used are appended to $stage_pkgs_file when set.
+install_elf() {
+  local pkg=$1 rel=$2 stage=$3 destdir=${4:-} root name todo so f p d
+  root=$(unpack "$pkg")
+  [ -f "$root/$rel" ] || die "$pkg has no $rel"
+  name=$(basename "$rel")
+  [ -n "$destdir" ] || destdir=$(dirname "$rel")
+  for d in bin sbin usr/bin usr/sbin; do
+    [ -L "$stage/$d/$name" ] && rm -f "$stage/$d/$name"
+  done
+  mkdir -p "$stage/$destdir" "$stage/lib/x86_64-linux-gnu"
+  cp -L "$root/$rel" "$stage/$destdir/$name"
+  [ -n "${stage_pkgs_file:-}" ] && printf '%s\n' "$pkg" >>"$stage_pkgs_file"
+  todo=$(readelf -d "$root/$rel" | awk -F'[][]' '/\(NEEDED\)/ { print $2 }')
+  while [ -n "$todo" ]; do
+    so=$(printf '%s\n' "$todo" | head -n1)
+    todo=$(printf '%s\n' "$todo" | tail -n +2)
+    [ -e "$stage/lib/x86_64-linux-gnu/$so" ] && continue
+    p=$(soname_pkg "$so" "$pkg")
+    f=$(find "$(unpack "$p")" -name "$so" \( -type f -o -type l \) | LC_ALL=C sort | head -n1)
+    [ -n "$f" ] || die "$so not found in $p"
+    cp -L "$f" "$stage/lib/x86_64-linux-gnu/$so"
+    [ -n "${stage_pkgs_file:-}" ] && printf '%s\n' "$p" >>"$stage_pkgs_file"
+    todo=$(printf '%s\n%s\n' "$todo" "$(readelf -d "$stage/lib/x86_64-linux-gnu/$so" | awk -F'[][]' '/\(NEEDED\)/ { print $2 }')" | sed '/^$/d')
+  done
+}

@@ -179,7 +179,7 @@ describe("ephemeral environment", () => {
     rig.setToken("node-2", "tok-2");
     rig.setDeploy("node-2", {
       image: { url: `${base}/images/testdisk.raw.zst`, sha256: sha256File(join(imagesDir, "testdisk.raw.zst")), format: "raw.zst" },
-      disk: "serial:PLX-TARGET",
+      storage: { layout: "flat", disk: "serial:PLX-TARGET" },
       hostname: "plinth-test-1",
       instance_id: "i-node-2",
       ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlinthTestKey test@plinth"],
@@ -199,10 +199,11 @@ describe("ephemeral environment", () => {
     // Deploy reboots when done; with -no-reboot QEMU exits.
     const boot = await rig.boot("deploy", args, bootTimeout);
     timings["deploy"] = boot.seconds;
-    const statuses = boot.requests.filter((r) => r.path === "/metadata/node-2/status");
-    expect(statuses.map(statusOf)).toEqual(["running", "writing", "installed"]);
-    const installed = JSON.parse(statuses[2]!.body);
-    expect(installed).toMatchObject({ mode: "deploy", disk: "/dev/vdb", sha256: deployedSha(), seed: "/dev/vdb2" });
+    const statuses = boot.requests.filter((r) => r.path === "/metadata/node-2/status").map((r) => JSON.parse(r.body));
+    expect(statuses[0].status).toBe("running");
+    expect(statuses.filter((s) => s.status === "progress").map((s) => s.step)).toEqual(["writing", "cloud-init"]);
+    // No root with /etc/cloud in the test disk: the NoCloud seed path, as before the installer.
+    expect(statuses.at(-1)).toMatchObject({ mode: "deploy", status: "installed", disk: "/dev/vdb", sha256: deployedSha(), seed: "/dev/vdb2", layout: "image" });
     expect(boot.console).toMatch(/plinth: \[[\d.]+\] rebooting/);
     expect(boot.requests.some((r) => r.method === "GET" && r.path === "/metadata/node-2/deploy" && r.status === 200)).toBe(true);
 
@@ -293,8 +294,8 @@ describe("ephemeral environment", () => {
     const boot = await rig.boot("deploy-bad", args, bootTimeout, finalStatus("node-5", "installed", "failed"));
     timings["deploy-bad"] = boot.seconds;
     const statuses = boot.requests.filter((r) => r.path === "/metadata/node-5/status").map((r) => JSON.parse(r.body));
-    expect(statuses.map((s) => s.status)).toEqual(["running", "writing", "failed"]);
-    expect(statuses[2].error).toMatch(new RegExp(`^sha256 mismatch: expected 0{64}, got ${sha256File(join(imagesDir, "testdisk.raw.gz"))}$`));
+    expect(statuses.map((s) => s.status)).toEqual(["running", "progress", "failed"]);
+    expect(statuses[2].error).toMatch(new RegExp(`^writing: sha256 mismatch: expected 0{64}, got ${sha256File(join(imagesDir, "testdisk.raw.gz"))} `));
     // The image was streamed (format from the URL, path relative to the relay) but its MBR is gone.
     expect(boot.requests.some((r) => r.method === "GET" && r.path === "/images/testdisk.raw.gz" && r.status === 200)).toBe(true);
     expect(readBytes(disk, 0, MiB).every((b) => b === 0)).toBe(true);

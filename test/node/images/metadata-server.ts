@@ -3,7 +3,7 @@
 // protocol in docs/boot-environment.md and prints every request as one JSON line on stdout:
 //   GET  /metadata/<node>/deploy   -> <dir>/deploy-<node>.json (needs the node's bearer token)
 //   POST /metadata/<node>/...      -> recorded, 200 {}
-//   GET  /images/<file>            -> <images dir>/<file>
+//   GET  /images/<file>            -> <dir>/images/<file> (a test's own images), else <images dir>/<file>
 //   POST /phone-home/...           -> recorded, 200 {}
 import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
@@ -45,7 +45,8 @@ const server = createServer((req, res) => {
     }
     const image = /^\/images\/([^/]+)$/.exec(path);
     if (image && req.method === "GET") {
-      const f = join(imagesDir, basename(image[1] ?? ""));
+      const own = join(stateDir, "images", basename(image[1] ?? ""));
+      const f = existsSync(own) ? own : join(imagesDir, basename(image[1] ?? ""));
       if (!existsSync(f)) return send(404, "not found", "text/plain");
       record(200);
       res.writeHead(200, { "content-type": "application/octet-stream", "content-length": statSync(f).size });

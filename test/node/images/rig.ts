@@ -2,7 +2,7 @@
 // inside the namespace), the stand-in metadata relay, and QEMU started inside the namespace
 // with the tap. Nothing leaves the namespace; everything is killed by PID and torn down.
 import { type ChildProcess, execFileSync } from "node:child_process";
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -72,6 +72,9 @@ export interface BootResult {
 
 export class BootTimeout extends Error {}
 
+/** When a boot has shown what it should: from the requests it made and its console so far. */
+export type Until = (fresh: Request[], console: string) => boolean;
+
 export class Rig {
   readonly dir = mkdtempSync(join(tmpdir(), "plinth-images-"));
   readonly requests: Request[] = [];
@@ -133,8 +136,18 @@ export class Rig {
     return this.requests.filter((r) => r.method === "POST" && r.path.startsWith(prefix));
   }
 
-  /** Boot QEMU inside the namespace; resolve when it exits or when `until` becomes true. */
-  async bootOnce(name: string, args: string[], timeoutMs: number, until?: (fresh: Request[]) => boolean): Promise<BootResult> {
+  /** Serve `file` as /images/<name> (a test's own images, beside the built ones). */
+  serveImage(name: string, file: string): void {
+    mkdirSync(join(this.dir, "images"), { recursive: true });
+    rmSync(join(this.dir, "images", name), { force: true });
+    symlinkSync(resolve(file), join(this.dir, "images", name));
+  }
+
+  /**
+   * Boot QEMU inside the namespace; resolve when it exits or when `until` becomes true (checked
+   * on every request and on every console write).
+   */
+  async bootOnce(name: string, args: string[], timeoutMs: number, until?: Until): Promise<BootResult> {
     const log = join(this.dir, `${name}.console.log`);
     const out = createWriteStream(log);
     const started = Date.now();
@@ -166,32 +179,40 @@ export class Rig {
     );
     this.children.push(qemu);
     let consoleText = "";
+    // Set while the promise below waits; console output and requests both run it.
+    let check = () => {};
+    const listener = () => check();
     const collect = (b: Buffer) => {
       consoleText += b.toString("utf8");
       out.write(b);
+      check();
     };
     qemu.stdout!.on("data", collect);
     qemu.stderr!.on("data", collect);
     try {
       return await new Promise<BootResult>((ok, fail) => {
-        const done = (reason: BootResult["reason"]) => {
+        const settle = () => {
+          check = () => {};
           clearTimeout(timer);
-          this.listeners = this.listeners.filter((l) => l !== check);
+          this.listeners = this.listeners.filter((l) => l !== listener);
+        };
+        const done = (reason: BootResult["reason"]) => {
+          settle();
           ok({ seconds: (Date.now() - started) / 1000, requests: fresh(), reason, exitCode: qemu.exitCode, console: consoleText });
         };
-        const check = () => {
-          if (until?.(fresh())) done("until");
-        };
         const timer = setTimeout(() => {
+          settle();
           fail(new BootTimeout(`${name}: no result within ${timeoutMs / 1000} s; console in ${log}:\n${consoleText.slice(-3000)}`));
         }, timeoutMs);
-        this.listeners.push(check);
+        check = () => {
+          if (until?.(fresh(), consoleText)) done("until");
+        };
+        this.listeners.push(listener);
         qemu.once("exit", () => {
           // Let the last console bytes and requests arrive.
           setTimeout(() => {
-            if (until && !until(fresh())) {
-              clearTimeout(timer);
-              this.listeners = this.listeners.filter((l) => l !== check);
+            if (until && !until(fresh(), consoleText)) {
+              settle();
               fail(new Error(`${name}: QEMU exited (${qemu.exitCode}) before the expected result:\n${consoleText.slice(-3000)}`));
             } else done("exit");
           }, 200);
@@ -206,7 +227,7 @@ export class Rig {
   }
 
   /** One retry when the guest freezes (rigs.md: one unexplained TCG freeze was seen). */
-  async boot(name: string, args: string[], timeoutMs: number, until?: (fresh: Request[]) => boolean): Promise<BootResult> {
+  async boot(name: string, args: string[], timeoutMs: number, until?: Until): Promise<BootResult> {
     try {
       return await this.bootOnce(name, args, timeoutMs, until);
     } catch (e) {

@@ -190,10 +190,10 @@ http_post_file() {
   _hurl=$1 _hfile=$2 _htry=1
   while :; do
     if [ -n "${PLINTH_TOKEN:-}" ]; then
-      timeout 60 wget -q -O /tmp/http.out --header "Authorization: Bearer $PLINTH_TOKEN" \
+      timeout 60 wget -q -O "$_hfile.out" --header "Authorization: Bearer $PLINTH_TOKEN" \
         --header "Content-Type: application/json" --post-file "$_hfile" "$_hurl" && return 0
     else
-      timeout 60 wget -q -O /tmp/http.out --header "Content-Type: application/json" --post-file "$_hfile" "$_hurl" && return 0
+      timeout 60 wget -q -O "$_hfile.out" --header "Content-Type: application/json" --post-file "$_hfile" "$_hurl" && return 0
     fi
     [ "$_htry" -ge 5 ] && { log "POST $_hurl failed"; return 1; }
     sleep "$_htry"
@@ -215,13 +215,15 @@ http_get() {
   done
 }
 
-# post_status STATUS [ERROR] [EXTRA-JSON-MEMBERS]: POST {base}/status.
+# post_status STATUS [ERROR] [EXTRA-JSON-MEMBERS]: POST {base}/status. A background poster
+# (the installer's progress) sets PLINTH_STATUS_FILE so that the two never share a file.
 post_status() {
+  _hsf=${PLINTH_STATUS_FILE:-/tmp/status.json}
   {
     printf '{"mode":%s,"status":%s' "$(json_str "$PLINTH_MODE")" "$(json_str "$1")"
     [ -n "${2:-}" ] && printf ',"error":%s' "$(json_str "$2")"
     [ -n "${3:-}" ] && printf ',%s' "$3"
     printf '}\n'
-  } >/tmp/status.json
-  http_post_file "$PLINTH_URL/status" /tmp/status.json
+  } >"$_hsf"
+  http_post_file "$PLINTH_URL/status" "$_hsf"
 }
