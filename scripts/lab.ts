@@ -3,17 +3,18 @@
 // a bridge in a network namespace, and two VMs (BIOS and UEFI) with IPMI BMCs, enlisted and
 // given their power parameters. Then it waits: drive the machines from the dashboard, the CLI
 // or the API. Ctrl-C tears everything down (namespace, taps, processes by PID).
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { imagesDir, type LabVm, startLab } from "../test/node/e2e/lab";
+import { buildOsImage, imagesDir, type LabVm, startLab } from "../test/node/e2e/lab";
 import { api, until } from "../test/node/tunnel/rig";
 import { bootstrapAdmin, startRegion, stopRegion } from "./region-local.mjs";
 
 const stateDir = ".plinth";
 const port = Number(process.env.PLINTH_PORT ?? 5240);
-const MiB = 1 << 20;
+const GiB = 1 << 30;
 
 if (process.getuid?.() !== 0) {
   console.error("npm run lab builds a network namespace, taps and VMs: run it as root.");
@@ -43,8 +44,8 @@ step("building the site (namespace, bridge, appliance, BMCs)…");
 const lab = await startLab({
   region,
   vms: [
-    { name: "bios", firmware: "bios", mac: "52:54:00:1a:b0:11", cpus: 2, memMiB: 512, diskBytes: 64 * MiB },
-    { name: "uefi", firmware: "uefi", mac: "52:54:00:1a:b0:12", cpus: 1, memMiB: 640, diskBytes: 96 * MiB },
+    { name: "bios", firmware: "bios", mac: "52:54:00:1a:b0:11", cpus: 2, memMiB: 512, diskBytes: 4 * GiB },
+    { name: "uefi", firmware: "uefi", mac: "52:54:00:1a:b0:12", cpus: 1, memMiB: 640, diskBytes: 4 * GiB },
   ],
 });
 let stopping = false;
@@ -82,6 +83,30 @@ if (!images.some((i) => i.osystem === "custom" && i.series === "testdisk" && i.s
   });
 }
 
+// Debian bookworm built from Debian's packages (cached by its inputs: minutes the first time),
+// uploaded with the operator's own tool, so "Deploy debian/bookworm" works from the dashboard.
+if (!images.some((i) => i.osystem === "debian" && i.series === "bookworm" && i.sha256)) {
+  step("building Debian bookworm from Debian's packages (npm run images -- os debian/bookworm)…");
+  const os = buildOsImage("debian/bookworm");
+  step("uploading debian/bookworm (root.tgz) to the region's store…");
+  const up = spawnSync(process.execPath, ["cli/bin/plinth.mjs", "images", "upload", join(os, "root.tgz"), "--os", "debian", "--series", "bookworm"], {
+    stdio: "inherit",
+    env: { ...process.env, PLINTH_URL: url, PLINTH_API_KEY: region.admin },
+  });
+  if (up.status !== 0) throw new Error("uploading debian/bookworm failed");
+}
+
+// The deployed systems' default user (debian) accepts the admin's SSH key: the invoking user's
+// own public key when there is one, else a key the lab makes in .plinth/.
+const keyFile = [process.env.SUDO_USER ? `/home/${process.env.SUDO_USER}/.ssh` : "", process.env.HOME ? `${process.env.HOME}/.ssh` : ""]
+  .filter(Boolean)
+  .flatMap((d) => ["id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"].map((f) => join(d, f)))
+  .find((f) => existsSync(f));
+let identity = keyFile ? keyFile.replace(/\.pub$/, "") : join(stateDir, "lab_ssh_key");
+if (!keyFile && !existsSync(identity)) spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "plinth-lab", "-f", identity]);
+if (!existsSync(`${identity}.pub`)) identity = "";
+if (identity) await api(region, "POST", `/users/${admin.username}/ssh-keys`, { key: readFileSync(`${identity}.pub`, "utf8") });
+
 step("powering on both VMs: they PXE boot and enlist (a minute or two under software emulation)…");
 for (const vm of lab.vms) lab.ipmitool(vm, ["chassis", "power", "on"]);
 const enlisted = async (vm: LabVm) => {
@@ -105,7 +130,9 @@ Plinth lab is up.
   dashboard:  ${url}   (sign in as ${admin.username}, password in ${stateDir}/admin.json)
   API key:    ${stateDir}/admin.json (api_key)
   machines:   ${lab.vms.map((v) => `${v.name} ${v.mac}`).join(", ")} — NEW, with IPMI power set:
-              Commission, then Allocate and Deploy custom/testdisk, from the dashboard or
-              npx plinth machines commission <system_id> --wait
+              Commission, then Allocate and Deploy debian/bookworm (or custom/testdisk), from
+              the dashboard or npx plinth machines commission <system_id> --wait
+  ssh:        once Deployed, from the site network:
+              ip netns exec ${lab.ns.name} ssh${identity ? ` -i ${identity}` : ""} debian@<address>   (its DHCP lease on ${lab.net}.0/24)
   consoles:   ${lab.vms.map((v) => join(v.dir, "console.log")).join("\n              ")}
 Ctrl-C tears it all down.`);
