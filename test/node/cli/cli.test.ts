@@ -48,6 +48,19 @@ const oneLine = (r: Run) => {
 beforeAll(async () => {
   region = await startTestRegion({ machines: 60, sites: 3 });
   configDir = mkdtempSync(join(tmpdir(), "plinth-cli-"));
+  // `plinth machines deploy` defaults to ubuntu/noble, and the region deploys only a series whose image has bytes.
+  const img = await region.api("POST", "/boot-images", { osystem: "ubuntu", series: "noble", format: "tgz" });
+  const bytes = Buffer.from("not a real image: the deployments here never boot");
+  const put = await fetch(`${region.url}/api/v1/boot-images/${img.json.id}/content`, {
+    method: "PUT",
+    headers: {
+      authorization: `Bearer ${region.admin.api_key}`,
+      "x-content-sha256": createHash("sha256").update(bytes).digest("hex"),
+      "content-type": "application/octet-stream",
+    },
+    body: bytes,
+  });
+  if (put.status !== 200) throw new Error(`seeding ubuntu/noble: ${await put.text()}`);
 }, 240_000);
 afterAll(async () => {
   await region?.stop();

@@ -39,7 +39,7 @@ async function freePort(): Promise<number> {
 // The machine Juju must get: the only one with the tag, enough CPU, memory and disk.
 const SEED = `
 INSERT INTO tags (name) VALUES ('juju-flow');
-INSERT INTO boot_images (osystem, series, architecture) VALUES ('ubuntu', 'jammy', 'amd64/generic');
+INSERT INTO boot_images (osystem, series, architecture, sha256, size) VALUES ('ubuntu', 'jammy', 'amd64/generic', 'abababababababababababababababababababababababababababababababab', 1);
 INSERT INTO machines (system_id, hostname, status, site_id, zone_id, pool_id, cpu_count, memory, storage, architecture)
   VALUES ('jujuf1', 'juju-target', 4, 1, 1, 1, 16, 65536, 100000, 'amd64/generic'),
          ('jujud1', 'juju-decoy', 4, 1, 1, 1, 2, 2048, 100000, 'amd64/generic');
