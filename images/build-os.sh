@@ -57,6 +57,12 @@ mirrors=(
   "deb http://deb.debian.org/debian-security bookworm-security main"
 )
 
+# One build of an image at a time: `npm test` starts this in the background and the tests that
+# need the image run it again, which waits here and then finds the stamp current.
+mkdir -p "$out"
+exec 8>"$out/.lock"
+flock 8
+
 need_tools mmdebstrap apt-cache chroot findmnt tar gzip xz zstd sha256sum sfdisk mke2fs mkfs.vfat mmd mcopy dd truncate node
 [ "$(id -u)" = 0 ] || die "build OS images as root (mmdebstrap's root mode, device nodes, file owners)"
 

@@ -23,6 +23,12 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
 # shellcheck source=images/lib.sh
 . "$here/lib.sh"
 
+mkdir -p "$out"
+# One build at a time (npm test starts one in the background; the tests run it again, which
+# waits here, then finds everything current).
+exec 8>"$out/.lock"
+flock 8
+
 need_tools apt-get apt-cache dpkg-deb cpio gzip depmod modprobe sha256sum mknod zstd mkfs.vfat mcopy syslinux readelf ldconfig
 mkdir -p "$out" "$cache"
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: make sure the real peers the tests use are installed, then run both suites
 // (region in workerd, node-side in Node) and close on one plain "N passed, N failed" line.
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { quietWranglerEnv } from "./wrangler-env.mjs";
@@ -18,11 +18,19 @@ if (spawnSync(process.execPath, ["scripts/build-native.mjs"], { stdio: "inherit"
 ensureDashboard();
 
 const out = mkdtempSync(join(tmpdir(), "plinth-test-"));
+const only = process.argv[2];
+// The boot environment and the Debian image take minutes to build from packages (mostly
+// downloading and unpacking): start them now, beside the region suite. The node tests that need
+// them run the same builds, which wait on the build's lock and then find them current.
+if (only !== "region" && process.getuid?.() === 0) {
+  const log = openSync(join(out, "images-build.log"), "w");
+  const bg = spawn("bash", ["-c", "bash images/build.sh && bash images/build.sh os debian/bookworm"], { stdio: ["ignore", log, log] });
+  bg.on("exit", (code) => console.log(`\n(images built in the background: exit ${code}; log ${join(out, "images-build.log")})`));
+}
 const suites = [
   { name: "region", config: "vitest.config.ts" },
   { name: "node", config: "vitest.node.config.ts" },
 ];
-const only = process.argv[2];
 let passed = 0;
 let failed = 0;
 let status = 0;

@@ -118,9 +118,11 @@ fi
 export function qemuScript(vm: VmSpec, dir: string, disk: string, tap: string): string {
   const common = [
     ...["-machine", "q35,graphics=off", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", String(vm.cpus), "-m", String(vm.memMiB)],
-    ...["-display", "none", "-vga", "none", "-monitor", "none"],
+    // A VGA card on BIOS, as servers have: Debian's GRUB writes to the BIOS console too and,
+    // under SeaBIOS with no VGA at all, stops after "Welcome to GRUB!".
+    ...["-display", "none", "-vga", vm.firmware === "bios" ? "std" : "none", "-monitor", "none"],
     ...["-chardev", `file,id=con,path=${join(dir, "console.log")},append=on`, "-serial", "chardev:con"],
-    ...["-netdev", `tap,id=n0,ifname=${tap},script=no,downscript=no`, "-drive", `file=${disk},if=none,id=d0,format=raw`],
+    ...["-netdev", `tap,id=n0,ifname=${tap},script=no,downscript=no`, "-drive", `file=${disk},if=none,id=d0,format=raw,cache=unsafe`],
     ...["-smbios", `type=1,manufacturer=Plinth,product=lab-vm,serial=LAB-${vm.name.toUpperCase()}`],
   ];
   const nic = (i: number) => ["-device", `virtio-net-pci,netdev=n0,mac=${vm.mac},bootindex=${i}`];

@@ -1,59 +1,134 @@
 // The whole lifecycle on two real VMs at once, one BIOS and one UEFI (OVMF), each with an IPMI
 // BMC (ipmi_sim driving its QEMU process), driven only by API calls (test/node/e2e/lab.ts):
 // power on unknown VMs → NEW with inventory; commission over IPMI → READY, powered off;
-// allocate with constraints and deploy with user_data while the WAN is cut → the disks are
-// written, boot, phone home, and everything arrives when the tunnel is back → DEPLOYED;
-// release with quick erase → READY; deploy again → DEPLOYED; rescue mode and back → DEPLOYED,
-// booted from its disk.
+// allocate with constraints and deploy Debian bookworm (built from Debian's packages by
+// `npm run images -- os debian/bookworm`) while the WAN is cut: the BIOS VM from the root
+// tarball with the flat layout, the UEFI VM from the GPT disk image; each boots its own disk
+// under stock cloud-init, which reads the rack's MAAS metadata API and reports through its
+// webhook; DEPLOYED when the tunnel is back; the owner logs in over SSH and checks hostname,
+// user_data, cloud-init and the partitions. Release with quick erase → READY; deploy again,
+// the tarball with lvm on UEFI (root on vgroot) and testdisk as a custom raw image on BIOS;
+// rescue mode and back → DEPLOYED, booted from its disk.
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Region, region, stopRegion, api, until } from "../tunnel/rig";
-import { imagesDir, type Lab, type LabVm, startLab } from "./lab";
+import { buildImages } from "../images/rig";
+import { buildOsImage, imagesDir, type Lab, type LabVm, startLab } from "./lab";
 
 const MiB = 1 << 20;
-/** Two VMs under TCG on two cores: a boot takes 30-90 s; each step waits for one or two. */
-const STEP_MS = 900_000;
-const SLOW = { tries: 2400, every: 250 } as const;
+const GiB = 1 << 30;
+/** Two VMs under TCG on two cores: a Debian boot takes minutes; each step waits for one or two. */
+const STEP_MS = 1_200_000;
+const SLOW = { tries: 4800, every: 250 } as const;
+/** cloud-init's last stage prints this on the console (Debian's 22.4 and later). */
+const CLOUD_INIT_DONE = /Cloud-init v\. \S+ finished at/;
+const BIN = join(import.meta.dirname, "../../../cli/bin/plinth.mjs");
 
 let r: Region;
 let lab: Lab;
 let bios: LabVm;
 let uefi: LabVm;
+let identity = "";
 const ids = new Map<LabVm, string>();
 
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** `length` bytes of a (sparse, multi-GiB) disk file from `offset`. */
+function readAt(file: string, offset: number, length: number): Buffer {
+  const fd = openSync(file, "r");
+  try {
+    const b = Buffer.alloc(length);
+    readSync(fd, b, 0, length, offset);
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The operator's tool: `plinth images upload` with the admin's key. */
+function upload(file: string, os: string, series: string): void {
+  const u = spawnSync(process.execPath, [BIN, "images", "upload", file, "--os", os, "--series", series, "--json"], {
+    env: { ...process.env, PLINTH_URL: r.url, PLINTH_API_KEY: r.admin, PLINTH_CONFIG_DIR: mkdtempSync(join(tmpdir(), "plinth-e2e-cli-")) },
+    encoding: "utf8",
+    timeout: 900_000,
+  });
+  if (u.status !== 0) throw new Error(`plinth images upload ${file}: ${u.stderr}`);
+}
+
+const userData = (vm: LabVm) =>
+  Buffer.from(
+    [
+      "#cloud-config",
+      "runcmd:",
+      `  - [sh, -c, 'echo "runcmd ran on $(hostname)" > /var/lib/plinth-e2e-marker']`,
+      `final_message: "plinth e2e ${vm.name}"`,
+      "",
+    ].join("\n"),
+  ).toString("base64");
+
 beforeAll(async () => {
+  // Built (or found current) before the region starts: minutes of building would leave the
+  // test's idle keep-alive connection to the region stale (EPIPE on the next call).
+  buildImages();
+  const os = buildOsImage("debian/bookworm");
   r = await region();
   lab = await startLab({
     region: r,
     keep: process.env.PLINTH_KEEP_RIG === "1",
     vms: [
-      { name: "bios", firmware: "bios", mac: "52:54:00:1a:b0:01", cpus: 2, memMiB: 512, diskBytes: 64 * MiB },
-      { name: "uefi", firmware: "uefi", mac: "52:54:00:1a:b0:02", cpus: 1, memMiB: 640, diskBytes: 96 * MiB },
+      { name: "bios", firmware: "bios", mac: "52:54:00:1a:b0:01", cpus: 2, memMiB: 512, diskBytes: 4 * GiB },
+      { name: "uefi", firmware: "uefi", mac: "52:54:00:1a:b0:02", cpus: 1, memMiB: 640, diskBytes: 4 * GiB },
     ],
   });
   [bios, uefi] = lab.vms as [LabVm, LabVm];
-  // The test image goes to the region's store now; the rack pre-syncs it into its cache.
-  const bytes = readFileSync(join(imagesDir, "testdisk.raw.zst"));
-  const img = await api(r, "POST", "/boot-images", { osystem: "custom", series: "testdisk", format: "raw.zst" });
-  expect(img.status, JSON.stringify(img.json)).toBe(201);
-  const put = await fetch(`${r.url}/api/v1/boot-images/${img.json.id}/content`, {
-    method: "PUT",
-    headers: {
-      authorization: `Bearer ${r.admin}`,
-      "x-content-sha256": createHash("sha256").update(bytes).digest("hex"),
-      "content-type": "application/octet-stream",
-    },
-    body: bytes,
-  });
-  expect(put.status, await put.clone().text()).toBe(200);
-}, 900_000);
+  // The images go to the region's store now; the rack pre-syncs them into its cache.
+  upload(join(os, "root.tgz"), "debian", "bookworm");
+  upload(join(os, "disk.ddzst"), "custom", "debian-bookworm-gpt");
+  upload(join(imagesDir, "testdisk.raw.zst"), "custom", "testdisk");
+  // The owner's SSH key: the deployed systems' default user gets it from meta-data.
+  const dir = mkdtempSync(join(tmpdir(), "plinth-e2e-ssh-"));
+  identity = join(dir, "id_ed25519");
+  const kg = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "owner@lab", "-f", identity], { encoding: "utf8" });
+  if (kg.status !== 0) throw new Error(`ssh-keygen: ${kg.stderr} (apt-get install openssh-client)`);
+  const me = (await api(r, "GET", "/me")).json.username as string;
+  const k = await api(r, "POST", `/users/${me}/ssh-keys`, { key: readFileSync(`${identity}.pub`, "utf8") });
+  expect(k.status, JSON.stringify(k.json)).toBe(201);
+}, 3_600_000);
 
 afterAll(async () => {
   await lab?.stop();
   if (r) await stopRegion(r.child);
 });
+
+/** An SSH session into the deployed VM from the site network, as the owner; each call one command. */
+async function login(vm: LabVm): Promise<(cmd: string) => string> {
+  const addr = await until(`${vm.name}'s address in the rack's leases`, async () => lab.addressOf(vm.mac), 240, 250);
+  await until(`${vm.name} to accept SSH`, async () => lab.ssh(addr, identity, "true").code === 0, 120, 1000).catch((e: unknown) => {
+    throw new Error(`${String(e)}: ${lab.ssh(addr, identity, "true").out}\n${vm.console().slice(-3000)}`);
+  });
+  return (cmd: string) => {
+    const x = lab.ssh(addr, identity, cmd);
+    if (x.code !== 0) throw new Error(`ssh ${vm.name} ${cmd}: exit ${x.code}: ${x.out}`);
+    return x.out;
+  };
+}
+
+interface Blk {
+  name: string;
+  size: string | number;
+  fstype?: string | null;
+  mountpoint?: string | null;
+}
+
+/** lsblk's tree flattened, disks and their partitions in order (the vda disk only). */
+function lsblk(sh: (cmd: string) => string): Blk[] {
+  const out = JSON.parse(sh("lsblk -J -b -o NAME,SIZE,FSTYPE,MOUNTPOINT /dev/vda")) as { blockdevices: (Blk & { children?: Blk[] })[] };
+  return out.blockdevices.flatMap((d) => [d, ...(d.children ?? [])]).map(({ name, size, fstype, mountpoint }) => ({ name, size, fstype, mountpoint }));
+}
 
 const machine = async (vm: LabVm) => (await api(r, "GET", `/machines/${ids.get(vm)}`)).json;
 const waitStatus = (vm: LabVm, name: string) =>
@@ -121,47 +196,71 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
   );
 
   it(
-    "deploys both while the WAN is cut: disks written and booted, phone-homes journaled, DEPLOYED when the tunnel is back",
+    "deploys Debian to both while the WAN is cut: BIOS from the root tarball (flat), UEFI from the GPT disk image; stock cloud-init reports to the rack, DEPLOYED when the tunnel is back, and the owner logs in over SSH",
     async () => {
       const small = await api(r, "POST", "/machines/allocate", { cpu_count: 2, mem: 512 });
       expect(small.status, JSON.stringify(small.json)).toBe(200);
       expect(small.json.system_id).toBe(ids.get(bios));
       const big = await api(r, "POST", "/machines/allocate", { mem: 600, arch: "amd64" });
       expect(big.json.system_id).toBe(ids.get(uefi));
-      const userData = Buffer.from("#cloud-config\nfinal_message: plinth lab\n").toString("base64");
-      for (const vm of lab.vms) {
-        const d = await api(r, "POST", `/machines/${ids.get(vm)}/deploy`, { osystem: "custom", distro_series: "testdisk", user_data: userData });
+      const flat = await api(r, "PATCH", `/machines/${ids.get(bios)}`, { storage_layout: "flat" });
+      expect(flat.status, JSON.stringify(flat.json)).toBe(200);
+      const deploy = async (vm: LabVm, osystem: string, series: string) => {
+        const d = await api(r, "POST", `/machines/${ids.get(vm)}/deploy`, { osystem, distro_series: series, user_data: userData(vm) });
         expect(d.status, JSON.stringify(d.json)).toBe(200);
         expect(d.json.status_name).toBe("Deploying");
-      }
+      };
+      await deploy(bios, "debian", "bookworm");
+      await deploy(uefi, "custom", "debian-bookworm-gpt");
       // The power on reached both BMCs; now the site loses the region.
       for (const vm of lab.vms) await until(`${vm.name} powered on for deployment`, async () => vm.running(), SLOW.tries, SLOW.every);
       await lab.cutTunnel();
       await until("the region to see the rack gone", async () => !(await api(r, "GET", `/racks/${lab.rackId}`)).json.connected, 240, 250);
       for (const vm of lab.vms) {
-        await until(`${vm.name}'s deployed system to phone home`, async () => /phoned home/.test(vm.console()), SLOW.tries, SLOW.every);
+        // Stock cloud-init read the MAAS metadata API on the rack and ran to its last stage.
+        await until(`${vm.name}'s deployed Debian to finish cloud-init`, async () => CLOUD_INIT_DONE.test(vm.console()), SLOW.tries, SLOW.every).catch(
+          (e: unknown) => {
+            throw new Error(`${String(e)}\n${vm.name}'s console:\n${vm.console().slice(-4000)}`);
+          },
+        );
         // Nothing reached the region: it still sees a deployment in progress.
         expect((await machine(vm)).status_name).toBe("Deploying");
       }
       await lab.restoreTunnel();
       for (const vm of lab.vms) await waitStatus(vm, "Deployed");
       for (const vm of lab.vms) {
+        const m = await machine(vm);
         const con = vm.console();
         // BIOS: PXE first, the rack says "local" and iPXE sanboots the disk. UEFI: the BMC's
         // next-boot-PXE was spent on the deploy environment; the reset boots OVMF's disk entry.
         if (vm.firmware === "bios") expect(con).toContain("Plinth: booting from local disk");
         else expect(con).toMatch(/BdsDxe: starting Boot\d+ "UEFI Misc Device"/);
-        const raw = readFileSync(join(imagesDir, "testdisk.raw"));
-        const disk = readFileSync(vm.disk).subarray(0, raw.length);
-        // Byte for byte, except the MBR slot the cloud-init seed partition took.
-        expect(createHash("sha256").update(disk.subarray(0, 462)).digest("hex")).toBe(createHash("sha256").update(raw.subarray(0, 462)).digest("hex"));
-        expect(createHash("sha256").update(disk.subarray(478)).digest("hex")).toBe(createHash("sha256").update(raw.subarray(478)).digest("hex"));
-        const deployed = await api(r, "GET", `/events?machine=${ids.get(vm)}&type=machine.deployed`);
-        expect(deployed.json.items).toHaveLength(1);
-        // Every report the node made while the WAN was down arrived, once.
-        const results = (await api(r, "GET", `/machines/${ids.get(vm)}/results`)).json.items as { name: string; output: string }[];
-        expect(results.filter((x) => x.name === "phone_home")).toHaveLength(1);
-        expect(results.filter((x) => x.name === "status" && x.output.includes('"installed"'))).toHaveLength(1);
+        const sh = await login(vm);
+        expect(sh("hostname").trim()).toBe(m.hostname);
+        expect(sh("cat /var/lib/plinth-e2e-marker").trim()).toBe(`runcmd ran on ${m.hostname}`);
+        const status = sh("cloud-init status --long");
+        expect(status).toMatch(/^status: done$/m);
+        expect(status).toContain("DataSourceMAAS");
+        expect(sh("cat /etc/os-release")).toContain("VERSION_CODENAME=bookworm");
+        const blk = lsblk(sh);
+        if (vm === bios) {
+          // flat on BIOS: a bios_grub partition and one ext4 root filling the disk.
+          expect(blk.map((b) => [b.name, b.fstype ?? null, b.mountpoint ?? null])).toEqual([
+            ["vda", null, null],
+            ["vda1", null, null],
+            ["vda2", "ext4", "/"],
+          ]);
+        } else {
+          // The GPT image: ESP mounted, its root partition grown to the disk's end.
+          expect(blk.find((b) => b.mountpoint === "/boot/efi")?.fstype).toBe("vfat");
+          const root = blk.find((b) => b.mountpoint === "/")!;
+          expect(root.fstype).toBe("ext4");
+          expect(Number(root.size)).toBeGreaterThan(vm.diskBytes - 300 * MiB);
+        }
+        const ev = await api(r, "GET", `/events?machine=${ids.get(vm)}&limit=500`);
+        const types = (ev.json.items as { type: string; description: string }[]).map((e) => `${e.type} ${e.description}`);
+        expect(types.some((t) => /modules-final/.test(t))).toBe(true);
+        expect((ev.json.items as { type: string }[]).filter((e) => e.type === "machine.deployed")).toHaveLength(1);
       }
     },
     2 * STEP_MS,
@@ -178,27 +277,43 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
       for (const vm of lab.vms) {
         await waitStatus(vm, "Ready");
         await poweredOff(vm);
-        expect(
-          readFileSync(vm.disk)
-            .subarray(0, MiB)
-            .every((b) => b === 0),
-        ).toBe(true);
+        expect(readAt(vm.disk, 0, MiB).every((b) => b === 0)).toBe(true);
       }
     },
     STEP_MS,
   );
 
   it(
-    "deploys again: the cycle repeats",
+    "deploys again: UEFI from the root tarball with the lvm layout (root on vgroot), BIOS with testdisk as a custom raw image",
     async () => {
-      const a = await api(r, "POST", `/machines/${ids.get(bios)}/allocate`, {});
+      const lvm = await api(r, "PATCH", `/machines/${ids.get(uefi)}`, { storage_layout: "lvm" });
+      expect(lvm.status, JSON.stringify(lvm.json)).toBe(200);
+      for (const vm of lab.vms) expect((await api(r, "POST", `/machines/${ids.get(vm)}/allocate`, {})).status).toBe(200);
+      const a = await api(r, "POST", `/machines/${ids.get(uefi)}/deploy`, { osystem: "debian", distro_series: "bookworm", user_data: userData(uefi) });
       expect(a.status, JSON.stringify(a.json)).toBe(200);
-      const d = await api(r, "POST", `/machines/${ids.get(bios)}/deploy`, { osystem: "custom", distro_series: "testdisk" });
-      expect(d.status, JSON.stringify(d.json)).toBe(200);
-      await waitStatus(bios, "Deployed");
-      expect((await api(r, "GET", `/events?machine=${ids.get(bios)}&type=machine.deployed`)).json.items).toHaveLength(2);
+      const b = await api(r, "POST", `/machines/${ids.get(bios)}/deploy`, { osystem: "custom", distro_series: "testdisk" });
+      expect(b.status, JSON.stringify(b.json)).toBe(200);
+      for (const vm of lab.vms) await waitStatus(vm, "Deployed");
+      const sh = await login(uefi);
+      expect(sh("findmnt -no SOURCE /").trim()).toBe("/dev/mapper/vgroot-lvroot");
+      expect(sh("sudo vgs --noheadings -o vg_name").trim()).toBe("vgroot");
+      // UEFI from a tarball: an ESP, GRUB's removable path as well as its own.
+      expect(lsblk(sh).find((x) => x.mountpoint === "/boot/efi")?.fstype).toBe("vfat");
+      expect(sh("ls /boot/efi/EFI/BOOT/")).toMatch(/BOOTX64\.EFI/i);
+      expect(sh("cat /var/lib/plinth-e2e-marker").trim()).toMatch(/^runcmd ran on /);
+      const detail = (await api(r, "GET", `/machines/${ids.get(uefi)}`)).json.storage_detail;
+      expect(detail).toMatchObject({ layout: "lvm" });
+      expect(JSON.stringify(detail.deployed)).toContain("vgroot-lvroot");
+      // testdisk, byte for byte, except the MBR slot the cloud-init seed partition took.
+      const raw = readFileSync(join(imagesDir, "testdisk.raw"));
+      const disk = readAt(bios.disk, 0, raw.length);
+      expect(sha(disk.subarray(0, 462))).toBe(sha(raw.subarray(0, 462)));
+      expect(sha(disk.subarray(478))).toBe(sha(raw.subarray(478)));
+      const results = (await api(r, "GET", `/machines/${ids.get(bios)}/results`)).json.items as { name: string }[];
+      expect(results.filter((x) => x.name === "phone_home")).toHaveLength(1);
+      for (const vm of lab.vms) expect((await api(r, "GET", `/events?machine=${ids.get(vm)}&type=machine.deployed`)).json.items).toHaveLength(2);
     },
-    STEP_MS,
+    2 * STEP_MS,
   );
 
   it(
