@@ -9,7 +9,7 @@
 // user_data, cloud-init and the partitions. Release with quick erase → READY; deploy again,
 // the tarball with lvm on UEFI (root on vgroot) and testdisk as a custom raw image on BIOS;
 // rescue mode and back → DEPLOYED, booted from its disk.
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -50,13 +50,18 @@ function readAt(file: string, offset: number, length: number): Buffer {
 }
 
 /** The operator's tool: `plinth images upload` with the admin's key. */
-function upload(file: string, os: string, series: string): void {
-  const u = spawnSync(process.execPath, [BIN, "images", "upload", file, "--os", os, "--series", series, "--json"], {
-    env: { ...process.env, PLINTH_URL: r.url, PLINTH_API_KEY: r.admin, PLINTH_CONFIG_DIR: mkdtempSync(join(tmpdir(), "plinth-e2e-cli-")) },
-    encoding: "utf8",
-    timeout: 900_000,
+function upload(file: string, os: string, series: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [BIN, "images", "upload", file, "--os", os, "--series", series, "--json"],
+      {
+        env: { ...process.env, PLINTH_URL: r.url, PLINTH_API_KEY: r.admin, PLINTH_CONFIG_DIR: mkdtempSync(join(tmpdir(), "plinth-e2e-cli-")) },
+        timeout: 900_000,
+      },
+      (err, _out, stderr) => (err ? reject(new Error(`plinth images upload ${file}: ${stderr || String(err)}`)) : resolve()),
+    );
   });
-  if (u.status !== 0) throw new Error(`plinth images upload ${file}: ${u.stderr}`);
 }
 
 const userData = (vm: LabVm) =>
@@ -86,9 +91,9 @@ beforeAll(async () => {
   });
   [bios, uefi] = lab.vms as [LabVm, LabVm];
   // The images go to the region's store now; the rack pre-syncs them into its cache.
-  upload(join(os, "root.tgz"), "debian", "bookworm");
-  upload(join(os, "disk.ddzst"), "custom", "debian-bookworm-gpt");
-  upload(join(imagesDir, "testdisk.raw.zst"), "custom", "testdisk");
+  await upload(join(os, "root.tgz"), "debian", "bookworm");
+  await upload(join(os, "disk.ddzst"), "custom", "debian-bookworm-gpt");
+  await upload(join(imagesDir, "testdisk.raw.zst"), "custom", "testdisk");
   // The owner's SSH key: the deployed systems' default user gets it from meta-data.
   const dir = mkdtempSync(join(tmpdir(), "plinth-e2e-ssh-"));
   identity = join(dir, "id_ed25519");

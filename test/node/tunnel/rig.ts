@@ -43,11 +43,26 @@ export async function restartRegion(r: Region): Promise<void> {
 
 export { stopRegion };
 
+/**
+ * A keep-alive connection the region closed while this process was busy (a synchronous child
+ * process blocks the event loop, so the close goes unseen) fails the next request on it before
+ * the region reads it: such a request is sent again, once, on a fresh connection.
+ */
+function staleConnection(e: unknown): boolean {
+  const c = (e as { cause?: { code?: string } }).cause;
+  return e instanceof TypeError && ["UND_ERR_SOCKET", "EPIPE", "ECONNRESET"].includes(c?.code ?? "");
+}
+
 export async function api(r: Region, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${r.url}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${r.admin}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
+  const send = () =>
+    fetch(`${r.url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${r.admin}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const res = await send().catch((e: unknown) => {
+    if (staleConnection(e)) return send();
+    throw e;
   });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : null };
