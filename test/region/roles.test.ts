@@ -11,6 +11,7 @@ import { enrolRack } from "./tunnel-helpers";
 type Who = "admin" | "operator" | "remote-hands" | "viewer" | "nobody";
 const WHO: Who[] = ["admin", "operator", "remote-hands", "viewer", "nobody"];
 const keys = {} as Record<Who, string>;
+const SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEnVr18cEoy1VaTHrjmyRFwNhFNFcUwwJ/fuHR6lmg4u roles@test";
 const USERNAME: Record<Who, string> = { admin: "root", operator: "oper", "remote-hands": "hands", viewer: "view", nobody: "nobody" };
 let rootId = 0;
 /** One enrolled rack on each site (rack routes are site-scoped like machines). */
@@ -579,6 +580,33 @@ const matrix: Global[] = [
     req: (_w, o) => ["DELETE", `/users/${o.name}/keys/${o.keyId}`],
     expect: ADMIN_ONLY(204),
     after: stillWorks((w) => w !== "admin"),
+  },
+  // SSH keys: one's own, or anyone's for an admin.
+  { name: "own SSH keys", route: "GET /users/{username}/ssh-keys", req: (w) => ["GET", `/users/${USERNAME[w]}/ssh-keys`], expect: ALL(200) },
+  {
+    name: "a new own SSH key",
+    route: "POST /users/{username}/ssh-keys",
+    req: (w) => ["POST", `/users/${USERNAME[w]}/ssh-keys`, { key: SSH_KEY }],
+    expect: ALL(201),
+  },
+  { name: "someone else's SSH keys", route: "GET /users/{username}/ssh-keys", req: () => ["GET", "/users/root/ssh-keys"], expect: ADMIN_ONLY(200) },
+  {
+    name: "an SSH key for someone else",
+    route: "POST /users/{username}/ssh-keys",
+    prep: (w) => userWithKey(`sk-${w}`),
+    req: (_w, o) => ["POST", `/users/${o.name}/ssh-keys`, { key: SSH_KEY }],
+    expect: ADMIN_ONLY(201),
+  },
+  {
+    name: "delete someone else's SSH key",
+    route: "DELETE /users/{username}/ssh-keys/{id}",
+    prep: async (w) => {
+      const u = await userWithKey(`sd-${w}`);
+      const k = await call(keys.admin, "POST", `/users/${u.name}/ssh-keys`, { key: SSH_KEY });
+      return { ...u, id: k.json.id };
+    },
+    req: (_w, o) => ["DELETE", `/users/${o.name}/ssh-keys/${o.id}`],
+    expect: ADMIN_ONLY(204),
   },
   { name: "whoami", route: "GET /me", req: () => ["GET", "/me"], expect: ALL(200) },
   // Power polling: runs over every site, so a global admin's.
