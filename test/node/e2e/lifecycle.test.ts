@@ -24,8 +24,8 @@ const GiB = 1 << 30;
 /** Two VMs under TCG on two cores: a Debian boot takes minutes; each step waits for one or two. */
 const STEP_MS = 1_200_000;
 const SLOW = { tries: 4800, every: 250 } as const;
-/** cloud-init's last stage prints this on the console (Debian's 22.4 and later). */
-const CLOUD_INIT_DONE = /Cloud-init v\. \S+ finished at/;
+/** cloud-init's last stage prints the user_data's final_message on the console (userData below). */
+const CLOUD_INIT_DONE = /plinth e2e (bios|uefi): cloud-init \S+ finished/;
 const BIN = join(import.meta.dirname, "../../../cli/bin/plinth.mjs");
 
 let r: Region;
@@ -70,7 +70,7 @@ const userData = (vm: LabVm) =>
       "#cloud-config",
       "runcmd:",
       `  - [sh, -c, 'echo "runcmd ran on $(hostname)" > /var/lib/plinth-e2e-marker']`,
-      `final_message: "plinth e2e ${vm.name}"`,
+      `final_message: "plinth e2e ${vm.name}: cloud-init $version finished at $timestamp"`,
       "",
     ].join("\n"),
   ).toString("base64");
