@@ -243,9 +243,11 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
         const sh = await login(vm);
         expect(sh("hostname").trim()).toBe(m.hostname);
         expect(sh("cat /var/lib/plinth-e2e-marker").trim()).toBe(`runcmd ran on ${m.hostname}`);
+        // cloud-init ran every stage without an error (the command exits non-zero on one).
         const status = sh("cloud-init status --long");
         expect(status).toMatch(/^status: done$/m);
         expect(status).toContain("DataSourceMAAS");
+        expect(sh("sudo -n hostname").trim()).toBe(m.hostname);
         expect(sh("cat /etc/os-release")).toContain("VERSION_CODENAME=bookworm");
         const blk = lsblk(sh);
         if (vm === bios) {

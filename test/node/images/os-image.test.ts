@@ -143,7 +143,15 @@ describe("root tarball", () => {
     expect([...names].filter((n) => n.startsWith("etc/ssh/ssh_host_"))).toEqual([]);
     expect(names.has("etc/hostname")).toBe(false);
     // One pass over the tarball for the files looked at.
-    const wanted = ["etc/machine-id", "etc/shadow", "etc/fstab", "etc/default/grub", "etc/systemd/system/ssh.service.d/10-host-keys.conf"];
+    const wanted = [
+      "etc/machine-id",
+      "etc/shadow",
+      "etc/fstab",
+      "etc/default/grub",
+      "etc/systemd/system/ssh.service.d/10-host-keys.conf",
+      "etc/default/locale",
+      "etc/cloud/cloud.cfg.d/01_plinth_image.cfg",
+    ];
     const dir = join(tmp, "etc-files");
     mkdirSync(dir, { recursive: true });
     run("tar", ["-xzf", tgz, "-C", dir, ...wanted.map((n) => `./${n}`)]);
@@ -158,6 +166,9 @@ describe("root tarball", () => {
     expect(file("etc/systemd/system/ssh.service.d/10-host-keys.conf")).toContain("ssh-keygen -A");
     // The installer writes datasource_list in 90_plinth.cfg; the image itself adds none.
     expect(names.has("etc/cloud/cloud.cfg.d/90_plinth.cfg")).toBe(false);
+    // The image's own cloud-init defaults: a locale that needs no generating, /etc/hosts managed.
+    expect(file("etc/default/locale")).toBe("LANG=C.UTF-8\n");
+    expect(file("etc/cloud/cloud.cfg.d/01_plinth_image.cfg")).toMatch(/^locale: C\.UTF-8\nmanage_etc_hosts: true\n$/m);
   });
 
   it("keeps numeric owners and the initramfs can activate LVM", () => {
