@@ -57,16 +57,24 @@ export async function startTestRegion(o: { machines: number; sites: number }): P
     return { status: r.status, json: text ? JSON.parse(text) : null };
   };
   const d1 = (sql: string) => {
-    const r = spawnSync(
-      join(ROOT, "node_modules/.bin/wrangler"),
-      ["d1", "execute", "DB", "--local", "--persist-to", join(stateDir, "wrangler"), "--json", "--command", sql],
-      {
-        cwd: ROOT,
-        encoding: "utf8",
-        env: { ...process.env, ...quietWranglerEnv, CI: "true" },
-        timeout: 120_000,
-      },
-    );
+    const run = () =>
+      spawnSync(
+        join(ROOT, "node_modules/.bin/wrangler"),
+        ["d1", "execute", "DB", "--local", "--persist-to", join(stateDir, "wrangler"), "--json", "--command", sql],
+        {
+          cwd: ROOT,
+          encoding: "utf8",
+          env: { ...process.env, ...quietWranglerEnv, CI: "true" },
+          timeout: 120_000,
+        },
+      );
+    let r = run();
+    // The serving region holds the same SQLite file: on a busy machine this second writer can
+    // find it locked for a moment (SQLITE_BUSY); the statement is then simply run again.
+    for (let i = 0; i < 5 && r.status !== 0 && /SQLITE_BUSY|database is locked/.test(`${r.stdout}${r.stderr}`); i++) {
+      spawnSync("sleep", ["0.5"]);
+      r = run();
+    }
     if (r.status !== 0) throw new Error(`d1 execute failed:\n${r.stdout}\n${r.stderr}`);
     return (JSON.parse(r.stdout) as { results: Record<string, unknown>[] }[])[0]?.results ?? [];
   };
