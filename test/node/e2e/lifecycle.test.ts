@@ -11,12 +11,12 @@
 // rescue mode and back → DEPLOYED, booted from its disk.
 import { execFile, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Region, region, stopRegion, api, until } from "../tunnel/rig";
-import { buildImages } from "../images/rig";
+import { buildImages, readBytes } from "../images/rig";
 import { buildOsImage, imagesDir, type Lab, type LabVm, startLab } from "./lab";
 
 const MiB = 1 << 20;
@@ -36,18 +36,6 @@ let identity = "";
 const ids = new Map<LabVm, string>();
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-
-/** `length` bytes of a (sparse, multi-GiB) disk file from `offset`. */
-function readAt(file: string, offset: number, length: number): Buffer {
-  const fd = openSync(file, "r");
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** The operator's tool: `plinth images upload` with the admin's key. */
 function upload(file: string, os: string, series: string): Promise<void> {
@@ -284,7 +272,7 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
       for (const vm of lab.vms) {
         await waitStatus(vm, "Ready");
         await poweredOff(vm);
-        expect(readAt(vm.disk, 0, MiB).every((b) => b === 0)).toBe(true);
+        expect(readBytes(vm.disk, 0, MiB).every((b) => b === 0)).toBe(true);
       }
     },
     STEP_MS,
@@ -314,7 +302,7 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
       expect(JSON.stringify(detail.deployed)).toContain("vgroot-lvroot");
       // testdisk, byte for byte, except the MBR slot the cloud-init seed partition took.
       const raw = readFileSync(join(imagesDir, "testdisk.raw"));
-      const disk = readAt(bios.disk, 0, raw.length);
+      const disk = readBytes(bios.disk, 0, raw.length);
       expect(sha(disk.subarray(0, 462))).toBe(sha(raw.subarray(0, 462)));
       expect(sha(disk.subarray(478))).toBe(sha(raw.subarray(478)));
       const results = (await api(r, "GET", `/machines/${ids.get(bios)}/results`)).json.items as { name: string }[];

@@ -3,32 +3,15 @@
 // QEMU was given, deploy writes and verifies the test image and its cloud-init seed, the
 // deployed disk boots and phones home, release erases the disks.
 import { execFileSync } from "node:child_process";
-import { closeSync, copyFileSync, openSync, readFileSync, readSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applianceAddr, buildImages, imagesDir, metadataPort, type Request, Rig, requireTool, sha256File } from "./rig";
+import { applianceAddr, buildImages, imagesDir, metadataPort, type Request, Rig, requireTool, sha256File, blank, readBytes } from "./rig";
 
 const MiB = 1024 * 1024;
 // A frozen guest is killed and retried once; generous, because CI machines get busy.
 const bootTimeout = 300_000;
 const base = `http://${applianceAddr}:${metadataPort}`;
-
-function blank(path: string, bytes: number): string {
-  writeFileSync(path, "");
-  truncateSync(path, bytes);
-  return path;
-}
-
-function readBytes(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, "r");
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function ephemeral(mode: string, node: string, token: string, mac: string, extra = ""): string[] {
   const bootif = `01-${mac.replaceAll(":", "-")}`;

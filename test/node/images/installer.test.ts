@@ -4,10 +4,10 @@
 // (test/node/e2e/lifecycle.test.ts), through the real region and rack: one boot serves both.
 // The deployment documents are the contract's v2 documents.
 import { execFileSync } from "node:child_process";
-import { closeSync, copyFileSync, mkdirSync, openSync, readSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, mkdirSync, openSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applianceAddr, buildImages, imagesDir, metadataPort, type Request, Rig, requireTool, sha256File } from "./rig";
+import { applianceAddr, buildImages, imagesDir, metadataPort, type Request, Rig, requireTool, sha256File, blank, readBytes } from "./rig";
 
 const MiB = 1024 * 1024;
 const base = `http://${applianceAddr}:${metadataPort}`;
@@ -15,23 +15,6 @@ const base = `http://${applianceAddr}:${metadataPort}`;
 const installTimeout = 1_200_000;
 // The deployed system shows systemd on the serial console: what the tags' kernel_opts would say.
 const kernelOpts = "console=ttyS0,115200 systemd.show_status=true";
-
-function blank(path: string, bytes: number): string {
-  writeFileSync(path, "");
-  truncateSync(path, bytes);
-  return path;
-}
-
-function readBytes(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, "r");
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 const zero = (path: string, offset: number, length: number) => readBytes(path, offset, length).every((b) => b === 0);
 

@@ -2,7 +2,19 @@
 // inside the namespace), the stand-in metadata relay, and QEMU started inside the namespace
 // with the tap. Nothing leaves the namespace; everything is killed by PID and torn down.
 import { type ChildProcess, execFileSync } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -248,5 +260,24 @@ export class Rig {
     // PLINTH_KEEP_RIG=1 keeps the console logs and disks for a look after the run.
     if (process.env.PLINTH_KEEP_RIG !== "1") rmSync(this.dir, { recursive: true, force: true });
     else console.log(`rig files kept in ${this.dir}`);
+  }
+}
+
+/** A sparse file of `bytes` (a blank disk). */
+export function blank(path: string, bytes: number): string {
+  writeFileSync(path, "");
+  truncateSync(path, bytes);
+  return path;
+}
+
+/** `length` bytes of a (sparse, possibly multi-GiB) disk file from `offset`. */
+export function readBytes(path: string, offset: number, length: number): Buffer {
+  const fd = openSync(path, "r");
+  try {
+    const b = Buffer.alloc(length);
+    readSync(fd, b, 0, length, offset);
+    return b;
+  } finally {
+    closeSync(fd);
   }
 }
