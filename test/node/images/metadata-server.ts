@@ -4,7 +4,8 @@
 //   GET  /metadata/<node>/deploy   -> <dir>/deploy-<node>.json (needs the node's bearer token)
 //   POST /metadata/<node>/...      -> recorded, 200 {}
 //   GET  /images/<file>            -> <dir>/images/<file> (a test's own images), else <images dir>/<file>
-//   POST /phone-home/...           -> recorded, 200 {}
+//   POST /phone-home/...           -> recorded, 200 {} (phone_home, a cloud-init webhook reporter)
+//   GET  /nocloud/<file>           -> <dir>/nocloud/<file> (a NoCloud-net seed: meta-data, user-data, vendor-data)
 import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { basename, join } from "node:path";
@@ -54,6 +55,11 @@ const server = createServer((req, res) => {
       return;
     }
     if (path.startsWith("/phone-home/") && req.method === "POST") return send(200, "{}");
+    const seed = /^\/nocloud\/([^/]+)$/.exec(path);
+    if (seed && req.method === "GET") {
+      const f = join(stateDir, "nocloud", basename(seed[1] ?? ""));
+      return existsSync(f) ? send(200, readFileSync(f, "utf8"), "text/plain") : send(404, "not found", "text/plain");
+    }
     send(404, '{"error":"not found"}');
   });
 });
