@@ -410,10 +410,17 @@ export function renderNetworkConfig(n: MachineNetwork): NetplanV2 {
     links.set(i.name, checked);
   }
   for (const ns of n.nameservers) if (parseIp(ns) === null) fail(`nameserver "${ns}" is not an IP address`);
+  // ifupdown takes search domains as one space-separated line.
+  const checkDomain = (owner: string, d: string) => {
+    if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(d)) fail(`${owner}: search domain "${d}" is not a domain name`);
+  };
+  for (const d of n.searchDomains) checkDomain("site", d);
   for (const i of ifaces.values())
-    for (const l of links.get(i.name)!)
-      if (l.kind !== "link_up" && l.sub !== null)
-        for (const ns of l.sub.subnet.dnsServers) if (parseIp(ns) === null) fail(`subnet ${l.sub.subnet.cidr}: DNS server "${ns}" is not an IP address`);
+    for (const l of links.get(i.name)!) {
+      if (l.kind === "link_up" || l.sub === null) continue;
+      for (const ns of l.sub.subnet.dnsServers) if (parseIp(ns) === null) fail(`subnet ${l.sub.subnet.cidr}: DNS server "${ns}" is not an IP address`);
+      for (const d of l.sub.subnet.searchDomains) checkDomain(`subnet ${l.sub.subnet.cidr}`, d);
+    }
 
   const gateways = new Map<string, Partial<Record<4 | 6, string>>>();
   for (const family of [4, 6] as const) {

@@ -5,7 +5,7 @@
 // check what the machine would configure. python3-yaml, cloud-init's own YAML library, reads the
 // documents back. Packages: test/deps/network.txt.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -41,7 +41,7 @@ function convert(n: MachineNetwork): Converted {
   const eniDir = join(dir, "eni");
   const netplanDir = join(dir, "netplan");
   const file = join(dir, "90-network.cfg");
-  execFileSync("mkdir", ["-p", dir]);
+  mkdirSync(dir, { recursive: true });
   writeFileSync(file, networkConfigYaml(n));
   const run = (args: string[]) => execFileSync("cloud-init", ["devel", "net-convert", "-p", file, "-k", "yaml", ...args], { encoding: "utf8", stdio: "pipe" });
   run(["-d", eniDir, "-D", "debian", "-O", "eni"]);
@@ -530,6 +530,16 @@ describe("bad input", () => {
       "a subnet's broadcast address",
       net({ interfaces: [nic("eth0", 1, { links: [{ mode: "static", address: "192.168.10.255", subnet: lan }] })] }),
       "eth0: address 192.168.10.255 is the network or broadcast address of 192.168.10.0/24",
+    ],
+    [
+      "a search domain with a space",
+      net({ interfaces: [nic("eth0", 1, { links: [{ mode: "static", address: "192.168.10.5", subnet: { ...lan, searchDomains: ["lan example"] } }] })] }),
+      'subnet 192.168.10.0/24: search domain "lan example" is not a domain name',
+    ],
+    [
+      "a nameserver that is not an address",
+      net({ interfaces: [nic("eth0", 1)], nameservers: ["dns.example"] }),
+      'nameserver "dns.example" is not an IP address',
     ],
     ["a bad MAC", net({ interfaces: [nic("eth0", 1, { mac: "52:54:00:12:34" })] }), 'eth0: "52:54:00:12:34" is not a MAC address'],
     ["a name too long for Linux", net({ interfaces: [nic("enp0s31f6.1000xy", 1)] }), '"enp0s31f6.1000xy" is not a valid interface name'],
