@@ -342,7 +342,6 @@ function parseKindParams(type: InterfaceType, given: Record<string, unknown> | u
 function validate(s: State, m: KindMachine, p: Proposed, parentsChanged: boolean): void {
   const byId = new Map(s.rows.map((r) => [r.id, r]));
   if (!INTERFACE_NAME.test(p.name)) throw invalid("name", `"${p.name}" is not a valid interface name: 1 to 15 letters, digits, '.', '_' or '-'`);
-  if (s.rows.some((r) => r.name === p.name && r.id !== p.id)) throw invalid("name", `${m.hostname} already has an interface named '${p.name}'`);
   const parents = p.parents.map((id) => {
     const r = byId.get(id);
     if (!r) throw invalid("parents", `interface ${id} is not an interface of ${m.hostname}`);
@@ -394,6 +393,9 @@ function validate(s: State, m: KindMachine, p: Proposed, parentsChanged: boolean
     }
   }
 
+  // After the type rules: a second VLAN interface for the same VLAN on a parent would also take
+  // the first one's name, and the rule says more than the name clash.
+  if (s.rows.some((r) => r.name === p.name && r.id !== p.id)) throw invalid("name", `${m.hostname} already has an interface named '${p.name}'`);
   if (p.type !== "physical" && p.type !== "vlan" && !MAC.test(p.mac)) throw invalid("mac_address", `"${p.mac}" is not a valid MAC address`);
   if (p.mtu !== null) {
     if (!Number.isInteger(p.mtu) || p.mtu < MIN_MTU || p.mtu > MAX_MTU) throw invalid("mtu", `MTU ${p.mtu} is out of range: ${MIN_MTU} to ${MAX_MTU}`);
