@@ -197,6 +197,44 @@ describe("MAAS 2.0: nodes/{system_id}/interfaces/ create_bond, create_vlan, crea
     expect(eth1).toEqual({ ip_address: null, link_mode: "link_up" });
   });
 
+  it("terraform-provider-maas's updates resend every field (same name, MAC, parents, VLAN) and are accepted", async () => {
+    const m = await machine();
+    const base = `nodes/${m.sid}/interfaces/`;
+    const bond = await maas(maasOp, "POST", base, { query: { op: "create_bond" }, form: { name: "bond0", parents: [String(m.ids.eth0), String(m.ids.eth1)] } });
+    const vlan = await maas(maasOp, "POST", base, { query: { op: "create_vlan" }, form: { vlan: String(jumbo), parents: String(bond.json.id), mtu: "9000" } });
+    const br = await maas(maasOp, "POST", base, { query: { op: "create_bridge" }, form: { name: "br0", parents: String(vlan.json.id) } });
+    expect([bond.status, vlan.status, br.status], br.text).toEqual([200, 200, 200]);
+    expect(br.json).toMatchObject({ parents: ["bond0.100"], mac_address: m.mac(0), vlan: { id: jumbo }, effective_mtu: 9000 });
+    const bondPut = await maas(maasOp, "PUT", `${base}${bond.json.id}/`, {
+      form: {
+        bond_mode: "active-backup",
+        bond_miimon: "200",
+        bond_num_grat_arp: "1",
+        bond_lacp_rate: "slow",
+        bond_xmit_hash_policy: "layer2",
+        mac_address: m.mac(0),
+        name: "bond0",
+        parents: [String(m.ids.eth1), String(m.ids.eth0)],
+        vlan: String(untagged),
+      },
+    });
+    expect(bondPut.status, bondPut.text).toBe(200);
+    expect(bondPut.json).toMatchObject({ parents: ["eth0", "eth1"], params: { bond_miimon: 200 }, children: ["bond0.100"] });
+    const vlanPut = await maas(maasOp, "PUT", `${base}${vlan.json.id}/`, { form: { parents: String(bond.json.id), vlan: String(jumbo), mtu: "8000" } });
+    expect(vlanPut.status, vlanPut.text).toBe(200);
+    // Its own MTU is 8000, but the bridge on it is on the VLAN's 9000 and raises it (MAAS's rule).
+    expect(vlanPut.json).toMatchObject({ effective_mtu: 9000, params: { mtu: 8000 } });
+    const brPut = await maas(maasOp, "PUT", `${base}${br.json.id}/`, {
+      form: { name: "br0", mac_address: m.mac(0), parents: String(vlan.json.id), bridge_type: "standard", bridge_fd: "15", vlan: String(jumbo) },
+    });
+    expect(brPut.status, brPut.text).toBe(200);
+    // Replacing a bond's members: the bond's MAC came from eth0, which leaves, so it takes the new first member's.
+    const swap = await maas(maasOp, "PUT", `${base}${bond.json.id}/`, { form: { parents: [String(m.ids.eth3)] } });
+    expect(swap.status, swap.text).toBe(200);
+    expect(swap.json).toMatchObject({ parents: ["eth3"], mac_address: m.mac(3) });
+    expect((await maas(maasOp, "GET", `${base}${vlan.json.id}/`)).json.mac_address).toBe(m.mac(3));
+  });
+
   it("every bad request is a 4xx with the reason and changes nothing", async () => {
     const m = await machine();
     const other = await machine();

@@ -588,7 +588,9 @@ export async function updateInterfaceKind(db: D1Database, actor: string, m: Kind
     params,
     enabled: ch.enabled ?? !!cur.enabled,
   };
-  validate(s, m, p, parentsChanged || (cur.type === "bond" && p.vlanId !== cur.vlan_id));
+  // Members must share the bond's VLAN when they are chosen; moving the bond to another VLAN
+  // later is allowed, as in MAAS (terraform-provider-maas sends vlan on every update).
+  validate(s, m, p, parentsChanged);
   if (ch.mac !== undefined)
     await checkOwnMac(
       db,
