@@ -241,7 +241,11 @@ describe("MAAS 2.0: nodes/{system_id}/interfaces/ create_bond, create_vlan, crea
     const base = `nodes/${m.sid}/interfaces/`;
     const bond = await maas(maasOp, "POST", base, { query: { op: "create_bond" }, form: { name: "bond0", parents: [String(m.ids.eth0), String(m.ids.eth1)] } });
     const vlan = await maas(maasOp, "POST", base, { query: { op: "create_vlan" }, form: { vlan: String(jumbo), parent: String(bond.json.id) } });
-    expect([bond.status, vlan.status]).toEqual([200, 200]);
+    const otherBond = await maas(maasOp, "POST", `nodes/${other.sid}/interfaces/`, {
+      query: { op: "create_bond" },
+      form: { name: "bond9", parents: String(other.ids.eth3), mac_address: "52:54:0a:ee:00:01" },
+    });
+    expect([bond.status, vlan.status, otherBond.status]).toEqual([200, 200, 200]);
     const before = await snapshot(m.mid, m.sid);
     const bad: [string, string, Parameters<typeof maas>[3], number, string, RegExp][] = [
       ["VLAN on a VLAN", "POST", { query: { op: "create_vlan" }, form: { vlan: String(v200), parent: String(vlan.json.id) } }, 400, "parent", /VLAN interface/],
@@ -304,6 +308,14 @@ describe("MAAS 2.0: nodes/{system_id}/interfaces/ create_bond, create_vlan, crea
         "bond MAC of another NIC",
         "POST",
         { query: { op: "create_bond" }, form: { name: "bond1", parents: String(m.ids.eth3), mac_address: other.mac(1) } },
+        400,
+        "mac_address",
+        /in use/,
+      ],
+      [
+        "bond MAC of another machine's bond",
+        "POST",
+        { query: { op: "create_bond" }, form: { name: "bond1", parents: String(m.ids.eth3), mac_address: "52:54:0a:ee:00:01" } },
         400,
         "mac_address",
         /in use/,

@@ -403,10 +403,14 @@ function validate(s: State, m: KindMachine, p: Proposed, parentsChanged: boolean
   }
 }
 
-/** A bond's or bridge's own MAC: a parent's, or one no physical interface anywhere has. */
-async function checkOwnMac(db: D1Database, mac: string, parents: IfaceKindRow[]): Promise<void> {
+/**
+ * A bond's or bridge's own MAC: a parent's, or one that no physical interface anywhere and no
+ * interface of another machine has (lookups by MAC, such as the rack's boot landing, must still
+ * find one machine).
+ */
+async function checkOwnMac(db: D1Database, machineId: number, mac: string, parents: IfaceKindRow[]): Promise<void> {
   if (parents.some((r) => r.mac === mac)) return;
-  const other = await db.prepare("SELECT 1 FROM interfaces WHERE mac = ? AND type = 'physical'").bind(mac).first();
+  const other = await db.prepare("SELECT 1 FROM interfaces WHERE mac = ? AND (type = 'physical' OR machine_id != ?)").bind(mac, machineId).first();
   if (other) throw invalid("mac_address", `MAC address ${mac} is already in use by another interface`);
 }
 
@@ -514,6 +518,7 @@ export async function createInterfaceKind(db: D1Database, actor: string, m: Kind
   if (input.type !== "vlan" && input.mac !== undefined)
     await checkOwnMac(
       db,
+      m.id,
       p.mac,
       parentIds.map((id) => s.rows.find((r) => r.id === id)!),
     );
@@ -594,6 +599,7 @@ export async function updateInterfaceKind(db: D1Database, actor: string, m: Kind
   if (ch.mac !== undefined)
     await checkOwnMac(
       db,
+      m.id,
       p.mac,
       parentRows.filter((r): r is IfaceKindRow => !!r),
     );
