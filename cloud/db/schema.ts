@@ -347,7 +347,14 @@ export const interfaces = sqliteTable(
       .notNull()
       .references(() => machines.id, { onDelete: "cascade" }),
     name: text("name").notNull(),
-    mac: text("mac").notNull().unique(),
+    /**
+     * Unique among physical interfaces only (interfaces_physical_mac), as in MAAS: a bond or a
+     * bridge takes its first parent's MAC unless the operator sets one, and a VLAN interface
+     * always carries its parent's, so the same MAC appears on several rows of one machine.
+     * Lookups that mean "the NIC with this MAC" (DHCP, boot, commissioning) filter on
+     * type = 'physical'; those that only want the machine get the same one from any row.
+     */
+    mac: text("mac").notNull(),
     type: text("type", { enum: ["physical", "bond", "bridge", "vlan"] })
       .notNull()
       .default("physical"),
@@ -361,9 +368,14 @@ export const interfaces = sqliteTable(
     speedMbps: integer("speed_mbps").notNull().default(0),
     linkConnected: integer("link_connected", { mode: "boolean" }).notNull().default(true),
     isBoot: integer("is_boot", { mode: "boolean" }).notNull().default(false),
+    /** MAAS's interface params for this type: bond_* for a bond, bridge_* for a bridge (cloud/domain/machines/interface-kinds.ts). */
+    params: text("params", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
+    /** NULL: the VLAN's MTU. */
+    mtu: integer("mtu"),
+    enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
     createdAt: createdAt(),
   },
-  (t) => [index("interfaces_machine").on(t.machineId)],
+  (t) => [index("interfaces_machine").on(t.machineId), uniqueIndex("interfaces_physical_mac").on(t.mac).where(sql`type = 'physical'`)],
 );
 
 export const blockDevices = sqliteTable(
@@ -491,4 +503,21 @@ export const maasFiles = sqliteTable(
     updatedAt: integer("updated_at").notNull().default(now),
   },
   (t) => [uniqueIndex("maas_files_owner_name").on(t.ownerId, t.filename)],
+);
+
+/**
+ * Which interfaces an interface is built on: a bond's members, a bridge's port, a VLAN
+ * interface's one parent. Both ends are interfaces of the same machine.
+ */
+export const interfaceParents = sqliteTable(
+  "interface_parents",
+  {
+    childId: integer("child_id")
+      .notNull()
+      .references(() => interfaces.id, { onDelete: "cascade" }),
+    parentId: integer("parent_id")
+      .notNull()
+      .references(() => interfaces.id, { onDelete: "cascade" }),
+  },
+  (t) => [primaryKey({ columns: [t.childId, t.parentId] }), index("interface_parents_parent").on(t.parentId)],
 );

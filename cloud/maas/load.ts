@@ -1,6 +1,7 @@
 // Loading machines with what their MAAS objects embed (tags, interfaces with VLAN and subnet,
 // block devices) in a fixed number of queries however many machines there are.
 import { require as requirePerm, type Permission } from "../auth/roles";
+import { interfaceKinds } from "../domain/machines/interface-kinds";
 import { getMachine, type MachineRow, tagsFor } from "../machines/repo";
 import { type DiskRow, type IfaceRow, machineJson, type NetCache, SUBNET_SELECT, type SubnetRow, VLAN_SELECT, type VlanRow } from "./shape";
 import type { Req } from "./table";
@@ -55,8 +56,18 @@ export async function machinesJson(db: D1Database, rows: MachineRow[]) {
     ifaces.flatMap((i) => (i.subnet_id !== null ? [i.subnet_id] : [])),
     ifaces.flatMap((i) => (i.vlan_id !== null ? [i.vlan_id] : [])),
   );
+  const kinds = await interfaceKinds(
+    db,
+    rows.map((r) => r.id),
+  );
   return rows.map((m) =>
-    machineJson(m, { tags: tags.get(m.id) ?? [], ifaces: ifaces.filter((i) => i.machine_id === m.id), disks: disks.filter((d) => d.machine_id === m.id), net }),
+    machineJson(m, {
+      tags: tags.get(m.id) ?? [],
+      ifaces: ifaces.filter((i) => i.machine_id === m.id),
+      disks: disks.filter((d) => d.machine_id === m.id),
+      net,
+      kinds,
+    }),
   );
 }
 

@@ -4,12 +4,13 @@
 import { z } from "zod";
 import { inCidr, ipToInt, parseCidr } from "../../shared/net";
 import { NETWORK_EDITABLE, STATUS_NAME, type Status } from "../../shared/lifecycle";
-import { addInterface, deleteInterface, setInterfaceLink, updateInterface } from "../domain/machines/interfaces";
+import { addInterface, setInterfaceLink } from "../domain/machines/interfaces";
+import { createInterfaceKind, deleteInterfaceKind, interfaceKinds, type InterfaceChanges, updateInterfaceKind } from "../domain/machines/interface-kinds";
 import type { MachineRow } from "../machines/repo";
 import { machineFor, netCache } from "./load";
 import { blockDeviceJson, type DiskRow, type IfaceRow, interfaceJson } from "./shape";
 import type { Handler, Req } from "./table";
-import { deleted, fieldError, json, MaasError, parse } from "./wire";
+import { boolParam, deleted, fieldError, json, MaasError, type Params, parse } from "./wire";
 
 const IFACE_COLS = "id, machine_id, name, mac, type, vlan_id, subnet_id, ip_address, link_mode, speed_mbps, link_connected, is_boot";
 // MAAS refuses network changes outside these states (NodeStateViolation, 409).
@@ -21,7 +22,8 @@ async function ifaceJsonList(db: D1Database, m: MachineRow, rows: IfaceRow[]) {
     rows.flatMap((i) => (i.subnet_id !== null ? [i.subnet_id] : [])),
     rows.flatMap((i) => (i.vlan_id !== null ? [i.vlan_id] : [])),
   );
-  return rows.map((i) => interfaceJson(m.systemId, i, net));
+  const kinds = await interfaceKinds(db, [m.id]);
+  return rows.map((i) => interfaceJson(m.systemId, i, net, kinds.get(i.id)));
 }
 
 async function ifaceOf(r: Req, m: MachineRow): Promise<IfaceRow> {
@@ -131,25 +133,135 @@ async function createPhysical(r: Req): Promise<Response> {
   return answer(r, m, id);
 }
 
-const UpdateBody = z.object({
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9._-]{1,15}$/, "Enter a valid interface name.")
-    .optional(),
-  vlan: z.string().regex(/^\d*$/, "Select a valid choice.").optional(),
-});
+// ---- bonds, VLAN interfaces and bridges (cloud/domain/machines/interface-kinds.ts) ----------
+// Form fields as MAAS names them and gomaasclient / terraform-provider-maas send them: parents
+// repeated (create_vlan and create_bridge also take MAAS's singular `parent`), bond_* and
+// bridge_* params, mtu, vlan; what Plinth does not model (tags, accept_ra, ip_assignment,
+// link speeds) is accepted and ignored.
+
+const BOND_INTS = ["bond_miimon", "bond_downdelay", "bond_updelay", "bond_num_grat_arp"];
+const BOND_STRS = ["bond_mode", "bond_lacp_rate", "bond_xmit_hash_policy"];
+
+/** An optional integer form field; "" means not given. */
+function formInt(p: Params, key: string): number | undefined {
+  const v = p.get(key)?.trim();
+  if (v === undefined || v === "") return undefined;
+  if (!/^-?\d+$/.test(v)) throw fieldError(key, "Enter a whole number.");
+  return Number(v);
+}
+
+function formParams(p: Params, type: "bond" | "bridge"): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const ints = type === "bond" ? BOND_INTS : ["bridge_fd"];
+  const strs = type === "bond" ? BOND_STRS : ["bridge_type"];
+  for (const k of ints) if (formInt(p, k) !== undefined) out[k] = formInt(p, k);
+  for (const k of strs) if (p.get(k)?.trim()) out[k] = p.get(k)!.trim();
+  if (type === "bridge" && p.get("bridge_stp")?.trim()) out["bridge_stp"] = parse(z.object({ bridge_stp: boolParam }), p).bridge_stp;
+  return out;
+}
+
+/** mtu: "" clears it (back to the VLAN's), as in MAAS. */
+function formMtu(p: Params): number | null | undefined {
+  if (!p.has("mtu")) return undefined;
+  return p.get("mtu")!.trim() === "" ? null : formInt(p, "mtu");
+}
+
+function formVlan(p: Params): number | null | undefined {
+  if (!p.has("vlan")) return undefined;
+  const v = p.get("vlan")!.trim();
+  if (v === "") return null;
+  if (!/^\d+$/.test(v)) throw fieldError("vlan", `Select a valid choice. ${v} is not one of the available choices.`);
+  return Number(v);
+}
+
+function formIds(p: Params, field: string, keys: string[]): number[] | undefined {
+  const given = keys.filter((k) => p.has(k));
+  if (given.length > 1) throw new MaasError(400, "Cannot specify both parent and parents fields.");
+  if (!given.length) return undefined;
+  return p.all(given[0]!).map((v) => {
+    if (!/^\d+$/.test(v.trim())) throw fieldError(field, `Select a valid choice. ${v} is not one of the available choices.`);
+    return Number(v);
+  });
+}
+
+function formMac(p: Params): string | undefined {
+  const v = p.get("mac_address")?.trim();
+  if (!v) return undefined;
+  if (!/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i.test(v)) throw fieldError("mac_address", "Enter a valid MAC address.");
+  return v.toLowerCase().replaceAll("-", ":");
+}
+
+const onlyOne = (ids: number[] | undefined, field: string) => {
+  if (!ids?.length) throw fieldError(field, "This field is required.");
+  return ids[0]!;
+};
+
+async function createBond(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.edit");
+  editable(m);
+  const name = r.p.get("name")?.trim();
+  if (!name) throw fieldError("name", "This field is required.");
+  const parents = formIds(r.p, "parents", ["parents"]);
+  if (!parents?.length) throw fieldError("parents", "A bond interface must have one or more parents.");
+  const id = await createInterfaceKind(r.db, r.caller.username, m, {
+    type: "bond",
+    name,
+    parents,
+    mac: formMac(r.p),
+    vlanId: formVlan(r.p) ?? undefined,
+    mtu: formMtu(r.p),
+    params: formParams(r.p, "bond"),
+  });
+  return answer(r, m, id);
+}
+
+async function createVlanIface(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.edit");
+  editable(m);
+  const vlan = formVlan(r.p);
+  if (vlan == null) throw fieldError("vlan", "A VLAN interface must be connected to a tagged VLAN.");
+  const parent = onlyOne(formIds(r.p, "parent", ["parent", "parents"]), "parent");
+  const id = await createInterfaceKind(r.db, r.caller.username, m, {
+    type: "vlan",
+    parent,
+    vlanId: vlan,
+    name: r.p.get("name")?.trim() || undefined,
+    mtu: formMtu(r.p),
+  });
+  return answer(r, m, id);
+}
+
+async function createBridge(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.edit");
+  editable(m);
+  const ids = formIds(r.p, "parent", ["parent", "parents"]);
+  if (ids && ids.length > 1) throw fieldError("parent", "A bridge has exactly one parent interface in Plinth.");
+  const id = await createInterfaceKind(r.db, r.caller.username, m, {
+    type: "bridge",
+    parent: onlyOne(ids, "parent"),
+    name: r.p.get("name")?.trim() || undefined,
+    mac: formMac(r.p),
+    vlanId: formVlan(r.p) ?? undefined,
+    mtu: formMtu(r.p),
+    params: formParams(r.p, "bridge"),
+  });
+  return answer(r, m, id);
+}
 
 async function updateIface(r: Req): Promise<Response> {
   const m = await machineFor(r, "machine.edit");
   const i = await ifaceOf(r, m);
   editable(m);
-  const b = parse(UpdateBody, r.p);
-  let vlan: number | null = i.vlan_id;
-  if (b.vlan !== undefined) {
-    vlan = b.vlan === "" ? null : Number(b.vlan);
-    if (vlan !== null && !(await r.db.prepare("SELECT 1 FROM vlans WHERE id = ?").bind(vlan).first())) throw fieldError("vlan", "Select a valid choice.");
+  const name = r.p.get("name")?.trim();
+  if (r.p.has("name") && !name) throw fieldError("name", "This field cannot be blank.");
+  const ch: InterfaceChanges = { name, mtu: formMtu(r.p), vlanId: formVlan(r.p) };
+  if (i.type === "bond" || i.type === "bridge") {
+    ch.params = formParams(r.p, i.type);
+    ch.mac = formMac(r.p);
   }
-  await updateInterface(r.db, r.caller.username, m, i, { name: b.name ?? i.name, vlanId: vlan });
+  if (i.type !== "physical") ch.parents = formIds(r.p, "parents", i.type === "bond" ? ["parents"] : ["parent", "parents"]);
+  if (i.type === "physical" && r.p.get("enabled")?.trim()) ch.enabled = parse(z.object({ enabled: boolParam }), r.p).enabled;
+  await updateInterfaceKind(r.db, r.caller.username, m, i.id, ch);
   return answer(r, m, i.id);
 }
 
@@ -170,6 +282,21 @@ export const nodeHandlers: Handler[] = [
         },
       },
       { method: "POST", op: "create_physical", doc: "Create a physical interface on a machine.", params: ["mac_address", "name", "vlan"], run: createPhysical },
+      {
+        method: "POST",
+        op: "create_bond",
+        doc: "Create a bond interface on a machine.",
+        params: ["name", "mac_address", "parents", "vlan", "mtu", ...BOND_STRS, ...BOND_INTS],
+        run: createBond,
+      },
+      { method: "POST", op: "create_vlan", doc: "Create a VLAN interface on a machine.", params: ["vlan", "parent", "name", "mtu"], run: createVlanIface },
+      {
+        method: "POST",
+        op: "create_bridge",
+        doc: "Create a bridge interface on a machine.",
+        params: ["name", "mac_address", "parent", "vlan", "mtu", "bridge_type", "bridge_stp", "bridge_fd"],
+        run: createBridge,
+      },
     ],
   },
   {
@@ -186,7 +313,13 @@ export const nodeHandlers: Handler[] = [
           return json((await ifaceJsonList(r.db, m, [await ifaceOf(r, m)]))[0]);
         },
       },
-      { method: "PUT", op: null, doc: "Update an interface.", params: ["name", "vlan"], run: updateIface },
+      {
+        method: "PUT",
+        op: null,
+        doc: "Update an interface.",
+        params: ["name", "vlan", "mtu", "mac_address", "parents", "enabled", ...BOND_STRS, ...BOND_INTS, "bridge_type", "bridge_stp", "bridge_fd"],
+        run: updateIface,
+      },
       {
         method: "DELETE",
         op: null,
@@ -196,7 +329,7 @@ export const nodeHandlers: Handler[] = [
           const i = await ifaceOf(r, m);
           editable(m);
           if (i.is_boot) throw new MaasError(400, "The boot interface cannot be deleted.");
-          await deleteInterface(r.db, r.caller.username, m, i);
+          await deleteInterfaceKind(r.db, r.caller.username, m, i.id);
           return deleted();
         },
       },

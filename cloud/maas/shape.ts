@@ -3,6 +3,7 @@
 // no data for it (null, [] or {}), and every object carries its absolute resource_uri.
 import { NODE_STATUS, STATUS_NAME, type Status } from "../../shared/lifecycle";
 import type { MachineRow } from "../machines/repo";
+import type { KindInfo } from "../domain/machines/interface-kinds";
 import { deployedStorageOf } from "../domain/machines/storage";
 import { API } from "./wire";
 
@@ -127,7 +128,7 @@ export interface NetCache {
   subnets: Map<number, SubnetRow>;
 }
 
-export function interfaceJson(systemId: string, i: IfaceRow, net: NetCache) {
+export function interfaceJson(systemId: string, i: IfaceRow, net: NetCache, kind?: KindInfo) {
   const subnet = i.subnet_id !== null ? net.subnets.get(i.subnet_id) : undefined;
   const vlanId = i.vlan_id ?? subnet?.vlan_id ?? null;
   const vlan = vlanId !== null ? (net.vlans.get(vlanId) ?? null) : null;
@@ -146,15 +147,17 @@ export function interfaceJson(systemId: string, i: IfaceRow, net: NetCache) {
     id: i.id,
     name: i.name,
     type: i.type,
-    enabled: true,
+    enabled: kind?.enabled ?? true,
     tags: [],
     vlan: vlanId !== null || subnet ? vlanJson(vlan) : null,
     links,
     mac_address: i.mac,
-    effective_mtu: vlan?.mtu ?? 1500,
-    parents: [],
-    children: [],
-    params: {},
+    // MAAS: the own MTU or the VLAN's, never below what is stacked on the interface.
+    effective_mtu: Math.max(kind?.mtu ?? vlan?.mtu ?? 1500, kind?.childrenMtu ?? 0),
+    parents: kind?.parents ?? [],
+    children: kind?.children ?? [],
+    // MAAS keeps a set MTU among the params; terraform-provider-maas reads bond_*/bridge_* here.
+    params: { ...(kind?.params ?? {}), ...(kind?.mtu != null ? { mtu: kind.mtu } : {}) },
     discovered: [],
     system_id: systemId,
     link_connected: !!i.link_connected,
@@ -216,6 +219,7 @@ export interface MachineExtras {
   ifaces: IfaceRow[];
   disks: DiskRow[];
   net: NetCache;
+  kinds?: Map<number, KindInfo>;
 }
 
 function visibleOwnerData(raw: string): Record<string, string> {
@@ -230,7 +234,7 @@ export function agentName(raw: string): string {
 
 export function machineJson(m: MachineRow, x: MachineExtras) {
   const status = m.status as Status;
-  const ifaces = x.ifaces.map((i) => interfaceJson(m.systemId, i, x.net));
+  const ifaces = x.ifaces.map((i) => interfaceJson(m.systemId, i, x.net, x.kinds?.get(i.id)));
   const disks = x.disks.map((d) => blockDeviceJson(m.systemId, d));
   withDeployedPartitions(m, disks);
   const bootIface = x.ifaces.findIndex((i) => !!i.is_boot);

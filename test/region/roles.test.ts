@@ -148,6 +148,27 @@ const cases: Case[] = [
   { name: "commissioning results", route: "GET /machines/{id}/results", req: (id) => ["GET", `/machines/${id}/results`], expect: READ(200) },
   { name: "tag the machine", route: "POST /tags/{name}/machines", req: (id) => ["POST", "/tags/rack-a/machines", { add: [id] }], expect: EDIT(200) },
   { name: "untag the machine", route: "POST /tags/{name}/machines", req: (id) => ["POST", "/tags/rack-a/machines", { remove: [id] }], expect: EDIT(200) },
+  // Interface kinds (issue 15): bonds, VLAN interfaces, bridges on a machine's interfaces.
+  { name: "list interfaces", route: "GET /machines/{id}/interfaces", req: (id) => ["GET", `/machines/${id}/interfaces`], expect: READ(200) },
+  {
+    name: "create a bond",
+    route: "POST /machines/{id}/interfaces",
+    req: (id) => ["POST", `/machines/${id}/interfaces`, { type: "bond", name: "bond0", parents: ["eth0"] }],
+    expect: EDIT(201),
+  },
+  {
+    name: "update an interface",
+    route: "PATCH /machines/{id}/interfaces/{iface}",
+    req: (id) => ["PATCH", `/machines/${id}/interfaces/eth0`, { mtu: 1400 }],
+    expect: EDIT(200),
+  },
+  // The fresh machine's one interface is its boot interface: refused (409) once the role allows.
+  {
+    name: "delete an interface",
+    route: "DELETE /machines/{id}/interfaces/{iface}",
+    req: (id) => ["DELETE", `/machines/${id}/interfaces/eth0`],
+    expect: EDIT(409),
+  },
 ];
 
 /** Everything a denied request must leave alone: the machine row, its tags, its events. */
