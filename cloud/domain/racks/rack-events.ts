@@ -365,10 +365,11 @@ async function inventory(db: D1Database, m: MachineRow, name: string, doc: unkno
       const r = Nics.safeParse(doc);
       if (!r.success) return;
       // Update this machine's own interfaces, add new ones; a MAC another machine owns is left alone.
+      // Bonds, VLANs and bridges carry a NIC's MAC too: only the physical NIC is what was seen.
       await db.batch(
         r.data.nics.flatMap((n) => [
           db
-            .prepare("UPDATE interfaces SET name = ?, driver = ?, speed_mbps = ?, link_connected = ? WHERE mac = ? AND machine_id = ?")
+            .prepare("UPDATE interfaces SET name = ?, driver = ?, speed_mbps = ?, link_connected = ? WHERE mac = ? AND machine_id = ? AND type = 'physical'")
             .bind(n.name, n.driver ?? "", n.speed_mbps ?? 0, n.link === false ? 0 : 1, n.mac, m.id),
           db
             .prepare(
