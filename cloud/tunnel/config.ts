@@ -20,6 +20,15 @@ const INTENT_BY_STATUS = new Map<number, BootIntent["intent"]>([
   [NODE_STATUS.DISK_ERASING, "release"],
 ]);
 
+/**
+ * The address the rack's DHCP reserves for an interface's MAC: its link's address on a subnet
+ * this rack serves (a sticky DHCP address first, then STATIC, then AUTO once deployment gave
+ * it one). One per MAC: DHCP answers a MAC with one address.
+ */
+const RESERVED_IP = `(SELECT a.ip FROM ip_addresses a WHERE a.interface_id = i.id AND a.ip IS NOT NULL AND a.kind IN ('sticky', 'static', 'auto')
+   AND a.subnet_id IN (SELECT id FROM subnets WHERE site_id = ?1 OR rack_id = ?2)
+   ORDER BY CASE a.kind WHEN 'sticky' THEN 0 WHEN 'static' THEN 1 ELSE 2 END, a.id LIMIT 1)`;
+
 export async function buildSnapshot(db: D1Database, rackId: string): Promise<ConfigSnapshot | null> {
   const rack = await db
     .prepare("SELECT r.site_id, s.name AS site FROM racks r JOIN sites s ON s.id = r.site_id WHERE r.id = ?")
@@ -35,7 +44,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       .bind(rack.site_id, rackId),
     db
       .prepare(
-        `SELECT i.mac, i.ip_address, m.hostname, m.system_id, m.status, m.osystem, m.distro_series, m.architecture, m.deploy_token, m.deploy_installed_at, m.erase_mode,
+        `SELECT i.mac, ${RESERVED_IP} AS ip_address, m.hostname, m.system_id, m.status, m.osystem, m.distro_series, m.architecture, m.deploy_token, m.deploy_installed_at, m.erase_mode,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.user_data END AS user_data,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN u.ssh_keys END AS ssh_keys,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.storage_layout END AS storage_layout,
@@ -46,9 +55,9 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
                   (SELECT group_concat(k, ' ') FROM (SELECT t.kernel_opts AS k FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id
                    WHERE mt.machine_id = m.id AND t.kernel_opts != '' ORDER BY t.name))
                 END AS kernel_opts
-         FROM interfaces i JOIN machines m ON m.id = i.machine_id LEFT JOIN users u ON u.id = m.owner_id WHERE m.site_id = ? ORDER BY i.mac`,
+         FROM interfaces i JOIN machines m ON m.id = i.machine_id LEFT JOIN users u ON u.id = m.owner_id WHERE m.site_id = ?1 ORDER BY i.mac`,
       )
-      .bind(rack.site_id),
+      .bind(rack.site_id, rackId),
     db.prepare("SELECT osystem, series, architecture, url, sha256, format, size FROM boot_images ORDER BY id"),
   ]);
   type Range = { subnet_id: number; type: "dynamic" | "reserved"; start_ip: string; end_ip: string };
