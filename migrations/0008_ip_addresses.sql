@@ -6,6 +6,7 @@ CREATE TABLE `ip_addresses` (
 	`interface_id` integer,
 	`machine_id` integer,
 	`owner_id` integer,
+	`mac` text,
 	`default_gateway` integer DEFAULT false NOT NULL,
 	`comment` text DEFAULT '' NOT NULL,
 	`created_at` integer DEFAULT (unixepoch('subsec') * 1000) NOT NULL,

@@ -514,6 +514,8 @@ export const ipAddresses = sqliteTable(
     machineId: integer("machine_id").references(() => machines.id, { onDelete: "cascade" }),
     /** Who reserved it (user_reserved rows); reservations outlive their user's account. */
     ownerId: integer("owner_id").references(() => users.id, { onDelete: "set null" }),
+    /** A reservation for a MAC that is no machine's (MAAS reserve with mac): the rack's DHCP serves it. */
+    mac: text("mac"),
     /** The link that carries the machine's default route for its address family (MAAS's gateway_link_ipv4/6). */
     defaultGateway: integer("default_gateway", { mode: "boolean" }).notNull().default(false),
     comment: text("comment").notNull().default(""),

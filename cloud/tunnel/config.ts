@@ -23,9 +23,9 @@ const INTENT_BY_STATUS = new Map<number, BootIntent["intent"]>([
 /**
  * The address the rack's DHCP reserves for an interface's MAC: its link's address on a subnet
  * this rack serves (a sticky DHCP address first, then STATIC, then AUTO once deployment gave
- * it one). One per MAC: DHCP answers a MAC with one address.
+ * it one). One per MAC: DHCP answers a MAC with one address (IPv4: the rack serves DHCPv4 only).
  */
-const RESERVED_IP = `(SELECT a.ip FROM ip_addresses a WHERE a.interface_id = i.id AND a.ip IS NOT NULL AND a.kind IN ('sticky', 'static', 'auto')
+const RESERVED_IP = `(SELECT a.ip FROM ip_addresses a WHERE a.interface_id = i.id AND a.ip IS NOT NULL AND instr(a.ip, ':') = 0 AND a.kind IN ('sticky', 'static', 'auto')
    AND a.subnet_id IN (SELECT id FROM subnets WHERE site_id = ?1 OR rack_id = ?2)
    ORDER BY CASE a.kind WHEN 'sticky' THEN 0 WHEN 'static' THEN 1 ELSE 2 END, a.id LIMIT 1)`;
 
@@ -35,7 +35,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
     .bind(rackId)
     .first<{ site_id: number; site: string }>();
   if (!rack) return null;
-  const [subnets, ranges, nics, images] = await db.batch([
+  const [subnets, ranges, nics, images, macReservations] = await db.batch([
     db.prepare("SELECT id, cidr, gateway_ip, dns_servers, managed FROM subnets WHERE site_id = ?1 OR rack_id = ?2 ORDER BY id").bind(rack.site_id, rackId),
     db
       .prepare(
@@ -59,6 +59,13 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       )
       .bind(rack.site_id, rackId),
     db.prepare("SELECT osystem, series, architecture, url, sha256, format, size FROM boot_images ORDER BY id"),
+    // Addresses reserved for a MAC that is no machine's (MAAS ipaddresses reserve with mac).
+    db
+      .prepare(
+        `SELECT a.mac, a.ip FROM ip_addresses a JOIN subnets s ON s.id = a.subnet_id
+         WHERE a.kind = 'user_reserved' AND a.mac IS NOT NULL AND a.ip IS NOT NULL AND instr(a.ip, ':') = 0 AND (s.site_id = ?1 OR s.rack_id = ?2) ORDER BY a.id`,
+      )
+      .bind(rack.site_id, rackId),
   ]);
   type Range = { subnet_id: number; type: "dynamic" | "reserved"; start_ip: string; end_ip: string };
   type Nic = {
@@ -122,7 +129,12 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       managed: !!s.managed,
       ranges: rangeRows.filter((r) => r.subnet_id === s.id).map((r) => ({ type: r.type, start: r.start_ip, end: r.end_ip })),
     })),
-    reservations: nicRows.filter((n) => n.ip_address).map((n) => ({ mac: n.mac, ip: n.ip_address!, hostname: n.hostname, systemId: n.system_id })),
+    reservations: [
+      ...nicRows.filter((n) => n.ip_address).map((n) => ({ mac: n.mac, ip: n.ip_address!, hostname: n.hostname, systemId: n.system_id })),
+      ...((macReservations!.results ?? []) as { mac: string; ip: string }[])
+        .filter((r, i, all) => all.findIndex((x) => x.mac === r.mac) === i && !nicRows.some((n) => n.mac === r.mac && n.ip_address))
+        .map((r) => ({ mac: r.mac, ip: r.ip, hostname: "", systemId: "" })),
+    ],
     bootIntents: nicRows.map((n) => {
       const intent = intentOf(n);
       const deploy = intent === "deploy" ? deploySpec(n) : undefined;
