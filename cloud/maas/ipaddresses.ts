@@ -15,6 +15,7 @@ import {
   subnetSpace,
 } from "../domain/addresses";
 import { type LinkRow, linksOf } from "../domain/machines/interfaces";
+import { notifyConfigChanged } from "../domain/racks/commands";
 import { ApiError } from "../http/errors";
 import { netCache } from "./load";
 import { subnetByKey, subnetsJson, visibleSubnets } from "./net";
@@ -97,6 +98,11 @@ async function addressesJson(r: Req, rows: AddressListing[]) {
   });
 }
 
+/** A reservation for a MAC is one the rack's DHCP serves: tell the site's racks. */
+async function pushConfig(r: Req, siteId: number | null) {
+  await notifyConfigChanged(r.c.env, siteId).catch((e: unknown) => console.warn("config push after a reservation failed", String(e)));
+}
+
 const ReadQuery = z.object({
   ip: z.string().max(64).optional(),
   all: boolParam.optional(),
@@ -169,6 +175,7 @@ async function reserve(r: Req): Promise<Response> {
     if (e instanceof ApiError && e.status === 400 && !Array.isArray(e.details)) throw fieldError(e.code === "invalid_mac" ? "mac" : "ip", e.message);
     throw e;
   }
+  if (made.mac) await pushConfig(r, s.siteId);
   const [listed] = await listAddresses(r.db, "a.id = ?", made.id);
   return json((await addressesJson(r, [listed!]))[0]);
 }
@@ -198,6 +205,7 @@ async function release(r: Req): Promise<Response> {
   if (!row || !s || (sites !== null && (s.siteId === null || !sites.includes(s.siteId)))) throw new MaasError(404, `No reserved IP address ${b.ip} found.`);
   if (kind === "discovered") await releaseReservation(r.db, r.caller.username, row, s, { discovered: true });
   else await releaseReservation(r.db, r.caller.username, row, s);
+  if (row.mac) await pushConfig(r, s.siteId);
   return new Response(null, { status: 204 });
 }
 

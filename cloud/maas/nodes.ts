@@ -3,6 +3,7 @@
 // link's id is its row's.
 import { z } from "zod";
 import { NETWORK_EDITABLE, STATUS_NAME, type Status } from "../../shared/lifecycle";
+import { notifyConfigChanged } from "../domain/racks/commands";
 import { ApiError } from "../http/errors";
 import {
   addInterface,
@@ -49,6 +50,11 @@ async function ifaceOf(r: Req, m: MachineRow): Promise<IfaceRow> {
 function editable(m: MachineRow) {
   if (!EDITABLE.has(m.status)) throw new MaasError(409, `Cannot change the network of ${m.hostname}: the machine is ${STATUS_NAME[m.status as Status]}.`);
   if (m.locked) throw new MaasError(409, `Cannot change the network of ${m.hostname}: the machine is locked.`);
+}
+
+/** The rack's DHCP reserves link addresses by MAC: a changed link is news for the site's racks. */
+async function pushConfig(r: Req, m: MachineRow) {
+  await notifyConfigChanged(r.c.env, m.siteId).catch((e: unknown) => console.warn("config push after a link change failed", String(e)));
 }
 
 async function answer(r: Req, m: MachineRow, id: number) {
@@ -116,6 +122,7 @@ async function linkSubnet(r: Req): Promise<Response> {
       replaceAll: b.mode === "link_up",
     }),
   );
+  await pushConfig(r, m);
   return answer(r, m, i.id);
 }
 
@@ -127,6 +134,7 @@ async function unlinkSubnet(r: Req): Promise<Response> {
   if (!id) throw fieldError("id", "This field is required.");
   if (!/^\d+$/.test(id) || !(await removeLink(r.db, r.caller.username, m, i, Number(id))))
     throw fieldError("id", `Select a valid choice. ${id} is not one of the available choices.`);
+  await pushConfig(r, m);
   return answer(r, m, i.id);
 }
 
@@ -135,6 +143,7 @@ async function disconnect(r: Req): Promise<Response> {
   const i = await ifaceOf(r, m);
   editable(m);
   await disconnectInterface(r.db, r.caller.username, m, i);
+  await pushConfig(r, m);
   return answer(r, m, i.id);
 }
 

@@ -14,6 +14,7 @@ import {
   subnetSpace,
   utilisation,
 } from "../domain/addresses";
+import { notifyConfigChanged } from "../domain/racks/commands";
 import type { AppEnv, Ctx } from "../http/context";
 import { ApiError, badRequest, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
@@ -44,6 +45,11 @@ async function subnetFor(c: Ctx, key: string | number): Promise<SubnetSpace | nu
   // A subnet on a site the caller cannot see is answered like one that does not exist.
   if (!s || (sites !== null && (s.siteId === null || !sites.includes(s.siteId)))) return null;
   return s;
+}
+
+/** A reservation for a MAC is one the rack's DHCP serves: tell the site's racks. */
+async function pushConfig(c: Ctx, siteId: number | null): Promise<void> {
+  await notifyConfigChanged(c.env, siteId).catch((e: unknown) => console.warn("config push after a reservation failed", String(e)));
 }
 
 function serialize(r: AddressListing) {
@@ -99,6 +105,7 @@ export function ipAddressRoutes(app: Hono<AppEnv>) {
       const caller = c.get("caller");
       if (!can(caller, "machine.edit", s.siteId)) throw forbidden("reserving addresses needs the operator role on the subnet's site");
       const row = await reserveAddress(c.env.DB, { username: caller.username, userId: caller.userId }, s, { ip: b.ip, comment: b.comment, mac: b.mac });
+      if (row.mac) await pushConfig(c, s.siteId);
       const [made] = await listAddresses(c.env.DB, "a.id = ?", row.id);
       return c.json(serialize(made!), 201);
     },
@@ -128,6 +135,7 @@ export function ipAddressRoutes(app: Hono<AppEnv>) {
         );
       }
       await releaseReservation(c.env.DB, caller.username, row, s);
+      if (row.mac) await pushConfig(c, s.siteId);
       return c.body(null, 204);
     },
   );

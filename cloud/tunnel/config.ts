@@ -29,6 +29,26 @@ const RESERVED_IP = `(SELECT a.ip FROM ip_addresses a WHERE a.interface_id = i.i
    AND a.subnet_id IN (SELECT id FROM subnets WHERE site_id = ?1 OR rack_id = ?2)
    ORDER BY CASE a.kind WHEN 'sticky' THEN 0 WHEN 'static' THEN 1 ELSE 2 END, a.id LIMIT 1)`;
 
+/**
+ * Machine interfaces' addresses, then reservations for MACs that are no machine's. One address
+ * per MAC and one MAC per address: the rack refuses a snapshot that reserves an address twice
+ * (possible only across overlapping subnets, each unique in itself).
+ */
+function reservationsOf(nics: { mac: string; ip_address: string | null; hostname: string; system_id: string }[], byMac: { mac: string; ip: string }[]) {
+  const out: ConfigSnapshot["reservations"] = [];
+  const macs = new Set<string>();
+  const ips = new Set<string>();
+  const add = (r: ConfigSnapshot["reservations"][number]) => {
+    if (macs.has(r.mac) || ips.has(r.ip)) return;
+    macs.add(r.mac);
+    ips.add(r.ip);
+    out.push(r);
+  };
+  for (const n of nics) if (n.ip_address) add({ mac: n.mac, ip: n.ip_address, hostname: n.hostname, systemId: n.system_id });
+  for (const r of byMac) add({ mac: r.mac, ip: r.ip, hostname: "", systemId: "" });
+  return out;
+}
+
 export async function buildSnapshot(db: D1Database, rackId: string): Promise<ConfigSnapshot | null> {
   const rack = await db
     .prepare("SELECT r.site_id, s.name AS site FROM racks r JOIN sites s ON s.id = r.site_id WHERE r.id = ?")
@@ -129,12 +149,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       managed: !!s.managed,
       ranges: rangeRows.filter((r) => r.subnet_id === s.id).map((r) => ({ type: r.type, start: r.start_ip, end: r.end_ip })),
     })),
-    reservations: [
-      ...nicRows.filter((n) => n.ip_address).map((n) => ({ mac: n.mac, ip: n.ip_address!, hostname: n.hostname, systemId: n.system_id })),
-      ...((macReservations!.results ?? []) as { mac: string; ip: string }[])
-        .filter((r, i, all) => all.findIndex((x) => x.mac === r.mac) === i && !nicRows.some((n) => n.mac === r.mac && n.ip_address))
-        .map((r) => ({ mac: r.mac, ip: r.ip, hostname: "", systemId: "" })),
-    ],
+    reservations: reservationsOf(nicRows, (macReservations!.results ?? []) as { mac: string; ip: string }[]),
     bootIntents: nicRows.map((n) => {
       const intent = intentOf(n);
       const deploy = intent === "deploy" ? deploySpec(n) : undefined;

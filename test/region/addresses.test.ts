@@ -4,7 +4,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NODE_STATUS as S } from "../../shared/lifecycle";
-import { allocateAutoLink, allocateMachineAddresses, canonicalIp, parseIp } from "../../cloud/domain/addresses";
+import { allocateAutoLink, allocateMachineAddresses, canonicalIp, parseIp, reserveAddress, subnetSpace } from "../../cloud/domain/addresses";
 import { linkSubnet } from "../../cloud/domain/machines/interfaces";
 import { buildSnapshot } from "../../cloud/tunnel/config";
 import { call, deployableImage, makeMachine, makeUser, siteId, statusOf } from "./helpers";
@@ -97,6 +97,29 @@ describe("AUTO allocation", () => {
     expect(j.json.interface_set[0].links[0]).toMatchObject({ id: ms[0]!.linkId, mode: "auto", ip_address: ips[0] });
   }, 120_000);
 
+  it("25 concurrent deploy requests through /api/v1 on one subnet: each machine DEPLOYING with its own address", async () => {
+    const id = await subnet("10.163.0.0/24", { gateway: "10.163.0.1", dynamic: ["10.163.0.10", "10.163.0.19"] });
+    const ms = [];
+    for (let i = 0; i < 25; i++) ms.push(await linkedMachine(id));
+    const rs = await Promise.all(ms.map((x) => call(op, "POST", `/machines/${x.sid}/deploy`, {})));
+    expect(rs.map((r) => r.status)).toEqual(rs.map(() => 200));
+    const ips = await Promise.all(ms.map((x) => ipOf(x.linkId)));
+    expect(new Set(ips).size).toBe(25);
+    expect(ips.map((ip) => last(ip!)).sort((a, b) => a - b)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, ...Array.from({ length: 17 }, (_, i) => 20 + i)]);
+    for (const x of ms) expect(await statusOf(x.sid)).toBe(S.DEPLOYING);
+  }, 60_000);
+
+  it("30 concurrent reservations of the next free address each get their own; the UNIQUE index refuses an address twice", async () => {
+    const id = await subnet("10.162.0.0/24", { gateway: "10.162.0.1" });
+    const s = (await subnetSpace(env.DB, id))!;
+    const opId = (await env.DB.prepare("SELECT id FROM users WHERE username = 'addr-op'").first<{ id: number }>())!.id;
+    const made = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => reserveAddress(env.DB, { username: "addr-op", userId: opId }, s, { comment: `r${i}` })),
+    );
+    expect(made.map((r) => last(r.ip!)).sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 2));
+    await expect(env.DB.prepare("INSERT INTO ip_addresses (subnet_id, ip, kind) VALUES (?, '10.162.0.2', 'static')").bind(id).run()).rejects.toThrow(/UNIQUE/);
+  });
+
   it("IPv6: the lowest free address above the subnet's own", async () => {
     const s = await env.DB.prepare("INSERT INTO subnets (cidr, site_id, gateway_ip) VALUES ('fd00:150::/64', ?, 'fd00:150::1') RETURNING id")
       .bind(await siteId("default"))
@@ -154,6 +177,10 @@ describe("AUTO allocation", () => {
       ["52:54:00:15:30:01", "10.153.0.2"],
       ["52:54:00:15:30:02", "10.153.0.77"],
     ]);
+    // A device that is no machine, reserved by MAC: the rack's DHCP serves it too.
+    const dev = await call(op, "POST", "/ip-addresses", { subnet: id, mac: "52:54:00:15:30:99", comment: "a switch" });
+    expect(dev.json.ip).toBe("10.153.0.3");
+    expect((await buildSnapshot(env.DB, rackId))!.reservations).toContainEqual({ mac: "52:54:00:15:30:99", ip: "10.153.0.3", hostname: "", systemId: "" });
     await env.DB.prepare("UPDATE machines SET status = ? WHERE id = ?").bind(S.DEPLOYED, m.id).run();
     const rel = await call(op, "POST", `/machines/${sid}/release`, {});
     expect(rel.status, rel.text).toBe(200);
