@@ -120,6 +120,22 @@ describe("AUTO allocation", () => {
     await expect(env.DB.prepare("INSERT INTO ip_addresses (subnet_id, ip, kind) VALUES (?, '10.162.0.2', 'static')").bind(id).run()).rejects.toThrow(/UNIQUE/);
   });
 
+  it("never hands out the rack's own address on the subnet (from its hello)", async () => {
+    const { rackId } = await enrolRack(admin, "addr-rack", "addr-rack-1");
+    await env.DB.prepare("UPDATE racks SET interfaces = ? WHERE id = ?")
+      .bind(JSON.stringify([{ name: "br0", addresses: ["10.164.0.2/24", "fe80::1/64"] }]), rackId)
+      .run();
+    const id = await subnet("10.164.0.0/24", { gateway: "10.164.0.1", site: "addr-rack" });
+    const sid = await makeMachine({ status: S.READY, site: "addr-rack" });
+    const m = await machineRow(sid);
+    const auto = await linkSubnet(env.DB, "test", m, await eth0(sid), { mode: "auto", subnetId: id });
+    await allocateMachineAddresses(env.DB, m.id);
+    expect(await ipOf(auto)).toBe("10.164.0.3");
+    const r = await call(op, "POST", "/ip-addresses", { subnet: id, ip: "10.164.0.2" });
+    expect(r.status).toBe(400);
+    expect(r.json.error.code).toBe("rack_address");
+  });
+
   it("IPv6: the lowest free address above the subnet's own", async () => {
     const s = await env.DB.prepare("INSERT INTO subnets (cidr, site_id, gateway_ip) VALUES ('fd00:150::/64', ?, 'fd00:150::1') RETURNING id")
       .bind(await siteId("default"))
