@@ -98,7 +98,7 @@ async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202
       // ip_address and link_mode: the interface's first link (links lists them all).
       `SELECT i.id, i.name, i.mac, i.type,
               (SELECT a.ip FROM ip_addresses a WHERE a.interface_id = i.id AND a.kind != 'discovered' AND a.ip IS NOT NULL ORDER BY a.id LIMIT 1) AS ip_address,
-              coalesce((SELECT a.kind FROM ip_addresses a WHERE a.interface_id = i.id AND a.kind != 'discovered' ORDER BY a.id LIMIT 1), 'link_up') AS link_mode,
+              coalesce((SELECT a.kind FROM ip_addresses a WHERE a.interface_id = i.id AND a.kind != 'discovered' ORDER BY a.id LIMIT 1), 'unconfigured') AS link_mode,
               (SELECT json_group_array(json_object('id', a.id, 'mode', a.kind, 'subnet_id', a.subnet_id, 'ip', a.ip, 'default_gateway', json(CASE a.default_gateway WHEN 1 THEN 'true' ELSE 'false' END)))
                  FROM (SELECT * FROM ip_addresses WHERE interface_id = i.id ORDER BY id) a) AS links,
               i.driver, i.speed_mbps, i.link_connected, i.is_boot

@@ -188,6 +188,14 @@ describe("AUTO allocation", () => {
     const dep = await call(op, "POST", `/machines/${sid}/deploy`, {});
     expect(dep.status, dep.text).toBe(200);
     expect(await ipOf(auto)).toBe("10.153.0.2");
+    // /api/v1's machine: each interface's first link as ip_address/link_mode, and all of them.
+    const read = await call(op, "GET", `/machines/${sid}`);
+    expect(read.json.interfaces[0]).toMatchObject({
+      ip_address: "10.153.0.2",
+      link_mode: "auto",
+      links: [{ id: auto, mode: "auto", subnet_id: id, ip: "10.153.0.2", default_gateway: false }],
+    });
+    expect(read.json.interfaces[1]).toMatchObject({ ip_address: "10.153.0.77", link_mode: "static" });
     const snap = await buildSnapshot(env.DB, rackId);
     expect(snap!.reservations.filter((x) => x.systemId === sid).map((x) => [x.mac, x.ip])).toEqual([
       ["52:54:00:15:30:01", "10.153.0.2"],
