@@ -1,7 +1,7 @@
 // The region's data in D1. Migrations in migrations/ are generated from this file by
 // `npm run db:generate` (drizzle-kit); append-only triggers are added by hand in their own migration.
 import { sql } from "drizzle-orm";
-import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { check, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { IMAGE_FORMATS } from "../../shared/images";
 import { ROLES } from "../../shared/roles";
 
@@ -520,4 +520,40 @@ export const interfaceParents = sqliteTable(
       .references(() => interfaces.id, { onDelete: "cascade" }),
   },
   (t) => [primaryKey({ columns: [t.childId, t.parentId] }), index("interface_parents_parent").on(t.parentId)],
+);
+
+/** What an address row is (MAAS's StaticIPAddress alloc types, by name). */
+export const IP_ADDRESS_KINDS = ["auto", "static", "dhcp", "sticky", "discovered", "user_reserved", "link_up"] as const;
+
+/**
+ * Every address Plinth knows of a subnet, and every link of a machine interface (MAAS's
+ * StaticIPAddress): a row with interface_id set is a link. An AUTO or DHCP link has no ip until
+ * deployment (or a lease) gives it one; a LINK_UP link has no ip and maybe no subnet. UNIQUE
+ * (subnet_id, ip) is what makes allocation safe: two writers can never hold the same address
+ * (SQLite treats NULLs as distinct, so address-less links do not collide).
+ */
+export const ipAddresses = sqliteTable(
+  "ip_addresses",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    subnetId: integer("subnet_id").references(() => subnets.id, { onDelete: "cascade" }),
+    ip: text("ip"),
+    kind: text("kind", { enum: IP_ADDRESS_KINDS }).notNull(),
+    interfaceId: integer("interface_id").references(() => interfaces.id, { onDelete: "cascade" }),
+    machineId: integer("machine_id").references(() => machines.id, { onDelete: "cascade" }),
+    /** Who reserved it (user_reserved rows); reservations outlive their user's account. */
+    ownerId: integer("owner_id").references(() => users.id, { onDelete: "set null" }),
+    /** A reservation for a MAC that is no machine's (MAAS reserve with mac): the rack's DHCP serves it. */
+    mac: text("mac"),
+    /** The link that carries the machine's default route for its address family (MAAS's gateway_link_ipv4/6). */
+    defaultGateway: integer("default_gateway", { mode: "boolean" }).notNull().default(false),
+    comment: text("comment").notNull().default(""),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex("ip_addresses_subnet_ip").on(t.subnetId, t.ip),
+    index("ip_addresses_interface").on(t.interfaceId),
+    index("ip_addresses_machine").on(t.machineId),
+    check("ip_addresses_subnet_needed", sql`${t.subnetId} IS NOT NULL OR ${t.kind} = 'link_up'`),
+  ],
 );

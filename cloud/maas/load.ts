@@ -2,6 +2,7 @@
 // block devices) in a fixed number of queries however many machines there are.
 import { require as requirePerm, type Permission } from "../auth/roles";
 import { interfaceKinds } from "../domain/machines/interface-kinds";
+import { linksOf } from "../domain/machines/interfaces";
 import { getMachine, type MachineRow, tagsFor } from "../machines/repo";
 import { type DiskRow, type IfaceRow, machineJson, type NetCache, SUBNET_SELECT, type SubnetRow, VLAN_SELECT, type VlanRow } from "./shape";
 import type { Req } from "./table";
@@ -36,7 +37,7 @@ export async function machinesJson(db: D1Database, rows: MachineRow[]) {
   const [ifs, dks] = await db.batch([
     db
       .prepare(
-        "SELECT id, machine_id, name, mac, type, vlan_id, subnet_id, ip_address, link_mode, speed_mbps, link_connected, is_boot FROM interfaces WHERE machine_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        "SELECT id, machine_id, name, mac, type, vlan_id, speed_mbps, link_connected, is_boot FROM interfaces WHERE machine_id IN (SELECT value FROM json_each(?)) ORDER BY id",
       )
       .bind(ids),
     db
@@ -47,13 +48,17 @@ export async function machinesJson(db: D1Database, rows: MachineRow[]) {
   ]);
   const ifaces = (ifs?.results ?? []) as IfaceRow[];
   const disks = (dks?.results ?? []) as DiskRow[];
+  const links = await linksOf(
+    db,
+    ifaces.map((i) => i.id),
+  );
   const tags = await tagsFor(
     db,
     rows.map((r) => r.id),
   );
   const net = await netCache(
     db,
-    ifaces.flatMap((i) => (i.subnet_id !== null ? [i.subnet_id] : [])),
+    links.flatMap((l) => (l.subnet_id !== null ? [l.subnet_id] : [])),
     ifaces.flatMap((i) => (i.vlan_id !== null ? [i.vlan_id] : [])),
   );
   const kinds = await interfaceKinds(
@@ -64,6 +69,7 @@ export async function machinesJson(db: D1Database, rows: MachineRow[]) {
     machineJson(m, {
       tags: tags.get(m.id) ?? [],
       ifaces: ifaces.filter((i) => i.machine_id === m.id),
+      links,
       disks: disks.filter((d) => d.machine_id === m.id),
       net,
       kinds,

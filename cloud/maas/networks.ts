@@ -2,6 +2,7 @@
 // subnets/, ipranges/ and static-routes/, over the same tables as /api/v1's networks.
 // Managing them needs network.manage (admin), per site for subnets and their ranges.
 import { fabricHandlers } from "./fabrics";
+import { ipAddressHandlers } from "./ipaddresses";
 import { ipRangeHandlers } from "./ipranges";
 import { spaceHandlers } from "./spaces";
 import { staticRouteHandlers } from "./static-routes";
@@ -9,4 +10,12 @@ import { subnetHandlers } from "./subnets";
 import type { Handler } from "./table";
 import { vlanHandlers } from "./vlans";
 
-export const networkHandlers: Handler[] = [...fabricHandlers, ...vlanHandlers, ...spaceHandlers, ...subnetHandlers, ...ipRangeHandlers, ...staticRouteHandlers];
+export const networkHandlers: Handler[] = [
+  ...fabricHandlers,
+  ...vlanHandlers,
+  ...spaceHandlers,
+  ...subnetHandlers,
+  ...ipRangeHandlers,
+  ...ipAddressHandlers,
+  ...staticRouteHandlers,
+];

@@ -1,29 +1,43 @@
-// nodes/{system_id}/interfaces/ and nodes/{system_id}/blockdevices/. Plinth keeps one subnet
-// link per interface (interfaces.subnet_id/ip_address/link_mode), so a link's id is its
-// interface's id and link_subnet on a linked interface replaces the link.
+// nodes/{system_id}/interfaces/ and nodes/{system_id}/blockdevices/. A link is a row of
+// ip_addresses bound to the interface (MAAS's model): an interface may have several, and a
+// link's id is its row's.
 import { z } from "zod";
-import { inCidr, ipToInt, parseCidr } from "../../shared/net";
 import { NETWORK_EDITABLE, STATUS_NAME, type Status } from "../../shared/lifecycle";
-import { addInterface, setInterfaceLink } from "../domain/machines/interfaces";
 import { createInterfaceKind, deleteInterfaceKind, interfaceKinds, type InterfaceChanges, updateInterfaceKind } from "../domain/machines/interface-kinds";
+import { notifyConfigChanged } from "../domain/racks/commands";
+import { ApiError } from "../http/errors";
+import {
+  addInterface,
+  deleteInterface,
+  disconnectInterface,
+  linkSubnet as addLink,
+  linksOf,
+  setDefaultGateway,
+  unlinkSubnet as removeLink,
+  updateInterface,
+} from "../domain/machines/interfaces";
 import type { MachineRow } from "../machines/repo";
 import { machineFor, netCache } from "./load";
 import { blockDeviceJson, type DiskRow, type IfaceRow, interfaceJson } from "./shape";
 import type { Handler, Req } from "./table";
 import { boolParam, deleted, fieldError, json, MaasError, type Params, parse } from "./wire";
 
-const IFACE_COLS = "id, machine_id, name, mac, type, vlan_id, subnet_id, ip_address, link_mode, speed_mbps, link_connected, is_boot";
+const IFACE_COLS = "id, machine_id, name, mac, type, vlan_id, speed_mbps, link_connected, is_boot";
 // MAAS refuses network changes outside these states (NodeStateViolation, 409).
 const EDITABLE = new Set<number>(NETWORK_EDITABLE);
 
 async function ifaceJsonList(db: D1Database, m: MachineRow, rows: IfaceRow[]) {
+  const links = await linksOf(
+    db,
+    rows.map((i) => i.id),
+  );
   const net = await netCache(
     db,
-    rows.flatMap((i) => (i.subnet_id !== null ? [i.subnet_id] : [])),
+    links.flatMap((l) => (l.subnet_id !== null ? [l.subnet_id] : [])),
     rows.flatMap((i) => (i.vlan_id !== null ? [i.vlan_id] : [])),
   );
   const kinds = await interfaceKinds(db, [m.id]);
-  return rows.map((i) => interfaceJson(m.systemId, i, net, kinds.get(i.id)));
+  return rows.map((i) => interfaceJson(m.systemId, i, net, links, kinds.get(i.id)));
 }
 
 async function ifaceOf(r: Req, m: MachineRow): Promise<IfaceRow> {
@@ -38,6 +52,11 @@ async function ifaceOf(r: Req, m: MachineRow): Promise<IfaceRow> {
 function editable(m: MachineRow) {
   if (!EDITABLE.has(m.status)) throw new MaasError(409, `Cannot change the network of ${m.hostname}: the machine is ${STATUS_NAME[m.status as Status]}.`);
   if (m.locked) throw new MaasError(409, `Cannot change the network of ${m.hostname}: the machine is locked.`);
+}
+
+/** The rack's DHCP reserves link addresses by MAC: a changed link is news for the site's racks. */
+async function pushConfig(r: Req, m: MachineRow) {
+  await notifyConfigChanged(r.c.env, m.siteId).catch((e: unknown) => console.warn("config push after a link change failed", String(e)));
 }
 
 async function answer(r: Req, m: MachineRow, id: number) {
@@ -63,30 +82,49 @@ async function subnetByKey(db: D1Database, key: string) {
     .first<{ id: number; cidr: string; vlan_id: number | null; site_id: number | null }>();
 }
 
+const truthy = (v: string | undefined) => v !== undefined && /^(true|1|yes|on)$/i.test(v);
+
+/** The domain's refusals of a link, in MAAS's shape: {field: [reason]}. */
+async function asFieldError<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (e instanceof ApiError && Array.isArray(e.details)) {
+      const d = (e.details as { path?: string; message?: string }[])[0];
+      if (d?.path) throw fieldError(d.path, d.message ?? e.message);
+    }
+    throw e;
+  }
+}
+
 async function linkSubnet(r: Req): Promise<Response> {
   const m = await machineFor(r, "machine.edit");
   const i = await ifaceOf(r, m);
   editable(m);
   const b = parse(LinkBody, r.p);
+  const s = b.subnet ? await subnetByKey(r.db, b.subnet) : null;
+  if (b.subnet && !s) throw fieldError("subnet", `Select a valid choice. ${b.subnet} is not one of the available choices.`);
+  if (!s && b.mode !== "link_up") throw fieldError("subnet", "This field is required.");
+  if (s && s.site_id !== null && s.site_id !== m.siteId) throw fieldError("subnet", "The subnet is on another site than the machine.");
   if (b.mode === "link_up") {
-    await setInterfaceLink(r.db, r.caller.username, m, i.id, { mode: "link_up" }, `${i.name}: link up`);
-    return answer(r, m, i.id);
+    const others = await linksOf(r.db, [i.id]);
+    if (others.length > 0 && !truthy(b.force)) {
+      throw fieldError(
+        "mode",
+        "Cannot configure interface to link up (with no IP address) while other links are already configured. Specify force=True to override this behavior and delete all links.",
+      );
+    }
   }
-  if (!b.subnet) throw fieldError("subnet", "This field is required.");
-  const s = await subnetByKey(r.db, b.subnet);
-  if (!s) throw fieldError("subnet", `Select a valid choice. ${b.subnet} is not one of the available choices.`);
-  if (s.site_id !== null && s.site_id !== m.siteId) throw fieldError("subnet", "The subnet is on another site than the machine.");
-  let ip: string | null = null;
-  if (b.ip_address) {
-    if (b.mode !== "static") throw fieldError("ip_address", "An IP address can only be given in STATIC mode.");
-    const n = ipToInt(b.ip_address);
-    if (n === null || !inCidr(parseCidr(s.cidr)!, n)) throw fieldError("ip_address", `IP address is not in the subnet ${s.cidr}.`);
-    const taken = await r.db.prepare("SELECT 1 FROM interfaces WHERE ip_address = ? AND id != ?").bind(b.ip_address, i.id).first();
-    if (taken) throw fieldError("ip_address", `IP address ${b.ip_address} is already in use.`);
-    ip = b.ip_address;
-  }
-  const link = { mode: b.mode, subnetId: s.id, vlanId: s.vlan_id, ip };
-  await setInterfaceLink(r.db, r.caller.username, m, i.id, link, `${i.name}: linked to ${s.cidr} (${b.mode}${ip ? ` ${ip}` : ""})`);
+  await asFieldError(() =>
+    addLink(r.db, r.caller.username, m, i, {
+      mode: b.mode,
+      subnetId: s?.id ?? null,
+      ip: b.ip_address || undefined,
+      defaultGateway: truthy(b.default_gateway),
+      replaceAll: b.mode === "link_up",
+    }),
+  );
+  await pushConfig(r, m);
   return answer(r, m, i.id);
 }
 
@@ -96,8 +134,9 @@ async function unlinkSubnet(r: Req): Promise<Response> {
   editable(m);
   const id = r.p.get("id");
   if (!id) throw fieldError("id", "This field is required.");
-  if (Number(id) !== i.id || i.subnet_id === null) throw fieldError("id", `Select a valid choice. ${id} is not one of the available choices.`);
-  await setInterfaceLink(r.db, r.caller.username, m, i.id, { mode: "link_up" }, `${i.name}: unlinked`);
+  if (!/^\d+$/.test(id) || !(await removeLink(r.db, r.caller.username, m, i, Number(id))))
+    throw fieldError("id", `Select a valid choice. ${id} is not one of the available choices.`);
+  await pushConfig(r, m);
   return answer(r, m, i.id);
 }
 
@@ -105,7 +144,18 @@ async function disconnect(r: Req): Promise<Response> {
   const m = await machineFor(r, "machine.edit");
   const i = await ifaceOf(r, m);
   editable(m);
-  await setInterfaceLink(r.db, r.caller.username, m, i.id, { mode: "disconnected" }, `${i.name}: disconnected`);
+  await disconnectInterface(r.db, r.caller.username, m, i);
+  await pushConfig(r, m);
+  return answer(r, m, i.id);
+}
+
+async function defaultGateway(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.edit");
+  const i = await ifaceOf(r, m);
+  editable(m);
+  const linkId = r.p.get("link_id");
+  if (linkId !== undefined && linkId !== "" && !/^\d+$/.test(linkId)) throw fieldError("link_id", "Enter a whole number.");
+  await asFieldError(() => setDefaultGateway(r.db, r.caller.username, m, i, linkId ? Number(linkId) : null));
   return answer(r, m, i.id);
 }
 
@@ -336,7 +386,7 @@ export const nodeHandlers: Handler[] = [
       {
         method: "POST",
         op: "link_subnet",
-        doc: "Link an interface with a subnet (one link per interface in Plinth).",
+        doc: "Link an interface with a subnet (AUTO, DHCP, STATIC or LINK_UP); an interface may have several links.",
         params: ["mode", "subnet", "ip_address", "default_gateway", "force"],
         run: linkSubnet,
       },
@@ -345,14 +395,9 @@ export const nodeHandlers: Handler[] = [
       {
         method: "POST",
         op: "set_default_gateway",
-        doc: "Set the interface as the default gateway (the link's subnet gateway is used).",
+        doc: "Set the link (link_id, or the interface's one AUTO or STATIC link with a gateway per family) as the machine's default gateway.",
         params: ["link_id"],
-        run: async (r) => {
-          const m = await machineFor(r, "machine.edit");
-          const i = await ifaceOf(r, m);
-          if (i.subnet_id === null) throw new MaasError(400, "This interface has no link with a gateway.");
-          return json((await ifaceJsonList(r.db, m, [i]))[0]);
-        },
+        run: defaultGateway,
       },
     ],
   },

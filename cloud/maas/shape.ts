@@ -4,6 +4,7 @@
 import { NODE_STATUS, STATUS_NAME, type Status } from "../../shared/lifecycle";
 import type { MachineRow } from "../machines/repo";
 import type { KindInfo } from "../domain/machines/interface-kinds";
+import type { LinkRow } from "../domain/machines/interfaces";
 import { deployedStorageOf } from "../domain/machines/storage";
 import { API } from "./wire";
 
@@ -103,9 +104,6 @@ export interface IfaceRow {
   mac: string;
   type: string;
   vlan_id: number | null;
-  subnet_id: number | null;
-  ip_address: string | null;
-  link_mode: string;
   speed_mbps: number;
   link_connected: number;
   is_boot: number;
@@ -128,28 +126,34 @@ export interface NetCache {
   subnets: Map<number, SubnetRow>;
 }
 
-export function interfaceJson(systemId: string, i: IfaceRow, net: NetCache, kind?: KindInfo) {
-  const subnet = i.subnet_id !== null ? net.subnets.get(i.subnet_id) : undefined;
-  const vlanId = i.vlan_id ?? subnet?.vlan_id ?? null;
+/** How MAAS names a link's mode for each kind of address row bound to an interface. */
+const LINK_MODE: Record<string, string> = { auto: "auto", static: "static", sticky: "static", user_reserved: "static", dhcp: "dhcp", link_up: "link_up" };
+
+export function interfaceJson(systemId: string, i: IfaceRow, net: NetCache, allLinks: LinkRow[], kind?: KindInfo) {
+  const mine = allLinks.filter((l) => l.interface_id === i.id);
+  const subnetOf = (l: LinkRow) => (l.subnet_id !== null ? net.subnets.get(l.subnet_id) : undefined);
+  const subnetJsonOf = (s: SubnetRow) => subnetJson(s, s.vlan_id !== null ? (net.vlans.get(s.vlan_id) ?? null) : null);
+  const firstSubnet = mine.map(subnetOf).find((s) => s !== undefined);
+  const vlanId = i.vlan_id ?? firstSubnet?.vlan_id ?? null;
   const vlan = vlanId !== null ? (net.vlans.get(vlanId) ?? null) : null;
-  // Plinth keeps one link per interface, so the link's id is the interface's.
-  const links = subnet
-    ? [
-        {
-          id: i.id,
-          mode: i.link_mode,
-          subnet: subnetJson(subnet, subnet.vlan_id !== null ? (net.vlans.get(subnet.vlan_id) ?? null) : null),
-          ...(i.ip_address ? { ip_address: i.ip_address } : {}),
-        },
-      ]
-    : [];
+  // Every row bound to the interface is a link, but what the rack only saw on the wire.
+  const links = mine
+    .filter((l) => l.kind !== "discovered")
+    .map((l) => {
+      const s = subnetOf(l);
+      return { id: l.id, mode: LINK_MODE[l.kind] ?? l.kind, ...(s ? { subnet: subnetJsonOf(s) } : {}), ...(l.ip ? { ip_address: l.ip } : {}) };
+    });
+  const discovered = mine.flatMap((l) => {
+    const s = subnetOf(l);
+    return l.kind === "discovered" && l.ip && s ? [{ subnet: subnetJsonOf(s), ip_address: l.ip }] : [];
+  });
   return {
     id: i.id,
     name: i.name,
     type: i.type,
     enabled: kind?.enabled ?? true,
     tags: [],
-    vlan: vlanId !== null || subnet ? vlanJson(vlan) : null,
+    vlan: vlanId !== null || firstSubnet ? vlanJson(vlan) : null,
     links,
     mac_address: i.mac,
     // MAAS: the own MTU or the VLAN's, never below what is stacked on the interface.
@@ -158,7 +162,7 @@ export function interfaceJson(systemId: string, i: IfaceRow, net: NetCache, kind
     children: kind?.children ?? [],
     // MAAS keeps a set MTU among the params; terraform-provider-maas reads bond_*/bridge_* here.
     params: { ...(kind?.params ?? {}), ...(kind?.mtu != null ? { mtu: kind.mtu } : {}) },
-    discovered: [],
+    discovered,
     system_id: systemId,
     link_connected: !!i.link_connected,
     link_speed: i.speed_mbps,
@@ -217,6 +221,8 @@ export const DOMAIN = { id: 0, name: "maas", ttl: null, authoritative: true, is_
 export interface MachineExtras {
   tags: string[];
   ifaces: IfaceRow[];
+  /** The links of `ifaces` (ip_addresses rows bound to them). */
+  links: LinkRow[];
   disks: DiskRow[];
   net: NetCache;
   kinds?: Map<number, KindInfo>;
@@ -234,12 +240,13 @@ export function agentName(raw: string): string {
 
 export function machineJson(m: MachineRow, x: MachineExtras) {
   const status = m.status as Status;
-  const ifaces = x.ifaces.map((i) => interfaceJson(m.systemId, i, x.net, x.kinds?.get(i.id)));
+  const ifaces = x.ifaces.map((i) => interfaceJson(m.systemId, i, x.net, x.links, x.kinds?.get(i.id)));
   const disks = x.disks.map((d) => blockDeviceJson(m.systemId, d));
   withDeployedPartitions(m, disks);
   const bootIface = x.ifaces.findIndex((i) => !!i.is_boot);
   const bootDisk = x.disks.findIndex((d) => !!d.is_boot);
-  const ips = x.ifaces.flatMap((i) => (i.ip_address ? [i.ip_address] : []));
+  const mine = new Set(x.ifaces.map((i) => i.id));
+  const ips = x.links.flatMap((l) => (l.ip && l.kind !== "discovered" && mine.has(l.interface_id) ? [l.ip] : []));
   return {
     resource_uri: `${API}/machines/${m.systemId}/`,
     system_id: m.systemId,

@@ -1,7 +1,10 @@
-// subnets/ and subnets/{id...}/ (by id or CIDR), with op=reserved_ip_ranges.
+// subnets/ and subnets/{id...}/ (by id or CIDR), with the ops that read its addresses:
+// reserved_ip_ranges, unreserved_ip_ranges, statistics, ip_addresses.
 import { z } from "zod";
-import { ipToInt, parseCidr } from "../../shared/net";
-import { createSubnet, createVlan, deleteSubnet, fabrics, inSubnet, type RangeRow, updateSubnet } from "../domain/networks";
+import { parseCidr } from "../../shared/net";
+import { type AddressListing, formatIp, listAddresses, parseIp, type SubnetSpace, subnetSpace, utilisation } from "../domain/addresses";
+import { createSubnet, createVlan, deleteSubnet, fabrics, inSubnet, updateSubnet } from "../domain/networks";
+import { ALLOC_TYPE, maasTime } from "./ipaddresses";
 import { nameField } from "./named";
 import { ipv4, manageNetworks, subnetByKey, subnetsJson, visibleSubnets } from "./net";
 import { SUBNET_SELECT, type SubnetRow } from "./shape";
@@ -93,15 +96,126 @@ async function update(r: Req): Promise<Response> {
   return subnetById(r.db, s.id);
 }
 
+interface UseRange {
+  start: string;
+  end: string;
+  num_addresses: number;
+  purpose: string[];
+}
+
+/** What of the subnet is spoken for, as MAAS lists it: ranges, the gateway, every held address. */
+async function inUse(r: Req, s: SubnetRow): Promise<{ space: SubnetSpace; used: UseRange[]; held: AddressListing[] }> {
+  const space = (await subnetSpace(r.db, s.id))!;
+  const held = await listAddresses(r.db, "a.subnet_id = ? AND a.ip IS NOT NULL", s.id);
+  const fam = space.net.family;
+  const one = (n: bigint, purpose: string): UseRange => ({
+    start: formatIp({ family: fam, n }),
+    end: formatIp({ family: fam, n }),
+    num_addresses: 1,
+    purpose: [purpose],
+  });
+  const used: (UseRange & { lo: bigint })[] = space.ranges.map((x) => ({
+    start: formatIp({ family: fam, n: x.lo }),
+    end: formatIp({ family: fam, n: x.hi }),
+    num_addresses: Number(x.hi - x.lo + 1n),
+    purpose: [x.type === "dynamic" ? "dynamic" : "reserved"],
+    lo: x.lo,
+  }));
+  const gw = space.gateway ? parseIp(space.gateway) : null;
+  if (gw) used.push({ ...one(gw.n, "gateway-ip"), lo: gw.n });
+  for (const n of space.racks) used.push({ ...one(n, "assigned-ip"), lo: n });
+  for (const h of held) {
+    const a = parseIp(h.ip!);
+    if (a) used.push({ ...one(a.n, "assigned-ip"), lo: a.n });
+  }
+  used.sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  return { space, used: used.map(({ lo: _lo, ...x }) => x), held };
+}
+
 async function reservedRanges(r: Req): Promise<Response> {
+  return json((await inUse(r, await subnetOf(r))).used);
+}
+
+async function unreservedRanges(r: Req): Promise<Response> {
   const s = await subnetOf(r);
-  type Range = Pick<RangeRow, "start_ip" | "end_ip" | "type">;
-  const { results } = await r.db.prepare("SELECT start_ip, end_ip, type FROM ip_ranges WHERE subnet_id = ? ORDER BY id").bind(s.id).all<Range>();
-  const purpose = (t: string) => (t === "dynamic" ? "dynamic" : "reserved");
-  const size = (x: Range) => ipToInt(x.end_ip)! - ipToInt(x.start_ip)! + 1;
-  const out = results.map((x) => ({ start: x.start_ip, end: x.end_ip, num_addresses: size(x), purpose: [purpose(x.type)] }));
-  if (s.gateway_ip) out.push({ start: s.gateway_ip, end: s.gateway_ip, num_addresses: 1, purpose: ["gateway-ip"] });
-  return json(out.sort((a, b) => ipToInt(a.start)! - ipToInt(b.start)!));
+  const u = await utilisation(r.db, (await subnetSpace(r.db, s.id))!);
+  return json(u.freeRanges.map((x) => ({ start: x.start, end: x.end, num_addresses: x.size })));
+}
+
+const StatsQuery = z.object({ include_ranges: boolParam.optional(), include_suggestions: boolParam.optional() });
+
+async function statistics(r: Req): Promise<Response> {
+  const q = parse(StatsQuery, r.p);
+  const s = await subnetOf(r);
+  const { space, used } = await inUse(r, s);
+  const u = await utilisation(r.db, space);
+  const fam = space.net.family;
+  // MAAS counts a subnet's usable addresses: an IPv4 subnet's network and broadcast addresses are none of them.
+  const v4Edges = fam === 4 && space.net.prefix <= 30;
+  const first = v4Edges ? space.net.first + 1n : space.net.first;
+  const last = v4Edges ? space.net.last - 1n : space.net.last;
+  const total = u.usable;
+  const available = u.free;
+  const unavailable = total - available;
+  const pct = (x: number) => `${Math.round(x * 100)}%`;
+  const usage = total > 0 ? unavailable / total : 0;
+  const out: Record<string, unknown> = {
+    num_available: available,
+    largest_available: u.freeRanges.reduce((m, x) => Math.max(m, x.size), 0),
+    num_unavailable: unavailable,
+    total_addresses: total,
+    usage,
+    usage_string: pct(usage),
+    available_string: pct(total > 0 ? available / total : 0),
+    first_address: formatIp({ family: fam, n: first }),
+    last_address: formatIp({ family: fam, n: last }),
+    ip_version: fam,
+  };
+  if (q.include_ranges) {
+    const unused = u.freeRanges.map((x) => ({ start: x.start, end: x.end, num_addresses: x.size, purpose: ["unused"] }));
+    const key = (x: { start: string }) => parseIp(x.start)!.n;
+    out["ranges"] = [...used, ...unused].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  }
+  if (q.include_suggestions) {
+    out["suggested_gateway"] = space.gateway ? null : (u.freeRanges[0]?.start ?? null);
+    out["suggested_dynamic_range"] = null;
+  }
+  return json(out);
+}
+
+const IpQuery = z.object({ with_username: boolParam.optional(), with_summary: boolParam.optional(), with_node_summary: boolParam.optional() });
+
+async function ipAddresses(r: Req): Promise<Response> {
+  const q = parse(IpQuery, r.p);
+  const s = await subnetOf(r);
+  const { held } = await inUse(r, s);
+  const withUser = q.with_username ?? true;
+  const withSummary = (q.with_summary ?? true) && q.with_node_summary !== false;
+  return json(
+    held.map((h) => {
+      const t = ALLOC_TYPE[h.kind] ?? { n: 1, name: "Static" };
+      return {
+        ip: h.ip,
+        alloc_type: t.n,
+        alloc_type_name: t.name,
+        created: maasTime(h.created_at),
+        updated: maasTime(h.created_at),
+        ...(withUser && h.owner ? { user: h.owner } : {}),
+        ...(withSummary && h.system_id
+          ? {
+              node_summary: {
+                system_id: h.system_id,
+                node_type: 0,
+                fqdn: `${h.hostname}.${h.domain ?? "maas"}`,
+                hostname: h.hostname,
+                is_container: false,
+                ...(h.interface_name ? { via: h.interface_name } : {}),
+              },
+            }
+          : {}),
+      };
+    }),
+  );
 }
 
 const PUT_PARAMS = ["name", "description", "vlan", "fabric", "vid", "gateway_ip", "dns_servers", "managed"];
@@ -135,6 +249,21 @@ export const subnetHandlers: Handler[] = [
         },
       },
       { method: "GET", op: "reserved_ip_ranges", doc: "Lists IP ranges currently reserved in the subnet.", run: reservedRanges },
+      { method: "GET", op: "unreserved_ip_ranges", doc: "Lists IP ranges currently unreserved in the subnet.", run: unreservedRanges },
+      {
+        method: "GET",
+        op: "statistics",
+        doc: "Returns statistics for the subnet: available, unavailable and total addresses, usage.",
+        params: ["include_ranges", "include_suggestions"],
+        run: statistics,
+      },
+      {
+        method: "GET",
+        op: "ip_addresses",
+        doc: "Returns a summary of IP addresses assigned to this subnet.",
+        params: ["with_username", "with_summary", "with_node_summary"],
+        run: ipAddresses,
+      },
     ],
   },
 ];

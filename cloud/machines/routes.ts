@@ -95,7 +95,14 @@ async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202
   const tags = (await tagsFor(c.env.DB, [m.id])).get(m.id) ?? [];
   const [ifaces, disks] = await c.env.DB.batch([
     c.env.DB.prepare(
-      "SELECT id, name, mac, type, ip_address, link_mode, driver, speed_mbps, link_connected, is_boot FROM interfaces WHERE machine_id = ? ORDER BY id",
+      // ip_address and link_mode: the interface's first link (links lists them all).
+      `SELECT i.id, i.name, i.mac, i.type,
+              (SELECT a.ip FROM ip_addresses a WHERE a.interface_id = i.id AND a.kind != 'discovered' AND a.ip IS NOT NULL ORDER BY a.id LIMIT 1) AS ip_address,
+              coalesce((SELECT a.kind FROM ip_addresses a WHERE a.interface_id = i.id AND a.kind != 'discovered' ORDER BY a.id LIMIT 1), 'unconfigured') AS link_mode,
+              (SELECT json_group_array(json_object('id', a.id, 'mode', a.kind, 'subnet_id', a.subnet_id, 'ip', a.ip, 'default_gateway', json(CASE a.default_gateway WHEN 1 THEN 'true' ELSE 'false' END)))
+                 FROM (SELECT * FROM ip_addresses WHERE interface_id = i.id ORDER BY id) a) AS links,
+              i.driver, i.speed_mbps, i.link_connected, i.is_boot
+       FROM interfaces i WHERE i.machine_id = ? ORDER BY i.id`,
     ).bind(m.id),
     c.env.DB.prepare("SELECT id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE machine_id = ? ORDER BY id").bind(m.id),
   ]);
@@ -107,7 +114,7 @@ async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202
       storage_detail: { layout: m.storageLayout, disk: bootDiskOf(firstDisk), deployed: deployedStorageOf(m.deployedStorage ?? null) },
       interfaces: (ifaces?.results ?? []).map((i) => {
         const r = i as Record<string, unknown>;
-        return { ...r, link_connected: !!r["link_connected"], is_boot: !!r["is_boot"] };
+        return { ...r, links: JSON.parse(String(r["links"] ?? "[]")) as unknown[], link_connected: !!r["link_connected"], is_boot: !!r["is_boot"] };
       }),
       block_devices: (disks?.results ?? []).map((d) => {
         const r = d as Record<string, unknown>;

@@ -20,13 +20,42 @@ const INTENT_BY_STATUS = new Map<number, BootIntent["intent"]>([
   [NODE_STATUS.DISK_ERASING, "release"],
 ]);
 
+/**
+ * The address the rack's DHCP reserves for an interface's MAC: its link's address on a subnet
+ * this rack serves (a sticky DHCP address first, then STATIC, then AUTO once deployment gave
+ * it one). One per MAC: DHCP answers a MAC with one address (IPv4: the rack serves DHCPv4 only).
+ */
+const RESERVED_IP = `(SELECT a.ip FROM ip_addresses a WHERE a.interface_id = i.id AND a.ip IS NOT NULL AND instr(a.ip, ':') = 0 AND a.kind IN ('sticky', 'static', 'auto')
+   AND a.subnet_id IN (SELECT id FROM subnets WHERE site_id = ?1 OR rack_id = ?2)
+   ORDER BY CASE a.kind WHEN 'sticky' THEN 0 WHEN 'static' THEN 1 ELSE 2 END, a.id LIMIT 1)`;
+
+/**
+ * Machine interfaces' addresses, then reservations for MACs that are no machine's. One address
+ * per MAC and one MAC per address: the rack refuses a snapshot that reserves an address twice
+ * (possible only across overlapping subnets, each unique in itself).
+ */
+function reservationsOf(nics: { mac: string; ip_address: string | null; hostname: string; system_id: string }[], byMac: { mac: string; ip: string }[]) {
+  const out: ConfigSnapshot["reservations"] = [];
+  const macs = new Set<string>();
+  const ips = new Set<string>();
+  const add = (r: ConfigSnapshot["reservations"][number]) => {
+    if (macs.has(r.mac) || ips.has(r.ip)) return;
+    macs.add(r.mac);
+    ips.add(r.ip);
+    out.push(r);
+  };
+  for (const n of nics) if (n.ip_address) add({ mac: n.mac, ip: n.ip_address, hostname: n.hostname, systemId: n.system_id });
+  for (const r of byMac) add({ mac: r.mac, ip: r.ip, hostname: "", systemId: "" });
+  return out;
+}
+
 export async function buildSnapshot(db: D1Database, rackId: string): Promise<ConfigSnapshot | null> {
   const rack = await db
     .prepare("SELECT r.site_id, s.name AS site FROM racks r JOIN sites s ON s.id = r.site_id WHERE r.id = ?")
     .bind(rackId)
     .first<{ site_id: number; site: string }>();
   if (!rack) return null;
-  const [subnets, ranges, nics, images] = await db.batch([
+  const [subnets, ranges, nics, images, macReservations] = await db.batch([
     db.prepare("SELECT id, cidr, gateway_ip, dns_servers, managed FROM subnets WHERE site_id = ?1 OR rack_id = ?2 ORDER BY id").bind(rack.site_id, rackId),
     db
       .prepare(
@@ -35,7 +64,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       .bind(rack.site_id, rackId),
     db
       .prepare(
-        `SELECT i.mac, i.ip_address, m.hostname, m.system_id, m.status, m.osystem, m.distro_series, m.architecture, m.deploy_token, m.deploy_installed_at, m.erase_mode,
+        `SELECT i.mac, ${RESERVED_IP} AS ip_address, m.hostname, m.system_id, m.status, m.osystem, m.distro_series, m.architecture, m.deploy_token, m.deploy_installed_at, m.erase_mode,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.user_data END AS user_data,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN u.ssh_keys END AS ssh_keys,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.storage_layout END AS storage_layout,
@@ -46,10 +75,17 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
                   (SELECT group_concat(k, ' ') FROM (SELECT t.kernel_opts AS k FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id
                    WHERE mt.machine_id = m.id AND t.kernel_opts != '' ORDER BY t.name))
                 END AS kernel_opts
-         FROM interfaces i JOIN machines m ON m.id = i.machine_id LEFT JOIN users u ON u.id = m.owner_id WHERE m.site_id = ? ORDER BY i.mac`,
+         FROM interfaces i JOIN machines m ON m.id = i.machine_id LEFT JOIN users u ON u.id = m.owner_id WHERE m.site_id = ?1 ORDER BY i.mac`,
       )
-      .bind(rack.site_id),
+      .bind(rack.site_id, rackId),
     db.prepare("SELECT osystem, series, architecture, url, sha256, format, size FROM boot_images ORDER BY id"),
+    // Addresses reserved for a MAC that is no machine's (MAAS ipaddresses reserve with mac).
+    db
+      .prepare(
+        `SELECT a.mac, a.ip FROM ip_addresses a JOIN subnets s ON s.id = a.subnet_id
+         WHERE a.kind = 'user_reserved' AND a.mac IS NOT NULL AND a.ip IS NOT NULL AND instr(a.ip, ':') = 0 AND (s.site_id = ?1 OR s.rack_id = ?2) ORDER BY a.id`,
+      )
+      .bind(rack.site_id, rackId),
   ]);
   type Range = { subnet_id: number; type: "dynamic" | "reserved"; start_ip: string; end_ip: string };
   type Nic = {
@@ -113,7 +149,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       managed: !!s.managed,
       ranges: rangeRows.filter((r) => r.subnet_id === s.id).map((r) => ({ type: r.type, start: r.start_ip, end: r.end_ip })),
     })),
-    reservations: nicRows.filter((n) => n.ip_address).map((n) => ({ mac: n.mac, ip: n.ip_address!, hostname: n.hostname, systemId: n.system_id })),
+    reservations: reservationsOf(nicRows, (macReservations!.results ?? []) as { mac: string; ip: string }[]),
     bootIntents: nicRows.map((n) => {
       const intent = intentOf(n);
       const deploy = intent === "deploy" ? deploySpec(n) : undefined;

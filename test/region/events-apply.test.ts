@@ -18,9 +18,11 @@ async function eventually<T>(what: string, fn: () => Promise<T | null | undefine
 }
 
 const machineByMac = (mac: string) =>
-  env.DB.prepare("SELECT m.system_id, m.status, m.firmware, m.rack_id, i.subnet_id FROM interfaces i JOIN machines m ON m.id = i.machine_id WHERE i.mac = ?")
+  env.DB.prepare(
+    "SELECT m.system_id, m.status, m.firmware, m.rack_id, a.subnet_id, a.kind FROM interfaces i JOIN machines m ON m.id = i.machine_id LEFT JOIN ip_addresses a ON a.interface_id = i.id WHERE i.mac = ?",
+  )
     .bind(mac)
-    .first<{ system_id: string; status: number; firmware: string; rack_id: string; subnet_id: number | null }>();
+    .first<{ system_id: string; status: number; firmware: string; rack_id: string; subnet_id: number | null; kind: string | null }>();
 
 async function setup(n: string, cidr: string): Promise<{ admin: string; rackId: string; rack: Inbox; subnetId: number }> {
   const admin = await makeUser(`ea-admin-${n}`, [["admin", null]]);
@@ -46,7 +48,7 @@ describe("rack events applied to machines", () => {
     });
     await rack.next((m) => m.t === "ack");
     const m = await eventually("the enlisted machine", () => machineByMac(mac));
-    expect(m).toMatchObject({ status: NODE_STATUS.NEW, firmware: "bios", rack_id: rackId, subnet_id: subnetId });
+    expect(m).toMatchObject({ status: NODE_STATUS.NEW, firmware: "bios", rack_id: rackId, subnet_id: subnetId, kind: "auto" });
     const cfg = await rack.next((f) => f.t === "config" && f.snapshot.bootIntents.some((b: { mac: string }) => b.mac === mac));
     expect(cfg.snapshot.bootIntents.find((b: { mac: string }) => b.mac === mac)).toMatchObject({ systemId: m.system_id, intent: "enlist" });
     const audit = await call(admin, "GET", `/events?machine=${m.system_id}&type=machine.enlisted`);

@@ -153,12 +153,13 @@ describe("interfaces", () => {
       });
       expect(link.status).toBe(200);
       expect(link.json.links).toEqual([
-        { id: phys.json.id, mode: "static", subnet: expect.objectContaining({ cidr: `10.${third}.0.0/24` }), ip_address: `10.${third}.0.20` },
+        { id: expect.any(Number), mode: "static", subnet: expect.objectContaining({ cidr: `10.${third}.0.0/24` }), ip_address: `10.${third}.0.20` },
       ]);
       expect(link.json.vlan).toMatchObject({ id: vlanId });
 
       expect((await maas(op, "POST", uri, { query: { op: "unlink_subnet" }, encoding, form: { id: "999999" } })).json).toHaveProperty("id");
-      const un = await maas(op, "POST", uri, { query: { op: "unlink_subnet" }, encoding, form: { id: String(phys.json.id) } });
+      // A link's id is its own (an ip_addresses row), not its interface's.
+      const un = await maas(op, "POST", uri, { query: { op: "unlink_subnet" }, encoding, form: { id: String(link.json.links[0].id) } });
       expect(un.status).toBe(200);
       expect(un.json.links).toEqual([]);
       expect(un.json.vlan).toMatchObject({ id: vlanId });

@@ -225,7 +225,7 @@ describe("interfaces and block devices (Terraform maas_instance per-NIC config)"
     });
     expect(link.status).toBe(200);
     expect(link.json.links).toEqual([
-      { id: eth0.id, mode: "static", subnet: expect.objectContaining({ id: s.json.id, cidr: "10.81.0.0/24" }), ip_address: "10.81.0.50" },
+      { id: expect.any(Number), mode: "static", subnet: expect.objectContaining({ id: s.json.id, cidr: "10.81.0.0/24" }), ip_address: "10.81.0.50" },
     ]);
     expect(link.json.vlan).toMatchObject({ vid: 0 });
     expect((await maas(op, "GET", `machines/${sid}/`)).json.ip_addresses).toEqual(["10.81.0.50"]);
@@ -241,7 +241,7 @@ describe("interfaces and block devices (Terraform maas_instance per-NIC config)"
     expect(
       (await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, { query: { op: "link_subnet" }, form: { mode: "bogus", subnet: "1" } })).json,
     ).toHaveProperty("mode");
-    const un = await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, { query: { op: "unlink_subnet" }, form: { id: String(eth0.id) } });
+    const un = await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, { query: { op: "unlink_subnet" }, form: { id: String(link.json.links[0].id) } });
     expect(un.json.links).toEqual([]);
     const auto = await maas(op, "POST", `nodes/${sid}/interfaces/${eth0.id}/`, {
       query: { op: "link_subnet" },

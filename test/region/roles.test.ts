@@ -479,6 +479,56 @@ const matrix: Global[] = [
       after: async (w, _s, o) => expect(!!(await env.DB.prepare("SELECT 1 FROM ip_ranges WHERE id = ?").bind(o.id).first())).toBe(w !== "admin"),
     }),
   ),
+  // Issue 15, links/addresses/allocator: subnet addresses, reservations, utilisation. Reading
+  // follows the subnet's site; reserving needs the operator role there; releasing, the owner or an admin.
+  ...(["north", "south"] as const).flatMap((site): Global[] => {
+    const own = site === "north";
+    const reservation = async () => {
+      const id = await subnet(site, ++subnetSeq);
+      const r = await env.DB.prepare(
+        "INSERT INTO ip_addresses (subnet_id, ip, kind, owner_id) SELECT id, substr(cidr, 1, length(cidr) - 4) || '9', 'user_reserved', ? FROM subnets WHERE id = ? RETURNING id",
+      )
+        .bind(rootId, id)
+        .first<{ id: number }>();
+      return { id: r!.id, subnet: id };
+    };
+    return [
+      {
+        name: `list addresses of a ${site} subnet`,
+        route: "GET /ip-addresses",
+        prep: async () => ({ id: await subnet(site, ++subnetSeq) }),
+        req: (_w, o) => ["GET", `/ip-addresses?subnet=${o.id}`],
+        expect: own ? READ(200) : ADMIN_ONLY(200, 404),
+      },
+      {
+        name: `reserve an address in a ${site} subnet`,
+        route: "POST /ip-addresses",
+        prep: async () => ({ id: await subnet(site, ++subnetSeq) }),
+        req: (_w, o) => ["POST", "/ip-addresses", { subnet: o.id }],
+        // A subnet the caller cannot see is answered like one that does not exist.
+        expect: own ? { admin: 201, operator: 201, "remote-hands": 403, viewer: 403, nobody: 400 } : ADMIN_ONLY(201, 400),
+        after: async (w, status, o) => {
+          const n = await env.DB.prepare("SELECT count(*) AS n FROM ip_addresses WHERE subnet_id = ?").bind(o.id).first<{ n: number }>();
+          expect(n!.n, `${w}`).toBe(status === 201 ? 1 : 0);
+        },
+      },
+      {
+        name: `release the admin's reservation in a ${site} subnet`,
+        route: "DELETE /ip-addresses/{id}",
+        prep: reservation,
+        req: (_w, o) => ["DELETE", `/ip-addresses/${o.id}`],
+        expect: own ? NORTH_ADMIN(204) : ADMIN_ONLY(204, 404),
+        after: async (w, _s, o) => expect(!!(await env.DB.prepare("SELECT 1 FROM ip_addresses WHERE id = ?").bind(o.id).first())).toBe(w !== "admin"),
+      },
+      {
+        name: `utilisation of a ${site} subnet`,
+        route: "GET /subnets/{id}/utilisation",
+        prep: async () => ({ id: await subnet(site, ++subnetSeq) }),
+        req: (_w, o) => ["GET", `/subnets/${o.id}/utilisation`],
+        expect: own ? READ(200) : ADMIN_ONLY(200, 404),
+      },
+    ];
+  }),
   // Users, role bindings and keys.
   { name: "list users", route: "GET /users", req: () => ["GET", "/users"], expect: ADMIN_ONLY(200) },
   { name: "read another user", route: "GET /users/{username}", req: () => ["GET", "/users/root"], expect: ADMIN_ONLY(200) },

@@ -5,6 +5,7 @@ import { decide, type Status, type UserAction } from "../../../shared/lifecycle"
 import { randomString } from "../../auth/crypto";
 import type { Env } from "../../env";
 import { ApiError } from "../../http/errors";
+import { allocateMachineAddresses, undoAllocations } from "../addresses";
 import { notifyConfigChanged } from "../racks/commands";
 import { lifecyclePower, powerPlanFor } from "./lifecycle-power";
 import type { Actor } from "./records";
@@ -78,13 +79,22 @@ async function transition(db: D1Database, actor: Actor, m: ActionMachine, action
     if (!set["distro_series"] && !m.distroSeries) set["distro_series"] = "noble";
     // A deployment that can never work is refused now, not an hour later by its deadline. The
     // transition is checked first so an illegal deploy still answers 409 (as MAAS does).
+    let allocated: number[] = [];
     if (decide({ status: m.status as Status, previousStatus: m.previousStatus as Status | null, locked: base.locked }, "deploy").ok) {
       await requireDeployableImage(db, set["osystem"] ?? m.osystem, set["distro_series"] ?? m.distroSeries, m.architecture ?? "amd64/generic");
+      // Every AUTO link gets its address before the machine is DEPLOYING (a full subnet refuses
+      // the deployment with 409 and nothing taken); the rack's snapshot then carries them.
+      allocated = await allocateMachineAddresses(db, m.id);
     }
     // A fresh secret for this deployment's phone-home URL: only the OS written now can finish it.
     set["deploy_token"] = randomString(32);
     set["deploy_installed_at"] = null;
-    return applyAction(db, base, "deploy", { actor: actor.username, reason, set, ownerId: m.ownerId ?? actor.userId });
+    try {
+      return await applyAction(db, base, "deploy", { actor: actor.username, reason, set, ownerId: m.ownerId ?? actor.userId });
+    } catch (e) {
+      await undoAllocations(db, allocated);
+      throw e;
+    }
   }
   if (action === "release") {
     const erase = input.erase === true;

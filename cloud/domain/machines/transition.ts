@@ -4,6 +4,7 @@
 import { type Action, decide, NODE_STATUS, PHASE_DEADLINES, type Status, STATUS_NAME, allowedActions } from "../../../shared/lifecycle";
 import { randomString } from "../../auth/crypto";
 import { ApiError } from "../../http/errors";
+import { releaseAutoStatement } from "../addresses";
 import { machineEventStatement } from "../events";
 
 export interface MachineCore {
@@ -39,6 +40,9 @@ export function illegal(m: { status: number; previousStatus: number | null; lock
 }
 
 const SAFE_COLUMN = /^[a-z_]+$/;
+
+/** Statuses a machine holds no deployment in, so no AUTO address either. */
+const RETURNS_ADDRESSES = new Set<Status>([NODE_STATUS.READY, NODE_STATUS.ALLOCATED, NODE_STATUS.NEW]);
 
 /** Returns the new status, or throws 409 (illegal, or changed under us). */
 export async function applyAction(db: D1Database, m: MachineCore, action: Action, opts: ActionOptions): Promise<Status> {
@@ -82,7 +86,10 @@ export async function applyAction(db: D1Database, m: MachineCore, action: Action
     "m.op_nonce = ?",
     nonce,
   );
-  const [u] = await db.batch([update, event]);
+  // Back to READY or ALLOCATED (release, an aborted deployment): AUTO addresses go back to
+  // their subnets in the same transaction; STATIC ones and reservations stay.
+  const giveBack = d.to !== m.status && RETURNS_ADDRESSES.has(d.to) ? [releaseAutoStatement(db, m.id, { nonce })] : [];
+  const [u] = await db.batch([update, event, ...giveBack]);
   if (u?.meta.changes !== 1) {
     throw new ApiError(409, "concurrent_change", "the machine changed while this action was applied; read it and try again");
   }

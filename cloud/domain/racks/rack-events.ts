@@ -81,9 +81,13 @@ async function enlist(db: D1Database, rackId: string, e: DiscoverEvent, now: num
          VALUES (?, ?, ?, ?, ?, 'manual', ?, ?, ?, ?, ?, ?, ?)`,
       )
       .bind(systemId, hostname, architecture, e.data.mac, firmware, rack.site_id, zone.id, pool.id, rackId, NODE_STATUS.NEW, now, now),
+    db.prepare("INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, 'eth0', ?, 1 FROM machines WHERE system_id = ?").bind(e.data.mac, systemId),
+    // The boot interface's link: AUTO on the subnet it booted on (its address comes at deploy).
     db
-      .prepare("INSERT INTO interfaces (machine_id, name, mac, subnet_id, is_boot) SELECT id, 'eth0', ?, ?, 1 FROM machines WHERE system_id = ?")
-      .bind(e.data.mac, managed.id, systemId),
+      .prepare(
+        "INSERT INTO ip_addresses (subnet_id, kind, interface_id, machine_id) SELECT ?, 'auto', i.id, i.machine_id FROM interfaces i JOIN machines m ON m.id = i.machine_id WHERE i.mac = ? AND m.system_id = ?",
+      )
+      .bind(managed.id, e.data.mac, systemId),
     machineEventStatement(
       db,
       {
