@@ -1,11 +1,12 @@
 // machines/{system_id}/?op=…: the lifecycle ops go through the same runAction as /api/v1
 // (same transition table, same CAS + event batch), after the same role check per action.
 import { z } from "zod";
-import { NODE_STATUS } from "../../shared/lifecycle";
+import { NETWORK_EDITABLE, NODE_STATUS, STATUS_NAME, type Status } from "../../shared/lifecycle";
 import { ACTION_PERMISSION, type PowerAction } from "../../shared/roles";
 import { require as requirePerm } from "../auth/roles";
 import { requestPower } from "../domain/machines/power";
 import { revealPowerParams } from "../domain/machines/power-params";
+import { clearDefaultGateways } from "../domain/machines/interfaces";
 import { clearOwnerDataOnceReleased, setOwnerData, setOwnerDataKey } from "../domain/machines/records";
 import { runAction } from "../domain/machines/actions";
 import { isStorageLayout, MAAS_ONLY_LAYOUTS, setStorageLayout, STORAGE_LAYOUTS } from "../domain/machines/storage";
@@ -111,6 +112,15 @@ async function setStorageLayoutOp(r: Req): Promise<Response> {
     );
   }
   await setStorageLayout(r.db, r.caller.username, m, layout);
+  return json(await machineJsonById(r.db, m.systemId));
+}
+
+/** MAAS clear_default_gateways (terraform-provider-maas calls it before linking a machine's interfaces). */
+async function clearDefaultGatewaysOp(r: Req): Promise<Response> {
+  const m = await machineFor(r, "machine.edit");
+  if (!(NETWORK_EDITABLE as readonly number[]).includes(m.status) || m.locked)
+    throw new MaasError(409, `Cannot change the network of ${m.hostname}: the machine is ${m.locked ? "locked" : STATUS_NAME[m.status as Status]}.`);
+  await clearDefaultGateways(r.db, r.caller.username, m);
   return json(await machineJsonById(r.db, m.systemId));
 }
 
@@ -234,6 +244,12 @@ export const machineOps: Action[] = [
     doc: "Change the storage layout of a Ready or Allocated machine (flat or lvm).",
     params: ["storage_layout", "boot_size", "root_size", "root_device", "vg_name", "lv_name", "lv_size"],
     run: setStorageLayoutOp,
+  },
+  {
+    method: "POST",
+    op: "clear_default_gateways",
+    doc: "Clear any set default gateways on a machine: its routes then come from its first link with a gateway.",
+    run: clearDefaultGatewaysOp,
   },
   { method: "POST", op: "power_on", doc: "Turn on a machine.", params: ["user_data", "comment"], run: (r) => power(r, "power.on", "power_on", "power on") },
   {

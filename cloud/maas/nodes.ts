@@ -8,13 +8,11 @@ import { notifyConfigChanged } from "../domain/racks/commands";
 import { ApiError } from "../http/errors";
 import {
   addInterface,
-  deleteInterface,
   disconnectInterface,
   linkSubnet as addLink,
   linksOf,
   setDefaultGateway,
   unlinkSubnet as removeLink,
-  updateInterface,
 } from "../domain/machines/interfaces";
 import type { MachineRow } from "../machines/repo";
 import { machineFor, netCache } from "./load";

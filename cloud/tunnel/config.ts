@@ -64,7 +64,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       .bind(rack.site_id, rackId),
     db
       .prepare(
-        `SELECT i.mac, ${RESERVED_IP} AS ip_address, m.hostname, m.system_id, m.status, m.osystem, m.distro_series, m.architecture, m.deploy_token, m.deploy_installed_at, m.erase_mode,
+        `SELECT i.mac, i.type, ${RESERVED_IP} AS ip_address, m.hostname, m.system_id, m.status, m.osystem, m.distro_series, m.architecture, m.deploy_token, m.deploy_installed_at, m.erase_mode,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.user_data END AS user_data,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN u.ssh_keys END AS ssh_keys,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.storage_layout END AS storage_layout,
@@ -89,6 +89,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
   ]);
   type Range = { subnet_id: number; type: "dynamic" | "reserved"; start_ip: string; end_ip: string };
   type Nic = {
+    type: string;
     mac: string;
     ip_address: string | null;
     hostname: string;
@@ -150,23 +151,26 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       ranges: rangeRows.filter((r) => r.subnet_id === s.id).map((r) => ({ type: r.type, start: r.start_ip, end: r.end_ip })),
     })),
     reservations: reservationsOf(nicRows, (macReservations!.results ?? []) as { mac: string; ip: string }[]),
-    bootIntents: nicRows.map((n) => {
-      const intent = intentOf(n);
-      const deploy = intent === "deploy" ? deploySpec(n) : undefined;
-      // The deployed system's cloud-init reads the MAAS metadata API with this deployment's
-      // credentials for as long as it lives; the rack keeps the rest of the spec on disk.
-      const liveToken = intent === "local" && n.deploy_token && NODE_TOKEN_LIVE.includes(n.status as Status) ? n.deploy_token : undefined;
-      return {
-        mac: n.mac,
-        systemId: n.system_id,
-        intent,
-        ...(n.osystem ? { osystem: n.osystem } : {}),
-        ...(n.distro_series ? { series: n.distro_series } : {}),
-        ...(deploy ? { deploy } : {}),
-        ...(liveToken ? { deployToken: liveToken } : {}),
-        ...(intent === "release" && n.status === NODE_STATUS.DISK_ERASING && n.erase_mode ? { erase: n.erase_mode } : {}),
-      };
-    }),
+    // A bond, bridge or VLAN interface carries a NIC's MAC too; only the NIC boots.
+    bootIntents: nicRows
+      .filter((n) => n.type === "physical")
+      .map((n) => {
+        const intent = intentOf(n);
+        const deploy = intent === "deploy" ? deploySpec(n) : undefined;
+        // The deployed system's cloud-init reads the MAAS metadata API with this deployment's
+        // credentials for as long as it lives; the rack keeps the rest of the spec on disk.
+        const liveToken = intent === "local" && n.deploy_token && NODE_TOKEN_LIVE.includes(n.status as Status) ? n.deploy_token : undefined;
+        return {
+          mac: n.mac,
+          systemId: n.system_id,
+          intent,
+          ...(n.osystem ? { osystem: n.osystem } : {}),
+          ...(n.distro_series ? { series: n.distro_series } : {}),
+          ...(deploy ? { deploy } : {}),
+          ...(liveToken ? { deployToken: liveToken } : {}),
+          ...(intent === "release" && n.status === NODE_STATUS.DISK_ERASING && n.erase_mode ? { erase: n.erase_mode } : {}),
+        };
+      }),
     images: imageRows.map((i) => ({
       osystem: i.osystem,
       series: i.series,

@@ -289,6 +289,41 @@ describe("STATIC links and links through the MAAS facade", () => {
     expect((await call(op, "POST", "/ip-addresses", { subnet: a, ip: "10.155.0.9" })).status).toBe(201);
     expect((await maas(viewerMaas, "POST", uri, { query: { op: "link_subnet" }, form: { mode: "DHCP", subnet: String(a) } })).status).toBe(403);
   });
+
+  it("clear_default_gateways (terraform's first call) clears every link's flag; a bond member takes no link of its own", async () => {
+    const a = await subnet("10.149.0.0/24", { gateway: "10.149.0.1" });
+    const sid = await makeMachine({ status: S.ALLOCATED });
+    const m = await machineRow(sid);
+    const nic = await eth0(sid);
+    const l = await maas(opMaas, "POST", `nodes/${sid}/interfaces/${nic.id}/`, {
+      query: { op: "link_subnet" },
+      form: { mode: "AUTO", subnet: String(a), default_gateway: "true" },
+    });
+    expect(l.status, l.text).toBe(200);
+    const flagged = async () =>
+      (await env.DB.prepare("SELECT count(*) AS n FROM ip_addresses WHERE machine_id = ? AND default_gateway = 1").bind(m.id).first<{ n: number }>())!.n;
+    expect(await flagged()).toBe(1);
+    const c = await maas(opMaas, "POST", `machines/${sid}/`, { query: { op: "clear_default_gateways" } });
+    expect(c.status, c.text).toBe(200);
+    expect(c.json.system_id).toBe(sid);
+    expect(await flagged()).toBe(0);
+    expect((await maas(viewerMaas, "POST", `machines/${sid}/`, { query: { op: "clear_default_gateways" } })).status).toBe(403);
+    // Bonded, eth0 is configured through bond0 only.
+    const bond = await maas(opMaas, "POST", `nodes/${sid}/interfaces/`, { query: { op: "create_bond" }, form: { name: "bond0", parents: String(nic.id) } });
+    expect(bond.status, bond.text).toBe(200);
+    const member = await maas(opMaas, "POST", `nodes/${sid}/interfaces/${nic.id}/`, {
+      query: { op: "link_subnet" },
+      form: { mode: "DHCP", subnet: String(a) },
+    });
+    expect(member.status).toBe(400);
+    expect(member.text).toContain("member of bond0");
+    const onBond = await maas(opMaas, "POST", `nodes/${sid}/interfaces/${bond.json.id}/`, {
+      query: { op: "link_subnet" },
+      form: { mode: "DHCP", subnet: String(a) },
+    });
+    expect(onBond.status, onBond.text).toBe(200);
+    expect(onBond.json.links).toMatchObject([{ mode: "dhcp", subnet: { id: a } }]);
+  });
 });
 
 describe("reservations", () => {
@@ -461,7 +496,7 @@ describe("subnet utilisation and MAAS statistics", () => {
   });
 });
 
-describe("migration 0008", () => {
+describe("migration 0009", () => {
   it("turns each interface's one link (subnet_id, ip_address, link_mode) into its row; a duplicate address keeps its link without it", async () => {
     const id = await subnet("10.161.0.0/24", { gateway: "10.161.0.1" });
     const a = await makeMachine({ status: S.READY });
@@ -475,7 +510,7 @@ describe("migration 0008", () => {
     await old(a, "10.161.0.40", "static");
     await old(b, null, "dhcp");
     await old(c, "10.161.0.40", "static");
-    const migration = (env.TEST_MIGRATIONS as { name: string; queries: string[] }[]).find((m) => m.name.startsWith("0008_"))!;
+    const migration = (env.TEST_MIGRATIONS as { name: string; queries: string[] }[]).find((m) => m.name.startsWith("0009_"))!;
     const insert = migration.queries.find((q) => q.includes("INSERT INTO `ip_addresses`"))!;
     await env.DB.prepare(insert.replace("WHERE i.`subnet_id` IS NOT NULL", "WHERE i.`subnet_id` = ?")).bind(id).run();
     const rows = async (sid: string) =>

@@ -3,6 +3,8 @@
 // WebSockets to the RackTunnel Durable Object and real D1; each test has its own site.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { createInterfaceKind, type KindMachine } from "../../cloud/domain/machines/interface-kinds";
+import { buildSnapshot } from "../../cloud/tunnel/config";
 import { NODE_STATUS } from "../../shared/lifecycle";
 import { call, makeMachine, makeUser, statusOf } from "./helpers";
 import { connect, enrolRack, type Inbox } from "./tunnel-helpers";
@@ -133,6 +135,32 @@ describe("rack events applied to machines", () => {
       (f) => f.t === "config" && f.snapshot.bootIntents.some((b: { systemId: string; intent: string }) => b.systemId === sys && b.intent === "none"),
     );
     expect(cfg.snapshot.bootIntents.filter((b: { systemId: string }) => b.systemId === sys).length).toBe(2);
+    rack.ws.close(1000);
+  });
+
+  it("commissioning a bonded machine again updates its NIC and leaves the bond and VLAN sharing its MAC alone", async () => {
+    const { rack, rackId } = await setup("7", "10.69.0.0/24");
+    const mac = "52:54:00:69:00:01";
+    const sys = await makeMachine({ site: "ea-site-7", status: NODE_STATUS.READY, mac });
+    const m = (await env.DB.prepare("SELECT id, system_id AS systemId, hostname, site_id AS siteId, status, locked FROM machines WHERE system_id = ?")
+      .bind(sys)
+      .first<KindMachine>())!;
+    const nic = (await env.DB.prepare("SELECT id FROM interfaces WHERE machine_id = ?").bind(m.id).first<{ id: number }>())!.id;
+    await createInterfaceKind(env.DB, "test", m, { type: "bond", name: "bond0", parents: [nic] });
+    await env.DB.prepare("UPDATE machines SET status = ? WHERE id = ?").bind(NODE_STATUS.COMMISSIONING, m.id).run();
+    const result = (name: string, doc: unknown) => ev("metadata.result", { systemId: sys, name, status: "passed", output: JSON.stringify(doc) });
+    rack.send({ t: "event", v: 1, events: [result("nics", { nics: [{ name: "enp1s0", mac, driver: "virtio_net", link: true, boot: true }] })] });
+    await rack.next((f) => f.t === "ack");
+    const names = async () =>
+      (await env.DB.prepare("SELECT name, type FROM interfaces WHERE machine_id = ? ORDER BY id").bind(m.id).all<{ name: string; type: string }>()).results;
+    await eventually("the NIC renamed", async () => ((await names()).some((i) => i.name === "enp1s0") ? true : null));
+    expect(await names()).toEqual([
+      { name: "enp1s0", type: "physical" },
+      { name: "bond0", type: "bond" },
+    ]);
+    // One boot intent for the MAC: the NIC's, not one per interface carrying it.
+    const snap = await buildSnapshot(env.DB, rackId);
+    expect(snap!.bootIntents.filter((b) => b.mac === mac)).toHaveLength(1);
     rack.ws.close(1000);
   });
 

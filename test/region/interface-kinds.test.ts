@@ -52,8 +52,11 @@ async function machine(status: number = S.READY) {
 
 /** Everything a refused request must leave alone. */
 async function snapshot(mid: number, sid: string) {
-  const ifaces = await env.DB.prepare(
-    "SELECT id, name, mac, type, vlan_id, mtu, params, enabled, subnet_id, ip_address, link_mode FROM interfaces WHERE machine_id = ? ORDER BY id",
+  const ifaces = await env.DB.prepare("SELECT id, name, mac, type, vlan_id, mtu, params, enabled FROM interfaces WHERE machine_id = ? ORDER BY id")
+    .bind(mid)
+    .all();
+  const links = await env.DB.prepare(
+    "SELECT a.id, a.interface_id, a.subnet_id, a.ip, a.kind FROM ip_addresses a JOIN interfaces i ON i.id = a.interface_id WHERE i.machine_id = ? ORDER BY a.id",
   )
     .bind(mid)
     .all();
@@ -63,7 +66,7 @@ async function snapshot(mid: number, sid: string) {
     .bind(mid)
     .all();
   const events = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE system_id = ?").bind(sid).first<{ n: number }>();
-  return { ifaces: ifaces.results, rels: rels.results, events: events!.n };
+  return { ifaces: ifaces.results, links: links.results, rels: rels.results, events: events!.n };
 }
 
 const byName = (list: { name: string }[], name: string) => list.find((i) => i.name === name) as any;
@@ -186,15 +189,15 @@ describe("MAAS 2.0: nodes/{system_id}/interfaces/ create_bond, create_vlan, crea
 
   it("a bond member loses its own link; the bond takes a MAC and VLAN given to it", async () => {
     const m = await machine();
-    await env.DB.prepare("UPDATE interfaces SET ip_address = '10.9.0.5', link_mode = 'static' WHERE id = ?").bind(m.ids.eth1).run();
+    await env.DB.prepare("INSERT INTO ip_addresses (interface_id, machine_id, kind) VALUES (?, ?, 'link_up')").bind(m.ids.eth1, m.mid).run();
     const bond = await maas(maasOp, "POST", `nodes/${m.sid}/interfaces/`, {
       query: { op: "create_bond" },
       form: { name: "bond1", parents: [String(m.ids.eth1), String(m.ids.eth3)], mac_address: "52:54:0a:ff:00:01", bond_mode: "balance-alb" },
     });
     expect(bond.status, bond.text).toBe(200);
     expect(bond.json).toMatchObject({ mac_address: "52:54:0a:ff:00:01", vlan: { id: untagged } });
-    const eth1 = await env.DB.prepare("SELECT ip_address, link_mode FROM interfaces WHERE id = ?").bind(m.ids.eth1).first();
-    expect(eth1).toEqual({ ip_address: null, link_mode: "link_up" });
+    const eth1 = await env.DB.prepare("SELECT count(*) AS n FROM ip_addresses WHERE interface_id = ?").bind(m.ids.eth1).first<{ n: number }>();
+    expect(eth1!.n).toBe(0);
   });
 
   it("terraform-provider-maas's updates resend every field (same name, MAC, parents, VLAN) and are accepted", async () => {

@@ -461,10 +461,9 @@ async function run(db: D1Database, stmts: D1PreparedStatement[]): Promise<D1Resu
  * A bond member carries no links of its own (MAAS removes them when it joins): what is on the
  * interface goes, it is left up with no address.
  */
+/** A bond member has no links of its own (its addresses leave with them); what the rack saw on the wire stays. */
 function dropLinks(db: D1Database, ids: number[]): D1PreparedStatement {
-  return db
-    .prepare("UPDATE interfaces SET subnet_id = NULL, ip_address = NULL, link_mode = 'link_up' WHERE id IN (SELECT value FROM json_each(?))")
-    .bind(JSON.stringify(ids));
+  return db.prepare("DELETE FROM ip_addresses WHERE interface_id IN (SELECT value FROM json_each(?)) AND kind != 'discovered'").bind(JSON.stringify(ids));
 }
 
 export type NewInterface =

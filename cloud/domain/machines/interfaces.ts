@@ -82,6 +82,12 @@ export interface NewLink {
  * the UNIQUE index refuses one that is taken; refused input changes nothing. Returns the link id.
  */
 export async function linkSubnet(db: D1Database, actor: string, m: Machine, iface: { id: number; name: string }, link: NewLink): Promise<number> {
+  // MAAS: a bond member is configured through its bond, never on its own.
+  const bond = await db
+    .prepare("SELECT c.name FROM interface_parents p JOIN interfaces c ON c.id = p.child_id WHERE p.parent_id = ? AND c.type = 'bond'")
+    .bind(iface.id)
+    .first<{ name: string }>();
+  if (bond) throw fieldProblem(400, "bond_member", "id", `${iface.name} is a member of ${bond.name}: link the bond instead`);
   const s = link.subnetId === null ? null : await subnetSpace(db, link.subnetId);
   if (link.subnetId !== null && !s) throw fieldProblem(400, "no_subnet", "subnet", `no subnet ${link.subnetId}`);
   if (!s && link.mode !== "link_up") throw fieldProblem(400, "subnet_required", "subnet", `a ${link.mode.toUpperCase()} link needs a subnet`);
@@ -209,21 +215,4 @@ export async function addInterface(
     interfaceEvent(db, actor, m, `interface ${nic.mac} added`),
   ]);
   return (row!.results[0] as { id: number }).id;
-}
-
-export async function updateInterface(
-  db: D1Database,
-  actor: string,
-  m: Machine,
-  i: { id: number; name: string },
-  ch: { name: string; vlanId: number | null },
-): Promise<void> {
-  await db.batch([
-    db.prepare("UPDATE interfaces SET name = ?, vlan_id = ? WHERE id = ?").bind(ch.name, ch.vlanId, i.id),
-    interfaceEvent(db, actor, m, `${i.name}: updated`),
-  ]);
-}
-
-export async function deleteInterface(db: D1Database, actor: string, m: Machine, i: { id: number; name: string }): Promise<void> {
-  await db.batch([db.prepare("DELETE FROM interfaces WHERE id = ?").bind(i.id), interfaceEvent(db, actor, m, `${i.name}: deleted`)]);
 }
