@@ -87,6 +87,29 @@ export interface Operations {
       "description"?: string;
     };
   };
+  /** List a subnet's addresses: links, reservations, discoveries */
+  "GET /ip-addresses": {
+    path: never;
+    query: { "subnet": string | Array<string>; "kind"?: "auto" | "static" | "dhcp" | "sticky" | "discovered" | "user_reserved" | "link_up" | Array<string> };
+    body: never;
+  };
+  /** Reserve an address (the one given, or the lowest free) for something that is not a machine */
+  "POST /ip-addresses": {
+    path: never;
+    query: never;
+    body: {
+      "subnet": number | string;
+      "ip"?: string;
+      "comment"?: string;
+      "mac"?: string;
+    };
+  };
+  /** Release a reservation */
+  "DELETE /ip-addresses/{id}": {
+    path: { "id": string };
+    query: never;
+    body: never;
+  };
   /** Create a dynamic or reserved IP range in a subnet */
   "POST /ip-ranges": {
     path: never;
@@ -263,6 +286,77 @@ export interface Operations {
     body: {
       "seconds"?: number;
       "force"?: boolean;
+    };
+  };
+  /** A machine's interfaces: type, parents, children, params, MTU */
+  "GET /machines/{id}/interfaces": {
+    path: { "id": string };
+    query: never;
+    body: never;
+  };
+  /** Create a physical interface, bond, VLAN interface or bridge */
+  "POST /machines/{id}/interfaces": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "type": "physical";
+      "mac_address": string;
+      "name"?: string;
+      "vlan_id"?: number;
+    } | {
+      "type": "bond";
+      "name": string;
+      "parents": Array<number | string>;
+      "mac_address"?: string;
+      "vlan_id"?: number;
+      "mtu"?: number;
+      "params"?: {
+        "bond_mode"?: "balance-rr" | "active-backup" | "balance-xor" | "broadcast" | "802.3ad" | "balance-tlb" | "balance-alb";
+        "bond_miimon"?: number;
+        "bond_downdelay"?: number;
+        "bond_updelay"?: number;
+        "bond_lacp_rate"?: "slow" | "fast";
+        "bond_xmit_hash_policy"?: "layer2" | "layer2+3" | "layer3+4" | "encap2+3" | "encap3+4";
+        "bond_num_grat_arp"?: number;
+      };
+    } | {
+      "type": "vlan";
+      "parent": number | string;
+      "vlan_id": number;
+      "name"?: string;
+      "mtu"?: number;
+    } | {
+      "type": "bridge";
+      "parent": number | string;
+      "name"?: string;
+      "mac_address"?: string;
+      "vlan_id"?: number;
+      "mtu"?: number;
+      "params"?: {
+        "bridge_type"?: "standard" | "ovs";
+        "bridge_stp"?: boolean;
+        "bridge_fd"?: number;
+      };
+    };
+  };
+  /** Delete an interface (refused while others are built on it) */
+  "DELETE /machines/{id}/interfaces/{iface}": {
+    path: { "id": string; "iface": string };
+    query: never;
+    body: never;
+  };
+  /** Update an interface (name, MTU, VLAN, params, parents) */
+  "PATCH /machines/{id}/interfaces/{iface}": {
+    path: { "id": string; "iface": string };
+    query: never;
+    body: {
+      "name"?: string;
+      "mtu"?: number | null;
+      "vlan_id"?: number | null;
+      "params"?: Record<string, string | number | boolean>;
+      "parents"?: Array<number | string>;
+      "mac_address"?: string;
+      "enabled"?: boolean;
     };
   };
   /** Machine action: lock */
@@ -642,6 +736,12 @@ export interface Operations {
       "dns_servers"?: Array<string>;
       "managed"?: boolean;
     };
+  };
+  /** How full a subnet is: usable, used by kind, dynamic, reserved, free */
+  "GET /subnets/{id}/utilisation": {
+    path: { "id": string };
+    query: never;
+    body: never;
   };
   /** List tags */
   "GET /tags": {
