@@ -134,6 +134,10 @@ export class Leases {
   private apply(r: LeaseRecord): void {
     const ip = ipToInt(r.ip);
     if (r.op === "bind") {
+      // The address changes hands (a reserved address taken over by another client key of its
+      // MAC): the previous holder no longer has it, or its next bind would free it.
+      const prev = this.byIp.get(ip);
+      if (prev && prev.key !== r.key && this.byKey.get(prev.key) === prev) this.byKey.delete(prev.key);
       const old = this.current(r.key);
       if (old && old.ip !== ip && old.state !== "free") {
         old.state = "free";
@@ -241,10 +245,16 @@ export class Leases {
   }
 
   /** May this client be bound to ip? (REQUEST in any state.) */
-  check(key: string, ip: string, reserved: boolean): BindCheck {
+  /**
+   * `reserved`: the address is reserved for this request's MAC. A reservation is the MAC's, not
+   * one client's: a machine's PXE ROM, its deploy environment (udhcpc with a client id) and its
+   * deployed system (dhclient without one) are three client keys for one reserved address, and
+   * the lease moves to whichever asks, as long as it is the same MAC.
+   */
+  check(key: string, ip: string, reserved: boolean, mac?: string): BindCheck {
     const n = ipToInt(ip);
     const l = this.byIp.get(n);
-    if (l && this.active(l, this.now()) && l.key !== key) return "taken";
+    if (l && this.active(l, this.now()) && l.key !== key && !(reserved && mac !== undefined && l.mac === mac)) return "taken";
     if (reserved) return "ok";
     if (l && l.key === key && l.state !== "free") return "ok";
     if (!this.poolOf(n) || this.isExcluded(n)) return "not-allocatable";

@@ -153,7 +153,7 @@ export class ReservationHandler implements Handle {
     const res = topology.reservation(mac);
     const mine = !!res && res.ip === target;
     if (res && !mine && inCidr(subnet.cidr, ipToInt(res.ip))) return this.nak(req, server, `${mac} is reserved ${res.ip}`);
-    const verdict = this.leases.check(key, target, mine);
+    const verdict = this.leases.check(key, target, mine, mac);
     if (verdict !== "ok") return this.nak(req, server, `${target} ${verdict}`);
     const { leaseSeconds } = subnet.config;
     try {

@@ -100,6 +100,26 @@ describe("Leases", () => {
     await l.close();
   });
 
+  it("moves a reserved address to another client key of the same MAC, never to another MAC", async () => {
+    const path = tmp();
+    const l = await open(path);
+    // The deploy environment (a client id) holds the machine's reserved address...
+    await l.bind("id:01aa", "aa", "10.0.0.50", 3600);
+    // ...then the deployed system asks for it without one: same MAC, so it is its address.
+    expect(l.check("hw:aa", "10.0.0.50", true, "aa")).toBe("ok");
+    expect(l.check("hw:bb", "10.0.0.50", true, "bb")).toBe("taken");
+    expect(l.check("hw:aa", "10.0.0.50", false, "aa")).toBe("taken");
+    await l.bind("hw:aa", "aa", "10.0.0.50", 3600);
+    // The old key's later bind elsewhere does not free the address it lost.
+    await l.bind("id:01aa", "aa", "10.0.0.14", 3600);
+    expect(l.check("hw:bb", "10.0.0.50", false)).toBe("taken");
+    await l.close();
+    const again = await open(path);
+    expect(again.check("hw:bb", "10.0.0.50", false)).toBe("taken");
+    expect(again.check("hw:aa", "10.0.0.50", true, "aa")).toBe("ok");
+    await again.close();
+  });
+
   it("replays binds, releases and declines after a restart, ignoring a torn last line", async () => {
     const path = tmp();
     const l = await open(path);
