@@ -22,12 +22,15 @@ const INTENT_BY_STATUS = new Map<number, BootIntent["intent"]>([
 
 /**
  * The address the rack's DHCP reserves for an interface's MAC: its link's address on a subnet
- * this rack serves (a sticky DHCP address first, then STATIC, then AUTO once deployment gave
- * it one). One per MAC: DHCP answers a MAC with one address (IPv4: the rack serves DHCPv4 only).
+ * this rack serves (a sticky DHCP address first, then STATIC). One per MAC: DHCP answers a MAC
+ * with one address (IPv4: the rack serves DHCPv4 only). Not AUTO: a deployed system gets its AUTO
+ * address from its rendered network configuration, not from DHCP. Served by DHCP, AUTO addresses
+ * change hands on every release and redeploy while the previous holder's lease still runs, and
+ * the rack refused both machines (seen in the e2e: two VMs redeployed with swapped addresses).
  */
-const RESERVED_IP = `(SELECT a.ip FROM ip_addresses a WHERE a.interface_id = i.id AND a.ip IS NOT NULL AND instr(a.ip, ':') = 0 AND a.kind IN ('sticky', 'static', 'auto')
+const RESERVED_IP = `(SELECT a.ip FROM ip_addresses a WHERE a.interface_id = i.id AND a.ip IS NOT NULL AND instr(a.ip, ':') = 0 AND a.kind IN ('sticky', 'static')
    AND a.subnet_id IN (SELECT id FROM subnets WHERE site_id = ?1 OR rack_id = ?2)
-   ORDER BY CASE a.kind WHEN 'sticky' THEN 0 WHEN 'static' THEN 1 ELSE 2 END, a.id LIMIT 1)`;
+   ORDER BY CASE a.kind WHEN 'sticky' THEN 0 ELSE 1 END, a.id LIMIT 1)`;
 
 /**
  * Machine interfaces' addresses, then reservations for MACs that are no machine's. One address
