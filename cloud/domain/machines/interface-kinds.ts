@@ -17,7 +17,7 @@
 import { z } from "zod";
 import { NETWORK_EDITABLE, STATUS_NAME, type Status } from "../../../shared/lifecycle";
 import { ApiError } from "../../http/errors";
-import { eventStatement } from "../events";
+import { interfaceEvent } from "./interfaces";
 import type { MachineRef } from "./types";
 
 export const INTERFACE_TYPES = ["physical", "bond", "vlan", "bridge"] as const;
@@ -433,20 +433,6 @@ function assertUnchanged(db: D1Database, m: KindMachine, s: State): D1PreparedSt
     .bind(m.id, m.status, s.fingerprint);
 }
 
-function eventOf(db: D1Database, actor: string, m: KindMachine, description: string): D1PreparedStatement {
-  return eventStatement(db, {
-    machineId: m.id,
-    systemId: m.systemId,
-    hostname: m.hostname,
-    siteId: m.siteId,
-    type: "machine.interface",
-    actor,
-    description,
-    fromStatus: m.status,
-    toStatus: m.status,
-  });
-}
-
 async function run(db: D1Database, stmts: D1PreparedStatement[]): Promise<D1Result[]> {
   try {
     return await db.batch(stmts);
@@ -541,7 +527,7 @@ export async function createInterfaceKind(db: D1Database, actor: string, m: Kind
       )
       .bind(m.id, p.name, JSON.stringify(parentIds)),
     ...(p.type === "bond" ? [dropLinks(db, parentIds)] : []),
-    eventOf(db, actor, m, what),
+    interfaceEvent(db, actor, m, what),
   ]);
   return (res[1]!.results[0] as { id: number }).id;
 }
@@ -629,7 +615,7 @@ export async function updateInterfaceKind(db: D1Database, actor: string, m: Kind
     ...(p.mac !== cur.mac
       ? [db.prepare("UPDATE interfaces SET mac = ? WHERE type = 'vlan' AND id IN (SELECT child_id FROM interface_parents WHERE parent_id = ?)").bind(p.mac, id)]
       : []),
-    eventOf(db, actor, m, `${p.name}: ${changed.join(", ") || "updated, nothing changed"}`),
+    interfaceEvent(db, actor, m, `${p.name}: ${changed.join(", ") || "updated, nothing changed"}`),
   ]);
 }
 
@@ -646,7 +632,7 @@ export async function deleteInterfaceKind(db: D1Database, actor: string, m: Kind
   await run(db, [
     assertUnchanged(db, m, s),
     db.prepare("DELETE FROM interfaces WHERE id = ?").bind(id),
-    eventOf(
+    interfaceEvent(
       db,
       actor,
       m,

@@ -8,7 +8,8 @@ import type { MachineRef } from "./types";
 
 type Machine = MachineRef & { status: number };
 
-function interfaceEvent(db: D1Database, actor: string, m: Machine, description: string): D1PreparedStatement {
+/** A machine.interface event, as every interface change writes in its batch (links here, kinds in interface-kinds.ts). */
+export function interfaceEvent(db: D1Database, actor: string, m: Machine, description: string): D1PreparedStatement {
   return eventStatement(db, interfaceEventValues(actor, m, description));
 }
 
