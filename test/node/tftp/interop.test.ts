@@ -76,7 +76,7 @@ async function fetchOk(client: Client, remote: string): Promise<void> {
 }
 
 /** The server's "end" event for the latest transfer of `file` (it may trail the client's exit). */
-async function lastEnd(file: string): Promise<{ ok: boolean; retransmits: number; segments?: number }> {
+async function lastEnd(file: string): Promise<{ ok: boolean; retransmits: number; segments?: number; reason?: string }> {
   for (let i = 0; i < 100; i++) {
     const line = [...srv.lines].reverse().find((l) => l.includes('"type":"end"') && l.includes(`"file":${JSON.stringify(file)}`));
     if (line) return JSON.parse(line).result;
@@ -138,8 +138,11 @@ describe("real clients, 0.5% packet loss in the client namespace", () => {
     const end = await lastEnd("big.bin");
     // Delivery is proven by the client (exit 0, digest). The server's own verdict can be "failed"
     // when the lost datagram is the client's last ACK: atftp exits without dallying (RFC 1350's
-    // known gap), so the server retries the last window and gives up. It must still segment.
-    expect(end).toMatchObject({ segments: 44 });
+    // known gap), so the server retries the last window and gives up: a timeout, or a socket
+    // error when the client's closed port answers ICMP (ECONNREFUSED, seen in CI). A failed end
+    // carries no segment count; segmentation itself is checked without loss above.
+    if (end.ok) expect(end).toMatchObject({ segments: 44 });
+    else expect(end).toMatchObject({ reason: expect.stringMatching(/^(timeout|socket-error)$/) });
     // About 114 datagrams were dropped each way: recovering from them is what this proves.
     expect(end.retransmits).toBeGreaterThan(0);
   });
