@@ -1,5 +1,6 @@
 // Juju's real MAAS client (gomaasapi from Debian's golang-github-juju-gomaasapi-dev) runs
-// Juju's provider flow against a local region started the way `npm start` starts it.
+// Juju's provider flow, then the network flow of netflow.go (bond, VLAN interface, links), against
+// a local region started the way `npm start` starts it.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -36,17 +37,23 @@ async function freePort(): Promise<number> {
   });
 }
 
-// The machine Juju must get: the only one with the tag, enough CPU, memory and disk.
+// The machine Juju must get: the only one with the tag, enough CPU, memory and disk. The
+// network flow gets the one tagged juju-net, with two NICs to bond and no network yet: its
+// space, VLAN and subnets are made through the MAAS API.
 const SEED = `
-INSERT INTO tags (name) VALUES ('juju-flow');
+INSERT INTO tags (name) VALUES ('juju-flow'), ('juju-net');
 INSERT INTO boot_images (osystem, series, architecture, sha256, size) VALUES ('ubuntu', 'jammy', 'amd64/generic', 'abababababababababababababababababababababababababababababababab', 1);
 INSERT INTO machines (system_id, hostname, status, site_id, zone_id, pool_id, cpu_count, memory, storage, architecture)
   VALUES ('jujuf1', 'juju-target', 4, 1, 1, 1, 16, 65536, 100000, 'amd64/generic'),
-         ('jujud1', 'juju-decoy', 4, 1, 1, 1, 2, 2048, 100000, 'amd64/generic');
+         ('jujud1', 'juju-decoy', 4, 1, 1, 1, 2, 2048, 100000, 'amd64/generic'),
+         ('jujun1', 'juju-net', 4, 1, 1, 1, 2, 2048, 100000, 'amd64/generic');
 INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, 'eth0', '52:54:00:77:00:01', 1 FROM machines WHERE system_id = 'jujuf1';
 INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, 'eth0', '52:54:00:77:00:02', 1 FROM machines WHERE system_id = 'jujud1';
+INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, 'eth0', '52:54:00:77:00:03', 1 FROM machines WHERE system_id = 'jujun1';
+INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, 'eth1', '52:54:00:77:00:04', 0 FROM machines WHERE system_id = 'jujun1';
 INSERT INTO block_devices (machine_id, name, path, size, is_boot) SELECT id, 'sda', '/dev/sda', 100000000000, 1 FROM machines WHERE system_id = 'jujuf1';
 INSERT INTO machine_tags (machine_id, tag_id) SELECT m.id, t.id FROM machines m, tags t WHERE m.system_id = 'jujuf1' AND t.name = 'juju-flow';
+INSERT INTO machine_tags (machine_id, tag_id) SELECT m.id, t.id FROM machines m, tags t WHERE m.system_id = 'jujun1' AND t.name = 'juju-net';
 `;
 
 beforeAll(async () => {
@@ -109,4 +116,45 @@ it("Juju's flow through gomaasapi: version, whoami, probes, allocate, deploy, ow
   expect(lines).toContain("ok deploy: Deploying");
   expect(lines).toContain("ok release: Ready");
   expect(lines[lines.length - 1]).toBe("juju flow passed");
+});
+
+it("networks through gomaasapi: space, VLAN and subnets; bond, VLAN interface, AUTO and STATIC links read back; refusals", () => {
+  const run = spawnSync(binary, ["network", `${url}/MAAS/`, maasKey, "jujun1"], { encoding: "utf8", timeout: 60_000 });
+  const lines = run.stdout.trim().split("\n");
+  expect(run.stderr, run.stdout).toBe("");
+  expect(run.status, run.stdout).toBe(0);
+  const steps = lines.filter((l) => l.startsWith("ok ")).map((l) => l.slice(3, l.indexOf(":")));
+  expect(steps).toEqual([
+    "net-create-networks",
+    "net-read-networks",
+    "net-allocate",
+    "net-connect-nics",
+    "net-create-bond",
+    "net-create-vlan",
+    "net-link-auto",
+    "net-link-static",
+    "net-refuse-vlan-on-vlan",
+    "net-refuse-bonded-nic",
+    "net-refuse-outside",
+    "net-read-interfaces",
+    "net-read-bond",
+    "net-read-vlan",
+    "net-read-params",
+    "net-release",
+  ]);
+  const out = (step: string) => lines.find((l) => l.startsWith(`ok ${step}: `))?.slice(`ok ${step}: `.length);
+  expect(out("net-read-networks")).toBe("fabric-0 vid 42 name storage; juju-net: 10.42.0.0/24 on vid 42 gateway 10.42.0.1");
+  expect(out("net-allocate")).toBe("jujun1 Allocated");
+  expect(out("net-create-vlan")).toMatch(/^bond0\.42 id \d+$/);
+  expect(out("net-read-interfaces")).toBe("bond0.42=vlan,bond0=bond,eth0=physical,eth1=physical");
+  expect(out("net-read-bond")).toBe("bond parents eth0,eth1 children bond0.42 mac 52:54:00:77:00:03 vlan 0 links static 10.77.0.0/24 10.77.0.10");
+  expect(out("net-read-vlan")).toBe("vlan parents bond0 vid 42 mac 52:54:00:77:00:03 links auto 10.42.0.0/24 ");
+  expect(out("net-read-params")).toBe("bond_mode active-backup bond_miimon 100");
+  // A VLAN on a VLAN interface, and a NIC that is already in a bond: MAAS's 400 with the reason.
+  expect(out("net-refuse-vlan-on-vlan")).toMatch(/^400 .*VLAN interface/);
+  expect(out("net-refuse-bonded-nic")).toMatch(/^400 .*eth0/);
+  expect(out("net-refuse-outside")).toBe("BadRequestError");
+  // Release keeps the operator's design: bond and STATIC address stay.
+  expect(out("net-release")).toBe("Ready bond0 static 10.77.0.0/24 10.77.0.10");
+  expect(lines[lines.length - 1]).toBe("network flow passed");
 });

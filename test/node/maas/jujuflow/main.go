@@ -5,6 +5,8 @@
 // id, and release. Prints one "ok <step>" line per step and exits non-zero on the first failure.
 //
 // Usage: jujuflow <base URL ending in /MAAS/> <maas api key> <expected system_id>
+//
+//	jujuflow network <base URL> <maas api key> <system_id tagged juju-net> (netflow.go)
 package main
 
 import (
@@ -25,6 +27,10 @@ func ok(step string, format string, args ...interface{}) {
 }
 
 func main() {
+	if len(os.Args) == 5 && os.Args[1] == "network" {
+		runNetwork(os.Args[2], os.Args[3], os.Args[4])
+		return
+	}
 	if len(os.Args) != 4 {
 		fmt.Println("usage: jujuflow <base URL> <api key> <expected system_id>")
 		os.Exit(2)
