@@ -51,7 +51,7 @@ INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, 'eth0', '52:5
 INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, 'eth0', '52:54:00:77:00:02', 1 FROM machines WHERE system_id = 'jujud1';
 INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, 'eth0', '52:54:00:77:00:03', 1 FROM machines WHERE system_id = 'jujun1';
 INSERT INTO interfaces (machine_id, name, mac, is_boot) SELECT id, 'eth1', '52:54:00:77:00:04', 0 FROM machines WHERE system_id = 'jujun1';
-INSERT INTO block_devices (machine_id, name, path, size, is_boot) SELECT id, 'sda', '/dev/sda', 100000000000, 1 FROM machines WHERE system_id = 'jujuf1';
+INSERT INTO block_devices (machine_id, name, path, size, is_boot) SELECT id, 'sda', '/dev/sda', 100000000000, 1 FROM machines WHERE system_id IN ('jujuf1', 'jujun1');
 INSERT INTO machine_tags (machine_id, tag_id) SELECT m.id, t.id FROM machines m, tags t WHERE m.system_id = 'jujuf1' AND t.name = 'juju-flow';
 INSERT INTO machine_tags (machine_id, tag_id) SELECT m.id, t.id FROM machines m, tags t WHERE m.system_id = 'jujun1' AND t.name = 'juju-net';
 `;
@@ -140,6 +140,8 @@ it("networks through gomaasapi: space, VLAN and subnets; bond, VLAN interface, A
     "net-read-bond",
     "net-read-vlan",
     "net-read-params",
+    "net-deploy",
+    "net-refuse-deployed",
     "net-release",
   ]);
   const out = (step: string) => lines.find((l) => l.startsWith(`ok ${step}: `))?.slice(`ok ${step}: `.length);
@@ -154,7 +156,10 @@ it("networks through gomaasapi: space, VLAN and subnets; bond, VLAN interface, A
   expect(out("net-refuse-vlan-on-vlan")).toMatch(/^400 .*VLAN interface/);
   expect(out("net-refuse-bonded-nic")).toMatch(/^400 .*eth0/);
   expect(out("net-refuse-outside")).toBe("BadRequestError");
-  // Release keeps the operator's design: bond and STATIC address stay.
-  expect(out("net-release")).toBe("Ready bond0 static 10.77.0.0/24 10.77.0.10");
+  // Deploy allocates the AUTO address (the lowest free: .1 is the gateway) and freezes the network.
+  expect(out("net-deploy")).toBe("Deploying bond0.42 links auto 10.42.0.0/24 10.42.0.2; ip_addresses 10.42.0.2,10.77.0.10");
+  expect(out("net-refuse-deployed")).toMatch(/^409 .*Deploying/);
+  // Release gives the AUTO address back; the bond, the VLAN interface and the STATIC address stay.
+  expect(out("net-release")).toBe("Ready bond0 links static 10.77.0.0/24 10.77.0.10; bond0.42 links auto 10.42.0.0/24 ");
   expect(lines[lines.length - 1]).toBe("network flow passed");
 });

@@ -1,7 +1,9 @@
 // The network half of issue 15 as a MAAS client sees it: a space, a tagged VLAN and two
 // subnets made through the API, then on an allocated machine a bond over its two NICs, a VLAN
 // interface on the bond, an AUTO link on the VLAN interface and a STATIC one on the bond, all
-// read back through gomaasapi's typed Machine/Interface API, and the refusals MAAS gives.
+// read back through gomaasapi's typed Machine/Interface API, and the refusals MAAS gives; then
+// deploy (the AUTO link gets its address, the network is frozen) and release (the AUTO address
+// goes back, the design stays).
 //
 // gomaasapi's typed API has no CreateBond or CreateVLAN, and its LinkSubnetArgs.Validate
 // refuses AUTO, so those go through its low-level MAASObject client, as Juju does for what the
@@ -279,10 +281,20 @@ func runNetwork(base, key, want string) {
 	miimon, _ := params["bond_miimon"].GetFloat64()
 	ok("net-read-params", "bond_mode %s bond_miimon %d", mode, int(miimon))
 
+	// Deploying gives the AUTO link its address; the network is then frozen until release.
+	if err := m.Start(gomaasapi.StartArgs{DistroSeries: "jammy", Comment: "network flow"}); err != nil {
+		fail("net-deploy", err)
+	}
+	m = machineOf(ctrl, want)
+	ok("net-deploy", "%s %s links %s; ip_addresses %s", m.StatusName(), vifName, linksOf(ifaceNamed(m, vifName)), sorted(m.IPAddresses()))
+	_, err = f.post(fmt.Sprintf("%s%d/", ifaces, bondID), "link_subnet", url.Values{"mode": {"DHCP"}, "subnet": {fmt.Sprint(bondSubnet.ID())}})
+	ok("net-refuse-deployed", "%s", refused("net-refuse-deployed", err))
+
+	// Release gives the AUTO address back and keeps the operator's design.
 	if err := ctrl.ReleaseMachines(gomaasapi.ReleaseMachinesArgs{SystemIDs: []string{want}}); err != nil {
 		fail("net-release", err)
 	}
 	m = machineOf(ctrl, want)
-	ok("net-release", "%s bond0 %s", m.StatusName(), linksOf(ifaceNamed(m, "bond0")))
+	ok("net-release", "%s bond0 links %s; %s links %s", m.StatusName(), linksOf(ifaceNamed(m, "bond0")), vifName, linksOf(ifaceNamed(m, vifName)))
 	fmt.Println("network flow passed")
 }
