@@ -18,6 +18,12 @@ export interface DeployDocument {
   kernel_opts: string;
   /** Written verbatim to <target>/etc/cloud/cloud.cfg.d/90_plinth.cfg by the installer. */
   cloud_init: string;
+  /**
+   * The machine's network as the region rendered it (cloud-init v2 under `network:`), written
+   * verbatim to <target>/etc/cloud/cloud.cfg.d/50_plinth_network.cfg; "" = none, cloud-init's
+   * fallback (DHCP on the first NIC) applies.
+   */
+  network_config: string;
 }
 
 export type DeployDocResult = { ok: true; doc: DeployDocument } | { ok: false; status: number; error: string };
@@ -55,6 +61,7 @@ export function deployDocument(spec: DeploySpec, systemId: string, base: string,
       storage: { layout: spec.storage.layout, disk: spec.storage.disk },
       kernel_opts: spec.kernelOpts,
       cloud_init: cloudInitConfig(base, systemId, creds),
+      network_config: spec.networkConfig,
     },
   };
 }

@@ -124,6 +124,12 @@ export const machines = sqliteTable(
     deployToken: text("deploy_token"),
     /** When the ephemeral environment reported the image written: later PXE boots go to disk. */
     deployInstalledAt: integer("deploy_installed_at"),
+    /**
+     * The network configuration rendered when the deployment started (cloud-init v2 YAML, see
+     * cloud/domain/machines/network-config.ts): frozen with the addresses it allocated, so the
+     * rack and the installer write what the operator saw accepted.
+     */
+    deployNetwork: text("deploy_network"),
     /** MAAS's storage layout the installer makes on the boot disk (set_storage_layout). */
     storageLayout: text("storage_layout", { enum: ["flat", "lvm"] })
       .notNull()

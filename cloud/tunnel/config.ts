@@ -71,6 +71,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.user_data END AS user_data,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN u.ssh_keys END AS ssh_keys,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.storage_layout END AS storage_layout,
+                CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.deploy_network END AS deploy_network,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN
                   (SELECT CASE WHEN b.serial != '' THEN 'serial:' || b.serial ELSE b.name END FROM block_devices b WHERE b.machine_id = m.id ORDER BY b.id LIMIT 1)
                 END AS boot_disk,
@@ -107,6 +108,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
     user_data: string | null;
     ssh_keys: string | null;
     storage_layout: "flat" | "lvm" | null;
+    deploy_network: string | null;
     boot_disk: string | null;
     kernel_opts: string | null;
   };
@@ -134,6 +136,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       storage: { layout: n.storage_layout ?? "flat", disk: n.boot_disk ?? "" },
       // As MAAS: every tag's kernel_opts, in tag name order, joined by spaces.
       kernelOpts: (n.kernel_opts ?? "").slice(0, 4096),
+      networkConfig: n.deploy_network ?? "",
     };
   };
   const intentOf = (n: Nic): BootIntent["intent"] => {

@@ -26,7 +26,7 @@ const deployToken = z.string().regex(/^[A-Za-z0-9]{16,64}$/);
 /**
  * What a deploying node needs, carried in the snapshot so a deployment never waits on the WAN:
  * the image to write (served from the rack's cache by sha256), the disk and layout to make,
- * the kernel options, the cloud-init seed, and the per-deployment secret (the phone-home URL's
+ * the kernel options, the network configuration, the cloud-init seed, and the per-deployment secret (the phone-home URL's
  * and, derived from it, the node's OAuth credentials for the MAAS metadata API).
  */
 export const DeploySpecSchema = z.strictObject({
@@ -43,6 +43,11 @@ export const DeploySpecSchema = z.strictObject({
   storage: z.strictObject({ layout: z.enum(["flat", "lvm"]), disk: z.string().max(256) }).default({ layout: "flat", disk: "" }),
   /** The machine's tags' kernel_opts, space-separated, for the deployed system's command line. */
   kernelOpts: z.string().max(4096).default(""),
+  /** cloud-init network configuration (v2 YAML under `network:`) the region rendered at deploy; "" = cloud-init's fallback. */
+  networkConfig: z
+    .string()
+    .max(64 * 1024)
+    .default(""),
 });
 
 export const BootIntentSchema = z.strictObject({

@@ -8,6 +8,7 @@ import { ApiError } from "../../http/errors";
 import { allocateMachineAddresses, undoAllocations } from "../addresses";
 import { notifyConfigChanged } from "../racks/commands";
 import { lifecyclePower, powerPlanFor } from "./lifecycle-power";
+import { deployNetworkConfig } from "./network-config";
 import type { Actor } from "./records";
 import { applyAction } from "./transition";
 import type { MachineOnSite } from "./types";
@@ -85,6 +86,14 @@ async function transition(db: D1Database, actor: Actor, m: ActionMachine, action
       // Every AUTO link gets its address before the machine is DEPLOYING (a full subnet refuses
       // the deployment with 409 and nothing taken); the rack's snapshot then carries them.
       allocated = await allocateMachineAddresses(db, m.id);
+      // Rendered now, with those addresses: a design the deployed system could not apply is
+      // refused before anything boots, and the rack gets exactly what was accepted.
+      try {
+        set["deploy_network"] = await deployNetworkConfig(db, m.id);
+      } catch (e) {
+        await undoAllocations(db, allocated);
+        throw e;
+      }
     }
     // A fresh secret for this deployment's phone-home URL: only the OS written now can finish it.
     set["deploy_token"] = randomString(32);
@@ -101,7 +110,7 @@ async function transition(db: D1Database, actor: Actor, m: ActionMachine, action
     // MAAS: quick_erase wipes signatures and the disk ends; otherwise the whole disk is zeroed
     // (secure_erase falls back to that where the drive cannot do it itself).
     const eraseMode = erase ? (input.quick_erase === true ? "quick" : "full") : null;
-    return applyAction(db, base, "release", { actor: actor.username, reason, erase, set: { erase_mode: eraseMode, deploy_token: null } });
+    return applyAction(db, base, "release", { actor: actor.username, reason, erase, set: { erase_mode: eraseMode, deploy_token: null, deploy_network: null } });
   }
   return applyAction(db, base, action, { actor: actor.username, reason });
 }

@@ -23,6 +23,8 @@ const spec: DeploySpec = {
   sshKeys: ["ssh-ed25519 AAAA k@h"],
   storage: { layout: "lvm", disk: "serial:QM00001" },
   kernelOpts: "console=ttyS0 nomodeset",
+  networkConfig:
+    "network:\n  version: 2\n  ethernets:\n    eth0:\n      match:\n        macaddress: 52:54:00:00:00:01\n      set-name: eth0\n      dhcp4: true\n",
 };
 const CREDS = { consumerKey: "ck".repeat(9), tokenKey: "tk".repeat(9), tokenSecret: "ts".repeat(16) };
 const snap: ConfigSnapshot = {
@@ -53,6 +55,8 @@ describe("deploy document", () => {
     expect(d.doc.user_data).toBe("#cloud-config\nruncmd: [touch /x]\n");
     expect(d.doc.vendor_data).toContain(`url: http://10.9.0.1:5248/metadata/phone-home/${TOKEN}`);
     expect(d.doc.user_data).not.toContain(TOKEN);
+    // The region's rendering, passed through byte for byte for the installer to write.
+    expect(d.doc.network_config).toBe(spec.networkConfig);
   });
 
   it("without an image in the region, says what to do", () => {

@@ -31,6 +31,7 @@ const spec: DeploySpec = {
   sshKeys: ["ssh-ed25519 AAAAC3Nza owner@lab", "ssh-rsa AAAAB3Nza other@lab"],
   storage: { layout: "flat", disk: "" },
   kernelOpts: "",
+  networkConfig: "",
 };
 let snapshot: ConfigSnapshot = {
   version: "v1",

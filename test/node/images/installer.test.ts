@@ -65,6 +65,25 @@ function steps(list: Status[]): string[] {
 
 const ended = (node: string) => (fresh: Request[]) => statuses(fresh, node).some((s) => s.status === "installed" || s.status === "failed");
 
+// What the region renders for a bonded machine (cloud/domain/machines/netplan.ts), verbatim.
+const NETWORK = [
+  "network:",
+  "  version: 2",
+  "  ethernets:",
+  "    eth0:",
+  "      match:",
+  '        macaddress: "52:54:00:1e:00:03"',
+  "      set-name: eth0",
+  "  bonds:",
+  "    bond0:",
+  "      interfaces:",
+  "        - eth0",
+  '      macaddress: "52:54:00:1e:00:03"',
+  "      addresses:",
+  "        - 10.0.0.5/24",
+  "",
+].join("\n");
+
 function deployDoc(image: { url: string; sha256: string; format: string; size: number }, layout: string, disk: string, extra: Record<string, unknown> = {}) {
   return {
     image,
@@ -128,7 +147,7 @@ describe("installer: disk image and failures", () => {
     const disk = blank(join(rig.dir, "gpt-disk.img"), 512 * MiB);
     rig.setToken(node, "tok-gpt");
     const image = { url: "/images/gpt.raw.zst", sha256: sha256File(zst), format: "ddzst", size: statSync(zst).size };
-    rig.setDeploy(node, deployDoc(image, "flat", "", { kernel_opts: "console=ttyS0 plinth.test=1" }));
+    rig.setDeploy(node, deployDoc(image, "flat", "", { kernel_opts: "console=ttyS0 plinth.test=1", network_config: NETWORK }));
     const install = await rig.boot("gpt-install", machine(mac, disk, "PLX-GPT").concat(ephemeral(node, "tok-gpt", mac)), installTimeout, ended(node));
     times["gpt-install"] = install.seconds;
     const list = statuses(install.requests, node);
@@ -158,6 +177,7 @@ describe("installer: disk image and failures", () => {
     expect(Number(blocks) * 4096).toBeGreaterThan(400 * MiB);
     const cat = (f: string) => execFileSync("debugfs", ["-R", `cat ${f}`, part], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
     expect(cat("/etc/cloud/cloud.cfg.d/90_plinth.cfg")).toBe(deployDoc(image, "flat", "").cloud_init);
+    expect(cat("/etc/cloud/cloud.cfg.d/50_plinth_network.cfg")).toBe(NETWORK);
     expect(cat("/boot/grub/grub.cfg")).toContain("linux /vmlinuz root=LABEL=root ro quiet console=ttyS0 plinth.test=1\n");
   }, 1_300_000);
 

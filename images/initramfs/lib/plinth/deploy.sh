@@ -226,6 +226,13 @@ write_cloud_init() {
     echo "#cloud-config" >/target/etc/cloud/cloud.cfg.d/90_plinth.cfg
   fi
   chmod 600 /target/etc/cloud/cloud.cfg.d/90_plinth.cfg
+  # The network the operator designed, as the region rendered it: system configuration ranks
+  # above the datasource and cloud-init's DHCP fallback, so this is what the first boot brings up.
+  if [ -s /tmp/deploy/network_config ]; then
+    cp /tmp/deploy/network_config /target/etc/cloud/cloud.cfg.d/50_plinth_network.cfg
+    chmod 600 /target/etc/cloud/cloud.cfg.d/50_plinth_network.cfg
+    log "network configuration written ($(wc -l </tmp/deploy/network_config) lines)"
+  fi
 }
 
 install_tarball() {

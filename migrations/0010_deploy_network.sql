@@ -1,0 +1,1 @@
+ALTER TABLE `machines` ADD `deploy_network` text;
