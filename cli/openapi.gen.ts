@@ -359,6 +359,38 @@ export interface Operations {
       "enabled"?: boolean;
     };
   };
+  /** Make one of the interface's AUTO or STATIC links the default gateway of its address family (link_id null: the first that can be) */
+  "PUT /machines/{id}/interfaces/{iface}/default-gateway": {
+    path: { "id": string; "iface": string };
+    query: never;
+    body: {
+      "link_id": number | null;
+    };
+  };
+  /** An interface's links (subnet, mode, address, default gateway) */
+  "GET /machines/{id}/interfaces/{iface}/links": {
+    path: { "id": string; "iface": string };
+    query: never;
+    body: never;
+  };
+  /** Link an interface to a subnet: auto, static, dhcp or link_up */
+  "POST /machines/{id}/interfaces/{iface}/links": {
+    path: { "id": string; "iface": string };
+    query: never;
+    body: {
+      "mode": "auto" | "dhcp" | "static" | "link_up";
+      "subnet_id"?: number;
+      "ip_address"?: string;
+      "default_gateway"?: boolean;
+      "force"?: boolean;
+    };
+  };
+  /** Unlink an interface from a subnet (one link, by id) */
+  "DELETE /machines/{id}/interfaces/{iface}/links/{link}": {
+    path: { "id": string; "iface": string; "link": string };
+    query: never;
+    body: never;
+  };
   /** Machine action: lock */
   "POST /machines/{id}/lock": {
     path: { "id": string };

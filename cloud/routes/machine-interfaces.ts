@@ -8,7 +8,8 @@ import type { AppEnv, Ctx } from "../http/context";
 import { badRequest, conflict, notFound } from "../http/errors";
 import { def } from "../http/openapi";
 import { macSchema, readJson } from "../http/validate";
-import { addInterface } from "../domain/machines/interfaces";
+import { notifyConfigChanged } from "../domain/racks/commands";
+import { addInterface, type LinkRow, linkSubnet, linksOf, setDefaultGateway, unlinkSubnet } from "../domain/machines/interfaces";
 import {
   assertNetworkEditable,
   BondParams,
@@ -80,6 +81,25 @@ async function one(c: Ctx, m: MachineRow, id: number, status: 200 | 201 = 200) {
   const found = (await listOf(c, m)).find((i) => i.id === id);
   if (!found) throw notFound("interface");
   return c.json(found, status);
+}
+
+export const LinkBody = z.strictObject({
+  mode: z.enum(["auto", "dhcp", "static", "link_up"]),
+  /** Required but for link_up. */
+  subnet_id: z.number().int().positive().optional(),
+  /** static only; left out, the lowest free address of the subnet is taken now. */
+  ip_address: z.string().max(64).optional(),
+  default_gateway: z.boolean().optional(),
+  /** link_up on an interface with links: replace them all (MAAS's force). */
+  force: z.boolean().optional(),
+});
+const GatewayBody = z.strictObject({ link_id: z.number().int().positive().nullable() });
+
+const linkView = (l: LinkRow) => ({ id: l.id, mode: l.kind, subnet_id: l.subnet_id, ip: l.ip, default_gateway: !!l.default_gateway });
+
+/** The rack's DHCP reserves STATIC and sticky addresses by MAC: a changed link is news for the site's racks. */
+async function pushConfig(c: Ctx, m: MachineRow) {
+  await notifyConfigChanged(c.env, m.siteId).catch((e: unknown) => console.warn("config push after a link change failed", String(e)));
 }
 
 export function machineInterfaceRoutes(app: Hono<AppEnv>) {
@@ -165,6 +185,86 @@ export function machineInterfaceRoutes(app: Hono<AppEnv>) {
       };
       await updateInterfaceKind(c.env.DB, c.get("caller").username, m, hit.id, ch);
       return one(c, m, hit.id);
+    },
+  );
+
+  const links = async (c: Ctx, id: number) => ({ items: (await linksOf(c.env.DB, [id])).filter((l) => l.kind !== "discovered").map(linkView) });
+
+  def(
+    app,
+    "get",
+    "/machines/:id/interfaces/:iface/links",
+    { summary: "An interface's links (subnet, mode, address, default gateway)", tag: "machines", roles: "any; only the caller's sites" },
+    async (c) => {
+      const m = await loadMachine(c, "machine.read");
+      const { hit } = await target(c, m);
+      return c.json(await links(c, hit.id));
+    },
+  );
+
+  def(
+    app,
+    "post",
+    "/machines/:id/interfaces/:iface/links",
+    { summary: "Link an interface to a subnet: auto, static, dhcp or link_up", tag: "machines", body: LinkBody, roles: "operator, admin", status: 201 },
+    async (c) => {
+      const m = await loadMachine(c, "machine.edit");
+      const { hit } = await target(c, m);
+      assertNetworkEditable(m);
+      const b = await readJson(c, LinkBody);
+      if (b.subnet_id !== undefined) {
+        const s = await c.env.DB.prepare("SELECT site_id FROM subnets WHERE id = ?").bind(b.subnet_id).first<{ site_id: number | null }>();
+        if (!s) throw badRequest(`subnet_id: no subnet ${b.subnet_id}`, [{ path: "subnet_id", message: `no subnet ${b.subnet_id}` }]);
+        if (s.site_id !== null && s.site_id !== m.siteId)
+          throw badRequest("subnet_id: the subnet is on another site than the machine", [{ path: "subnet_id", message: "on another site than the machine" }]);
+      }
+      if (b.mode === "link_up" && !b.force && (await linksOf(c.env.DB, [hit.id])).some((l) => l.kind !== "discovered"))
+        throw conflict(`${hit.name} has links: link_up replaces them only with force: true`);
+      await linkSubnet(c.env.DB, c.get("caller").username, m, hit, {
+        mode: b.mode,
+        subnetId: b.subnet_id ?? null,
+        ip: b.ip_address,
+        defaultGateway: b.default_gateway === true,
+        replaceAll: b.mode === "link_up",
+      });
+      await pushConfig(c, m);
+      return c.json(await links(c, hit.id), 201);
+    },
+  );
+
+  def(
+    app,
+    "delete",
+    "/machines/:id/interfaces/:iface/links/:link",
+    { summary: "Unlink an interface from a subnet (one link, by id)", tag: "machines", roles: "operator, admin", status: 204 },
+    async (c) => {
+      const m = await loadMachine(c, "machine.edit");
+      const { hit } = await target(c, m);
+      assertNetworkEditable(m);
+      const id = c.req.param("link") ?? "";
+      if (!/^\d+$/.test(id) || !(await unlinkSubnet(c.env.DB, c.get("caller").username, m, hit, Number(id)))) throw notFound("link");
+      await pushConfig(c, m);
+      return c.body(null, 204);
+    },
+  );
+
+  def(
+    app,
+    "put",
+    "/machines/:id/interfaces/:iface/default-gateway",
+    {
+      summary: "Make one of the interface's AUTO or STATIC links the default gateway of its address family (link_id null: the first that can be)",
+      tag: "machines",
+      body: GatewayBody,
+      roles: "operator, admin",
+    },
+    async (c) => {
+      const m = await loadMachine(c, "machine.edit");
+      const { hit } = await target(c, m);
+      assertNetworkEditable(m);
+      const b = await readJson(c, GatewayBody);
+      await setDefaultGateway(c.env.DB, c.get("caller").username, m, hit, b.link_id);
+      return c.json(await links(c, hit.id));
     },
   );
 

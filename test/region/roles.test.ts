@@ -162,6 +162,32 @@ const cases: Case[] = [
     req: (id) => ["PATCH", `/machines/${id}/interfaces/eth0`, { mtu: 1400 }],
     expect: EDIT(200),
   },
+  {
+    name: "list links",
+    route: "GET /machines/{id}/interfaces/{iface}/links",
+    req: (id) => ["GET", `/machines/${id}/interfaces/eth0/links`],
+    expect: READ(200),
+  },
+  // The fresh machine's interface is on no subnet the caller may name: refused (400) once the role allows.
+  {
+    name: "link a subnet",
+    route: "POST /machines/{id}/interfaces/{iface}/links",
+    req: (id) => ["POST", `/machines/${id}/interfaces/eth0/links`, { mode: "dhcp", subnet_id: 999999 }],
+    expect: EDIT(400),
+  },
+  {
+    name: "unlink a subnet",
+    route: "DELETE /machines/{id}/interfaces/{iface}/links/{link}",
+    req: (id) => ["DELETE", `/machines/${id}/interfaces/eth0/links/999999`],
+    expect: EDIT(404),
+  },
+  {
+    name: "set the default gateway",
+    route: "PUT /machines/{id}/interfaces/{iface}/default-gateway",
+    req: (id) => ["PUT", `/machines/${id}/interfaces/eth0/default-gateway`, { link_id: null }],
+    // eth0 has no addressed link on a subnet with a gateway: refused (400) once the role allows.
+    expect: EDIT(400),
+  },
   // The fresh machine's one interface is its boot interface: refused (409) once the role allows.
   {
     name: "delete an interface",

@@ -69,6 +69,7 @@ it("no role sees a secret in the response of any GET route of the OpenAPI docume
     rackId,
     commandId: command.json.command_id,
     tokenId: String(token.json.id),
+    iface: "eth0",
   });
   // Not a user's route: the rack downloads images with its own credential (no JSON, no machine).
   // The live stream never ends by itself; it sends the rows GET /events returns. GET /session
