@@ -155,7 +155,8 @@ ln -s /etc/machine-id "$root/var/lib/dbus/machine-id"
 printf '%s\n' "127.0.0.1 localhost" "::1 localhost ip6-localhost ip6-loopback" "ff02::1 ip6-allnodes" "ff02::2 ip6-allrouters" >"$root/etc/hosts"
 sed -i 's/^root:[^:]*:/root:*:/' "$root/etc/shadow"
 printf '# The installer writes this file (filesystems by UUID).\n' >"$root/etc/fstab"
-: >"$root/etc/resolv.conf"
+# resolvconf makes it a link into /run (its own, filled at boot): kept; otherwise emptied.
+[ -L "$root/etc/resolv.conf" ] || : >"$root/etc/resolv.conf"
 mkdir -p "$root/boot/efi"
 # Build leftovers that differ from run to run and mean nothing on a deployed machine.
 rm -rf "$root"/var/log/apt/* "$root"/var/log/dpkg.log "$root"/var/log/alternatives.log "$root"/var/log/bootstrap.log \
