@@ -4,10 +4,10 @@
 // loopback whose chassis-control script starts, stops and resets that VM's QEMU process. The
 // region runs in workerd on the host's loopback; the appliance reaches it through a veth pair
 // and a TCP relay the lab can cut and restore (the WAN). Everything is torn down by PID.
-import { type ChildProcess, execFileSync, spawnSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer as createTcpServer, type Server as TcpServer, type Socket, connect as tcpConnect } from "node:net";
+import { createServer as createTcpServer, type Server as TcpServer, type Socket, connect as tcpConnect, createConnection as connectUnix } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BMC_EMU, lanConf } from "../bmc/ipmi-sim";
@@ -26,6 +26,8 @@ export interface VmSpec {
   cpus: number;
   memMiB: number;
   diskBytes: number;
+  /** A second NIC on the site network (tap<i>b, no boot entry), for bonds. */
+  mac2?: string;
 }
 
 export interface LabVm extends VmSpec {
@@ -41,6 +43,11 @@ export interface LabVm extends VmSpec {
   bmcCalls(): string[];
   /** The machine's power parameters for the region (the BMC as the appliance reaches it). */
   power: { power_type: "ipmi"; power_parameters: Record<string, string | number> };
+  /**
+   * Takes a NIC's link down or up as a pulled cable does (QEMU's set_link: the guest sees its
+   * carrier go), by netdev: "n0" the first NIC, "n1" the second.
+   */
+  setLink(netdev: "n0" | "n1", up: boolean): Promise<void>;
 }
 
 export interface Lab {
@@ -58,6 +65,10 @@ export interface Lab {
   addressOf(mac: string): string | null;
   /** Runs a command over SSH from inside the site network (as an operator on site would). */
   ssh(address: string, identity: string, command: string, user?: string): { code: number; out: string };
+  /** The same without blocking: a session that lives while the test does other things. */
+  sshSession(address: string, identity: string, command: string, user?: string): Promise<{ code: number; out: string }>;
+  /** A tagged VLAN on the site network: the namespace reaches it at <net>.1/24 (vlan-tap.py). */
+  vlan: { vid: number; net: string };
   /** Cuts the WAN: the relay stops accepting and drops the appliance's connections. */
   cutTunnel(): Promise<void>;
   restoreTunnel(): Promise<void>;
@@ -123,14 +134,18 @@ export function qemuScript(vm: VmSpec, dir: string, disk: string, tap: string): 
     ...["-display", "none", "-vga", vm.firmware === "bios" ? "std" : "none", "-monitor", "none"],
     ...["-chardev", `file,id=con,path=${join(dir, "console.log")},append=on`, "-serial", "chardev:con"],
     ...["-netdev", `tap,id=n0,ifname=${tap},script=no,downscript=no`, "-drive", `file=${disk},if=none,id=d0,format=raw,cache=unsafe`],
+    // The lab pulls a NIC's cable through QMP (set_link).
+    ...["-qmp", `unix:${join(dir, "qmp.sock")},server=on,wait=off`],
     ...["-smbios", `type=1,manufacturer=Plinth,product=lab-vm,serial=LAB-${vm.name.toUpperCase()}`],
   ];
   const nic = (i: number) => ["-device", `virtio-net-pci,netdev=n0,mac=${vm.mac},bootindex=${i}`];
+  // Last on the command line, so the boot NIC keeps the lower PCI slot (eth0 in the deploy environment).
+  const second = vm.mac2 ? ["-netdev", `tap,id=n1,ifname=${tap}b,script=no,downscript=no`, "-device", `virtio-net-pci,netdev=n1,mac=${vm.mac2}`] : [];
   const blk = (i: number) => ["-device", `virtio-blk-pci,drive=d0,serial=PLX-${vm.name.toUpperCase()},bootindex=${i}`];
   const q = (a: string[]) => a.map((x) => `'${x}'`).join(" ");
   if (vm.firmware === "bios") {
     // The pid file is the BMC's power state: written by the process that becomes QEMU.
-    return `#!/bin/sh\necho $$ > "${join(dir, "qemu.pid")}"\nexec qemu-system-x86_64 ${q([...common, ...nic(1), ...blk(2)])}\n`;
+    return `#!/bin/sh\necho $$ > "${join(dir, "qemu.pid")}"\nexec qemu-system-x86_64 ${q([...common, ...nic(1), ...blk(2), ...second])}\n`;
   }
   const ovmf = [
     "-drive",
@@ -151,7 +166,7 @@ while :; do
   [ -f "$dir/console.log" ] && from=$(($(wc -c < "$dir/console.log") + 1))
   if [ $pxe = yes ]; then set -- ${q([...nic(1), ...blk(2)])}; else set -- ${q([...blk(1), ...nic(2)])}; fi
   # A simple command in the background: $! is QEMU itself, which the TERM trap can kill.
-  qemu-system-x86_64 ${q([...common, ...ovmf])} -no-reboot "$@" &
+  qemu-system-x86_64 ${q([...common, ...ovmf])} -no-reboot "$@" ${q(second)} &
   qpid=$!
   echo $qpid > "$dir/qemu.child"
   wait $qpid
@@ -186,6 +201,47 @@ export function leaseAddress(journal: string, mac: string): string | null {
   return ip;
 }
 
+function sshArgs(ns: string, address: string, identity: string, command: string, user: string): string[] {
+  return [
+    ...["netns", "exec", ns, "ssh", "-i", identity, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"],
+    // Keep-alives off: a session must ride out a failover, not give up on it.
+    ...["-o", "ConnectTimeout=15", "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=0", `${user}@${address}`, command],
+  ];
+}
+
+/** One QMP command on a running QEMU's socket: capabilities handshake, the command, its return. */
+function qmp(socket: string, command: { execute: string; arguments?: Record<string, unknown> }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = connectUnix(socket);
+    let buf = "";
+    let returns = 0;
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`QMP ${command.execute} on ${socket}: no answer in 10 s`));
+    }, 10_000);
+    const done = (e?: Error) => {
+      clearTimeout(timer);
+      c.destroy();
+      if (e) reject(e);
+      else resolve();
+    };
+    c.on("error", (e) => done(new Error(`QMP ${socket}: ${e.message}`)));
+    c.on("data", (b: Buffer) => {
+      buf += b.toString();
+      let nl = buf.indexOf("\n");
+      while (nl >= 0) {
+        const msg = JSON.parse(buf.slice(0, nl)) as { QMP?: unknown; return?: unknown; error?: { desc: string } };
+        buf = buf.slice(nl + 1);
+        nl = buf.indexOf("\n");
+        if (msg.QMP) c.write(`${JSON.stringify({ execute: "qmp_capabilities" })}\n`);
+        else if (msg.error) return done(new Error(`QMP ${command.execute}: ${msg.error.desc}`));
+        else if ("return" in msg && ++returns === 1) c.write(`${JSON.stringify(command)}\n`);
+        else if ("return" in msg) return done();
+      }
+    });
+  });
+}
+
 export async function startLab(o: LabOptions): Promise<Lab> {
   requireRoot();
   need("qemu-system-x86_64", "qemu-system-x86");
@@ -203,6 +259,7 @@ export async function startLab(o: LabOptions): Promise<Lab> {
   const octet = 100 + (randomBytes(1)[0]! % 100);
   const NET = `10.${octet}.27`;
   const LINK = `10.${octet}.28`;
+  const VLAN = { vid: 100, net: `10.${octet}.29` };
   const dir = mkdtempSync(join(tmpdir(), "plinth-lab-"));
   const ns = createNetns("lab");
   const hostIf = uniqueName("lh");
@@ -245,6 +302,15 @@ export async function startLab(o: LabOptions): Promise<Lab> {
     ip("-n", ns.name, "link", "add", "br0", "type", "bridge", "forward_delay", "0", "stp_state", "0");
     ip("-n", ns.name, "addr", "add", `${NET}.1/24`, "dev", "br0");
     ip("-n", ns.name, "link", "set", "br0", "up");
+    // The site's VLAN 100 ends in the namespace's stack at <vlan.net>.1 through vlan-tap.py's
+    // trunk port on the bridge (802.1Q in user space: this kernel has no 8021q).
+    const vlanPort = ns.spawn("python3", [join(import.meta.dirname, "vlan-tap.py"), "vtrunk", "vaccess", String(VLAN.vid)], { stdio: ["ignore", "pipe", "pipe"] });
+    started.push(vlanPort);
+    await watchOutput(vlanPort).waitFor((l) => l === "ready", "the VLAN port", 10_000);
+    ip("-n", ns.name, "link", "set", "vtrunk", "master", "br0");
+    ip("-n", ns.name, "link", "set", "vtrunk", "up");
+    ip("-n", ns.name, "addr", "add", `${VLAN.net}.1/24`, "dev", "vaccess");
+    ip("-n", ns.name, "link", "set", "vaccess", "up");
     const upIf = uniqueName("lu");
     ip("link", "add", hostIf, "type", "veth", "peer", "name", upIf);
     ip("link", "set", upIf, "netns", ns.name);
@@ -294,6 +360,11 @@ export async function startLab(o: LabOptions): Promise<Lab> {
       ip("-n", ns.name, "tuntap", "add", "dev", tap, "mode", "tap");
       ip("-n", ns.name, "link", "set", tap, "master", "br0");
       ip("-n", ns.name, "link", "set", tap, "up");
+      if (spec.mac2) {
+        ip("-n", ns.name, "tuntap", "add", "dev", `${tap}b`, "mode", "tap");
+        ip("-n", ns.name, "link", "set", `${tap}b`, "master", "br0");
+        ip("-n", ns.name, "link", "set", `${tap}b`, "up");
+      }
       const disk = join(vdir, "disk.img");
       execFileSync("truncate", ["-s", String(spec.diskBytes), disk]);
       if (spec.firmware === "uefi") copyFileSync("/usr/share/OVMF/OVMF_VARS_4M.fd", join(vdir, "OVMF_VARS.fd"));
@@ -330,6 +401,7 @@ export async function startLab(o: LabOptions): Promise<Lab> {
         },
         bmcCalls: () => read("calls").split("\n").filter(Boolean),
         power: { power_type: "ipmi", power_parameters: { power_address: "127.0.0.1", power_port: bmcPort, power_user: "admin", power_pass: "lab-password" } },
+        setLink: (netdev, up) => qmp(join(vdir, "qmp.sock"), { execute: "set_link", arguments: { name: netdev, up } }),
       });
     });
 
@@ -406,16 +478,23 @@ export async function startLab(o: LabOptions): Promise<Lab> {
       ipmitool,
       addressOf: (mac: string) => leaseAddress(join(stateDir, "dhcp", "leases.jsonl"), mac),
       ssh: (address: string, identity: string, command: string, user = "debian") => {
-        const r = spawnSync(
-          "ip",
-          [
-            ...["netns", "exec", ns.name, "ssh", "-i", identity, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"],
-            ...["-o", "ConnectTimeout=15", "-o", "LogLevel=ERROR", `${user}@${address}`, command],
-          ],
-          { encoding: "utf8", timeout: 120_000 },
-        );
+        const r = spawnSync("ip", sshArgs(ns.name, address, identity, command, user), { encoding: "utf8", timeout: 120_000 });
         return { code: r.status ?? -1, out: `${r.stdout ?? ""}${r.stderr ?? ""}` };
       },
+      sshSession: (address: string, identity: string, command: string, user = "debian") =>
+        new Promise((resolve) => {
+          const child = spawn("ip", sshArgs(ns.name, address, identity, command, user), { stdio: ["ignore", "pipe", "pipe"] });
+          let out = "";
+          child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+          child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+          // Bounded: a session that hangs ends the test's wait, not the test run.
+          const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
+          child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code: code ?? -1, out });
+          });
+        }),
+      vlan: VLAN,
       cutTunnel: async () => {
         const srv = relay;
         relay = null;
