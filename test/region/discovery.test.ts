@@ -169,6 +169,25 @@ describe("discovered addresses", () => {
     expect(hit).toMatchObject({ alloc_type: 6, alloc_type_name: "Observed", mac_address: "52:54:00:d1:00:20" });
   });
 
+  it("a full event (256 pairs) lands in one batch; reported again it writes nothing", async () => {
+    const s = await call(admin, "POST", "/subnets", { cidr: "10.64.0.0/23", site: "disc-site" });
+    expect(s.status, s.text).toBe(201);
+    const list = Array.from({ length: 256 }, (_, i) => ({ ip: `10.64.${i >> 7}.${(i & 127) + 2}`, mac: `52:54:00:d1:07:${i.toString(16).padStart(2, "0")}` }));
+    let t0 = performance.now();
+    await applyRackEvents(env.DB, rackId, [neighbours(list)]);
+    const first = performance.now() - t0;
+    const n = await env.DB.prepare("SELECT count(*) AS n FROM ip_addresses WHERE subnet_id = ? AND kind = 'discovered'").bind(s.json.id).first<{ n: number }>();
+    expect(n!.n).toBe(256);
+    t0 = performance.now();
+    const again = await recordDiscoveries(
+      env.DB,
+      rackId,
+      list.map((x) => ({ ...x, seenAt: 1_700_000_000_000, source: "arp" })),
+    );
+    expect(again.recorded).toBe(0);
+    console.log(`256 neighbours: recorded in ${first.toFixed(0)} ms, the same again (no change) in ${(performance.now() - t0).toFixed(0)} ms`);
+  });
+
   it("refuses bad input without a crash and keeps the good part", async () => {
     const out = await recordDiscoveries(env.DB, rackId, [
       { ip: "10.61.0.40", mac: "not-a-mac", seenAt: 1, source: "arp" },
