@@ -126,6 +126,11 @@ export class Daemon {
     return this.snapshot;
   }
 
+  /** The tunnel is up and welcomed: what is emitted now goes out now. */
+  online(): boolean {
+    return this.client?.open ?? false;
+  }
+
   onConfig(fn: (s: ConfigSnapshot) => void): () => void {
     this.configListeners.add(fn);
     return () => this.configListeners.delete(fn);

@@ -11,6 +11,7 @@ import type { ConfigSnapshot } from "../shared/tunnel/config";
 import type { EventInput } from "../shared/tunnel/events";
 import type { DhcpSnapshot } from "./dhcp/config";
 import { parseSnapshot } from "./dhcp/config";
+import { NeighbourReporter, readNeighbours } from "./discovery/neighbours";
 import type { BoundSocket } from "./dhcp/server";
 import { type DhcpService, startDhcp } from "./dhcp/service";
 import type { BootIntentInput, BootQuery } from "./http/intent";
@@ -32,6 +33,8 @@ export interface ServiceHost {
   emit(e: EventInput): Promise<number>;
   readonly config: ConfigSnapshot | null;
   onConfig(fn: (s: ConfigSnapshot) => void): () => void;
+  /** Is the region connected now? Absent: assumed so. */
+  online?(): boolean;
 }
 
 export interface BootServicesOptions {
@@ -47,6 +50,8 @@ export interface BootServicesOptions {
   images?: { fetch?: ImageFetcher; maxBytes?: number };
   /** The HTTP server's in-memory copy of hot images (default: 512 MiB or a quarter of RAM). */
   httpMemoryBytes?: number;
+  /** How often the served interface's neighbour table is read (default 60 s; 0: never). */
+  neighbourScanMs?: number;
   log: Logger;
 }
 
@@ -54,6 +59,7 @@ export interface BootServices {
   dhcp: DhcpService;
   tftp: TftpServer;
   http: BootHttpServer;
+  neighbours: NeighbourReporter;
   address: string;
   close(): Promise<void>;
 }
@@ -186,7 +192,26 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
   mkdirSync(dir, { recursive: true });
   const log = o.log;
   const leasesPath = join(dir, "leases.jsonl");
-  const dhcp = await startDhcp({ snapshot: dhcpSnapshot(host.config, httpPort), sockets: o.sockets, leasesPath, log, emit: dhcpEmitter(host, log) });
+  const neighbours = new NeighbourReporter({
+    iface: o.iface,
+    read: () => readNeighbours(o.iface),
+    emit: (e) => host.emit(e),
+    online: () => host.online?.() ?? true,
+    log,
+    ...(o.neighbourScanMs ? { intervalMs: o.neighbourScanMs } : {}),
+  });
+  const dhcpEmit = dhcpEmitter(host, log);
+  const dhcp = await startDhcp({
+    snapshot: dhcpSnapshot(host.config, httpPort),
+    sockets: o.sockets,
+    leasesPath,
+    log,
+    emit: (e) => {
+      dhcpEmit(e);
+      // The lease event itself tells the region: the neighbour entry that follows need not.
+      if (e.type === "dhcp.lease") neighbours.note({ ip: e.ip, mac: e.mac.toLowerCase() });
+    },
+  });
   const unsubscribe = host.onConfig((s) => {
     try {
       dhcp.update(dhcpSnapshot(s, httpPort));
@@ -284,6 +309,7 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     throw e;
   }
   presync(host.config);
+  if (o.neighbourScanMs !== 0) neighbours.start();
   log("info", "boot services started", {
     interface: o.iface,
     address,
@@ -298,10 +324,11 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     dhcp,
     tftp,
     http,
+    neighbours,
     address,
     async close() {
       unsubscribe();
-      await Promise.allSettled([http.close(), tftp.close(), dhcp.close()]);
+      await Promise.allSettled([http.close(), tftp.close(), dhcp.close(), neighbours.stop()]);
     },
   };
 }

@@ -201,6 +201,9 @@ async function ipAddresses(r: Req): Promise<Response> {
         created: maasTime(h.created_at),
         updated: maasTime(h.created_at),
         ...(withUser && h.owner ? { user: h.owner } : {}),
+        // Not in MAAS's answer (its observed addresses hang off an "unknown" interface): the
+        // only way a MAAS client learns who holds a discovered address or a MAC reservation.
+        ...(h.mac && !h.system_id ? { mac_address: h.mac } : {}),
         ...(withSummary && h.system_id
           ? {
               node_summary: {

@@ -5,6 +5,10 @@ import { z } from "zod";
 const mac = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, "a lower-case MAC address");
 const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, "an IPv4 address");
 const systemId = z.string().max(32);
+/** Either family, as `ip -j neigh` prints it; the region checks it properly. */
+const anyIp = z.string().regex(/^[0-9a-fA-F:.]{2,45}$/, "an IP address");
+/** Neighbours per `net.neighbours` event: bounds one event's D1 batch on the region. */
+export const MAX_NEIGHBOURS_PER_EVENT = 256;
 
 export const EventPayloads = {
   "dhcp.discover": z.strictObject({
@@ -24,6 +28,17 @@ export const EventPayloads = {
     output: z.string().max(200_000).optional(),
   }),
   "power.state": z.strictObject({ systemId, state: z.enum(["on", "off", "unknown", "error"]) }),
+  /**
+   * MAC/IP pairs in the kernel's neighbour table of the served interface that are new to the
+   * rack (or not reported for hours): the region keeps them as discovered addresses.
+   */
+  "net.neighbours": z.strictObject({
+    iface: z.string().min(1).max(64),
+    neighbours: z
+      .array(z.strictObject({ ip: anyIp, mac, seenAt: z.number().int().nonnegative() }))
+      .min(1)
+      .max(MAX_NEIGHBOURS_PER_EVENT),
+  }),
 } as const;
 
 export type EventType = keyof typeof EventPayloads;
@@ -38,6 +53,7 @@ export const RackEventSchema = z.discriminatedUnion("type", [
   eventOf("boot.request"),
   eventOf("metadata.result"),
   eventOf("power.state"),
+  eventOf("net.neighbours"),
 ]);
 
 export type RackEvent = z.infer<typeof RackEventSchema>;

@@ -98,6 +98,8 @@ function summary(e: RackEvent): string {
       return `DHCP lease ${e.data.ip} to ${e.data.mac}`;
     case "boot.request":
       return `${e.data.protocol} boot request for ${e.data.file}`;
+    case "net.neighbours":
+      return `${e.data.neighbours.length} neighbour(s) seen on ${e.data.iface}`;
     case "metadata.result":
       if (e.data.name === "cloudinit") return "cloud-init event relayed by the rack";
       return `${e.data.name === "status" ? "status report" : `result ${e.data.name}`}: ${e.data.status}`;

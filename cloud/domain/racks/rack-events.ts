@@ -7,6 +7,7 @@ import { z } from "zod";
 import { type InternalAction, NODE_STATUS } from "../../../shared/lifecycle";
 import type { RackEvent } from "../../../shared/tunnel/events";
 import { constantTimeEqual } from "../../auth/crypto";
+import { MAX_OBSERVATIONS, type Observation, recordDiscoveries } from "../discovery";
 import { machineEventStatement } from "../events";
 import { applyAction } from "../machines/transition";
 import { DeployedStorageSchema } from "../machines/storage";
@@ -26,13 +27,24 @@ const ARCHITECTURE: Record<string, string> = { "11": "arm64/generic" };
 export async function applyRackEvents(db: D1Database, rackId: string, events: RackEvent[], now = Date.now()): Promise<ApplyOutcome> {
   let configChanged = false;
   const seenMacs = new Set<string>();
+  const observed: Observation[] = [];
   for (const e of events) {
+    if (e.type === "dhcp.lease") observed.push({ ip: e.data.ip, mac: e.data.mac, seenAt: e.at, source: "dhcp" });
+    else if (e.type === "net.neighbours") for (const n of e.data.neighbours) observed.push({ ...n, source: "arp" });
     if (e.type === "dhcp.discover") {
       if (seenMacs.has(e.data.mac)) continue;
       seenMacs.add(e.data.mac);
       if (await enlist(db, rackId, e, now)) configChanged = true;
     } else if (e.type === "metadata.result") {
       if (await applyResult(db, rackId, e, now)) configChanged = true;
+    }
+  }
+  if (observed.length) {
+    // Discovery is advisory: a failure here must not undo what the other events did.
+    try {
+      for (let i = 0; i < observed.length; i += MAX_OBSERVATIONS) await recordDiscoveries(db, rackId, observed.slice(i, i + MAX_OBSERVATIONS), now);
+    } catch (e) {
+      console.warn(`discovery: could not record what rack ${rackId} saw`, String(e));
     }
   }
   return { configChanged };
