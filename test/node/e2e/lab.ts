@@ -304,7 +304,9 @@ export async function startLab(o: LabOptions): Promise<Lab> {
     ip("-n", ns.name, "link", "set", "br0", "up");
     // The site's VLAN 100 ends in the namespace's stack at <vlan.net>.1 through vlan-tap.py's
     // trunk port on the bridge (802.1Q in user space: this kernel has no 8021q).
-    const vlanPort = ns.spawn("python3", [join(import.meta.dirname, "vlan-tap.py"), "vtrunk", "vaccess", String(VLAN.vid)], { stdio: ["ignore", "pipe", "pipe"] });
+    const vlanPort = ns.spawn("python3", [join(import.meta.dirname, "vlan-tap.py"), "vtrunk", "vaccess", String(VLAN.vid)], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     started.push(vlanPort);
     await watchOutput(vlanPort).waitFor((l) => l === "ready", "the VLAN port", 10_000);
     ip("-n", ns.name, "link", "set", "vtrunk", "master", "br0");

@@ -209,16 +209,15 @@ async function checkBondedNetwork(sh: (cmd: string) => string, design: { nics: [
   expect(sh(`ip -4 -o addr show ${design.vlanIface}`)).toContain(` ${vlanAddr}/24 `);
   expect(sh("ip route show default").trim()).toMatch(new RegExp(`^default via ${lab.net.replaceAll(".", "\\.")}\\.1 dev br0\\b`));
   expect(sh("cat /sys/class/net/bond0/bonding/active_slave").trim()).toBe(first);
-  const session = lab.sshSession(
-    vlanAddr,
-    identity,
-    "for i in $(seq 1 40); do echo tick $i $(cat /sys/class/net/bond0/bonding/active_slave); sleep 1; done",
-  );
+  const session = lab.sshSession(vlanAddr, identity, "for i in $(seq 1 40); do echo tick $i $(cat /sys/class/net/bond0/bonding/active_slave); sleep 1; done");
   await sleep(10_000);
   await bios.setLink("n0", false);
   const s = await session;
   expect(s.code, s.out).toBe(0);
-  const ticks = s.out.trim().split("\n").filter((l) => l.startsWith("tick "));
+  const ticks = s.out
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("tick "));
   expect(ticks, s.out).toHaveLength(40);
   expect(ticks.at(-1)).toBe(`tick 40 ${second}`);
   expect(sh("cat /proc/net/bonding/bond0")).toMatch(new RegExp(`Slave Interface: ${first}\\nMII Status: down`));
