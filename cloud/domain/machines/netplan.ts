@@ -369,10 +369,10 @@ function addressing(iface: NetInterface, links: Checked[], n: MachineNetwork, ga
     // interfaces get theirs from the DHCP server.
     const addresses = unique([...n.nameservers, ...addressed.flatMap((l) => l.sub.subnet.dnsServers)]);
     const search = unique([...n.searchDomains, ...addressed.flatMap((l) => l.sub.subnet.searchDomains)]);
-    const ns: NonNullable<NetplanAddressing["nameservers"]> = {};
-    if (addresses.length > 0) ns.addresses = addresses;
-    if (search.length > 0) ns.search = search;
-    if (addresses.length > 0 || search.length > 0) out.nameservers = ns;
+    // Search domains ride with resolvers only: there is nothing to search without one, and
+    // Debian's cloud-init 22.4 refuses `nameservers` without `addresses` (a logged traceback,
+    // the global DNS entry dropped).
+    if (addresses.length > 0) out.nameservers = { addresses, ...(search.length > 0 ? { search } : {}) };
   }
   // A DHCP link without a subnet is DHCPv4: the contract's choice (MAAS would ask for both).
   if (links.some((l) => l.kind === "dhcp" && l.family !== 6)) out.dhcp4 = true;

@@ -4,7 +4,7 @@
 // installed and its ENI renderer comes first) and to netplan (Ubuntu's renderer), and the tests
 // check what the machine would configure. python3-yaml, cloud-init's own YAML library, reads the
 // documents back. Packages: test/deps/network.txt.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,7 +43,12 @@ function convert(n: MachineNetwork): Converted {
   const file = join(dir, "90-network.cfg");
   mkdirSync(dir, { recursive: true });
   writeFileSync(file, networkConfigYaml(n));
-  const run = (args: string[]) => execFileSync("cloud-init", ["devel", "net-convert", "-p", file, "-k", "yaml", ...args], { encoding: "utf8", stdio: "pipe" });
+  const run = (args: string[]) => {
+    const r = spawnSync("cloud-init", ["devel", "net-convert", "-p", file, "-k", "yaml", ...args], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    // cloud-init skips what it cannot parse with only a logged warning: that is a failure here.
+    expect(r.stderr, `cloud-init warned on:\n${readFileSync(file, "utf8")}`).not.toMatch(/WARNING|Traceback/);
+  };
   run(["-d", eniDir, "-D", "debian", "-O", "eni"]);
   run(["-d", netplanDir, "-D", "ubuntu", "-O", "netplan"]);
   return {
@@ -306,6 +311,23 @@ describe("rendered configuration through Debian's cloud-init", () => {
     expect(stanza(c.eni, "eth0")).toEqual({ method: "manual", auto: false, options: [] });
     expect(c.udev).toContain(`ATTR{address}=="${mac(1)}", NAME="eth0"`);
     expect(c.netplan).toEqual(config);
+  });
+
+  it("a subnet without DNS servers: no nameservers at all, search domains included (22.4 refuses search alone)", () => {
+    const bare: NetSubnet = { cidr: "10.9.0.0/24", gateway: null, dnsServers: [], searchDomains: ["lab.example"] };
+    const n = net({
+      interfaces: [
+        nic("eth0", 1),
+        { name: "eth0.42", type: "vlan", mac: "", mtu: null, parents: ["eth0"], vid: 42, links: [{ mode: "auto", address: "10.9.0.2", subnet: bare }] },
+      ],
+      defaultGateway: { v4: null, v6: null },
+    });
+    const config = renderNetworkConfig(n);
+    expect(config.vlans!["eth0.42"]).toEqual({ id: 42, link: "eth0", addresses: ["10.9.0.2/24"] });
+    const c = convert(n);
+    roundTrips(n, c);
+    expect(stanza(c.eni, "eth0.42").options).toEqual(expect.arrayContaining(["address 10.9.0.2/24", "vlan-raw-device eth0"]));
+    expect(c.eni).not.toContain("dns-search");
   });
 
   it("IPv6: a static address with gateway6 beside IPv4 on the same NIC", () => {
