@@ -188,6 +188,14 @@ export function machineInterfaceRoutes(app: Hono<AppEnv>) {
     },
   );
 
+  /** The interface a link change is about, on a machine whose network may change now. */
+  const editableTarget = async (c: Ctx) => {
+    const m = await loadMachine(c, "machine.edit");
+    const { hit } = await target(c, m);
+    assertNetworkEditable(m);
+    return { m, hit };
+  };
+
   const links = async (c: Ctx, id: number) => ({ items: (await linksOf(c.env.DB, [id])).filter((l) => l.kind !== "discovered").map(linkView) });
 
   def(
@@ -208,9 +216,7 @@ export function machineInterfaceRoutes(app: Hono<AppEnv>) {
     "/machines/:id/interfaces/:iface/links",
     { summary: "Link an interface to a subnet: auto, static, dhcp or link_up", tag: "machines", body: LinkBody, roles: "operator, admin", status: 201 },
     async (c) => {
-      const m = await loadMachine(c, "machine.edit");
-      const { hit } = await target(c, m);
-      assertNetworkEditable(m);
+      const { m, hit } = await editableTarget(c);
       const b = await readJson(c, LinkBody);
       if (b.subnet_id !== undefined) {
         const s = await c.env.DB.prepare("SELECT site_id FROM subnets WHERE id = ?").bind(b.subnet_id).first<{ site_id: number | null }>();
@@ -238,9 +244,7 @@ export function machineInterfaceRoutes(app: Hono<AppEnv>) {
     "/machines/:id/interfaces/:iface/links/:link",
     { summary: "Unlink an interface from a subnet (one link, by id)", tag: "machines", roles: "operator, admin", status: 204 },
     async (c) => {
-      const m = await loadMachine(c, "machine.edit");
-      const { hit } = await target(c, m);
-      assertNetworkEditable(m);
+      const { m, hit } = await editableTarget(c);
       const id = c.req.param("link") ?? "";
       if (!/^\d+$/.test(id) || !(await unlinkSubnet(c.env.DB, c.get("caller").username, m, hit, Number(id)))) throw notFound("link");
       await pushConfig(c, m);
@@ -259,9 +263,7 @@ export function machineInterfaceRoutes(app: Hono<AppEnv>) {
       roles: "operator, admin",
     },
     async (c) => {
-      const m = await loadMachine(c, "machine.edit");
-      const { hit } = await target(c, m);
-      assertNetworkEditable(m);
+      const { m, hit } = await editableTarget(c);
       const b = await readJson(c, GatewayBody);
       await setDefaultGateway(c.env.DB, c.get("caller").username, m, hit, b.link_id);
       return c.json(await links(c, hit.id));

@@ -68,6 +68,17 @@ async function until<T>(what: string, f: () => Promise<T | null | undefined | fa
   }
 }
 
+/** The machine row linkSubnet takes and its first interface. */
+async function machineAndEth0(sid: string) {
+  const m = (await env.DB.prepare("SELECT id, system_id AS systemId, hostname, site_id AS siteId, status FROM machines WHERE system_id = ?")
+    .bind(sid)
+    .first<{ id: number; systemId: string; hostname: string; siteId: number; status: number }>())!;
+  const eth0 = (await env.DB.prepare("SELECT id, name FROM interfaces WHERE machine_id = ? ORDER BY id LIMIT 1")
+    .bind(m.id)
+    .first<{ id: number; name: string }>())!;
+  return { m, eth0 };
+}
+
 describe("discovered addresses", () => {
   it("a neighbour the rack reports over the tunnel becomes a discovered row with its MAC and the time it was seen", async () => {
     const rack = await connect(rackId, credential, { journal: "disc-j1" });
@@ -92,12 +103,7 @@ describe("discovered addresses", () => {
 
   it("never touches a link or a reservation holding the address", async () => {
     const sid = await makeMachine({ status: S.READY, site: "disc-site", mac: "52:54:00:d1:01:01" });
-    const m = (await env.DB.prepare("SELECT id, system_id AS systemId, hostname, site_id AS siteId, status FROM machines WHERE system_id = ?")
-      .bind(sid)
-      .first<{ id: number; systemId: string; hostname: string; siteId: number; status: number }>())!;
-    const eth0 = (await env.DB.prepare("SELECT id, name FROM interfaces WHERE machine_id = ? ORDER BY id LIMIT 1")
-      .bind(m.id)
-      .first<{ id: number; name: string }>())!;
+    const { m, eth0 } = await machineAndEth0(sid);
     await linkSubnet(env.DB, "test", m, eth0, { mode: "static", subnetId, ip: "10.61.0.30" });
     const auto = await linkSubnet(env.DB, "test", m, eth0, { mode: "auto", subnetId });
     const autoIp = await allocateAutoLink(env.DB, { id: auto, subnetId, what: "test" });
@@ -143,12 +149,7 @@ describe("discovered addresses", () => {
     expect(s.status, s.text).toBe(201);
     await applyRackEvents(env.DB, rackId, [neighbours([{ ip: "10.63.0.1", mac: "52:54:00:d1:04:01" }])]);
     const sid = await makeMachine({ status: S.READY, site: "disc-site", mac: "52:54:00:d1:04:02" });
-    const m = (await env.DB.prepare("SELECT id, system_id AS systemId, hostname, site_id AS siteId, status FROM machines WHERE system_id = ?")
-      .bind(sid)
-      .first<{ id: number; systemId: string; hostname: string; siteId: number; status: number }>())!;
-    const eth0 = (await env.DB.prepare("SELECT id, name FROM interfaces WHERE machine_id = ? ORDER BY id LIMIT 1")
-      .bind(m.id)
-      .first<{ id: number; name: string }>())!;
+    const { m, eth0 } = await machineAndEth0(sid);
     const link = await linkSubnet(env.DB, "test", m, eth0, { mode: "auto", subnetId: s.json.id });
     expect(await allocateAutoLink(env.DB, { id: link, subnetId: s.json.id, what: "test" })).toBe("10.63.0.2");
     const u = await call(admin, "GET", `/subnets/${s.json.id}/utilisation`);
