@@ -15,7 +15,7 @@ import {
   subnetSpace,
 } from "../domain/addresses";
 import { type LinkRow, linksOf } from "../domain/machines/interfaces";
-import { notifyConfigChanged } from "../domain/racks/commands";
+import { pushConfigAfter } from "../domain/racks/commands";
 import { ApiError } from "../http/errors";
 import { netCache } from "./load";
 import { subnetByKey, subnetsJson, visibleSubnets } from "./net";
@@ -100,7 +100,7 @@ async function addressesJson(r: Req, rows: AddressListing[]) {
 
 /** A reservation for a MAC is one the rack's DHCP serves: tell the site's racks. */
 async function pushConfig(r: Req, siteId: number | null) {
-  await notifyConfigChanged(r.c.env, siteId).catch((e: unknown) => console.warn("config push after a reservation failed", String(e)));
+  await pushConfigAfter(r.c.env, siteId, "a reservation");
 }
 
 const ReadQuery = z.object({

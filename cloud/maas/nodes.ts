@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { NETWORK_EDITABLE, STATUS_NAME, type Status } from "../../shared/lifecycle";
 import { createInterfaceKind, deleteInterfaceKind, interfaceKinds, type InterfaceChanges, updateInterfaceKind } from "../domain/machines/interface-kinds";
-import { notifyConfigChanged } from "../domain/racks/commands";
+import { pushConfigAfter } from "../domain/racks/commands";
 import { ApiError } from "../http/errors";
 import {
   addInterface,
@@ -54,7 +54,7 @@ function editable(m: MachineRow) {
 
 /** The rack's DHCP reserves link addresses by MAC: a changed link is news for the site's racks. */
 async function pushConfig(r: Req, m: MachineRow) {
-  await notifyConfigChanged(r.c.env, m.siteId).catch((e: unknown) => console.warn("config push after a link change failed", String(e)));
+  await pushConfigAfter(r.c.env, m.siteId, "a link change");
 }
 
 async function answer(r: Req, m: MachineRow, id: number) {

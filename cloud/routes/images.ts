@@ -7,7 +7,7 @@ import { z } from "zod";
 import { IMAGE_FORMATS } from "../../shared/images";
 import { isGlobalAdmin } from "../auth/roles";
 import { authenticateRack } from "../domain/racks/credentials";
-import { notifyConfigChanged } from "../domain/racks/commands";
+import { pushConfigAfter } from "../domain/racks/commands";
 import type { AppEnv } from "../http/context";
 import { ApiError, badRequest, conflict, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
@@ -90,7 +90,7 @@ export function imageRoutes(app: Hono<AppEnv>) {
       }
       if (!stored.ok) throw badRequest("the upload was cut short");
       // Racks pre-fetch what their snapshot lists: a new image reaches every site's cache now.
-      await notifyConfigChanged(c.env, null).catch((e: unknown) => console.warn("config push after an image upload failed", String(e)));
+      await pushConfigAfter(c.env, null, "an image upload");
       return c.json(stored.row);
     },
   );

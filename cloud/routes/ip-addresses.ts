@@ -14,7 +14,7 @@ import {
   subnetSpace,
   utilisation,
 } from "../domain/addresses";
-import { notifyConfigChanged } from "../domain/racks/commands";
+import { pushConfigAfter } from "../domain/racks/commands";
 import type { AppEnv, Ctx } from "../http/context";
 import { ApiError, badRequest, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
@@ -49,7 +49,7 @@ async function subnetFor(c: Ctx, key: string | number): Promise<SubnetSpace | nu
 
 /** A reservation for a MAC is one the rack's DHCP serves: tell the site's racks. */
 async function pushConfig(c: Ctx, siteId: number | null): Promise<void> {
-  await notifyConfigChanged(c.env, siteId).catch((e: unknown) => console.warn("config push after a reservation failed", String(e)));
+  await pushConfigAfter(c.env, siteId, "a reservation");
 }
 
 function serialize(r: AddressListing) {

@@ -8,7 +8,7 @@ import type { AppEnv, Ctx } from "../http/context";
 import { badRequest, conflict, notFound } from "../http/errors";
 import { def } from "../http/openapi";
 import { macSchema, readJson } from "../http/validate";
-import { notifyConfigChanged } from "../domain/racks/commands";
+import { pushConfigAfter } from "../domain/racks/commands";
 import { addInterface, type LinkRow, linkSubnet, linksOf, setDefaultGateway, unlinkSubnet } from "../domain/machines/interfaces";
 import {
   assertNetworkEditable,
@@ -99,7 +99,7 @@ const linkView = (l: LinkRow) => ({ id: l.id, mode: l.kind, subnet_id: l.subnet_
 
 /** The rack's DHCP reserves STATIC and sticky addresses by MAC: a changed link is news for the site's racks. */
 async function pushConfig(c: Ctx, m: MachineRow) {
-  await notifyConfigChanged(c.env, m.siteId).catch((e: unknown) => console.warn("config push after a link change failed", String(e)));
+  await pushConfigAfter(c.env, m.siteId, "a link change");
 }
 
 export function machineInterfaceRoutes(app: Hono<AppEnv>) {

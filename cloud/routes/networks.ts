@@ -9,7 +9,7 @@ import { badRequest, conflict, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
 import { nameSchema, readJson, readQuery } from "../http/validate";
 import { idByName } from "../machines/load";
-import { notifyConfigChanged } from "../domain/racks/commands";
+import { pushConfigAfter } from "../domain/racks/commands";
 
 const ipv4 = z.string().refine((s) => ipToInt(s) !== null, "an IPv4 address");
 const cidrSchema = z.string().refine((s) => parseCidr(s) !== null, "a CIDR like 10.0.0.0/24 (network address, prefix 0-32)");
@@ -63,7 +63,7 @@ function serializeSubnet(s: SubnetRow, ranges: unknown[]) {
 /** Racks serve DHCP from a snapshot of these tables: tell the site's racks when they change. */
 async function pushConfig(c: Ctx, siteId: number | null): Promise<void> {
   if (siteId === null) return;
-  await notifyConfigChanged(c.env, siteId).catch((e: unknown) => console.warn("config push after a network edit failed", String(e)));
+  await pushConfigAfter(c.env, siteId, "a network edit");
 }
 
 export function networkRoutes(app: Hono<AppEnv>) {

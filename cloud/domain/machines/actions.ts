@@ -6,7 +6,7 @@ import { randomString } from "../../auth/crypto";
 import type { Env } from "../../env";
 import { ApiError } from "../../http/errors";
 import { allocateMachineAddresses, undoAllocations } from "../addresses";
-import { notifyConfigChanged } from "../racks/commands";
+import { pushConfigAfter } from "../racks/commands";
 import { lifecyclePower, powerPlanFor } from "./lifecycle-power";
 import { deployNetworkConfig } from "./network-config";
 import type { Actor } from "./records";
@@ -47,7 +47,7 @@ export async function runAction(env: Env, actor: Actor, m: ActionMachine, action
   // The site's racks decide what this machine boots from their snapshot: tell them now, not
   // at their next reconnect (and before a power on, so the machine boots what it should).
   // A rack that cannot be told gets it then; the action stands.
-  const push = () => notifyConfigChanged(env, m.siteId).catch((e: unknown) => console.warn("config push after an action failed", String(e)));
+  const push = () => pushConfigAfter(env, m.siteId, "an action");
   await push();
   const plan = powerPlanFor(action, m.status, to, m.previousStatus);
   if (!plan) return;

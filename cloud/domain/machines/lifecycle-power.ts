@@ -13,7 +13,7 @@ import { recordEvent } from "../events";
 import { openPowerParams } from "./power-params";
 import { applyAction } from "./transition";
 import type { MachineOnSite } from "./types";
-import { type CommandStep, dispatchRackCommands, notifyConfigChanged } from "../racks/commands";
+import { type CommandStep, dispatchRackCommands, pushConfigAfter } from "../racks/commands";
 import type { CommandOutcome, StoredCommand } from "../racks/delivery";
 
 /** The lifecycle step a command's result ends (landing.ts): release → READY, rescue exit → where the machine was. */
@@ -124,7 +124,7 @@ export async function commissionPower(
   status: number,
   actor: string,
 ): Promise<PowerResult> {
-  await notifyConfigChanged(env, m.siteId).catch((e: unknown) => console.warn("config push after commission failed", String(e)));
+  await pushConfigAfter(env, m.siteId, "commission");
   return lifecyclePower(
     env,
     { id: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, rackId: m.rackId, status },

@@ -135,6 +135,14 @@ export async function dispatchRackCommands(env: Env, target: RackCommandTarget, 
 
 /** Region code that changes what a site's racks serve (subnets, boot intents) calls this. */
 /** Tells the connected racks of a site (or of every site, with null) that their snapshot changed. */
+/**
+ * notifyConfigChanged after a change that stands whether or not a rack hears of it now: a rack
+ * that cannot be told gets the snapshot at its next reconnect. `after` names the change in the log.
+ */
+export async function pushConfigAfter(env: Env, siteId: number | null, after: string): Promise<void> {
+  await notifyConfigChanged(env, siteId).catch((e: unknown) => console.warn(`config push after ${after} failed`, String(e)));
+}
+
 export async function notifyConfigChanged(env: Env, siteId: number | null): Promise<void> {
   const { results } = await env.DB.prepare("SELECT id FROM racks WHERE (?1 IS NULL OR site_id = ?1) AND revoked_at IS NULL AND connected = 1")
     .bind(siteId)
