@@ -137,6 +137,40 @@ function watch(o: Ours, t0: number, lines: string[]): { stop(): Record<string, n
   };
 }
 
+/**
+ * With PLINTH_BENCH_E2E_TRACE=<dir>: every console line of a Debian round with the time it
+ * appeared (s from the round's start, polled every 100 ms), one file per side and round, to
+ * find where one side's boot waits when the figures differ.
+ */
+function trace(name: string, t0: number, read: () => string): { stop(): void } {
+  const dir = process.env.PLINTH_BENCH_E2E_TRACE;
+  if (!dir) return { stop() {} };
+  mkdirSync(dir, { recursive: true });
+  const from = read().length;
+  let seen = 0;
+  let partial = "";
+  const out: string[] = [];
+  const tick = () => {
+    const text = read().slice(from);
+    const fresh = partial + text.slice(seen);
+    seen = text.length;
+    const lines = fresh.split(/\r?\n/);
+    partial = lines.pop() ?? "";
+    const at = secs(performance.now() - t0)
+      .toFixed(2)
+      .padStart(8);
+    for (const l of lines) out.push(`${at} ${l.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "")}`);
+  };
+  const timer = setInterval(tick, 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      tick();
+      writeFileSync(join(dir, `${name}.txt`), `${out.join("\n")}\n`);
+    },
+  };
+}
+
 interface OursRound {
   ready: number;
   deployed: number;
@@ -182,16 +216,20 @@ async function oursRound(o: Ours): Promise<OursRound> {
 const DEBIAN_STEPS = ["partitioning", "unpacking", "bootloader", "cloud-init config", "installed", "disk boot", "first report", "modules-final"] as const;
 type Steps = Partial<Record<(typeof DEBIAN_STEPS)[number], number>>;
 
+let oursDebianRounds = 0;
+
 async function oursDebianRound(o: Ours): Promise<{ deployed: number; steps: Steps }> {
   const wall0 = Date.now();
   const t0 = performance.now();
   const w = watch(o, t0, ["mode deploy done", "booting from local disk"]);
+  const tr = trace(`debian-ours-${++oursDebianRounds}`, t0, () => o.vm.console());
   const a = await api(o.r, "POST", `/machines/${o.id}/allocate`, {});
   if (a.status !== 200) throw new Error(`allocate: ${JSON.stringify(a.json)}`);
   const d = await api(o.r, "POST", `/machines/${o.id}/deploy`, { osystem: "debian", distro_series: "bookworm" });
   if (d.status !== 200) throw new Error(`deploy: ${JSON.stringify(d.json)}`);
   const deployed = await waitStatus(o, "Deployed", t0, DEBIAN_PHASE_MS);
   const seen = w.stop();
+  tr.stop();
   // The rack relays the environment's progress and cloud-init's events as they come (the
   // tunnel is up): the region's event times place each step.
   const ev = (await api(o.r, "GET", `/events?machine=${o.id}&limit=500`)).json.items as { type: string; description: string; created_at: number }[];
@@ -325,6 +363,8 @@ async function refDebianRound(ref: Ref, n: number, image: { sha256: string; size
   const t0 = performance.now();
   const deadline = t0 + DEBIAN_PHASE_MS;
   const first = ref.requests.length;
+  const readConsole = () => (existsSync(join(vdir, "console.log")) ? readFileSync(join(vdir, "console.log"), "utf8") : "");
+  const tr = trace(`debian-ref-${n + 1}`, t0, readConsole);
   await refBoot(ref, refQemuArgs(VM, vdir, disk), null, deadline);
   const exited = performance.now() - t0;
   if (!ref.requests.slice(first).some(statusIs("installed"))) throw fail("deploy did not post installed");
@@ -332,6 +372,7 @@ async function refDebianRound(ref: Ref, n: number, image: { sha256: string; size
   if ((await refBoot(ref, refQemuArgs(VM, vdir, disk), (p) => event(p, "finish", "modules-final"), deadline)) !== "done")
     throw fail("the deployed Debian did not report modules-final");
   const deployed = performance.now() - t0;
+  tr.stop();
   const posts = ref.requests.slice(first);
   const at = (test: (p: Post) => boolean) => {
     const p = posts.find(test);
@@ -466,7 +507,7 @@ export async function run(): Promise<BenchRow[]> {
       reference: { name: refName, value: secs(median(refD)) },
       target: TARGET,
       note:
-        `ours: from POST /machines/{id}/allocate (then deploy osystem custom, distro_series testdisk) until GET shows Deployed: power on over IPMI, PXE, deploy environment fetches its instructions and writes testdisk.raw.zst (24 MiB raw) from the appliance's cache, reports installed, reboots (QEMU in place), PXE again where the appliance answers "boot from local disk" (sanboot), the disk boots and phones home to the appliance → region → Deployed. ` +
+        `ours: from POST /machines/{id}/allocate (then deploy osystem custom, distro_series testdisk) until GET shows Deployed: power on over IPMI, PXE, deploy environment fetches its instructions and writes testdisk.raw.zst (24 MiB raw) from the appliance's cache, reports installed, reboots (the lab's BIOS VM restarts QEMU on a guest reboot, as the reference does: a reset in place under TCG slowed the next boot's first large memory writes about tenfold), PXE again where the appliance answers "boot from local disk" (sanboot), the disk boots and phones home to the appliance → region → Deployed. ` +
         `reference: from QEMU start with a static deploy script until the phone-home POST reaches the static server: same deploy environment and image from the static server, reboot makes QEMU exit (-no-reboot), QEMU is started again network first like ours and PXE boots a static script that now says "boot from local disk" (sanboot; the swap of that file is free, the restart is counted), the disk boots and phones home. Both sides pay the same second PXE round (about 18 s under TCG); an earlier version of this bench restarted the reference disk first and measured 0.71-0.81 for that reason alone. ` +
         `Samples (s) ours ${each(oursD)}; reference ${each(refD)}. Ours, medians from the allocate call: ${marks(deployedMarks)}; reference, medians from QEMU start: ${marks(refMarks)}. ${host(ROUNDS)}.`,
     }),
@@ -479,7 +520,7 @@ export async function run(): Promise<BenchRow[]> {
       target: TARGET,
       note:
         `Debian bookworm from root.tgz (${Math.round(debian.size / 2 ** 20)} MiB, built by npm run images -- os debian/bookworm), flat layout on the 4 GiB disk, stock cloud-init. ` +
-        `ours: from POST /machines/{id}/allocate (then deploy debian/bookworm) until GET shows Deployed: power on over IPMI, PXE, the installer partitions (GPT, bios_grub, ext4 root), unpacks the tarball from the appliance's cache, installs GRUB in a chroot, writes 90_plinth.cfg (the rack's MAAS datasource with the node's OAuth token and its webhook reporter), reboots, PXE again where the rack answers "local", GRUB boots Debian, cloud-init reads the rack's MAAS metadata API and reports each stage to it; modules-final's finish reaches the region through the tunnel → Deployed. ` +
+        `ours: from POST /machines/{id}/allocate (then deploy debian/bookworm) until GET shows Deployed: power on over IPMI, PXE, the installer partitions (GPT, bios_grub, ext4 root), unpacks the tarball from the appliance's cache, installs GRUB in a chroot, writes 90_plinth.cfg (the rack's MAAS datasource with the node's OAuth token and its webhook reporter), reboots (QEMU restarted, as above), PXE again where the rack answers "local", GRUB boots Debian, cloud-init reads the rack's MAAS metadata API and reports each stage to it; modules-final's finish reaches the region through the tunnel → Deployed. ` +
         `reference: the same environment and image from the static server with a static deploy document whose cloud-init configuration names a NoCloud-net seed (meta-data, user-data, vendor-data with the same phone_home) and a webhook reporter on the static server; QEMU restarted network first after the reboot with a static "local disk" script; ends when modules-final's finish reaches the static server. ` +
         `Samples (s) ours ${each(oursDeb)}; reference ${each(refDeb)}. Medians by step, seconds from the start (ours: the region's event times, the console; reference: the static server's receipts): ours ${steps(oursDebSteps)}; reference ${steps(refDebSteps)}. ${host(DEBIAN_ROUNDS)}.`,
     }),
