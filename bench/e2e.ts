@@ -9,7 +9,8 @@
 // Debian image is built from nothing (bench/e2e/build.ts) and timed.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { Readable } from "node:stream";
 import { join } from "node:path";
 import { buildOsImage, imagesDir, type Lab, type LabVm, startLab } from "../test/node/e2e/lab";
 import { requireRoot } from "../test/node/rig/netns";
@@ -45,18 +46,36 @@ interface Ours {
 /** The Debian image both sides deploy: root.tgz of `npm run images -- os debian/bookworm`. */
 const DEBIAN_TGZ = join(imagesDir, "os", "debian-bookworm", "root.tgz");
 
-/** Puts an image into the region's store, as `plinth images upload` does; returns its sha256. */
+/**
+ * Puts an image into the region's store, as `plinth images upload` does (streamed, with its
+ * length); returns its sha256. A whole-buffer PUT of the 268 MiB tarball failed with EPIPE
+ * when other work shared the cores; the stream is retried once before the bench gives up.
+ */
 async function uploadImage(r: Region, file: string, image: { osystem: string; series: string; format: string }): Promise<string> {
-  const bytes = readFileSync(file);
-  const sha = createHash("sha256").update(bytes).digest("hex");
+  const sha = createHash("sha256").update(readFileSync(file)).digest("hex");
   const img = await api(r, "POST", "/boot-images", image);
   if (img.status !== 201) throw new Error(`boot image ${image.osystem}/${image.series}: ${JSON.stringify(img.json)}`);
-  const put = await fetch(`${r.url}/api/v1/boot-images/${img.json.id}/content`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${r.admin}`, "x-content-sha256": sha, "content-type": "application/octet-stream" },
-    body: bytes,
-  });
-  if (put.status !== 200) throw new Error(`image content ${image.osystem}/${image.series}: ${put.status} ${await put.text()}`);
+  const put = () =>
+    fetch(`${r.url}/api/v1/boot-images/${img.json.id}/content`, {
+      method: "PUT",
+      headers: {
+        authorization: `Bearer ${r.admin}`,
+        "x-content-sha256": sha,
+        "content-type": "application/octet-stream",
+        "content-length": String(statSync(file).size),
+      },
+      body: Readable.toWeb(createReadStream(file)) as ReadableStream,
+      duplex: "half",
+    } as RequestInit);
+  let res: Response;
+  try {
+    res = await put();
+  } catch (e) {
+    console.warn(`e2e: uploading ${image.osystem}/${image.series} failed (${(e as Error).message}); once more`);
+    await sleep(5000);
+    res = await put();
+  }
+  if (res.status !== 200) throw new Error(`image content ${image.osystem}/${image.series}: ${res.status} ${await res.text()}`);
   return sha;
 }
 
