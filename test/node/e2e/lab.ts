@@ -148,7 +148,6 @@ export function qemuScript(vm: VmSpec, dir: string, disk: string, tap: string): 
   const blk = (i: number) => ["-device", `virtio-blk-pci,drive=d0,serial=PLX-${vm.name.toUpperCase()},bootindex=${i}`];
   const q = (a: string[]) => a.map((x) => `'${x}'`).join(" ");
   const bios = vm.firmware === "bios";
-  // SeaBIOS resets as well, 60 s after "No bootable device": a restart too.
   const ovmf = bios
     ? []
     : [
@@ -157,6 +156,7 @@ export function qemuScript(vm: VmSpec, dir: string, disk: string, tap: string): 
         "-drive",
         `if=pflash,format=raw,unit=1,file=${join(dir, "OVMF_VARS.fd")}`,
       ];
+  // A reboot restarts QEMU; so does SeaBIOS's own reset, 60 s after "No bootable device" (the grep below).
   return `#!/bin/sh
 dir='${dir}'
 echo $$ > "$dir/qemu.pid"
