@@ -563,3 +563,29 @@ export const ipAddresses = sqliteTable(
     check("ip_addresses_subnet_needed", sql`${t.subnetId} IS NOT NULL OR ${t.kind} = 'link_up'`),
   ],
 );
+
+/**
+ * Region-wide settings (MAAS's get_config/set_config): one row per setting that differs from its
+ * default, the value JSON-encoded. Which names exist, their types and defaults live in
+ * cloud/domain/settings.ts, so an unknown name never reaches this table.
+ */
+export const settings = sqliteTable("settings", {
+  name: text("name").primaryKey(),
+  value: text("value").notNull(),
+  updatedAt: integer("updated_at").notNull().default(now),
+});
+
+/** A user's X.509 certificates (MAAS's SSL keys), PEM text as uploaded; a user holds each once. */
+export const sslKeys = sqliteTable(
+  "ssl_keys",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    key: text("key").notNull(),
+    fingerprint: text("fingerprint").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("ssl_keys_user_fingerprint").on(t.userId, t.fingerprint)],
+);

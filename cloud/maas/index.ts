@@ -14,6 +14,8 @@ import { machineOps } from "./machine-ops";
 import { machineHandler, machinesHandler } from "./machines";
 import { networkHandlers } from "./networks";
 import { nodeHandlers } from "./nodes";
+import { prefsHandlers } from "./prefs";
+import { serverHandlers } from "./server";
 import { authenticate } from "./oauth";
 import { apiHash, type Method, RouteTable } from "./table";
 import { API, errorResponse, MaasError, readBody, requestParams } from "./wire";
@@ -27,6 +29,8 @@ table.add(
   ...networkHandlers,
   ...accountHandlers,
   ...fileHandlers,
+  ...prefsHandlers,
+  ...serverHandlers,
 );
 
 /** Who an anonymous request acts as: no role anywhere, so every permission check refuses. */
