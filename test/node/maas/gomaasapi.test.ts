@@ -1,5 +1,6 @@
 // Juju's real MAAS client (gomaasapi from Debian's golang-github-juju-gomaasapi-dev) runs
-// Juju's provider flow, then the network flow of netflow.go (bond, VLAN interface, links), against
+// Juju's provider flow, then the network flow of netflow.go (bond, VLAN interface, links) and the
+// account flow of accountflow.go (users, SSH keys, settings), against
 // a local region started the way `npm start` starts it.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -162,4 +163,24 @@ it("networks through gomaasapi: space, VLAN and subnets; bond, VLAN interface, A
   // Release gives the AUTO address back; the bond, the VLAN interface and the STATIC address stay.
   expect(out("net-release")).toBe("Ready bond0 links static 10.77.0.0/24 10.77.0.10; bond0.42 links auto 10.42.0.0/24 ");
   expect(lines[lines.length - 1]).toBe("network flow passed");
+});
+
+it("the account side through gomaasapi: users created and deleted, SSH keys, get_config/set_config, refusals", () => {
+  const run = spawnSync(binary, ["account", `${url}/MAAS/`, maasKey], { encoding: "utf8", timeout: 60_000 });
+  const lines = run.stdout.trim().split("\n");
+  expect(run.stderr, run.stdout).toBe("");
+  expect(run.status, run.stdout).toBe(0);
+  const out = (step: string) => lines.find((l) => l.startsWith(`ok ${step}: `))?.slice(`ok ${step}: `.length);
+  expect(out("acct-create-user")).toBe("juju-user superuser=false");
+  expect(out("acct-refuse-duplicate")).toMatch(/^400 .*already exists/);
+  expect(out("acct-list-users")).toBe("juju-user listed=true");
+  expect(out("acct-add-sshkey")).toBe("id 135518800870634");
+  expect(out("acct-list-sshkeys")).toBe("1");
+  expect(out("acct-read-sshkey")).toBe("true");
+  expect(out("acct-delete-sshkey")).toMatch(/^then 404 /);
+  expect(out("acct-get-config")).toBe("ubuntu/noble");
+  expect(out("acct-set-config")).toBe("ntp.example.com true");
+  expect(out("acct-refuse-config")).toMatch(/^400 .*whole number/);
+  expect(out("acct-delete-user")).toMatch(/^then 404 /);
+  expect(lines[lines.length - 1]).toBe("account flow passed");
 });
