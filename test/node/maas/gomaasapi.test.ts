@@ -26,6 +26,7 @@ let region: RegionLocal;
 let child: unknown;
 let url = "";
 let maasKey = "";
+let nativeKey = "";
 
 async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
@@ -84,6 +85,7 @@ beforeAll(async () => {
   const admin = await region.bootstrapAdmin(url, stateDir);
   if (!admin) throw new Error("bootstrap refused on a fresh region");
   maasKey = admin.maas_api_key;
+  nativeKey = admin.api_key;
 });
 
 afterAll(async () => {
@@ -165,7 +167,19 @@ it("networks through gomaasapi: space, VLAN and subnets; bond, VLAN interface, A
   expect(lines[lines.length - 1]).toBe("network flow passed");
 });
 
-it("the account side through gomaasapi: users created and deleted, SSH keys, get_config/set_config, refusals", () => {
+it("the account side through gomaasapi: users created and deleted, SSH keys, get_config/set_config, rack controllers, refusals", async () => {
+  // A rack appliance enrolled the way one is on a site: it is the rack controller listed.
+  const api = async (path: string, body: unknown, key?: string) => {
+    const r = await fetch(`${url}/api/v1${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    expect(r.status, path).toBeLessThan(300);
+    return (await r.json()) as Record<string, string>;
+  };
+  const token = await api("/racks/enrol-tokens", { site: "default" }, nativeKey);
+  await api("/racks/enrol", { token: token["token"], hostname: "juju-rack", version: "test" });
   const run = spawnSync(binary, ["account", `${url}/MAAS/`, maasKey], { encoding: "utf8", timeout: 60_000 });
   const lines = run.stdout.trim().split("\n");
   expect(run.stderr, run.stdout).toBe("");
@@ -181,6 +195,7 @@ it("the account side through gomaasapi: users created and deleted, SSH keys, get
   expect(out("acct-get-config")).toBe("ubuntu/noble");
   expect(out("acct-set-config")).toBe("ntp.example.com true");
   expect(out("acct-refuse-config")).toMatch(/^400 .*whole number/);
+  expect(out("acct-rack-controllers")).toBe("juju-rack");
   expect(out("acct-delete-user")).toMatch(/^then 404 /);
   expect(lines[lines.length - 1]).toBe("account flow passed");
 });

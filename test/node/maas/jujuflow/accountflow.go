@@ -2,12 +2,13 @@
 // gomaasapi's low-level MAASObject client (its typed Controller has no users, keys or config):
 // a user created and read back, an SSH key added, listed, read and deleted under
 // account/prefs/sshkeys/, settings read and written with get_config/set_config, a refused
-// set_config, and the user deleted.
+// set_config, the rack controllers listed, and the user deleted.
 package main
 
 import (
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/juju/gomaasapi"
 )
@@ -99,6 +100,19 @@ func runAccount(base, key string) {
 	}
 	_, err = config.CallPost("set_config", url.Values{"name": {"default_dns_ttl"}, "value": {"soon"}})
 	ok("acct-refuse-config", "%s", refused("acct-refuse-config", err))
+
+	racks, err := maas.GetSubObject("rackcontrollers/").CallGet("", nil)
+	if err != nil {
+		fail("acct-rack-controllers", err)
+	}
+	rl, _ := racks.GetArray()
+	names := []string{}
+	for _, x := range rl {
+		m, _ := x.GetMap()
+		n, _ := m["hostname"].GetString()
+		names = append(names, n)
+	}
+	ok("acct-rack-controllers", "%s", strings.Join(names, ","))
 
 	if err := maas.GetSubObject("users/juju-user/").Delete(); err != nil {
 		fail("acct-delete-user", err)
