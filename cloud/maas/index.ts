@@ -9,11 +9,15 @@ import { createApiKey } from "../domain/users";
 import { accountHandlers } from "./account";
 import { machinesOps } from "./allocate";
 import { catalogHandlers } from "./catalog";
+import { controllerHandlers } from "./controllers";
 import { fileHandlers } from "./files";
 import { machineOps } from "./machine-ops";
 import { machineHandler, machinesHandler } from "./machines";
 import { networkHandlers } from "./networks";
+import { miscHandlers } from "./misc";
 import { nodeHandlers } from "./nodes";
+import { notificationHandlers } from "./notifications";
+import { packageRepoHandlers } from "./package-repos";
 import { prefsHandlers } from "./prefs";
 import { serverHandlers } from "./server";
 import { authenticate } from "./oauth";
@@ -31,6 +35,10 @@ table.add(
   ...fileHandlers,
   ...prefsHandlers,
   ...serverHandlers,
+  ...controllerHandlers,
+  ...notificationHandlers,
+  ...packageRepoHandlers,
+  ...miscHandlers,
 );
 
 /** Who an anonymous request acts as: no role anywhere, so every permission check refuses. */
