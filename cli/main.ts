@@ -6,7 +6,9 @@ import { type Command, type Ctx, GLOBAL_OPTIONS, type Group, type OptionSpec, st
 import { images } from "./commands/images";
 import { machines } from "./commands/machines";
 import { resourceGroups } from "./commands/resources";
+import { settings } from "./commands/settings";
 import { sshKeys } from "./commands/ssh-keys";
+import { sslKeys } from "./commands/ssl-keys";
 import { configPath, loadConfig, resolveProfile, saveConfig } from "./config";
 import { printJson, printTable } from "./output";
 
@@ -94,7 +96,7 @@ complete -F _plinth plinth
 };
 
 const TOP: Command[] = [login, logout, profiles, whoami, completion];
-const GROUPS: Group[] = [machines, images, sshKeys, ...resourceGroups];
+const GROUPS: Group[] = [machines, images, sshKeys, sslKeys, settings, ...resourceGroups];
 
 function optionsHelp(opts: Record<string, OptionSpec>): string {
   return Object.entries(opts)

@@ -647,6 +647,26 @@ export interface Operations {
       "password": string;
     };
   };
+  /** Every region setting with its value and default */
+  "GET /settings": {
+    path: never;
+    query: never;
+    body: never;
+  };
+  /** One region setting */
+  "GET /settings/{name}": {
+    path: { "name": string };
+    query: never;
+    body: never;
+  };
+  /** Change a region setting */
+  "PUT /settings/{name}": {
+    path: { "name": string };
+    query: never;
+    body: {
+      "value": string | number | boolean;
+    };
+  };
   /** List sites */
   "GET /sites": {
     path: never;
@@ -843,10 +863,10 @@ export interface Operations {
       }>;
     };
   };
-  /** Delete a user */
+  /** Delete a user (one who owns machines only with transfer_to, who takes them) */
   "DELETE /users/{username}": {
     path: { "username": string };
-    query: never;
+    query: { "transfer_to"?: string | Array<string> };
     body: never;
   };
   /** Read a user */
@@ -916,6 +936,32 @@ export interface Operations {
   };
   /** Delete an SSH key by its id (the base64url SHA256 fingerprint) */
   "DELETE /users/{username}/ssh-keys/{id}": {
+    path: { "username": string; "id": string };
+    query: never;
+    body: never;
+  };
+  /** List a user's SSL keys (PEM certificates) */
+  "GET /users/{username}/ssl-keys": {
+    path: { "username": string };
+    query: never;
+    body: never;
+  };
+  /** Add an SSL key: one PEM certificate */
+  "POST /users/{username}/ssl-keys": {
+    path: { "username": string };
+    query: never;
+    body: {
+      "key": string;
+    };
+  };
+  /** Delete an SSL key */
+  "DELETE /users/{username}/ssl-keys/{id}": {
+    path: { "username": string; "id": string };
+    query: never;
+    body: never;
+  };
+  /** One SSL key */
+  "GET /users/{username}/ssl-keys/{id}": {
     path: { "username": string; "id": string };
     query: never;
     body: never;

@@ -22,7 +22,9 @@ import { overviewRoutes } from "./routes/overview";
 import { sessionRoutes } from "./routes/session";
 import { streamRoutes } from "./routes/stream";
 import { tagRoutes } from "./routes/tags";
+import { settingRoutes } from "./routes/settings";
 import { sshKeyRoutes } from "./routes/ssh-keys";
+import { sslKeyRoutes } from "./routes/ssl-keys";
 import { userRoutes } from "./routes/users";
 
 const open = new Hono<AppEnv>();
@@ -45,6 +47,8 @@ networkRoutes(api);
 ipAddressRoutes(api);
 userRoutes(api);
 sshKeyRoutes(api);
+sslKeyRoutes(api);
+settingRoutes(api);
 eventRoutes(api);
 rackRoutes(api);
 streamRoutes(api);

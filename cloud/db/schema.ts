@@ -563,3 +563,86 @@ export const ipAddresses = sqliteTable(
     check("ip_addresses_subnet_needed", sql`${t.subnetId} IS NOT NULL OR ${t.kind} = 'link_up'`),
   ],
 );
+
+/**
+ * Region-wide settings (MAAS's get_config/set_config): one row per setting that differs from its
+ * default, the value JSON-encoded. Which names exist, their types and defaults live in
+ * cloud/domain/settings.ts, so an unknown name never reaches this table.
+ */
+export const settings = sqliteTable("settings", {
+  name: text("name").primaryKey(),
+  value: text("value").notNull(),
+  updatedAt: integer("updated_at").notNull().default(now),
+});
+
+/** A user's X.509 certificates (MAAS's SSL keys), PEM text as uploaded; a user holds each once. */
+export const sslKeys = sqliteTable(
+  "ssl_keys",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    key: text("key").notNull(),
+    fingerprint: text("fingerprint").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("ssl_keys_user_fingerprint").on(t.userId, t.fingerprint)],
+);
+
+/**
+ * Notifications for dashboard and MAAS-client users: to one user, to every user, to admins, or
+ * a mix. A user's dismissal hides one from that user only.
+ */
+export const notifications = sqliteTable(
+  "notifications",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    ident: text("ident"),
+    message: text("message").notNull(),
+    category: text("category", { enum: ["error", "warning", "success", "info"] })
+      .notNull()
+      .default("info"),
+    userId: integer("user_id").references(() => users.id, { onDelete: "cascade" }),
+    toUsers: integer("users", { mode: "boolean" }).notNull().default(false),
+    toAdmins: integer("admins", { mode: "boolean" }).notNull().default(false),
+    dismissable: integer("dismissable", { mode: "boolean" }).notNull().default(true),
+    context: text("context", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
+    createdAt: createdAt(),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [check("notifications_category", sql`${t.category} IN ('error', 'warning', 'success', 'info')`)],
+);
+
+export const notificationDismissals = sqliteTable(
+  "notification_dismissals",
+  {
+    notificationId: integer("notification_id")
+      .notNull()
+      .references(() => notifications.id, { onDelete: "cascade" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+  },
+  (t) => [primaryKey({ columns: [t.notificationId, t.userId] })],
+);
+
+/**
+ * APT archives deployed machines use, as MAAS keeps them (package-repositories/). Lists are
+ * JSON arrays of names; `key` is an ASCII-armoured signing key, or empty for the distribution's.
+ */
+export const packageRepositories = sqliteTable("package_repositories", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().unique(),
+  url: text("url").notNull(),
+  distributions: text("distributions", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  disabledPockets: text("disabled_pockets", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  disabledComponents: text("disabled_components", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  components: text("components", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  arches: text("arches", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  key: text("key").notNull().default(""),
+  disableSources: integer("disable_sources", { mode: "boolean" }).notNull().default(true),
+  enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+  createdAt: createdAt(),
+  updatedAt: integer("updated_at").notNull().default(now),
+});

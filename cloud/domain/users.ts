@@ -49,20 +49,50 @@ export async function updateUser(db: D1Database, userId: number, patch: { email?
     .run();
 }
 
+export type DeleteOutcome = { ok: true } | { ok: false; problem: "missing" } | { ok: false; problem: "owns"; machines: number };
+
 /**
  * Its role bindings, keys, sessions and MAAS file rows go with it (ON DELETE CASCADE); the R2
- * objects of those files do not, and stay unreferenced.
+ * objects of those files do not, and stay unreferenced. A user who still owns machines is kept
+ * (an owned machine with no owner is one nobody can release) unless `transferTo` takes them and
+ * the addresses the user reserved, in the same transaction.
  */
-export async function deleteUser(db: D1Database, actor: string, u: UserRef): Promise<void> {
-  await db.batch([
+export async function deleteUser(db: D1Database, actor: string, u: UserRef, transferTo?: UserRef): Promise<DeleteOutcome> {
+  const owns = "EXISTS (SELECT 1 FROM machines WHERE owner_id = ?)";
+  const moved = transferTo
+    ? [
+        eventStatementIf(
+          db,
+          {
+            type: "user.resources_transferred",
+            level: "AUDIT",
+            actor,
+            description: `machines and addresses of ${u.username} transferred to ${transferTo.username}`,
+          },
+          `EXISTS (SELECT 1 FROM users WHERE id = ?) AND (${owns} OR EXISTS (SELECT 1 FROM ip_addresses WHERE owner_id = ?))`,
+          u.id,
+          u.id,
+          u.id,
+        ),
+        db.prepare("UPDATE machines SET owner_id = ? WHERE owner_id = ?").bind(transferTo.id, u.id),
+        db.prepare("UPDATE ip_addresses SET owner_id = ? WHERE owner_id = ?").bind(transferTo.id, u.id),
+      ]
+    : [];
+  const res = await db.batch([
+    ...moved,
     eventStatementIf(
       db,
       { type: "user.deleted", level: "AUDIT", actor, description: `user ${u.username} deleted` },
-      "EXISTS (SELECT 1 FROM users WHERE id = ?)",
+      `EXISTS (SELECT 1 FROM users WHERE id = ?) AND NOT ${owns}`,
+      u.id,
       u.id,
     ),
-    db.prepare("DELETE FROM users WHERE id = ?").bind(u.id),
+    db.prepare(`DELETE FROM users WHERE id = ? AND NOT ${owns}`).bind(u.id, u.id),
   ]);
+  // D1 counts the rows the cascade removed too (keys, bindings), so any change means it went.
+  if (res.at(-1)!.meta.changes > 0) return { ok: true };
+  const n = await db.prepare("SELECT count(*) AS n FROM machines WHERE owner_id = ?").bind(u.id).first<{ n: number }>();
+  return n?.n ? { ok: false, problem: "owns", machines: n.n } : { ok: false, problem: "missing" };
 }
 
 export async function grantRole(db: D1Database, actor: string, u: UserRef, role: Role, site: { id: number; name: string } | null): Promise<void> {

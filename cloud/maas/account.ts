@@ -1,9 +1,9 @@
 // version/, users/ (op=whoami), account/ (API tokens) and events/?op=query.
 import { z } from "zod";
 import { can, isGlobalAdmin, visibleSites } from "../auth/roles";
-import { createApiKey, revokeApiKey } from "../domain/users";
+import { createApiKey, createUser, deleteUser, revokeApiKey } from "../domain/users";
 import type { Handler, Req } from "./table";
-import { API, fieldError, forbidden, intParam, json, list, MaasError, parse } from "./wire";
+import { API, badRequest, boolParam, deleted, fieldError, forbidden, intParam, json, list, MaasError, parse } from "./wire";
 
 export const VERSION = {
   capabilities: [
@@ -49,6 +49,26 @@ const userHandlers: Handler[] = [
         },
       },
       {
+        method: "POST",
+        op: null,
+        doc: "Create a user. A superuser is admin on every site; any other user is operator on every site, as a MAAS user may allocate and deploy anywhere.",
+        params: ["username", "email", "password", "is_superuser"],
+        run: async (r) => {
+          if (!can(r.caller, "user.manage", null)) throw forbidden();
+          const b = parse(NewUserForm, r.p);
+          if (await r.db.prepare("SELECT 1 FROM users WHERE username = ?").bind(b.username).first()) {
+            throw fieldError("username", "A user with that username already exists.");
+          }
+          const u = await createUser(r.db, r.caller.username, {
+            username: b.username,
+            email: b.email,
+            password: b.password,
+            bindings: [{ role: b.is_superuser ? "admin" : "operator", siteId: null }],
+          });
+          return json(await userJson(r, u), 201);
+        },
+      },
+      {
         method: "GET",
         op: "whoami",
         doc: "Returns the currently logged in user.",
@@ -76,9 +96,46 @@ const userHandlers: Handler[] = [
           return json(await userJson(r, u));
         },
       },
+      {
+        method: "DELETE",
+        op: null,
+        doc: "Delete a user. One who owns machines is kept unless transfer_resources_to names who takes them.",
+        params: ["transfer_resources_to"],
+        run: async (r) => {
+          if (!can(r.caller, "user.manage", null)) throw forbidden();
+          const name = r.path["username"] ?? "";
+          if (name === r.caller.username) throw badRequest("An administrator cannot delete their own account.");
+          const byName = (n: string) => r.db.prepare("SELECT id, username, email FROM users WHERE username = ?").bind(n).first<UserRow>();
+          const u = await byName(name);
+          if (!u) throw new MaasError(404, "No User matches the given query.");
+          const toName = r.p.get("transfer_resources_to");
+          const to = toName ? await byName(toName) : undefined;
+          if (to === null) throw fieldError("transfer_resources_to", `There is no user named ${toName!.slice(0, 64)}.`);
+          if (to && to.id === u.id) throw fieldError("transfer_resources_to", "A user cannot take over their own resources.");
+          const res = await deleteUser(r.db, r.caller.username, u, to);
+          if (res.ok) return deleted();
+          if (res.problem === "owns") {
+            throw badRequest(
+              `User ${u.username} cannot be deleted: it owns ${res.machines} machine(s). Release them, or name who takes them with transfer_resources_to.`,
+            );
+          }
+          throw new MaasError(404, "No User matches the given query.");
+        },
+      },
     ],
   },
 ];
+
+const NewUserForm = z.object({
+  username: z
+    .string({ error: "This field is required." })
+    .min(1, "This field is required.")
+    .max(64, "Ensure this value has at most 64 characters.")
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "Enter a valid username: letters, digits and . _ - only."),
+  email: z.email("Enter a valid email address.").max(254).or(z.literal("")).default(""),
+  password: z.string({ error: "This field is required." }).min(8, "This password is too short. It must contain at least 8 characters.").max(256),
+  is_superuser: boolParam.default(false),
+});
 
 const accountHandler: Handler = {
   name: "AccountHandler",

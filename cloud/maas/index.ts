@@ -9,11 +9,17 @@ import { createApiKey } from "../domain/users";
 import { accountHandlers } from "./account";
 import { machinesOps } from "./allocate";
 import { catalogHandlers } from "./catalog";
+import { controllerHandlers } from "./controllers";
 import { fileHandlers } from "./files";
 import { machineOps } from "./machine-ops";
 import { machineHandler, machinesHandler } from "./machines";
 import { networkHandlers } from "./networks";
+import { miscHandlers } from "./misc";
 import { nodeHandlers } from "./nodes";
+import { notificationHandlers } from "./notifications";
+import { packageRepoHandlers } from "./package-repos";
+import { prefsHandlers } from "./prefs";
+import { serverHandlers } from "./server";
 import { authenticate } from "./oauth";
 import { apiHash, type Method, RouteTable } from "./table";
 import { API, errorResponse, MaasError, readBody, requestParams } from "./wire";
@@ -27,6 +33,12 @@ table.add(
   ...networkHandlers,
   ...accountHandlers,
   ...fileHandlers,
+  ...prefsHandlers,
+  ...serverHandlers,
+  ...controllerHandlers,
+  ...notificationHandlers,
+  ...packageRepoHandlers,
+  ...miscHandlers,
 );
 
 /** Who an anonymous request acts as: no role anywhere, so every permission check refuses. */

@@ -70,13 +70,13 @@ const LIFECYCLE: Record<Lifecycle, { doc: string }> = {
 
 /**
  * Releases one machine; a Ready one is left alone, as MAAS does. Owner data goes with it.
- * As MAAS's release_or_erase: disks are erased only when `erase` is set; quick_erase and
- * secure_erase only choose how.
+ * As MAAS's release_or_erase: disks are erased when `erase` is set (unset: the region's
+ * enable_disk_erasing_on_release setting); quick_erase and secure_erase only choose how.
  */
 export async function releaseOne(r: Req, m: MachineRow, b: z.output<typeof ReleaseBody>) {
   if (m.status === NODE_STATUS.READY) return;
   requireOwnerOrAdmin(r.caller, m);
-  await runAction(r.c.env, r.caller, m, "release", { comment: b.comment, erase: !!b.erase, quick_erase: !!b.quick_erase, secure_erase: !!b.secure_erase });
+  await runAction(r.c.env, r.caller, m, "release", { comment: b.comment, erase: b.erase, quick_erase: b.quick_erase, secure_erase: b.secure_erase });
   await clearOwnerDataOnceReleased(r.db, m.id);
 }
 

@@ -46,7 +46,7 @@ const ACTION_BODIES = {
   }),
   release: z.strictObject({
     comment,
-    erase: z.boolean().default(false),
+    erase: z.boolean().optional(),
     quick_erase: z.boolean().optional(),
     secure_erase: z.boolean().optional(),
     force: z.boolean().optional(),

@@ -17,9 +17,10 @@ const KeyBody = z.strictObject({
     .max(16 * 1024),
 });
 
-async function target(c: Ctx): Promise<UserRow> {
+/** The user named in the path: the caller, or anyone for an admin of every site. */
+export async function keyOwner(c: Ctx, what: string): Promise<UserRow> {
   const name = c.req.param("username") ?? "";
-  if (name !== c.get("caller").username && !can(c.get("caller"), "user.manage", null)) throw forbidden("another user's SSH keys need admin on every site");
+  if (name !== c.get("caller").username && !can(c.get("caller"), "user.manage", null)) throw forbidden(`another user's ${what} need admin on every site`);
   const u = await c.env.DB.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE username = ?`).bind(name).first<UserRow>();
   if (!u) throw notFound("user");
   return u;
@@ -27,7 +28,7 @@ async function target(c: Ctx): Promise<UserRow> {
 
 export function sshKeyRoutes(app: Hono<AppEnv>) {
   def(app, "get", "/users/:username/ssh-keys", { summary: "List a user's SSH keys", tag: "users", roles: "admin, or the user" }, async (c) => {
-    const u = await target(c);
+    const u = await keyOwner(c, "SSH keys");
     return c.json({ items: await listSshKeys(c.env.DB, u.id) });
   });
   def(
@@ -36,7 +37,7 @@ export function sshKeyRoutes(app: Hono<AppEnv>) {
     "/users/:username/ssh-keys",
     { summary: "Add an SSH public key (one authorized_keys line)", tag: "users", body: KeyBody, status: 201, roles: "admin, or the user" },
     async (c) => {
-      const u = await target(c);
+      const u = await keyOwner(c, "SSH keys");
       const b = await readJson(c, KeyBody);
       const parsed = await parseSshKey(b.key);
       if (!parsed.ok) throw badRequest(parsed.error);
@@ -55,7 +56,7 @@ export function sshKeyRoutes(app: Hono<AppEnv>) {
     "/users/:username/ssh-keys/:id",
     { summary: "Delete an SSH key by its id (the base64url SHA256 fingerprint)", tag: "users", status: 204, roles: "admin, or the user" },
     async (c) => {
-      const u = await target(c);
+      const u = await keyOwner(c, "SSH keys");
       const id = c.req.param("id") ?? "";
       for (let attempt = 0; attempt < 3; attempt++) {
         const r = await removeSshKey(c.env.DB, c.get("caller").username, u, id);

@@ -6,7 +6,7 @@ import { can, isGlobalAdmin } from "../auth/roles";
 import type { AppEnv, Ctx } from "../http/context";
 import { badRequest, conflict, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
-import { nameSchema, readJson } from "../http/validate";
+import { nameSchema, readJson, readQuery } from "../http/validate";
 import { createApiKey, createUser, deleteUser, grantRole, revokeApiKey, revokeRole, USER_COLUMNS, type UserRow, updateUser } from "../domain/users";
 
 const RoleBinding = z.strictObject({ role: z.enum(ROLES), site: nameSchema.nullable().default(null) });
@@ -21,6 +21,7 @@ const UserPatch = z.strictObject({
   password: z.string().min(8).max(256).optional(),
   is_active: z.boolean().optional(),
 });
+const DeleteQuery = z.strictObject({ transfer_to: nameSchema.optional() });
 const KeyBody = z.strictObject({ name: z.string().max(64).default("") });
 
 async function userByName(db: D1Database, username: string) {
@@ -84,15 +85,28 @@ export function userRoutes(app: Hono<AppEnv>) {
     await updateUser(c.env.DB, u.id, { email: b.email, password: b.password, isActive: b.is_active });
     return c.json(await serializeUser(c.env.DB, (await userByName(c.env.DB, name))!));
   });
-  def(app, "delete", "/users/:username", { summary: "Delete a user", tag: "users", status: 204, roles: "admin" }, async (c) => {
-    requireUserAdmin(c);
-    const name = c.req.param("username") ?? "";
-    if (name === c.get("caller").username) throw conflict("you cannot delete yourself");
-    const u = await userByName(c.env.DB, name);
-    if (!u) throw notFound("user");
-    await deleteUser(c.env.DB, c.get("caller").username, u);
-    return c.body(null, 204);
-  });
+  def(
+    app,
+    "delete",
+    "/users/:username",
+    { summary: "Delete a user (one who owns machines only with transfer_to, who takes them)", tag: "users", query: DeleteQuery, status: 204, roles: "admin" },
+    async (c) => {
+      requireUserAdmin(c);
+      const name = c.req.param("username") ?? "";
+      if (name === c.get("caller").username) throw conflict("you cannot delete yourself");
+      const u = await userByName(c.env.DB, name);
+      if (!u) throw notFound("user");
+      const toName = readQuery(c, DeleteQuery).transfer_to;
+      const to = toName === undefined ? undefined : await userByName(c.env.DB, toName);
+      if (to === null) throw badRequest(`transfer_to: no user ${toName}`);
+      if (to && to.id === u.id) throw badRequest("transfer_to: a user cannot take their own machines");
+      const r = await deleteUser(c.env.DB, c.get("caller").username, u, to);
+      if (r.ok) return c.body(null, 204);
+      if (r.problem === "owns")
+        throw conflict(`${u.username} owns ${r.machines} machine(s): release them first, or pass ?transfer_to=<user> to give them to someone else`);
+      throw notFound("user");
+    },
+  );
 
   def(
     app,

@@ -121,3 +121,17 @@ export async function deployableImage(osystem: string, series: string, architect
     .bind(osystem, series, architecture, format, "d".repeat(64))
     .run();
 }
+
+/** A self-signed EC certificate for SSL-key tests. */
+// openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -subj /CN=plinth-test
+export const TEST_CERT = `-----BEGIN CERTIFICATE-----
+MIIBgTCCASegAwIBAgIUaVt1By145wanBdK/67RnSpFqZn8wCgYIKoZIzj0EAwIw
+FjEUMBIGA1UEAwwLcGxpbnRoLXRlc3QwHhcNMjYxMjA3MDIwOTE4WhcNMzYxMjA0
+MDIwOTE4WjAWMRQwEgYDVQQDDAtwbGludGgtdGVzdDBZMBMGByqGSM49AgEGCCqG
+SM49AwEHA0IABEEOVgVST77cv1DPokl2HeOMQ8ckm5Q1iTkIOb+xT9segyBrI+lw
+O/45FrFIssECeusVUDpxoqsP+uBTUyKkeuSjUzBRMB0GA1UdDgQWBBTUFx3h/RD/
+AhyFbxzoMMvxrXa4tjAfBgNVHSMEGDAWgBTUFx3h/RD/AhyFbxzoMMvxrXa4tjAP
+BgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIAyqaU4LzqP7aI5K5USd
+9SjUa+drpebaGizdDyyZldnoAiEAgVCImUk61Y/Lnqv7QesWqX2S/xmee+kRkOUN
+rc8ycFw=
+-----END CERTIFICATE-----`;

@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NODE_STATUS as S } from "../../shared/lifecycle";
-import { call, deployableImage, makeMachine, makeUser, siteId } from "./helpers";
+import { call, deployableImage, makeMachine, makeUser, siteId, TEST_CERT as CERT } from "./helpers";
 import { enrolRack } from "./tunnel-helpers";
 
 type Who = "admin" | "operator" | "remote-hands" | "viewer" | "nobody";
@@ -705,6 +705,40 @@ const matrix: Global[] = [
     req: (_w, o) => ["DELETE", `/users/${o.name}/ssh-keys/${o.id}`],
     expect: ADMIN_ONLY(204),
   },
+  // SSL keys: the same rule as SSH keys.
+  { name: "own SSL keys", route: "GET /users/{username}/ssl-keys", req: (w) => ["GET", `/users/${USERNAME[w]}/ssl-keys`], expect: ALL(200) },
+  {
+    name: "a new own SSL key",
+    route: "POST /users/{username}/ssl-keys",
+    req: (w) => ["POST", `/users/${USERNAME[w]}/ssl-keys`, { key: CERT }],
+    expect: ALL(201),
+  },
+  {
+    name: "someone else's SSL key",
+    route: "GET /users/{username}/ssl-keys/{id}",
+    prep: async (w) => {
+      const u = await userWithKey(`sg-${w}`);
+      const k = await call(keys.admin, "POST", `/users/${u.name}/ssl-keys`, { key: CERT });
+      return { ...u, id: k.json.id };
+    },
+    req: (_w, o) => ["GET", `/users/${o.name}/ssl-keys/${o.id}`],
+    expect: ADMIN_ONLY(200),
+  },
+  {
+    name: "delete someone else's SSL key",
+    route: "DELETE /users/{username}/ssl-keys/{id}",
+    prep: async (w) => {
+      const u = await userWithKey(`sx-${w}`);
+      const k = await call(keys.admin, "POST", `/users/${u.name}/ssl-keys`, { key: CERT });
+      return { ...u, id: k.json.id };
+    },
+    req: (_w, o) => ["DELETE", `/users/${o.name}/ssl-keys/${o.id}`],
+    expect: ADMIN_ONLY(204),
+  },
+  // Region settings: everyone reads, admins of every site write.
+  { name: "settings", route: "GET /settings", req: () => ["GET", "/settings"], expect: ALL(200) },
+  { name: "one setting", route: "GET /settings/{name}", req: () => ["GET", "/settings/maas_name"], expect: ALL(200) },
+  { name: "change a setting", route: "PUT /settings/{name}", req: (w) => ["PUT", "/settings/maas_name", { value: `by-${w}` }], expect: ADMIN_ONLY(200) },
   { name: "whoami", route: "GET /me", req: () => ["GET", "/me"], expect: ALL(200) },
   // Power polling: runs over every site, so a global admin's.
   { name: "run the power poller", route: "POST /power/poll", req: () => ["POST", "/power/poll", {}], expect: ADMIN_ONLY(200) },

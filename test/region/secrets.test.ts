@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, expect, it } from "vitest";
 import { NODE_STATUS as S } from "../../shared/lifecycle";
-import { call, makeUser } from "./helpers";
+import { call, makeUser, TEST_CERT } from "./helpers";
 import { enrolRack } from "./tunnel-helpers";
 
 const PASS = "Pa55-w0rd-that-must-never-leak";
@@ -59,12 +59,20 @@ it("no role sees a secret in the response of any GET route of the OpenAPI docume
   expect(token.status).toBe(201);
   const comment = await call(keys.hands!, "POST", `/machines/${id}/comment`, { text: "checked the BMC cable" });
   expect(comment.status).toBe(201);
+  const ssl = await call(keys.admin!, "POST", "/users/admin/ssl-keys", { key: TEST_CERT });
+  expect(ssl.status, ssl.text).toBe(201);
 
   const values = (path: string): Record<string, string> => ({
-    id: path.startsWith("/subnets") ? String(subnet.json.id) : path.startsWith("/boot-images") ? String(image!.id) : id,
+    id: path.startsWith("/subnets")
+      ? String(subnet.json.id)
+      : path.startsWith("/boot-images")
+        ? String(image!.id)
+        : path.includes("/ssl-keys/")
+          ? String(ssl.json.id)
+          : id,
     // Sites, zones, pools and fabrics by id (1 is each one's default row); spaces have one made here.
     key: path.startsWith("/spaces") ? String(space!.id) : "1",
-    name: "secret-tag",
+    name: path.startsWith("/settings") ? "http_proxy" : "secret-tag",
     username: "admin",
     rackId,
     commandId: command.json.command_id,

@@ -7,6 +7,7 @@ import type { Env } from "../../env";
 import { ApiError } from "../../http/errors";
 import { allocateMachineAddresses, undoAllocations } from "../addresses";
 import { pushConfigAfter } from "../racks/commands";
+import { getSettings } from "../settings";
 import { lifecyclePower, powerPlanFor } from "./lifecycle-power";
 import { deployNetworkConfig } from "./network-config";
 import type { Actor } from "./records";
@@ -76,8 +77,11 @@ async function transition(db: D1Database, actor: Actor, m: ActionMachine, action
     if (input.osystem !== undefined) set["osystem"] = input.osystem;
     if (input.distro_series !== undefined) set["distro_series"] = input.distro_series;
     if (input.user_data !== undefined) set["user_data"] = input.user_data;
-    if (!set["osystem"] && !m.osystem) set["osystem"] = "ubuntu";
-    if (!set["distro_series"] && !m.distroSeries) set["distro_series"] = "noble";
+    if ((!set["osystem"] && !m.osystem) || (!set["distro_series"] && !m.distroSeries)) {
+      const d = await getSettings(db, ["default_osystem", "default_distro_series"]);
+      if (!set["osystem"] && !m.osystem) set["osystem"] = d.default_osystem;
+      if (!set["distro_series"] && !m.distroSeries) set["distro_series"] = d.default_distro_series;
+    }
     // A deployment that can never work is refused now, not an hour later by its deadline. The
     // transition is checked first so an illegal deploy still answers 409 (as MAAS does).
     let allocated: number[] = [];
@@ -106,10 +110,15 @@ async function transition(db: D1Database, actor: Actor, m: ActionMachine, action
     }
   }
   if (action === "release") {
-    const erase = input.erase === true;
+    // What the request leaves unsaid, the region's settings decide, as in MAAS.
+    const d =
+      input.erase === undefined || input.quick_erase === undefined
+        ? await getSettings(db, ["enable_disk_erasing_on_release", "disk_erase_with_quick_erase"])
+        : null;
+    const erase = input.erase ?? d?.enable_disk_erasing_on_release ?? false;
     // MAAS: quick_erase wipes signatures and the disk ends; otherwise the whole disk is zeroed
     // (secure_erase falls back to that where the drive cannot do it itself).
-    const eraseMode = erase ? (input.quick_erase === true ? "quick" : "full") : null;
+    const eraseMode = erase ? ((input.quick_erase ?? d?.disk_erase_with_quick_erase) === true ? "quick" : "full") : null;
     return applyAction(db, base, "release", { actor: actor.username, reason, erase, set: { erase_mode: eraseMode, deploy_token: null, deploy_network: null } });
   }
   return applyAction(db, base, action, { actor: actor.username, reason });

@@ -359,6 +359,62 @@ describe("plinth ssh-keys", () => {
   });
 });
 
+describe("plinth ssl-keys and settings", () => {
+  it("adds a certificate from a .pem file, lists and deletes it; reads and sets a typed setting", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "plinth-cli-ssl-"));
+    const pem = join(dir, "cert.pem");
+    const made = spawnSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        pem,
+        "-days",
+        "1",
+        "-subj",
+        "/CN=cli",
+      ],
+      { stdio: "ignore" },
+    );
+    expect(made.status, "openssl (Debian package openssl) must be installed").toBe(0);
+    const fp = spawnSync("openssl", ["x509", "-in", pem, "-noout", "-fingerprint", "-sha256"], { encoding: "utf8" }).stdout.split("=")[1]!.trim().toLowerCase();
+    const add = await plinth(["ssl-keys", "add", pem]);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toBe(`added certificate ${fp}, id ${/id (\d+)/.exec(add.stdout)?.[1]}\n`);
+    const key = await plinth(["ssl-keys", "add", join(dir, "key.pem")]);
+    expect(key.code).toBe(2);
+    oneLine(key);
+    expect(key.stderr).toContain("private key");
+    const list = await plinth(["ssl-keys", "list", "--json"]);
+    const row = list.json.items.find((x: any) => x.fingerprint === fp);
+    expect((await plinth(["ssl-keys", "delete", String(row.id)])).code).toBe(0);
+    expect((await plinth(["ssl-keys", "list", "--json"])).json.items.some((x: any) => x.fingerprint === fp)).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
+
+    expect((await plinth(["settings", "get", "default_dns_ttl"])).stdout).toBe("30\n");
+    const set = await plinth(["settings", "set", "default_dns_ttl", "120"]);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toBe("default_dns_ttl = 120\n");
+    expect((await plinth(["settings", "set", "enable_http_proxy", "no"])).stdout).toBe("enable_http_proxy = false\n");
+    const bad = await plinth(["settings", "set", "default_dns_ttl", "soon"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("whole number");
+    const unknown = await plinth(["settings", "get", "no_such"]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain("not found");
+    const all = await plinth(["settings", "list"]);
+    expect(all.stdout).toMatch(/default_dns_ttl\s+120\s+30/);
+  });
+});
+
 describe("plinth images", () => {
   it("uploads a root tarball with a progress display, lists it, refuses a second format, deletes it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "plinth-cli-img-"));
@@ -409,6 +465,8 @@ describe("plinth help, usage and completion", () => {
         "events",
         "images",
         "ssh-keys",
+        "ssl-keys",
+        "settings",
         "completion",
       ]),
     );

@@ -1,5 +1,6 @@
 // Juju's real MAAS client (gomaasapi from Debian's golang-github-juju-gomaasapi-dev) runs
-// Juju's provider flow, then the network flow of netflow.go (bond, VLAN interface, links), against
+// Juju's provider flow, then the network flow of netflow.go (bond, VLAN interface, links) and the
+// account flow of accountflow.go (users, SSH keys, settings), against
 // a local region started the way `npm start` starts it.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -25,6 +26,7 @@ let region: RegionLocal;
 let child: unknown;
 let url = "";
 let maasKey = "";
+let nativeKey = "";
 
 async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
@@ -83,6 +85,7 @@ beforeAll(async () => {
   const admin = await region.bootstrapAdmin(url, stateDir);
   if (!admin) throw new Error("bootstrap refused on a fresh region");
   maasKey = admin.maas_api_key;
+  nativeKey = admin.api_key;
 });
 
 afterAll(async () => {
@@ -162,4 +165,37 @@ it("networks through gomaasapi: space, VLAN and subnets; bond, VLAN interface, A
   // Release gives the AUTO address back; the bond, the VLAN interface and the STATIC address stay.
   expect(out("net-release")).toBe("Ready bond0 links static 10.77.0.0/24 10.77.0.10; bond0.42 links auto 10.42.0.0/24 ");
   expect(lines[lines.length - 1]).toBe("network flow passed");
+});
+
+it("the account side through gomaasapi: users created and deleted, SSH keys, get_config/set_config, rack controllers, refusals", async () => {
+  // A rack appliance enrolled the way one is on a site: it is the rack controller listed.
+  const api = async (path: string, body: unknown, key?: string) => {
+    const r = await fetch(`${url}/api/v1${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    expect(r.status, path).toBeLessThan(300);
+    return (await r.json()) as Record<string, string>;
+  };
+  const token = await api("/racks/enrol-tokens", { site: "default" }, nativeKey);
+  await api("/racks/enrol", { token: token["token"], hostname: "juju-rack", version: "test" });
+  const run = spawnSync(binary, ["account", `${url}/MAAS/`, maasKey], { encoding: "utf8", timeout: 60_000 });
+  const lines = run.stdout.trim().split("\n");
+  expect(run.stderr, run.stdout).toBe("");
+  expect(run.status, run.stdout).toBe(0);
+  const out = (step: string) => lines.find((l) => l.startsWith(`ok ${step}: `))?.slice(`ok ${step}: `.length);
+  expect(out("acct-create-user")).toBe("juju-user superuser=false");
+  expect(out("acct-refuse-duplicate")).toMatch(/^400 .*already exists/);
+  expect(out("acct-list-users")).toBe("juju-user listed=true");
+  expect(out("acct-add-sshkey")).toBe("id 135518800870634");
+  expect(out("acct-list-sshkeys")).toBe("1");
+  expect(out("acct-read-sshkey")).toBe("true");
+  expect(out("acct-delete-sshkey")).toMatch(/^then 404 /);
+  expect(out("acct-get-config")).toBe("ubuntu/noble");
+  expect(out("acct-set-config")).toBe("ntp.example.com true");
+  expect(out("acct-refuse-config")).toMatch(/^400 .*whole number/);
+  expect(out("acct-rack-controllers")).toBe("juju-rack");
+  expect(out("acct-delete-user")).toMatch(/^then 404 /);
+  expect(lines[lines.length - 1]).toBe("account flow passed");
 });

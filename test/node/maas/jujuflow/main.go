@@ -7,6 +7,7 @@
 // Usage: jujuflow <base URL ending in /MAAS/> <maas api key> <expected system_id>
 //
 //	jujuflow network <base URL> <maas api key> <system_id tagged juju-net> (netflow.go)
+//	jujuflow account <base URL> <maas api key> (accountflow.go)
 package main
 
 import (
@@ -29,6 +30,10 @@ func ok(step string, format string, args ...interface{}) {
 func main() {
 	if len(os.Args) == 5 && os.Args[1] == "network" {
 		runNetwork(os.Args[2], os.Args[3], os.Args[4])
+		return
+	}
+	if len(os.Args) == 4 && os.Args[1] == "account" {
+		runAccount(os.Args[2], os.Args[3])
 		return
 	}
 	if len(os.Args) != 4 {

@@ -1,0 +1,260 @@
+// rackcontrollers/ and regioncontrollers/: each enrolled appliance is a rack controller (its
+// hostname, version, interfaces and addresses from its last hello, its services from whether
+// its tunnel is up); the region is the one region controller. Read-only: appliances enrol with
+// a token (/api/v1/racks/enrol), not through MAAS's rack registration.
+import { z } from "zod";
+import { type PowerType, POWER_TYPES, powerParameterSchemas, SECRET_POWER_FIELDS } from "../../shared/power";
+import { visibleSites } from "../auth/roles";
+import { getSetting } from "../domain/settings";
+import { VERSION } from "./account";
+import { machinesJson } from "./load";
+import { listVisible } from "./machines";
+import { DOMAIN } from "./shape";
+import type { Handler, Req } from "./table";
+import { API, fieldError, json, list, MaasError, parse } from "./wire";
+
+const NODE_TYPE = { rack: 2, region: 3 } as const;
+
+interface RackRow {
+  id: string;
+  site_id: number;
+  hostname: string;
+  version: string;
+  interfaces: string;
+  connected: number;
+  last_seen_at: number | null;
+  revoked_at: number | null;
+  zone_id: number;
+  zone: string;
+  zone_description: string;
+}
+
+interface HelloInterface {
+  name?: string;
+  mac?: string;
+  addresses?: string[];
+}
+
+const RACK_SELECT = `SELECT r.id, r.site_id, r.hostname, r.version, r.interfaces, r.connected, r.last_seen_at, r.revoked_at,
+  z.id AS zone_id, z.name AS zone, z.description AS zone_description
+  FROM racks r, zones z WHERE z.id = 1 AND r.revoked_at IS NULL`;
+
+function interfacesOf(r: RackRow): HelloInterface[] {
+  try {
+    const v = JSON.parse(r.interfaces) as unknown;
+    return Array.isArray(v) ? (v as HelloInterface[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Which of a rack's services run: all of them while its tunnel is up, none we can vouch for otherwise. */
+function services(up: boolean) {
+  const status = up ? "running" : "unknown";
+  const info = up ? "" : "the rack's tunnel to the region is down";
+  return ["rackd", "dhcpd", "dhcpd6", "tftp", "http", "dns_rack", "proxy_rack", "ntp_rack", "syslog_rack"].map((name) => ({ name, status, status_info: info }));
+}
+
+export function rackControllerJson(r: RackRow) {
+  const up = !!r.connected;
+  const ifaces = interfacesOf(r);
+  const addresses = ifaces.flatMap((i) => (i.addresses ?? []).map((a) => a.split("/")[0]!));
+  return {
+    system_id: r.id,
+    hostname: r.hostname,
+    fqdn: `${r.hostname}.${DOMAIN.name}`,
+    domain: DOMAIN,
+    description: "",
+    node_type: NODE_TYPE.rack,
+    node_type_name: "Rack controller",
+    version: r.version,
+    architecture: "amd64/generic",
+    osystem: "",
+    distro_series: "",
+    power_type: "manual",
+    power_state: up ? "on" : "unknown",
+    zone: { id: r.zone_id, name: r.zone, description: r.zone_description, resource_uri: `${API}/zones/${r.zone}/` },
+    interface_set: ifaces.map((i, n) => ({
+      id: n,
+      name: i.name ?? `if${n}`,
+      type: "physical",
+      mac_address: i.mac ?? "",
+      enabled: true,
+      links: (i.addresses ?? []).map((a, k) => ({ id: k, mode: "static", ip_address: a.split("/")[0] })),
+    })),
+    ip_addresses: addresses,
+    service_set: services(up),
+    tag_names: [],
+    last_sync: r.last_seen_at ? new Date(r.last_seen_at).toISOString() : null,
+    resource_uri: `${API}/rackcontrollers/${r.id}/`,
+  };
+}
+
+async function visibleRacks(r: Req, where = "", ...args: unknown[]): Promise<RackRow[]> {
+  const { results } = await r.db
+    .prepare(`${RACK_SELECT}${where} ORDER BY r.created_at, r.id`)
+    .bind(...args)
+    .all<RackRow>();
+  const sites = visibleSites(r.caller);
+  return results.filter((x) => sites === null || sites.includes(x.site_id));
+}
+
+const RackQuery = z.object({ hostname: list(z.string().max(255)).optional(), id: list(z.string().max(64)).optional() });
+
+async function regionJson(r: Req) {
+  const name = await getSetting(r.db, "maas_name");
+  return {
+    system_id: "region",
+    hostname: name,
+    fqdn: `${name}.${DOMAIN.name}`,
+    domain: DOMAIN,
+    node_type: NODE_TYPE.region,
+    node_type_name: "Region controller",
+    version: `${VERSION.version}-${VERSION.subversion}`,
+    service_set: ["regiond", "bind9", "ntp_region", "proxy", "syslog_region"].map((n) => ({
+      name: n,
+      status: n === "regiond" ? "running" : "off",
+      status_info: "",
+    })),
+    resource_uri: `${API}/regioncontrollers/region/`,
+  };
+}
+
+/** Plinth's power drivers as MAAS describes its own: each field, whether required, its choices. */
+function describePowerType(name: PowerType) {
+  const shape = (powerParameterSchemas[name] as z.ZodObject<z.ZodRawShape>).shape;
+  const fields = Object.entries(shape).map(([field, schema]) => {
+    let s = schema as z.ZodType;
+    let required = true;
+    let dflt: unknown = "";
+    for (;;) {
+      const d = (s as unknown as { def: { type: string; innerType?: z.ZodType; defaultValue?: unknown } }).def;
+      if (d.type === "optional") required = false;
+      else if (d.type === "default") {
+        required = false;
+        dflt = typeof d.defaultValue === "function" ? (d.defaultValue as () => unknown)() : d.defaultValue;
+      } else break;
+      s = d.innerType!;
+    }
+    const choices = s instanceof z.ZodEnum ? (s.options as string[]).map((o) => [o, o]) : [];
+    return {
+      name: field,
+      label: field.replaceAll("_", " "),
+      required,
+      field_type: SECRET_POWER_FIELDS.has(field) ? "password" : choices.length ? "choice" : "string",
+      choices,
+      default: dflt,
+      scope: field === "power_address" || field.endsWith("_uri") ? "bmc" : "node",
+    };
+  });
+  return {
+    name,
+    description: name === "ipmi" ? "IPMI" : name[0]!.toUpperCase() + name.slice(1),
+    driver_type: "power",
+    chassis: false,
+    can_probe: false,
+    fields,
+    missing_packages: [],
+    queryable: name !== "manual",
+  };
+}
+
+export const controllerHandlers: Handler[] = [
+  {
+    name: "NodesHandler",
+    doc: "List the nodes the caller can see: machines, then rack controllers (filtered by hostname and id only).",
+    path: "nodes/",
+    actions: [
+      {
+        method: "GET",
+        op: null,
+        doc: "List nodes, optionally filtered as machines/ filters.",
+        params: ["hostname", "mac_address", "id", "zone", "pool", "tags", "status", "owner"],
+        run: async (r) => {
+          const machines = await machinesJson(r.db, await listVisible(r, r.p));
+          // A filter only machines have (zone, tags, ...) leaves the racks out, as MAAS's does.
+          const machineOnly = r.p.keys().some((k) => !["hostname", "id", "op"].includes(k) && !k.startsWith("oauth_"));
+          const q = parse(RackQuery, r.p, ["hostname", "id"]);
+          const racks = machineOnly
+            ? []
+            : (await visibleRacks(r)).filter((x) => (!q.hostname || q.hostname.includes(x.hostname)) && (!q.id || q.id.includes(x.id))).map(rackControllerJson);
+          return json([...machines, ...racks]);
+        },
+      },
+    ],
+  },
+  {
+    name: "RackControllersHandler",
+    doc: "Manage rack controllers: Plinth's enrolled rack appliances, on the caller's sites.",
+    path: "rackcontrollers/",
+    actions: [
+      {
+        method: "GET",
+        op: null,
+        doc: "List rack controllers.",
+        params: ["hostname", "id"],
+        run: async (r) => {
+          const q = parse(RackQuery, r.p, ["hostname", "id"]);
+          const rows = (await visibleRacks(r)).filter((x) => (!q.hostname || q.hostname.includes(x.hostname)) && (!q.id || q.id.includes(x.id)));
+          return json(rows.map(rackControllerJson));
+        },
+      },
+      {
+        method: "GET",
+        op: "describe_power_types",
+        doc: "The power drivers machines may use, with their parameters.",
+        run: async () => json(POWER_TYPES.map(describePowerType)),
+      },
+      {
+        method: "GET",
+        op: "is_registered",
+        doc: "Whether a rack appliance with this MAC address is enrolled.",
+        params: ["mac_address"],
+        run: async (r) => {
+          const mac = (r.p.get("mac_address") ?? "").toLowerCase().replaceAll("-", ":");
+          if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(mac)) throw fieldError("mac_address", "Enter a valid MAC address.");
+          return json((await visibleRacks(r)).some((x) => interfacesOf(x).some((i) => i.mac?.toLowerCase() === mac)));
+        },
+      },
+    ],
+  },
+  {
+    name: "RackControllerHandler",
+    doc: "Manage a rack controller.",
+    path: "rackcontrollers/{system_id}/",
+    actions: [
+      {
+        method: "GET",
+        op: null,
+        doc: "Read a rack controller.",
+        run: async (r) => {
+          const [x] = await visibleRacks(r, " AND r.id = ?", r.path["system_id"] ?? "");
+          if (!x) throw new MaasError(404, "No RackController matches the given query.");
+          return json(rackControllerJson(x));
+        },
+      },
+    ],
+  },
+  {
+    name: "RegionControllersHandler",
+    doc: "Manage region controllers: the one Plinth region.",
+    path: "regioncontrollers/",
+    actions: [{ method: "GET", op: null, doc: "List region controllers.", run: async (r) => json([await regionJson(r)]) }],
+  },
+  {
+    name: "RegionControllerHandler",
+    doc: "Manage a region controller.",
+    path: "regioncontrollers/{system_id}/",
+    actions: [
+      {
+        method: "GET",
+        op: null,
+        doc: "Read the region controller.",
+        run: async (r) => {
+          if (r.path["system_id"] !== "region") throw new MaasError(404, "No RegionController matches the given query.");
+          return json(await regionJson(r));
+        },
+      },
+    ],
+  },
+];
