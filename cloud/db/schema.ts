@@ -646,3 +646,31 @@ export const packageRepositories = sqliteTable("package_repositories", {
   createdAt: createdAt(),
   updatedAt: integer("updated_at").notNull().default(now),
 });
+
+/**
+ * Devices (MAAS's non-deployable nodes: switches, PDUs, BMCs, appliances an operator wants
+ * named and addressed): a name, the site they stand on, their MACs. Their addresses are the
+ * reservations made for those MACs (ip_addresses.mac), which the rack's DHCP serves.
+ */
+export const devices = sqliteTable(
+  "devices",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    systemId: text("system_id").notNull().unique(),
+    hostname: text("hostname").notNull(),
+    domain: text("domain").notNull().default("maas"),
+    description: text("description").notNull().default(""),
+    siteId: integer("site_id")
+      .notNull()
+      .references(() => sites.id),
+    zoneId: integer("zone_id")
+      .notNull()
+      .references(() => zones.id),
+    ownerId: integer("owner_id").references(() => users.id, { onDelete: "set null" }),
+    parentId: integer("parent_id").references(() => machines.id, { onDelete: "set null" }),
+    macs: text("macs", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    createdAt: createdAt(),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("devices_hostname_domain").on(t.hostname, t.domain), index("devices_site").on(t.siteId)],
+);

@@ -28,8 +28,9 @@ const NOUN: Record<NamedTable, string> = { sites: "site", zones: "zone", resourc
 
 /** What still refers to a row, counted in SQL bound to its id; absent: nothing holds it. */
 const USAGE: Partial<Record<NamedTable, string>> = {
-  sites: "SELECT (SELECT count(*) FROM machines WHERE site_id = ?1) + (SELECT count(*) FROM racks WHERE site_id = ?1) AS n",
-  zones: "SELECT count(*) AS n FROM machines WHERE zone_id = ?1",
+  sites:
+    "SELECT (SELECT count(*) FROM machines WHERE site_id = ?1) + (SELECT count(*) FROM racks WHERE site_id = ?1) + (SELECT count(*) FROM devices WHERE site_id = ?1) AS n",
+  zones: "SELECT (SELECT count(*) FROM machines WHERE zone_id = ?1) + (SELECT count(*) FROM devices WHERE zone_id = ?1) AS n",
   resource_pools: "SELECT count(*) AS n FROM machines WHERE pool_id = ?1",
 };
 

@@ -7,6 +7,7 @@ import { type PowerType, POWER_TYPES, powerParameterSchemas, SECRET_POWER_FIELDS
 import { visibleSites } from "../auth/roles";
 import { getSetting } from "../domain/settings";
 import { VERSION } from "./account";
+import { devicesJsonByIds, visibleDevices } from "./devices";
 import { machinesJson } from "./load";
 import { listVisible } from "./machines";
 import { DOMAIN } from "./shape";
@@ -162,7 +163,7 @@ function describePowerType(name: PowerType) {
 export const controllerHandlers: Handler[] = [
   {
     name: "NodesHandler",
-    doc: "List the nodes the caller can see: machines, then rack controllers (filtered by hostname and id only).",
+    doc: "List the nodes the caller can see: machines, devices, then rack controllers (the last two filtered by hostname and id only).",
     path: "nodes/",
     actions: [
       {
@@ -172,13 +173,15 @@ export const controllerHandlers: Handler[] = [
         params: ["hostname", "mac_address", "id", "zone", "pool", "tags", "status", "owner"],
         run: async (r) => {
           const machines = await machinesJson(r.db, await listVisible(r, r.p));
-          // A filter only machines have (zone, tags, ...) leaves the racks out, as MAAS's does.
+          // A filter only machines have (zone, tags, ...) leaves devices and racks out.
           const machineOnly = r.p.keys().some((k) => !["hostname", "id", "op"].includes(k) && !k.startsWith("oauth_"));
           const q = parse(RackQuery, r.p, ["hostname", "id"]);
-          const racks = machineOnly
-            ? []
-            : (await visibleRacks(r)).filter((x) => (!q.hostname || q.hostname.includes(x.hostname)) && (!q.id || q.id.includes(x.id))).map(rackControllerJson);
-          return json([...machines, ...racks]);
+          if (machineOnly) return json(machines);
+          const devices = (await visibleDevices(r)).map((d) => d.system_id);
+          const racks = (await visibleRacks(r))
+            .filter((x) => (!q.hostname || q.hostname.includes(x.hostname)) && (!q.id || q.id.includes(x.id)))
+            .map(rackControllerJson);
+          return json([...machines, ...(devices.length ? await devicesJsonByIds(r, devices) : []), ...racks]);
         },
       },
     ],

@@ -10,6 +10,7 @@ import { accountHandlers } from "./account";
 import { machinesOps } from "./allocate";
 import { catalogHandlers } from "./catalog";
 import { controllerHandlers } from "./controllers";
+import { deviceHandlers } from "./devices";
 import { fileHandlers } from "./files";
 import { machineOps } from "./machine-ops";
 import { machineHandler, machinesHandler } from "./machines";
@@ -39,6 +40,7 @@ table.add(
   ...notificationHandlers,
   ...packageRepoHandlers,
   ...miscHandlers,
+  ...deviceHandlers,
 );
 
 /** Who an anonymous request acts as: no role anywhere, so every permission check refuses. */

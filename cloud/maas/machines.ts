@@ -135,14 +135,14 @@ const CreateBody = z.object({
   memory: intParam(0, 1 << 30).optional(),
 });
 
-async function idOf(db: D1Database, table: "zones" | "resource_pools" | "sites", n: string, field: string): Promise<number> {
+export async function idOf(db: D1Database, table: "zones" | "resource_pools" | "sites", n: string, field: string): Promise<number> {
   const row = await db.prepare(`SELECT id FROM ${table} WHERE name = ?`).bind(n).first<{ id: number }>();
   if (!row) throw fieldError(field, `Select a valid choice. ${n} is not one of the available choices.`);
   return row.id;
 }
 
 /** The site a new machine goes to: the one named, else the caller's only site, else "default". */
-async function siteFor(r: Req, named: string | undefined): Promise<number> {
+export async function siteFor(r: Req, named: string | undefined): Promise<number> {
   if (named) return idOf(r.db, "sites", named, "site");
   const sites = [...new Set(r.caller.bindings.filter((b) => b.siteId !== null && can(r.caller, "machine.create", b.siteId)).map((b) => b.siteId!))];
   if (!r.caller.bindings.some((b) => b.siteId === null) && sites.length === 1) return sites[0]!;
@@ -162,7 +162,12 @@ async function create(r: Req): Promise<Response> {
   const domain = b.domain && b.domain !== "" ? b.domain : DOMAIN.name;
   if (!/^[a-z0-9.-]+$/i.test(domain)) throw fieldError("domain", "Enter a valid domain name.");
   const hostname = b.hostname ?? newHostname();
-  if (await db.prepare("SELECT 1 FROM machines WHERE hostname = ? AND domain = ?").bind(hostname, domain).first()) {
+  if (
+    await db
+      .prepare("SELECT 1 FROM machines WHERE hostname = ?1 AND domain = ?2 UNION ALL SELECT 1 FROM devices WHERE hostname = ?1 AND domain = ?2")
+      .bind(hostname, domain)
+      .first()
+  ) {
     throw fieldError("hostname", `Node with hostname "${hostname}" already exists.`);
   }
   const systemId = await createMachine(

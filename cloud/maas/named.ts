@@ -134,7 +134,7 @@ export function namedHandlers(k: NamedKind): Handler[] {
             if (row.id === k.protectedId) throw new MaasError(400, `The default ${noun} cannot be deleted.`);
             const used = await k.rows.usage(r.db, row.id);
             // MAAS would move the machines to the default; Plinth asks for that to be explicit.
-            if (used) throw new MaasError(400, `The ${noun} ${row.name} still holds ${used} machine(s): move them first.`);
+            if (used) throw new MaasError(400, `The ${noun} ${row.name} still holds ${used} machine(s) or device(s): move them first.`);
             await k.rows.delete(r.db, r.caller.username, row);
             return deleted();
           },

@@ -18,11 +18,12 @@ export interface Actor {
   username: string;
 }
 
-/** The machine a MAC already belongs to, if any (both APIs word the refusal their own way). */
+/** The machine or device a MAC already belongs to, if any (both APIs word the refusal their own way). */
 export async function macInUse(db: D1Database, macs: string[]): Promise<{ mac: string; systemId: string; hostname: string } | null> {
   return db
     .prepare(
-      "SELECT i.mac, m.system_id AS systemId, m.hostname FROM interfaces i JOIN machines m ON m.id = i.machine_id WHERE i.mac IN (SELECT value FROM json_each(?))",
+      `SELECT i.mac, m.system_id AS systemId, m.hostname FROM interfaces i JOIN machines m ON m.id = i.machine_id WHERE i.mac IN (SELECT value FROM json_each(?1))
+       UNION ALL SELECT j.value, d.system_id, d.hostname FROM devices d, json_each(d.macs) j WHERE j.value IN (SELECT value FROM json_each(?1))`,
     )
     .bind(JSON.stringify(macs))
     .first<{ mac: string; systemId: string; hostname: string }>();

@@ -167,7 +167,7 @@ it("networks through gomaasapi: space, VLAN and subnets; bond, VLAN interface, A
   expect(lines[lines.length - 1]).toBe("network flow passed");
 });
 
-it("the account side through gomaasapi: users created and deleted, SSH keys, get_config/set_config, rack controllers, refusals", async () => {
+it("the account side through gomaasapi: users created and deleted, SSH keys, get_config/set_config, rack controllers, devices, refusals", async () => {
   // A rack appliance enrolled the way one is on a site: it is the rack controller listed.
   const api = async (path: string, body: unknown, key?: string) => {
     const r = await fetch(`${url}/api/v1${path}`, {
@@ -196,6 +196,8 @@ it("the account side through gomaasapi: users created and deleted, SSH keys, get
   expect(out("acct-set-config")).toBe("ntp.example.com true");
   expect(out("acct-refuse-config")).toMatch(/^400 .*whole number/);
   expect(out("acct-rack-controllers")).toBe("juju-rack");
+  expect(out("acct-device")).toBe("juju-lxd-0 parent jujuf1 mac 52:54:00:77:00:99");
+  expect(out("acct-device-delete")).toBe("0 left");
   expect(out("acct-delete-user")).toMatch(/^then 404 /);
   expect(lines[lines.length - 1]).toBe("account flow passed");
 });

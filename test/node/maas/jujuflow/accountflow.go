@@ -2,7 +2,8 @@
 // gomaasapi's low-level MAASObject client (its typed Controller has no users, keys or config):
 // a user created and read back, an SSH key added, listed, read and deleted under
 // account/prefs/sshkeys/, settings read and written with get_config/set_config, a refused
-// set_config, the rack controllers listed, and the user deleted.
+// set_config, the rack controllers listed, a device created, listed and deleted through the
+// typed Controller, and the user deleted.
 package main
 
 import (
@@ -113,6 +114,30 @@ func runAccount(base, key string) {
 		names = append(names, n)
 	}
 	ok("acct-rack-controllers", "%s", strings.Join(names, ","))
+
+	// Devices through the typed API, as Juju registers a container's NIC under its host.
+	ctrl, err := gomaasapi.NewController(gomaasapi.ControllerArgs{BaseURL: base, APIKey: key})
+	if err != nil {
+		fail("acct-device", err)
+	}
+	dev, err := ctrl.CreateDevice(gomaasapi.CreateDeviceArgs{Hostname: "juju-lxd-0", MACAddresses: []string{"52:54:00:77:00:99"}, Parent: "jujuf1"})
+	if err != nil {
+		fail("acct-device", err)
+	}
+	listed, err := ctrl.Devices(gomaasapi.DevicesArgs{Hostname: []string{"juju-lxd-0"}})
+	if err != nil || len(listed) != 1 {
+		fail("acct-device", fmt.Errorf("%v (%d devices)", err, len(listed)))
+	}
+	ifaces := listed[0].InterfaceSet()
+	ok("acct-device", "%s parent %s mac %s", dev.Hostname(), listed[0].Parent(), ifaces[0].MACAddress())
+	if err := dev.Delete(); err != nil {
+		fail("acct-device-delete", err)
+	}
+	after, err := ctrl.Devices(gomaasapi.DevicesArgs{Hostname: []string{"juju-lxd-0"}})
+	if err != nil {
+		fail("acct-device-delete", err)
+	}
+	ok("acct-device-delete", "%d left", len(after))
 
 	if err := maas.GetSubObject("users/juju-user/").Delete(); err != nil {
 		fail("acct-delete-user", err)
