@@ -2,7 +2,7 @@
 // native API and the MAAS facade both write them through here; telling the racks of a change
 // (tunnel/commands.ts) stays with the caller, after the write.
 import { inCidr, ipToInt, parseCidr } from "../../shared/net";
-import { eventStatement } from "./events";
+import { eventStatement, eventStatementIf } from "./events";
 import { type NamedInput, type NamedRow, namedRows } from "./named";
 
 const fabricRows = namedRows("fabrics");
@@ -86,7 +86,7 @@ export interface SubnetInput {
   cidr: string;
   name: string;
   vlanId: number | null;
-  siteId: number;
+  siteId: number | null;
   gatewayIp: string | null;
   dnsServers: string[];
   managed: boolean;
@@ -109,6 +109,24 @@ export async function createSubnet(db: D1Database, actor: string, s: SubnetInput
     subnetEvent(db, actor, "created", s.cidr, s.siteId),
   ]);
   return (ins!.results[0] as { id: number }).id;
+}
+
+/**
+ * A subnet made without a site (through the MAAS API, whose clients know no sites) takes the
+ * site of the first machine linked to it; from then on that site's rack serves it. A subnet
+ * that already has a site is left alone. Answers whether this call gave it one.
+ */
+export async function adoptSubnet(db: D1Database, actor: string, subnetId: number, site: { id: number; name: string }): Promise<boolean> {
+  const [, upd] = await db.batch([
+    eventStatementIf(
+      db,
+      { type: "subnet.updated", actor, siteId: site.id, description: `subnet ${subnetId} joined site ${site.name} with its first linked machine` },
+      "EXISTS (SELECT 1 FROM subnets WHERE id = ? AND site_id IS NULL)",
+      subnetId,
+    ),
+    db.prepare("UPDATE subnets SET site_id = ? WHERE id = ? AND site_id IS NULL").bind(site.id, subnetId),
+  ]);
+  return upd!.meta.changes > 0;
 }
 
 /**

@@ -38,7 +38,8 @@ export async function visibleSubnets(r: Req, where = "", ...args: (string | numb
     .prepare(`${SUBNET_SELECT} ${where} ORDER BY id`)
     .bind(...args)
     .all<SubnetRow>();
-  return results.filter((s) => sites === null || (s.site_id !== null && sites.includes(s.site_id)));
+  // A subnet on no site yet is everyone's to see and link to (the first link places it).
+  return results.filter((s) => sites === null || s.site_id === null || sites.includes(s.site_id));
 }
 
 /** A subnet by id or CIDR, among those the caller sees. */

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { NETWORK_EDITABLE, STATUS_NAME, type Status } from "../../shared/lifecycle";
 import { createInterfaceKind, deleteInterfaceKind, interfaceKinds, type InterfaceChanges, updateInterfaceKind } from "../domain/machines/interface-kinds";
+import { adoptSubnet } from "../domain/networks";
 import { pushConfigAfter } from "../domain/racks/commands";
 import { ApiError } from "../http/errors";
 import {
@@ -104,6 +105,7 @@ async function linkSubnet(r: Req): Promise<Response> {
   if (b.subnet && !s) throw fieldError("subnet", `Select a valid choice. ${b.subnet} is not one of the available choices.`);
   if (!s && b.mode !== "link_up") throw fieldError("subnet", "This field is required.");
   if (s && s.site_id !== null && s.site_id !== m.siteId) throw fieldError("subnet", "The subnet is on another site than the machine.");
+  if (s && s.site_id === null) await adoptSubnet(r.db, r.caller.username, s.id, { id: m.siteId, name: m.site });
   if (b.mode === "link_up") {
     const others = await linksOf(r.db, [i.id]);
     if (others.length > 0 && !truthy(b.force)) {

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { parseCidr } from "../../shared/net";
 import { type AddressListing, formatIp, listAddresses, parseIp, type SubnetSpace, subnetSpace, utilisation } from "../domain/addresses";
+import { visibleSites } from "../auth/roles";
 import { createSubnet, createVlan, deleteSubnet, fabrics, inSubnet, updateSubnet } from "../domain/networks";
 import { ALLOC_TYPE, maasTime } from "./ipaddresses";
 import { nameField } from "./named";
@@ -26,7 +27,7 @@ const SubnetBody = z.object({
   gateway_ip: z.union([z.literal(""), ipv4]).optional(),
   dns_servers: dnsServers.optional(),
   managed: boolParam.optional(),
-  /** Plinth extension: the site whose rack serves the subnet. */
+  /** Plinth extension: the site whose rack serves the subnet (absent: see onlySite). */
   site: nameField.optional(),
 });
 
@@ -63,20 +64,37 @@ async function subnetById(db: D1Database, id: number) {
   return json((await subnetsJson(db, [s]))[0]);
 }
 
+/**
+ * The site of a subnet created without one: the caller's only site, else none yet (the first
+ * machine linked to it brings its site: adoptSubnet). Not the VLAN's: fabric-0's untagged VLAN
+ * is every site's default, so it says nothing about where a subnet is. Written down in
+ * docs/maas-compat.md.
+ */
+function onlySite(r: Req): number | null {
+  const sites = visibleSites(r.caller);
+  return sites?.length === 1 ? sites[0]! : null;
+}
+
 async function create(r: Req): Promise<Response> {
   const b = parse(SubnetBody, r.p, ["dns_servers"]);
-  const site = b.site ?? "default";
-  const siteRow = await r.db.prepare("SELECT id FROM sites WHERE name = ?").bind(site).first<{ id: number }>();
-  if (!siteRow) throw fieldError("site", `Select a valid choice. ${site} is not one of the available choices.`);
-  manageNetworks(r, siteRow.id);
+  // Stock clients name no site: see subnetSite.
+  let siteId: number | null = null;
+  if (b.site !== undefined) {
+    const siteRow = await r.db.prepare("SELECT id FROM sites WHERE name = ?").bind(b.site).first<{ id: number }>();
+    if (!siteRow) throw fieldError("site", `Select a valid choice. ${b.site} is not one of the available choices.`);
+    siteId = siteRow.id;
+  }
+  const only = onlySite(r);
+  manageNetworks(r, siteId ?? only);
   if (b.gateway_ip && !inSubnet(b.cidr, b.gateway_ip)) throw outsideGateway();
   if (await r.db.prepare("SELECT 1 FROM subnets WHERE cidr = ?").bind(b.cidr).first()) throw fieldError("cidr", "Subnet with this Cidr already exists.");
   const vlanId = await resolveVlan(r, b);
+  if (b.site === undefined) siteId = only;
   const id = await createSubnet(r.db, r.caller.username, {
     cidr: b.cidr,
     name: b.name,
     vlanId,
-    siteId: siteRow.id,
+    siteId,
     gatewayIp: b.gateway_ip || null,
     dnsServers: b.dns_servers ?? [],
     managed: b.managed ?? true,

@@ -10,6 +10,7 @@ import { def } from "../http/openapi";
 import { macSchema, readJson } from "../http/validate";
 import { pushConfigAfter } from "../domain/racks/commands";
 import { addInterface, type LinkRow, linkSubnet, linksOf, setDefaultGateway, unlinkSubnet } from "../domain/machines/interfaces";
+import { adoptSubnet } from "../domain/networks";
 import {
   assertNetworkEditable,
   BondParams,
@@ -223,6 +224,7 @@ export function machineInterfaceRoutes(app: Hono<AppEnv>) {
         if (!s) throw badRequest(`subnet_id: no subnet ${b.subnet_id}`, [{ path: "subnet_id", message: `no subnet ${b.subnet_id}` }]);
         if (s.site_id !== null && s.site_id !== m.siteId)
           throw badRequest("subnet_id: the subnet is on another site than the machine", [{ path: "subnet_id", message: "on another site than the machine" }]);
+        if (s.site_id === null) await adoptSubnet(c.env.DB, c.get("caller").username, b.subnet_id, { id: m.siteId, name: m.site });
       }
       if (b.mode === "link_up" && !b.force && (await linksOf(c.env.DB, [hit.id])).some((l) => l.kind !== "discovered"))
         throw conflict(`${hit.name} has links: link_up replaces them only with force: true`);

@@ -1,5 +1,6 @@
 // Networks through the MAAS facade as Terraform's maas_subnet / maas_subnet_ip_range /
 // maas_fabric / maas_vlan / maas_space and maas_instance's per-NIC calls send them.
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NODE_STATUS as S } from "../../shared/lifecycle";
 import { makeMachine, makeUser } from "./helpers";
@@ -190,10 +191,41 @@ describe("subnets and IP ranges (Terraform maas_subnet + maas_subnet_ip_range)",
   it("a site admin manages its own site's subnets only and sees no others", async () => {
     const mine = await maas(eastAdmin, "POST", "subnets/", { query: { op: "" }, form: { cidr: "10.71.0.0/24", site: "n-east" } });
     expect(mine.status).toBe(200);
-    const other = await maas(admin, "POST", "subnets/", { query: { op: "" }, form: { cidr: "10.72.0.0/24" } });
-    expect((await maas(eastAdmin, "GET", "subnets/")).json.map((x: { cidr: string }) => x.cidr)).toEqual(["10.71.0.0/24"]);
+    const other = await maas(admin, "POST", "subnets/", { query: { op: "" }, form: { cidr: "10.72.0.0/24", site: "default" } });
+    expect((await maas(eastAdmin, "GET", "subnets/")).json.map((x: { cidr: string }) => x.cidr)).not.toContain("10.72.0.0/24");
     expect((await maas(eastAdmin, "GET", `subnets/${other.json.id}/`)).status).toBe(404);
-    expect((await maas(eastAdmin, "POST", "subnets/", { query: { op: "" }, form: { cidr: "10.73.0.0/24" } })).status).toBe(403);
+    expect((await maas(eastAdmin, "POST", "subnets/", { query: { op: "" }, form: { cidr: "10.73.0.0/24", site: "default" } })).status).toBe(403);
+    // Without a site, a site admin's subnet is on that site.
+    const stock = await maas(eastAdmin, "POST", "subnets/", { query: { op: "" }, form: { cidr: "10.74.0.0/24" } });
+    expect(stock.status, stock.text).toBe(200);
+    expect((await env.DB.prepare("SELECT s.name FROM subnets n JOIN sites s ON s.id = n.site_id WHERE n.cidr = '10.74.0.0/24'").first())!.name).toBe("n-east");
+  });
+
+  it("a subnet made the stock way by an admin of every site is on no site until a machine is linked to it, then on that machine's", async () => {
+    const s = await maas(admin, "POST", "subnets/", { query: { op: "" }, form: { cidr: "10.75.0.0/24" } });
+    expect(s.status, s.text).toBe(200);
+    const site = async () => (await env.DB.prepare("SELECT site_id FROM subnets WHERE cidr = '10.75.0.0/24'").first<{ site_id: number | null }>())!.site_id;
+    expect(await site()).toBeNull();
+    // Until then only an admin of every site changes it.
+    expect((await maas(eastAdmin, "PUT", `subnets/${s.json.id}/`, { form: { name: "mine" } })).status).toBe(403);
+    const west = await makeMachine({ status: S.ALLOCATED, site: "n-west", mac: "52:54:00:11:75:01" });
+    const eth0 = (await maas(op, "GET", `nodes/${west}/interfaces/`)).json[0];
+    const link = await maas(op, "POST", `nodes/${west}/interfaces/${eth0.id}/`, {
+      query: { op: "link_subnet" },
+      form: { mode: "AUTO", subnet: "10.75.0.0/24" },
+    });
+    expect(link.status, link.text).toBe(200);
+    expect(await site()).toBe((await env.DB.prepare("SELECT id FROM sites WHERE name = 'n-west'").first<{ id: number }>())!.id);
+    // A machine of another site is now refused, as for any subnet with a site.
+    const east = await makeMachine({ status: S.ALLOCATED, site: "n-east", mac: "52:54:00:11:75:02" });
+    const e0 = (await maas(op, "GET", `nodes/${east}/interfaces/`)).json[0];
+    const refused = await maas(op, "POST", `nodes/${east}/interfaces/${e0.id}/`, {
+      query: { op: "link_subnet" },
+      form: { mode: "AUTO", subnet: "10.75.0.0/24" },
+    });
+    expect(refused.json).toEqual({ subnet: ["The subnet is on another site than the machine."] });
+    const ev = await env.DB.prepare("SELECT description FROM events WHERE type = 'subnet.updated' AND description LIKE '%joined site n-west%'").all();
+    expect(ev.results).toHaveLength(1);
   });
 });
 
@@ -223,7 +255,7 @@ describe("interfaces and block devices (Terraform maas_instance per-NIC config)"
       query: { op: "link_subnet" },
       form: { mode: "STATIC", subnet: String(s.json.id), ip_address: "10.81.0.50" },
     });
-    expect(link.status).toBe(200);
+    expect(link.status, link.text).toBe(200);
     expect(link.json.links).toEqual([
       { id: expect.any(Number), mode: "static", subnet: expect.objectContaining({ id: s.json.id, cidr: "10.81.0.0/24" }), ip_address: "10.81.0.50" },
     ]);
