@@ -1,11 +1,12 @@
 // Realistic fleets for demos, browser tests and benchmarks: machines with inventory,
 // interfaces, disks, tags, zones and pools, spread over statuses, written through the real
 // D1 binding of a *local* region (wrangler's platform proxy on a persisted directory).
-import type { D1Database } from "@cloudflare/workers-types";
+import type { D1Database, R2Bucket } from "@cloudflare/workers-types";
 import { join } from "node:path";
 import { getPlatformProxy } from "wrangler";
 import { encryptJson } from "../cloud/auth/secrets";
 import { NODE_STATUS as S } from "../shared/lifecycle";
+import { builtImages, seedImages } from "./seed-images";
 
 export interface SeedOptions {
   machines: number;
@@ -13,6 +14,10 @@ export interface SeedOptions {
   stateDir: string;
   secretKey: string;
   log?: (s: string) => void;
+  /** Also store the images this checkout built (npm run seed does; fleets for tests do not need them). */
+  images?: boolean;
+  /** Where images/build is looked for: the checkout, unless a test says otherwise. */
+  imagesRoot?: string;
 }
 
 // Weighted statuses: most of a real fleet is Ready or Deployed.
@@ -55,7 +60,10 @@ const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 export async function seed(o: SeedOptions): Promise<{ machines: number; sites: number }> {
   const log = o.log ?? (() => {});
-  const proxy = await getPlatformProxy<{ DB: D1Database }>({ configPath: "wrangler.toml", persist: { path: join(o.stateDir, "wrangler", "v3") } });
+  const proxy = await getPlatformProxy<{ DB: D1Database; IMAGES: R2Bucket }>({
+    configPath: "wrangler.toml",
+    persist: { path: join(o.stateDir, "wrangler", "v3") },
+  });
   try {
     const db = proxy.env.DB;
     const rand = rng(42);
@@ -155,6 +163,11 @@ export async function seed(o: SeedOptions): Promise<{ machines: number; sites: n
       .prepare("INSERT INTO events (type, level, actor, description, created_at) VALUES ('seed', 'INFO', 'seed', ?, ?)")
       .bind(`seeded ${o.machines} machines across ${o.sites} sites`, Date.now())
       .run();
+    if (o.images) {
+      const built = builtImages(o.imagesRoot ?? join(import.meta.dirname, ".."));
+      if (!built.length) log("no built images in images/build: `npm run images` (testdisk) or `npm run images -- os debian/bookworm`, then seed again");
+      await seedImages(db, proxy.env.IMAGES, built, log);
+    }
     return { machines: o.machines, sites: o.sites };
   } finally {
     await proxy.dispose();

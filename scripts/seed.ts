@@ -38,5 +38,5 @@ if (!existsSync(join(values.state, "dev.vars"))) {
 const { vars } = ensureDevVars(values.state);
 applyMigrations(values.state);
 const t0 = Date.now();
-await seed({ machines, sites, stateDir: values.state, secretKey: vars.PLINTH_SECRET_KEY, log: (s) => console.log(s) });
+await seed({ machines, sites, stateDir: values.state, secretKey: vars.PLINTH_SECRET_KEY, log: (s) => console.log(s), images: true });
 console.log(`seeded ${machines} machines across ${sites} sites in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -1,0 +1,74 @@
+// `npm run seed` also stores the images this checkout has built (images/build: the testdisk,
+// and each `npm run images -- os …` output), bytes and all, so a development region has
+// something every MAAS client can deploy (Juju refuses a region without boot resources). The
+// same content-addressed layout the region's upload uses: R2 key sha256/<hex>, one row each.
+import type { D1Database, R2Bucket } from "@cloudflare/workers-types";
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+/** The store's name for an image's bytes: cloud/domain/images.ts imageKey (not imported: it needs the Workers types). */
+const imageKey = (sha256: string) => `sha256/${sha256}`;
+
+export interface BuiltImage {
+  osystem: string;
+  series: string;
+  architecture: string;
+  format: string;
+  file: string;
+}
+
+/** What images/build holds that a deployment can write. */
+export function builtImages(root: string): BuiltImage[] {
+  const out: BuiltImage[] = [];
+  const build = join(root, "images", "build");
+  const testdisk = join(build, "testdisk.raw.zst");
+  if (existsSync(testdisk)) out.push({ osystem: "custom", series: "testdisk", architecture: "amd64/generic", format: "raw.zst", file: testdisk });
+  const os = join(build, "os");
+  for (const dir of existsSync(os) ? readdirSync(os).sort() : []) {
+    const manifest = join(os, dir, "manifest.json");
+    const tgz = join(os, dir, "root.tgz");
+    if (!existsSync(manifest) || !existsSync(tgz)) continue;
+    const m = JSON.parse(readFileSync(manifest, "utf8")) as { os: string; series: string; arch: string };
+    out.push({ osystem: m.os, series: m.series, architecture: `${m.arch}/generic`, format: "tgz", file: tgz });
+  }
+  return out;
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+/** Stores each built image unless the region already has those bytes under that name; returns what it stored. */
+export async function seedImages(db: D1Database, store: R2Bucket, images: BuiltImage[], log: (s: string) => void): Promise<string[]> {
+  const stored: string[] = [];
+  for (const img of images) {
+    const name = `${img.osystem}/${img.series} ${img.format}`;
+    const sha256 = await sha256Of(img.file);
+    const have = await db
+      .prepare("SELECT sha256 FROM boot_images WHERE osystem = ? AND series = ? AND architecture = ?")
+      .bind(img.osystem, img.series, img.architecture)
+      .first<{ sha256: string | null }>();
+    if (have?.sha256 === sha256) {
+      log(`image ${name}: already there`);
+      continue;
+    }
+    const size = statSync(img.file).size;
+    // The whole file in one put: the local R2 checks it against the sha256 as the upload does.
+    // A plain Uint8Array: the platform proxy cannot pass a Node Buffer (a view into a shared pool).
+    await store.put(imageKey(sha256), new Uint8Array(readFileSync(img.file)), { sha256, httpMetadata: { contentType: "application/octet-stream" } });
+    await db.batch([
+      db
+        .prepare("INSERT INTO boot_images (osystem, series, architecture, kind, format) VALUES (?, ?, ?, 'uploaded', ?) ON CONFLICT DO NOTHING")
+        .bind(img.osystem, img.series, img.architecture, img.format),
+      db
+        .prepare("UPDATE boot_images SET sha256 = ?, size = ?, format = ?, url = NULL WHERE osystem = ? AND series = ? AND architecture = ?")
+        .bind(sha256, size, img.format, img.osystem, img.series, img.architecture),
+    ]);
+    stored.push(name);
+    log(`image ${name}: stored (${Math.round(size / 2 ** 20)} MiB)`);
+  }
+  return stored;
+}
