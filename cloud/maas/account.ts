@@ -65,7 +65,7 @@ const userHandlers: Handler[] = [
             password: b.password,
             bindings: [{ role: b.is_superuser ? "admin" : "operator", siteId: null }],
           });
-          return json(await userJson(r, u), 201);
+          return json(await userJson(r, u));
         },
       },
       {
