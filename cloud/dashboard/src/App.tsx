@@ -77,7 +77,7 @@ const NAV: { to: string; label: string; admin?: boolean }[] = [
   { to: "/tokens", label: "Enrolment tokens", admin: true },
   { to: "/users", label: "Users & roles", admin: true },
   { to: "/events", label: "Events" },
-  { to: "/keys", label: "API keys" },
+  { to: "/keys", label: "Keys" },
 ];
 
 function Shell({ user, onSignOut }: { user: SessionUser; onSignOut: () => void }) {

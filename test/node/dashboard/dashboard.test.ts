@@ -233,6 +233,25 @@ describe("dashboard", () => {
     await sp.context().close();
   }, 120_000);
 
+  it("adds and deletes the user's SSH key on the keys page; a private key pasted by mistake is refused in words", async () => {
+    await page.goto(`${region.url}/keys`);
+    const ssh = page.locator('[data-testid="ssh-keys"]');
+    await ssh.getByRole("heading", { name: "SSH keys" }).waitFor(WAIT);
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEnVr18cEoy1VaTHrjmyRFwNhFNFcUwwJ/fuHR6lmg4u ui@test";
+    await ssh.getByLabel("SSH keys: paste one").fill("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbg==\n-----END OPENSSH PRIVATE KEY-----");
+    await ssh.getByRole("button", { name: "Add" }).click();
+    await ssh.getByRole("alert").filter({ hasText: "private key" }).waitFor(WAIT);
+    await ssh.getByLabel("SSH keys: paste one").fill(key);
+    await ssh.getByRole("button", { name: "Add" }).click();
+    await ssh.locator("tbody tr", { hasText: "ui@test" }).waitFor(WAIT);
+    expect((await region.api("GET", "/users/admin/ssh-keys")).json.items.map((k: { key: string }) => k.key)).toEqual([key]);
+    await ssh.locator("tbody tr", { hasText: "ui@test" }).getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+    await ssh.getByText("None yet.").waitFor(WAIT);
+    expect((await region.api("GET", "/users/admin/ssh-keys")).json.items).toEqual([]);
+    await page.locator('[data-testid="ssl-keys"]').getByRole("heading", { name: "SSL keys" }).waitFor(WAIT);
+  });
+
   it("signs out", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("button", { name: "Sign in" }).waitFor(WAIT);

@@ -1,4 +1,5 @@
-// The signed-in user's API keys: create (secret shown once), list, revoke.
+// The signed-in user's keys: API keys (create, secret shown once; list; revoke), then SSH and
+// SSL keys (UserKeys).
 import { type FormEvent, useState } from "react";
 import { api } from "../api";
 import { DangerButton } from "../components/Confirm";
@@ -6,6 +7,7 @@ import { ErrorBox, TableHead } from "../components/bits";
 import { ago } from "../format";
 import type { SessionUser } from "../types";
 import { useLoad } from "../useLoad";
+import { UserKeys } from "./UserKeys";
 
 interface Key {
   key_id: string;
@@ -32,7 +34,7 @@ export function KeysView({ user }: { user: SessionUser }) {
   return (
     <div>
       <header className="page-head">
-        <h1>API keys</h1>
+        <h1>Keys</h1>
         <span className="muted">for {user.username}: the plinth CLI, scripts and MAAS clients</span>
       </header>
       <ErrorBox error={error} onRetry={load} />
@@ -85,6 +87,7 @@ export function KeysView({ user }: { user: SessionUser }) {
           ))}
         </tbody>
       </table>
+      <UserKeys username={user.username} />
     </div>
   );
 }
