@@ -1,7 +1,8 @@
 // boot-resources/ and boot-resources/{id}/: the boot_images rows /api/v1 serves, read only.
 // Each resource carries one set whose file has MAAS's filetype (root-tgz, root-dd.zst, ...);
-// a declared image with no bytes yet is listed with an incomplete set, as MAAS lists an upload
-// in progress, and is not deployable (the deploy API refuses it).
+// a declared image with no bytes yet is not listed (it cannot be deployed, and Juju reads the
+// list as what it can deploy) but reads by id with an incomplete set, as MAAS shows an upload
+// in progress.
 import { isImageFormat, MAAS_FILETYPE } from "../../shared/images";
 import type { ImageRow as BootImageRow } from "../routes/images";
 import type { Handler } from "./table";
@@ -53,9 +54,11 @@ export const bootResourceHandlers: Handler[] = [
       {
         method: "GET",
         op: null,
-        doc: "List all boot resources.",
+        doc: "List the boot resources a deployment can use: those with their bytes stored (one declared but not yet uploaded is read by id).",
         params: ["type"],
-        run: async (r) => json((await r.db.prepare(`SELECT ${COLS} FROM boot_images ORDER BY id`).all<ImageRow>()).results.map(imageJson)),
+        // Juju takes the list's architectures as what it can deploy: an image with no bytes would lie.
+        run: async (r) =>
+          json((await r.db.prepare(`SELECT ${COLS} FROM boot_images WHERE sha256 IS NOT NULL ORDER BY id`).all<ImageRow>()).results.map(imageJson)),
       },
       { method: "GET", op: "is_importing", doc: "Get the status of importing resources.", run: async () => json(false) },
     ],

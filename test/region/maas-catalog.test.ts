@@ -97,11 +97,18 @@ describe("domains and boot resources (Juju's probes)", () => {
   });
 
   it("boot-resources/ from the boot images, with architecture Juju splits on '/'", async () => {
-    await env.DB.prepare("INSERT INTO boot_images (osystem, series, architecture) VALUES ('ubuntu', 'noble', 'amd64/generic') ON CONFLICT DO NOTHING").run();
+    await env.DB.prepare(
+      "INSERT INTO boot_images (osystem, series, architecture, sha256, size) VALUES ('ubuntu', 'noble', 'amd64/generic', ?, 1) ON CONFLICT DO NOTHING",
+    )
+      .bind("e".repeat(64))
+      .run();
+    await env.DB.prepare("INSERT INTO boot_images (osystem, series, architecture) VALUES ('ubuntu', 'declared', 'amd64/generic') ON CONFLICT DO NOTHING").run();
     const r = await maas(viewer, "GET", "boot-resources/");
     const img = r.json.find((x: { name: string }) => x.name === "ubuntu/noble");
     expect(img).toMatchObject({ type: "Synced", architecture: "amd64/generic", subarches: "generic", resource_uri: `/MAAS/api/2.0/boot-resources/${img.id}/` });
     expect((await maas(viewer, "GET", `boot-resources/${img.id}/`)).json.name).toBe("ubuntu/noble");
+    // Declared without bytes: not listed, since nothing could deploy it.
+    expect(r.json.some((x: { name: string }) => x.name === "ubuntu/declared")).toBe(false);
     expect((await maas(viewer, "GET", "boot-resources/", { query: { op: "is_importing" } })).json).toBe(false);
   });
 });
