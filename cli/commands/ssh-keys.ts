@@ -4,9 +4,10 @@ import { CliError, EXIT } from "../client";
 import { type Ctx, type Group, str } from "../command";
 import { printJson, printTable } from "../output";
 
-const USER = { user: { type: "string", help: "another user's keys (admin)" } } as const;
+export const USER = { user: { type: "string", help: "another user's keys (admin)" } } as const;
 
-async function who(ctx: Ctx): Promise<string> {
+/** The user whose keys a command works on: --user, else the signed-in one. */
+export async function who(ctx: Ctx): Promise<string> {
   return str(ctx.opts["user"]) ?? (await ctx.client().call("GET /me")).username;
 }
 

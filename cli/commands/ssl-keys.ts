@@ -1,14 +1,9 @@
 // plinth ssl-keys …: the X.509 certificates a user keeps in the region (MAAS's SSL keys).
 import { readFileSync } from "node:fs";
 import { CliError, EXIT } from "../client";
-import { type Ctx, type Group, str } from "../command";
+import type { Group } from "../command";
 import { printJson, printTable } from "../output";
-
-const USER = { user: { type: "string", help: "another user's keys (admin)" } } as const;
-
-async function who(ctx: Ctx): Promise<string> {
-  return str(ctx.opts["user"]) ?? (await ctx.client().call("GET /me")).username;
-}
+import { USER, who } from "./ssh-keys";
 
 export const sslKeys: Group = {
   name: "ssl-keys",
