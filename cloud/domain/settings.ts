@@ -155,9 +155,8 @@ export function settingForReader(name: SettingName, value: unknown, mayChange: b
   return !mayChange && name === "http_proxy" && typeof value === "string" && value ? withoutPassword(value) : value;
 }
 
-function shown(name: SettingName, value: unknown): string {
-  return JSON.stringify(name === "http_proxy" && typeof value === "string" && value ? withoutPassword(value) : value);
-}
+/** As the audit log writes a value: what a reader who may not change settings sees. */
+const shown = (name: SettingName, value: unknown): string => JSON.stringify(settingForReader(name, value, false));
 
 /** Stores an already-parsed value; setting a name to its default keeps the row (an explicit choice). */
 export async function setSetting(db: D1Database, actor: string, name: SettingName, value: unknown): Promise<void> {

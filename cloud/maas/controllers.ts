@@ -7,7 +7,7 @@ import { type PowerType, POWER_TYPES, powerParameterSchemas, SECRET_POWER_FIELDS
 import { visibleSites } from "../auth/roles";
 import { getSetting } from "../domain/settings";
 import { VERSION } from "./account";
-import { devicesJsonByIds, visibleDevices } from "./devices";
+import { devicesJson, visibleDevices } from "./devices";
 import { machinesJson } from "./load";
 import { listVisible } from "./machines";
 import { DOMAIN } from "./shape";
@@ -177,11 +177,11 @@ export const controllerHandlers: Handler[] = [
           const machineOnly = r.p.keys().some((k) => !["hostname", "id", "op"].includes(k) && !k.startsWith("oauth_"));
           const q = parse(RackQuery, r.p, ["hostname", "id"]);
           if (machineOnly) return json(machines);
-          const devices = (await visibleDevices(r)).map((d) => d.system_id);
+          const devices = await visibleDevices(r);
           const racks = (await visibleRacks(r))
             .filter((x) => (!q.hostname || q.hostname.includes(x.hostname)) && (!q.id || q.id.includes(x.id)))
             .map(rackControllerJson);
-          return json([...machines, ...(devices.length ? await devicesJsonByIds(r, devices) : []), ...racks]);
+          return json([...machines, ...(devices.length ? await devicesJson(r, devices) : []), ...racks]);
         },
       },
     ],

@@ -128,18 +128,10 @@ export function deviceJson(d: DeviceRow, x: Extras) {
   };
 }
 
-async function devicesJson(r: Req, rows: DeviceRow[]) {
+/** Devices in their MAAS shape, with what they embed loaded once for all of them. */
+export async function devicesJson(r: Req, rows: DeviceRow[]) {
   const x = await extras(r, rows);
   return rows.map((d) => deviceJson(d, x));
-}
-
-/** nodes/: the devices named, in their MAAS shape. */
-export async function devicesJsonByIds(r: Req, systemIds: string[]) {
-  const { results } = await r.db
-    .prepare(`SELECT ${DEVICE_COLS} FROM devices WHERE system_id IN (SELECT value FROM json_each(?)) ORDER BY id`)
-    .bind(JSON.stringify(systemIds))
-    .all<DeviceRow>();
-  return devicesJson(r, results);
 }
 
 /** The devices the caller can see, filtered as MAAS filters them. */

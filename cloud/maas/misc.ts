@@ -49,9 +49,13 @@ function discoveryJson(d: DiscoveredRow) {
 
 /** A discovered address is "unknown" when no machine interface or reservation holds its MAC or IP. */
 async function known(r: Req): Promise<{ macs: Set<string>; ips: Set<string> }> {
+  // Only what a discovery could match: not every MAC and address of the fleet.
   const [m, a] = await r.db.batch([
-    r.db.prepare("SELECT mac FROM interfaces WHERE mac IS NOT NULL"),
-    r.db.prepare("SELECT ip, mac FROM ip_addresses WHERE kind != 'discovered' AND ip IS NOT NULL"),
+    r.db.prepare("SELECT mac FROM interfaces WHERE mac IN (SELECT mac FROM ip_addresses WHERE kind = 'discovered')"),
+    r.db.prepare(
+      `SELECT ip, mac FROM ip_addresses WHERE kind != 'discovered' AND ip IS NOT NULL
+       AND (ip IN (SELECT ip FROM ip_addresses WHERE kind = 'discovered') OR mac IN (SELECT mac FROM ip_addresses WHERE kind = 'discovered'))`,
+    ),
   ]);
   const macs = new Set(((m!.results ?? []) as { mac: string }[]).map((x) => x.mac));
   const ips = new Set<string>();
