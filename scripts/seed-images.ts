@@ -4,7 +4,7 @@
 // same content-addressed layout the region's upload uses: R2 key sha256/<hex>, one row each.
 import type { D1Database, R2Bucket } from "@cloudflare/workers-types";
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** The store's name for an image's bytes: cloud/domain/images.ts imageKey (not imported: it needs the Workers types). */
@@ -35,18 +35,15 @@ export function builtImages(root: string): BuiltImage[] {
   return out;
 }
 
-async function sha256Of(file: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest("hex");
-}
 
 /** Stores each built image unless the region already has those bytes under that name; returns what it stored. */
 export async function seedImages(db: D1Database, store: R2Bucket, images: BuiltImage[], log: (s: string) => void): Promise<string[]> {
   const stored: string[] = [];
   for (const img of images) {
     const name = `${img.osystem}/${img.series} ${img.format}`;
-    const sha256 = await sha256Of(img.file);
+    // Read once: the same bytes are hashed and, unless already there, stored.
+    const bytes = readFileSync(img.file);
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
     const have = await db
       .prepare("SELECT sha256 FROM boot_images WHERE osystem = ? AND series = ? AND architecture = ?")
       .bind(img.osystem, img.series, img.architecture)
@@ -55,10 +52,11 @@ export async function seedImages(db: D1Database, store: R2Bucket, images: BuiltI
       log(`image ${name}: already there`);
       continue;
     }
-    const size = statSync(img.file).size;
+    const size = bytes.length;
     // The whole file in one put: the local R2 checks it against the sha256 as the upload does.
-    // A plain Uint8Array: the platform proxy cannot pass a Node Buffer (a view into a shared pool).
-    await store.put(imageKey(sha256), new Uint8Array(readFileSync(img.file)), { sha256, httpMetadata: { contentType: "application/octet-stream" } });
+    // A plain Uint8Array: the platform proxy cannot pass a Node Buffer. A file this size has its
+    // own ArrayBuffer (only small reads share Node's pool), so the view holds just its bytes.
+    await store.put(imageKey(sha256), new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), { sha256, httpMetadata: { contentType: "application/octet-stream" } });
     await db.batch([
       db
         .prepare("INSERT INTO boot_images (osystem, series, architecture, kind, format) VALUES (?, ?, ?, 'uploaded', ?) ON CONFLICT DO NOTHING")

@@ -1,11 +1,13 @@
-// `npm run seed -- --machines N [--sites S] [--state DIR]`: fills the *local* region.
-// There is no flag for a remote database: it only ever opens a local state directory
+// `npm run seed -- --machines N [--sites S] [--state DIR] [--no-build]`: fills the *local*
+// region. There is no flag for a remote database: it only ever opens a local state directory
 // that `npm start` made (it holds the development secrets the seed encrypts with).
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { applyMigrations, ensureDevVars } from "./region-local.mjs";
 import { seed } from "./seed-data";
+import { builtImages } from "./seed-images";
 
 const { values } = parseArgs({
   options: {
@@ -13,12 +15,13 @@ const { values } = parseArgs({
     sites: { type: "string", default: "10" },
     state: { type: "string", default: ".plinth" },
     remote: { type: "boolean", default: false },
+    "no-build": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
   strict: true,
 });
 if (values.help) {
-  console.log("usage: npm run seed -- --machines N [--sites S] [--state DIR]   (local development region only)");
+  console.log("usage: npm run seed -- --machines N [--sites S] [--state DIR] [--no-build]   (local development region only)");
   process.exit(0);
 }
 if (values.remote || process.env.CLOUDFLARE_API_TOKEN) {
@@ -34,6 +37,15 @@ if (!Number.isInteger(machines) || machines < 1 || machines > 1_000_000 || !Numb
 if (!existsSync(join(values.state, "dev.vars"))) {
   console.error(`seed: ${values.state}/ is not a local development region (no dev.vars): run npm start once first`);
   process.exit(2);
+}
+// A region without a deployable image stops every MAAS client at its first probe (Juju: "no
+// boot resources"): with nothing built yet, build the test disk (about a minute, from Debian's
+// packages) so the seed can store it.
+const root = join(import.meta.dirname, "..");
+if (!builtImages(root).length && !values["no-build"]) {
+  console.log("seed: no image built yet: building the test disk (npm run images; --no-build skips)");
+  const build = spawnSync("bash", [join(root, "images/build.sh")], { stdio: "inherit" });
+  if (build.status !== 0) console.error(`seed: the image build failed (exit ${build.status}): the region gets machines but nothing to deploy`);
 }
 const { vars } = ensureDevVars(values.state);
 applyMigrations(values.state);

@@ -120,7 +120,7 @@ func runAccount(base, key string) {
 	if err != nil {
 		fail("acct-device", err)
 	}
-	dev, err := ctrl.CreateDevice(gomaasapi.CreateDeviceArgs{Hostname: "juju-lxd-0", MACAddresses: []string{"52:54:00:77:00:99"}, Parent: "jujuf1"})
+	dev, err := ctrl.CreateDevice(gomaasapi.CreateDeviceArgs{Hostname: "juju-lxd-0", MACAddresses: []string{"52:54:00:77:00:99"}, Parent: "jujun1"})
 	if err != nil {
 		fail("acct-device", err)
 	}

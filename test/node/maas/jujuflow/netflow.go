@@ -282,7 +282,11 @@ func runNetwork(base, key, want string) {
 	ok("net-read-params", "bond_mode %s bond_miimon %d", mode, int(miimon))
 
 	// Deploying gives the AUTO link its address; the network is then frozen until release.
-	if err := m.Start(gomaasapi.StartArgs{DistroSeries: "jammy", Comment: "network flow"}); err != nil {
+	res, err := f.ctrl.BootResources()
+	if err != nil || amd64Image(res) == "" {
+		fail("net-deploy", fmt.Errorf("no amd64 image: %v", err))
+	}
+	if err := m.Start(gomaasapi.StartArgs{DistroSeries: amd64Image(res), Comment: "network flow"}); err != nil {
 		fail("net-deploy", err)
 	}
 	m = machineOf(ctrl, want)
