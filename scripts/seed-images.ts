@@ -35,7 +35,6 @@ export function builtImages(root: string): BuiltImage[] {
   return out;
 }
 
-
 /** Stores each built image unless the region already has those bytes under that name; returns what it stored. */
 export async function seedImages(db: D1Database, store: R2Bucket, images: BuiltImage[], log: (s: string) => void): Promise<string[]> {
   const stored: string[] = [];
@@ -56,7 +55,10 @@ export async function seedImages(db: D1Database, store: R2Bucket, images: BuiltI
     // The whole file in one put: the local R2 checks it against the sha256 as the upload does.
     // A plain Uint8Array: the platform proxy cannot pass a Node Buffer. A file this size has its
     // own ArrayBuffer (only small reads share Node's pool), so the view holds just its bytes.
-    await store.put(imageKey(sha256), new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), { sha256, httpMetadata: { contentType: "application/octet-stream" } });
+    await store.put(imageKey(sha256), new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), {
+      sha256,
+      httpMetadata: { contentType: "application/octet-stream" },
+    });
     await db.batch([
       db
         .prepare("INSERT INTO boot_images (osystem, series, architecture, kind, format) VALUES (?, ?, ?, 'uploaded', ?) ON CONFLICT DO NOTHING")
