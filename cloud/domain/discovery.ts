@@ -5,6 +5,7 @@
 // addresses are what the operator decided and are never touched from here.
 import { z } from "zod";
 import { canonicalIp, parseIp, parseNet, staticProblem, subnetSpace, type Net } from "./addresses";
+import { recordEvent } from "./events";
 
 /** What one batch of rack events may write, at most: bounds the D1 batch. */
 export const MAX_OBSERVATIONS = 1024;
@@ -126,4 +127,37 @@ function containing(nets: { id: number; net: Net }[], ip: string): number | null
     if (!best || net.prefix > best.prefix) best = { id, prefix: net.prefix };
   }
   return best?.id ?? null;
+}
+
+/**
+ * Forgets discovered addresses on subnets of `sites` (null: every subnet, those on no site
+ * too), all of them or those of one IP and MAC; audited per call. A rack that still sees a host
+ * reports it again. Answers how many rows went.
+ */
+export async function clearDiscovered(db: D1Database, actor: string, sites: number[] | null, only?: { ip: string; mac: string }): Promise<number> {
+  const where: string[] = ["kind = 'discovered'"];
+  const args: unknown[] = [];
+  if (sites !== null) {
+    if (!sites.length) return 0;
+    where.push(`subnet_id IN (SELECT id FROM subnets WHERE site_id IN (${sites.map(() => "?").join(",")}))`);
+    args.push(...sites);
+  }
+  if (only) {
+    where.push("ip = ? AND mac = ?");
+    args.push(only.ip, only.mac);
+  }
+  const r = await db
+    .prepare(`DELETE FROM ip_addresses WHERE ${where.join(" AND ")}`)
+    .bind(...args)
+    .run();
+  const n = r.meta.changes ?? 0;
+  if (n > 0) {
+    await recordEvent(db, {
+      type: "discovery.cleared",
+      level: "AUDIT",
+      actor,
+      description: only ? `discovery of ${only.ip} (${only.mac}) cleared` : `${n} discovered address${n === 1 ? "" : "es"} cleared`,
+    });
+  }
+  return n;
 }

@@ -1,10 +1,13 @@
 // rackcontrollers/ and regioncontrollers/: each enrolled appliance is a rack controller (its
 // hostname, version, interfaces and addresses from its last hello, its services from whether
-// its tunnel is up); the region is the one region controller. Read-only: appliances enrol with
-// a token (/api/v1/racks/enrol), not through MAAS's rack registration.
+// its tunnel is up); the region is the one region controller. Appliances enrol with a token
+// (/api/v1/racks/enrol), not through MAAS's rack registration; deleting one revokes it. A rack
+// has no BMC here (it is the box that drives BMCs), so its power ops answer as the manual
+// driver does, and it has no zone or description to edit: those writes say so.
 import { z } from "zod";
 import { type PowerType, POWER_TYPES, powerParameterSchemas, SECRET_POWER_FIELDS } from "../../shared/power";
-import { visibleSites } from "../auth/roles";
+import { can, visibleSites } from "../auth/roles";
+import { revokeRack } from "../domain/racks/racks";
 import { getSetting } from "../domain/settings";
 import { VERSION } from "./account";
 import { devicesJson, visibleDevices } from "./devices";
@@ -12,7 +15,7 @@ import { machinesJson } from "./load";
 import { listVisible } from "./machines";
 import { DOMAIN } from "./shape";
 import type { Handler, Req } from "./table";
-import { API, fieldError, json, list, MaasError, parse } from "./wire";
+import { API, badRequest, bsonBinaries, deleted, fieldError, forbidden, json, list, MaasError, parse } from "./wire";
 
 const NODE_TYPE = { rack: 2, region: 3 } as const;
 
@@ -101,6 +104,18 @@ async function visibleRacks(r: Req, where = "", ...args: unknown[]): Promise<Rac
 }
 
 const RackQuery = z.object({ hostname: list(z.string().max(255)).optional(), id: list(z.string().max(64)).optional() });
+
+async function rackFor(r: Req): Promise<RackRow> {
+  const [x] = await visibleRacks(r, " AND r.id = ?", r.path["system_id"] ?? "");
+  if (!x) throw new MaasError(404, "No RackController matches the given query.");
+  return x;
+}
+
+function requireRackAdmin(r: Req, x: RackRow): void {
+  if (!can(r.caller, "rack.manage", x.site_id)) throw forbidden(`Only an administrator of the rack's site can change rack controller ${x.hostname}.`);
+}
+
+const noBmc = (x: RackRow) => badRequest(`Rack controller ${x.hostname} has no BMC Plinth drives (power type manual): power it on or off at the rack.`);
 
 async function regionJson(r: Req) {
   const name = await getSetting(r.db, "maas_name");
@@ -210,6 +225,27 @@ export const controllerHandlers: Handler[] = [
       },
       {
         method: "GET",
+        op: "power_parameters",
+        doc: "Power parameters of the listed rack controllers (id=…): none, each is manual.",
+        params: ["id"],
+        run: async (r) => {
+          const q = parse(RackQuery, r.p, ["hostname", "id"]);
+          const rows = (await visibleRacks(r)).filter((x) => !q.id || q.id.includes(x.id));
+          for (const x of rows) requireRackAdmin(r, x);
+          return json(Object.fromEntries(rows.map((x) => [x.id, {}])));
+        },
+      },
+      {
+        method: "POST",
+        op: "set_zone",
+        doc: "Refused: rack appliances stand on sites, not zones.",
+        params: ["zone", "nodes"],
+        run: async () => {
+          throw badRequest("Plinth's rack controllers stand on a site, not in a zone: a rack serves its site's networks whatever zone its machines are in.");
+        },
+      },
+      {
+        method: "GET",
         op: "is_registered",
         doc: "Whether a rack appliance with this MAC address is enrolled.",
         params: ["mac_address"],
@@ -230,10 +266,78 @@ export const controllerHandlers: Handler[] = [
         method: "GET",
         op: null,
         doc: "Read a rack controller.",
+        run: async (r) => json(rackControllerJson(await rackFor(r))),
+      },
+      {
+        method: "PUT",
+        op: null,
+        doc: "Refused: a rack appliance's name comes from its host, and it has no zone, description or power settings to edit.",
+        params: ["description", "domain", "zone", "power_type"],
         run: async (r) => {
-          const [x] = await visibleRacks(r, " AND r.id = ?", r.path["system_id"] ?? "");
-          if (!x) throw new MaasError(404, "No RackController matches the given query.");
-          return json(rackControllerJson(x));
+          const x = await rackFor(r);
+          requireRackAdmin(r, x);
+          throw badRequest(
+            `Rack controller ${x.hostname} is a Plinth rack appliance: its name and interfaces come from the appliance itself, it stands on its site rather than a zone, and it has no BMC. Manage it through /api/v1/racks.`,
+          );
+        },
+      },
+      {
+        method: "DELETE",
+        op: null,
+        doc: "Revoke the rack appliance's credential and close its tunnel (it must enrol again to serve).",
+        params: ["force"],
+        run: async (r) => {
+          const x = await rackFor(r);
+          requireRackAdmin(r, x);
+          const tunnel = r.c.env.RACK_TUNNEL.get(r.c.env.RACK_TUNNEL.idFromName(x.id));
+          await revokeRack(r.db, tunnel, { id: x.id, hostname: x.hostname, siteId: x.site_id }, r.caller.username);
+          return deleted();
+        },
+      },
+      {
+        method: "GET",
+        op: "power_parameters",
+        doc: "The rack's power parameters: none (power type manual).",
+        run: async (r) => {
+          requireRackAdmin(r, await rackFor(r));
+          return json({});
+        },
+      },
+      {
+        method: "GET",
+        op: "query_power_state",
+        doc: "The rack's power state: on while its tunnel is up, else unknown.",
+        run: async (r) => json({ state: (await rackFor(r)).connected ? "on" : "unknown" }),
+      },
+      ...(["power_on", "power_off"] as const).map((op) => ({
+        method: "POST" as const,
+        op,
+        doc: "Refused: the rack has no BMC Plinth drives.",
+        params: ["comment"],
+        run: async (r: Req): Promise<Response> => {
+          const x = await rackFor(r);
+          requireRackAdmin(r, x);
+          throw noBmc(x);
+        },
+      })),
+      {
+        method: "POST",
+        op: "abort",
+        doc: "Abort the rack's current action: a rack never has one.",
+        params: ["comment"],
+        run: async (r) => {
+          const x = await rackFor(r);
+          requireRackAdmin(r, x);
+          throw new MaasError(409, `Rack controller ${x.hostname} has no action in progress to abort.`);
+        },
+      },
+      {
+        method: "GET",
+        op: "details",
+        doc: "System details (BSON: lshw and lldp): a rack appliance reports none.",
+        run: async (r) => {
+          await rackFor(r);
+          return new Response(bsonBinaries({ lshw: new Uint8Array(), lldp: new Uint8Array() }), { headers: { "content-type": "application/bson" } });
         },
       },
     ],

@@ -1,9 +1,13 @@
 // The small endpoints automation probes: discovery/ (what racks saw on their networks, from the
-// `discovered` addresses), license-keys/ and dhcp-snippets/ (Plinth has nothing to hold there,
-// and says why when asked to store one).
+// `discovered` addresses; admins of a site clear its own), license-keys/ and dhcp-snippets/
+// (Plinth has nothing to hold there, and says why when asked to store one).
+import { z } from "zod";
+import { GRANTS } from "../../shared/roles";
 import { visibleSites } from "../auth/roles";
+import { canonicalIp } from "../domain/addresses";
+import { clearDiscovered } from "../domain/discovery";
 import type { Handler, Req } from "./table";
-import { API, badRequest, fieldError, json } from "./wire";
+import { API, badRequest, boolParam, deleted, fieldError, json, MaasError, parse } from "./wire";
 
 interface DiscoveredRow {
   ip: string;
@@ -29,8 +33,11 @@ async function discoveries(r: Req): Promise<DiscoveredRow[]> {
   return results.filter((d) => sites === null || (d.site_id !== null && sites.includes(d.site_id)));
 }
 
+/** MAAS names a discovery by its IP and MAC; Plinth the same way (base64 of "ip,mac"). */
+const discoveryId = (d: DiscoveredRow) => btoa(`${d.ip},${d.mac ?? ""}`);
+
 function discoveryJson(d: DiscoveredRow) {
-  const id = btoa(`${d.ip},${d.mac ?? ""}`);
+  const id = discoveryId(d);
   return {
     discovery_id: id,
     ip: d.ip,
@@ -46,6 +53,37 @@ function discoveryJson(d: DiscoveredRow) {
     resource_uri: `${API}/discovery/${encodeURIComponent(id)}/`,
   };
 }
+
+/** The sites whose discoveries the caller may clear (network.manage there); null: every site. */
+function clearableSites(r: Req): number[] | null {
+  const b = r.caller.bindings.filter((x) => GRANTS[x.role].has("network.manage"));
+  if (b.some((x) => x.siteId === null)) return null;
+  return b.map((x) => x.siteId!);
+}
+
+function requireClearer(r: Req): number[] | null {
+  const sites = clearableSites(r);
+  if (sites !== null && !sites.length) throw new MaasError(403, "Must be an administrator to clear discovery entries.");
+  return sites;
+}
+
+const ClearBody = z.object({ mdns: boolParam.default(false), neighbours: boolParam.default(false), all: boolParam.default(false) });
+const mac = z
+  .string()
+  .transform((m) => m.toLowerCase().replaceAll("-", ":"))
+  .pipe(z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, "Enter a valid MAC address."));
+const ClearOneBody = z.object({
+  ip: z
+    .string()
+    .max(45)
+    .transform((s, ctx) => {
+      const ip = canonicalIp(s);
+      if (ip) return ip;
+      ctx.addIssue({ code: "custom", message: "Enter a valid IPv4 or IPv6 address." });
+      return z.NEVER;
+    }),
+  mac,
+});
 
 /** A discovered address is "unknown" when no machine interface or reservation holds its MAC or IP. */
 async function known(r: Req): Promise<{ macs: Set<string>; ips: Set<string> }> {
@@ -73,6 +111,32 @@ export const miscHandlers: Handler[] = [
     path: "discovery/",
     actions: [
       { method: "GET", op: null, doc: "List all discovered devices.", run: async (r) => json((await discoveries(r)).map(discoveryJson)) },
+      {
+        method: "POST",
+        op: "clear",
+        doc: "Delete discovered neighbours (neighbours=true or all=true) on the sites the caller administers; Plinth keeps no mDNS entries.",
+        params: ["mdns", "neighbours", "all"],
+        run: async (r) => {
+          const sites = requireClearer(r);
+          const b = parse(ClearBody, r.p);
+          if (!b.mdns && !b.neighbours && !b.all)
+            throw badRequest("Bad request: could not determine what data to clear.\nMust specify mdns=True, neighbours=True, or all=True.");
+          if (b.neighbours || b.all) await clearDiscovered(r.db, r.caller.username, sites);
+          return deleted();
+        },
+      },
+      {
+        method: "POST",
+        op: "clear_by_mac_and_ip",
+        doc: "Delete the discovery of one IP and MAC address (404 when there is none).",
+        params: ["ip", "mac"],
+        run: async (r) => {
+          const sites = requireClearer(r);
+          const b = parse(ClearOneBody, r.p);
+          if (!(await clearDiscovered(r.db, r.caller.username, sites, b))) throw new MaasError(404, "No Discovery matches the given query.");
+          return deleted();
+        },
+      },
       {
         method: "GET",
         op: "by_unknown_mac",
@@ -103,6 +167,23 @@ export const miscHandlers: Handler[] = [
     ],
   },
   {
+    name: "DiscoveryHandler",
+    doc: "Read one observed device.",
+    path: "discovery/{discovery_id}/",
+    actions: [
+      {
+        method: "GET",
+        op: null,
+        doc: "Read a discovery by its id.",
+        run: async (r) => {
+          const d = (await discoveries(r)).find((x) => discoveryId(x) === r.path["discovery_id"]);
+          if (!d) throw new MaasError(404, "No Discovery matches the given query.");
+          return json(discoveryJson(d));
+        },
+      },
+    ],
+  },
+  {
     name: "LicenseKeysHandler",
     doc: "License keys for licensed operating systems: Plinth deploys none, so there are none.",
     path: "license-keys/",
@@ -118,6 +199,24 @@ export const miscHandlers: Handler[] = [
             "osystem",
             `${(r.p.get("osystem") ?? "").slice(0, 64) || "This OS"} does not take a license key: Plinth deploys no licensed operating system.`,
           );
+        },
+      },
+    ],
+  },
+  {
+    name: "LicenseKeyHandler",
+    doc: "One license key: there are none.",
+    path: "license-keys/{osystem}/{distro_series}/",
+    actions: [
+      { method: "GET", op: null, doc: "Read a license key: none exists.", run: async () => noLicenseKey() },
+      { method: "DELETE", op: null, doc: "Delete a license key: none exists.", run: async () => noLicenseKey() },
+      {
+        method: "PUT",
+        op: null,
+        doc: "Refused: no operating system Plinth deploys takes a license key.",
+        params: ["license_key"],
+        run: async (r) => {
+          throw fieldError("osystem", `${(r.path["osystem"] ?? "").slice(0, 64)} does not take a license key: Plinth deploys no licensed operating system.`);
         },
       },
     ],
@@ -142,3 +241,7 @@ export const miscHandlers: Handler[] = [
     ],
   },
 ];
+
+function noLicenseKey(): never {
+  throw new MaasError(404, "No LicenseKey matches the given query.");
+}

@@ -310,3 +310,32 @@ export function json(body: unknown, status = 200): Response {
 }
 
 export const deleted = () => new Response(null, { status: 204 });
+
+/** A minimal BSON document of binary fields: what op=details answers (lshw and lldp XML). */
+export function bsonBinaries(fields: Record<string, Uint8Array>): Uint8Array {
+  const enc = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  for (const [k, v] of Object.entries(fields)) {
+    const key = enc.encode(k);
+    const el = new Uint8Array(1 + key.length + 1 + 4 + 1 + v.length);
+    const dv = new DataView(el.buffer);
+    el[0] = 0x05;
+    el.set(key, 1);
+    let o = 1 + key.length + 1;
+    dv.setInt32(o, v.length, true);
+    o += 4;
+    el[o++] = 0x00;
+    el.set(v, o);
+    parts.push(el);
+  }
+  const total = 4 + parts.reduce((s, p) => s + p.length, 0) + 1;
+  const out = new Uint8Array(total);
+  new DataView(out.buffer).setInt32(0, total, true);
+  let o = 4;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  out[o] = 0;
+  return out;
+}

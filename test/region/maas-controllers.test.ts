@@ -59,6 +59,43 @@ describe("rack and region controllers", () => {
     expect((await maas(admin, "GET", "rackcontrollers/")).json.map((x: { system_id: string }) => x.system_id)).not.toContain(other);
   });
 
+  it("a rack's ops: power reads as manual, power and edits are refused with the reason, deleting revokes it (admins of its site only)", async () => {
+    const westOperator = await maasKey(await makeUser("rc-west-op", [["operator", "rc-west"]]));
+    const spare = (await enrolRack(adminNative, "rc-west", "rack-west-3")).rackId;
+    await env.DB.prepare("UPDATE racks SET connected = 1 WHERE id = ?").bind(spare).run();
+    const at = `rackcontrollers/${spare}/`;
+    expect((await maas(admin, "GET", at, { query: { op: "power_parameters" } })).json).toEqual({});
+    expect((await maas(westOperator, "GET", at, { query: { op: "power_parameters" } })).status).toBe(403);
+    expect((await maas(admin, "GET", "rackcontrollers/", { query: { op: "power_parameters", id: spare } })).json).toEqual({ [spare]: {} });
+    expect((await maas(westOperator, "GET", at, { query: { op: "query_power_state" } })).json).toEqual({ state: "on" });
+    const on = await maas(admin, "POST", at, { query: { op: "power_on" } });
+    expect(on.status).toBe(400);
+    expect(on.text).toContain("has no BMC");
+    expect((await maas(admin, "POST", at, { query: { op: "abort" } })).status).toBe(409);
+    const put = await maas(admin, "PUT", at, { form: { description: "x", zone: "default" } });
+    expect(put.status).toBe(400);
+    expect(put.text).toContain("/api/v1/racks");
+    const zone = await maas(admin, "POST", "rackcontrollers/", { query: { op: "set_zone" }, form: { zone: "default", nodes: spare } });
+    expect(zone.status).toBe(400);
+    expect(zone.text).toContain("site");
+    const details = await maas(admin, "GET", at, { query: { op: "details" } });
+    expect(details.status).toBe(200);
+    // An empty BSON document with two empty binaries: total length, then lshw and lldp.
+    expect(details.headers.get("content-type")).toBe("application/bson");
+    expect([...details.bytes.slice(0, 4)]).toEqual([27, 0, 0, 0]);
+    expect(new TextDecoder().decode(details.bytes)).toContain("lshw");
+    expect((await maas(eastViewer, "DELETE", at)).status).toBe(404);
+    expect((await maas(westOperator, "DELETE", at)).status).toBe(403);
+    expect((await maas(admin, "DELETE", at)).status).toBe(204);
+    expect((await maas(admin, "GET", at)).status).toBe(404);
+    const revoked = await env.DB.prepare("SELECT revoked_at FROM racks WHERE id = ?").bind(spare).first<{ revoked_at: number | null }>();
+    expect(revoked?.revoked_at).not.toBeNull();
+    const audit = await env.DB.prepare("SELECT actor FROM events WHERE type = 'rack.revoked' AND description LIKE ?")
+      .bind(`%${spare}%`)
+      .first<{ actor: string }>();
+    expect(audit?.actor).toBe("rc-admin");
+  });
+
   it("the region is the one region controller, named by maas_name", async () => {
     await maas(admin, "POST", "maas/", { query: { op: "set_config" }, form: { name: "maas_name", value: "lab-region" } });
     const list = await maas(eastViewer, "GET", "regioncontrollers/");

@@ -136,7 +136,48 @@ describe("discovery/, license-keys/, dhcp-snippets/", () => {
     const east = await maasKey(await makeUser("n-east", [["viewer", "n-other"]]));
     expect((await maas(east, "GET", "discovery/")).json).toEqual([]);
 
+    // One discovery by the id it lists with; clearing is for admins of its site.
+    const one = await maas(bob, "GET", `discovery/${encodeURIComponent(all.json[0].discovery_id)}/`);
+    expect(one.json).toMatchObject({ ip: "10.66.0.50", mac_address: "52:54:00:66:00:01" });
+    expect((await maas(bob, "GET", "discovery/bm9wZSw=/")).status).toBe(404);
+    const viewerClear = await maas(bob, "POST", "discovery/", { query: { op: "clear" }, form: { all: "true" } });
+    expect(viewerClear.status).toBe(403);
+    expect(viewerClear.text).toBe("Must be an administrator to clear discovery entries.");
+    expect((await maas(admin, "POST", "discovery/", { query: { op: "clear" } })).status).toBe(400);
+    const badMac = await maas(admin, "POST", "discovery/", { query: { op: "clear_by_mac_and_ip" }, form: { ip: "10.66.0.50", mac: "nope" } });
+    expect(badMac.status).toBe(400);
+    expect(badMac.json.mac[0]).toContain("MAC");
+    expect(
+      (await maas(admin, "POST", "discovery/", { query: { op: "clear_by_mac_and_ip" }, form: { ip: "10.66.0.50", mac: "52:54:00:66:00:02" } })).status,
+    ).toBe(404);
+    expect(
+      (await maas(admin, "POST", "discovery/", { query: { op: "clear_by_mac_and_ip" }, form: { ip: "10.66.0.50", mac: "52-54-00-66-00-01" } })).status,
+    ).toBe(204);
+    expect((await maas(admin, "GET", "discovery/")).json.map((d: { ip: string }) => d.ip)).toEqual(["10.66.0.51"]);
+    // An admin of another site clears nothing here; an admin of this one clears all of it.
+    const otherAdmin = await maasKey(await makeUser("n-other-admin", [["admin", "n-other"]]));
+    expect((await maas(otherAdmin, "POST", "discovery/", { query: { op: "clear" }, form: { neighbours: "true" } })).status).toBe(204);
+    expect((await maas(admin, "GET", "discovery/")).json).toHaveLength(1);
+    const siteAdmin = await maasKey(await makeUser("n-site-admin", [["admin", "n-site"]]));
+    expect((await maas(siteAdmin, "POST", "discovery/", { query: { op: "clear" }, form: { mdns: "true" } })).status).toBe(204);
+    expect((await maas(admin, "GET", "discovery/")).json).toHaveLength(1);
+    expect((await maas(siteAdmin, "POST", "discovery/", { query: { op: "clear" }, form: { all: "true" } })).status).toBe(204);
+    expect((await maas(admin, "GET", "discovery/")).json).toEqual([]);
+    const cleared = await env.DB.prepare("SELECT actor, description FROM events WHERE type = 'discovery.cleared' ORDER BY id").all<{
+      actor: string;
+      description: string;
+    }>();
+    expect(cleared.results).toEqual([
+      { actor: "n-admin", description: "discovery of 10.66.0.50 (52:54:00:66:00:01) cleared" },
+      { actor: "n-site-admin", description: "1 discovered address cleared" },
+    ]);
+
     expect((await maas(bob, "GET", "license-keys/")).json).toEqual([]);
+    expect((await maas(bob, "GET", "license-keys/windows/win2022/")).status).toBe(404);
+    expect((await maas(admin, "DELETE", "license-keys/windows/win2022/")).status).toBe(404);
+    const lkPut = await maas(admin, "PUT", "license-keys/windows/win2022/", { form: { license_key: "XXXXX" } });
+    expect(lkPut.status).toBe(400);
+    expect(lkPut.json.osystem[0]).toContain("windows does not take a license key");
     const lk = await maas(admin, "POST", "license-keys/", { form: { osystem: "windows", distro_series: "win2022", license_key: "XXXXX" } });
     expect(lk.status).toBe(400);
     expect(lk.json.osystem[0]).toContain("no licensed operating system");
