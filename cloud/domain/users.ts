@@ -179,6 +179,23 @@ export async function revokeApiKey(
   return update!.meta.changes ? row.key_id : null;
 }
 
+/** Renames the owner's live key named by its MAAS token key (audited); false when there is none. */
+export async function renameApiKey(db: D1Database, actor: string, owner: UserRef, maasTokenKey: string, name: string): Promise<boolean> {
+  const live = "maas_token_key = ? AND user_id = ? AND revoked_at IS NULL";
+  const [update] = await db.batch([
+    db.prepare(`UPDATE api_keys SET name = ? WHERE ${live}`).bind(name, maasTokenKey, owner.id),
+    eventStatementIf(
+      db,
+      { type: "key.renamed", level: "AUDIT", actor, description: keyEventText("maas", `API key of ${owner.username} renamed to ${JSON.stringify(name)}`) },
+      `EXISTS (SELECT 1 FROM api_keys WHERE ${live} AND name = ?)`,
+      maasTokenKey,
+      owner.id,
+      name,
+    ),
+  ]);
+  return !!update!.meta.changes;
+}
+
 /**
  * The first admin of every site with a key, while the region has no such admin; else null.
  * One batch is one transaction, so two racing bootstraps cannot both make an admin.

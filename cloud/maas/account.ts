@@ -1,7 +1,7 @@
 // version/, users/ (op=whoami), account/ (API tokens) and events/?op=query.
 import { z } from "zod";
 import { can, isGlobalAdmin, visibleSites } from "../auth/roles";
-import { createApiKey, createUser, deleteUser, revokeApiKey } from "../domain/users";
+import { createApiKey, createUser, deleteUser, renameApiKey, revokeApiKey } from "../domain/users";
 import type { Handler, Req } from "./table";
 import { API, badRequest, boolParam, deleted, fieldError, forbidden, intParam, json, list, MaasError, parse } from "./wire";
 
@@ -164,6 +164,24 @@ const accountHandler: Handler = {
           .bind(r.caller.userId)
           .all<{ name: string; ck: string; tk: string }>();
         return json(results.map((k) => ({ name: k.name, token: `${k.ck}:${k.tk}` })));
+      },
+    },
+    {
+      method: "POST",
+      op: "update_token_name",
+      doc: "Rename an authorisation token (token: the whole consumer:token:secret or the token key).",
+      params: ["token", "name"],
+      run: async (r) => {
+        const token = r.p.get("token");
+        const name = r.p.get("name");
+        if (!token) throw fieldError("token", "This field is required.");
+        if (name === undefined) throw fieldError("name", "This field is required.");
+        if (name.length > 64) throw fieldError("name", "Ensure this value has at most 64 characters.");
+        const parts = token.split(":");
+        const key = parts.length === 3 ? parts[1]! : token;
+        const owner = { id: r.caller.userId, username: r.caller.username };
+        if (!(await renameApiKey(r.db, r.caller.username, owner, key, name))) throw new MaasError(404, "No Token matches the given query.");
+        return new Response("Accepted", { status: 202, headers: { "content-type": "text/plain; charset=utf-8" } });
       },
     },
     {

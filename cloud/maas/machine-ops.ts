@@ -211,6 +211,13 @@ export const machineOps: Action[] = [
   },
   {
     method: "POST",
+    op: "set_workload_annotations",
+    doc: "MAAS 2.9's name for set_owner_data: set key/value data for the current owner. An empty value deletes the key.",
+    params: ["key"],
+    run: setOwnerDataOp,
+  },
+  {
+    method: "POST",
     op: "set_storage_layout",
     doc: "Change the storage layout of a Ready or Allocated machine (flat or lvm).",
     params: ["storage_layout", "boot_size", "root_size", "root_device", "vg_name", "lv_name", "lv_size"],

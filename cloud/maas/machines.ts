@@ -4,7 +4,9 @@
 import { z } from "zod";
 import { isStatus, NODE_STATUS, STATUS_NAME } from "../../shared/lifecycle";
 import { POWER_TYPES, type PowerType } from "../../shared/power";
+import { ACTION_PERMISSION } from "../../shared/roles";
 import { can, require as requirePerm, visibleSites } from "../auth/roles";
+import { runAction } from "../domain/machines/actions";
 import { newHostname } from "../domain/machines/names";
 import { resealPower } from "../domain/machines/power-params";
 import { createMachine, deleteMachine, type MachineChanges, macInUse, updateMachine } from "../domain/machines/records";
@@ -287,6 +289,23 @@ export const machinesHandler: Handler = {
         const mac = (r.p.get("mac_address") ?? "").toLowerCase().replaceAll("-", ":");
         if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(mac)) throw fieldError("mac_address", "Enter a valid MAC address.");
         return json(!!(await r.db.prepare("SELECT 1 FROM interfaces WHERE mac = ?").bind(mac).first()));
+      },
+    },
+    {
+      method: "POST",
+      op: "accept_all",
+      doc: "Accept all New machines the caller may commission: each starts commissioning, as MAAS accepts an enlistment.",
+      run: async (r) => {
+        const fresh = (await listVisible(r, r.p)).filter((m) => m.status === NODE_STATUS.NEW && can(r.caller, ACTION_PERMISSION.commission, m.siteId));
+        // One at a time, as MAAS does: a refusal (no rack to power one on) stops the call with
+        // its reason, and those before it stay accepted.
+        for (const m of fresh) await runAction(r.c.env, r.caller, m, "commission", { comment: "accepted (accept_all)" });
+        return json(
+          await machinesJson(
+            r.db,
+            (await listVisible(r, r.p)).filter((m) => fresh.some((f) => f.id === m.id)),
+          ),
+        );
       },
     },
     {

@@ -132,6 +132,20 @@ describe("users, account tokens, events", () => {
     const l = await maas(viewer, "GET", "account/", { query: { op: "list_authorisation_tokens" } });
     expect(l.json).toContainEqual({ name: "cli", token: `${c.json.consumer_key}:${c.json.token_key}` });
     expect(l.text).not.toContain(c.json.token_secret);
+    // update_token_name takes the whole token or its key; someone else's token is not found.
+    const renamed = await maas(viewer, "POST", "account/", { query: { op: "update_token_name" }, form: { token: key, name: "juju-cli" } });
+    expect(renamed.status).toBe(202);
+    expect(renamed.text).toBe("Accepted");
+    const again = await maas(viewer, "GET", "account/", { query: { op: "list_authorisation_tokens" } });
+    expect(again.json).toContainEqual({ name: "juju-cli", token: `${c.json.consumer_key}:${c.json.token_key}` });
+    expect((await maas(admin, "POST", "account/", { query: { op: "update_token_name" }, form: { token: c.json.token_key, name: "x" } })).status).toBe(404);
+    expect((await maas(viewer, "POST", "account/", { query: { op: "update_token_name" }, form: { token: c.json.token_key } })).json).toEqual({
+      name: ["This field is required."],
+    });
+    const renameEvent = await env.DB.prepare("SELECT actor FROM events WHERE type = 'key.renamed' AND description LIKE '%juju-cli%'").first<{
+      actor: string;
+    }>();
+    expect(renameEvent?.actor).toBe("c-viewer");
     expect((await maas(viewer, "POST", "account/", { query: { op: "delete_authorisation_token" }, form: { token_key: c.json.token_key } })).status).toBe(204);
     expect((await maas(key, "GET", "users/", { query: { op: "whoami" } })).status).toBe(401);
   });

@@ -50,7 +50,8 @@ describe("machine edits", () => {
       });
       expect(o.status).toBe(200);
       expect(o.json.owner_data).toEqual({ "juju-model-uuid": "m-1", note: "a b=c&d ü", gone: "x" });
-      const o2 = await maas(op, "POST", a.json.resource_uri, { query: { op: "set_owner_data" }, encoding, form: { gone: "" } });
+      // gomaasclient's name for the same op.
+      const o2 = await maas(op, "POST", a.json.resource_uri, { query: { op: "set_workload_annotations" }, encoding, form: { gone: "" } });
       expect(o2.json.owner_data).toEqual({ "juju-model-uuid": "m-1", note: "a b=c&d ü" });
 
       // Juju's ReleaseMachines: machines= repeated, with a comment.

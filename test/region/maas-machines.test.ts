@@ -496,3 +496,24 @@ describe("roles hold through the facade", () => {
     expect(n.json).toMatchObject({ status: S.ALLOCATED, owner: "m-native" });
   });
 });
+
+describe("machines/?op=accept_all", () => {
+  it("starts commissioning each New machine the caller may commission, and lists them; others stay New", async () => {
+    const west = await makeMachine({ status: S.NEW, site: "m-accept-west", hostname: "accept-west" });
+    const east = await makeMachine({ status: S.NEW, site: "m-east", hostname: "accept-east" });
+    const ready = await makeMachine({ site: "m-east", hostname: "accept-ready" });
+    const r = await maas(eastOp, "POST", "machines/", { query: { op: "accept_all" } });
+    expect(r.status, r.text).toBe(200);
+    const accepted = r.json as { system_id: string; status_name: string }[];
+    expect(accepted.map((m) => m.system_id)).toContain(east);
+    expect(accepted.map((m) => m.system_id)).not.toContain(west);
+    expect(accepted.map((m) => m.system_id)).not.toContain(ready);
+    expect(new Set(accepted.map((m) => m.status_name))).toEqual(new Set(["Commissioning"]));
+    expect(await statusOf(east)).toBe(S.COMMISSIONING);
+    expect(await statusOf(west)).toBe(S.NEW);
+    expect(await statusOf(ready)).toBe(S.READY);
+    // A viewer accepts nothing; a second call finds nothing left.
+    expect((await maas(viewer, "POST", "machines/", { query: { op: "accept_all" } })).json).toEqual([]);
+    expect((await maas(eastOp, "POST", "machines/", { query: { op: "accept_all" } })).json).toEqual([]);
+  });
+});
