@@ -210,6 +210,18 @@ export const machineOps: Action[] = [
     run: setOwnerDataOp,
   },
   {
+    method: "GET",
+    op: "get_token",
+    doc: "Refused: a machine's metadata credentials go only to the machine, in its boot configuration.",
+    run: async (r) => {
+      await machineFor(r, "machine.read");
+      throw new MaasError(
+        403,
+        "Plinth never hands out a machine's metadata credentials through the API: the machine gets its own in its boot configuration, and a deployment issues new ones.",
+      );
+    },
+  },
+  {
     method: "POST",
     op: "set_workload_annotations",
     doc: "MAAS 2.9's name for set_owner_data: set key/value data for the current owner. An empty value deletes the key.",

@@ -50,6 +50,9 @@ describe("machine edits", () => {
       });
       expect(o.status).toBe(200);
       expect(o.json.owner_data).toEqual({ "juju-model-uuid": "m-1", note: "a b=c&d ü", gone: "x" });
+      const tok = await maas(op, "GET", a.json.resource_uri, { query: { op: "get_token" } });
+      expect(tok.status).toBe(403);
+      expect(tok.text).toContain("metadata credentials");
       // gomaasclient's name for the same op.
       const o2 = await maas(op, "POST", a.json.resource_uri, { query: { op: "set_workload_annotations" }, encoding, form: { gone: "" } });
       expect(o2.json.owner_data).toEqual({ "juju-model-uuid": "m-1", note: "a b=c&d ü" });
