@@ -669,6 +669,8 @@ export const devices = sqliteTable(
     ownerId: integer("owner_id").references(() => users.id, { onDelete: "set null" }),
     parentId: integer("parent_id").references(() => machines.id, { onDelete: "set null" }),
     macs: text("macs", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    /** MAAS's workload annotations (owner data): what automation tags a device with, e.g. Juju's container ids. */
+    ownerData: text("owner_data", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
     createdAt: createdAt(),
     updatedAt: integer("updated_at").notNull().default(now),
   },

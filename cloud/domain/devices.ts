@@ -15,10 +15,11 @@ export interface DeviceRow {
   owner_id: number | null;
   parent_id: number | null;
   macs: string;
+  owner_data: string;
   created_at: number;
 }
 
-export const DEVICE_COLS = "id, system_id, hostname, domain, description, site_id, zone_id, owner_id, parent_id, macs, created_at";
+export const DEVICE_COLS = "id, system_id, hostname, domain, description, site_id, zone_id, owner_id, parent_id, macs, owner_data, created_at";
 
 export interface DeviceInput {
   hostname: string;
@@ -88,6 +89,33 @@ export async function updateDevice(db: D1Database, actor: string, id: number, d:
         `UPDATE devices SET hostname = ?, domain = ?, description = ?, zone_id = ?, parent_id = ?, macs = ?, updated_at = ? WHERE id = ? RETURNING ${DEVICE_COLS}`,
       )
       .bind(d.hostname, d.domain, d.description, d.zoneId, d.parentId, JSON.stringify(d.macs), Date.now(), id),
+  ]);
+  return (upd!.results[0] as DeviceRow | undefined) ?? null;
+}
+
+/**
+ * Replaces the device's workload annotations if nobody changed them since `before` was read
+ * (audited); null when someone did, else the device as it now is.
+ */
+export async function setDeviceOwnerData(
+  db: D1Database,
+  actor: string,
+  row: DeviceRow,
+  data: Record<string, string>,
+  description: string,
+): Promise<DeviceRow | null> {
+  const after = JSON.stringify(data);
+  const [upd] = await db.batch([
+    db
+      .prepare(`UPDATE devices SET owner_data = ?, updated_at = ? WHERE id = ? AND owner_data = ? RETURNING ${DEVICE_COLS}`)
+      .bind(after, Date.now(), row.id, row.owner_data),
+    eventStatementIf(
+      db,
+      { type: "device.owner_data", level: "INFO", actor, siteId: row.site_id, description: `device ${row.hostname}: ${description}` },
+      "EXISTS (SELECT 1 FROM devices WHERE id = ? AND owner_data = ?)",
+      row.id,
+      after,
+    ),
   ]);
   return (upd!.results[0] as DeviceRow | undefined) ?? null;
 }

@@ -4,12 +4,13 @@
 // Its addresses are the reservations made for its MACs (ipaddresses/?op=reserve mac_address=).
 import { z } from "zod";
 import { require as requirePerm, visibleSites } from "../auth/roles";
-import { createDevice, DEVICE_COLS, type DeviceInput, type DeviceRow, deleteDevice, deviceClash, updateDevice } from "../domain/devices";
+import { createDevice, DEVICE_COLS, type DeviceInput, type DeviceRow, deleteDevice, deviceClash, setDeviceOwnerData, updateDevice } from "../domain/devices";
 import { newHostname } from "../domain/machines/names";
 import { netCache } from "./load";
 import { idOf, siteFor } from "./machines";
 import { DOMAIN, type NetCache, subnetJson, zoneJson } from "./shape";
 import type { Handler, Req } from "./table";
+import { applyOwnerData } from "./owner-data";
 import { API, deleted, fieldError, json, list, MaasError, parse } from "./wire";
 
 const mac = z
@@ -96,7 +97,7 @@ export function deviceJson(d: DeviceRow, x: Extras) {
     domain: d.domain === DOMAIN.name ? DOMAIN : { ...DOMAIN, id: -1, name: d.domain, is_default: false, resource_uri: `${API}/domains/${d.domain}/` },
     description: d.description,
     owner: d.owner_id ? (x.owners.get(d.owner_id) ?? null) : null,
-    owner_data: {},
+    owner_data: JSON.parse(d.owner_data) as Record<string, string>,
     parent: d.parent_id ? (x.parents.get(d.parent_id) ?? null) : null,
     zone: zoneJson(zone),
     node_type: 1,
@@ -256,6 +257,19 @@ export const deviceHandlers: Handler[] = [
           return json((await devicesJson(r, [u]))[0]);
         },
       },
+      ...(["set_owner_data", "set_workload_annotations"] as const).map((op) => ({
+        method: "POST" as const,
+        op,
+        doc: "Set key/value annotations on the device (Juju marks its containers so). An empty value deletes the key.",
+        params: ["key"],
+        run: async (r: Req): Promise<Response> => {
+          const d = await one(r, "machine.edit");
+          const { data, keys } = applyOwnerData(r.p, d.owner_data);
+          const u = await setDeviceOwnerData(r.db, r.caller.username, d, data, `annotations: ${keys.join(", ")}`);
+          if (!u) throw new MaasError(409, "The device changed while its annotations were set; try again.", { "retry-after": "1" });
+          return json((await devicesJson(r, [u]))[0]);
+        },
+      })),
       {
         method: "DELETE",
         op: null,

@@ -14,6 +14,7 @@ import { requireOwnerOrAdmin } from "../machines/load";
 import type { MachineRow } from "../machines/repo";
 import { dispatchRackCommand, type RackCommandType } from "../domain/racks/commands";
 import { machineFor, machineJsonById } from "./load";
+import { applyOwnerData } from "./owner-data";
 import { AGENT_KEY } from "./shape";
 import type { Action, Req } from "./table";
 import { boolParam, bsonBinaries, fieldError, json, MaasError, parse } from "./wire";
@@ -126,18 +127,8 @@ async function clearDefaultGatewaysOp(r: Req): Promise<Response> {
 
 async function setOwnerDataOp(r: Req): Promise<Response> {
   const m = await machineFor(r, "machine.edit");
-  const changes = r.p.keys().filter((k) => k !== "op" && !k.startsWith("oauth_"));
-  if (changes.length > 100) throw new MaasError(400, "Too many owner data keys.");
-  const data = JSON.parse(m.ownerData) as Record<string, string>;
-  for (const k of changes) {
-    const v = r.p.get(k)!;
-    if (k === AGENT_KEY || k.length > 255) throw fieldError(k, "This key cannot be set.");
-    if (v.length > 4096) throw fieldError(k, "The value is over 4096 characters.");
-    // An empty value deletes the key, as in MAAS.
-    if (v === "") delete data[k];
-    else data[k] = v;
-  }
-  if (!(await setOwnerData(r.db, r.caller.username, m, m.ownerData, data, `owner data: ${changes.join(", ")}`))) {
+  const { data, keys } = applyOwnerData(r.p, m.ownerData);
+  if (!(await setOwnerData(r.db, r.caller.username, m, m.ownerData, data, `owner data: ${keys.join(", ")}`))) {
     throw new MaasError(409, "The machine changed while its owner data was set; try again.", { "retry-after": "1" });
   }
   return json(await machineJsonById(r.db, m.systemId));

@@ -51,6 +51,20 @@ describe("devices/", () => {
         ],
         resource_uri: `/MAAS/api/2.0/devices/${id}/`,
       });
+      expect(c.json.owner_data).toEqual({});
+      // Workload annotations (set_owner_data's later name): set, read back, an empty value deletes.
+      const ann = await maas(westOp, "POST", `devices/${id}/`, {
+        query: { op: "set_workload_annotations" },
+        encoding,
+        form: { "juju-machine-id": "0/lxd/3", note: "a b=c&d" },
+      });
+      expect(ann.status, ann.text).toBe(200);
+      expect(ann.json.owner_data).toEqual({ "juju-machine-id": "0/lxd/3", note: "a b=c&d" });
+      const ann2 = await maas(westOp, "POST", `devices/${id}/`, { query: { op: "set_owner_data" }, encoding, form: { note: "" } });
+      expect(ann2.json.owner_data).toEqual({ "juju-machine-id": "0/lxd/3" });
+      expect((await maas(westViewer, "POST", `devices/${id}/`, { query: { op: "set_workload_annotations" }, form: { x: "y" } })).status).toBe(403);
+      expect((await maas(eastOp, "POST", `devices/${id}/`, { query: { op: "set_workload_annotations" }, form: { x: "y" } })).status).toBe(404);
+      expect((await maas(westOp, "GET", `devices/${id}/`)).json.owner_data).toEqual({ "juju-machine-id": "0/lxd/3" });
       // The site it stands on is the caller's only one.
       expect((await env.DB.prepare("SELECT s.name FROM devices d JOIN sites s ON s.id = d.site_id WHERE d.system_id = ?").bind(id).first())!.name).toBe(
         "d-west",

@@ -1,0 +1,1 @@
+ALTER TABLE `devices` ADD `owner_data` text DEFAULT '{}' NOT NULL;
