@@ -74,10 +74,30 @@ async function readKeys(db: D1Database, userId: number): Promise<{ raw: string; 
 export type KeyChange = { ok: true; key: SshKey } | { ok: false; problem: "duplicate" | "full" | "missing" | "raced" };
 
 /**
- * Adds a parsed key. The write is guarded by the list it was computed from, so two concurrent
- * edits cannot drop each other's key: the loser reports "raced" and the caller retries.
+ * Two edits of one user's list at once: each write is guarded by the list it was computed
+ * from, so neither drops the other's key; the loser computes again on the list the winner
+ * left. "raced" only after three losses in a row (the caller answers 409: try again).
  */
-export async function addSshKey(db: D1Database, actor: string, user: UserRef, key: SshKey): Promise<KeyChange> {
+async function retried(f: () => Promise<KeyChange>): Promise<KeyChange> {
+  let r: KeyChange = { ok: false, problem: "raced" };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    r = await f();
+    if (r.ok || r.problem !== "raced") return r;
+  }
+  return r;
+}
+
+/** Adds a parsed key, audited. */
+export function addSshKey(db: D1Database, actor: string, user: UserRef, key: SshKey): Promise<KeyChange> {
+  return retried(() => tryAdd(db, actor, user, key));
+}
+
+/** Removes the key with this id, audited. */
+export function removeSshKey(db: D1Database, actor: string, user: UserRef, id: string): Promise<KeyChange> {
+  return retried(() => tryRemove(db, actor, user, id));
+}
+
+async function tryAdd(db: D1Database, actor: string, user: UserRef, key: SshKey): Promise<KeyChange> {
   const { raw, keys: have } = await readKeys(db, user.id);
   if (have.some((k) => k.id === key.id)) return { ok: false, problem: "duplicate" };
   if (have.length >= MAX_SSH_KEYS) return { ok: false, problem: "full" };
@@ -88,7 +108,7 @@ export async function addSshKey(db: D1Database, actor: string, user: UserRef, ke
   });
 }
 
-export async function removeSshKey(db: D1Database, actor: string, user: UserRef, id: string): Promise<KeyChange> {
+async function tryRemove(db: D1Database, actor: string, user: UserRef, id: string): Promise<KeyChange> {
   const { raw, keys: have } = await readKeys(db, user.id);
   const gone = have.find((k) => k.id === id);
   if (!gone) return { ok: false, problem: "missing" };

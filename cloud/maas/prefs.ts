@@ -37,14 +37,7 @@ async function sslKeyById(r: Req): Promise<SslKey> {
   return k;
 }
 
-/** Two edits of one user's key list at once: the loser retries on the list the winner left. */
-async function retried<T extends { ok: boolean; problem?: string }>(f: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const r = await f();
-    if (r.ok || r.problem !== "raced") return r;
-  }
-  throw new MaasError(409, "The user's keys changed while this request ran; try again.");
-}
+const raced = () => new MaasError(409, "The user's keys changed while this request ran; try again.");
 
 export const prefsHandlers: Handler[] = [
   {
@@ -69,8 +62,9 @@ export const prefsHandlers: Handler[] = [
           if (text.length > 16 * 1024) throw fieldError("key", "Ensure this value has at most 16384 characters.");
           const parsed = await parseSshKey(text);
           if (!parsed.ok) throw fieldError("key", `Invalid SSH public key: ${parsed.error}.`);
-          const res = await retried(() => addSshKey(r.db, r.caller.username, me(r), parsed.key));
+          const res = await addSshKey(r.db, r.caller.username, me(r), parsed.key);
           if (res.ok) return json(sshJson(res.key), 201);
+          if (res.problem === "raced") throw raced();
           if (res.problem === "duplicate") throw fieldError("__all__", "This key has already been added for this user.");
           throw fieldError("key", "The user has the most SSH keys a user may have; delete one first.");
         },
@@ -98,7 +92,8 @@ export const prefsHandlers: Handler[] = [
         doc: "Delete an SSH key.",
         run: async (r) => {
           const k = await sshKeyById(r);
-          const res = await retried(() => removeSshKey(r.db, r.caller.username, me(r), k.id));
+          const res = await removeSshKey(r.db, r.caller.username, me(r), k.id);
+          if (!res.ok && res.problem === "raced") throw raced();
           if (!res.ok) throw notFound("SSHKey");
           return deleted();
         },

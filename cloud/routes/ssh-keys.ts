@@ -41,12 +41,10 @@ export function sshKeyRoutes(app: Hono<AppEnv>) {
       const b = await readJson(c, KeyBody);
       const parsed = await parseSshKey(b.key);
       if (!parsed.ok) throw badRequest(parsed.error);
-      for (let attempt = 0; attempt < 3; attempt++) {
-        const r = await addSshKey(c.env.DB, c.get("caller").username, u, parsed.key);
-        if (r.ok) return c.json(r.key, 201);
-        if (r.problem === "duplicate") throw conflict(`${u.username} has this key already (${parsed.key.fingerprint})`);
-        if (r.problem === "full") throw badRequest(`${u.username} has the most SSH keys a user may have; delete one first`);
-      }
+      const r = await addSshKey(c.env.DB, c.get("caller").username, u, parsed.key);
+      if (r.ok) return c.json(r.key, 201);
+      if (r.problem === "duplicate") throw conflict(`${u.username} has this key already (${parsed.key.fingerprint})`);
+      if (r.problem === "full") throw badRequest(`${u.username} has the most SSH keys a user may have; delete one first`);
       throw new ApiError(409, "conflict", "the user's keys changed while adding this one; try again");
     },
   );
@@ -58,11 +56,9 @@ export function sshKeyRoutes(app: Hono<AppEnv>) {
     async (c) => {
       const u = await keyOwner(c, "SSH keys");
       const id = c.req.param("id") ?? "";
-      for (let attempt = 0; attempt < 3; attempt++) {
-        const r = await removeSshKey(c.env.DB, c.get("caller").username, u, id);
-        if (r.ok) return c.body(null, 204);
-        if (r.problem === "missing") throw notFound("SSH key");
-      }
+      const r = await removeSshKey(c.env.DB, c.get("caller").username, u, id);
+      if (r.ok) return c.body(null, 204);
+      if (r.problem === "missing") throw notFound("SSH key");
       throw new ApiError(409, "conflict", "the user's keys changed while deleting this one; try again");
     },
   );
