@@ -378,6 +378,8 @@ export const interfaces = sqliteTable(
     params: text("params", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
     /** NULL: the VLAN's MTU. */
     mtu: integer("mtu"),
+    /** MAAS's interface tags: labels operators and Terraform put on a NIC (not machine tags). */
+    tags: text("tags", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
     enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
     createdAt: createdAt(),
   },

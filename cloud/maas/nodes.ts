@@ -171,6 +171,24 @@ const PhysicalBody = z.object({
   vlan: z.string().regex(/^\d+$/, "Select a valid choice.").transform(Number).optional(),
 });
 
+/** MAAS's interface tags, comma-separated as gomaasclient sends them; undefined when not given. */
+function formTags(p: Params): string[] | undefined {
+  if (!p.has("tags")) return undefined;
+  const tags = [
+    ...new Set(
+      p
+        .all("tags")
+        .flatMap((v) => v.split(","))
+        .map((t) => t.trim())
+        .filter(Boolean),
+    ),
+  ];
+  if (tags.length > 32) throw fieldError("tags", "Ensure there are at most 32 tags.");
+  const bad = tags.find((t) => !/^[\w.:-]{1,64}$/.test(t));
+  if (bad) throw fieldError("tags", `"${bad.slice(0, 64)}" is not a valid tag: letters, digits and _ . : - only, at most 64.`);
+  return tags;
+}
+
 async function createPhysical(r: Req): Promise<Response> {
   const m = await machineFor(r, "machine.edit");
   editable(m);
@@ -179,15 +197,17 @@ async function createPhysical(r: Req): Promise<Response> {
     throw fieldError("mac_address", `MAC address ${b.mac_address} already in use.`);
   if (b.vlan !== undefined && !(await r.db.prepare("SELECT 1 FROM vlans WHERE id = ?").bind(b.vlan).first()))
     throw fieldError("vlan", "Select a valid choice.");
-  const id = await addInterface(r.db, r.caller.username, m, { mac: b.mac_address, name: b.name, vlanId: b.vlan ?? null });
+  const mtu = formMtu(r.p) ?? undefined;
+  if (mtu !== undefined && (mtu < 552 || mtu > 65535)) throw fieldError("mtu", "Ensure this value is between 552 and 65535.");
+  const id = await addInterface(r.db, r.caller.username, m, { mac: b.mac_address, name: b.name, vlanId: b.vlan ?? null, mtu, tags: formTags(r.p) });
   return answer(r, m, id);
 }
 
 // ---- bonds, VLAN interfaces and bridges (cloud/domain/machines/interface-kinds.ts) ----------
 // Form fields as MAAS names them and gomaasclient / terraform-provider-maas send them: parents
 // repeated (create_vlan and create_bridge also take MAAS's singular `parent`), bond_* and
-// bridge_* params, mtu, vlan; what Plinth does not model (tags, accept_ra, ip_assignment,
-// link speeds) is accepted and ignored.
+// bridge_* params, mtu, vlan; what Plinth does not model (accept_ra, ip_assignment, link
+// speeds, and tags when creating these kinds: a PUT stores them) is accepted and ignored.
 
 const BOND_INTS = ["bond_miimon", "bond_downdelay", "bond_updelay", "bond_num_grat_arp"];
 const BOND_STRS = ["bond_mode", "bond_lacp_rate", "bond_xmit_hash_policy"];
@@ -304,7 +324,7 @@ async function updateIface(r: Req): Promise<Response> {
   editable(m);
   const name = r.p.get("name")?.trim();
   if (r.p.has("name") && !name) throw fieldError("name", "This field cannot be blank.");
-  const ch: InterfaceChanges = { name, mtu: formMtu(r.p), vlanId: formVlan(r.p) };
+  const ch: InterfaceChanges = { name, mtu: formMtu(r.p), vlanId: formVlan(r.p), tags: formTags(r.p) };
   if (i.type === "bond" || i.type === "bridge") {
     ch.params = formParams(r.p, i.type);
     ch.mac = formMac(r.p);
@@ -331,7 +351,13 @@ export const nodeHandlers: Handler[] = [
           return json(await ifaceJsonList(r.db, m, results));
         },
       },
-      { method: "POST", op: "create_physical", doc: "Create a physical interface on a machine.", params: ["mac_address", "name", "vlan"], run: createPhysical },
+      {
+        method: "POST",
+        op: "create_physical",
+        doc: "Create a physical interface on a machine.",
+        params: ["mac_address", "name", "vlan", "mtu", "tags"],
+        run: createPhysical,
+      },
       {
         method: "POST",
         op: "create_bond",
@@ -367,7 +393,7 @@ export const nodeHandlers: Handler[] = [
         method: "PUT",
         op: null,
         doc: "Update an interface.",
-        params: ["name", "vlan", "mtu", "mac_address", "parents", "enabled", ...BOND_STRS, ...BOND_INTS, "bridge_type", "bridge_stp", "bridge_fd"],
+        params: ["name", "vlan", "mtu", "mac_address", "parents", "enabled", "tags", ...BOND_STRS, ...BOND_INTS, "bridge_type", "bridge_stp", "bridge_fd"],
         run: updateIface,
       },
       {

@@ -152,7 +152,7 @@ export function interfaceJson(systemId: string, i: IfaceRow, net: NetCache, allL
     name: i.name,
     type: i.type,
     enabled: kind?.enabled ?? true,
-    tags: [],
+    tags: kind?.tags ?? [],
     vlan: vlanId !== null || firstSubnet ? vlanJson(vlan) : null,
     links,
     mac_address: i.mac,

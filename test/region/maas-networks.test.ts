@@ -287,7 +287,18 @@ describe("interfaces and block devices (Terraform maas_instance per-NIC config)"
       form: { mac_address: "52:54:00:11:00:02", name: "eth1" },
     });
     expect(phys.status).toBe(200);
-    expect(phys.json).toMatchObject({ name: "eth1", mac_address: "52:54:00:11:00:02" });
+    expect(phys.json).toMatchObject({ name: "eth1", mac_address: "52:54:00:11:00:02", tags: [] });
+    const badTags = await maas(op, "POST", `nodes/${sid}/interfaces/`, {
+      query: { op: "create_physical" },
+      form: { mac_address: "52:54:00:11:00:03", tags: "ok,not ok" },
+    });
+    expect(badTags.status).toBe(400);
+    expect(badTags.json.tags[0]).toContain('"not ok" is not a valid tag');
+    const badMtu = await maas(op, "POST", `nodes/${sid}/interfaces/`, {
+      query: { op: "create_physical" },
+      form: { mac_address: "52:54:00:11:00:03", mtu: "100" },
+    });
+    expect(badMtu.json.mtu[0]).toContain("between 552 and 65535");
     const put = await maas(op, "PUT", `nodes/${sid}/interfaces/${phys.json.id}/`, { form: { name: "data0" } });
     expect(put.json).toMatchObject({ name: "data0", resource_uri: `/MAAS/api/2.0/nodes/${sid}/interfaces/${phys.json.id}/` });
     expect((await maas(op, "DELETE", `nodes/${sid}/interfaces/${phys.json.id}/`)).status).toBe(204);

@@ -196,8 +196,18 @@ export interface KindInfo {
   /** The largest effective MTU of the interfaces built on this one (0: none). */
   childrenMtu: number;
   enabled: boolean;
+  tags: string[];
   parents: string[];
   children: string[];
+}
+
+function parseTags(raw: string): string[] {
+  try {
+    const v = JSON.parse(raw) as unknown;
+    return Array.isArray(v) ? v.filter((t): t is string => typeof t === "string") : [];
+  } catch {
+    return [];
+  }
 }
 
 /** KindInfo of every interface of the given machines, in one batch. */
@@ -208,7 +218,7 @@ export async function interfaceKinds(db: D1Database, machineIds: number[]): Prom
   const [rows, rels] = await db.batch([
     db
       .prepare(
-        `SELECT i.id, i.machine_id, i.name, i.vlan_id, i.mtu, i.params, i.enabled, v.mtu AS vlan_mtu FROM interfaces i LEFT JOIN vlans v ON v.id = i.vlan_id
+        `SELECT i.id, i.machine_id, i.name, i.vlan_id, i.mtu, i.params, i.enabled, i.tags, v.mtu AS vlan_mtu FROM interfaces i LEFT JOIN vlans v ON v.id = i.vlan_id
          WHERE i.machine_id IN (SELECT value FROM json_each(?)) ORDER BY i.id`,
       )
       .bind(ids),
@@ -226,6 +236,7 @@ export async function interfaceKinds(db: D1Database, machineIds: number[]): Prom
     mtu: number | null;
     params: string;
     enabled: number;
+    tags: string;
     vlan_mtu: number | null;
   };
   const all = (rows!.results ?? []) as Row[];
@@ -246,6 +257,7 @@ export async function interfaceKinds(db: D1Database, machineIds: number[]): Prom
       mtu: r.mtu,
       childrenMtu: Math.max(0, ...kids),
       enabled: enabled(r.id),
+      tags: parseTags(r.tags),
       parents: t.parents,
       children: t.children,
     });
@@ -542,6 +554,7 @@ export interface InterfaceChanges {
   parents?: number[] | undefined;
   mac?: string | undefined;
   enabled?: boolean | undefined;
+  tags?: string[] | undefined;
 }
 
 /** Updates any interface of the machine: name, MTU, VLAN, params, a bond's members, a bridge's or VLAN's parent. */
@@ -598,12 +611,13 @@ export async function updateInterfaceKind(db: D1Database, actor: string, m: Kind
     parentsChanged ? `parents ${parentRows.map((r) => r!.name).join(", ")}` : "",
     p.mac !== cur.mac ? `MAC ${p.mac}` : "",
     p.enabled !== !!cur.enabled ? (p.enabled ? "enabled" : "disabled") : "",
+    ch.tags ? `tags ${ch.tags.join(", ") || "none"}` : "",
   ].filter(Boolean);
   await run(db, [
     assertUnchanged(db, m, s),
     db
-      .prepare("UPDATE interfaces SET name = ?, mac = ?, vlan_id = ?, mtu = ?, params = ?, enabled = ? WHERE id = ?")
-      .bind(p.name, p.mac, p.vlanId, p.mtu, JSON.stringify(p.params), p.enabled ? 1 : 0, id),
+      .prepare("UPDATE interfaces SET name = ?, mac = ?, vlan_id = ?, mtu = ?, params = ?, enabled = ?, tags = coalesce(?, tags) WHERE id = ?")
+      .bind(p.name, p.mac, p.vlanId, p.mtu, JSON.stringify(p.params), p.enabled ? 1 : 0, ch.tags ? JSON.stringify(ch.tags) : null, id),
     ...(parentsChanged
       ? [
           db.prepare("DELETE FROM interface_parents WHERE child_id = ?").bind(id),

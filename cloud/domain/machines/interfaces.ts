@@ -205,14 +205,14 @@ export async function addInterface(
   db: D1Database,
   actor: string,
   m: Machine,
-  nic: { mac: string; name?: string | undefined; vlanId: number | null },
+  nic: { mac: string; name?: string | undefined; vlanId: number | null; mtu?: number | undefined; tags?: string[] | undefined },
 ): Promise<number> {
   const [row] = await db.batch([
     db
       .prepare(
-        "INSERT INTO interfaces (machine_id, name, mac, vlan_id) VALUES (?1, coalesce(?2, 'eth' || (SELECT count(*) FROM interfaces WHERE machine_id = ?1)), ?3, ?4) RETURNING id",
+        "INSERT INTO interfaces (machine_id, name, mac, vlan_id, mtu, tags) VALUES (?1, coalesce(?2, 'eth' || (SELECT count(*) FROM interfaces WHERE machine_id = ?1)), ?3, ?4, ?5, ?6) RETURNING id",
       )
-      .bind(m.id, nic.name ?? null, nic.mac, nic.vlanId),
+      .bind(m.id, nic.name ?? null, nic.mac, nic.vlanId, nic.mtu ?? null, JSON.stringify(nic.tags ?? [])),
     interfaceEvent(db, actor, m, `interface ${nic.mac} added`),
   ]);
   return (row!.results[0] as { id: number }).id;

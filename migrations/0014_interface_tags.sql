@@ -1,0 +1,1 @@
+ALTER TABLE `interfaces` ADD `tags` text DEFAULT '[]' NOT NULL;
