@@ -27,6 +27,7 @@ const PHASE_MS = 600_000;
 /** A Debian deployment unpacks 830 MiB and boots a full system twice over: under TCG on a shared host, up to half an hour. */
 const DEBIAN_PHASE_MS = 1_800_000;
 const POLL_MS = 250;
+const STATUS_POLL_MS = 2000;
 /** "Within 1.1×" of the reference, as a ratio (reference/ours for lower-is-better): >= 1/1.1. */
 const TARGET = 0.91;
 const VM = { name: "bios", firmware: "bios" as const, mac: "52:54:00:1a:be:01", cpus: 2, memMiB: 512, diskBytes: 4 * GiB };
@@ -79,14 +80,27 @@ async function uploadImage(r: Region, file: string, image: { osystem: string; se
   return sha;
 }
 
+/**
+ * When the machine reached `name`, in ms since `t0`: the time the region recorded the
+ * transition (its event), found by polling every STATUS_POLL_MS. Why not poll fast and take
+ * the poll's time: the region shares the 2 cores with the VM, and polling it 4 times a second
+ * cost about a quarter of a core (wrangler's proxy, two workerd processes, this process),
+ * which the 2-vCPU guest paid for in every boot step; the reference is timed by its server's
+ * receipts, at no cost to the guest. The event time is the region's own clock, the same host's.
+ */
 async function waitStatus(o: Ours, name: string, t0: number, budget = PHASE_MS): Promise<number> {
+  const wall0 = Date.now() - (performance.now() - t0);
   const deadline = t0 + budget;
   for (;;) {
     const m = (await api(o.r, "GET", `/machines/${o.id}`)).json;
-    if (m?.status_name === name) return performance.now() - t0;
+    if (m?.status_name === name) {
+      const ev = (await api(o.r, "GET", `/events?machine=${o.id}&limit=100`)).json.items as { to_status: number | null; created_at: number }[];
+      const at = ev.filter((e) => e.to_status === m.status && e.created_at >= wall0).map((e) => e.created_at);
+      return at.length ? Math.min(...at) - wall0 : performance.now() - t0;
+    }
     if (/^Failed/.test(m?.status_name ?? "")) throw new Error(`ours: ${m.status_name}: ${m.status_message}\n${o.vm.console().slice(-3000)}`);
     if (performance.now() > deadline) throw new Error(`ours: not ${name} within ${budget / 1000} s (is ${m?.status_name})\n${o.vm.console().slice(-3000)}`);
-    await sleep(POLL_MS);
+    await sleep(STATUS_POLL_MS);
   }
 }
 
@@ -136,7 +150,8 @@ async function startOurs(): Promise<Ours> {
 
 /**
  * Where our time goes (not part of the figure): from the phase start, when QEMU is running
- * (the BMC's pid file), and when the console shows each line; polled every 100 ms.
+ * (the BMC's pid file), and when the console shows each line; polled every 500 ms (each poll
+ * reads the whole console, on the cores the guest runs on).
  */
 function watch(o: Ours, t0: number, lines: string[]): { stop(): Record<string, number> } {
   const from = o.vm.console().length;
@@ -147,10 +162,11 @@ function watch(o: Ours, t0: number, lines: string[]): { stop(): Record<string, n
     const text = o.vm.console().slice(from);
     for (const l of lines) if (seen[l] === undefined && text.includes(l)) seen[l] = now;
   };
-  const timer = setInterval(tick, 100);
+  const timer = setInterval(tick, 500);
   return {
     stop() {
       clearInterval(timer);
+      tick();
       return seen;
     },
   };
