@@ -15,7 +15,7 @@ import { machineFor, machineJsonById, machinesJson } from "./load";
 import { powerParametersOf } from "./machine-ops";
 import { AGENT_KEY, DOMAIN } from "./shape";
 import type { Handler, Req } from "./table";
-import { boolParam, deleted, fieldError, intParam, json, list, MaasError, parse, type Params } from "./wire";
+import { boolParam, deleted, fieldError, intParam, json, list, MaasError, Params, parse } from "./wire";
 
 const statusByName = new Map<string, number>([
   ...Object.entries(NODE_STATUS).map(([k, v]) => [k.toLowerCase(), v] as const),
@@ -296,15 +296,24 @@ export const machinesHandler: Handler = {
       op: "accept_all",
       doc: "Accept all New machines the caller may commission: each starts commissioning, as MAAS accepts an enlistment.",
       run: async (r) => {
-        const fresh = (await listVisible(r, r.p)).filter((m) => m.status === NODE_STATUS.NEW && can(r.caller, ACTION_PERMISSION.commission, m.siteId));
+        const only = (k: string, vs: string[]) => new Params(new Map([[k, vs]]));
+        const fresh = (await listVisible(r, only("status", [String(NODE_STATUS.NEW)]))).filter((m) => can(r.caller, ACTION_PERMISSION.commission, m.siteId));
         // One at a time, as MAAS does: a refusal (no rack to power one on) stops the call with
         // its reason, and those before it stay accepted.
         for (const m of fresh) await runAction(r.c.env, r.caller, m, "commission", { comment: "accepted (accept_all)" });
         return json(
-          await machinesJson(
-            r.db,
-            (await listVisible(r, r.p)).filter((m) => fresh.some((f) => f.id === m.id)),
-          ),
+          fresh.length
+            ? await machinesJson(
+                r.db,
+                await listVisible(
+                  r,
+                  only(
+                    "id",
+                    fresh.map((m) => m.systemId),
+                  ),
+                ),
+              )
+            : [],
         );
       },
     },

@@ -20,14 +20,16 @@ interface DiscoveredRow {
   rack: string | null;
 }
 
-async function discoveries(r: Req): Promise<DiscoveredRow[]> {
+/** What racks saw, on the caller's sites; `one` narrows it in SQL to one IP and MAC (a discovery's id). */
+async function discoveries(r: Req, one?: { ip: string; mac: string }): Promise<DiscoveredRow[]> {
   const { results } = await r.db
     .prepare(
       `SELECT a.ip, a.mac, a.created_at, s.site_id, s.cidr, v.vid, f.name AS fabric, rk.hostname AS rack
        FROM ip_addresses a JOIN subnets s ON s.id = a.subnet_id
        LEFT JOIN vlans v ON v.id = s.vlan_id LEFT JOIN fabrics f ON f.id = v.fabric_id LEFT JOIN racks rk ON rk.id = s.rack_id
-       WHERE a.kind = 'discovered' ORDER BY a.id LIMIT 10000`,
+       WHERE a.kind = 'discovered'${one ? " AND a.ip = ? AND a.mac IS ?" : ""} ORDER BY a.id LIMIT 10000`,
     )
+    .bind(...(one ? [one.ip, one.mac || null] : []))
     .all<DiscoveredRow>();
   const sites = visibleSites(r.caller);
   return results.filter((d) => sites === null || (d.site_id !== null && sites.includes(d.site_id)));
@@ -176,7 +178,15 @@ export const miscHandlers: Handler[] = [
         op: null,
         doc: "Read a discovery by its id.",
         run: async (r) => {
-          const d = (await discoveries(r)).find((x) => discoveryId(x) === r.path["discovery_id"]);
+          const id = r.path["discovery_id"] ?? "";
+          let ip = "";
+          let mac = "";
+          try {
+            [ip = "", mac = ""] = atob(id).split(",");
+          } catch {
+            // Not base64: no discovery has that id.
+          }
+          const d = ip ? (await discoveries(r, { ip, mac })).find((x) => discoveryId(x) === id) : undefined;
           if (!d) throw new MaasError(404, "No Discovery matches the given query.");
           return json(discoveryJson(d));
         },
