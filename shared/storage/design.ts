@@ -113,6 +113,8 @@ export const DesignSchema = z.strictObject({
   layout: z.enum(LAYOUTS),
   /** The physical disk the firmware boots (GRUB on BIOS; the ESP on UEFI). null: the first disk. */
   boot_disk: id.nullable(),
+  /** The physical disk ids it was made for: when commissioning replaces the disks, the design is void and the default layout applies. */
+  disks: z.array(id).max(256),
   next_id: id,
   disk_filesystems: z.array(DiskFilesystemSchema).max(256),
   partitions: z.array(PartitionSchema).max(1024),
@@ -142,6 +144,7 @@ export function emptyDesign(layout: Layout = "blank"): Design {
   return {
     layout,
     boot_disk: null,
+    disks: [],
     next_id: VIRTUAL_ID_BASE + 1,
     disk_filesystems: [],
     partitions: [],
