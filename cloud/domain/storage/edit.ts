@@ -367,7 +367,7 @@ export function createCacheSet(d: Design, ctx: StorageContext, device: number): 
   return { design: n, id };
 }
 
-export function deleteCacheSet(d: Design, ctx: StorageContext, id: number): Design {
+export function deleteCacheSet(d: Design, _ctx: StorageContext, id: number): Design {
   const c = d.cache_sets.find((x) => x.id === id);
   if (!c) throw notFound("cache set", id);
   const users = d.bcaches.filter((b) => b.cache_set === id);
