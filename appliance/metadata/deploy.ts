@@ -2,6 +2,7 @@
 // on the rack from the snapshot's deploy spec: a deployment never waits on the WAN.
 // Pure: the same spec, address and credentials always give the same document.
 import type { NodeCredentials } from "../../shared/node-credentials";
+import type { Plan } from "../../shared/storage/plan";
 import type { DeploySpec } from "../../shared/tunnel/config";
 import { MAAS_METADATA_PREFIX } from "../http/metadata";
 
@@ -14,7 +15,8 @@ export interface DeployDocument {
   /** For the NoCloud seed fallback only (a raw image with no /etc/cloud of its own to configure). */
   user_data: string;
   vendor_data: string;
-  storage: { layout: "flat" | "lvm"; disk: string };
+  /** The layout's name, the boot disk and the design's plan (shared/storage/plan.ts), which the installer builds step by step. */
+  storage: { layout: DeploySpec["storage"]["layout"]; disk: string; plan: Plan };
   kernel_opts: string;
   /** Written verbatim to <target>/etc/cloud/cloud.cfg.d/90_plinth.cfg by the installer. */
   cloud_init: string;
@@ -58,7 +60,7 @@ export function deployDocument(spec: DeploySpec, systemId: string, base: string,
       ssh_keys: spec.sshKeys,
       user_data: userData,
       vendor_data: ["#cloud-config", "phone_home:", `  url: ${phoneHome}`, "  post: [instance_id, hostname, fqdn]", "  tries: 10", ""].join("\n"),
-      storage: { layout: spec.storage.layout, disk: spec.storage.disk },
+      storage: { layout: spec.storage.layout, disk: spec.storage.disk, plan: spec.storage.plan },
       kernel_opts: spec.kernelOpts,
       cloud_init: cloudInitConfig(base, systemId, creds),
       network_config: spec.networkConfig,

@@ -130,10 +130,15 @@ export const machines = sqliteTable(
      * rack and the installer write what the operator saw accepted.
      */
     deployNetwork: text("deploy_network"),
-    /** MAAS's storage layout the installer makes on the boot disk (set_storage_layout). */
-    storageLayout: text("storage_layout", { enum: ["flat", "lvm"] })
+    /** The layout that made the storage design (set_storage_layout); "custom" once edited piece by piece. */
+    storageLayout: text("storage_layout", { enum: ["flat", "lvm", "bcache", "blank", "custom"] })
       .notNull()
       .default("flat"),
+    /**
+     * The storage design (JSON, shared/storage/design.ts) the next deployment builds; null = the
+     * default layout over the commissioned disks (cloud/domain/storage/repo.ts).
+     */
+    storageDesign: text("storage_design"),
     /** What the installer reported at "installed" (JSON: layout, disk, firmware, partitions); null until then. */
     deployedStorage: text("deployed_storage"),
     /** How the release environment erases disks while DISK_ERASING. */
@@ -401,6 +406,8 @@ export const blockDevices = sqliteTable(
     size: integer("size").notNull(),
     rotational: integer("rotational", { mode: "boolean" }).notNull().default(false),
     isBoot: integer("is_boot", { mode: "boolean" }).notNull().default(false),
+    /** MAAS's block device tags (JSON array); null = the commissioned ones: "ssd" or "rotary". */
+    tags: text("tags", { mode: "json" }).$type<string[]>(),
     createdAt: createdAt(),
   },
   (t) => [index("block_devices_machine").on(t.machineId)],

@@ -21,6 +21,7 @@ import { notificationHandlers } from "./notifications";
 import { packageRepoHandlers } from "./package-repos";
 import { prefsHandlers } from "./prefs";
 import { serverHandlers } from "./server";
+import { storageHandlers } from "./storage";
 import { authenticate } from "./oauth";
 import { apiHash, type Method, RouteTable } from "./table";
 import { API, errorResponse, MaasError, readBody, requestParams } from "./wire";
@@ -30,6 +31,7 @@ table.add(
   { ...machinesHandler, actions: [...machinesHandler.actions, ...machinesOps] },
   { ...machineHandler, actions: [...machineHandler.actions, ...machineOps] },
   ...nodeHandlers,
+  ...storageHandlers,
   ...catalogHandlers,
   ...networkHandlers,
   ...accountHandlers,

@@ -3,7 +3,10 @@
 import { require as requirePerm, type Permission } from "../auth/roles";
 import { interfaceKinds } from "../domain/machines/interface-kinds";
 import { linksOf } from "../domain/machines/interfaces";
+import { type DiskRowFull, type StorageColumns, storageFrom, storageSetting } from "../domain/storage/repo";
+import { describeDesign } from "../domain/storage/views";
 import { getMachine, type MachineRow, tagsFor } from "../machines/repo";
+import { StorageJson } from "./storage-shape";
 import { type DiskRow, type IfaceRow, machineJson, type NetCache, SUBNET_SELECT, type SubnetRow, VLAN_SELECT, type VlanRow } from "./shape";
 import type { Req } from "./table";
 import { MaasError } from "./wire";
@@ -34,7 +37,7 @@ export async function netCache(db: D1Database, subnetIds: number[], vlanIds: num
 export async function machinesJson(db: D1Database, rows: MachineRow[]) {
   if (rows.length === 0) return [];
   const ids = JSON.stringify(rows.map((r) => r.id));
-  const [ifs, dks] = await db.batch([
+  const [ifs, dks, sts] = await db.batch([
     db
       .prepare(
         "SELECT id, machine_id, name, mac, type, vlan_id, speed_mbps, link_connected, is_boot FROM interfaces WHERE machine_id IN (SELECT value FROM json_each(?)) ORDER BY id",
@@ -42,10 +45,13 @@ export async function machinesJson(db: D1Database, rows: MachineRow[]) {
       .bind(ids),
     db
       .prepare(
-        "SELECT id, machine_id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE machine_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        "SELECT id, machine_id, name, path, model, serial, size, rotational, is_boot, tags FROM block_devices WHERE machine_id IN (SELECT value FROM json_each(?)) ORDER BY id",
       )
       .bind(ids),
+    db.prepare("SELECT id, storage_design, storage_layout, firmware FROM machines WHERE id IN (SELECT value FROM json_each(?))").bind(ids),
   ]);
+  const storageCols = new Map(((sts?.results ?? []) as (StorageColumns & { id: number })[]).map((x) => [x.id, x]));
+  const setting = await storageSetting(db);
   const ifaces = (ifs?.results ?? []) as IfaceRow[];
   const disks = (dks?.results ?? []) as DiskRow[];
   const links = await linksOf(
@@ -65,16 +71,30 @@ export async function machinesJson(db: D1Database, rows: MachineRow[]) {
     db,
     rows.map((r) => r.id),
   );
-  return rows.map((m) =>
-    machineJson(m, {
+  return rows.map((m) => {
+    const mine = disks.filter((d) => d.machine_id === m.id);
+    return machineJson(m, {
       tags: tags.get(m.id) ?? [],
       ifaces: ifaces.filter((i) => i.machine_id === m.id),
       links,
-      disks: disks.filter((d) => d.machine_id === m.id),
+      disks: mine,
       net,
       kinds,
-    }),
-  );
+      storage: storageJsonOf(m, storageCols.get(m.id), mine as DiskRowFull[], setting),
+    });
+  });
+}
+
+/** The design in force as MAAS objects; null (the plain disks) if the model cannot describe it. */
+function storageJsonOf(m: MachineRow, cols: StorageColumns | undefined, disks: DiskRowFull[], setting: string): StorageJson | undefined {
+  if (!cols) return undefined;
+  try {
+    const { design, ctx } = storageFrom(cols, disks, setting);
+    return new StorageJson(m.systemId, describeDesign(design, ctx), disks);
+  } catch (e) {
+    console.error("storage design of", m.systemId, "could not be described", e);
+    return undefined;
+  }
 }
 
 export async function machineJsonById(db: D1Database, systemId: string) {

@@ -9,7 +9,9 @@ import { revealPowerParams } from "../domain/machines/power-params";
 import { clearDefaultGateways } from "../domain/machines/interfaces";
 import { clearOwnerDataOnceReleased, setOwnerData, setOwnerDataKey } from "../domain/machines/records";
 import { runAction } from "../domain/machines/actions";
-import { isStorageLayout, MAAS_ONLY_LAYOUTS, setStorageLayout, STORAGE_LAYOUTS } from "../domain/machines/storage";
+import { isStorageLayout, MAAS_ONLY_LAYOUTS, setStorageLayout, STORAGE_LAYOUTS } from "../domain/storage/repo";
+import type { LayoutParams } from "../domain/storage/model";
+import { layoutSize } from "./storage";
 import { requireOwnerOrAdmin } from "../machines/load";
 import type { MachineRow } from "../machines/repo";
 import { dispatchRackCommand, type RackCommandType } from "../domain/racks/commands";
@@ -98,9 +100,17 @@ export async function setAgentName(db: D1Database, machineId: number, agent: str
   await setOwnerDataKey(db, machineId, AGENT_KEY, agent);
 }
 
+/** A whole number of a form field (a device id), or undefined. */
+function formId(r: Req, field: string): number | undefined {
+  const v = r.p.get(field)?.trim();
+  if (!v) return undefined;
+  if (!/^\d{1,16}$/.test(v)) throw fieldError(field, "Enter a whole number.");
+  return Number(v);
+}
+
 /**
- * MAAS's set_storage_layout. Plinth's installer makes flat and lvm; MAAS's other layouts
- * (bcache, blank, vmfs6, ...) and the size options are refused by name rather than ignored.
+ * MAAS's set_storage_layout with its parameters (sizes in bytes, with a unit, or as a
+ * percentage where MAAS takes one). MAAS's vmfs6, vmfs7 and custom are refused by name.
  */
 async function setStorageLayoutOp(r: Req): Promise<Response> {
   const m = await machineFor(r, "machine.edit");
@@ -112,7 +122,25 @@ async function setStorageLayoutOp(r: Req): Promise<Response> {
       `${layout === "" ? "This field is required." : `${known ? "Plinth does not make the" : "Unknown"} layout '${layout}'.`} Supported layouts: ${STORAGE_LAYOUTS.join(", ")}.`,
     );
   }
-  await setStorageLayout(r.db, r.caller.username, m, layout);
+  const name = (field: string) => {
+    const v = r.p.get(field)?.trim();
+    if (v && !/^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$/.test(v)) throw fieldError(field, "Enter a valid name: letters, digits, '.', '_', '+' or '-'.");
+    return v || undefined;
+  };
+  const params: LayoutParams = {
+    boot_size: layoutSize(r.p, "boot_size"),
+    root_size: layoutSize(r.p, "root_size"),
+    root_device: formId(r, "root_device"),
+    vg_name: name("vg_name"),
+    lv_name: name("lv_name"),
+    lv_size: layoutSize(r.p, "lv_size"),
+    cache_device: formId(r, "cache_device"),
+    cache_mode: r.p.get("cache_mode")?.trim().toLowerCase() || undefined,
+    cache_size: layoutSize(r.p, "cache_size"),
+    cache_no_part: r.p.get("cache_no_part")?.trim() ? parse(z.object({ cache_no_part: boolParam }), r.p).cache_no_part : undefined,
+  };
+  const given = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) as LayoutParams;
+  await setStorageLayout(r.db, r.caller.username, m, layout, given);
   return json(await machineJsonById(r.db, m.systemId));
 }
 
@@ -222,8 +250,20 @@ export const machineOps: Action[] = [
   {
     method: "POST",
     op: "set_storage_layout",
-    doc: "Change the storage layout of a Ready or Allocated machine (flat or lvm).",
-    params: ["storage_layout", "boot_size", "root_size", "root_device", "vg_name", "lv_name", "lv_size"],
+    doc: "Change the storage layout of a Ready or Allocated machine (flat, lvm, bcache or blank).",
+    params: [
+      "storage_layout",
+      "boot_size",
+      "root_size",
+      "root_device",
+      "vg_name",
+      "lv_name",
+      "lv_size",
+      "cache_device",
+      "cache_mode",
+      "cache_size",
+      "cache_no_part",
+    ],
     run: setStorageLayoutOp,
   },
   {

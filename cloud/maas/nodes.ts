@@ -1,4 +1,4 @@
-// nodes/{system_id}/interfaces/ and nodes/{system_id}/blockdevices/. A link is a row of
+// nodes/{system_id}/interfaces/ (block devices and the rest of storage: storage.ts). A link is a row of
 // ip_addresses bound to the interface (MAAS's model): an interface may have several, and a
 // link's id is its row's.
 import { z } from "zod";
@@ -17,7 +17,7 @@ import {
 } from "../domain/machines/interfaces";
 import type { MachineRow } from "../machines/repo";
 import { machineFor, netCache } from "./load";
-import { blockDeviceJson, type DiskRow, type IfaceRow, interfaceJson } from "./shape";
+import { type IfaceRow, interfaceJson } from "./shape";
 import type { Handler, Req } from "./table";
 import { boolParam, deleted, fieldError, json, MaasError, type Params, parse } from "./wire";
 
@@ -424,47 +424,6 @@ export const nodeHandlers: Handler[] = [
         doc: "Set the link (link_id, or the interface's one AUTO or STATIC link with a gateway per family) as the machine's default gateway.",
         params: ["link_id"],
         run: defaultGateway,
-      },
-    ],
-  },
-  {
-    name: "BlockDevicesHandler",
-    doc: "Manage block devices on a machine.",
-    path: "nodes/{system_id}/blockdevices/",
-    actions: [
-      {
-        method: "GET",
-        op: null,
-        doc: "List all block devices belonging to a machine.",
-        run: async (r) => {
-          const m = await machineFor(r, "machine.read");
-          const { results } = await r.db
-            .prepare("SELECT id, machine_id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE machine_id = ? ORDER BY id")
-            .bind(m.id)
-            .all<DiskRow>();
-          return json(results.map((d) => blockDeviceJson(m.systemId, d)));
-        },
-      },
-    ],
-  },
-  {
-    name: "BlockDeviceHandler",
-    doc: "Manage a block device on a machine.",
-    path: "nodes/{system_id}/blockdevices/{id}/",
-    actions: [
-      {
-        method: "GET",
-        op: null,
-        doc: "Read a block device.",
-        run: async (r) => {
-          const m = await machineFor(r, "machine.read");
-          const d = await r.db
-            .prepare("SELECT id, machine_id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE id = ? AND machine_id = ?")
-            .bind(Number(r.path["id"]), m.id)
-            .first<DiskRow>();
-          if (!d) throw new MaasError(404, "No BlockDevice matches the given query.");
-          return json(blockDeviceJson(m.systemId, d));
-        },
       },
     ],
   },

@@ -6,6 +6,7 @@ import type { MachineRow } from "../machines/repo";
 import type { KindInfo } from "../domain/machines/interface-kinds";
 import type { LinkRow } from "../domain/machines/interfaces";
 import { deployedStorageOf } from "../domain/machines/storage";
+import type { StorageJson } from "./storage-shape";
 import { API } from "./wire";
 
 /** owner_data keys the facade keeps for itself (agent_name has no column of its own). */
@@ -119,6 +120,7 @@ export interface DiskRow {
   size: number;
   rotational: number;
   is_boot: number;
+  tags?: string | null;
 }
 
 export interface NetCache {
@@ -226,6 +228,8 @@ export interface MachineExtras {
   disks: DiskRow[];
   net: NetCache;
   kinds?: Map<number, KindInfo>;
+  /** The machine's storage design as MAAS objects (cloud/maas/storage-shape.ts). */
+  storage?: StorageJson;
 }
 
 function visibleOwnerData(raw: string): Record<string, string> {
@@ -242,9 +246,22 @@ export function machineJson(m: MachineRow, x: MachineExtras) {
   const status = m.status as Status;
   const ifaces = x.ifaces.map((i) => interfaceJson(m.systemId, i, x.net, x.links, x.kinds?.get(i.id)));
   const disks = x.disks.map((d) => blockDeviceJson(m.systemId, d));
-  withDeployedPartitions(m, disks);
   const bootIface = x.ifaces.findIndex((i) => !!i.is_boot);
   const bootDisk = x.disks.findIndex((d) => !!d.is_boot);
+  const storage = x.storage
+    ? x.storage.machineFields()
+    : {
+        physicalblockdevice_set: disks,
+        blockdevice_set: disks,
+        virtualblockdevice_set: [] as unknown[],
+        boot_disk: bootDisk >= 0 ? disks[bootDisk] : (disks[0] ?? null),
+        volume_groups: [] as unknown[],
+        raids: [] as unknown[],
+        cache_sets: [] as unknown[],
+        bcaches: [] as unknown[],
+      };
+  // After a deployment, what the installer reported it made shows on the disk it names.
+  withDeployedPartitions(m, storage.physicalblockdevice_set as ReturnType<typeof blockDeviceJson>[]);
   const mine = new Set(x.ifaces.map((i) => i.id));
   const ips = x.links.flatMap((l) => (l.ip && l.kind !== "discovered" && mine.has(l.interface_id) ? [l.ip] : []));
   return {
@@ -293,10 +310,7 @@ export function machineJson(m: MachineRow, x: MachineExtras) {
     bios_boot_method: m.firmware === "uefi" ? "uefi" : m.firmware === "bios" ? "pxe" : null,
     interface_set: ifaces,
     boot_interface: bootIface >= 0 ? ifaces[bootIface] : (ifaces[0] ?? null),
-    physicalblockdevice_set: disks,
-    blockdevice_set: disks,
-    virtualblockdevice_set: [],
-    boot_disk: bootDisk >= 0 ? disks[bootDisk] : (disks[0] ?? null),
+    ...storage,
     ip_addresses: ips,
     special_filesystems: [],
     swap_size: null,

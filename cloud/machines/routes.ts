@@ -11,7 +11,9 @@ import { hostnameSchema, intParam, listParam, macSchema, nameSchema, readJson, r
 import { recordEvent } from "../domain/events";
 import { createMachine, deleteMachine, type MachineChanges, macInUse, updateMachine } from "../domain/machines/records";
 import { resealPower } from "../domain/machines/power-params";
-import { bootDiskOf, deployedStorageOf, setStorageLayout, STORAGE_LAYOUTS } from "../domain/machines/storage";
+import { bootDiskOf, deployedStorageOf } from "../domain/machines/storage";
+import { loadStorage, MAAS_ONLY_LAYOUTS, STORAGE_LAYOUTS, setStorageLayout } from "../domain/storage/repo";
+import { validateDesign } from "../domain/storage/validate";
 import { idByName, loadMachine } from "./load";
 import { decodeCursor, encodeCursor, getMachine, listMachines, serializeMachine, tagsFor } from "./repo";
 
@@ -86,8 +88,16 @@ export const UpdateMachine = z.strictObject({
   power_type: powerTypeSchema.optional(),
   power_parameters: powerParamsSchema.optional(),
   owner_data: z.record(z.string().max(64), z.string().max(1024).nullable()).optional(),
-  /** The layout of the next deployment (Ready or Allocated machines with disks only). */
-  storage_layout: z.enum(STORAGE_LAYOUTS).optional(),
+  /** The layout of the next deployment (Ready or Allocated machines with disks only): the design made anew. */
+  storage_layout: z
+    .string()
+    .max(32)
+    .refine((s) => (STORAGE_LAYOUTS as readonly string[]).includes(s), {
+      error: (i) =>
+        `${(MAAS_ONLY_LAYOUTS as readonly string[]).includes(String(i.input)) ? "Plinth does not make the" : "unknown"} layout "${String(i.input)}"; supported: ${STORAGE_LAYOUTS.join(", ")}`,
+    })
+    .transform((s) => s as (typeof STORAGE_LAYOUTS)[number])
+    .optional(),
 });
 
 async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202 = 200) {
@@ -106,12 +116,21 @@ async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202
     ).bind(m.id),
     c.env.DB.prepare("SELECT id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE machine_id = ? ORDER BY id").bind(m.id),
   ]);
-  const firstDisk = disks?.results?.[0] as { name: string; serial: string } | undefined;
+  const storage = await loadStorage(c.env.DB, m.id);
+  const rows = (disks?.results ?? []) as { id: number; name: string; serial: string }[];
+  const bootDisk = rows.find((d) => d.id === storage.design.boot_disk) ?? rows[0];
   return c.json(
     {
       ...serializeMachine(m, tags),
-      // The next deployment's layout and disk; after "installed", what the installer made.
-      storage_detail: { layout: m.storageLayout, disk: bootDiskOf(firstDisk), deployed: deployedStorageOf(m.deployedStorage ?? null) },
+      storage_layout: storage.design.layout,
+      // The next deployment's layout, boot disk and what keeps its design from deploying
+      // (GET /machines/{id}/storage has the design); after "installed", what the installer made.
+      storage_detail: {
+        layout: storage.design.layout,
+        disk: bootDiskOf(bootDisk),
+        deployed: deployedStorageOf(m.deployedStorage ?? null),
+        design_problems: rows.length ? validateDesign(storage.design, storage.ctx) : [],
+      },
       interfaces: (ifaces?.results ?? []).map((i) => {
         const r = i as Record<string, unknown>;
         return { ...r, links: JSON.parse(String(r["links"] ?? "[]")) as unknown[], link_connected: !!r["link_connected"], is_boot: !!r["is_boot"] };
@@ -240,7 +259,8 @@ export function machineRoutes(app: Hono<AppEnv>) {
       }
       ch.ownerData = data;
     }
-    if (body.storage_layout !== undefined && body.storage_layout !== m.storageLayout) await setStorageLayout(db, caller.username, m, body.storage_layout);
+    // Set again even when named the same: a layout is made anew over the disks (MAAS does too).
+    if (body.storage_layout !== undefined) await setStorageLayout(db, caller.username, m, body.storage_layout);
     const edited = Object.keys(body).filter((k) => k !== "storage_layout");
     if (edited.length) await updateMachine(db, caller.username, m, ch, `updated ${edited.join(", ")}`);
     return machineResponse(c, m.systemId);

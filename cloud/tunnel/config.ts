@@ -2,7 +2,10 @@
 // known MAC's boot intent (from the machine's status) and the image manifest. The version is a
 // content hash, so "changed?" is a string comparison and a re-push of the same data is a no-op.
 import { NODE_STATUS, NODE_TOKEN_LIVE, type Status } from "../../shared/lifecycle";
-import type { BootIntent, ConfigSnapshot } from "../../shared/tunnel/config";
+import type { BootIntent, ConfigSnapshot, DeploySpec } from "../../shared/tunnel/config";
+import { bootDiskOf } from "../domain/machines/storage";
+import { renderPlan } from "../domain/storage/render";
+import { DISK_COLS, type DiskRowFull, type StorageColumns, storageFrom, storageSetting } from "../domain/storage/repo";
 import { sha256Hex } from "../auth/crypto";
 
 const INTENT_BY_STATUS = new Map<number, BootIntent["intent"]>([
@@ -52,13 +55,42 @@ function reservationsOf(nics: { mac: string; ip_address: string | null; hostname
   return out;
 }
 
+/**
+ * Each deploying machine's storage for its deploy spec: the design in force (its own, or the
+ * default layout over its disks) rendered as the installer's plan, with its boot disk as the
+ * installer finds it (by serial when it has one: names change across boots).
+ */
+async function deployStorage(
+  db: D1Database,
+  machines: (StorageColumns & { id: number; system_id: string })[],
+  disks: (DiskRowFull & { machine_id: number })[],
+): Promise<Map<string, DeploySpec["storage"]>> {
+  const out = new Map<string, DeploySpec["storage"]>();
+  if (!machines.length) return out;
+  const setting = await storageSetting(db);
+  for (const m of machines) {
+    const rows = disks.filter((d) => d.machine_id === m.id);
+    if (!rows.length) continue;
+    try {
+      const { design, ctx } = storageFrom(m, rows, setting);
+      const boot = rows.find((d) => d.id === design.boot_disk) ?? rows[0];
+      out.set(m.system_id, { layout: design.layout, disk: bootDiskOf(boot), plan: renderPlan(design, ctx) });
+    } catch (e) {
+      // Deploy refuses a design that cannot be built; one that fails here is the first disk's flat layout.
+      console.error("storage plan of", m.system_id, "could not be rendered", e);
+      out.set(m.system_id, { layout: "flat", disk: bootDiskOf(rows[0]), plan: [] });
+    }
+  }
+  return out;
+}
+
 export async function buildSnapshot(db: D1Database, rackId: string): Promise<ConfigSnapshot | null> {
   const rack = await db
     .prepare("SELECT r.site_id, s.name AS site FROM racks r JOIN sites s ON s.id = r.site_id WHERE r.id = ?")
     .bind(rackId)
     .first<{ site_id: number; site: string }>();
   if (!rack) return null;
-  const [subnets, ranges, nics, images, macReservations] = await db.batch([
+  const [subnets, ranges, nics, images, macReservations, deploying, deployingDisks] = await db.batch([
     db.prepare("SELECT id, cidr, gateway_ip, dns_servers, managed FROM subnets WHERE site_id = ?1 OR rack_id = ?2 ORDER BY id").bind(rack.site_id, rackId),
     db
       .prepare(
@@ -70,11 +102,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
         `SELECT i.mac, i.type, ${RESERVED_IP} AS ip_address, m.hostname, m.system_id, m.status, m.osystem, m.distro_series, m.architecture, m.deploy_token, m.deploy_installed_at, m.erase_mode,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.user_data END AS user_data,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN u.ssh_keys END AS ssh_keys,
-                CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.storage_layout END AS storage_layout,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN m.deploy_network END AS deploy_network,
-                CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN
-                  (SELECT CASE WHEN b.serial != '' THEN 'serial:' || b.serial ELSE b.name END FROM block_devices b WHERE b.machine_id = m.id ORDER BY b.id LIMIT 1)
-                END AS boot_disk,
                 CASE WHEN m.status = ${NODE_STATUS.DEPLOYING} THEN
                   (SELECT group_concat(k, ' ') FROM (SELECT t.kernel_opts AS k FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id
                    WHERE mt.machine_id = m.id AND t.kernel_opts != '' ORDER BY t.name))
@@ -90,6 +118,17 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
          WHERE a.kind = 'user_reserved' AND a.mac IS NOT NULL AND a.ip IS NOT NULL AND instr(a.ip, ':') = 0 AND (s.site_id = ?1 OR s.rack_id = ?2) ORDER BY a.id`,
       )
       .bind(rack.site_id, rackId),
+    // The storage of the site's deploying machines: each one's design becomes its plan.
+    db
+      .prepare(`SELECT system_id, storage_design, storage_layout, firmware, id FROM machines WHERE site_id = ?1 AND status = ${NODE_STATUS.DEPLOYING}`)
+      .bind(rack.site_id),
+    db
+      .prepare(
+        `SELECT b.machine_id, ${DISK_COLS.split(", ")
+          .map((c) => `b.${c}`)
+          .join(", ")} FROM block_devices b JOIN machines m ON m.id = b.machine_id WHERE m.site_id = ?1 AND m.status = ${NODE_STATUS.DEPLOYING} ORDER BY b.id`,
+      )
+      .bind(rack.site_id),
   ]);
   type Range = { subnet_id: number; type: "dynamic" | "reserved"; start_ip: string; end_ip: string };
   type Nic = {
@@ -107,12 +146,15 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
     erase_mode: "quick" | "full" | null;
     user_data: string | null;
     ssh_keys: string | null;
-    storage_layout: "flat" | "lvm" | null;
     deploy_network: string | null;
-    boot_disk: string | null;
     kernel_opts: string | null;
   };
   type Image = ConfigSnapshot["images"][number] & { architecture: string };
+  const storageBySystemId = await deployStorage(
+    db,
+    (deploying?.results ?? []) as (StorageColumns & { id: number; system_id: string })[],
+    (deployingDisks?.results ?? []) as (DiskRowFull & { machine_id: number })[],
+  );
   const imageRows = (images!.results ?? []) as Image[];
   // The image a deployment writes: same OS, series and architecture, with bytes in the store.
   const imageFor = (n: Nic) =>
@@ -132,8 +174,8 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       hostname: n.hostname,
       ...(n.user_data ? { userData: n.user_data } : {}),
       sshKeys: keys.slice(0, 64),
-      // The boot disk as MAAS picks it when nobody chose one: the first the inventory lists.
-      storage: { layout: n.storage_layout ?? "flat", disk: n.boot_disk ?? "" },
+      // The design's layout, boot disk and plan; a machine with no known disks: flat on the first the installer finds.
+      storage: storageBySystemId.get(n.system_id) ?? { layout: "flat", disk: "", plan: [] },
       // As MAAS: every tag's kernel_opts, in tag name order, joined by spaces.
       kernelOpts: (n.kernel_opts ?? "").slice(0, 4096),
       networkConfig: n.deploy_network ?? "",

@@ -2,6 +2,8 @@
 // answering DHCP and boot requests while the region is unreachable. The appliance persists
 // the last one it received and serves from it.
 import { z } from "zod";
+import { LAYOUTS } from "../storage/design";
+import { PlanSchema } from "../storage/plan";
 
 const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, "an IPv4 address");
 const mac = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, "a lower-case MAC address");
@@ -39,8 +41,12 @@ export const DeploySpecSchema = z.strictObject({
     .max(96 * 1024)
     .optional(),
   sshKeys: z.array(z.string().max(16 * 1024)).max(64),
-  /** "" = the first disk the installer finds; else a device name ("vda") or "serial:<serial>". */
-  storage: z.strictObject({ layout: z.enum(["flat", "lvm"]), disk: z.string().max(256) }).default({ layout: "flat", disk: "" }),
+  /**
+   * disk: the boot disk; "" = the first disk the installer finds; else a device name ("vda") or
+   * "serial:<serial>". plan: the storage design rendered as steps (shared/storage/plan.ts);
+   * [] = the layout alone on the boot disk (a machine with no commissioned disks).
+   */
+  storage: z.strictObject({ layout: z.enum(LAYOUTS), disk: z.string().max(256), plan: PlanSchema.default([]) }).default({ layout: "flat", disk: "", plan: [] }),
   /** The machine's tags' kernel_opts, space-separated, for the deployed system's command line. */
   kernelOpts: z.string().max(4096).default(""),
   /** cloud-init network configuration (v2 YAML under `network:`) the region rendered at deploy; "" = cloud-init's fallback. */

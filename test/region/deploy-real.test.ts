@@ -102,7 +102,7 @@ describe("storage layout", () => {
     expect((await eventsOf(id, "machine.storage_layout"))[0]?.description).toBe("storage layout set to lvm");
     const m = (await call(admin, "GET", `/machines/${id}`)).json;
     expect(m.storage_layout).toBe("lvm");
-    expect(m.storage_detail).toEqual({ layout: "lvm", disk: "serial:QM00001", deployed: null });
+    expect(m.storage_detail).toEqual({ layout: "lvm", disk: "serial:QM00001", deployed: null, design_problems: [] });
     // The tags' kernel options, in tag name order, joined by spaces (as MAAS).
     await env.DB.prepare("INSERT INTO tags (name, kernel_opts) VALUES ('b-console', 'console=ttyS0,115200'), ('a-quiet', 'quiet'), ('c-none', '')").run();
     await env.DB.prepare(
@@ -125,18 +125,24 @@ describe("storage layout", () => {
     const r = await call(admin, "PATCH", `/machines/${id}`, { storage_layout: "flat", description: "x" });
     expect(r.status, r.text).toBe(200);
     expect(r.json).toMatchObject({ storage_layout: "flat", description: "x", storage_detail: { layout: "flat", disk: "sda" } });
-    expect((await call(admin, "PATCH", `/machines/${id}`, { storage_layout: "bcache" })).status).toBe(400);
+    const vmfs = await call(admin, "PATCH", `/machines/${id}`, { storage_layout: "vmfs6" });
+    expect(vmfs.status).toBe(400);
+    expect(vmfs.text).toContain("supported: flat, lvm, bcache, blank");
   });
 
-  it("refuses MAAS layouts Plinth does not make, naming what it does", async () => {
+  it("refuses MAAS layouts Plinth does not make, naming what it does; blank is made", async () => {
     const id = await makeMachine({ site: SITE, status: S.READY });
     await addDisk(id, "vda", "");
-    for (const layout of ["bcache", "blank", "vmfs6", "nonsense", ""]) {
+    for (const layout of ["vmfs6", "vmfs7", "custom", "nonsense", ""]) {
       const r = await maas(maasAdmin, "POST", `machines/${id}/`, { query: { op: "set_storage_layout" }, form: layout ? { storage_layout: layout } : {} });
       expect(r.status).toBe(400);
-      expect(r.json.storage_layout[0]).toContain("Supported layouts: flat, lvm.");
+      expect(r.json.storage_layout[0]).toContain("Supported layouts: flat, lvm, bcache, blank.");
     }
     expect((await call(admin, "GET", `/machines/${id}`)).json.storage_layout).toBe("flat");
+    const blank = await maas(maasAdmin, "POST", `machines/${id}/`, { query: { op: "set_storage_layout" }, form: { storage_layout: "blank" } });
+    expect(blank.status, blank.text).toBe(200);
+    expect(blank.json.physicalblockdevice_set[0].partitions).toEqual([]);
+    expect((await call(admin, "GET", `/machines/${id}`)).json.storage_detail.design_problems[0]).toMatch(/no filesystem is mounted at \//);
   });
 
   it("refuses a machine with no disks (400) and one that is not Ready or Allocated (409)", async () => {

@@ -321,7 +321,9 @@ describe("interfaces and block devices (Terraform maas_instance per-NIC config)"
       size: 480000000000,
       model: "SSD 1",
       tags: ["ssd"],
-      partitions: [],
+      // The default (flat) layout's root partition, as MAAS shows a commissioned machine's.
+      partition_table_type: "GPT",
+      partitions: [expect.objectContaining({ type: "partition", filesystem: expect.objectContaining({ fstype: "ext4", mount_point: "/" }) })],
       filesystem: null,
       resource_uri: `/MAAS/api/2.0/nodes/${sid}/blockdevices/${bd.json[0].id}/`,
     });

@@ -195,6 +195,118 @@ const cases: Case[] = [
     req: (id) => ["DELETE", `/machines/${id}/interfaces/eth0`],
     expect: EDIT(409),
   },
+  // Storage (issue 16): the fresh machine has no disks, so its design is blank; every change
+  // reaches the model once the role allows and is refused there (4xx with the reason).
+  { name: "storage design", route: "GET /machines/{id}/storage", req: (id) => ["GET", `/machines/${id}/storage`], expect: READ(200) },
+  {
+    name: "storage layout (no disks)",
+    route: "POST /machines/{id}/storage/layout",
+    req: (id) => ["POST", `/machines/${id}/storage/layout`, { layout: "flat" }],
+    expect: EDIT(400),
+  },
+  { name: "boot disk", route: "PUT /machines/{id}/storage/boot-disk", req: (id) => ["PUT", `/machines/${id}/storage/boot-disk`, { id: 1 }], expect: EDIT(400) },
+  {
+    name: "create a partition",
+    route: "POST /machines/{id}/storage/partitions",
+    req: (id) => ["POST", `/machines/${id}/storage/partitions`, { device: 999999 }],
+    expect: EDIT(404),
+  },
+  {
+    name: "delete a partition",
+    route: "DELETE /machines/{id}/storage/partitions/{pid}",
+    req: (id) => ["DELETE", `/machines/${id}/storage/partitions/1000000999`],
+    expect: EDIT(404),
+  },
+  ...(["format", "unformat", "mount", "unmount"] as const).map(
+    (op): Case => ({
+      name: `${op} a device`,
+      route: `POST /machines/{id}/storage/devices/{dev}/${op}`,
+      req: (id) => [
+        "POST",
+        `/machines/${id}/storage/devices/999999/${op}`,
+        op === "format" ? { fstype: "ext4" } : op === "mount" ? { mount_point: "/srv" } : undefined,
+      ],
+      expect: EDIT(404),
+    }),
+  ),
+  {
+    name: "create a RAID",
+    route: "POST /machines/{id}/storage/raids",
+    req: (id) => ["POST", `/machines/${id}/storage/raids`, { level: 1, devices: [999998, 999999] }],
+    expect: EDIT(404),
+  },
+  {
+    name: "update a RAID",
+    route: "PATCH /machines/{id}/storage/raids/{rid}",
+    req: (id) => ["PATCH", `/machines/${id}/storage/raids/1000000999`, { name: "md9" }],
+    expect: EDIT(404),
+  },
+  {
+    name: "delete a RAID",
+    route: "DELETE /machines/{id}/storage/raids/{rid}",
+    req: (id) => ["DELETE", `/machines/${id}/storage/raids/1000000999`],
+    expect: EDIT(404),
+  },
+  {
+    name: "create a volume group",
+    route: "POST /machines/{id}/storage/volume-groups",
+    req: (id) => ["POST", `/machines/${id}/storage/volume-groups`, { name: "vg0", devices: [999999] }],
+    expect: EDIT(404),
+  },
+  {
+    name: "update a volume group",
+    route: "PATCH /machines/{id}/storage/volume-groups/{vg}",
+    req: (id) => ["PATCH", `/machines/${id}/storage/volume-groups/1000000999`, { name: "vg1" }],
+    expect: EDIT(404),
+  },
+  {
+    name: "delete a volume group",
+    route: "DELETE /machines/{id}/storage/volume-groups/{vg}",
+    req: (id) => ["DELETE", `/machines/${id}/storage/volume-groups/1000000999`],
+    expect: EDIT(404),
+  },
+  {
+    name: "create a logical volume",
+    route: "POST /machines/{id}/storage/volume-groups/{vg}/logical-volumes",
+    req: (id) => ["POST", `/machines/${id}/storage/volume-groups/1000000999/logical-volumes`, { name: "lv0" }],
+    expect: EDIT(404),
+  },
+  {
+    name: "delete a logical volume",
+    route: "DELETE /machines/{id}/storage/logical-volumes/{lv}",
+    req: (id) => ["DELETE", `/machines/${id}/storage/logical-volumes/1000000999`],
+    expect: EDIT(404),
+  },
+  {
+    name: "create a cache set",
+    route: "POST /machines/{id}/storage/cache-sets",
+    req: (id) => ["POST", `/machines/${id}/storage/cache-sets`, { device: 999999 }],
+    expect: EDIT(404),
+  },
+  {
+    name: "delete a cache set",
+    route: "DELETE /machines/{id}/storage/cache-sets/{cs}",
+    req: (id) => ["DELETE", `/machines/${id}/storage/cache-sets/1000000999`],
+    expect: EDIT(404),
+  },
+  {
+    name: "create a bcache",
+    route: "POST /machines/{id}/storage/bcaches",
+    req: (id) => ["POST", `/machines/${id}/storage/bcaches`, { backing: 999999, cache_set: 1000000999 }],
+    expect: EDIT(404),
+  },
+  {
+    name: "update a bcache",
+    route: "PATCH /machines/{id}/storage/bcaches/{bc}",
+    req: (id) => ["PATCH", `/machines/${id}/storage/bcaches/1000000999`, { cache_mode: "writethrough" }],
+    expect: EDIT(404),
+  },
+  {
+    name: "delete a bcache",
+    route: "DELETE /machines/{id}/storage/bcaches/{bc}",
+    req: (id) => ["DELETE", `/machines/${id}/storage/bcaches/1000000999`],
+    expect: EDIT(404),
+  },
 ];
 
 /** Everything a denied request must leave alone: the machine row, its tags, its events. */

@@ -9,6 +9,8 @@ import { allocateMachineAddresses, undoAllocations } from "../addresses";
 import { pushConfigAfter } from "../racks/commands";
 import { getSettings } from "../settings";
 import { lifecyclePower, powerPlanFor } from "./lifecycle-power";
+import { loadStorage, model } from "../storage/repo";
+import { assertDeployable } from "../storage/validate";
 import { deployNetworkConfig } from "./network-config";
 import type { Actor } from "./records";
 import { applyAction } from "./transition";
@@ -87,6 +89,7 @@ async function transition(db: D1Database, actor: Actor, m: ActionMachine, action
     let allocated: number[] = [];
     if (decide({ status: m.status as Status, previousStatus: m.previousStatus as Status | null, locked: base.locked }, "deploy").ok) {
       await requireDeployableImage(db, set["osystem"] ?? m.osystem, set["distro_series"] ?? m.distroSeries, m.architecture ?? "amd64/generic");
+      await requireDeployableStorage(db, m.id);
       // Every AUTO link gets its address before the machine is DEPLOYING (a full subnet refuses
       // the deployment with 409 and nothing taken); the rack's snapshot then carries them.
       allocated = await allocateMachineAddresses(db, m.id);
@@ -122,6 +125,17 @@ async function transition(db: D1Database, actor: Actor, m: ActionMachine, action
     return applyAction(db, base, "release", { actor: actor.username, reason, erase, set: { erase_mode: eraseMode, deploy_token: null, deploy_network: null } });
   }
   return applyAction(db, base, action, { actor: actor.username, reason });
+}
+
+/**
+ * The storage design must be one the installer can build (one root filesystem, sizes that fit,
+ * an ESP on UEFI, ...): refused with 400 invalid_storage and every reason. A machine with no
+ * commissioned disks is not checked: its installer makes the flat layout on the first disk it finds.
+ */
+async function requireDeployableStorage(db: D1Database, machineId: number): Promise<void> {
+  const s = await loadStorage(db, machineId);
+  if (!s.ctx.disks.length) return;
+  model(() => assertDeployable(s.design, s.ctx));
 }
 
 /** The image a deployment of this OS and series writes must have its bytes in the store. */

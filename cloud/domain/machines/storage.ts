@@ -1,54 +1,7 @@
-// A machine's storage: the layout the installer makes on its boot disk (MAAS's
-// set_storage_layout, flat or lvm) and what the installer reported it made. The boot disk is
-// the first disk of the commissioned inventory, as MAAS picks it when nobody chose another.
+// What the installer reported it made on a machine's disks (docs/deploy.md), as the APIs show
+// it, and how the deploy spec names a disk. The design of the next deployment is in
+// cloud/domain/storage/ (its repository: repo.ts).
 import { z } from "zod";
-import { STORAGE_EDITABLE, STATUS_NAME, type Status } from "../../../shared/lifecycle";
-import { ApiError } from "../../http/errors";
-import { eventStatement } from "../events";
-import type { MachineOnSite } from "./types";
-
-export const STORAGE_LAYOUTS = ["flat", "lvm"] as const;
-export type StorageLayout = (typeof STORAGE_LAYOUTS)[number];
-/** MAAS's other layouts: named in the refusal so a MAAS client's operator knows what to pick instead. */
-export const MAAS_ONLY_LAYOUTS = ["bcache", "blank", "custom", "vmfs6", "vmfs7"] as const;
-
-export function isStorageLayout(s: string): s is StorageLayout {
-  return (STORAGE_LAYOUTS as readonly string[]).includes(s);
-}
-
-/**
- * Sets the layout of the machine's next deployment. Only on a Ready or Allocated machine with
- * disks (MAAS refuses the same); the change and its event are one batch, conditional on the
- * status the caller read, so a machine that moved on meanwhile is not changed.
- */
-export async function setStorageLayout(db: D1Database, actor: string, m: MachineOnSite, layout: StorageLayout): Promise<void> {
-  if (!STORAGE_EDITABLE.includes(m.status as Status)) {
-    throw new ApiError(
-      409,
-      "illegal_state",
-      `cannot set the storage layout of a machine that is ${STATUS_NAME[m.status as Status] ?? "in another state"}: it must be Ready or Allocated`,
-    );
-  }
-  const disk = await db.prepare("SELECT 1 FROM block_devices WHERE machine_id = ? LIMIT 1").bind(m.id).first();
-  if (!disk) throw new ApiError(400, "no_disks", `machine ${m.systemId} has no disks: commission it first so its disks are known`);
-  const now = Date.now();
-  const [res] = await db.batch([
-    db.prepare("UPDATE machines SET storage_layout = ?, updated_at = ? WHERE id = ? AND status = ?").bind(layout, now, m.id, m.status),
-    eventStatement(db, {
-      machineId: m.id,
-      systemId: m.systemId,
-      hostname: m.hostname,
-      siteId: m.siteId,
-      type: "machine.storage_layout",
-      actor,
-      fromStatus: m.status,
-      toStatus: m.status,
-      description: `storage layout set to ${layout}`,
-      at: now,
-    }),
-  ]);
-  if (res?.meta.changes !== 1) throw new ApiError(409, "concurrent_change", "the machine changed while its storage layout was being set: try again");
-}
 
 /** The installer's "installed" report of what it made (docs/deploy.md), bounded. */
 export const DeployedStorageSchema = z.object({

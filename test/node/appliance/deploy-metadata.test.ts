@@ -21,7 +21,16 @@ const spec: DeploySpec = {
   hostname: "node-7",
   userData: Buffer.from("#cloud-config\nruncmd: [touch /x]\n").toString("base64"),
   sshKeys: ["ssh-ed25519 AAAA k@h"],
-  storage: { layout: "lvm", disk: "serial:QM00001" },
+  storage: {
+    layout: "lvm",
+    disk: "serial:QM00001",
+    plan: [
+      { type: "disk", id: "d1", match: "serial:QM00001", ptable: "gpt", grub: true },
+      { type: "partition", id: "p1000000001", device: "d1", number: 1, start_mib: 4, size_mib: 0, kind: "linux" },
+      { type: "format", device: "p1000000001", fstype: "ext4", label: "root", uuid: "" },
+      { type: "mount", device: "p1000000001", path: "/", options: "" },
+    ],
+  },
   kernelOpts: "console=ttyS0 nomodeset",
   networkConfig:
     "network:\n  version: 2\n  ethernets:\n    eth0:\n      match:\n        macaddress: 52:54:00:00:00:01\n      set-name: eth0\n      dhcp4: true\n",
@@ -68,7 +77,9 @@ describe("deploy document", () => {
   it("v2: the disk and layout, the tags' kernel options and the deployed system's cloud-init configuration", () => {
     const d = deployDocument(spec, "abc123", "http://10.9.0.1:5248", CREDS);
     if (!d.ok) throw new Error(d.error);
-    expect(d.doc.storage).toEqual({ layout: "lvm", disk: "serial:QM00001" });
+    // The design's plan passes through as the region rendered it.
+    expect(d.doc.storage).toEqual(spec.storage);
+    expect(d.doc.storage.plan.map((s) => s.type)).toEqual(["disk", "partition", "format", "mount"]);
     expect(d.doc.kernel_opts).toBe("console=ttyS0 nomodeset");
     // The MAAS datasource and the MAAS webhook reporter, both with the node's own credentials.
     expect(d.doc.cloud_init).toBe(

@@ -29,7 +29,7 @@ const spec: DeploySpec = {
   hostname: "node-7",
   userData: Buffer.from(USER_DATA).toString("base64"),
   sshKeys: ["ssh-ed25519 AAAAC3Nza owner@lab", "ssh-rsa AAAAB3Nza other@lab"],
-  storage: { layout: "flat", disk: "" },
+  storage: { layout: "flat", disk: "", plan: [] },
   kernelOpts: "",
   networkConfig: "",
 };
