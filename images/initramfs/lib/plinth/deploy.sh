@@ -307,7 +307,7 @@ install_plan() {
   plan_mounts after
   plan_fstab >/target/etc/fstab || exit 1
 
-  step initramfs "update-initramfs -u -k all"
+  step initramfs "$(if [ $((_nraid + _nbc + _nvg)) -gt 0 ]; then echo "update-initramfs -u -k all"; else echo "the image's own"; fi)"
   if [ "$_nraid" -gt 0 ]; then
     [ -e /target/sbin/mdadm ] || [ -e /target/usr/sbin/mdadm ] || fail "the image has no mdadm: its initramfs could not assemble the plan's RAID arrays"
     mkdir -p /target/etc/mdadm
@@ -333,7 +333,12 @@ install_plan() {
     [ "$_ld" = "$(plan_mounted /)" ] && ROOT_MAPPER=$_ld
   done
   chroot_mounts
-  if in_target sh -c 'command -v update-initramfs' >/dev/null 2>&1; then
+  # With RAID, bcache or LVM the root may need them before it can be mounted: the image's
+  # initramfs is made again with mdadm.conf and the image's hooks. A plan of plain partitions
+  # keeps the image's own, as the flat layout does (under emulation this step takes minutes).
+  if [ $((_nraid + _nbc + _nvg)) -eq 0 ]; then
+    log "plain partitions: the image's initramfs left as it is"
+  elif in_target sh -c 'command -v update-initramfs' >/dev/null 2>&1; then
     run "update-initramfs -u -k all" in_target update-initramfs -u -k all
   else
     log "the image has no update-initramfs: its initramfs left as it is"
