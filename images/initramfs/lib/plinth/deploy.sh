@@ -307,7 +307,12 @@ install_plan() {
   plan_mounts after
   plan_fstab >/target/etc/fstab || exit 1
 
-  step initramfs "$(if [ $((_nraid + _nbc + _nvg)) -gt 0 ]; then echo "update-initramfs -u -k all"; else echo "the image's own"; fi)"
+  _hooks=""
+  [ "$_nraid" -gt 0 ] && _hooks="$_hooks mdadm"
+  [ "$_nvg" -gt 0 ] && _hooks="$_hooks lvm2"
+  [ "$_nbc" -gt 0 ] && _hooks="$_hooks bcache"
+  # shellcheck disable=SC2086 # $_hooks: hook names, one word each
+  step initramfs "$(if [ -z "$_hooks" ]; then echo "the image's own"; elif initramfs_current $_hooks; then echo "the image's own, made with$_hooks"; else echo "update-initramfs -u -k all"; fi)"
   if [ "$_nraid" -gt 0 ]; then
     [ -e /target/sbin/mdadm ] || [ -e /target/usr/sbin/mdadm ] || fail "the image has no mdadm: its initramfs could not assemble the plan's RAID arrays"
     mkdir -p /target/etc/mdadm
@@ -333,11 +338,16 @@ install_plan() {
     [ "$_ld" = "$(plan_mounted /)" ] && ROOT_MAPPER=$_ld
   done
   chroot_mounts
-  # With RAID, bcache or LVM the root may need them before it can be mounted: the image's
-  # initramfs is made again with mdadm.conf and the image's hooks. A plan of plain partitions
-  # keeps the image's own, as the flat layout does (under emulation this step takes minutes).
-  if [ $((_nraid + _nbc + _nvg)) -eq 0 ]; then
+  # With RAID, bcache or LVM the root may need them before it can be mounted. An image whose
+  # initramfs was made after the hooks of mdadm, lvm2 and bcache-tools were installed already
+  # assembles (incrementally, by udev: no ARRAY lines needed), activates and registers them at
+  # boot, and keeps it: making it again takes seconds on a server but half an hour under
+  # emulation. Any other image gets its initramfs made again, with mdadm.conf and its hooks.
+  if [ -z "$_hooks" ]; then
     log "plain partitions: the image's initramfs left as it is"
+  # shellcheck disable=SC2086 # as above
+  elif initramfs_current $_hooks; then
+    log "the image's initramfs was made with the hooks of$_hooks: left as it is"
   elif in_target sh -c 'command -v update-initramfs' >/dev/null 2>&1; then
     run "update-initramfs -u -k all" in_target update-initramfs -u -k all
   else
@@ -355,6 +365,21 @@ install_plan() {
   write_cloud_init
   PARTS=$(plan_partitions_json)
   unmount_all
+}
+
+# initramfs_current HOOK...: every initramfs in the target is newer than each of the
+# initramfs-tools hooks named (so it was made with them), and there is at least one.
+initramfs_current() {
+  _icn=""
+  for _rd in /target/boot/initrd.img-*; do
+    [ -f "$_rd" ] || return 1
+    _icn=1
+    for _h in "$@"; do
+      _hf=/target/usr/share/initramfs-tools/hooks/$_h
+      [ -f "$_hf" ] && [ "$_rd" -nt "$_hf" ] || return 1
+    done
+  done
+  [ -n "$_icn" ]
 }
 
 # The disk image's root: the ext2/3/4 partition whose file system holds /etc/os-release, left
