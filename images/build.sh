@@ -3,7 +3,8 @@
 #   vmlinuz          Debian's kernel (the linux-image-6.1.0-*-amd64 that linux-image-amd64 depends on)
 #   initrd.img       the ephemeral environment: busybox-static, the kernel modules it needs,
 #                    the installer's tools (zstd, mkfs.fat, sfdisk, e2fsprogs, lvm, blkid,
-#                    wipefs, GNU tar) with their libraries, and the POSIX sh in images/initramfs/
+#                    wipefs, mkswap, GNU tar, mdadm, make-bcache, mkfs.xfs) with their
+#                    libraries, and the POSIX sh in images/initramfs/
 #   testdisk.raw(.gz,.zst)  a tiny bootable disk whose first boot phones home (build-testdisk.sh)
 #   SHA256SUMS, manifest.json
 # Packages are fetched with `apt-get download` into images/build/cache and unpacked with
@@ -36,11 +37,13 @@ kpkg=$(kernel_pkg)
 [ -n "$kpkg" ] || die "cannot find the kernel package linux-image-amd64 depends on"
 # Modules for the NICs and disks of VMs and common servers, vfat for the cloud-init seed and the
 # ESP, ext4 for the roots the installer makes or grows, dm_mod for LVM, efivarfs for the NVRAM
-# boot entry. crc32c is ext4's soft dependency (metadata checksums), which modprobe does not list.
-modules="virtio_net virtio_pci virtio_blk virtio_scsi virtio-rng e1000 e1000e igb r8169 ahci sd_mod ata_piix nvme vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1 ext4 crc32c_generic crc32c-intel dm_mod efivarfs"
+# boot entry, md (software RAID 0, 1, 10, 5 and 6; raid456 brings its async_* and raid6_pq), bcache
+# and xfs (libcrc32c) for the storage plans. crc32c is ext4's soft dependency (metadata checksums),
+# which modprobe does not list.
+modules="virtio_net virtio_pci virtio_blk virtio_scsi virtio-rng e1000 e1000e igb r8169 ahci sd_mod ata_piix nvme vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1 ext4 crc32c_generic crc32c-intel dm_mod md_mod raid0 raid1 raid10 raid456 bcache xfs libcrc32c efivarfs"
 # The installer's tools: package and path in the package (their libraries are found by install_elf).
-tools="zstd:/usr/bin/zstd dosfstools:/sbin/mkfs.fat fdisk:/sbin/sfdisk e2fsprogs:/sbin/mke2fs e2fsprogs:/sbin/e2fsck e2fsprogs:/sbin/resize2fs lvm2:/sbin/lvm util-linux:/sbin/blkid util-linux:/sbin/wipefs tar:/bin/tar"
-pkgs="$kpkg busybox-static zstd dosfstools fdisk e2fsprogs lvm2 util-linux tar"
+tools="zstd:/usr/bin/zstd dosfstools:/sbin/mkfs.fat fdisk:/sbin/sfdisk e2fsprogs:/sbin/mke2fs e2fsprogs:/sbin/e2fsck e2fsprogs:/sbin/resize2fs lvm2:/sbin/lvm util-linux:/sbin/blkid util-linux:/sbin/wipefs util-linux:/sbin/mkswap tar:/bin/tar mdadm:/sbin/mdadm bcache-tools:/usr/sbin/make-bcache bcache-tools:/usr/sbin/bcache-super-show xfsprogs:/sbin/mkfs.xfs"
+pkgs="$kpkg busybox-static zstd dosfstools fdisk e2fsprogs lvm2 util-linux tar mdadm bcache-tools xfsprogs"
 # shellcheck disable=SC2086
 load_versions $pkgs systemd-boot-efi
 versions=""

@@ -11,10 +11,12 @@ in_target() {
   chroot /target /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"
 }
 
-# /dev, /proc, /sys (and efivarfs) of the ephemeral environment inside /target, for grub-install
-# and grub-probe. Without udev there is no /dev/disk/by-uuid: make it, so that grub-mkconfig
-# finds the root by UUID as on a booted system.
+# /dev, /proc, /sys (and efivarfs) of the ephemeral environment inside /target, for grub-install,
+# grub-probe and update-initramfs (once). Without udev there is no /dev/disk/by-uuid: make it,
+# so that grub-mkconfig finds the root by UUID as on a booted system: for the partitions of
+# DISK (and vgroot's root), or everything a storage plan made.
 chroot_mounts() {
+  awk '$2 == "/target/proc" { found = 1 } END { exit !found }' /proc/mounts && return 0
   for _f in dev dev/pts proc sys; do
     mkdir -p "/target/$_f"
     run "bind-mounting /$_f" mount --bind "/$_f" "/target/$_f"
@@ -25,9 +27,15 @@ chroot_mounts() {
   mkdir -p /target/run
   run "mounting /run" mount -t tmpfs tmpfs /target/run
   mkdir -p /dev/disk/by-uuid
-  for _p in $(disk_partitions "$1") ${LVM_ACTIVE:+"mapper/$LVM_VG-$LVM_LV"}; do
-    _u=$(fs_uuid "/dev/$_p")
-    [ -n "$_u" ] && ln -sf "../../$_p" "/dev/disk/by-uuid/$_u"
+  if [ -n "${PLAN_ACTIVE:-}" ]; then
+    _cd=$(plan_all_devs)
+  else
+    _cd=$(disk_partitions "$1" | sed 's|^|/dev/|')
+    [ -n "${LVM_ACTIVE:-}" ] && _cd="$_cd $LVM_DEV"
+  fi
+  for _p in $_cd; do
+    _u=$(fs_uuid "$_p")
+    [ -n "$_u" ] && ln -sf "$_p" "/dev/disk/by-uuid/$_u"
   done
 }
 
@@ -58,14 +66,18 @@ grub_defaults() {
   } >>"$_g"
 }
 
-# install_grub DISK FIRMWARE KERNEL_OPTS
+# install_grub DISKS FIRMWARE KERNEL_OPTS: BIOS: i386-pc on each of DISKS (every member of a
+# RAID 1 boot set); UEFI: x86_64-efi on the ESP mounted on /boot/efi (the first of DISKS named).
+# ROOT_MAPPER: the root's /dev/mapper path when it is a logical volume.
 install_grub() {
-  _d=$1 _fw=$2
+  _ds=$1 _fw=$2
+  _d=${_ds%% *}
   [ -x /target/usr/sbin/grub-install ] || fail "the image has no grub-install (it needs grub2-common and grub-pc-bin or grub-efi-amd64-bin)"
   chroot_mounts "$_d"
   grub_defaults "$3"
   if [ "$_fw" = uefi ]; then
     [ -d /target/usr/lib/grub/x86_64-efi ] || fail "the machine booted UEFI and the image has no grub-efi-amd64-bin"
+    awk '$2 == "/target/boot/efi" { found = 1 } END { exit !found }' /proc/mounts || fail "the machine booted UEFI and nothing is mounted on /boot/efi (no ESP)"
     if efivars_writable && in_target sh -c 'command -v efibootmgr' >/dev/null 2>&1; then
       run "grub-install --target=x86_64-efi" in_target grub-install --target=x86_64-efi --efi-directory=/boot/efi --bootloader-id=debian --recheck "/dev/$_d"
     else
@@ -77,13 +89,15 @@ install_grub() {
     [ -f /target/boot/efi/EFI/BOOT/BOOTX64.EFI ] || fail "grub-install left no EFI/BOOT/BOOTX64.EFI"
   else
     [ -d /target/usr/lib/grub/i386-pc ] || fail "the machine booted BIOS and the image has no grub-pc-bin"
-    run "grub-install --target=i386-pc /dev/$_d" in_target grub-install --target=i386-pc --recheck "/dev/$_d"
+    for _gd in $_ds; do
+      run "grub-install --target=i386-pc /dev/$_gd" in_target grub-install --target=i386-pc --recheck "/dev/$_gd"
+    done
   fi
   update_grub
-  if [ -n "${LVM_ACTIVE:-}" ]; then
+  if [ -n "${ROOT_MAPPER:-}" ]; then
     # Debian's initramfs activates the volume group root= names; a root=UUID= would leave it waiting.
-    grep -q "^[[:space:]]*linux[[:space:]].*root=$LVM_DEV[[:space:]]" /target/boot/grub/grub.cfg ||
-      fail "grub-mkconfig did not put root=$LVM_DEV on the kernel command line: $(grep -m1 '^[[:space:]]*linux[[:space:]]' /target/boot/grub/grub.cfg)"
+    grep -q "^[[:space:]]*linux[[:space:]].*root=${ROOT_MAPPER}[[:space:]]" /target/boot/grub/grub.cfg ||
+      fail "grub-mkconfig did not put root=$ROOT_MAPPER on the kernel command line: $(grep -m1 '^[[:space:]]*linux[[:space:]]' /target/boot/grub/grub.cfg)"
   fi
 }
 

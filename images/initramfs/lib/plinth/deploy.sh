@@ -270,6 +270,93 @@ install_tarball() {
   unmount_all
 }
 
+# A root tarball onto a storage plan (storage.plan, shared/storage/plan.ts): the disks'
+# partitions, then RAID, bcache and LVM in the plan's order, the file systems, mounts, the
+# tarball, fstab, mdadm.conf and the target's initramfs, GRUB on every disk marked grub.
+install_plan() {
+  # shellcheck disable=SC2034 # read by chroot_mounts (bootloader.sh)
+  PLAN_ACTIVE=1
+  _nd=$(plan_count disk)
+  step partitioning "$_nd disks, $(plan_count partition) partitions ($FIRMWARE)"
+  plan_disks
+  _nraid=$(plan_count raid) _ncs=$(plan_count cache_set) _nbc=$(plan_count bcache) _nvg=$(plan_count vg) _nlv=$(plan_count lv)
+  if [ $((_nraid + _ncs + _nbc + _nvg + _nlv)) -gt 0 ]; then
+    step storage "$_nraid RAID, $_ncs cache sets, $_nbc bcache, $_nvg volume groups, $_nlv logical volumes"
+    _i=0
+    _n=$(plan_len)
+    while [ "$_i" -lt "$_n" ]; do
+      case $(pget "$_i" type) in
+        raid) plan_raid "$_i" ;;
+        cache_set) plan_cache_set "$_i" ;;
+        bcache) plan_bcache "$_i" ;;
+        vg) plan_vg "$_i" ;;
+        lv) plan_lv "$_i" ;;
+      esac
+      _i=$((_i + 1))
+    done
+  fi
+  step filesystems "$(plan_count format) file systems, $(plan_count mount) mounts"
+  for _i in $(plan_steps format); do plan_format "$_i"; done
+  [ -n "$(plan_mounted /)" ] || fail "the plan mounts nothing on /"
+  mkdir -p /target
+  plan_mounts before
+
+  step unpacking "$(if [ -n "$SIZE" ]; then echo "$(mib_up "$SIZE") MiB "; fi)$FORMAT from $URL"
+  stream "$URL" "$SHA" "$SIZE" unpacked "$DEC" tar -x -f - -C /target --numeric-owner -p --xattrs --xattrs-include='*' --acls
+  [ -d /target/etc ] || fail "the tarball has no /etc: not a root file system"
+  plan_mounts after
+  plan_fstab >/target/etc/fstab || exit 1
+
+  step initramfs "$(if [ $((_nraid + _nbc + _nvg)) -gt 0 ]; then echo "update-initramfs -u -k all"; else echo "the image's own"; fi)"
+  if [ "$_nraid" -gt 0 ]; then
+    [ -e /target/sbin/mdadm ] || [ -e /target/usr/sbin/mdadm ] || fail "the image has no mdadm: its initramfs could not assemble the plan's RAID arrays"
+    mkdir -p /target/etc/mdadm
+    {
+      echo "# Written by the Plinth installer: the storage plan's arrays (mdadm --detail --scan)."
+      echo "HOMEHOST <system>"
+      echo "MAILADDR root"
+      mdadm --detail --scan
+    } >/target/etc/mdadm/mdadm.conf
+    grep -q '^ARRAY' /target/etc/mdadm/mdadm.conf || fail "mdadm --detail --scan found no arrays"
+  fi
+  if [ "$_nvg" -gt 0 ] && [ ! -e /target/sbin/lvm ] && [ ! -e /target/usr/sbin/lvm ]; then
+    fail "the image has no lvm2: its initramfs could not activate the plan's volume groups"
+  fi
+  if [ "$_nbc" -gt 0 ] && [ ! -e /target/lib/udev/rules.d/69-bcache.rules ] && [ ! -e /target/usr/lib/udev/rules.d/69-bcache.rules ]; then
+    fail "the image has no bcache-tools: its initramfs could not register the plan's bcache devices"
+  fi
+  # shellcheck disable=SC2034 # read by install_grub (bootloader.sh)
+  ROOT_MAPPER=""
+  for _i in $(plan_steps lv); do
+    _ld=$(plan_dev "$(pget "$_i" id)") || exit 1
+    # shellcheck disable=SC2034
+    [ "$_ld" = "$(plan_mounted /)" ] && ROOT_MAPPER=$_ld
+  done
+  chroot_mounts
+  # With RAID, bcache or LVM the root may need them before it can be mounted: the image's
+  # initramfs is made again with mdadm.conf and the image's hooks. A plan of plain partitions
+  # keeps the image's own, as the flat layout does (under emulation this step takes minutes).
+  if [ $((_nraid + _nbc + _nvg)) -eq 0 ]; then
+    log "plain partitions: the image's initramfs left as it is"
+  elif in_target sh -c 'command -v update-initramfs' >/dev/null 2>&1; then
+    run "update-initramfs -u -k all" in_target update-initramfs -u -k all
+  else
+    log "the image has no update-initramfs: its initramfs left as it is"
+  fi
+
+  # GRUB: BIOS on every disk marked grub (the first disk when none is); UEFI on the ESP.
+  # shellcheck disable=SC2153 # PLAN: storage.sh
+  _gdisks=$(awk '$4 == "true" { printf "%s%s", sep, $2; sep = " " }' "$PLAN/disks")
+  [ -n "$_gdisks" ] || _gdisks=$(awk 'NR == 1 { print $2 }' "$PLAN/disks")
+  step bootloader "GRUB for $FIRMWARE on $(echo "$_gdisks" | sed 's|\([^ ]*\)|/dev/\1|g')"
+  install_grub "$_gdisks" "$FIRMWARE" "$KOPTS"
+
+  step cloud-init "/etc/cloud/cloud.cfg.d/90_plinth.cfg"
+  write_cloud_init
+  PARTS=$(plan_partitions_json)
+  unmount_all
+}
+
 # The disk image's root: the ext2/3/4 partition whose file system holds /etc/os-release, left
 # mounted on /target. Returns 1 when there is none.
 mount_image_root() {
@@ -398,10 +485,17 @@ deploy_run() {
     ddzst | raw.zst) FORMAT=raw.zst DEC="zstd -dcq" ;;
     *) die "unsupported image format $FORMAT (tgz, txz, ddraw/raw, ddgz/raw.gz, ddxz/raw.xz, ddzst/raw.zst)" ;;
   esac
-  case ${LAYOUT:-flat} in
-    flat | lvm) LAYOUT=${LAYOUT:-flat} ;;
-    *) die "unsupported storage layout $LAYOUT (flat, lvm)" ;;
-  esac
+  # A storage plan (tarballs only) makes what the layout names; without one, the layout is made
+  # on the boot disk.
+  PLAN_STEPS=$(plan_len)
+  if [ "$PLAN_STEPS" -gt 0 ]; then
+    LAYOUT=${LAYOUT:-custom}
+  else
+    case ${LAYOUT:-flat} in
+      flat | lvm) LAYOUT=${LAYOUT:-flat} ;;
+      *) die "unsupported storage layout $LAYOUT (flat, lvm)" ;;
+    esac
+  fi
   # v1 documents named the disk at the top level.
   spec=$(jget /tmp/deploy storage.disk)
   [ -n "$spec" ] || spec=$(jget /tmp/deploy disk)
@@ -411,7 +505,7 @@ deploy_run() {
   SEED_PART=""
   _t0=$(uptime_s)
   case $FORMAT in
-    tgz | txz) install_tarball ;;
+    tgz | txz) if [ "$PLAN_STEPS" -gt 0 ]; then install_plan; else install_tarball; fi ;;
     *) install_image ;;
   esac
   log "installed in $(($(uptime_s) - _t0)) s"
@@ -424,7 +518,11 @@ deploy() {
   rm -rf /tmp/deploy.state
   mkdir -p /tmp/deploy.state
   (deploy_run) && return 0
+  # Before unmount_all, which would take a plan's arrays and volume groups down unwiped:
+  # wipe_disk unmounts, wipes what is on them and takes them down first.
+  if [ -f /tmp/deploy.state/disks ]; then
+    while read -r _wd; do wipe_disk "$_wd" </dev/null; done </tmp/deploy.state/disks
+  fi
   unmount_all
-  if [ -f /tmp/deploy.state/disk ]; then wipe_disk "$(cat /tmp/deploy.state/disk)"; fi
   return 1
 }

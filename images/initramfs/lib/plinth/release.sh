@@ -6,16 +6,26 @@ zero_range() {
   dd if=/dev/zero of="$1" bs=1M seek="$2" count="$3" conv=notrunc,fsync 2>/dev/null
 }
 
-# Quick: wipe the signatures at the start and end of every partition and of the disk.
+# wipe_signatures DEV: every signature wipefs knows (file systems, RAID, LVM, bcache, partition
+# tables) and an md superblock wherever its version keeps it.
+wipe_signatures() {
+  wipefs -a -q "$1" >/dev/null 2>&1 || true
+  mdadm --zero-superblock "$1" >/dev/null 2>&1 </dev/null || true
+}
+
+# Quick: wipe the signatures at the start and end of every partition and of the disk (the first
+# MiB holds md 1.1/1.2 and bcache superblocks, 4 KiB in; the last MiB md 0.90/1.0 ones).
 erase_quick() {
   d=$1
   for p in /sys/block/"$d"/"$d"*; do
     [ -e "$p/partition" ] || continue
     mib=$(($(cat "$p/size") / 2048))
     pn=$(basename "$p")
+    wipe_signatures "/dev/$pn"
     zero_range "/dev/$pn" 0 1 || true
     if [ "$mib" -gt 1 ]; then zero_range "/dev/$pn" $((mib - 1)) 1 || true; fi
   done
+  wipe_signatures "/dev/$d"
   mib=$(($(cat "/sys/block/$d/size") / 2048))
   zero_range "/dev/$d" 0 1 || die "erasing the start of /dev/$d failed"
   if [ "$mib" -gt 1 ]; then zero_range "/dev/$d" $((mib - 1)) 1 || die "erasing the end of /dev/$d failed"; fi
