@@ -221,7 +221,7 @@ export interface Operations {
       "power_type"?: "manual" | "ipmi" | "redfish" | "webhook";
       "power_parameters"?: Record<string, unknown>;
       "owner_data"?: Record<string, string | null>;
-      "storage_layout"?: "flat" | "lvm";
+      "storage_layout"?: string;
     };
   };
   /** Machine action: abort */
@@ -477,6 +477,201 @@ export interface Operations {
     path: { "id": string };
     query: never;
     body: never;
+  };
+  /** The machine's storage design, its problems for deploying, and what the last deployment made */
+  "GET /machines/{id}/storage": {
+    path: { "id": string };
+    query: never;
+    body: never;
+  };
+  /** Create a bcache device: a backing disk or partition behind a cache set */
+  "POST /machines/{id}/storage/bcaches": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "name"?: string;
+      "uuid"?: string;
+      "backing": number;
+      "cache_set": number;
+      "cache_mode"?: "writeback" | "writethrough" | "writearound";
+    };
+  };
+  /** Delete a bcache device */
+  "DELETE /machines/{id}/storage/bcaches/{bc}": {
+    path: { "id": string; "bc": string };
+    query: never;
+    body: never;
+  };
+  /** Change a bcache device */
+  "PATCH /machines/{id}/storage/bcaches/{bc}": {
+    path: { "id": string; "bc": string };
+    query: never;
+    body: {
+      "name"?: string;
+      "backing"?: number;
+      "cache_set"?: number;
+      "cache_mode"?: "writeback" | "writethrough" | "writearound";
+    };
+  };
+  /** Choose the disk the firmware boots */
+  "PUT /machines/{id}/storage/boot-disk": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "id": number;
+    };
+  };
+  /** Create a bcache cache set on a fast disk or partition */
+  "POST /machines/{id}/storage/cache-sets": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "device": number;
+    };
+  };
+  /** Delete a cache set */
+  "DELETE /machines/{id}/storage/cache-sets/{cs}": {
+    path: { "id": string; "cs": string };
+    query: never;
+    body: never;
+  };
+  /** Make a filesystem on a block device or partition */
+  "POST /machines/{id}/storage/devices/{dev}/format": {
+    path: { "id": string; "dev": string };
+    query: never;
+    body: {
+      "fstype": "ext4" | "ext3" | "ext2" | "xfs" | "fat32" | "vfat" | "swap";
+      "label"?: string;
+      "uuid"?: string;
+    };
+  };
+  /** Mount a filesystem */
+  "POST /machines/{id}/storage/devices/{dev}/mount": {
+    path: { "id": string; "dev": string };
+    query: never;
+    body: {
+      "mount_point": string;
+      "mount_options"?: string;
+    };
+  };
+  /** Remove the filesystem of a block device or partition */
+  "POST /machines/{id}/storage/devices/{dev}/unformat": {
+    path: { "id": string; "dev": string };
+    query: never;
+    body: never;
+  };
+  /** Unmount a filesystem */
+  "POST /machines/{id}/storage/devices/{dev}/unmount": {
+    path: { "id": string; "dev": string };
+    query: never;
+    body: never;
+  };
+  /** Replace the design with a layout (MAAS's set_storage_layout) */
+  "POST /machines/{id}/storage/layout": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "layout": "flat" | "lvm" | "bcache" | "blank";
+      "boot_size"?: number | string;
+      "root_size"?: number | string;
+      "root_device"?: number;
+      "vg_name"?: string;
+      "lv_name"?: string;
+      "lv_size"?: number | string;
+      "cache_device"?: number;
+      "cache_mode"?: "writeback" | "writethrough" | "writearound";
+      "cache_size"?: number | string;
+      "cache_no_part"?: boolean;
+    };
+  };
+  /** Delete a logical volume */
+  "DELETE /machines/{id}/storage/logical-volumes/{lv}": {
+    path: { "id": string; "lv": string };
+    query: never;
+    body: never;
+  };
+  /** Add a partition to a disk, RAID set or bcache device */
+  "POST /machines/{id}/storage/partitions": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "device": number;
+      "size"?: number;
+      "bootable"?: boolean;
+      "uuid"?: string;
+    };
+  };
+  /** Delete a partition */
+  "DELETE /machines/{id}/storage/partitions/{pid}": {
+    path: { "id": string; "pid": string };
+    query: never;
+    body: never;
+  };
+  /** Create a RAID set (levels 0, 1, 5, 6, 10) over disks and partitions */
+  "POST /machines/{id}/storage/raids": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "name"?: string;
+      "uuid"?: string;
+      "level": 0 | 1 | 5 | 6 | 10 | "raid-0" | "raid-1" | "raid-5" | "raid-6" | "raid-10";
+      "devices": Array<number>;
+      "spares"?: Array<number>;
+    };
+  };
+  /** Delete a RAID set */
+  "DELETE /machines/{id}/storage/raids/{rid}": {
+    path: { "id": string; "rid": string };
+    query: never;
+    body: never;
+  };
+  /** Rename a RAID set or change its members and spares */
+  "PATCH /machines/{id}/storage/raids/{rid}": {
+    path: { "id": string; "rid": string };
+    query: never;
+    body: {
+      "name"?: string;
+      "add_devices"?: Array<number>;
+      "remove_devices"?: Array<number>;
+      "add_spares"?: Array<number>;
+      "remove_spares"?: Array<number>;
+    };
+  };
+  /** Create an LVM volume group over disks, partitions or RAID sets */
+  "POST /machines/{id}/storage/volume-groups": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "name": string;
+      "uuid"?: string;
+      "devices": Array<number>;
+    };
+  };
+  /** Delete a volume group and its logical volumes */
+  "DELETE /machines/{id}/storage/volume-groups/{vg}": {
+    path: { "id": string; "vg": string };
+    query: never;
+    body: never;
+  };
+  /** Rename a volume group or change its physical volumes */
+  "PATCH /machines/{id}/storage/volume-groups/{vg}": {
+    path: { "id": string; "vg": string };
+    query: never;
+    body: {
+      "name"?: string;
+      "add_devices"?: Array<number>;
+      "remove_devices"?: Array<number>;
+    };
+  };
+  /** Create a logical volume (no size: the rest of the group) */
+  "POST /machines/{id}/storage/volume-groups/{vg}/logical-volumes": {
+    path: { "id": string; "vg": string };
+    query: never;
+    body: {
+      "name": string;
+      "size"?: number;
+      "uuid"?: string;
+    };
   };
   /** Machine action: unlock */
   "POST /machines/{id}/unlock": {

@@ -3,6 +3,7 @@ import { CliError, type Client, EXIT } from "../client";
 import { type Command, type Ctx, type Group, list, str } from "../command";
 import { mib, printFields, printJson, printTable } from "../output";
 import { WAIT_TARGETS, waitFor } from "../wait";
+import { storageCmd } from "./storage";
 
 interface Machine {
   system_id: string;
@@ -290,6 +291,6 @@ function actionCmd(verb: keyof typeof ACTIONS): Command {
 
 export const machines: Group = {
   name: "machines",
-  summary: "Machines: list, show, create, update, delete, lifecycle and power actions",
-  commands: [listCmd, showCmd, createCmd, updateCmd, deleteCmd, ...(Object.keys(ACTIONS) as (keyof typeof ACTIONS)[]).map(actionCmd)],
+  summary: "Machines: list, show, create, update, delete, storage, lifecycle and power actions",
+  commands: [listCmd, showCmd, createCmd, updateCmd, deleteCmd, storageCmd, ...(Object.keys(ACTIONS) as (keyof typeof ACTIONS)[]).map(actionCmd)],
 };

@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NODE_STATUS as S } from "../../shared/lifecycle";
 import { GiB } from "../../shared/storage/design";
+import { loadStorage, saveDesign } from "../../cloud/domain/storage/repo";
 import { buildSnapshot } from "../../cloud/tunnel/config";
 import { call, deployableImage, makeMachine, makeUser, statusOf } from "./helpers";
 import { maas, maasKey } from "./maas-helpers";
@@ -215,6 +216,31 @@ describe("/api/v1/machines/{id}/storage", () => {
     expect((await call(operator, "GET", st(south.id))).status).toBe(404);
     expect((await call(operator, "POST", `${st(south.id)}/layout`, { layout: "lvm" })).status).toBe(404);
     expect((await call(admin, "POST", `${st(south.id)}/layout`, { layout: "lvm" })).status).toBe(200);
+  });
+});
+
+describe("one conditional write per change", () => {
+  it("a design changed since it was read is not overwritten (409 concurrent_change), and no event is written", async () => {
+    const { id } = await machine(S.READY, [20 * GiB, 20 * GiB]);
+    const row = (await env.DB.prepare(
+      "SELECT id, system_id AS systemId, hostname, site_id AS siteId, rack_id AS rackId, status FROM machines WHERE system_id = ?",
+    )
+      .bind(id)
+      .first<{ id: number; systemId: string; hostname: string; siteId: number; rackId: string | null; status: number }>())!;
+    const read = await loadStorage(env.DB, row.id);
+    // Someone else applies a layout in between.
+    expect((await call(operator, "POST", `${st(id)}/layout`, { layout: "lvm" })).status).toBe(200);
+    const before = (await call(admin, "GET", `/events?machine=${id}&limit=100`)).json.items.length;
+    await expect(saveDesign(env.DB, "late", row, read, { ...read.design, layout: "custom" }, "late edit")).rejects.toMatchObject({
+      status: 409,
+      code: "concurrent_change",
+    });
+    expect((await call(viewer, "GET", st(id))).json.layout).toBe("lvm");
+    expect((await call(admin, "GET", `/events?machine=${id}&limit=100`)).json.items.length).toBe(before);
+    // And a machine that left Ready meanwhile is not changed either.
+    const fresh = await loadStorage(env.DB, row.id);
+    await env.DB.prepare("UPDATE machines SET status = ? WHERE id = ?").bind(S.DEPLOYING, row.id).run();
+    await expect(saveDesign(env.DB, "late", row, fresh, { ...fresh.design, layout: "custom" }, "late edit")).rejects.toMatchObject({ status: 409 });
   });
 });
 

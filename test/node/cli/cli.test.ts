@@ -142,6 +142,29 @@ describe("plinth machines", () => {
     oneLine(missing);
   });
 
+  it("shows a machine's storage design as a tree and as JSON, and applies a layout with its options", async () => {
+    const tree = await plinth(["machines", "storage", ready.hostname]);
+    expect(tree.code, tree.stderr).toBe(0);
+    expect(tree.stdout).toMatch(/^layout: flat/);
+    expect(tree.stdout).toContain("disks:");
+    expect(tree.stdout).toMatch(/└─ \S+ .* ext4 \//);
+    expect(tree.stdout).toContain("deployable: yes");
+    const j = await plinth(["machines", "storage", ready.system_id, "--json"]);
+    expect(j.json.layout).toBe("flat");
+    expect(j.json.block_devices.length).toBeGreaterThan(0);
+    const lvm = await plinth(["machines", "storage", ready.system_id, "layout", "lvm", "--vg-name", "vgcli", "--lv-size", "5G", "--json"]);
+    expect(lvm.code, lvm.stderr).toBe(0);
+    expect(lvm.json.layout).toBe("lvm");
+    expect(lvm.json.volume_groups[0].name).toBe("vgcli");
+    const t2 = await plinth(["machines", "storage", ready.system_id]);
+    expect(t2.stdout).toContain("volume groups:");
+    expect(t2.stdout).toMatch(/vgcli-lvroot\s+4\.7 GiB\s+ext4 \//);
+    const bad = await plinth(["machines", "storage", ready.system_id, "layout", "vmfs6"]);
+    expect(bad.code).toBe(2);
+    oneLine(bad);
+    expect((await plinth(["machines", "storage", ready.system_id, "layout", "flat"])).stdout).toMatch(/^layout: flat/);
+  });
+
   it("creates, updates and deletes a machine", async () => {
     const c = await plinth(["machines", "create", "--mac", "52:54:00:aa:bb:01", "--hostname", "cli-made", "--site", "site-0002", "--json"]);
     expect(c.code).toBe(0);
