@@ -1,9 +1,11 @@
 // One machine: summary, power, actions allowed now (asking first for destructive ones),
-// hardware, interfaces, disks, commissioning results and the event timeline, all live.
+// hardware, interfaces, disks, the storage design, commissioning results and the event
+// timeline, all live.
 import { type FormEvent, useState } from "react";
 import { api, explain, qs } from "../api";
 import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
 import { ErrorBox, PowerBadge, StatusBadge, TableHead } from "../components/bits";
+import { StorageCard, type StorageView } from "../components/StorageCard";
 import { ago, bytes, mib, when } from "../format";
 import { useLive, useTick } from "../live";
 import { ACTION_LABEL, ACTION_PERMISSION, DESTRUCTIVE, can } from "../perms";
@@ -44,12 +46,13 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
     error,
     reload: load,
   } = useLoad(async () => {
-    const [machine, ev, rr] = await Promise.all([
+    const [machine, ev, rr, storage] = await Promise.all([
       api<Machine>("GET", `/machines/${systemId}`),
       api<Page<RegionEvent>>("GET", `/events${qs({ machine: systemId, limit: "50" })}`).catch(() => ({ items: [] as RegionEvent[] })),
       api<{ items: Result[] }>("GET", `/machines/${systemId}/results`).catch(() => ({ items: [] as Result[] })),
+      api<StorageView>("GET", `/machines/${systemId}/storage`).catch(() => null),
     ]);
-    return { machine, events: ev.items, results: rr.items };
+    return { machine, events: ev.items, results: rr.items, storage };
   }, [systemId]);
   const m = data?.machine;
   const events = data?.events ?? [];
@@ -221,6 +224,14 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
         </table>
         {(m.block_devices ?? []).length === 0 && <div className="empty">No disks known yet: commission the machine to find them.</div>}
       </section>
+      {(m.block_devices ?? []).length > 0 && (
+        <StorageCard
+          systemId={systemId}
+          view={data?.storage ?? null}
+          editable={can(user, "machine.edit", m.site) && (m.status_name === "Ready" || m.status_name === "Allocated")}
+          onChanged={load}
+        />
+      )}
       <section className="card wide">
         <h2>Commissioning results</h2>
         {results.length === 0 ? (
