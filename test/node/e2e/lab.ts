@@ -28,11 +28,15 @@ export interface VmSpec {
   diskBytes: number;
   /** A second NIC on the site network (tap<i>b, no boot entry), for bonds. */
   mac2?: string;
+  /** More disks after the first (bytes each): vdb, vdc, ... with serials PLX-<NAME>-1, -2, ... and no boot entry. */
+  extraDisks?: number[];
 }
 
 export interface LabVm extends VmSpec {
   dir: string;
   disk: string;
+  /** Every disk's image: the first (disk), then the extra ones. */
+  disks: string[];
   tap: string;
   bmcPort: number;
   /** What the VM printed on its serial console, across every boot. */
@@ -48,6 +52,11 @@ export interface LabVm extends VmSpec {
    * carrier go), by netdev: "n0" the first NIC, "n1" the second.
    */
   setLink(netdev: "n0" | "n1", up: boolean): Promise<void>;
+  /**
+   * Pulls the first disk out of the machine, or puts it back: from the next power on QEMU
+   * starts without it (the next disk becomes the first), as a dead drive taken out of a server.
+   */
+  pullFirstDisk(pulled: boolean): void;
 }
 
 export interface Lab {
@@ -137,7 +146,7 @@ export function qemuScript(vm: VmSpec, dir: string, disk: string, tap: string): 
     // under SeaBIOS with no VGA at all, stops after "Welcome to GRUB!".
     ...["-display", "none", "-vga", vm.firmware === "bios" ? "std" : "none", "-monitor", "none"],
     ...["-chardev", `file,id=con,path=${join(dir, "console.log")},append=on`, "-serial", "chardev:con"],
-    ...["-netdev", `tap,id=n0,ifname=${tap},script=no,downscript=no`, "-drive", `file=${disk},if=none,id=d0,format=raw,cache=unsafe`],
+    ...["-netdev", `tap,id=n0,ifname=${tap},script=no,downscript=no`],
     // The lab pulls a NIC's cable through QMP (set_link).
     ...["-qmp", `unix:${join(dir, "qmp.sock")},server=on,wait=off`],
     ...["-smbios", `type=1,manufacturer=Plinth,product=lab-vm,serial=LAB-${vm.name.toUpperCase()}`],
@@ -145,7 +154,15 @@ export function qemuScript(vm: VmSpec, dir: string, disk: string, tap: string): 
   const nic = (i: number) => ["-device", `virtio-net-pci,netdev=n0,mac=${vm.mac},bootindex=${i}`];
   // Last on the command line, so the boot NIC keeps the lower PCI slot (eth0 in the deploy environment).
   const second = vm.mac2 ? ["-netdev", `tap,id=n1,ifname=${tap}b,script=no,downscript=no`, "-device", `virtio-net-pci,netdev=n1,mac=${vm.mac2}`] : [];
-  const blk = (i: number) => ["-device", `virtio-blk-pci,drive=d0,serial=PLX-${vm.name.toUpperCase()},bootindex=${i}`];
+  const blk = (i: number) => [
+    ...["-drive", `file=${disk},if=none,id=d0,format=raw,cache=unsafe`],
+    ...["-device", `virtio-blk-pci,drive=d0,serial=PLX-${vm.name.toUpperCase()},bootindex=${i}`],
+  ];
+  // After the boot devices: their PCI slots follow, so the first disk stays vda.
+  const extra = (vm.extraDisks ?? []).flatMap((_, i) => [
+    ...["-drive", `file=${join(dir, `disk${i + 1}.img`)},if=none,id=d${i + 1},format=raw,cache=unsafe`],
+    ...["-device", `virtio-blk-pci,drive=d${i + 1},serial=PLX-${vm.name.toUpperCase()}-${i + 1}`],
+  ]);
   const q = (a: string[]) => a.map((x) => `'${x}'`).join(" ");
   const bios = vm.firmware === "bios";
   const ovmf = bios
@@ -166,9 +183,12 @@ ${bios ? "pxe=yes" : 'pxe=no\n[ "$(cat "$dir/boot" 2>/dev/null)" = pxe ] && pxe=
 while :; do
   from=1
   [ -f "$dir/console.log" ] && from=$(($(wc -c < "$dir/console.log") + 1))
-  if [ $pxe = yes ]; then set -- ${q([...nic(1), ...blk(2)])}; else set -- ${q([...blk(1), ...nic(2)])}; fi
+  # A pulled first disk (the file disk0.pulled) is left out.
+  if [ -f "$dir/disk0.pulled" ]; then set -- ${q(nic(1))}
+  elif [ $pxe = yes ]; then set -- ${q([...nic(1), ...blk(2)])}
+  else set -- ${q([...blk(1), ...nic(2)])}; fi
   # A simple command in the background: $! is QEMU itself, which the TERM trap can kill.
-  qemu-system-x86_64 ${q([...common, ...ovmf])} -no-reboot "$@" ${q(second)} &
+  qemu-system-x86_64 ${q([...common, ...ovmf])} -no-reboot "$@" ${q([...extra, ...second])} &
   qpid=$!
   echo $qpid > "$dir/qemu.child"
   wait $qpid
@@ -370,6 +390,14 @@ export async function startLab(o: LabOptions): Promise<Lab> {
       }
       const disk = join(vdir, "disk.img");
       execFileSync("truncate", ["-s", String(spec.diskBytes), disk]);
+      const disks = [
+        disk,
+        ...(spec.extraDisks ?? []).map((bytes, k) => {
+          const f = join(vdir, `disk${k + 1}.img`);
+          execFileSync("truncate", ["-s", String(bytes), f]);
+          return f;
+        }),
+      ];
       if (spec.firmware === "uefi") copyFileSync("/usr/share/OVMF/OVMF_VARS_4M.fd", join(vdir, "OVMF_VARS.fd"));
       writeFileSync(join(vdir, "qemu.sh"), qemuScript(spec, vdir, disk, tap), { mode: 0o755 });
       const script = join(vdir, "chassis-control.sh");
@@ -389,6 +417,7 @@ export async function startLab(o: LabOptions): Promise<Lab> {
         ...spec,
         dir: vdir,
         disk,
+        disks,
         tap,
         bmcPort,
         console: () => read("console.log"),
@@ -405,6 +434,7 @@ export async function startLab(o: LabOptions): Promise<Lab> {
         bmcCalls: () => read("calls").split("\n").filter(Boolean),
         power: { power_type: "ipmi", power_parameters: { power_address: "127.0.0.1", power_port: bmcPort, power_user: "admin", power_pass: "lab-password" } },
         setLink: (netdev, up) => qmp(join(vdir, "qmp.sock"), { execute: "set_link", arguments: { name: netdev, up } }),
+        pullFirstDisk: (pulled) => (pulled ? writeFileSync(join(vdir, "disk0.pulled"), "") : rmSync(join(vdir, "disk0.pulled"), { force: true })),
       });
     });
 

@@ -3,12 +3,14 @@
 // power on unknown VMs → NEW with inventory; commission over IPMI → READY, powered off;
 // allocate with constraints and deploy Debian bookworm (built from Debian's packages by
 // `npm run images -- os debian/bookworm`) while the WAN is cut: the BIOS VM from the root
-// tarball with the flat layout, the UEFI VM from the GPT disk image; each boots its own disk
-// under stock cloud-init, which reads the rack's MAAS metadata API and reports through its
+// tarball onto the storage its operator designed over four disks (root on RAID 1, swap, a
+// RAID 0 under LVM with two volumes), the UEFI VM from the GPT disk image; each boots its own
+// disk under stock cloud-init, which reads the rack's MAAS metadata API and reports through its
 // webhook; DEPLOYED when the tunnel is back; the owner logs in over SSH and checks hostname,
-// user_data, cloud-init and the partitions. Release with quick erase → READY; deploy again,
-// the tarball with lvm on UEFI (root on vgroot) and testdisk as a custom raw image on BIOS;
-// rescue mode and back → DEPLOYED, booted from its disk.
+// user_data, cloud-init, the storage and the network; the BIOS VM loses its first disk and
+// still boots from the other RAID 1 member. Release with quick erase → READY; deploy again,
+// the tarball with the bcache layout on UEFI (a small second disk caching the root) and testdisk
+// as a custom raw image on BIOS; rescue mode and back → DEPLOYED, booted from its disk.
 import { execFile, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -73,8 +75,17 @@ beforeAll(async () => {
     region: r,
     keep: process.env.PLINTH_KEEP_RIG === "1",
     vms: [
-      { name: "bios", firmware: "bios", mac: "52:54:00:1a:b0:01", mac2: "52:54:00:1a:b1:01", cpus: 2, memMiB: 512, diskBytes: 4 * GiB },
-      { name: "uefi", firmware: "uefi", mac: "52:54:00:1a:b0:02", cpus: 1, memMiB: 640, diskBytes: 4 * GiB },
+      {
+        name: "bios",
+        firmware: "bios",
+        mac: "52:54:00:1a:b0:01",
+        mac2: "52:54:00:1a:b1:01",
+        cpus: 2,
+        memMiB: 512,
+        diskBytes: 4 * GiB,
+        extraDisks: [4 * GiB, 1 * GiB, 1 * GiB],
+      },
+      { name: "uefi", firmware: "uefi", mac: "52:54:00:1a:b0:02", cpus: 1, memMiB: 640, diskBytes: 4 * GiB, extraDisks: [512 * MiB] },
     ],
   });
   [bios, uefi] = lab.vms as [LabVm, LabVm];
@@ -186,6 +197,81 @@ async function designBondedNetwork(vm: LabVm): Promise<{ nics: [string, string];
   return { nics, vlanIface };
 }
 
+/** Every disk's bytes, as the region sums them (MB). */
+const storageMB = (vm: LabVm) => [vm.diskBytes, ...(vm.extraDisks ?? [])].reduce((a, b) => a + b, 0) / 1_000_000;
+
+type Storage = {
+  block_devices: { id: number; name: string; serial: string; type: string; partitions: { id: number; path: string }[] }[];
+  raids: { id: number; name: string }[];
+  volume_groups: { id: number; name: string }[];
+  problems: string[];
+};
+
+/** The machine's physical disks by serial: the first is PLX-<NAME>, then PLX-<NAME>-1, ... */
+async function disksOf(vm: LabVm): Promise<number[]> {
+  const st = (await api(r, "GET", `/machines/${ids.get(vm)}/storage`)).json as Storage;
+  const serials = [`PLX-${vm.name.toUpperCase()}`, ...(vm.extraDisks ?? []).map((_, i) => `PLX-${vm.name.toUpperCase()}-${i + 1}`)];
+  return serials.map((s) => {
+    const d = st.block_devices.find((b) => b.type === "physical" && b.serial === s);
+    if (!d) throw new Error(`${vm.name} has no disk ${s}: ${JSON.stringify(st.block_devices)}`);
+    return d.id;
+  });
+}
+
+/**
+ * The storage the operator designs for the BIOS VM, piece by piece through the API, as the
+ * issue's database server has it: / on a RAID 1 of a 3 GiB partition on each of the first two
+ * disks (GRUB on both), swap on the second, and a RAID 0 of the two small disks under the volume
+ * group vgdata with an xfs volume at /var/lib/data and an ext4 one at /srv filling the rest.
+ */
+async function designRaidStorage(vm: LabVm): Promise<void> {
+  const id = ids.get(vm)!;
+  const ok = async (method: string, path: string, body?: unknown, status = 200) => {
+    const x = await api(r, method, `/machines/${id}/storage${path}`, body);
+    expect(x.status, `${method} ${path}: ${JSON.stringify(x.json)}`).toBe(status);
+    return x.json;
+  };
+  const [vda, vdb, vdc, vdd] = (await disksOf(vm)) as [number, number, number, number];
+  await ok("POST", "/layout", { layout: "blank" });
+  const a = (await ok("POST", "/partitions", { device: vda, size: 3 * GiB }, 201)).id as number;
+  const b = (await ok("POST", "/partitions", { device: vdb, size: 3 * GiB }, 201)).id as number;
+  const swap = (await ok("POST", "/partitions", { device: vdb, size: 512 * MiB }, 201)).id as number;
+  const md0 = (await ok("POST", "/raids", { name: "md0", level: 1, devices: [a, b] }, 201)).id as number;
+  await ok("POST", `/devices/${md0}/format`, { fstype: "ext4", label: "root" });
+  await ok("POST", `/devices/${md0}/mount`, { mount_point: "/" });
+  await ok("POST", `/devices/${swap}/format`, { fstype: "swap" });
+  await ok("POST", `/devices/${swap}/mount`, { mount_point: "none" });
+  const md1 = (await ok("POST", "/raids", { name: "md1", level: 0, devices: [vdc, vdd] }, 201)).id as number;
+  const vg = (await ok("POST", "/volume-groups", { name: "vgdata", devices: [md1] }, 201)).id as number;
+  const data = (await ok("POST", `/volume-groups/${vg}/logical-volumes`, { name: "data", size: 1 * GiB }, 201)).id as number;
+  const srv = (await ok("POST", `/volume-groups/${vg}/logical-volumes`, { name: "srv" }, 201)).id as number;
+  await ok("POST", `/devices/${data}/format`, { fstype: "xfs" });
+  await ok("POST", `/devices/${data}/mount`, { mount_point: "/var/lib/data" });
+  await ok("POST", `/devices/${srv}/format`, { fstype: "ext4" });
+  const st = (await ok("POST", `/devices/${srv}/mount`, { mount_point: "/srv", mount_options: "noatime" })) as Storage;
+  expect(st.problems).toEqual([]);
+}
+
+/** The deployed BIOS VM's storage is the design: checked from inside over SSH. */
+function checkRaidStorage(sh: (cmd: string) => string): void {
+  const mdstat = sh("cat /proc/mdstat");
+  expect(mdstat).toMatch(/^md\S* : active raid1 vd[ab]2\[\d\] vd[ab]2\[\d\]/m);
+  expect(mdstat).toMatch(/^md\S* : active raid0 vd[cd]\[\d\] vd[cd]\[\d\]/m);
+  const src = (mnt: string) => sh(`findmnt -no SOURCE,FSTYPE,OPTIONS ${mnt}`).trim().split(/\s+/);
+  const [root, rootFs] = src("/");
+  expect(sh(`readlink -f ${root}`).trim()).toBe(sh("readlink -f /dev/md/md0").trim());
+  expect(rootFs).toBe("ext4");
+  expect(src("/var/lib/data").slice(0, 2)).toEqual(["/dev/mapper/vgdata-data", "xfs"]);
+  const [srvDev, srvFs, srvOpts] = src("/srv");
+  expect([srvDev, srvFs]).toEqual(["/dev/mapper/vgdata-srv", "ext4"]);
+  expect(srvOpts).toContain("noatime");
+  expect(sh("cat /proc/swaps")).toMatch(/^\/dev\/vdb3\s+partition\s/m);
+  const lv = JSON.parse(sh("lsblk -J -b -o NAME,SIZE,TYPE /dev/mapper/vgdata-data")) as { blockdevices: { size: number | string }[] };
+  expect(Number(lv.blockdevices[0]!.size)).toBe(1 * GiB);
+  // GRUB's core image on both members: either disk boots the machine.
+  for (const d of ["vda", "vdb"]) expect(sh(`sudo -n dd if=/dev/${d} bs=512 count=1 2>/dev/null | grep -c GRUB || true`).trim()).toBe("1");
+}
+
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 const poweredOff = (vm: LabVm) => until(`${vm.name} to power itself off`, async () => !vm.running(), SLOW.tries, SLOW.every);
@@ -225,6 +311,36 @@ async function checkBondedNetwork(sh: (cmd: string) => string, design: { nics: [
   await bios.setLink("n0", true);
 }
 
+/**
+ * The first disk dies: once the RAID 1 is in sync, the BIOS VM is powered off, QEMU loses vda,
+ * and the machine boots from the other member's GRUB, its root degraded but mounted; then the
+ * disk goes back in for the release, which erases all four.
+ */
+async function bootWithoutFirstDisk(sh: (cmd: string) => string): Promise<void> {
+  // Until the resync is done the second member holds nothing to boot from.
+  await until("md0 in sync", async () => /\[UU\]/.test(sh("cat /proc/mdstat")) && !/resync|recovery/.test(sh("cat /proc/mdstat")), 600, 1000);
+  lab.ipmitool(bios, ["chassis", "power", "off"]);
+  await poweredOff(bios);
+  bios.pullFirstDisk(true);
+  const boots = (bios.console().match(/Plinth: booting from local disk/g) ?? []).length;
+  lab.ipmitool(bios, ["chassis", "power", "on"]);
+  await until(
+    "the BIOS VM to boot its disk without vda",
+    async () => (bios.console().match(/Plinth: booting from local disk/g) ?? []).length > boots,
+    SLOW.tries,
+    SLOW.every,
+  );
+  const vlanAddr = await linkAddress(bios, lab.vlan.net);
+  const degraded = await login(bios, vlanAddr);
+  const mdstat = degraded("cat /proc/mdstat");
+  expect(mdstat).toMatch(/^md\S* : active raid1 vda2\[\d\]/m);
+  expect(mdstat).toMatch(/\[2\/1\] \[(_U|U_)\]/);
+  expect(degraded("findmnt -no FSTYPE /").trim()).toBe("ext4");
+  expect(degraded("findmnt -no FSTYPE /srv").trim()).toBe("ext4");
+  // Back in for the release: QEMU finds it at its next start.
+  bios.pullFirstDisk(false);
+}
+
 describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => {
   it(
     "powered on as unknown machines, they PXE boot, enlist as NEW with their inventory, and power off",
@@ -243,7 +359,7 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
           SLOW.every,
         );
         ids.set(vm, m.system_id);
-        expect(m).toMatchObject({ status_name: "New", cpu_count: vm.cpus, memory: vm.memMiB, storage: vm.diskBytes / 1_000_000, firmware: vm.firmware });
+        expect(m).toMatchObject({ status_name: "New", cpu_count: vm.cpus, memory: vm.memMiB, storage: storageMB(vm), firmware: vm.firmware });
       }
       for (const vm of lab.vms) await poweredOff(vm);
     },
@@ -262,7 +378,7 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
       }
       for (const vm of lab.vms) {
         const m = await waitStatus(vm, "Ready");
-        expect(m).toMatchObject({ cpu_count: vm.cpus, memory: vm.memMiB, storage: vm.diskBytes / 1_000_000 });
+        expect(m).toMatchObject({ cpu_count: vm.cpus, memory: vm.memMiB, storage: storageMB(vm) });
         // The BMC was told: boot from the network once, then power on.
         expect(vm.bmcCalls().some((l) => /set boot pxe/.test(l))).toBe(true);
         expect(vm.bmcCalls()).toContain("0x20 set power 1");
@@ -275,15 +391,14 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
   );
 
   it(
-    "deploys Debian to both while the WAN is cut: BIOS from the root tarball (flat), UEFI from the GPT disk image; stock cloud-init reports to the rack, DEPLOYED when the tunnel is back, and the owner logs in over SSH",
+    "deploys Debian to both while the WAN is cut: BIOS from the root tarball onto RAID 1, RAID 0 and LVM over four disks, UEFI from the GPT disk image; stock cloud-init reports to the rack, DEPLOYED when the tunnel is back, the owner logs in over SSH, and the BIOS VM boots without its first disk",
     async () => {
       const small = await api(r, "POST", "/machines/allocate", { cpu_count: 2, mem: 512 });
       expect(small.status, JSON.stringify(small.json)).toBe(200);
       expect(small.json.system_id).toBe(ids.get(bios));
       const big = await api(r, "POST", "/machines/allocate", { mem: 600, arch: "amd64" });
       expect(big.json.system_id).toBe(ids.get(uefi));
-      const flat = await api(r, "PATCH", `/machines/${ids.get(bios)}`, { storage_layout: "flat" });
-      expect(flat.status, JSON.stringify(flat.json)).toBe(200);
+      await designRaidStorage(bios);
       const design = await designBondedNetwork(bios);
       const deploy = async (vm: LabVm, osystem: string, series: string) => {
         const d = await api(r, "POST", `/machines/${ids.get(vm)}/deploy`, { osystem, distro_series: series, user_data: userData(vm) });
@@ -328,12 +443,7 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
         expect(sh("cat /etc/os-release")).toContain("VERSION_CODENAME=bookworm");
         const blk = lsblk(sh);
         if (vm === bios) {
-          // flat on BIOS: a bios_grub partition and one ext4 root filling the disk.
-          expect(blk.map((b) => [b.name, b.fstype ?? null, b.mountpoint ?? null])).toEqual([
-            ["vda", null, null],
-            ["vda1", null, null],
-            ["vda2", "ext4", "/"],
-          ]);
+          checkRaidStorage(sh);
         } else {
           // The GPT image: ESP mounted, its root partition grown to the disk's end.
           expect(blk.find((b) => b.mountpoint === "/boot/efi")?.fstype).toBe("vfat");
@@ -341,7 +451,10 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
           expect(root.fstype).toBe("ext4");
           expect(Number(root.size)).toBeGreaterThan(vm.diskBytes - 300 * MiB);
         }
-        if (vm === bios) await checkBondedNetwork(sh, design, vlanAddr!);
+        if (vm === bios) {
+          await checkBondedNetwork(sh, design, vlanAddr!);
+          await bootWithoutFirstDisk(sh);
+        }
         const ev = await api(r, "GET", `/events?machine=${ids.get(vm)}&limit=500`);
         const types = (ev.json.items as { type: string; description: string }[]).map((e) => `${e.type} ${e.description}`);
         expect(types.some((t) => /modules-final/.test(t))).toBe(true);
@@ -369,10 +482,11 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
   );
 
   it(
-    "deploys again: UEFI from the root tarball with the lvm layout (root on vgroot), BIOS with testdisk as a custom raw image",
+    "deploys again: UEFI from the root tarball with the bcache layout (the small disk caching the root), BIOS with testdisk as a custom raw image",
     async () => {
-      const lvm = await api(r, "PATCH", `/machines/${ids.get(uefi)}`, { storage_layout: "lvm" });
-      expect(lvm.status, JSON.stringify(lvm.json)).toBe(200);
+      const [, cacheDisk] = await disksOf(uefi);
+      const layout = await api(r, "POST", `/machines/${ids.get(uefi)}/storage/layout`, { layout: "bcache", cache_device: cacheDisk, cache_mode: "writeback" });
+      expect(layout.status, JSON.stringify(layout.json)).toBe(200);
       for (const vm of lab.vms) expect((await api(r, "POST", `/machines/${ids.get(vm)}/allocate`, {})).status).toBe(200);
       const a = await api(r, "POST", `/machines/${ids.get(uefi)}/deploy`, { osystem: "debian", distro_series: "bookworm", user_data: userData(uefi) });
       expect(a.status, JSON.stringify(a.json)).toBe(200);
@@ -380,16 +494,23 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
       expect(b.status, JSON.stringify(b.json)).toBe(200);
       for (const vm of lab.vms) await waitStatus(vm, "Deployed");
       const sh = await login(uefi);
-      expect(sh("findmnt -no SOURCE /").trim()).toBe("/dev/mapper/vgroot-lvroot");
-      expect(sh("sudo vgs --noheadings -o vg_name").trim()).toBe("vgroot");
+      const root = sh("findmnt -no SOURCE /").trim();
+      expect(root).toMatch(/^\/dev\/bcache\d+$/);
+      const bc = root.replace("/dev/", "");
+      expect(sh(`cat /sys/block/${bc}/bcache/cache_mode`)).toContain("[writeback]");
+      expect(sh(`cat /sys/block/${bc}/bcache/state`).trim()).toMatch(/^(clean|dirty)$/);
+      // The backing device is vda's third partition; the cache set is on vdb.
+      expect(sh(`ls /sys/block/vda/vda3/bcache/dev -l`)).toContain(bc);
+      expect(sh("ls /sys/block/vdb/vdb1/bcache/set -d")).toContain("set");
+      expect(sh("findmnt -no FSTYPE /boot").trim()).toBe("ext4");
       // UEFI from a tarball: an ESP, GRUB's removable path as well as its own.
       expect(lsblk(sh).find((x) => x.mountpoint === "/boot/efi")?.fstype).toBe("vfat");
       // The ESP is mounted umask=0077, as Debian's installer does: root reads it.
       expect(sh("sudo -n ls /boot/efi/EFI/BOOT/")).toMatch(/BOOTX64\.EFI/i);
       expect(sh("cat /var/lib/plinth-e2e-marker").trim()).toMatch(/^runcmd ran on /);
       const detail = (await api(r, "GET", `/machines/${ids.get(uefi)}`)).json.storage_detail;
-      expect(detail).toMatchObject({ layout: "lvm" });
-      expect(JSON.stringify(detail.deployed)).toContain("vgroot-lvroot");
+      expect(detail).toMatchObject({ layout: "bcache" });
+      expect(JSON.stringify(detail.deployed)).toContain("bcache");
       // testdisk, byte for byte, except the MBR slot the cloud-init seed partition took.
       const raw = readFileSync(join(imagesDir, "testdisk.raw"));
       const disk = readBytes(bios.disk, 0, raw.length);
