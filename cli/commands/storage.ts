@@ -4,46 +4,11 @@
 import { CliError, EXIT } from "../client";
 import { type Command, str } from "../command";
 import { printJson } from "../output";
+import type { Filesystem } from "../../shared/storage/design";
+import type { BlockDeviceView, DesignView } from "../../shared/storage/views";
 import { resolveMachine } from "./machines";
 
-interface Fs {
-  fstype: string;
-  label: string;
-  mount_point: string;
-  mount_options: string;
-}
-interface Part {
-  id: number;
-  name: string;
-  size: number;
-  bootable: boolean;
-  filesystem: Fs | null;
-  used_for: string;
-}
-interface Dev {
-  id: number;
-  name: string;
-  type: "physical" | "virtual";
-  kind: string;
-  size: number;
-  available_size: number;
-  used_for: string;
-  model: string;
-  serial: string;
-  filesystem: Fs | null;
-  partitions: Part[];
-  is_boot: boolean;
-}
-export interface DesignView {
-  layout: string;
-  boot_disk: number | null;
-  block_devices: Dev[];
-  raids: { id: number; name: string; level: number; size: number; devices: number[]; spares: number[] }[];
-  volume_groups: { id: number; name: string; size: number; available_size: number; devices: number[]; logical_volumes: number[] }[];
-  cache_sets: { id: number; name: string; device: number }[];
-  bcaches: { id: number; name: string; size: number; backing: number; cache_set: number; cache_mode: string }[];
-  problems: string[];
-}
+type Fs = Filesystem;
 
 /** Bytes as GiB/MiB with one decimal, as lsblk prints them. */
 export function human(n: number): string {
@@ -69,7 +34,7 @@ export function renderTree(v: DesignView): string {
   const nameOf = (id: number) => byId.get(id)?.name ?? v.block_devices.flatMap((d) => d.partitions).find((p) => p.id === id)?.name ?? String(id);
   const boot = v.boot_disk !== null ? nameOf(v.boot_disk) : (v.block_devices.find((d) => d.is_boot)?.name ?? "first disk");
   out.push(`layout: ${v.layout}    boot disk: ${boot}`);
-  const device = (d: Dev, what: string) => {
+  const device = (d: BlockDeviceView, what: string) => {
     const own = fsText(d.filesystem);
     out.push(`${d.name}  ${human(d.size)}  ${what}${d.is_boot ? " (boot)" : ""}${own ? `  ${own}` : d.partitions.length ? "" : `  ${d.used_for}`}`);
     d.partitions.forEach((p, i) => {

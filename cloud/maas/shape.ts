@@ -6,6 +6,7 @@ import type { MachineRow } from "../machines/repo";
 import type { KindInfo } from "../domain/machines/interface-kinds";
 import type { LinkRow } from "../domain/machines/interfaces";
 import { deployedStorageOf } from "../domain/machines/storage";
+import type { DiskRowFull } from "../domain/storage/repo";
 import type { StorageJson } from "./storage-shape";
 import { API } from "./wire";
 
@@ -110,16 +111,9 @@ export interface IfaceRow {
   is_boot: number;
 }
 
-export interface DiskRow {
-  id: number;
+/** A block_devices row as the MAAS shapes read it: the storage repository's, with its machine. */
+export interface DiskRow extends Omit<DiskRowFull, "tags"> {
   machine_id: number;
-  name: string;
-  path: string;
-  model: string;
-  serial: string;
-  size: number;
-  rotational: number;
-  is_boot: number;
   tags?: string | null;
 }
 

@@ -68,6 +68,11 @@ function distinct(ids: number[]): void {
   }
 }
 
+/** A device may go only when nothing but its own filesystem uses it (the filesystem goes with it). */
+function removable(d: Design, ctx: StorageContext, id: number): void {
+  if (usesOf(d, id).some((u) => u.kind !== "filesystem")) throw busy(`${deviceName(d, ctx, id)} is in use (${usedFor(d, ctx, id)}): remove what uses it first`);
+}
+
 export function createPartition(
   d: Design,
   ctx: StorageContext,
@@ -94,8 +99,7 @@ export function createPartition(
 
 export function deletePartition(d: Design, ctx: StorageContext, id: number): Design {
   if (kindOf(d, ctx, id) !== "partition") throw notFound("partition", id);
-  const uses = usesOf(d, id).filter((u) => u.kind !== "filesystem");
-  if (uses.length) throw busy(`${deviceName(d, ctx, id)} is in use (${usedFor(d, ctx, id)}): remove what uses it first`);
+  removable(d, ctx, id);
   const n = copy(d);
   n.partitions = n.partitions.filter((p) => p.id !== id);
   return n;
@@ -266,8 +270,7 @@ export function updateRaid(
 /** Deleting a RAID set, volume group or bcache device takes its filesystem with it, never what uses it. */
 export function deleteRaid(d: Design, ctx: StorageContext, id: number): Design {
   if (!d.raids.some((x) => x.id === id)) throw notFound("RAID", id);
-  const uses = usesOf(d, id).filter((u) => u.kind !== "filesystem");
-  if (uses.length) throw busy(`${deviceName(d, ctx, id)} is in use (${usedFor(d, ctx, id)}): remove what uses it first`);
+  removable(d, ctx, id);
   const n = copy(d);
   n.raids = n.raids.filter((x) => x.id !== id);
   return n;
@@ -311,8 +314,7 @@ export function updateVolumeGroup(d: Design, ctx: StorageContext, id: number, u:
 export function deleteVolumeGroup(d: Design, ctx: StorageContext, id: number): Design {
   if (!d.volume_groups.some((x) => x.id === id)) throw notFound("volume group", id);
   for (const lv of d.logical_volumes.filter((l) => l.vg === id)) {
-    const uses = usesOf(d, lv.id).filter((u) => u.kind !== "filesystem");
-    if (uses.length) throw busy(`${deviceName(d, ctx, lv.id)} is in use (${usedFor(d, ctx, lv.id)}): remove what uses it first`);
+    removable(d, ctx, lv.id);
     if (lv.filesystem?.mount_point) throw busy(`${deviceName(d, ctx, lv.id)} is mounted at ${lv.filesystem.mount_point}: unmount it first`);
   }
   const n = copy(d);
@@ -345,8 +347,7 @@ export function createLogicalVolume(
 
 export function deleteLogicalVolume(d: Design, ctx: StorageContext, id: number): Design {
   if (!d.logical_volumes.some((x) => x.id === id)) throw notFound("logical volume", id);
-  const uses = usesOf(d, id).filter((u) => u.kind !== "filesystem");
-  if (uses.length) throw busy(`${deviceName(d, ctx, id)} is in use (${usedFor(d, ctx, id)}): remove what uses it first`);
+  removable(d, ctx, id);
   const n = copy(d);
   n.logical_volumes = n.logical_volumes.filter((x) => x.id !== id);
   return n;
@@ -435,8 +436,7 @@ export function updateBcache(
 
 export function deleteBcache(d: Design, ctx: StorageContext, id: number): Design {
   if (!d.bcaches.some((x) => x.id === id)) throw notFound("bcache", id);
-  const uses = usesOf(d, id).filter((u) => u.kind !== "filesystem");
-  if (uses.length) throw busy(`${deviceName(d, ctx, id)} is in use (${usedFor(d, ctx, id)}): remove what uses it first`);
+  removable(d, ctx, id);
   const n = copy(d);
   n.bcaches = n.bcaches.filter((x) => x.id !== id);
   return n;

@@ -1,87 +1,14 @@
 // The design as both APIs show it: every block device (physical and virtual) with its size,
 // what is free on it, what uses it and its partitions; RAID sets, volume groups, cache sets and
-// bcache devices; and what stops it from being deployed.
-import type { Design, Filesystem } from "../../../shared/storage/design";
+// bcache devices; and what stops it from being deployed. The shapes are in
+// shared/storage/views.ts, which the dashboard and the CLI read too.
+import type { Design } from "../../../shared/storage/design";
+import type { BlockDeviceView, DesignView, PartitionView } from "../../../shared/storage/views";
 import type { StorageContext } from "./model";
+
+export type { BlockDeviceView, DesignView, PartitionView };
 import { deviceName, deviceSize, filesystemOf, partitionNumber, partitionSpace, partitionsOn, usedFor, usesOf, vgFree, vgSize, vgUsed } from "./sizes";
 import { bootDiskId, validateDesign } from "./validate";
-
-export interface PartitionView {
-  id: number;
-  device: number;
-  number: number;
-  name: string;
-  path: string;
-  size: number;
-  bootable: boolean;
-  uuid: string;
-  type: "partition";
-  filesystem: Filesystem | null;
-  used_for: string;
-}
-
-export interface BlockDeviceView {
-  id: number;
-  name: string;
-  type: "physical" | "virtual";
-  kind: "disk" | "raid" | "logical_volume" | "bcache";
-  size: number;
-  available_size: number;
-  used_size: number;
-  used_for: string;
-  serial: string;
-  model: string;
-  path: string;
-  filesystem: Filesystem | null;
-  partitions: PartitionView[];
-  partition_table_type: "GPT" | null;
-  is_boot: boolean;
-  tags: string[];
-  uuid: string;
-  /** For a virtual device: what makes it. */
-  parent: { id: number; type: string; uuid: string } | null;
-}
-
-export interface DesignView {
-  layout: Design["layout"];
-  boot_disk: number | null;
-  block_devices: BlockDeviceView[];
-  raids: {
-    id: number;
-    name: string;
-    uuid: string;
-    level: number;
-    size: number;
-    devices: number[];
-    spares: number[];
-    virtual_device: number;
-    filesystem: Filesystem | null;
-  }[];
-  volume_groups: {
-    id: number;
-    name: string;
-    uuid: string;
-    size: number;
-    available_size: number;
-    used_size: number;
-    devices: number[];
-    logical_volumes: number[];
-  }[];
-  cache_sets: { id: number; name: string; device: number }[];
-  bcaches: {
-    id: number;
-    name: string;
-    uuid: string;
-    size: number;
-    backing: number;
-    cache_set: number;
-    cache_mode: string;
-    virtual_device: number;
-    filesystem: Filesystem | null;
-  }[];
-  /** Why the design could not be deployed as it is; [] when it can. */
-  problems: string[];
-}
 
 /** A kernel partition name: vda2, nvme0n1p2. */
 const partPath = (disk: string, n: number) => `/dev/${disk}${/\d$/.test(disk) ? "p" : ""}${n}`;

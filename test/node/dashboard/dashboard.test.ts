@@ -104,11 +104,11 @@ describe("dashboard", () => {
     // The storage design: the default layout on its disks; another layout applied from the page.
     const storage = page.locator('[data-testid="storage"]');
     await storage.locator('[data-testid="storage-layout"]', { hasText: "flat" }).waitFor(WAIT);
-    expect(await storage.innerText()).toMatch(/ext4 on \//);
+    expect((await storage.textContent()) ?? "").toMatch(/ext4 on \//);
     await storage.getByLabel("Storage layout").selectOption("lvm");
     await storage.getByRole("button", { name: "Apply layout" }).click();
     await storage.locator('[data-testid="storage-layout"]', { hasText: "lvm" }).waitFor(WAIT);
-    expect(await storage.innerText()).toMatch(/vgroot: .* free of /);
+    expect((await storage.textContent()) ?? "").toMatch(/vgroot: .* free of /);
     expect((await region.api("GET", `/machines/${ready.system_id}/storage`)).json.layout).toBe("lvm");
 
     await page.locator('[data-testid="actions"]').getByRole("button", { name: "Mark broken" }).click();

@@ -6,41 +6,11 @@
 import { useState } from "react";
 import { api } from "../api";
 import { bytes } from "../format";
+import type { Filesystem } from "../../../../shared/storage/design";
+import type { DesignView } from "../../../../shared/storage/views";
 import { ErrorBox, TableHead } from "./bits";
 
-interface Fs {
-  fstype: string;
-  label: string;
-  mount_point: string;
-  mount_options: string;
-}
-interface Part {
-  id: number;
-  name: string;
-  path: string;
-  size: number;
-  filesystem: Fs | null;
-  used_for: string;
-}
-interface Dev {
-  id: number;
-  name: string;
-  type: "physical" | "virtual";
-  kind: string;
-  size: number;
-  path: string;
-  used_for: string;
-  filesystem: Fs | null;
-  partitions: Part[];
-  is_boot: boolean;
-}
-export interface StorageView {
-  layout: string;
-  boot_disk: number | null;
-  block_devices: Dev[];
-  volume_groups: { id: number; name: string; size: number; available_size: number }[];
-  problems: string[];
-}
+type Fs = Filesystem;
 
 const LAYOUTS = ["flat", "lvm", "bcache", "blank"] as const;
 const KIND: Record<string, string> = { disk: "disk", raid: "RAID", logical_volume: "LVM volume", bcache: "bcache" };
@@ -59,7 +29,7 @@ function Row({ name, kind, size, what, indent }: { name: string; kind: string; s
 /** The filesystem and mount point, or what uses the device. */
 const what = (fs: Fs | null, usedFor: string) => (fs ? `${fs.fstype}${fs.mount_point ? ` on ${fs.mount_point}` : " (not mounted)"}` : usedFor);
 
-export function StorageCard({ systemId, view, editable, onChanged }: { systemId: string; view: StorageView | null; editable: boolean; onChanged: () => void }) {
+export function StorageCard({ systemId, view, editable, onChanged }: { systemId: string; view: DesignView | null; editable: boolean; onChanged: () => void }) {
   const [layout, setLayout] = useState<string>("flat");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);

@@ -5,7 +5,8 @@ import { type FormEvent, useState } from "react";
 import { api, explain, qs } from "../api";
 import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
 import { ErrorBox, PowerBadge, StatusBadge, TableHead } from "../components/bits";
-import { StorageCard, type StorageView } from "../components/StorageCard";
+import type { DesignView } from "../../../../shared/storage/views";
+import { StorageCard } from "../components/StorageCard";
 import { ago, bytes, mib, when } from "../format";
 import { useLive, useTick } from "../live";
 import { ACTION_LABEL, ACTION_PERMISSION, DESTRUCTIVE, can } from "../perms";
@@ -50,7 +51,7 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
       api<Machine>("GET", `/machines/${systemId}`),
       api<Page<RegionEvent>>("GET", `/events${qs({ machine: systemId, limit: "50" })}`).catch(() => ({ items: [] as RegionEvent[] })),
       api<{ items: Result[] }>("GET", `/machines/${systemId}/results`).catch(() => ({ items: [] as Result[] })),
-      api<StorageView>("GET", `/machines/${systemId}/storage`).catch(() => null),
+      api<DesignView>("GET", `/machines/${systemId}/storage`).catch(() => null),
     ]);
     return { machine, events: ev.items, results: rr.items, storage };
   }, [systemId]);
