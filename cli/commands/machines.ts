@@ -1,8 +1,9 @@
 // plinth machines …: list, show, create, update, delete, and the lifecycle and power actions.
-import { CliError, type Client, EXIT } from "../client";
+import { CliError, EXIT } from "../client";
 import { type Command, type Ctx, type Group, list, str } from "../command";
 import { mib, printFields, printJson, printTable } from "../output";
 import { WAIT_TARGETS, waitFor } from "../wait";
+import { resolveMachine } from "./resolve-machine";
 import { storageCmd } from "./storage";
 
 interface Machine {
@@ -22,16 +23,6 @@ interface Machine {
   tags: string[];
   allowed_actions: string[];
   [k: string]: unknown;
-}
-
-const SYSTEM_ID = /^[a-z0-9]{6}$/;
-
-/** A machine by system_id or by hostname. */
-export async function resolveMachine(client: Client, ref: string): Promise<string> {
-  if (SYSTEM_ID.test(ref)) return ref;
-  const page = await client.call("GET /machines", { query: { hostname: ref, limit: 2 } });
-  if (page.items.length === 0) throw new CliError(`no machine with system_id or hostname "${ref}"`, EXIT.notFound, "not_found");
-  return page.items[0]!.system_id;
 }
 
 function need(ctx: Ctx, n: number, what: string): string[] {

@@ -6,7 +6,7 @@ import { type Command, str } from "../command";
 import { printJson } from "../output";
 import type { Filesystem } from "../../shared/storage/design";
 import type { BlockDeviceView, DesignView } from "../../shared/storage/views";
-import { resolveMachine } from "./machines";
+import { resolveMachine } from "./resolve-machine";
 
 type Fs = Filesystem;
 

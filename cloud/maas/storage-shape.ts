@@ -26,7 +26,8 @@ export function fsJson(f: Filesystem | null) {
   return {
     fstype: f.fstype,
     label: orNull(f.label),
-    uuid: orNull(f.uuid),
+    // A string always: gomaasapi's filesystem schema takes no null (mkfs picks one when "").
+    uuid: f.uuid,
     mount_point: orNull(f.mount_point),
     mount_options: orNull(f.mount_options),
   };
