@@ -228,6 +228,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       format: i.format,
       size: i.size,
     })),
+    dns: { zones: [], upstream: [] },
   };
   return { version: (await sha256Hex(JSON.stringify(body))).slice(0, 32), ...body };
 }

@@ -2,6 +2,7 @@
 // answering DHCP and boot requests while the region is unreachable. The appliance persists
 // the last one it received and serves from it.
 import { z } from "zod";
+import { DnsConfigSchema } from "../dns/zone";
 import { LAYOUTS } from "../storage/design";
 import { PlanSchema } from "../storage/plan";
 
@@ -92,6 +93,8 @@ export const ConfigSnapshotSchema = z.strictObject({
   reservations: z.array(ReservationSchema).max(200_000),
   bootIntents: z.array(BootIntentSchema).max(200_000),
   images: z.array(ImageSchema).max(4096),
+  /** The zones this rack serves and where it forwards the rest (shared/dns/zone.ts). */
+  dns: DnsConfigSchema.default({ zones: [], upstream: [] }),
 });
 
 export type ConfigSnapshot = z.infer<typeof ConfigSnapshotSchema>;

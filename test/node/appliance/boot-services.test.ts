@@ -229,6 +229,7 @@ describe("snapshot translation and the metadata mapping", () => {
       { mac: "52:54:00:00:00:02", systemId: "def", intent: "none" },
     ],
     images: [],
+    dns: { zones: [], upstream: [] },
   };
 
   it("serves managed subnets only and keeps every MAC the region knows as known", () => {

@@ -47,6 +47,7 @@ const snap: ConfigSnapshot = {
     { mac: "52:54:00:00:00:03", systemId: "ghi789", intent: "release" },
   ],
   images: [],
+  dns: { zones: [], upstream: [] },
 };
 const q = { platform: null, arch: null, remote: "" } as const;
 

@@ -48,6 +48,7 @@ let snapshot: ConfigSnapshot = {
     },
   ],
   images: [],
+  dns: { zones: [], upstream: [] },
 };
 
 let server: BootHttpServer;

@@ -151,6 +151,7 @@ describe("daemon liveness and offline config", () => {
       reservations: [],
       bootIntents: [{ mac: "52:54:00:00:00:01", systemId: "abc123", intent: "commission" }],
       images: [],
+      dns: { zones: [], upstream: [] },
     };
     wss.on("connection", (ws) => {
       connections++;
