@@ -1,6 +1,8 @@
 // `npm run bench` runs every benchmark; `npm run bench -- <name>` runs bench/<name>.ts.
 // Each benchmark module exports `run(): Promise<BenchRow[]>`; rows land in
 // bench/results/<name>.json and docs/benchmarks.md is rewritten from all results.
+// A benchmark's helpers are named <name>-<part>.ts (bench/dns-serve.ts is a child process's
+// entry point, not a benchmark), so names with a dash are not benchmarks.
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,7 +10,7 @@ import { type BenchModule, printRows, writeResults, writeBenchmarksDoc } from ".
 
 const here = dirname(fileURLToPath(import.meta.url));
 const all = readdirSync(here)
-  .filter((f) => f.endsWith(".ts") && !["run.ts", "report.ts"].includes(f))
+  .filter((f) => f.endsWith(".ts") && !f.includes("-") && !["run.ts", "report.ts"].includes(f))
   .map((f) => f.replace(/\.ts$/, ""))
   .sort();
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
