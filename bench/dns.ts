@@ -14,8 +14,8 @@ import { benchDnsConfig, DOMAIN, MACHINES, QUERY_MIX, queryFile } from "./dns-zo
 import { type BenchRow, median, row } from "./report";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const ROUNDS = Number(process.env.DNS_BENCH_ROUNDS ?? 3);
-const SECONDS = Number(process.env.DNS_BENCH_SECONDS ?? 10);
+const ROUNDS = Number(process.env.DNS_BENCH_ROUNDS ?? 5);
+const SECONDS = Number(process.env.DNS_BENCH_SECONDS ?? 8);
 /** dnsperf's load: enough clients and queries in flight that the server, not dnsperf, sets the pace. */
 const DNSPERF_ARGS = ["-c", "16", "-q", "500", "-T", "1"];
 /** DNS_BENCH_PIN=0 lets the scheduler spread server and dnsperf over both cores instead. */
@@ -39,7 +39,17 @@ const ours: Peer = {
   key: "ours",
   name: "plinth",
   port: 5301,
-  command: (dir, port) => [process.execPath, "--import", "tsx", join(root, "bench/dns-serve.ts"), ADDR, String(port), join(dir, "config.json")],
+  // DNS_BENCH_PROF=<dir>: a V8 CPU profile of ours lands there when it stops (the answer to "where does the time go").
+  command: (dir, port) => [
+    process.execPath,
+    ...(process.env.DNS_BENCH_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.DNS_BENCH_PROF] : []),
+    "--import",
+    "tsx",
+    join(root, "bench/dns-serve.ts"),
+    ADDR,
+    String(port),
+    join(dir, "config.json"),
+  ],
 };
 
 const bind9: Peer = {
@@ -269,9 +279,12 @@ interface Trial {
   /** How busy the server's core and dnsperf's core were over the run, in %. */
   serverCore: number;
   clientCore: number;
+  /** dnsperf's process alone, in % of a core: near 100 means the load generator, not the server, set the pace. */
+  clientCpu: number;
 }
 
-async function dnsperf(ns: string, port: number, queries: string, seconds: number): Promise<string> {
+/** dnsperf's own CPU use in % of a core, sampled inside the run (its /proc entry is gone once it exits). */
+async function dnsperf(ns: string, port: number, queries: string, seconds: number): Promise<{ out: string; clientCpu: number }> {
   const args = nsExec(ns, CLIENT_CPU, ["dnsperf", "-s", ADDR, "-p", String(port), "-d", queries, "-l", String(seconds), ...DNSPERF_ARGS]);
   const child = spawn("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
@@ -282,20 +295,26 @@ async function dnsperf(ns: string, port: number, queries: string, seconds: numbe
   child.stderr.on("data", (d: Buffer) => {
     out += d.toString();
   });
+  const samples: [number, number][] = [];
+  const sample = () => samples.push([performance.now(), cpuSeconds(child.pid!)]);
+  const sampler = [setTimeout(sample, 1000), setTimeout(sample, (seconds - 0.5) * 1000)];
   // dnsperf stops after -l plus its query timeout; the timer only guards a hang.
   const guard = setTimeout(() => child.kill("SIGKILL"), (seconds + 30) * 1000);
   const code = await new Promise<number | null>((r) => child.once("exit", r));
   clearTimeout(guard);
+  for (const t of sampler) clearTimeout(t);
   running.delete(child);
   if (code !== 0) throw new Error(`dnsperf exited ${code}: ${out}`);
-  return out;
+  const [a, b] = samples;
+  const clientCpu = a && b ? Math.round((100 * (b[1] - a[1])) / ((b[0] - a[0]) / 1000)) : Number.NaN;
+  return { out, clientCpu };
 }
 
 async function trial(ns: string, s: Started, queries: string, seconds: number): Promise<Trial> {
   const pid = s.child.pid!;
   const cpu0 = cpuSeconds(pid);
   const cores0 = cpuTimes();
-  const out = await dnsperf(ns, s.peer.port, queries, seconds);
+  const { out, clientCpu } = await dnsperf(ns, s.peer.port, queries, seconds);
   const cores1 = cpuTimes();
   const cpu = cpuSeconds(pid) - cpu0;
   const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? Number.NaN);
@@ -310,6 +329,7 @@ async function trial(ns: string, s: Started, queries: string, seconds: number): 
     rcodes: /Response codes:\s+(.*)/.exec(out)?.[1] ?? "",
     serverCore: busyPercent(cores0, cores1, "0"),
     clientCore: busyPercent(cores0, cores1, "1"),
+    clientCpu,
   };
 }
 
@@ -337,7 +357,9 @@ export async function run(): Promise<BenchRow[]> {
   }
   const load = loadavg()[0]!.toFixed(1);
   const haveOurs = existsSync(join(root, "appliance/dns/server.ts"));
-  const peers = haveOurs ? [ours, bind9, knot, nsd] : [bind9, knot, nsd];
+  // DNS_BENCH_PEERS=ours,bind9 measures a subset (profiling, quick checks); the rows then show 0 for the absent.
+  const only = process.env.DNS_BENCH_PEERS?.split(",");
+  const peers = (haveOurs ? [ours, bind9, knot, nsd] : [bind9, knot, nsd]).filter((p) => !only || only.includes(p.key));
   if (!haveOurs) console.warn("appliance/dns/server.ts is not here yet: measuring the references only");
   const ns = `pdns${randomBytes(3).toString("hex")}`;
   const dir = mkdtempSync(join(tmpdir(), "plinth-bench-dns-"));
@@ -373,7 +395,7 @@ export async function run(): Promise<BenchRow[]> {
         trials.get(s.peer.key)!.push(t);
         console.log(
           `round ${round + 1} ${s.peer.name}: ${Math.round(t.qps)} q/s, ${t.latencyMs.toFixed(3)} ms, lost ${t.lost}/${t.sent}, ` +
-            `${t.cpuPer100k.toFixed(2)} CPU s/100k, cores busy server ${t.serverCore}% dnsperf ${t.clientCore}%, ${t.rcodes}`,
+            `${t.cpuPer100k.toFixed(2)} CPU s/100k, cores busy server ${t.serverCore}% dnsperf ${t.clientCore}% (dnsperf itself ${t.clientCpu}%), ${t.rcodes}`,
         );
       }
     }
