@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { APPLIANCE_VERSION, Daemon } from "./daemon";
 import { adopt, parseFdSpecs } from "./dhcp/sockets";
+import { startSiteDns } from "./dns/service";
 import { regionImageSource } from "./images/region-source";
 import { type BootServices, startBootServices } from "./services";
 import { enrol } from "./tunnel/enrol";
@@ -19,16 +20,17 @@ const USAGE = `usage:
   plinth-appliance enrol  --region URL --token T [--hostname H] [--state-dir D] [--force]
   plinth-appliance run    [--state-dir D] [--region URL] [--log-level info] [--power-poll-concurrency 8]
                           [--dhcp-interface IF --tftp-root DIR [--http-port 5248] [--image-cache-bytes N]
-                           [--http-memory-bytes N] [--dns-port 53] [--dns-listen ADDR,...]
-                           [--dns-axfr-allow CIDR,...]]
+                           [--http-memory-bytes N]] [--dns-port 53] [--dns-listen ADDR,...]
+                          [--dns-axfr-allow CIDR,...]
   plinth-appliance status [--state-dir D]
 environment twins: PLINTH_REGION, PLINTH_ENROL_TOKEN, PLINTH_HOSTNAME, PLINTH_STATE_DIR, PLINTH_LOG_LEVEL,
   PLINTH_DHCP_INTERFACE, PLINTH_TFTP_ROOT, PLINTH_HTTP_PORT, PLINTH_IMAGE_CACHE_BYTES,
   PLINTH_HTTP_MEMORY_BYTES, PLINTH_POWER_POLL_CONCURRENCY, PLINTH_DNS_PORT, PLINTH_DNS_LISTEN,
   PLINTH_DNS_AXFR_ALLOW
-Boot services (DHCP, TFTP, HTTP) run only with --dhcp-interface, and only on that interface; so does
-the site's DNS server (on that interface's address and any --dns-listen ones; --dns-port 0: off;
-zone transfers from --dns-axfr-allow only, loopback by default).`;
+Boot services (DHCP, TFTP, HTTP) run only with --dhcp-interface, and only on that interface. The site's
+DNS server answers on that interface's address and any --dns-listen ones (without --dhcp-interface:
+on the --dns-listen addresses alone); --dns-port 0: off; zone transfers from --dns-axfr-allow only,
+loopback by default.`;
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -194,13 +196,23 @@ async function main(): Promise<number> {
         log,
       });
     }
+    // A rack that serves no boot interface can still be the site's DNS server on the addresses it is given.
+    const dnsOnly =
+      !iface && opt.dnsPort !== 0 && opt.dnsListen?.length
+        ? await startSiteDns(daemon, {
+            addresses: opt.dnsListen,
+            port: opt.dnsPort,
+            ...(opt.dnsAxfrAllow ? { axfrAllow: opt.dnsAxfrAllow } : {}),
+            log,
+          })
+        : null;
     await new Promise<void>((resolve) => {
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
         stopping = true;
         log("info", "signal received", { signal });
-        (services?.close() ?? Promise.resolve())
+        Promise.all([services?.close(), dnsOnly?.close()])
           .then(() => daemon.stop())
           .then(resolve, (e: unknown) => {
             log("error", "stop failed", { error: String(e) });
