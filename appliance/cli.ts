@@ -4,9 +4,11 @@
 import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { APPLIANCE_VERSION, Daemon } from "./daemon";
 import { adopt, parseFdSpecs } from "./dhcp/sockets";
+import { startSiteDns } from "./dns/service";
 import { regionImageSource } from "./images/region-source";
 import { type BootServices, startBootServices } from "./services";
 import { enrol } from "./tunnel/enrol";
@@ -18,12 +20,17 @@ const USAGE = `usage:
   plinth-appliance enrol  --region URL --token T [--hostname H] [--state-dir D] [--force]
   plinth-appliance run    [--state-dir D] [--region URL] [--log-level info] [--power-poll-concurrency 8]
                           [--dhcp-interface IF --tftp-root DIR [--http-port 5248] [--image-cache-bytes N]
-                           [--http-memory-bytes N]]
+                           [--http-memory-bytes N]] [--dns-port 53] [--dns-listen ADDR,...]
+                          [--dns-axfr-allow CIDR,...]
   plinth-appliance status [--state-dir D]
 environment twins: PLINTH_REGION, PLINTH_ENROL_TOKEN, PLINTH_HOSTNAME, PLINTH_STATE_DIR, PLINTH_LOG_LEVEL,
   PLINTH_DHCP_INTERFACE, PLINTH_TFTP_ROOT, PLINTH_HTTP_PORT, PLINTH_IMAGE_CACHE_BYTES,
-  PLINTH_HTTP_MEMORY_BYTES, PLINTH_POWER_POLL_CONCURRENCY
-Boot services (DHCP, TFTP, HTTP) run only with --dhcp-interface, and only on that interface.`;
+  PLINTH_HTTP_MEMORY_BYTES, PLINTH_POWER_POLL_CONCURRENCY, PLINTH_DNS_PORT, PLINTH_DNS_LISTEN,
+  PLINTH_DNS_AXFR_ALLOW
+Boot services (DHCP, TFTP, HTTP) run only with --dhcp-interface, and only on that interface. The site's
+DNS server answers on that interface's address and any --dns-listen ones (without --dhcp-interface:
+on the --dns-listen addresses alone); --dns-port 0: off; zone transfers from --dns-axfr-allow only,
+loopback by default.`;
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -39,6 +46,9 @@ const { positionals, values } = parseArgs({
     "image-cache-bytes": { type: "string" },
     "http-memory-bytes": { type: "string" },
     "power-poll-concurrency": { type: "string" },
+    "dns-port": { type: "string" },
+    "dns-listen": { type: "string" },
+    "dns-axfr-allow": { type: "string" },
     force: { type: "boolean" },
     help: { type: "boolean" },
   },
@@ -60,7 +70,27 @@ const opt = {
   httpMemoryBytes: optionalNumber(values["http-memory-bytes"] ?? env.PLINTH_HTTP_MEMORY_BYTES),
   /** BMC queries of one power.poll batch in flight at once. */
   powerPollConcurrency: optionalNumber(values["power-poll-concurrency"] ?? env.PLINTH_POWER_POLL_CONCURRENCY),
+  /** 0: no DNS server. */
+  dnsPort: Number(values["dns-port"] ?? env.PLINTH_DNS_PORT ?? 53),
+  dnsListen: list(values["dns-listen"] ?? env.PLINTH_DNS_LISTEN),
+  dnsAxfrAllow: list(values["dns-axfr-allow"] ?? env.PLINTH_DNS_AXFR_ALLOW),
 };
+
+function list(v: string | undefined): string[] | undefined {
+  return v === undefined
+    ? undefined
+    : v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+}
+
+function isCidr(c: string): boolean {
+  const [addr = "", len, extra] = c.split("/");
+  const v = isIP(addr);
+  if (!v || extra !== undefined) return false;
+  return len === undefined || (/^\d{1,3}$/.test(len) && Number(len) <= (v === 4 ? 32 : 128));
+}
 
 function optionalNumber(v: string | undefined): number | undefined {
   return v === undefined || v === "" ? undefined : Number(v);
@@ -114,6 +144,20 @@ async function main(): Promise<number> {
       console.error(`--power-poll-concurrency must be a whole number from 1 to 256\n${USAGE}`);
       return 2;
     }
+    if (!Number.isInteger(opt.dnsPort) || opt.dnsPort < 0 || opt.dnsPort > 65535) {
+      console.error(`--dns-port must be a port number (0: no DNS server)\n${USAGE}`);
+      return 2;
+    }
+    const badListen = (opt.dnsListen ?? []).find((a) => !isIP(a));
+    if (badListen !== undefined) {
+      console.error(`--dns-listen: "${badListen}" is not an IP address\n${USAGE}`);
+      return 2;
+    }
+    const badAxfr = (opt.dnsAxfrAllow ?? []).find((c) => !isCidr(c));
+    if (badAxfr !== undefined) {
+      console.error(`--dns-axfr-allow: "${badAxfr}" is not an address or CIDR\n${USAGE}`);
+      return 2;
+    }
     const specs = parseFdSpecs(env);
     if (iface && specs.length === 0) return reexecWithDhcpSockets(iface);
     const unknown = specs.filter((s) => s.iface !== iface);
@@ -144,16 +188,31 @@ async function main(): Promise<number> {
         httpPort: opt.httpPort,
         images,
         ...(opt.httpMemoryBytes !== undefined ? { httpMemoryBytes: opt.httpMemoryBytes } : {}),
+        dns: {
+          port: opt.dnsPort,
+          ...(opt.dnsListen ? { listen: opt.dnsListen } : {}),
+          ...(opt.dnsAxfrAllow ? { axfrAllow: opt.dnsAxfrAllow } : {}),
+        },
         log,
       });
     }
+    // A rack that serves no boot interface can still be the site's DNS server on the addresses it is given.
+    const dnsOnly =
+      !iface && opt.dnsPort !== 0 && opt.dnsListen?.length
+        ? await startSiteDns(daemon, {
+            addresses: opt.dnsListen,
+            port: opt.dnsPort,
+            ...(opt.dnsAxfrAllow ? { axfrAllow: opt.dnsAxfrAllow } : {}),
+            log,
+          })
+        : null;
     await new Promise<void>((resolve) => {
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
         stopping = true;
         log("info", "signal received", { signal });
-        (services?.close() ?? Promise.resolve())
+        Promise.all([services?.close(), dnsOnly?.close()])
           .then(() => daemon.stop())
           .then(resolve, (e: unknown) => {
             log("error", "stop failed", { error: String(e) });

@@ -12,6 +12,7 @@ import type { EventInput } from "../shared/tunnel/events";
 import type { DhcpSnapshot } from "./dhcp/config";
 import { parseSnapshot } from "./dhcp/config";
 import { NeighbourReporter, readNeighbours } from "./discovery/neighbours";
+import { type SiteDns, startSiteDns } from "./dns/service";
 import type { BoundSocket } from "./dhcp/server";
 import { type DhcpService, startDhcp } from "./dhcp/service";
 import type { BootIntentInput, BootQuery } from "./http/intent";
@@ -52,6 +53,11 @@ export interface BootServicesOptions {
   httpMemoryBytes?: number;
   /** How often the served interface's neighbour table is read (default 60 s; 0: never). */
   neighbourScanMs?: number;
+  /**
+   * The site's DNS server on the served interface's address (and `listen`), port 53 unless
+   * said; port 0: no DNS server (then DHCP hands out only the subnets' own DNS servers).
+   */
+  dns?: { port?: number; listen?: string[]; axfrAllow?: string[] };
   log: Logger;
 }
 
@@ -60,14 +66,19 @@ export interface BootServices {
   tftp: TftpServer;
   http: BootHttpServer;
   neighbours: NeighbourReporter;
+  dns: SiteDns | null;
   address: string;
   close(): Promise<void>;
 }
 
 const DHCP_INTENT = { enlist: "enlist", commission: "commission", deploy: "deploy", local: "local", rescue: "rescue", release: "commission" } as const;
 
-/** The DHCP view of a region snapshot: managed subnets only (unmanaged ones have another DHCP server). */
-export function dhcpSnapshot(s: ConfigSnapshot | null, httpPort: number): DhcpSnapshot {
+/**
+ * The DHCP view of a region snapshot: managed subnets only (unmanaged ones have another DHCP
+ * server). `dnsServer`: the rack's own address when it serves DNS, handed out on subnets that
+ * list no DNS servers of their own.
+ */
+export function dhcpSnapshot(s: ConfigSnapshot | null, httpPort: number, dnsServer?: string): DhcpSnapshot {
   const subnets = (s?.subnets ?? []).filter((n) => n.managed);
   const inSubnet = (ip: string) => subnets.some((n) => sameNet(n.cidr, ip));
   return parseSnapshot({
@@ -76,7 +87,7 @@ export function dhcpSnapshot(s: ConfigSnapshot | null, httpPort: number): DhcpSn
     subnets: subnets.map((n) => ({
       cidr: n.cidr,
       ...(n.gateway ? { gateway: n.gateway } : {}),
-      dns: n.dns,
+      dns: n.dns.length || !dnsServer ? n.dns : [dnsServer],
       dynamicRanges: n.ranges.filter((r) => r.type === "dynamic").map(({ start, end }) => ({ start, end })),
       reservedRanges: n.ranges.filter((r) => r.type === "reserved").map(({ start, end }) => ({ start, end })),
     })),
@@ -201,8 +212,21 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     ...(o.neighbourScanMs ? { intervalMs: o.neighbourScanMs } : {}),
   });
   const dhcpEmit = dhcpEmitter(host, log);
+  const dnsPort = o.dns?.port ?? 53;
+  // Started before DHCP hands out its address as a resolver.
+  const dns =
+    dnsPort === 0
+      ? null
+      : await startSiteDns(host, {
+          addresses: [address, ...(o.dns?.listen ?? [])],
+          port: dnsPort,
+          ...(o.dns?.axfrAllow ? { axfrAllow: o.dns.axfrAllow } : {}),
+          log,
+        });
+  // Machines on the wire reach the resolver on port 53 only: elsewhere it is not handed out.
+  const dnsServer = dns && dnsPort === 53 ? address : undefined;
   const dhcp = await startDhcp({
-    snapshot: dhcpSnapshot(host.config, httpPort),
+    snapshot: dhcpSnapshot(host.config, httpPort, dnsServer),
     sockets: o.sockets,
     leasesPath,
     log,
@@ -211,10 +235,14 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
       // The lease event itself tells the region: the neighbour entry that follows need not.
       if (e.type === "dhcp.lease") neighbours.note({ ip: e.ip, mac: e.mac.toLowerCase() });
     },
+  }).catch(async (e: unknown) => {
+    await dns?.close();
+    throw e;
   });
+
   const unsubscribe = host.onConfig((s) => {
     try {
-      dhcp.update(dhcpSnapshot(s, httpPort));
+      dhcp.update(dhcpSnapshot(s, httpPort, dnsServer));
     } catch (e) {
       // A snapshot DHCP cannot use must not take the old, working one away.
       log("error", "config snapshot refused by DHCP, keeping the previous one", { error: String(e) });
@@ -306,6 +334,7 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     unsubscribe();
     await tftp.close().catch(() => {});
     await dhcp.close();
+    await dns?.close();
     throw e;
   }
   presync(host.config);
@@ -318,6 +347,7 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     // false: built without a C compiler (scripts/build-native.mjs); TFTP windows then cost a syscall per packet.
     tftp_udp_segmentation: gsoBinding() !== null,
     http_memory_bytes: o.httpMemoryBytes ?? "default",
+    dns: dns ? dns.server.addresses.map((a) => `${a.address}:${a.port}`) : "off",
     sockets: o.sockets.map((s) => `${s.iface}:${s.port}`),
   });
   return {
@@ -325,10 +355,11 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     tftp,
     http,
     neighbours,
+    dns,
     address,
     async close() {
       unsubscribe();
-      await Promise.allSettled([http.close(), tftp.close(), dhcp.close(), neighbours.stop()]);
+      await Promise.allSettled([http.close(), tftp.close(), dhcp.close(), neighbours.stop(), dns?.close()]);
     },
   };
 }

@@ -21,7 +21,17 @@ describe("plinth-appliance flags", () => {
   it("run --help lists the tuning flags and their environment twins", () => {
     const r = appliance(["run", "--help"]);
     expect(r.code).toBe(0);
-    for (const s of ["--http-memory-bytes", "--power-poll-concurrency", "--image-cache-bytes", "PLINTH_HTTP_MEMORY_BYTES", "PLINTH_POWER_POLL_CONCURRENCY"])
+    for (const s of [
+      "--http-memory-bytes",
+      "--power-poll-concurrency",
+      "--image-cache-bytes",
+      "PLINTH_HTTP_MEMORY_BYTES",
+      "PLINTH_POWER_POLL_CONCURRENCY",
+      "--dns-port",
+      "--dns-listen",
+      "--dns-axfr-allow",
+      "PLINTH_DNS_PORT",
+    ])
       expect(r.stdout).toContain(s);
   });
 
@@ -31,6 +41,10 @@ describe("plinth-appliance flags", () => {
     ["a memory budget from the environment", ["run"], { PLINTH_HTTP_MEMORY_BYTES: "1.5" }, /--http-memory-bytes must be/],
     ["no poll concurrency", ["run", "--power-poll-concurrency", "0"], {}, /--power-poll-concurrency must be a whole number from 1 to 256/],
     ["too much poll concurrency", ["run"], { PLINTH_POWER_POLL_CONCURRENCY: "1000" }, /--power-poll-concurrency must be/],
+    ["a DNS port out of range", ["run", "--dns-port", "70000"], {}, /--dns-port must be a port number/],
+    ["a DNS port from the environment", ["run"], { PLINTH_DNS_PORT: "fifty-three" }, /--dns-port must be/],
+    ["a DNS listen address that is not one", ["run", "--dns-listen", "10.0.0.1,eth0"], {}, /--dns-listen: "eth0" is not an IP address/],
+    ["an AXFR allow entry that is not a CIDR", ["run", "--dns-axfr-allow", "10.0.0.0/33"], {}, /--dns-axfr-allow: "10.0.0.0\/33" is not/],
     ["a fractional cache bound", ["run", "--image-cache-bytes", "2.5"], {}, /--image-cache-bytes must be a whole number/],
   ];
   it.each(bad)("refuses %s with exit 2", (_name, args, env, message) => {

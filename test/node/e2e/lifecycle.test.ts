@@ -341,6 +341,36 @@ async function bootWithoutFirstDisk(sh: (cmd: string) => string): Promise<void> 
   bios.pullFirstDisk(false);
 }
 
+/**
+ * Rescue mode and back: the rescue environment reports in (Rescue mode); exiting boots the disk
+ * (Deployed), the BMC told next boot PXE and then next boot disk.
+ */
+async function rescueRoundTrip(): Promise<void> {
+  const rescue = await api(r, "POST", `/machines/${ids.get(bios)}/rescue_mode`, {});
+  expect(rescue.status, JSON.stringify(rescue.json)).toBe(200);
+  expect(rescue.json.status_name).toBe("Entering rescue mode");
+  await waitStatus(bios, "Rescue mode");
+  expect(bios.console()).toMatch(/mode rescue/);
+  const localBoots = (bios.console().match(/Plinth: booting from local disk/g) ?? []).length;
+  const exit = await api(r, "POST", `/machines/${ids.get(bios)}/exit_rescue_mode`, {});
+  expect(exit.status, JSON.stringify(exit.json)).toBe(200);
+  await waitStatus(bios, "Deployed");
+  // The BMC was told next boot disk (ipmi_sim's chassis control calls anything but forced PXE
+  // "default") after the PXE of entering rescue, then to cycle; the rack's "local" answer
+  // sanboots the disk.
+  const boots = bios.bmcCalls().filter((l) => /set boot /.test(l));
+  expect(boots.at(-1)).toMatch(/set boot default/);
+  expect(boots.at(-2)).toMatch(/set boot pxe/);
+  await until(
+    "the BIOS VM to boot its disk again",
+    async () => (bios.console().match(/Plinth: booting from local disk/g) ?? []).length > localBoots,
+    SLOW.tries,
+    SLOW.every,
+  );
+  const back = await api(r, "GET", `/events?machine=${ids.get(bios)}&type=machine.rescue_exited`);
+  expect(back.json.items).toHaveLength(1);
+}
+
 describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => {
   it(
     "powered on as unknown machines, they PXE boot, enlist as NEW with their inventory, and power off",
@@ -391,7 +421,7 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
   );
 
   it(
-    "deploys Debian to both while the WAN is cut: BIOS from the root tarball onto RAID 1, RAID 0 and LVM over four disks, UEFI from the GPT disk image; stock cloud-init reports to the rack, DEPLOYED when the tunnel is back, the owner logs in over SSH, and the BIOS VM boots without its first disk",
+    "deploys Debian to both while the WAN is cut: BIOS from the root tarball onto RAID 1, RAID 0 and LVM over four disks, UEFI from the GPT disk image; stock cloud-init reports to the rack, DEPLOYED when the tunnel is back, the owner logs in over SSH",
     async () => {
       const small = await api(r, "POST", "/machines/allocate", { cpu_count: 2, mem: 512 });
       expect(small.status, JSON.stringify(small.json)).toBe(200);
@@ -451,10 +481,7 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
           expect(root.fstype).toBe("ext4");
           expect(Number(root.size)).toBeGreaterThan(vm.diskBytes - 300 * MiB);
         }
-        if (vm === bios) {
-          await checkBondedNetwork(sh, design, vlanAddr!);
-          await bootWithoutFirstDisk(sh);
-        }
+        if (vm === bios) await checkBondedNetwork(sh, design, vlanAddr!);
         const ev = await api(r, "GET", `/events?machine=${ids.get(vm)}&limit=500`);
         const types = (ev.json.items as { type: string; description: string }[]).map((e) => `${e.type} ${e.description}`);
         expect(types.some((t) => /modules-final/.test(t))).toBe(true);
@@ -465,13 +492,17 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
   );
 
   it(
-    "releases with quick erase: power cycled into the release environment, disks wiped, READY",
+    "the BIOS VM boots without its first disk while the UEFI VM releases; both release with quick erase: power cycled into the release environment, disks wiped, READY",
     async () => {
-      for (const vm of lab.vms) {
+      const release = async (vm: LabVm) => {
         const rel = await api(r, "POST", `/machines/${ids.get(vm)}/release`, { erase: true, quick_erase: true });
         expect(rel.status, JSON.stringify(rel.json)).toBe(200);
         expect(rel.json.status_name).toBe("Disk erasing");
-      }
+      };
+      // Two VMs on two cores: the UEFI VM's release environment boots while the BIOS VM boots degraded.
+      await release(uefi);
+      await bootWithoutFirstDisk(await login(bios, await linkAddress(bios, lab.vlan.net)));
+      await release(bios);
       for (const vm of lab.vms) {
         await waitStatus(vm, "Ready");
         await poweredOff(vm);
@@ -482,7 +513,7 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
   );
 
   it(
-    "deploys again: UEFI from the root tarball with the bcache layout (the small disk caching the root), BIOS with testdisk as a custom raw image",
+    "deploys again: UEFI from the root tarball with the bcache layout (the small disk caching the root), BIOS with testdisk as a custom raw image, which then goes into rescue mode and back (Rescue mode, then Deployed from its disk) while the UEFI VM installs",
     async () => {
       const [, cacheDisk] = await disksOf(uefi);
       const layout = await api(r, "POST", `/machines/${ids.get(uefi)}/storage/layout`, { layout: "bcache", cache_device: cacheDisk, cache_mode: "writeback" });
@@ -492,7 +523,22 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
       expect(a.status, JSON.stringify(a.json)).toBe(200);
       const b = await api(r, "POST", `/machines/${ids.get(bios)}/deploy`, { osystem: "custom", distro_series: "testdisk" });
       expect(b.status, JSON.stringify(b.json)).toBe(200);
-      for (const vm of lab.vms) await waitStatus(vm, "Deployed");
+      // testdisk is written in seconds; the BIOS VM's rescue round trip fills the minutes the UEFI VM installs Debian.
+      const biosSide = (async () => {
+        await waitStatus(bios, "Deployed");
+        // testdisk, byte for byte, except the MBR slot the cloud-init seed partition took.
+        const raw = readFileSync(join(imagesDir, "testdisk.raw"));
+        const disk = readBytes(bios.disk, 0, raw.length);
+        expect(sha(disk.subarray(0, 462))).toBe(sha(raw.subarray(0, 462)));
+        expect(sha(disk.subarray(478))).toBe(sha(raw.subarray(478)));
+        const results = (await api(r, "GET", `/machines/${ids.get(bios)}/results`)).json.items as { name: string }[];
+        expect(results.filter((x) => x.name === "phone_home")).toHaveLength(1);
+        expect((await api(r, "GET", `/events?machine=${ids.get(bios)}&type=machine.deployed`)).json.items).toHaveLength(2);
+        await rescueRoundTrip();
+      })();
+      // Awaited below; this keeps an early rejection from being reported as unhandled meanwhile.
+      biosSide.catch(() => {});
+      await waitStatus(uefi, "Deployed");
       const sh = await login(uefi);
       const root = sh("findmnt -no SOURCE /").trim();
       expect(root).toMatch(/^\/dev\/bcache\d+$/);
@@ -511,45 +557,9 @@ describe("two VMs, BIOS and UEFI, through the whole lifecycle over IPMI", () => 
       const detail = (await api(r, "GET", `/machines/${ids.get(uefi)}`)).json.storage_detail;
       expect(detail).toMatchObject({ layout: "bcache" });
       expect(JSON.stringify(detail.deployed)).toContain("bcache");
-      // testdisk, byte for byte, except the MBR slot the cloud-init seed partition took.
-      const raw = readFileSync(join(imagesDir, "testdisk.raw"));
-      const disk = readBytes(bios.disk, 0, raw.length);
-      expect(sha(disk.subarray(0, 462))).toBe(sha(raw.subarray(0, 462)));
-      expect(sha(disk.subarray(478))).toBe(sha(raw.subarray(478)));
-      const results = (await api(r, "GET", `/machines/${ids.get(bios)}/results`)).json.items as { name: string }[];
-      expect(results.filter((x) => x.name === "phone_home")).toHaveLength(1);
-      for (const vm of lab.vms) expect((await api(r, "GET", `/events?machine=${ids.get(vm)}&type=machine.deployed`)).json.items).toHaveLength(2);
+      expect((await api(r, "GET", `/events?machine=${ids.get(uefi)}&type=machine.deployed`)).json.items).toHaveLength(2);
+      await biosSide;
     },
     2 * STEP_MS,
-  );
-
-  it(
-    "rescue mode and back: the rescue environment reports in (Rescue mode); exiting boots the disk (Deployed)",
-    async () => {
-      const rescue = await api(r, "POST", `/machines/${ids.get(bios)}/rescue_mode`, {});
-      expect(rescue.status, JSON.stringify(rescue.json)).toBe(200);
-      expect(rescue.json.status_name).toBe("Entering rescue mode");
-      await waitStatus(bios, "Rescue mode");
-      expect(bios.console()).toMatch(/mode rescue/);
-      const localBoots = (bios.console().match(/Plinth: booting from local disk/g) ?? []).length;
-      const exit = await api(r, "POST", `/machines/${ids.get(bios)}/exit_rescue_mode`, {});
-      expect(exit.status, JSON.stringify(exit.json)).toBe(200);
-      await waitStatus(bios, "Deployed");
-      // The BMC was told next boot disk (ipmi_sim's chassis control calls anything but forced PXE
-      // "default") after the PXE of entering rescue, then to cycle; the rack's "local" answer
-      // sanboots the disk.
-      const boots = bios.bmcCalls().filter((l) => /set boot /.test(l));
-      expect(boots.at(-1)).toMatch(/set boot default/);
-      expect(boots.at(-2)).toMatch(/set boot pxe/);
-      await until(
-        "the BIOS VM to boot its disk again",
-        async () => (bios.console().match(/Plinth: booting from local disk/g) ?? []).length > localBoots,
-        SLOW.tries,
-        SLOW.every,
-      );
-      const back = await api(r, "GET", `/events?machine=${ids.get(bios)}&type=machine.rescue_exited`);
-      expect(back.json.items).toHaveLength(1);
-    },
-    STEP_MS,
   );
 });

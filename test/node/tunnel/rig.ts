@@ -190,10 +190,12 @@ export class Appliance {
   constructor(
     readonly stateDir: string,
     private readonly regionUrl: string,
+    /** More `run` flags (e.g. the DNS server's). */
+    private readonly extraArgs: string[] = [],
   ) {}
 
   start(): void {
-    this.child = spawn(process.execPath, [...TSX, "run", "--state-dir", this.stateDir, "--region", this.regionUrl, "--log-level", "debug"], {
+    this.child = spawn(process.execPath, [...TSX, "run", "--state-dir", this.stateDir, "--region", this.regionUrl, "--log-level", "debug", ...this.extraArgs], {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
     });
