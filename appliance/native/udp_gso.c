@@ -5,8 +5,8 @@
 //
 // It also carries a batched UDP socket for the DNS server (udpOpen .. closeFd below). Node 20's
 // dgram has no recvmmsg/sendmmsg: every datagram costs a recvmsg and a sendmsg syscall, a Buffer,
-// an event and a send callback, several times what answering a cached query costs. Here one poll
-// and one recvmmsg take up to `max` queries, and one sendmmsg sends their answers.
+// an event and a send callback, several times what answering a cached query costs. Here one recvmmsg
+// takes up to `max` queries, and one sendmmsg sends their answers.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -144,7 +144,7 @@ static napi_value udp_local_port(napi_env env, napi_callback_info info) {
 }
 
 // recvBatch(fd, buf, slot, lens, addrs, max, timeoutMs) -> datagrams read (0 on timeout), else
-// -errno. Datagram i lands at buf[i*slot], its length in lens[i], its sender in addrs[i*28].
+// -errno. Waits up to timeoutMs only when none is queued. Datagram i lands at buf[i*slot], its length in lens[i], its sender in addrs[i*28].
 static napi_value recv_batch(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
@@ -161,10 +161,6 @@ static napi_value recv_batch(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "recvBatch(fd, buf, slot, lens, addrs, max, timeoutMs): buffers too small or bad arguments");
     return NULL;
   }
-  struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
-  int r = poll(&p, 1, timeout);
-  if (r < 0) return int_result(env, errno == EINTR ? 0 : -errno);
-  if (r == 0) return int_result(env, 0);
   struct mmsghdr msgs[BATCH_MAX];
   struct iovec iov[BATCH_MAX];
   memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)max);
@@ -176,7 +172,15 @@ static napi_value recv_batch(napi_env env, napi_callback_info info) {
     msgs[i].msg_hdr.msg_name = (char *)addrs + (size_t)i * ADDR_SLOT;
     msgs[i].msg_hdr.msg_namelen = ADDR_SLOT;
   }
+  // Under load the socket is rarely empty: read first, and poll only when there was nothing.
   int n = recvmmsg(fd, msgs, (unsigned)max, MSG_DONTWAIT, NULL);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && timeout != 0) {
+    struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+    int r = poll(&p, 1, timeout);
+    if (r < 0) return int_result(env, errno == EINTR ? 0 : -errno);
+    if (r == 0) return int_result(env, 0);
+    n = recvmmsg(fd, msgs, (unsigned)max, MSG_DONTWAIT, NULL);
+  }
   if (n < 0) return int_result(env, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno);
   int32_t *lens = lensData;
   for (int i = 0; i < n; i++) lens[i] = (int32_t)msgs[i].msg_len;
