@@ -1,9 +1,9 @@
-// Builds the appliance's one native helper (appliance/native/udp_gso.c, UDP segmentation for
-// TFTP) with the system C compiler and the pinned N-API headers. Runs on `npm install`/`npm ci`
+// Builds the appliance's one native helper (appliance/native/udp_gso.c: UDP segmentation for
+// TFTP, batched UDP receive and send for DNS) with the system C compiler and the pinned N-API headers. Runs on `npm install`/`npm ci`
 // and again from `npm test` (after the test's Debian packages, a compiler among them, are in).
 // No node-gyp: it would fetch Node's full headers from nodejs.org, which a site may not reach,
 // and N-API needs only four headers. Without a compiler the appliance still works, one
-// datagram per send, so a failed build warns instead of failing the install; PLINTH_NATIVE=required
+// datagram per syscall through node:dgram, so a failed build warns instead of failing the install; PLINTH_NATIVE=required
 // makes it fail (CI and tests).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
@@ -21,11 +21,11 @@ function fail(message) {
     console.error(`build-native: ${message}`);
     process.exit(1);
   }
-  console.warn(`build-native: ${message}; TFTP will send one datagram per syscall (slower, still correct)`);
+  console.warn(`build-native: ${message}; TFTP and DNS will move one datagram per syscall (slower, still correct)`);
   process.exit(0);
 }
 
-if (process.platform !== "linux") fail(`UDP_SEGMENT is Linux-only (this is ${process.platform})`);
+if (process.platform !== "linux") fail(`UDP_SEGMENT and recvmmsg are Linux-only (this is ${process.platform})`);
 if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) process.exit(0);
 
 let headers;

@@ -26,8 +26,8 @@ export interface SiteDns {
 
 const EMPTY = { zones: [], upstream: [] };
 
-function apply(server: DnsServer, s: ConfigSnapshot | null, log: Logger): void {
-  const index = server.load(
+async function apply(server: DnsServer, s: ConfigSnapshot | null, log: Logger): Promise<void> {
+  const index = await server.load(
     s?.dns ?? EMPTY,
     (s?.subnets ?? []).map((n) => n.cidr),
   );
@@ -45,14 +45,10 @@ export async function startSiteDns(host: SiteDnsHost, o: SiteDnsOptions): Promis
     ...(o.axfrAllow ? { axfrAllow: o.axfrAllow } : {}),
     log: o.log,
   });
-  apply(server, host.config, o.log);
+  await apply(server, host.config, o.log);
   const unsubscribe = host.onConfig((s) => {
-    try {
-      apply(server, s, o.log);
-    } catch (e) {
-      // The old zones keep being served: a bad snapshot must not silence the site.
-      o.log("error", "dns: config snapshot refused, keeping the previous zones", { error: String(e) });
-    }
+    // The old zones keep being served: a bad snapshot must not silence the site.
+    apply(server, s, o.log).catch((e) => o.log("error", "dns: config snapshot refused, keeping the previous zones", { error: String(e) }));
   });
   return {
     server,

@@ -1,16 +1,37 @@
-// Loader for the UDP segmentation helper (udp_gso.c, built by scripts/build-native.mjs at
-// install). It is optional: without it, or on a kernel without UDP_SEGMENT, callers send one
-// datagram per packet as before, only slower.
+// Loader for the UDP helper (udp_gso.c, built by scripts/build-native.mjs at install): segmentation
+// for TFTP, and batched receive and send for the DNS server. It is optional: without it, or on a
+// kernel without UDP_SEGMENT, callers send one datagram per packet through node:dgram as before,
+// only slower.
 import type { Socket } from "node:dgram";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-interface Binding {
+export interface Binding {
   setSegment(fd: number, size: number): number;
   pathMtu(fd: number): number;
+  // A DNS server in Node 20 spends most of a cached answer's time in dgram's per-packet work
+  // (a recvmsg and a sendmsg syscall, a Buffer, an event and a callback per datagram; Node 20
+  // has neither recvmmsg nor reusePort). These move many datagrams per syscall instead; see
+  // appliance/dns/udp-worker.ts. Negative returns are -errno.
+  /** A bound, blocking UDP socket (IPV6_V6ONLY for family 6): its fd. */
+  udpOpen(family: 4 | 6, address: string, port: number): number;
+  udpLocalPort(fd: number): number;
+  /**
+   * Waits up to `timeoutMs` for datagrams, then reads up to `max` (at most 256): datagram i at
+   * `buf[i * slot]`, its length in `lens[i]`, its sender in `addrs[i * ADDR_SLOT]`. 0 on timeout.
+   */
+  recvBatch(fd: number, buf: Buffer, slot: number, lens: Int32Array, addrs: Buffer, max: number, timeoutMs: number): number;
+  /** `bufs[i]` to the sender in slot `idx[i]` of `addrs`, for i < n (at most 256): how many were sent. */
+  sendBatch(fd: number, bufs: Buffer[], addrs: Buffer, idx: Int32Array, n: number): number;
+  /** The sender in slot `slot` of `addrs`, spelled as dgram's rinfo.address. */
+  addrString(addrs: Buffer, slot: number): string;
+  closeFd(fd: number): number;
 }
+
+/** Bytes per sender address in recvBatch/sendBatch's `addrs` (a sockaddr_in6). */
+export const ADDR_SLOT = 28;
 
 export const GSO_ADDON_PATH = join(dirname(fileURLToPath(import.meta.url)), "build", "udp_gso.node");
 

@@ -48,7 +48,7 @@ beforeAll(async () => {
     axfrAllow: [`${IN}/32`],
     log: (l, m, f) => logs.push(`${l} ${m} ${JSON.stringify(f)}`),
   });
-  server.load({ zones: siteZones(S), upstream: [K] }, [`${link.net}.0/25`]);
+  await server.load({ zones: siteZones(S), upstream: [K] }, [`${link.net}.0/25`]);
   const conf = knotConfig(dir, K, [...siteZones(S), upstreamZone]);
   knot = link.ns.spawn("knotd", ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
   knot.stderr?.on("data", (d: Buffer) => logs.push(`knotd: ${d.toString()}`));
@@ -172,9 +172,9 @@ describe("dig and kdig against the rack's DNS server", () => {
     const zones = siteZones(S);
     zones[0]!.records.push({ name: "fresh.maas", type: "A", ttl: 300, data: "10.77.9.9" });
     expect((await ours(["+norec", "fresh.maas"])).status).toBe("NXDOMAIN");
-    server.load({ zones, upstream: [K] }, [`${link.net}.0/25`]);
+    await server.load({ zones, upstream: [K] }, [`${link.net}.0/25`]);
     expect((await ours(["+norec", "fresh.maas"])).answer).toEqual(["fresh.maas. IN A 10.77.9.9"]);
-    server.load({ zones: siteZones(S), upstream: [K] }, [`${link.net}.0/25`]);
+    await server.load({ zones: siteZones(S), upstream: [K] }, [`${link.net}.0/25`]);
   });
 });
 

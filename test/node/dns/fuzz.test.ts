@@ -118,7 +118,7 @@ describe("fuzz", () => {
     let s: DnsServer;
     beforeAll(async () => {
       s = await DnsServer.start({ listen: [{ address: "127.0.0.1", port: 0 }], log: () => {} });
-      s.load(siteDns(), []);
+      await s.load(siteDns(), []);
     });
     afterAll(async () => {
       await s.close();
