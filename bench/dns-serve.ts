@@ -11,7 +11,7 @@ import { SITE_CIDR } from "./dns-zone";
 const [address = "127.0.0.1", port = "53", configPath = ""] = process.argv.slice(2);
 const config = JSON.parse(readFileSync(configPath, "utf8")) as DnsConfig;
 const server = await DnsServer.start({ listen: [{ address, port: Number(port) }], axfrAllow: [], log: silentLogger });
-server.load(config, [SITE_CIDR]);
+await server.load(config, [SITE_CIDR]);
 process.stdout.write("ready\n");
 process.once("SIGTERM", () => {
   void server.close().finally(() => process.exit(0));
