@@ -68,6 +68,32 @@ export function allowed(acl: BlockList, address: string): boolean {
   }
 }
 
+// Room for the longest question (255 name bytes, type, class) and the key's four bytes more.
+const keyScratch = Buffer.allocUnsafe(264);
+
+/**
+ * The cache key: the question (name lower-cased, type, class), the size limit and the flag bits
+ * that shape an answer, as one latin1 string. One native slice instead of walkQuery's
+ * per-label strings and a template; the name's wire form is self-delimiting, so it is as
+ * unambiguous as spelling the fields out.
+ */
+function cacheKey(buf: Buffer, start: number, qEnd: number, limit: number, bits: number): string {
+  const k = keyScratch;
+  const name = qEnd - 16;
+  let i = 0;
+  for (; i < name; i++) {
+    const c = buf[start + 12 + i]!;
+    k[i] = c >= 0x41 && c <= 0x5a ? c + 32 : c;
+  }
+  buf.copy(k, i, start + 12 + i, start + qEnd);
+  i += 4;
+  k[i++] = limit >> 8;
+  k[i++] = limit & 0xff;
+  k[i++] = bits >> 8;
+  k[i++] = bits & 0xff;
+  return k.toString("latin1", 0, i);
+}
+
 export interface HandlerOptions {
   /** Who may transfer zones (AXFR over TCP). */
   axfrAllow: string[];
@@ -125,7 +151,7 @@ export class DnsHandler {
     }
     const q = w.q;
     const limit = from.tcp ? 65535 : q.edns ? Math.min(Math.max(q.ednsSize, 512), MAX_UDP) : 512;
-    const key = `${q.qkey}|${q.qtype}|${q.qclass}|${limit}|${(q.flags & 0x7910) | (q.edns ? 1 : 0) | (q.dnssecOk ? 2 : 0)}`;
+    const key = cacheKey(msg, 0, q.qEnd, limit, (q.flags & 0x7910) | (q.edns ? 1 : 0) | (q.dnssecOk ? 2 : 0));
     const hit = this.cache.get(key);
     if (hit) {
       this.counters.cacheHits++;
@@ -142,6 +168,79 @@ export class DnsHandler {
       this.cache.set(key, reply.out);
     }
     return reply.out;
+  }
+
+  /**
+   * handle()'s cache hit for the UDP query at `buf[start, end)`, written at `out[offset]`: the
+   * bytes written, or -1 for anything else (then handle() it as usual; nothing was counted).
+   * The UDP worker answers from its receive buffer with this, so a hit costs no Buffer, no
+   * Query object and no label strings. Queries with answer or authority records are left to
+   * handle(): rare, and walkQuery's checks of them are not worth repeating here.
+   */
+  answerCachedInto(buf: Buffer, start: number, end: number, out: Buffer, offset: number): number {
+    if (end - start < 12) return -1;
+    const flags = (buf[start + 2]! << 8) | buf[start + 3]!;
+    if (flags & 0x8000 || buf[start + 4] !== 0 || buf[start + 5] !== 1) return -1;
+    if (buf[start + 6]! | buf[start + 7]! | buf[start + 8]! | buf[start + 9]!) return -1;
+    const ar = (buf[start + 10]! << 8) | buf[start + 11]!;
+    // walkQuery's checks, so that a hit here is a query handle() would have answered from the cache.
+    let off = start + 12;
+    let wire = 1;
+    for (;;) {
+      if (off >= end) return -1;
+      const len = buf[off]!;
+      if (len === 0) {
+        off++;
+        break;
+      }
+      if (len > 63 || off + 1 + len > end) return -1;
+      wire += len + 1;
+      if (wire > 255) return -1;
+      off += len + 1;
+    }
+    if (off + 4 > end) return -1;
+    off += 4;
+    const qEnd = off - start;
+    let edns = false;
+    let ednsSize = 0;
+    let dnssecOk = false;
+    for (let i = 0; i < ar; i++) {
+      const nameStart = off;
+      for (;;) {
+        if (off >= end) return -1;
+        const len = buf[off]!;
+        if (len === 0) {
+          off++;
+          break;
+        }
+        if ((len & 0xc0) === 0xc0) {
+          off += 2;
+          if (off > end) return -1;
+          break;
+        }
+        if (len & 0xc0) return -1;
+        off += len + 1;
+      }
+      if (off + 10 > end) return -1;
+      if (((buf[off]! << 8) | buf[off + 1]!) === 41) {
+        if (edns || off !== nameStart + 1 || buf[nameStart] !== 0) return -1;
+        edns = true;
+        ednsSize = (buf[off + 2]! << 8) | buf[off + 3]!;
+        dnssecOk = (buf[off + 6]! & 0x80) !== 0;
+      }
+      off += 10 + ((buf[off + 8]! << 8) | buf[off + 9]!);
+      if (off > end) return -1;
+    }
+    const limit = edns ? Math.min(Math.max(ednsSize, 512), MAX_UDP) : 512;
+    const hit = this.cache.get(cacheKey(buf, start, qEnd, limit, (flags & 0x7910) | (edns ? 1 : 0) | (dnssecOk ? 2 : 0)));
+    if (!hit || offset + hit.length > out.length) return -1;
+    this.counters.queries++;
+    this.counters.cacheHits++;
+    hit.copy(out, offset);
+    out[offset] = buf[start]!;
+    out[offset + 1] = buf[start + 1]!;
+    buf.copy(out, offset + 12, start + 12, start + qEnd);
+    return hit.length;
   }
 
   private simple(q: Query, msg: Buffer, rcode: number, limit: number, extRcode = 0): Buffer {

@@ -25,6 +25,11 @@ export interface Binding {
   recvBatch(fd: number, buf: Buffer, slot: number, lens: Int32Array, addrs: Buffer, max: number, timeoutMs: number): number;
   /** `bufs[i]` to the sender in slot `idx[i]` of `addrs`, for i < n (at most 256): how many were sent. */
   sendBatch(fd: number, bufs: Buffer[], addrs: Buffer, idx: Int32Array, n: number): number;
+  /**
+   * `lens[i]` bytes at `slab[i * slot]` to the sender in slot `idx[i]` of `addrs`, for i < n (at
+   * most 256): how many were sent. sendBatch without a Buffer per datagram.
+   */
+  sendSlab(fd: number, slab: Buffer, slot: number, lens: Int32Array, addrs: Buffer, idx: Int32Array, n: number): number;
   /** The sender in slot `slot` of `addrs`, spelled as dgram's rinfo.address. */
   addrString(addrs: Buffer, slot: number): string;
   closeFd(fd: number): number;

@@ -245,6 +245,62 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
   return int_result(env, sent > 0 || n == 0 ? sent : -firstErr);
 }
 
+// sendSlab(fd, slab, slot, lens, addrs, idx, n) -> datagrams sent, else -errno when none could be.
+// Datagram i is lens[i] bytes at slab[i*slot], to the sender in slot idx[i] of addrs. sendBatch's
+// twin for replies written straight into one preallocated buffer: no Buffer per reply, and one
+// buffer lookup per call instead of a napi_get_element and napi_get_buffer_info per datagram.
+// Refused datagrams are skipped as sendBatch skips them.
+static napi_value send_slab(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  int32_t fd = -1, slot = 0, n = 0;
+  void *slab = NULL, *lensData = NULL, *addrs = NULL, *idxData = NULL;
+  size_t slablen = 0, lenslen = 0, addrslen = 0, idxlen = 0;
+  napi_typedarray_type lt, it;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 7 || !arg_int(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], &slab, &slablen) != napi_ok ||
+      !arg_int(env, argv[2], &slot) || napi_get_typedarray_info(env, argv[3], &lt, &lenslen, &lensData, NULL, NULL) != napi_ok ||
+      lt != napi_int32_array || napi_get_buffer_info(env, argv[4], &addrs, &addrslen) != napi_ok ||
+      napi_get_typedarray_info(env, argv[5], &it, &idxlen, &idxData, NULL, NULL) != napi_ok || it != napi_int32_array ||
+      !arg_int(env, argv[6], &n) || fd < 0 || slot <= 0 || n < 0 || n > BATCH_MAX || (size_t)n * (size_t)slot > slablen ||
+      (size_t)n > lenslen || (size_t)n > idxlen) {
+    napi_throw_type_error(env, NULL, "sendSlab(fd, slab, slot, lens, addrs, idx, n): buffers too small or bad arguments");
+    return NULL;
+  }
+  struct mmsghdr msgs[BATCH_MAX];
+  struct iovec iov[BATCH_MAX];
+  const int32_t *lens = lensData;
+  const int32_t *idx = idxData;
+  memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)n);
+  for (int i = 0; i < n; i++) {
+    if (lens[i] < 0 || lens[i] > slot || idx[i] < 0 || (size_t)(idx[i] + 1) * ADDR_SLOT > addrslen) {
+      napi_throw_type_error(env, NULL, "sendSlab: lens[i] is outside its slot or idx[i] is outside addrs");
+      return NULL;
+    }
+    const struct sockaddr *sa = (const struct sockaddr *)((char *)addrs + (size_t)idx[i] * ADDR_SLOT);
+    iov[i].iov_base = (char *)slab + (size_t)i * (size_t)slot;
+    iov[i].iov_len = (size_t)lens[i];
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = (void *)sa;
+    msgs[i].msg_hdr.msg_namelen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  }
+  int done = 0, sent = 0, firstErr = 0;
+  while (done < n) {
+    int r = sendmmsg(fd, msgs + done, (unsigned)(n - done), 0);
+    if (r > 0) {
+      done += r;
+      sent += r;
+    } else if (r < 0 && errno == EINTR) {
+      continue;
+    } else {
+      if (!firstErr) firstErr = r < 0 ? errno : EIO;
+      done++;
+    }
+  }
+  return int_result(env, sent > 0 || n == 0 ? sent : -firstErr);
+}
+
 // addrString(addrs, slot) -> the sender in that slot as dgram's rinfo.address would spell it.
 static napi_value addr_string(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -290,6 +346,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("udpLocalPort", udp_local_port);
   EXPORT("recvBatch", recv_batch);
   EXPORT("sendBatch", send_batch);
+  EXPORT("sendSlab", send_slab);
   EXPORT("addrString", addr_string);
   EXPORT("closeFd", close_fd);
   napi_create_function(env, "setSegment", NAPI_AUTO_LENGTH, set_segment, NULL, &fn);

@@ -67,3 +67,35 @@ describe("UDP segmentation helper", () => {
     expect(() => b.setSegment(3, 70_000)).toThrow(TypeError);
   });
 });
+
+describe("sendSlab", () => {
+  it("sends each slot's bytes to its address slot", async () => {
+    const b = gsoBinding()!;
+    const rx = createSocket("udp4");
+    sockets.push(rx);
+    const got: Buffer[] = [];
+    rx.on("message", (m) => got.push(m));
+    await new Promise<void>((r) => rx.bind(0, "127.0.0.1", () => r()));
+    const fd = b.udpOpen(4, "127.0.0.1", 0);
+    try {
+      // The receiver's address in slot 1 of addrs, as recvBatch would have left a sender there.
+      const addrs = Buffer.alloc(28 * 2);
+      addrs.writeUInt16LE(2, 28);
+      addrs.writeUInt16BE(rx.address().port, 28 + 2);
+      Buffer.from([127, 0, 0, 1]).copy(addrs, 28 + 4);
+      const slab = Buffer.alloc(64 * 2);
+      slab.fill(1, 0, 10);
+      slab.fill(2, 64, 64 + 33);
+      expect(b.sendSlab(fd, slab, 64, Int32Array.of(10, 33), addrs, Int32Array.of(1, 1), 2)).toBe(2);
+      await until("two datagrams", async () => got.length >= 2, 200, 5);
+      expect(got.map((g) => [g.length, g[0]])).toEqual([
+        [10, 1],
+        [33, 2],
+      ]);
+      expect(() => b.sendSlab(fd, slab, 64, Int32Array.of(65), addrs, Int32Array.of(1), 1)).toThrow(TypeError);
+      expect(() => b.sendSlab(fd, slab, 64, Int32Array.of(1, 1, 1), addrs, Int32Array.of(1, 1, 1), 3)).toThrow(TypeError);
+    } finally {
+      b.closeFd(fd);
+    }
+  });
+});
