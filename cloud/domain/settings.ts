@@ -65,6 +65,9 @@ export const SETTINGS = {
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
+
+/** Settings the racks' snapshot carries (their DNS): a change is pushed to every site. */
+export const RACK_SETTINGS: ReadonlySet<string> = new Set(["default_dns_ttl", "upstream_dns"]);
 export type SettingValue<K extends SettingName> = (typeof SETTINGS)[K]["default"] extends boolean
   ? boolean
   : (typeof SETTINGS)[K]["default"] extends number
