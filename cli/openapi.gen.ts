@@ -45,6 +45,138 @@ export interface Operations {
       "password": string;
     };
   };
+  /** List operators' DNS records */
+  "GET /dns/records": {
+    path: never;
+    query: { "domain"?: string | Array<string>; "name"?: string | Array<string>; "type"?: string | Array<string> };
+    body: never;
+  };
+  /** Create a DNS record (A, AAAA, CNAME, MX, SRV, TXT, NS) */
+  "POST /dns/records": {
+    path: never;
+    query: never;
+    body: {
+      "name": string;
+      "domain"?: string;
+      "type": string;
+      "data": string;
+      "ttl"?: number | null;
+    };
+  };
+  /** Delete a DNS record */
+  "DELETE /dns/records/{id}": {
+    path: { "id": string };
+    query: never;
+    body: never;
+  };
+  /** Read a DNS record */
+  "GET /dns/records/{id}": {
+    path: { "id": string };
+    query: never;
+    body: never;
+  };
+  /** Update a DNS record */
+  "PATCH /dns/records/{id}": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "type"?: string;
+      "data"?: string;
+      "ttl"?: number | null;
+    };
+  };
+  /** List DNS resources (operators' names with addresses) */
+  "GET /dns/resources": {
+    path: never;
+    query: { "domain"?: string | Array<string>; "name"?: string | Array<string>; "type"?: string | Array<string> };
+    body: never;
+  };
+  /** Create a DNS resource */
+  "POST /dns/resources": {
+    path: never;
+    query: never;
+    body: {
+      "name": string;
+      "domain"?: string;
+      "addresses"?: Array<string>;
+      "address_ttl"?: number | null;
+    };
+  };
+  /** Delete a DNS resource and its records */
+  "DELETE /dns/resources/{id}": {
+    path: { "id": string };
+    query: never;
+    body: never;
+  };
+  /** Read a DNS resource */
+  "GET /dns/resources/{id}": {
+    path: { "id": string };
+    query: never;
+    body: never;
+  };
+  /** Update a DNS resource */
+  "PATCH /dns/resources/{id}": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "name"?: string;
+      "domain"?: string;
+      "addresses"?: Array<string>;
+      "address_ttl"?: number | null;
+    };
+  };
+  /** The zones a site's racks serve, with their serials */
+  "GET /dns/zones": {
+    path: never;
+    query: { "site"?: string | Array<string> };
+    body: never;
+  };
+  /** A zone as an RFC 1035 master file */
+  "GET /dns/zones/{name}/zonefile": {
+    path: { "name": string };
+    query: { "site"?: string | Array<string> };
+    body: never;
+  };
+  /** List DNS domains */
+  "GET /domains": {
+    path: never;
+    query: never;
+    body: never;
+  };
+  /** Create a DNS domain */
+  "POST /domains": {
+    path: never;
+    query: never;
+    body: {
+      "name": string;
+      "authoritative"?: boolean;
+      "ttl"?: number | null;
+      "is_default"?: boolean;
+    };
+  };
+  /** Delete a DNS domain no machine or device is in */
+  "DELETE /domains/{key}": {
+    path: { "key": string };
+    query: never;
+    body: never;
+  };
+  /** Read a DNS domain by id or name */
+  "GET /domains/{key}": {
+    path: { "key": string };
+    query: never;
+    body: never;
+  };
+  /** Update a DNS domain (rename, TTL, authoritative, make default) */
+  "PATCH /domains/{key}": {
+    path: { "key": string };
+    query: never;
+    body: {
+      "name"?: string;
+      "authoritative"?: boolean;
+      "ttl"?: number | null;
+      "is_default"?: true;
+    };
+  };
   /** The audit log, newest first (filters, paging by id) */
   "GET /events": {
     path: never;

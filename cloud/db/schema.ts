@@ -685,3 +685,74 @@ export const devices = sqliteTable(
   },
   (t) => [uniqueIndex("devices_hostname_domain").on(t.hostname, t.domain), index("devices_site").on(t.siteId)],
 );
+
+/**
+ * DNS domains (MAAS's Domain). machines.domain and devices.domain hold a domain's name, not its
+ * id, so a rename rewrites them. "maas" (id 0) is seeded as the default; exactly one row is the
+ * default, which the partial unique index enforces.
+ */
+export const domains = sqliteTable(
+  "domains",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    name: text("name").notNull().unique(),
+    authoritative: integer("authoritative", { mode: "boolean" }).notNull().default(true),
+    /** null: the `default_dns_ttl` setting. */
+    ttl: integer("ttl"),
+    isDefault: integer("is_default", { mode: "boolean" }).notNull().default(false),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("domains_one_default").on(t.isDefault).where(sql`is_default = 1`)],
+);
+
+/**
+ * An operator's name in a domain (MAAS's DNSResource): its own addresses (A/AAAA, kept as a
+ * JSON array of canonical IPs, not ip_addresses rows: they allocate nothing) and, in
+ * dns_records, its other data. "@" is the domain's apex.
+ */
+export const dnsResources = sqliteTable(
+  "dns_resources",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    name: text("name").notNull(),
+    domainId: integer("domain_id")
+      .notNull()
+      .references(() => domains.id, { onDelete: "cascade" }),
+    addressTtl: integer("address_ttl"),
+    addresses: text("addresses", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("dns_resources_domain_name").on(t.domainId, t.name)],
+);
+
+/** A record of a DNS resource other than its addresses (MAAS's DNSData): rrdata in master-file form. */
+export const dnsRecords = sqliteTable(
+  "dns_records",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    resourceId: integer("resource_id")
+      .notNull()
+      .references(() => dnsResources.id, { onDelete: "cascade" }),
+    rrtype: text("rrtype").notNull(),
+    rrdata: text("rrdata").notNull(),
+    ttl: integer("ttl"),
+    createdAt: createdAt(),
+  },
+  (t) => [index("dns_records_resource").on(t.resourceId)],
+);
+
+/**
+ * The serial of each zone a site serves, with the hash of the content it was given for: the
+ * snapshot build bumps it in one upsert when the content changed (cloud/domain/dns/serial.ts).
+ * Per site, since two sites serve different contents under the same zone name.
+ */
+export const dnsZoneSerials = sqliteTable(
+  "dns_zone_serials",
+  {
+    siteId: integer("site_id").notNull(),
+    zone: text("zone").notNull(),
+    hash: text("hash").notNull(),
+    serial: integer("serial").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.siteId, t.zone] })],
+);

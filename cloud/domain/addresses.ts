@@ -155,7 +155,7 @@ export async function subnetSpace(db: D1Database, subnetId: number): Promise<Sub
 }
 
 /** Addresses in a rack's hello ({name, mac, addresses: ["10.0.0.2/24", ...]}), prefixes dropped. */
-function rackAddresses(json: string): Addr[] {
+export function rackAddresses(json: string): Addr[] {
   try {
     const list = JSON.parse(json) as { addresses?: unknown }[];
     return list

@@ -65,6 +65,9 @@ export const SETTINGS = {
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
+
+/** Settings the racks' snapshot carries (their DNS): a change is pushed to every site. */
+export const RACK_SETTINGS: ReadonlySet<string> = new Set(["default_dns_ttl", "upstream_dns"]);
 export type SettingValue<K extends SettingName> = (typeof SETTINGS)[K]["default"] extends boolean
   ? boolean
   : (typeof SETTINGS)[K]["default"] extends number
@@ -105,7 +108,7 @@ export function parseSettingText(name: SettingName, text: string): Parsed {
 }
 
 /** Values that failed their schema since they were stored (a tightened rule) read as the default. */
-function decode(name: SettingName, raw: string | undefined): unknown {
+export function decodeSetting(name: SettingName, raw: string | undefined): unknown {
   if (raw === undefined) return SETTINGS[name].default;
   try {
     const p = parseSetting(name, JSON.parse(raw));
@@ -117,7 +120,7 @@ function decode(name: SettingName, raw: string | undefined): unknown {
 
 export async function getSetting<K extends SettingName>(db: D1Database, name: K): Promise<SettingValue<K>> {
   const row = await db.prepare("SELECT value FROM settings WHERE name = ?").bind(name).first<{ value: string }>();
-  return decode(name, row?.value) as SettingValue<K>;
+  return decodeSetting(name, row?.value) as SettingValue<K>;
 }
 
 export async function getSettings<K extends SettingName>(db: D1Database, names: readonly K[]): Promise<{ [P in K]: SettingValue<P> }> {
@@ -129,7 +132,7 @@ export async function getSettings<K extends SettingName>(db: D1Database, names: 
       .all<{ name: string; value: string }>();
     for (const r of results) stored.set(r.name, r.value);
   }
-  return Object.fromEntries(names.map((n) => [n, decode(n, stored.get(n))])) as { [P in K]: SettingValue<P> };
+  return Object.fromEntries(names.map((n) => [n, decodeSetting(n, stored.get(n))])) as { [P in K]: SettingValue<P> };
 }
 
 /** Every setting with its value, default and description, as /api/v1/settings lists them. */

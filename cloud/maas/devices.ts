@@ -4,6 +4,7 @@
 // Its addresses are the reservations made for its MACs (ipaddresses/?op=reserve mac_address=).
 import { z } from "zod";
 import { require as requirePerm, visibleSites } from "../auth/roles";
+import { pushConfigAfter } from "../domain/racks/commands";
 import { createDevice, DEVICE_COLS, type DeviceInput, type DeviceRow, deleteDevice, deviceClash, setDeviceOwnerData, updateDevice } from "../domain/devices";
 import { newHostname } from "../domain/machines/names";
 import { netCache } from "./load";
@@ -231,6 +232,8 @@ export const deviceHandlers: Handler[] = [
           };
           await refuseClash(r, input);
           const d = await createDevice(r.db, r.caller.username, input);
+          // A device's name and addresses are in its site's DNS zones.
+          await pushConfigAfter(r.c.env, d.site_id, "a device was created");
           return json((await devicesJson(r, [d]))[0]);
         },
       },
@@ -264,6 +267,7 @@ export const deviceHandlers: Handler[] = [
           await refuseClash(r, input, d.id);
           const u = await updateDevice(r.db, r.caller.username, d.id, input);
           if (!u) throw new MaasError(404, "No Device matches the given query.");
+          await pushConfigAfter(r.c.env, u.site_id, "a device edit");
           return json((await devicesJson(r, [u]))[0]);
         },
       },
@@ -287,6 +291,7 @@ export const deviceHandlers: Handler[] = [
         run: async (r) => {
           const d = await one(r, "machine.delete");
           await deleteDevice(r.db, r.caller.username, d);
+          await pushConfigAfter(r.c.env, d.site_id, "a device deletion");
           return deleted();
         },
       },

@@ -1,6 +1,7 @@
 // machines/ and machines/{system_id}/: list with MAAS's filters, create (with power_type and
 // power_parameters_*), read, PUT update, DELETE. Lifecycle and power ops are in machine-ops.ts,
 // allocate in allocate.ts; all of them act on the same rows and lifecycle as /api/v1.
+import { pushConfigAfter } from "../domain/racks/commands";
 import { z } from "zod";
 import { isStatus, NODE_STATUS, STATUS_NAME } from "../../shared/lifecycle";
 import { POWER_TYPES, type PowerType } from "../../shared/power";
@@ -237,12 +238,15 @@ async function update(r: Req): Promise<Response> {
   }
   const keys = r.p.keys().filter((k) => !k.startsWith("oauth_"));
   await updateMachine(db, r.caller.username, m, ch, `updated through the MAAS API: ${keys.join(", ")}`);
+  // A new hostname or domain renames the machine's DNS records and DHCP reservations.
+  if (ch.hostname !== undefined || ch.domain !== undefined) await pushConfigAfter(r.c.env, m.siteId, "a machine edit");
   return json(await machineJsonById(db, m.systemId));
 }
 
 async function remove(r: Req): Promise<Response> {
   const m = await machineFor(r, "machine.delete");
   await deleteMachine(r.db, r.caller.username, m, " through the MAAS API");
+  await pushConfigAfter(r.c.env, m.siteId, "a machine deletion");
   return deleted();
 }
 

@@ -1,7 +1,8 @@
 // maas/: the region's settings as MAAS clients read and write them (get_config, set_config).
 // Terraform reads default_osystem and default_distro_series here before it deploys a VM host.
+import { pushConfigAfter } from "../domain/racks/commands";
 import { can } from "../auth/roles";
-import { getSetting, isSettingName, parseSettingText, SETTING_NAMES, type SettingName, setSetting, settingForReader } from "../domain/settings";
+import { getSetting, isSettingName, RACK_SETTINGS, parseSettingText, SETTING_NAMES, type SettingName, setSetting, settingForReader } from "../domain/settings";
 import type { Handler, Req } from "./table";
 import { fieldError, forbidden, json } from "./wire";
 
@@ -41,6 +42,7 @@ export const serverHandlers: Handler[] = [
           const v = parseSettingText(name, raw);
           if (!v.ok) throw fieldError(name, `Invalid value: ${v.error}.`);
           await setSetting(r.db, r.caller.username, name, v.value);
+          if (RACK_SETTINGS.has(name)) await pushConfigAfter(r.c.env, null, `a change of ${name}`);
           return new Response("OK", { headers: { "content-type": "text/plain; charset=utf-8" } });
         },
       },

@@ -1,4 +1,5 @@
 // /api/v1/machines: create, read, update, delete and the filtered, cursor-paged list.
+import { pushConfigAfter } from "../domain/racks/commands";
 import type { Hono } from "hono";
 import { z } from "zod";
 import { isStatus, NODE_STATUS, STATUS_NAME } from "../../shared/lifecycle";
@@ -263,6 +264,8 @@ export function machineRoutes(app: Hono<AppEnv>) {
     if (body.storage_layout !== undefined) await setStorageLayout(db, caller.username, m, body.storage_layout);
     const edited = Object.keys(body).filter((k) => k !== "storage_layout");
     if (edited.length) await updateMachine(db, caller.username, m, ch, `updated ${edited.join(", ")}`);
+    // A new hostname or domain renames the machine's DNS records and DHCP reservations.
+    if (ch.hostname !== undefined || ch.domain !== undefined) await pushConfigAfter(c.env, m.siteId, "a machine edit");
     return machineResponse(c, m.systemId);
   });
 
@@ -271,6 +274,7 @@ export function machineRoutes(app: Hono<AppEnv>) {
     const caller = c.get("caller");
     // The lifecycle table decides (a locked machine cannot be deleted).
     await deleteMachine(c.env.DB, caller.username, m);
+    await pushConfigAfter(c.env, m.siteId, "a machine deletion");
     return c.body(null, 204);
   });
 

@@ -1,9 +1,20 @@
 // Region-wide settings: /settings. Anyone signed in reads them (clients need the default
 // release; a proxy password only for admins); changing one takes admin on every site.
+import { pushConfigAfter } from "../domain/racks/commands";
 import type { Hono } from "hono";
 import { z } from "zod";
 import { can } from "../auth/roles";
-import { getSetting, isSettingName, listSettings, parseSetting, SETTINGS, type SettingName, setSetting, settingForReader } from "../domain/settings";
+import {
+  getSetting,
+  isSettingName,
+  RACK_SETTINGS,
+  listSettings,
+  parseSetting,
+  SETTINGS,
+  type SettingName,
+  setSetting,
+  settingForReader,
+} from "../domain/settings";
 import type { AppEnv, Ctx } from "../http/context";
 import { badRequest, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
@@ -39,6 +50,7 @@ export function settingRoutes(app: Hono<AppEnv>) {
     const v = parseSetting(name, b.value);
     if (!v.ok) throw badRequest(`${name}: ${v.error}`);
     await setSetting(c.env.DB, c.get("caller").username, name, v.value);
+    if (RACK_SETTINGS.has(name)) await pushConfigAfter(c.env, null, `a change of ${name}`);
     return c.json(await item(c, name));
   });
 }

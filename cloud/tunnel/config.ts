@@ -7,6 +7,7 @@ import { bootDiskOf } from "../domain/machines/storage";
 import { renderPlan } from "../domain/storage/render";
 import { DISK_COLS, type DiskRowFull, type StorageColumns, storageFrom, storageSetting } from "../domain/storage/repo";
 import { sha256Hex } from "../auth/crypto";
+import { dnsStatements, siteDns } from "../domain/dns/site";
 
 const INTENT_BY_STATUS = new Map<number, BootIntent["intent"]>([
   // An enlisted machine that boots again gathers its inventory again (MAAS does the same).
@@ -90,8 +91,10 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
     .bind(rackId)
     .first<{ site_id: number; site: string }>();
   if (!rack) return null;
-  const [subnets, ranges, nics, images, macReservations, deploying, deployingDisks] = await db.batch([
-    db.prepare("SELECT id, cidr, gateway_ip, dns_servers, managed FROM subnets WHERE site_id = ?1 OR rack_id = ?2 ORDER BY id").bind(rack.site_id, rackId),
+  const [subnets, ranges, nics, images, macReservations, deploying, deployingDisks, ...dnsRows] = await db.batch([
+    db
+      .prepare("SELECT id, cidr, gateway_ip, dns_servers, managed, site_id FROM subnets WHERE site_id = ?1 OR rack_id = ?2 ORDER BY id")
+      .bind(rack.site_id, rackId),
     db
       .prepare(
         "SELECT r.subnet_id, r.type, r.start_ip, r.end_ip FROM ip_ranges r JOIN subnets s ON s.id = r.subnet_id WHERE s.site_id = ?1 OR s.rack_id = ?2 ORDER BY r.id",
@@ -129,6 +132,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
           .join(", ")} FROM block_devices b JOIN machines m ON m.id = b.machine_id WHERE m.site_id = ?1 AND m.status = ${NODE_STATUS.DEPLOYING} ORDER BY b.id`,
       )
       .bind(rack.site_id),
+    ...dnsStatements(db, rack.site_id),
   ]);
   type Range = { subnet_id: number; type: "dynamic" | "reserved"; start_ip: string; end_ip: string };
   type Nic = {
@@ -188,9 +192,18 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
   };
   const rangeRows = (ranges!.results ?? []) as Range[];
   const nicRows = (nics!.results ?? []) as Nic[];
+  type SubnetRow = { id: number; cidr: string; gateway_ip: string | null; dns_servers: string; managed: number; site_id: number | null };
+  const subnetRows = (subnets!.results ?? []) as SubnetRow[];
+  // The site's own subnets only: every rack of the site (and the zone API) serves the same zones.
+  const dns = await siteDns(
+    db,
+    rack.site_id,
+    dnsRows,
+    subnetRows.filter((s) => s.site_id === rack.site_id).map((s) => ({ cidr: s.cidr, managed: !!s.managed })),
+  );
   const body: Omit<ConfigSnapshot, "version"> = {
     site: rack.site,
-    subnets: ((subnets!.results ?? []) as { id: number; cidr: string; gateway_ip: string | null; dns_servers: string; managed: number }[]).map((s) => ({
+    subnets: subnetRows.map((s) => ({
       id: s.id,
       cidr: s.cidr,
       gateway: s.gateway_ip,
@@ -228,7 +241,7 @@ export async function buildSnapshot(db: D1Database, rackId: string): Promise<Con
       format: i.format,
       size: i.size,
     })),
-    dns: { zones: [], upstream: [] },
+    dns,
   };
   return { version: (await sha256Hex(JSON.stringify(body))).slice(0, 32), ...body };
 }

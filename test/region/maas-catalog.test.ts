@@ -87,13 +87,19 @@ describe("tags (Terraform maas_tag)", () => {
 });
 
 describe("domains and boot resources (Juju's probes)", () => {
-  it("domains/ lists the fixed maas domain", async () => {
+  it("domains/ lists the seeded default domain maas", async () => {
     const r = await maas(viewer, "GET", "domains/");
-    expect(r.json).toEqual([
-      { id: 0, name: "maas", ttl: null, authoritative: true, is_default: true, resource_record_count: 0, resource_uri: "/MAAS/api/2.0/domains/0/" },
-    ]);
+    expect(r.json[0]).toEqual({
+      id: 0,
+      name: "maas",
+      ttl: null,
+      authoritative: true,
+      is_default: true,
+      resource_record_count: expect.any(Number),
+      resource_uri: "/MAAS/api/2.0/domains/0/",
+    });
     expect((await maas(viewer, "GET", "domains/0/")).json.name).toBe("maas");
-    expect((await maas(viewer, "GET", "domains/7/")).status).toBe(404);
+    expect((await maas(viewer, "GET", "domains/7777/")).status).toBe(404);
   });
 
   it("boot-resources/ from the boot images, with architecture Juju splits on '/'", async () => {

@@ -5,6 +5,8 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NODE_STATUS as S } from "../../shared/lifecycle";
+import { machineNetwork } from "../../cloud/domain/machines/network-config";
+import { networkConfigYaml } from "../../cloud/domain/machines/netplan";
 import { buildSnapshot } from "../../cloud/tunnel/config";
 import { call, deployableImage, makeMachine, makeUser, statusOf } from "./helpers";
 import { enrolRack } from "./tunnel-helpers";
@@ -182,7 +184,7 @@ describe("the network a deployment carries", () => {
   it("bad link requests: unknown mode, a subnet of another site, link_up over links without force", async () => {
     const { sid } = await twoNics(5);
     expect((await call(op, "POST", `/machines/${sid}/interfaces/eth0/links`, { mode: "bogus", subnet_id: pxe })).status).toBe(400);
-    const other = await call(admin, "POST", "/subnets", { cidr: "10.163.0.0/24", site: "default" });
+    const other = await call(admin, "POST", "/subnets", { cidr: "10.173.0.0/24", site: "default" });
     const foreign = await call(op, "POST", `/machines/${sid}/interfaces/eth0/links`, { mode: "dhcp", subnet_id: other.json.id });
     expect(foreign.status, foreign.text).toBe(400);
     expect(foreign.json.error.message).toMatch(/another site/);
@@ -191,5 +193,27 @@ describe("the network a deployment carries", () => {
     const up = await post(`/machines/${sid}/interfaces/eth0/links`, { mode: "link_up", force: true });
     expect(up.items).toEqual([{ id: expect.any(Number), mode: "link_up", subnet_id: null, ip: null, default_gateway: false }]);
     expect((await call(op, "POST", `/machines/${sid}/interfaces/nope/links`, { mode: "dhcp", subnet_id: pxe })).status).toBe(404);
+  });
+});
+
+describe("the resolvers a deployed machine gets", () => {
+  it("a subnet with no DNS servers of its own gives the rack's address there, its own servers otherwise; the search domain is the machine's", async () => {
+    const own = await call(admin, "POST", "/subnets", { site: "nc-site", cidr: "10.183.0.0/24", vlan_id: untagged });
+    expect(own.status, own.text).toBe(201);
+    await env.DB.prepare("UPDATE racks SET interfaces = ? WHERE id = ?")
+      .bind(JSON.stringify([{ name: "eth0", mac: "52:54:00:16:ff:01", addresses: ["10.183.0.254/24", "192.0.2.9/24"] }]), rackId)
+      .run();
+    const { sid } = await twoNics(40);
+    await post(`/machines/${sid}/interfaces/eth1/links`, { mode: "static", subnet_id: own.json.id, ip_address: "10.183.0.5" });
+    await post(`/machines/${sid}/interfaces/eth0/links`, { mode: "static", subnet_id: pxe, ip_address: "10.161.0.77" });
+    const id = (await env.DB.prepare("SELECT id FROM machines WHERE system_id = ?").bind(sid).first<{ id: number }>())!.id;
+    const yaml = networkConfigYaml(await machineNetwork(env.DB, id));
+    const eth1 = yaml.slice(yaml.indexOf("    eth1:"));
+    expect(eth1).toContain(["      nameservers:", "        addresses:", '          - "10.183.0.254"', "        search:", "          - maas"].join("\n"));
+    expect(yaml).not.toContain("192.0.2.9");
+    const eth0 = yaml.slice(yaml.indexOf("    eth0:"), yaml.indexOf("    eth1:"));
+    expect(eth0).toContain('          - "10.161.0.1"');
+    expect(eth0).not.toContain("10.183.0.254");
+    await env.DB.prepare("UPDATE racks SET interfaces = '[]' WHERE id = ?").bind(rackId).run();
   });
 });

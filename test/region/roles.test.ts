@@ -400,6 +400,19 @@ const subnet = async (site: string, n: number) => {
   return r!.id;
 };
 let subnetSeq = 0;
+const dnsDomain = async (name: string) => {
+  await env.DB.prepare("INSERT INTO domains (name) VALUES (?) ON CONFLICT DO NOTHING").bind(name).run();
+  return { name };
+};
+const dnsResource = async (name: string) => {
+  const r = await env.DB.prepare("INSERT INTO dns_resources (name, domain_id) VALUES (?, 0) RETURNING id").bind(name).first<{ id: number }>();
+  return { id: r!.id };
+};
+const dnsRecord = async (name: string) => {
+  const { id } = await dnsResource(name);
+  const r = await env.DB.prepare("INSERT INTO dns_records (resource_id, rrtype, rrdata) VALUES (?, 'TXT', 'x') RETURNING id").bind(id).first<{ id: number }>();
+  return { id: r!.id };
+};
 const userWithKey = async (name: string) => {
   const key = await makeUser(name, [["viewer", "north"]]);
   const keyId = key.split("_")[1]!;
@@ -518,6 +531,82 @@ const matrix: Global[] = [
     req: (_w, o) => ["DELETE", `/tags/${o.name}`],
     expect: ADMIN_ONLY(204),
   },
+  // DNS: everyone reads domains and operators' data; changing them needs network.manage everywhere.
+  { name: "list domains", route: "GET /domains", req: () => ["GET", "/domains"], expect: ALL(200) },
+  { name: "read domain", route: "GET /domains/{key}", req: () => ["GET", "/domains/maas"], expect: ALL(200) },
+  { name: "create domain", route: "POST /domains", req: (w) => ["POST", "/domains", { name: `new-${w}.test` }], expect: ADMIN_ONLY(201) },
+  {
+    name: "update domain",
+    route: "PATCH /domains/{key}",
+    prep: (w) => dnsDomain(`pd-${w}.test`),
+    req: (_w, o) => ["PATCH", `/domains/${o.name}`, { ttl: 60 }],
+    expect: ADMIN_ONLY(200),
+  },
+  {
+    name: "delete domain",
+    route: "DELETE /domains/{key}",
+    prep: (w) => dnsDomain(`dd-${w}.test`),
+    req: (_w, o) => ["DELETE", `/domains/${o.name}`],
+    expect: ADMIN_ONLY(204),
+  },
+  { name: "list DNS resources", route: "GET /dns/resources", req: () => ["GET", "/dns/resources"], expect: ALL(200) },
+  {
+    name: "read DNS resource",
+    route: "GET /dns/resources/{id}",
+    prep: (w) => dnsResource(`rr-${w}`),
+    req: (_w, o) => ["GET", `/dns/resources/${o.id}`],
+    expect: ALL(200),
+  },
+  {
+    name: "create DNS resource",
+    route: "POST /dns/resources",
+    req: (w) => ["POST", "/dns/resources", { name: `cr-${w}`, addresses: [`10.55.0.${WHO.indexOf(w) + 1}`] }],
+    expect: ADMIN_ONLY(201),
+  },
+  {
+    name: "update DNS resource",
+    route: "PATCH /dns/resources/{id}",
+    prep: (w) => dnsResource(`ur-${w}`),
+    req: (_w, o) => ["PATCH", `/dns/resources/${o.id}`, { address_ttl: 90 }],
+    expect: ADMIN_ONLY(200),
+  },
+  {
+    name: "delete DNS resource",
+    route: "DELETE /dns/resources/{id}",
+    prep: (w) => dnsResource(`xr-${w}`),
+    req: (_w, o) => ["DELETE", `/dns/resources/${o.id}`],
+    expect: ADMIN_ONLY(204),
+  },
+  { name: "list DNS records", route: "GET /dns/records", req: () => ["GET", "/dns/records"], expect: ALL(200) },
+  {
+    name: "read DNS record",
+    route: "GET /dns/records/{id}",
+    prep: (w) => dnsRecord(`rd-${w}`),
+    req: (_w, o) => ["GET", `/dns/records/${o.id}`],
+    expect: ALL(200),
+  },
+  {
+    name: "create DNS record",
+    route: "POST /dns/records",
+    req: (w) => ["POST", "/dns/records", { name: `cd-${w}`, type: "TXT", data: "hello" }],
+    expect: ADMIN_ONLY(201),
+  },
+  {
+    name: "update DNS record",
+    route: "PATCH /dns/records/{id}",
+    prep: (w) => dnsRecord(`ud-${w}`),
+    req: (_w, o) => ["PATCH", `/dns/records/${o.id}`, { data: "changed" }],
+    expect: ADMIN_ONLY(200),
+  },
+  {
+    name: "delete DNS record",
+    route: "DELETE /dns/records/{id}",
+    prep: (w) => dnsRecord(`xd-${w}`),
+    req: (_w, o) => ["DELETE", `/dns/records/${o.id}`],
+    expect: ADMIN_ONLY(204),
+  },
+  { name: "list a site's zones", route: "GET /dns/zones", req: () => ["GET", "/dns/zones?site=north"], expect: READ(200) },
+  { name: "export a zone", route: "GET /dns/zones/{name}/zonefile", req: () => ["GET", "/dns/zones/maas/zonefile?site=north"], expect: READ(200) },
   // Networks: admin; subnets and their ranges belong to a site.
   { name: "list VLANs", route: "GET /vlans", req: () => ["GET", "/vlans"], expect: ALL(200) },
   { name: "create VLAN", route: "POST /vlans", req: (w) => ["POST", "/vlans", { vid: 100 + WHO.indexOf(w) }], expect: ADMIN_ONLY(201) },

@@ -61,6 +61,10 @@ it("no role sees a secret in the response of any GET route of the OpenAPI docume
   expect(comment.status).toBe(201);
   const ssl = await call(keys.admin!, "POST", "/users/admin/ssl-keys", { key: TEST_CERT });
   expect(ssl.status, ssl.text).toBe(201);
+  const dnsRes = await call(keys.admin!, "POST", "/dns/resources", { name: "secrets-res", addresses: ["10.77.0.9"] });
+  expect(dnsRes.status, dnsRes.text).toBe(201);
+  const dnsRec = await call(keys.admin!, "POST", "/dns/records", { name: "secrets-rec", type: "TXT", data: "x" });
+  expect(dnsRec.status, dnsRec.text).toBe(201);
 
   const values = (path: string): Record<string, string> => ({
     id: path.startsWith("/subnets")
@@ -69,10 +73,14 @@ it("no role sees a secret in the response of any GET route of the OpenAPI docume
         ? String(image!.id)
         : path.includes("/ssl-keys/")
           ? String(ssl.json.id)
-          : id,
+          : path.startsWith("/dns/resources")
+            ? String(dnsRes.json.id)
+            : path.startsWith("/dns/records")
+              ? String(dnsRec.json.id)
+              : id,
     // Sites, zones, pools and fabrics by id (1 is each one's default row); spaces have one made here.
-    key: path.startsWith("/spaces") ? String(space!.id) : "1",
-    name: path.startsWith("/settings") ? "http_proxy" : "secret-tag",
+    key: path.startsWith("/spaces") ? String(space!.id) : path.startsWith("/domains") ? "maas" : "1",
+    name: path.startsWith("/settings") ? "http_proxy" : path.startsWith("/dns/zones") ? "maas" : "secret-tag",
     username: "admin",
     rackId,
     commandId: command.json.command_id,

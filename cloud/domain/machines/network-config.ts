@@ -3,6 +3,7 @@
 // YAML is kept on the machine row (deploy_network) and travels in the rack's snapshot to the
 // installer, which writes it for the deployed system's stock cloud-init to apply.
 import { ApiError } from "../../http/errors";
+import { formatIp, parseNet, rackAddresses } from "../addresses";
 import { linksOf } from "./interfaces";
 import { machineInterfaces } from "./interface-kinds";
 import { type BondMode, type MachineNetwork, type NetInterface, type NetLink, NetworkConfigError, type NetSubnet, networkConfigYaml } from "./netplan";
@@ -42,15 +43,35 @@ export async function machineNetwork(db: D1Database, machineId: number): Promise
   ]);
   const subnetIds = [...new Set(links.flatMap((l) => (l.subnet_id === null ? [] : [l.subnet_id])))];
   const vlanIds = [...new Set(views.flatMap((v) => (v.type === "vlan" && v.vlan_id !== null ? [v.vlan_id] : [])))];
-  const [subnets, vlans] = await db.batch([
+  const [subnets, vlans, racks] = await db.batch([
     db.prepare("SELECT id, cidr, gateway_ip, dns_servers FROM subnets WHERE id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(subnetIds)),
     db.prepare("SELECT id, vid FROM vlans WHERE id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(vlanIds)),
+    db
+      .prepare(
+        `SELECT s.id AS subnet_id, r.interfaces FROM subnets s JOIN racks r ON (r.site_id = s.site_id OR r.id = s.rack_id) AND r.revoked_at IS NULL
+         WHERE s.id IN (SELECT value FROM json_each(?)) ORDER BY r.id`,
+      )
+      .bind(JSON.stringify(subnetIds)),
   ]);
   const subnetById = new Map(((subnets!.results ?? []) as SubnetRow[]).map((s) => [s.id, s]));
+  const rackRows = (racks!.results ?? []) as { subnet_id: number; interfaces: string }[];
+  /** The serving racks' own addresses on a subnet: they answer DNS there (appliance/dns/). */
+  const rackResolvers = (s: SubnetRow): string[] => {
+    const net = parseNet(s.cidr);
+    if (!net) return [];
+    const ips = rackRows
+      .filter((r) => r.subnet_id === s.id)
+      .flatMap((r) => rackAddresses(r.interfaces))
+      .filter((a) => a.family === net.family && a.n >= net.first && a.n <= net.last)
+      .map(formatIp);
+    return [...new Set(ips)];
+  };
   const vidById = new Map(((vlans!.results ?? []) as { id: number; vid: number }[]).map((v) => [v.id, v.vid]));
   const netSubnet = (id: number): NetSubnet => {
     const s = subnetById.get(id)!;
-    return { cidr: s.cidr, gateway: s.gateway_ip, dnsServers: strings(s.dns_servers), searchDomains: [] };
+    // A subnet that names no resolvers of its own gets the rack's, as MAAS gives its rack controllers.
+    const own = strings(s.dns_servers);
+    return { cidr: s.cidr, gateway: s.gateway_ip, dnsServers: own.length ? own : rackResolvers(s), searchDomains: [] };
   };
 
   const byName = new Map(views.map((v) => [v.name, v]));
