@@ -187,6 +187,34 @@ static napi_value recv_batch(napi_env env, napi_callback_info info) {
   return int_result(env, n);
 }
 
+// Datagram i goes to the sender recorded in an address slot (as recvBatch wrote it).
+static void to_sender(struct mmsghdr *m, struct iovec *iov, const char *slot) {
+  const struct sockaddr *sa = (const struct sockaddr *)slot;
+  m->msg_hdr.msg_iov = iov;
+  m->msg_hdr.msg_iovlen = 1;
+  m->msg_hdr.msg_name = (void *)sa;
+  m->msg_hdr.msg_namelen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+// sendmmsg until every datagram is sent or refused: a refused one is skipped so the rest still
+// go. Returns how many were sent, else -errno of the first refusal when none could be.
+static int send_all(int fd, struct mmsghdr *msgs, int n) {
+  int done = 0, sent = 0, firstErr = 0;
+  while (done < n) {
+    int r = sendmmsg(fd, msgs + done, (unsigned)(n - done), 0);
+    if (r > 0) {
+      done += r;
+      sent += r;
+    } else if (r < 0 && errno == EINTR) {
+      continue;
+    } else {
+      if (!firstErr) firstErr = r < 0 ? errno : EIO;
+      done++;
+    }
+  }
+  return sent > 0 || n == 0 ? sent : -firstErr;
+}
+
 // sendBatch(fd, bufs, addrs, idx, n) -> datagrams sent, else -errno when none could be. bufs[i]
 // goes to the address in slot idx[i] of addrs. A datagram the kernel refuses (an unreachable
 // or forbidden peer) is skipped rather than holding back the others, as dgram's per-send
@@ -221,28 +249,11 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
       napi_throw_type_error(env, NULL, "sendBatch: bufs[i] is not a Buffer or idx[i] is outside addrs");
       return NULL;
     }
-    const struct sockaddr *sa = (const struct sockaddr *)((char *)addrs + (size_t)idx[i] * ADDR_SLOT);
     iov[i].iov_base = data;
     iov[i].iov_len = len;
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = (void *)sa;
-    msgs[i].msg_hdr.msg_namelen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    to_sender(&msgs[i], &iov[i], (const char *)addrs + (size_t)idx[i] * ADDR_SLOT);
   }
-  int done = 0, sent = 0, firstErr = 0;
-  while (done < n) {
-    int r = sendmmsg(fd, msgs + done, (unsigned)(n - done), 0);
-    if (r > 0) {
-      done += r;
-      sent += r;
-    } else if (r < 0 && errno == EINTR) {
-      continue;
-    } else {
-      if (!firstErr) firstErr = r < 0 ? errno : EIO;
-      done++;
-    }
-  }
-  return int_result(env, sent > 0 || n == 0 ? sent : -firstErr);
+  return int_result(env, send_all(fd, msgs, n));
 }
 
 // sendSlab(fd, slab, slot, lens, addrs, idx, n) -> datagrams sent, else -errno when none could be.
@@ -277,28 +288,11 @@ static napi_value send_slab(napi_env env, napi_callback_info info) {
       napi_throw_type_error(env, NULL, "sendSlab: lens[i] is outside its slot or idx[i] is outside addrs");
       return NULL;
     }
-    const struct sockaddr *sa = (const struct sockaddr *)((char *)addrs + (size_t)idx[i] * ADDR_SLOT);
     iov[i].iov_base = (char *)slab + (size_t)i * (size_t)slot;
     iov[i].iov_len = (size_t)lens[i];
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = (void *)sa;
-    msgs[i].msg_hdr.msg_namelen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    to_sender(&msgs[i], &iov[i], (const char *)addrs + (size_t)idx[i] * ADDR_SLOT);
   }
-  int done = 0, sent = 0, firstErr = 0;
-  while (done < n) {
-    int r = sendmmsg(fd, msgs + done, (unsigned)(n - done), 0);
-    if (r > 0) {
-      done += r;
-      sent += r;
-    } else if (r < 0 && errno == EINTR) {
-      continue;
-    } else {
-      if (!firstErr) firstErr = r < 0 ? errno : EIO;
-      done++;
-    }
-  }
-  return int_result(env, sent > 0 || n == 0 ? sent : -firstErr);
+  return int_result(env, send_all(fd, msgs, n));
 }
 
 // addrString(addrs, slot) -> the sender in that slot as dgram's rinfo.address would spell it.
