@@ -443,7 +443,7 @@ export async function run(): Promise<BenchRow[]> {
       `1-minute load average at the start ${load} on ${cpus().length} cores; lost queries over all rounds (the ones still in flight when -l ends): ${lostNote}; ` +
       `median busy server core/dnsperf core/dnsperf process: ${busy}; mean reply size and NXDOMAIN share: ${replies}` +
       (haveOurs
-        ? `; ours: appliance/dns at ${oursRevision()}, one Node process (tsx), UDP through node:dgram`
+        ? `; ours: appliance/dns at ${oursRevision()}, one Node process (tsx), UDP read and answered in batches (recvmmsg/sendmmsg through appliance/native/udp_gso.c) by one worker thread`
         : "; ours NOT measured (appliance/dns/server.ts absent), figures are the references'");
     return [
       row({ metric: "dns.qps", unit: "1/s", better: "higher", ours: qps("ours"), reference: { name: bind9.name, value: qps("bind9") }, target: 1.0, note }),
@@ -456,12 +456,12 @@ export async function run(): Promise<BenchRow[]> {
         ours: qps("ours"),
         reference: { name: echo.name, value: qps("echo") },
         note:
-          "What limits ours: the echo server (bench/dns-echo.ts) pays only what every single-process Node UDP server pays per query (one recvmsg " +
-          `and one sendto through libuv, a JS callback, no DNS work): ${cpu("echo")} CPU s per 100k queries, already more than bind9's whole ` +
-          `${cpu("bind9")} s; ours adds its handler on top (${cpu("ours")} s). Reaching bind9 needs fewer syscalls per query (recvmmsg/sendmmsg ` +
-          "through a native helper like appliance/native/udp-gso) or more cores (SO_REUSEPORT workers) as well as a cheaper handler. On this host " +
-          "both cores run full in every run (the kernel's loopback delivery lands on both) and other work on the shared machine moves single " +
-          "rounds by a third or more: read the medians, the ratios and the CPU per query, which moves least",
+          "The floor a plain Node UDP server pays: the echo server (bench/dns-echo.ts) does no DNS work, one recvmsg and one sendto " +
+          `through node:dgram per query: ${cpu("echo")} CPU s per 100k queries, more than bind9's whole ${cpu("bind9")} s. Ours answers in ` +
+          `${cpu("ours")} s because it leaves dgram: one worker thread reads a batch with recvmmsg, answers cache hits straight into one ` +
+          "send buffer and sends the batch with sendmmsg. What limits the figures: when the dnsperf core is busier than the server's (see " +
+          "the busy cores in dns.qps), dnsperf sets the pace and q/s only says each server keeps up with it; the CPU per query is the " +
+          "server's own cost. Other work on the shared machine moves single rounds by a third or more: read the medians and ratios",
       }),
       row({
         metric: "dns.latency_ms",
