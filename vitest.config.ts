@@ -1,5 +1,5 @@
 // Region tests: they run inside workerd with the real Worker, real D1 and the real migrations.
-import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { mkdirSync } from "node:fs";
 import { defineConfig } from "vitest/config";
 
@@ -14,6 +14,10 @@ export default defineConfig(async () => {
         main: "./cloud/index.ts",
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
+          // vitest 5's runner probes node:inspector (inside a try); without the module the
+          // plugin prints a warning per test file. workerd's inspector module is a stub that
+          // needs these flags; the region itself never imports it.
+          compatibilityFlags: ["experimental", "enable_nodejs_inspector_module"],
           bindings: {
             TEST_MIGRATIONS: migrations,
             // Test-only key material: 32 bytes base64, never used outside tests.

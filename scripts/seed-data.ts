@@ -2,8 +2,9 @@
 // interfaces, disks, tags, zones and pools, spread over statuses, written through the real
 // D1 binding of a *local* region (wrangler's platform proxy on a persisted directory).
 import type { D1Database, R2Bucket } from "@cloudflare/workers-types";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { getPlatformProxy } from "wrangler";
+import { getPlatformProxy, unstable_readConfig } from "wrangler";
 import { encryptJson } from "../cloud/auth/secrets";
 import { NODE_STATUS as S } from "../shared/lifecycle";
 import { builtImages, seedImages } from "./seed-images";
@@ -60,8 +61,23 @@ const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 export async function seed(o: SeedOptions): Promise<{ machines: number; sites: number }> {
   const log = o.log ?? (() => {});
+  // The proxy runs no Worker code, so wrangler.toml's Durable Object binding would only earn a
+  // warning that RackTunnel is not exported: hand it the storage bindings alone, same ids, so it
+  // opens the very D1 and R2 files the region uses.
+  const full = unstable_readConfig({ config: "wrangler.toml" });
+  mkdirSync(o.stateDir, { recursive: true });
+  const configPath = join(o.stateDir, "seed.wrangler.json");
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      name: full.name,
+      compatibility_date: full.compatibility_date,
+      d1_databases: full.d1_databases,
+      r2_buckets: full.r2_buckets,
+    }),
+  );
   const proxy = await getPlatformProxy<{ DB: D1Database; IMAGES: R2Bucket }>({
-    configPath: "wrangler.toml",
+    configPath,
     persist: { path: join(o.stateDir, "wrangler", "v3") },
   });
   try {

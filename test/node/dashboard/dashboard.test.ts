@@ -114,7 +114,7 @@ describe("dashboard", () => {
     await page.locator('[data-testid="actions"]').getByRole("button", { name: "Mark broken" }).click();
     const dialog = page.getByRole("dialog");
     await dialog.waitFor(WAIT);
-    expect(await dialog.innerText()).toContain("taken out of service");
+    expect(await dialog.textContent()).toContain("taken out of service");
     await dialog.getByRole("button", { name: "Mark broken" }).click();
     await page.locator('[data-testid="status"]', { hasText: "Broken" }).waitFor(WAIT);
     expect((await region.api("GET", `/machines/${ready.system_id}`)).json.status_name).toBe("Broken");
@@ -166,7 +166,7 @@ describe("dashboard", () => {
     await hp.getByRole("heading", { name: "Fleet overview" }).waitFor(WAIT);
     await hp.locator('[data-testid="sites"] tbody tr').first().waitFor(WAIT);
     expect(await hp.locator('[data-testid="sites"] tbody tr').allInnerTexts()).toHaveLength(1);
-    expect(await hp.locator('[data-testid="sites"] tbody tr').first().innerText()).toContain("site-0005");
+    expect(await hp.locator('[data-testid="sites"] tbody tr').first().textContent()).toContain("site-0005");
     expect(await hp.getByRole("link", { name: "Users & roles" }).count()).toBe(0);
 
     await hp.getByRole("link", { name: "Machines", exact: true }).click();
