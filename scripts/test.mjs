@@ -2,7 +2,7 @@
 // `npm test`: make sure the real peers the tests use are installed, then run both suites
 // (region in workerd, node-side in Node) and close on one plain "N passed, N failed" line.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, readFileSync } from "node:fs";
+import { existsSync, globSync, mkdtempSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { quietWranglerEnv } from "./wrangler-env.mjs";
@@ -27,21 +27,53 @@ if (only !== "region" && process.getuid?.() === 0) {
   const bg = spawn("bash", ["-c", "bash images/build.sh && bash images/build.sh os debian/bookworm"], { stdio: ["ignore", log, log] });
   bg.on("exit", (code) => console.log(`\n(images built in the background: exit ${code}; log ${join(out, "images-build.log")})`));
 }
-const suites = [
-  { name: "region", config: "vitest.config.ts" },
-  { name: "node", config: "vitest.node.config.ts" },
+// Three runs, so that nothing waits on the image build and both cores stay busy:
+//   1. the region suite (workerd) beside the node files that need no built image, while the
+//      images build; the region's output goes to a file and is printed when it ends;
+//   2. then the node files that boot the built images (they run one at a time: each keeps
+//      both cores busy with QEMU).
+// Node files never share a run with each other (fileParallelism off: rigs bind fixed ports).
+const IMAGE_FILES = [
+  "test/node/e2e/lifecycle.test.ts",
+  "test/node/images/installer.test.ts",
+  "test/node/images/boot-environment.test.ts",
+  "test/node/images/os-image.test.ts",
 ];
+for (const f of IMAGE_FILES) if (!existsSync(f)) throw new Error(`scripts/test.mjs lists ${f}, which does not exist`);
+const nodeFiles = globSync("test/node/**/*.test.ts").sort();
+const runs = [
+  { name: "region", suite: "region", config: "vitest.config.ts", files: [], quiet: only !== "region" },
+  { name: "node", suite: "node", config: "vitest.node.config.ts", files: nodeFiles.filter((f) => !IMAGE_FILES.includes(f)) },
+  { name: "node-images", suite: "node", config: "vitest.node.config.ts", files: IMAGE_FILES },
+].filter((r) => !only || only === r.suite);
+
+/** One vitest run; resolves to its exit code and the path of its JSON report. */
+function vitest(r) {
+  const report = join(out, `${r.name}.json`);
+  const log = r.quiet ? join(out, `${r.name}.log`) : null;
+  const fd = log ? openSync(log, "w") : null;
+  const args = ["run", "--config", r.config, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...r.files];
+  const child = spawn("node_modules/.bin/vitest", args, {
+    stdio: fd === null ? "inherit" : ["ignore", fd, fd],
+    env: { ...process.env, ...quietWranglerEnv, ...(fd === null ? {} : { FORCE_COLOR: "1" }) },
+  });
+  return new Promise((done) =>
+    child.on("exit", (code) => {
+      if (log) process.stdout.write(`\n===== ${r.name} suite (ran beside the node suite; log ${log}) =====\n${readFileSync(log, "utf8")}`);
+      done({ code, report });
+    }),
+  );
+}
+
+const first = runs.filter((r) => r.name !== "node-images").map(vitest);
+const results = await Promise.all(first);
+for (const r of runs.filter((r) => r.name === "node-images")) results.push(await vitest(r));
+
 let passed = 0;
 let failed = 0;
 let status = 0;
-for (const suite of suites) {
-  if (only && only !== suite.name) continue;
-  const report = join(out, `${suite.name}.json`);
-  const run = spawnSync("node_modules/.bin/vitest", ["run", "--config", suite.config, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`], {
-    stdio: "inherit",
-    env: { ...process.env, ...quietWranglerEnv },
-  });
-  if (run.status !== 0) status = 1;
+for (const { code, report } of results) {
+  if (code !== 0) status = 1;
   if (existsSync(report)) {
     const r = JSON.parse(readFileSync(report, "utf8"));
     passed += r.numPassedTests;
