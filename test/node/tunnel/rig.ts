@@ -145,7 +145,8 @@ export class CutProxy {
 
   constructor(private readonly target: number) {}
 
-  async start(): Promise<void> {
+  /** `host`: where the appliance reaches it; an appliance in a namespace dials the host end of its veth. */
+  async start(host = "127.0.0.1"): Promise<void> {
     this.server = createTcpServer((c) => {
       const u = tcpConnect(this.target, "127.0.0.1");
       this.sockets.add(c).add(u);
@@ -159,7 +160,7 @@ export class CutProxy {
       c.on("error", end).on("close", end);
       u.on("error", end).on("close", end);
     });
-    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
+    await new Promise<void>((r) => this.server.listen(0, host, r));
     this.port = (this.server.address() as { port: number }).port;
   }
 
