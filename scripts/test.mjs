@@ -27,11 +27,9 @@ if (only !== "region" && process.getuid?.() === 0) {
   const bg = spawn("bash", ["-c", "bash images/build.sh && bash images/build.sh os debian/bookworm"], { stdio: ["ignore", log, log] });
   bg.on("exit", (code) => console.log(`\n(images built in the background: exit ${code}; log ${join(out, "images-build.log")})`));
 }
-// Three runs, so that nothing waits on the image build and both cores stay busy:
-//   1. the region suite (workerd) beside the node files that need no built image, while the
-//      images build; the region's output goes to a file and is printed when it ends;
-//   2. then the node files that boot the built images (they run one at a time: each keeps
-//      both cores busy with QEMU).
+// Three runs, one after the other (each keeps both cores busy; side by side they only took
+// turns): the region suite (workerd), then the node files that need no built image, while the
+// images finish building, then the node files that boot the built images.
 // Node files never share a run with each other (fileParallelism off: rigs bind fixed ports).
 const IMAGE_FILES = [
   "test/node/e2e/lifecycle.test.ts",
@@ -42,7 +40,7 @@ const IMAGE_FILES = [
 for (const f of IMAGE_FILES) if (!existsSync(f)) throw new Error(`scripts/test.mjs lists ${f}, which does not exist`);
 const nodeFiles = globSync("test/node/**/*.test.ts").sort();
 const runs = [
-  { name: "region", suite: "region", config: "vitest.config.ts", files: [], quiet: only !== "region" },
+  { name: "region", suite: "region", config: "vitest.config.ts", files: [] },
   { name: "node", suite: "node", config: "vitest.node.config.ts", files: nodeFiles.filter((f) => !IMAGE_FILES.includes(f)) },
   { name: "node-images", suite: "node", config: "vitest.node.config.ts", files: IMAGE_FILES },
 ].filter((r) => !only || only === r.suite);
@@ -50,24 +48,13 @@ const runs = [
 /** One vitest run; resolves to its exit code and the path of its JSON report. */
 function vitest(r) {
   const report = join(out, `${r.name}.json`);
-  const log = r.quiet ? join(out, `${r.name}.log`) : null;
-  const fd = log ? openSync(log, "w") : null;
   const args = ["run", "--config", r.config, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...r.files];
-  const child = spawn("node_modules/.bin/vitest", args, {
-    stdio: fd === null ? "inherit" : ["ignore", fd, fd],
-    env: { ...process.env, ...quietWranglerEnv, ...(fd === null ? {} : { FORCE_COLOR: "1" }) },
-  });
-  return new Promise((done) =>
-    child.on("exit", (code) => {
-      if (log) process.stdout.write(`\n===== ${r.name} suite (ran beside the node suite; log ${log}) =====\n${readFileSync(log, "utf8")}`);
-      done({ code, report });
-    }),
-  );
+  const child = spawn("node_modules/.bin/vitest", args, { stdio: "inherit", env: { ...process.env, ...quietWranglerEnv } });
+  return new Promise((done) => child.on("exit", (code) => done({ code, report })));
 }
 
-const first = runs.filter((r) => r.name !== "node-images").map(vitest);
-const results = await Promise.all(first);
-for (const r of runs.filter((r) => r.name === "node-images")) results.push(await vitest(r));
+const results = [];
+for (const r of runs) results.push(await vitest(r));
 
 let passed = 0;
 let failed = 0;
