@@ -79,12 +79,20 @@ function readBefore(dir: string, name: string): Map<string, BenchRow> {
   return new Map((JSON.parse(readFileSync(f, "utf8")) as BenchRow[]).map((r) => [r.metric, r]));
 }
 
-/** How far ours moved from the figure before, signed so that + is better. */
-function change(now: BenchRow, before: BenchRow | undefined): string {
-  if (!before || before.unit !== now.unit || !(before.ours > 0) || !(now.ours > 0)) return "-";
-  const gain = now.better === "higher" ? now.ours / before.ours : before.ours / now.ours;
+/** Signed so that + is better: how far a value moved, as a percentage. */
+function moved(gain: number): string {
   const pct = Math.round((gain - 1) * 1000) / 10;
   return `${pct >= 0 ? "+" : ""}${pct}%`;
+}
+
+/**
+ * How far ours moved since the figure before, and how far the ratio did: when the peer moved as
+ * much (another day's machine), the ratio is the figure that says whether ours changed.
+ */
+function change(now: BenchRow, before: BenchRow | undefined): string {
+  if (!before || before.unit !== now.unit || !(before.ours > 0) || !(now.ours > 0)) return "-";
+  const ours = `ours ${moved(now.better === "higher" ? now.ours / before.ours : before.ours / now.ours)}`;
+  return now.ratio != null && before.ratio != null && before.ratio > 0 ? `${ours}, ratio ${moved(now.ratio / before.ratio)}` : ours;
 }
 
 export function writeBenchmarksDoc(): void {
@@ -101,7 +109,7 @@ export function writeBenchmarksDoc(): void {
     "Ratio is ours/reference for higher-is-better and reference/ours for lower-is-better: above 1 is better than the peer.",
     "These machines are noisy (2 cores, shared): read medians and ratios, not single absolute times.",
     `Column "${BEFORE.label}" is ours and the ratio from bench/results/${BEFORE.dir}/, the last run before the`,
-    "toolchain moved to Node 24; change is how far ours moved since, + meaning better.",
+    "toolchain moved to Node 24; change is how far ours and the ratio moved since, + meaning better.",
     "",
   ];
   for (const f of files) {
