@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigSnapshot } from "../../../shared/tunnel/config";
 import { dhcpSnapshot, httpIntent, parseMetadata } from "../../../appliance/services";
 import { watchOutput } from "../rig/dhcp-rig";
-import { createNetns, ip, type Netns, requireRoot, stop, uniqueName } from "../rig/netns";
+import { createNetns, hostUplink, ip, type Netns, requireRoot, stop, vethPair } from "../rig/netns";
 import { api, cli, type Region, region, stopRegion, until } from "../tunnel/rig";
 
 const root = join(import.meta.dirname, "..", "..", "..");
@@ -42,25 +42,11 @@ beforeAll(async () => {
   r = await region();
   appNs = createNetns("pab");
   clientNs = createNetns("pac");
-  // Site link: appliance ↔ client.
-  const srv = uniqueName("bs");
-  clientIf = uniqueName("bc");
-  ip("link", "add", srv, "type", "veth", "peer", "name", clientIf);
-  ip("link", "set", srv, "netns", appNs.name);
-  ip("link", "set", clientIf, "netns", clientNs.name);
-  ip("-n", appNs.name, "addr", "add", `${NET}.1/24`, "dev", srv);
-  ip("-n", appNs.name, "link", "set", srv, "up");
-  ip("-n", clientNs.name, "link", "set", clientIf, "address", MAC);
-  ip("-n", clientNs.name, "link", "set", clientIf, "up");
-  // Uplink: host ↔ appliance, for the tunnel only.
-  hostIf = uniqueName("bh");
-  const upIf = uniqueName("bu");
-  ip("link", "add", hostIf, "type", "veth", "peer", "name", upIf);
-  ip("link", "set", upIf, "netns", appNs.name);
-  ip("addr", "add", `${LINK}.1/30`, "dev", hostIf);
-  ip("link", "set", hostIf, "up");
-  ip("-n", appNs.name, "addr", "add", `${LINK}.2/30`, "dev", upIf);
-  ip("-n", appNs.name, "link", "set", upIf, "up");
+  // Site link: appliance ↔ client; uplink: host ↔ appliance, for the tunnel only.
+  const site = vethPair(appNs, clientNs, `${NET}.1/24`, undefined, MAC);
+  const srv = site.serverIf;
+  clientIf = site.clientIf;
+  hostIf = hostUplink(appNs, LINK);
   // The region listens on loopback only: relay the veth address to it.
   relay = createTcpServer((c) => {
     const u = tcpConnect(r.port, "127.0.0.1");

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { BMC_EMU, lanConf } from "../bmc/ipmi-sim";
 import { buildImages } from "../images/rig";
 import { watchOutput } from "../rig/dhcp-rig";
-import { createNetns, ip, type Netns, requireRoot, stop, uniqueName } from "../rig/netns";
+import { createNetns, hostUplink, ip, type Netns, requireRoot, stop } from "../rig/netns";
 import { api, cli, type Region, until } from "../tunnel/rig";
 
 const root = join(import.meta.dirname, "..", "..", "..");
@@ -283,7 +283,7 @@ export async function startLab(o: LabOptions): Promise<Lab> {
   const VLAN = { vid: 100, net: `10.${octet}.29` };
   const dir = mkdtempSync(join(tmpdir(), "plinth-lab-"));
   const ns = createNetns("lab");
-  const hostIf = uniqueName("lh");
+  let hostIf = "";
   const started: ChildProcess[] = [];
   const vms: LabVm[] = [];
   const relayed = new Set<Socket>();
@@ -334,13 +334,7 @@ export async function startLab(o: LabOptions): Promise<Lab> {
     ip("-n", ns.name, "link", "set", "vtrunk", "up");
     ip("-n", ns.name, "addr", "add", `${VLAN.net}.1/24`, "dev", "vaccess");
     ip("-n", ns.name, "link", "set", "vaccess", "up");
-    const upIf = uniqueName("lu");
-    ip("link", "add", hostIf, "type", "veth", "peer", "name", upIf);
-    ip("link", "set", upIf, "netns", ns.name);
-    ip("addr", "add", `${LINK}.1/30`, "dev", hostIf);
-    ip("link", "set", hostIf, "up");
-    ip("-n", ns.name, "addr", "add", `${LINK}.2/30`, "dev", upIf);
-    ip("-n", ns.name, "link", "set", upIf, "up");
+    hostIf = hostUplink(ns, LINK);
 
     const listen = (srv: TcpServer, port: number) => new Promise<void>((res) => srv.listen(port, `${LINK}.1`, res));
     const makeRelay = () =>

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigSnapshot } from "../../../shared/tunnel/config";
 import { watchOutput } from "../rig/dhcp-rig";
-import { createNetns, ip, type Netns, requireRoot, stop, uniqueName } from "../rig/netns";
+import { createNetns, hostUplink, ip, type Netns, requireRoot, stop, vethPair } from "../rig/netns";
 import { api, CutProxy, type Region, region, stopRegion, until } from "../tunnel/rig";
 
 const repo = join(import.meta.dirname, "..", "..", "..");
@@ -235,23 +235,10 @@ describe("the appliance's Debian package", () => {
     // Site link: appliance ↔ client; uplink: host ↔ appliance, for the tunnel only.
     appNs = createNetns("plpkga");
     clientNs = createNetns("plpkgc");
-    srvIf = uniqueName("pks");
-    clientIf = uniqueName("pkc");
-    ip("link", "add", srvIf, "type", "veth", "peer", "name", clientIf);
-    ip("link", "set", srvIf, "netns", appNs.name);
-    ip("link", "set", clientIf, "netns", clientNs.name);
-    ip("-n", appNs.name, "addr", "add", `${NET}.1/24`, "dev", srvIf);
-    ip("-n", appNs.name, "link", "set", srvIf, "up");
-    ip("-n", clientNs.name, "link", "set", clientIf, "address", MAC);
-    ip("-n", clientNs.name, "link", "set", clientIf, "up");
-    hostIf = uniqueName("pkh");
-    const upIf = uniqueName("pku");
-    ip("link", "add", hostIf, "type", "veth", "peer", "name", upIf);
-    ip("link", "set", upIf, "netns", appNs.name);
-    ip("addr", "add", `${LINK}.1/30`, "dev", hostIf);
-    ip("link", "set", hostIf, "up");
-    ip("-n", appNs.name, "addr", "add", `${LINK}.2/30`, "dev", upIf);
-    ip("-n", appNs.name, "link", "set", upIf, "up");
+    const site = vethPair(appNs, clientNs, `${NET}.1/24`, undefined, MAC);
+    srvIf = site.serverIf;
+    clientIf = site.clientIf;
+    hostIf = hostUplink(appNs, LINK);
     proxy = new CutProxy(reg.port);
     await proxy.start(`${LINK}.1`);
 

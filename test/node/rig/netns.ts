@@ -48,9 +48,10 @@ export function createNetns(prefix = "pl"): Netns {
 
 /**
  * Two namespaces joined by a veth pair: `server` side gets serverAddr, `client` side clientAddr
- * (both "a.b.c.d/len"). Returns the interface names inside each namespace.
+ * (both "a.b.c.d/len") and, when given, the MAC a DHCP reservation expects. Returns the
+ * interface names inside each namespace.
  */
-export function vethPair(server: Netns, client: Netns, serverAddr?: string, clientAddr?: string) {
+export function vethPair(server: Netns, client: Netns, serverAddr?: string, clientAddr?: string, clientMac?: string) {
   const a = uniqueName("vs");
   const b = uniqueName("vc");
   ip("link", "add", a, "type", "veth", "peer", "name", b);
@@ -58,9 +59,27 @@ export function vethPair(server: Netns, client: Netns, serverAddr?: string, clie
   ip("link", "set", b, "netns", client.name);
   if (serverAddr) ip("-n", server.name, "addr", "add", serverAddr, "dev", a);
   if (clientAddr) ip("-n", client.name, "addr", "add", clientAddr, "dev", b);
+  if (clientMac) ip("-n", client.name, "link", "set", b, "address", clientMac);
   ip("-n", server.name, "link", "set", a, "up");
   ip("-n", client.name, "link", "set", b, "up");
   return { serverIf: a, clientIf: b };
+}
+
+/**
+ * A /30 from the host into `ns`: `${link}.1` on the host end, `${link}.2` inside. An appliance in
+ * a namespace reaches the region (on the host's loopback, through a relay on `${link}.1`) by it
+ * alone. Returns the host end's name, for the caller to delete (the pair goes with it).
+ */
+export function hostUplink(ns: Netns, link: string): string {
+  const hostIf = uniqueName("uh");
+  const nsIf = uniqueName("un");
+  ip("link", "add", hostIf, "type", "veth", "peer", "name", nsIf);
+  ip("link", "set", nsIf, "netns", ns.name);
+  ip("addr", "add", `${link}.1/30`, "dev", hostIf);
+  ip("link", "set", hostIf, "up");
+  ip("-n", ns.name, "addr", "add", `${link}.2/30`, "dev", nsIf);
+  ip("-n", ns.name, "link", "set", nsIf, "up");
+  return hostIf;
 }
 
 /** Kill a process we started, by PID, and wait for it to exit. */
