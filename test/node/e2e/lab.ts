@@ -334,7 +334,7 @@ export async function startLab(o: LabOptions): Promise<Lab> {
     ip("-n", ns.name, "link", "set", "vtrunk", "up");
     ip("-n", ns.name, "addr", "add", `${VLAN.net}.1/24`, "dev", "vaccess");
     ip("-n", ns.name, "link", "set", "vaccess", "up");
-    hostIf = hostUplink(ns, LINK);
+    hostIf = hostUplink(ns, LINK).hostIf;
 
     const listen = (srv: TcpServer, port: number) => new Promise<void>((res) => srv.listen(port, `${LINK}.1`, res));
     const makeRelay = () =>

@@ -238,7 +238,7 @@ describe("the appliance's Debian package", () => {
     const site = vethPair(appNs, clientNs, `${NET}.1/24`, undefined, MAC);
     srvIf = site.serverIf;
     clientIf = site.clientIf;
-    hostIf = hostUplink(appNs, LINK);
+    hostIf = hostUplink(appNs, LINK).hostIf;
     proxy = new CutProxy(reg.port);
     await proxy.start(`${LINK}.1`);
 

@@ -68,9 +68,9 @@ export function vethPair(server: Netns, client: Netns, serverAddr?: string, clie
 /**
  * A /30 from the host into `ns`: `${link}.1` on the host end, `${link}.2` inside. An appliance in
  * a namespace reaches the region (on the host's loopback, through a relay on `${link}.1`) by it
- * alone. Returns the host end's name, for the caller to delete (the pair goes with it).
+ * alone. Returns both ends' names; the caller deletes the host end (the pair goes with it).
  */
-export function hostUplink(ns: Netns, link: string): string {
+export function hostUplink(ns: Netns, link: string): { hostIf: string; nsIf: string } {
   const hostIf = uniqueName("uh");
   const nsIf = uniqueName("un");
   ip("link", "add", hostIf, "type", "veth", "peer", "name", nsIf);
@@ -79,7 +79,7 @@ export function hostUplink(ns: Netns, link: string): string {
   ip("link", "set", hostIf, "up");
   ip("-n", ns.name, "addr", "add", `${link}.2/30`, "dev", nsIf);
   ip("-n", ns.name, "link", "set", nsIf, "up");
-  return hostIf;
+  return { hostIf, nsIf };
 }
 
 /** Kill a process we started, by PID, and wait for it to exit. */
