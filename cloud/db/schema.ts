@@ -470,6 +470,122 @@ export const bootImages = sqliteTable(
   (t) => [uniqueIndex("boot_images_unique").on(t.osystem, t.series, t.architecture)],
 );
 
+/**
+ * Simplestreams mirrors the region imports images from (MAAS's boot sources). The index must
+ * verify against keyring_data (OpenPGP public keys, armored or binary as base64) unless the
+ * operator set skip_verify explicitly; a source with neither is refused when it is created.
+ */
+export const bootSources = sqliteTable("boot_sources", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  url: text("url").notNull().unique(),
+  keyringData: text("keyring_data"),
+  keyringFilename: text("keyring_filename").notNull().default(""),
+  skipVerify: integer("skip_verify", { mode: "boolean" }).notNull().default(false),
+  createdAt: createdAt(),
+  updatedAt: integer("updated_at").notNull().default(now),
+});
+
+/** What a sync takes from a source: one OS release, its architectures, subarches and labels ("*" = all). */
+export const bootSourceSelections = sqliteTable(
+  "boot_source_selections",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    sourceId: integer("source_id")
+      .notNull()
+      .references(() => bootSources.id, { onDelete: "cascade" }),
+    os: text("os").notNull(),
+    release: text("release").notNull(),
+    arches: text("arches", { mode: "json" }).$type<string[]>().notNull().default(sql`'["*"]'`),
+    subarches: text("subarches", { mode: "json" }).$type<string[]>().notNull().default(sql`'["*"]'`),
+    labels: text("labels", { mode: "json" }).$type<string[]>().notNull().default(sql`'["*"]'`),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("boot_source_selections_unique").on(t.sourceId, t.os, t.release)],
+);
+
+/**
+ * One version of a synced product (simplestreams "versions"). The boot_images row points at
+ * its newest complete version's root file; the region keeps the last two complete versions.
+ */
+export const bootImageVersions = sqliteTable(
+  "boot_image_versions",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    imageId: integer("image_id")
+      .notNull()
+      .references(() => bootImages.id, { onDelete: "cascade" }),
+    sourceId: integer("source_id").references(() => bootSources.id, { onDelete: "set null" }),
+    product: text("product").notNull(),
+    version: text("version").notNull(),
+    label: text("label").notNull().default(""),
+    complete: integer("complete", { mode: "boolean" }).notNull().default(false),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("boot_image_versions_unique").on(t.imageId, t.version)],
+);
+
+/** The items of a version (kernel, initrd, root image ...): each stored in IMAGES under its sha256. */
+export const bootImageFiles = sqliteTable(
+  "boot_image_files",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    versionId: integer("version_id")
+      .notNull()
+      .references(() => bootImageVersions.id, { onDelete: "cascade" }),
+    ftype: text("ftype").notNull(),
+    path: text("path").notNull(),
+    sha256: text("sha256").notNull(),
+    size: integer("size").notNull(),
+    bytesDone: integer("bytes_done").notNull().default(0),
+    state: text("state", { enum: ["pending", "downloading", "stored", "failed"] })
+      .notNull()
+      .default("pending"),
+    error: text("error"),
+  },
+  (t) => [uniqueIndex("boot_image_files_unique").on(t.versionId, t.ftype), index("boot_image_files_sha256").on(t.sha256)],
+);
+
+/** Import runs: at most one running at a time (the partial unique index), resumable where it left off. */
+export const imageSyncs = sqliteTable(
+  "image_syncs",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    state: text("state", { enum: ["running", "complete", "failed", "stopped"] })
+      .notNull()
+      .default("running"),
+    trigger: text("trigger", { enum: ["manual", "schedule"] })
+      .notNull()
+      .default("manual"),
+    actor: text("actor").notNull().default(""),
+    itemsTotal: integer("items_total").notNull().default(0),
+    itemsDone: integer("items_done").notNull().default(0),
+    bytesTotal: integer("bytes_total").notNull().default(0),
+    bytesDone: integer("bytes_done").notNull().default(0),
+    error: text("error"),
+    startedAt: integer("started_at").notNull().default(now),
+    finishedAt: integer("finished_at"),
+    heartbeatAt: integer("heartbeat_at"),
+  },
+  (t) => [uniqueIndex("image_syncs_one_running").on(t.state).where(sql`state = 'running'`)],
+);
+
+/** What each rack's image cache holds, as the rack reports it through the tunnel. */
+export const rackImages = sqliteTable(
+  "rack_images",
+  {
+    rackId: text("rack_id")
+      .notNull()
+      .references(() => racks.id, { onDelete: "cascade" }),
+    sha256: text("sha256").notNull(),
+    state: text("state", { enum: ["present", "downloading", "failed", "evicted"] }).notNull(),
+    bytes: integer("bytes").notNull().default(0),
+    total: integer("total").notNull().default(0),
+    error: text("error"),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [primaryKey({ columns: [t.rackId, t.sha256] })],
+);
+
 /** Dashboard sign-in sessions: the cookie carries the id; only its hash is stored. */
 export const sessions = sqliteTable(
   "sessions",
