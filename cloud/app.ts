@@ -15,6 +15,7 @@ import { maas } from "./maas";
 import { bootstrapRoutes } from "./routes/bootstrap";
 import { eventRoutes } from "./routes/events";
 import { imageRoutes, rackImageRoutes } from "./routes/images";
+import { imageSyncRoutes } from "./routes/image-sync";
 import { namedRoutes } from "./routes/named";
 import { ipAddressRoutes } from "./routes/ip-addresses";
 import { dnsRoutes } from "./routes/dns";
@@ -58,6 +59,7 @@ rackRoutes(api);
 streamRoutes(api);
 overviewRoutes(api);
 imageRoutes(api);
+imageSyncRoutes(api);
 api.post("/machines/:id/:action", (c) => {
   throw new ApiError(400, "unknown_action", `unknown machine action "${c.req.param("action")}"`);
 });
