@@ -141,6 +141,7 @@ async function fetchText(fetcher: Fetcher, url: string): Promise<string | null> 
 
 /** A mirror file's JSON: verified when it is clearsigned (.sjson) and the source verifies. */
 async function readJsonFile(fetcher: Fetcher, url: string, keys: Keyring | null): Promise<unknown | null> {
+  if (keys && !url.endsWith(".sjson")) throw new Refused(`${url}: not a signed (.sjson) file, and the source verifies signatures`);
   const raw = await fetchText(fetcher, url);
   if (raw === null) return null;
   let text = raw;
@@ -207,7 +208,10 @@ export async function readSource(source: SourceRow, selections: Selection[], fet
     const products: WantedProduct[] = [];
     for (const entry of Object.values(index.index)) {
       if (entry.datatype !== MAAS_DATATYPE || (entry.format !== undefined && entry.format !== PRODUCTS_FORMAT)) continue;
-      const url = new URL(entry.path, root).toString();
+      // A signed index vouches for nothing an unsigned products file says: when verifying,
+      // the products file is read from its clearsigned twin (mirrors publish both) or not at all.
+      const listed = new URL(entry.path, root).toString();
+      const url = keys && listed.endsWith(".json") ? listed.replace(/\.json$/, ".sjson") : listed;
       const json = await readJsonFile(fetcher, url, keys);
       if (json === null) throw new Refused(`${url}: listed by the index but not found (HTTP 404)`);
       products.push(...wantedProducts(source.id, root, parse(ProductsFile, json, url), selections));
