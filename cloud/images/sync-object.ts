@@ -4,12 +4,14 @@
 // again when it comes back and resumes from the stored Job.
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { type Job, runStep } from "./sync";
+import { abandon, type Job, runStep } from "./sync";
 
 /** How far ahead the watchdog alarm is kept while a step runs. */
-const WATCHDOG_MS = 10_000;
+const WATCHDOG_MS = 5_000;
 /** One alarm invocation runs steps for at most this long, then continues in the next. */
 const SLICE_MS = 5 * 60_000;
+/** Consecutive failures of one step (exceptions, not refusals) before the sync is given up. */
+const MAX_STEP_FAILURES = 5;
 
 export const IMAGE_SYNC_OBJECT = "image-sync";
 
@@ -23,6 +25,7 @@ export interface ImageSyncRpc extends Rpc.DurableObjectBranded {
 export class ImageSync extends DurableObject<Env> implements ImageSyncRpc {
   private stopping = false;
   private busy = false;
+  private failures = 0;
 
   async begin(syncId: number, actor: string): Promise<void> {
     this.stopping = false;
@@ -76,10 +79,19 @@ export class ImageSync extends DurableObject<Env> implements ImageSyncRpc {
       try {
         next = await runStep(this.env, job, ctl);
       } catch (e) {
-        // A transient failure (D1, R2, the network): the watchdog alarm retries the step.
+        // A transient failure (D1, R2, the network): the watchdog alarm retries the step, a
+        // few times; a step that keeps failing ends the sync with the reason.
         console.error("image sync step failed", e);
+        this.failures += 1;
+        if (this.failures >= MAX_STEP_FAILURES) {
+          this.failures = 0;
+          await abandon(this.env, job.syncId, `a step failed ${MAX_STEP_FAILURES} times: ${(e as Error).message}`).catch(() => {});
+          await storage.delete("job");
+          await storage.deleteAlarm();
+        }
         return;
       }
+      this.failures = 0;
       if (next) await storage.put("job", next);
       else await storage.delete("job");
       if (Date.now() > until) {
