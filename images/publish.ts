@@ -158,7 +158,11 @@ export async function sha256File(path: string): Promise<string> {
   return h.digest("hex");
 }
 
-/** Hard-links (copies when it cannot) each file into `dir` at its mirror path; returns what was staged. */
+/**
+ * Hard-links (copies when it cannot) each file into `dir` at its mirror path; returns what was
+ * staged. Links are safe because the image builds replace their outputs by rename, never in place:
+ * a published version keeps its bytes after a rebuild.
+ */
 export async function stageProducts(dir: string, products: PublishProduct[]): Promise<StagedProduct[]> {
   const out: StagedProduct[] = [];
   for (const { files, ...p } of products) {
