@@ -53,7 +53,7 @@ function files(dir: string, ftypes: Record<string, string>, listed: Record<strin
 }
 
 /** The products a build directory holds: its OS images, and the test disk with the ephemeral environment that deploys it. */
-export function buildProducts(from: string): (PublishProduct & { manifest: string })[] {
+export function builtProducts(from: string): (PublishProduct & { manifest: string })[] {
   const out: (PublishProduct & { manifest: string })[] = [];
   const osDir = join(from, "os");
   if (existsSync(osDir)) {
@@ -161,7 +161,7 @@ export async function main(argv: string[]): Promise<void> {
   const contentId = o["content-id"] ?? DEFAULT_CONTENT_ID;
   if (!/^[a-z0-9.]+:[a-z0-9.-]+:v3:download$/.test(contentId)) fail("--content-id looks like com.example.maas:stream:v3:download");
 
-  const found = buildProducts(from);
+  const found = builtProducts(from);
   if (found.length === 0) fail(`nothing built in ${from} (run npm run images, or npm run images -- os debian/bookworm)`);
   const products: PublishProduct[] = [];
   for (const { manifest, ...p } of found) {

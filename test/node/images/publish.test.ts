@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildIndex, buildProducts, productName } from "../../../images/publish";
+import { builtProducts } from "../../../images/publish-cli";
 import { IndexFile, ProductsFile, ROOT_FTYPES, SIGNED_INDEX, UNSIGNED_INDEX } from "../../../shared/simplestreams";
 import { throwawayKey } from "./mirror-rig";
 
@@ -181,5 +182,7 @@ describe("npm run images -- publish", () => {
     ).toThrow();
     const bad = publish([join(tmp, "m3"), "--from", fixture(join(tmp, "build3"), "x"), "--unsigned", "--version", "../x"]);
     expect(bad.code).toBe(2);
+    expect(existsSync(join(tmp, "m3"))).toBe(false);
+    expect(builtProducts(join(tmp, "build3")).map((p) => `${p.os}/${p.release}`)).toEqual(["debian/bookworm", "plinth/testdisk"]);
   });
 });
