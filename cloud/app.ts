@@ -68,7 +68,9 @@ app.notFound((c) => {
   const path = new URL(c.req.url).pathname;
   const allow = path.startsWith("/api/v1/") ? allowedMethods(path.slice("/api/v1".length)) : [];
   if (allow.length > 0)
-    return c.json(errorBody("method_not_allowed", `${c.req.method} is not allowed on ${path} (allowed: ${allow.join(", ")})`), 405, { allow: allow.join(", ") });
+    return c.json(errorBody("method_not_allowed", `${c.req.method} is not allowed on ${path} (allowed: ${allow.join(", ")})`), 405, {
+      allow: allow.join(", "),
+    });
   return c.json(errorBody("not_found", `no route for ${c.req.method} ${path}`), 404);
 });
 // Refuse oversized bodies before reading them (a streamed body without a length is
