@@ -4,7 +4,7 @@
 // the MAAS facade answers it as MAAS does (base64). A source without a keyring is refused
 // unless the operator said skip_verify explicitly: an unverified mirror can feed any image to
 // every machine.
-import { readKeys } from "openpgp";
+import { readKeys, unarmor } from "openpgp";
 import { eventStatementIf } from "./events";
 
 export interface SourceRow {
@@ -103,43 +103,65 @@ function fromBase64(s: string): Uint8Array | null {
   }
 }
 
-/**
- * OpenPGP public key(s): ASCII-armoured, base64 of a binary keyring (as MAAS clients send it),
- * or the binary bytes themselves (a file upload). Private keys are refused, never echoed.
- */
-export async function parseKeyring(input: string | Uint8Array): Promise<Keyring> {
-  let bytes: Uint8Array | null;
-  let armored: string | null = null;
-  if (typeof input === "string") {
-    if (/-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(input)) throw privateKey();
-    if (/-----BEGIN PGP PUBLIC KEY BLOCK-----/.test(input)) armored = input;
-    bytes = armored ? null : fromBase64(input);
-    if (!armored && !bytes) throw new SourceInputError("keyring_data", "the keyring is neither ASCII-armoured OpenPGP nor base64 of a binary keyring");
-  } else {
-    const head = new TextDecoder().decode(input.subarray(0, 64 * 1024));
-    if (/-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(head)) throw privateKey();
-    if (/-----BEGIN PGP PUBLIC KEY BLOCK-----/.test(head)) armored = new TextDecoder().decode(input);
-    bytes = armored ? null : input;
-    // A base64 text file of a keyring is what python-libmaas users often upload.
-    if (bytes && bytes.length > 0 && /^[A-Za-z0-9+/=\s]+$/.test(head)) bytes = fromBase64(new TextDecoder().decode(bytes)) ?? bytes;
-  }
-  if (bytes && bytes.length === 0) throw new SourceInputError("keyring_data", "the keyring is empty");
-  let keys: Awaited<ReturnType<typeof readKeys>>;
-  try {
-    keys = armored ? await readKeys({ armoredKeys: armored }) : await readKeys({ binaryKeys: bytes! });
-  } catch (e) {
-    throw new SourceInputError("keyring_data", `the keyring holds no OpenPGP public key: ${String((e as Error).message ?? e).slice(0, 200)}`);
-  }
-  if (keys.length === 0) throw new SourceInputError("keyring_data", "the keyring holds no OpenPGP public key");
-  if (keys.some((k) => k.isPrivate())) throw privateKey();
-  const parts = keys.map((k) => k.write());
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
   for (const p of parts) {
     out.set(p, o);
     o += p.length;
   }
-  return { data: toBase64(out), fingerprints: keys.map((k) => k.getFingerprint().toUpperCase()) };
+  return out;
+}
+
+const ARMOR_BLOCK = /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g;
+
+/** The binary packets of every armoured public key block in the text (gpg exports may be concatenated). */
+async function dearmor(text: string): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for (const block of text.match(ARMOR_BLOCK) ?? []) {
+    try {
+      parts.push((await unarmor(block)).data as Uint8Array);
+    } catch (e) {
+      throw new SourceInputError("keyring_data", `the armoured key does not decode: ${String((e as Error).message ?? e).slice(0, 200)}`);
+    }
+  }
+  if (parts.length === 0) throw new SourceInputError("keyring_data", "no complete PUBLIC KEY BLOCK in the armoured text");
+  return concat(parts);
+}
+
+/**
+ * OpenPGP public key(s): ASCII-armoured, base64 of a binary keyring (as MAAS clients send it),
+ * or the binary bytes themselves (a file upload). Kept as the packets the operator sent (only
+ * the armour taken off), so a MAAS client reads back the keyring it gave. Private keys are
+ * refused, never echoed.
+ */
+export async function parseKeyring(input: string | Uint8Array): Promise<Keyring> {
+  let text: string | null = typeof input === "string" ? input : null;
+  if (typeof input !== "string") {
+    const head = new TextDecoder().decode(input.subarray(0, 64 * 1024));
+    // Armour, or a base64 text file of a keyring, uploaded as a file.
+    if (/-----BEGIN PGP/.test(head) || /^[A-Za-z0-9+/=\s]+$/.test(head)) text = new TextDecoder().decode(input);
+  }
+  let bytes: Uint8Array;
+  if (text !== null) {
+    if (/-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(text)) throw privateKey();
+    if (/-----BEGIN PGP PUBLIC KEY BLOCK-----/.test(text)) bytes = await dearmor(text);
+    else {
+      const b = fromBase64(text);
+      if (!b) throw new SourceInputError("keyring_data", "the keyring is neither ASCII-armoured OpenPGP nor base64 of a binary keyring");
+      bytes = b;
+    }
+  } else bytes = input as Uint8Array;
+  if (bytes.length === 0) throw new SourceInputError("keyring_data", "the keyring is empty");
+  let keys: Awaited<ReturnType<typeof readKeys>>;
+  try {
+    keys = await readKeys({ binaryKeys: bytes });
+  } catch (e) {
+    throw new SourceInputError("keyring_data", `the keyring holds no OpenPGP public key: ${String((e as Error).message ?? e).slice(0, 200)}`);
+  }
+  if (keys.length === 0) throw new SourceInputError("keyring_data", "the keyring holds no OpenPGP public key");
+  if (keys.some((k) => k.isPrivate())) throw privateKey();
+  return { data: toBase64(bytes), fingerprints: keys.map((k) => k.getFingerprint().toUpperCase()) };
 }
 
 const privateKey = () => new SourceInputError("keyring_data", "this is a private key: send the public key only, and keep this one secret");

@@ -418,7 +418,7 @@ const userWithKey = async (name: string) => {
   const keyId = key.split("_")[1]!;
   return { name, key, keyId };
 };
-const bootSource = async (name: string, withSelection = false) => {
+const bootSource = async (name: string, withSelection = false): Promise<Record<string, number>> => {
   const src = await env.DB.prepare("INSERT INTO boot_sources (url, skip_verify) VALUES (?, 1) RETURNING id")
     .bind(`http://${name}.test/`)
     .first<{ id: number }>();
