@@ -12,6 +12,7 @@ import { machineRoutes } from "./machines/routes";
 import { machineInterfaceRoutes } from "./routes/machine-interfaces";
 import { machineStorageRoutes } from "./routes/machine-storage";
 import { maas } from "./maas";
+import { bootSourceRoutes } from "./routes/boot-sources";
 import { bootstrapRoutes } from "./routes/bootstrap";
 import { eventRoutes } from "./routes/events";
 import { imageRoutes, rackImageRoutes } from "./routes/images";
@@ -58,6 +59,7 @@ rackRoutes(api);
 streamRoutes(api);
 overviewRoutes(api);
 imageRoutes(api);
+bootSourceRoutes(api);
 api.post("/machines/:id/:action", (c) => {
   throw new ApiError(400, "unknown_action", `unknown machine action "${c.req.param("action")}"`);
 });
