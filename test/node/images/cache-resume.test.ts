@@ -111,7 +111,7 @@ describe("image cache resume", () => {
   it("discards a corrupted partial and downloads the image again from byte 0", async () => {
     const r = rack();
     const bad = Buffer.from(image.subarray(0, 1 << 20));
-    bad[1000] ^= 0xff;
+    bad[1000] = (bad[1000] ?? 0) ^ 0xff;
     mkdirSync(join(r.dir, "tmp"), { recursive: true });
     writeFileSync(part(r), bad);
     ranges = [];
@@ -186,14 +186,13 @@ describe("image state reporter", () => {
     rep.note({ type: "stored", sha256: h("b"), bytes: 1000, ms: 1 });
     rep.note({ type: "failed", sha256: h("c"), bytes: 5, error: "the region answered 500" });
     rep.note({ type: "evicted", sha256: h("b"), bytes: 1000 });
-    expect(sent.map((e) => data(e)!.images.map((i) => `${i.state}:${i.bytes}`).join())).toEqual([
-      "downloading:0",
-      "downloading:120",
-      "downloading:160",
-      "present:1000",
-      "failed:5",
-      "evicted:0",
-    ]);
+    expect(
+      sent.map((e) =>
+        data(e)!
+          .images.map((i) => `${i.state}:${i.bytes}`)
+          .join(),
+      ),
+    ).toEqual(["downloading:0", "downloading:120", "downloading:160", "present:1000", "failed:5", "evicted:0"]);
     expect(data(sent[4]!)!.images[0]!.error).toBe("the region answered 500");
   });
 
