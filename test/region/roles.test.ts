@@ -962,6 +962,8 @@ const matrix: Global[] = [
   { name: "read another site's rack", route: "GET /racks/{rackId}", req: () => ["GET", `/racks/${racks.south}`], expect: ADMIN_ONLY(200, 404) },
   { name: "own site's rack events", route: "GET /racks/{rackId}/events", req: () => ["GET", `/racks/${racks.north}/events`], expect: READ(200) },
   { name: "another site's rack events", route: "GET /racks/{rackId}/events", req: () => ["GET", `/racks/${racks.south}/events`], expect: ADMIN_ONLY(200, 404) },
+  { name: "own site's rack images", route: "GET /racks/{rackId}/images", req: () => ["GET", `/racks/${racks.north}/images`], expect: READ(200) },
+  { name: "another site's rack images", route: "GET /racks/{rackId}/images", req: () => ["GET", `/racks/${racks.south}/images`], expect: ADMIN_ONLY(200, 404) },
   {
     name: "own site's rack command",
     route: "GET /racks/{rackId}/commands/{commandId}",
