@@ -4,6 +4,7 @@
 import { env } from "cloudflare:workers";
 import * as openpgp from "openpgp";
 import { beforeAll, describe, expect, it } from "vitest";
+import { scheduledImport } from "../../cloud/domain/image-sync";
 import { mirrorRoot, readSource, selects, type Selection, wantedProducts } from "../../cloud/images/simplestreams";
 import { fingerprints, readKeyring, verifyClearsigned } from "../../cloud/images/signature";
 import { ProductsFile } from "../../shared/simplestreams";
@@ -232,5 +233,29 @@ describe("API", () => {
     // With no source, a sync has nothing to do and completes.
     const empty = await call(admin, "POST", "/image-sync");
     expect(await finished(empty.json.sync.id)).toMatchObject({ state: "complete", items_total: 0, error: null });
+  });
+
+  it("syncs on the schedule: with a source, once the last sync is older than the interval, unless turned off", async () => {
+    const count = async () => (await env.DB.prepare("SELECT count(*) AS n FROM image_syncs").first<{ n: number }>())!.n;
+    const later = (h: number) => Date.now() + h * 3600_000;
+    const n = await count();
+    await scheduledImport(env, later(10));
+    expect(await count(), "no source, no sync").toBe(n);
+    // A source without selections: its sync has nothing to fetch.
+    await env.DB.prepare("INSERT INTO boot_sources (url, skip_verify) VALUES ('http://127.0.0.1:9/cron/', 1)").run();
+    await scheduledImport(env, Date.now());
+    expect(await count(), "the last sync just finished").toBe(n);
+    await scheduledImport({ ...env, PLINTH_IMAGE_SYNC_INTERVAL_S: "0" }, later(10));
+    expect(await count(), "turned off").toBe(n);
+    await scheduledImport(env, later(2));
+    expect(await count()).toBe(n + 1);
+    const last = await env.DB.prepare("SELECT id, trigger, actor FROM image_syncs ORDER BY id DESC LIMIT 1").first<{
+      id: number;
+      trigger: string;
+      actor: string;
+    }>();
+    expect(last).toMatchObject({ trigger: "schedule", actor: "region" });
+    expect(await finished(last!.id)).toMatchObject({ state: "complete" });
+    await env.DB.prepare("DELETE FROM boot_sources").run();
   });
 });
