@@ -133,7 +133,12 @@ async function plan(env: Env, job: Job): Promise<StepResult> {
         )
         .bind(image.id, p.source_id, p.product, p.version, p.label)
         .first<{ id: number; complete: number }>();
-      if (!version || version.complete) continue;
+      if (!version) continue;
+      if (version.complete) {
+        // Old versions kept while a machine was deploying them go once it is done.
+        await pruneVersions(env, job, image.id, { osystem: p.os, series: p.release, architecture: p.architecture });
+        continue;
+      }
       // A published version never changes: items recorded by an earlier (stopped) sync stay.
       await db.batch(
         p.items.map((i) =>

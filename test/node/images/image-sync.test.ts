@@ -152,6 +152,15 @@ async function images(): Promise<{ osystem: string; series: string; architecture
   return (await api("GET", "/boot-images")).json.items;
 }
 
+function d1(f: (db: DatabaseSync) => unknown): void {
+  const db = sqlite("d1");
+  try {
+    f(db);
+  } finally {
+    db.close();
+  }
+}
+
 function versions(): { version: string; complete: number }[] {
   const db = sqlite("d1");
   try {
@@ -241,16 +250,29 @@ it("re-syncs without downloading anything", async () => {
   expect((await syncEvents(before)).filter((e) => e.type === "IMAGE_ITEM_STORED")).toEqual([]);
 });
 
-it("keeps the last two versions: a third one published deletes the first", async () => {
+it("keeps the last two versions: a third one published deletes the first, once no machine deploys it", async () => {
   await mirror!.publish([noble("20261201", join(files, "root1")), noble("20261202", join(files, "root2")), ...others]);
   let s = await sync();
   // Kernel and initrd are the same bytes: only the new root is fetched.
   expect(s).toMatchObject({ state: "complete", items_total: 1, bytes_total: 1024 * 1024 + 17 });
   expect((await images())[0]!.sha256).toBe(sha.root2);
   await mirror!.publish([noble("20261201", join(files, "root1")), noble("20261202", join(files, "root2")), noble("20261203", join(files, "root3")), ...others]);
+  // A machine deploying the image keeps its old versions until it is done.
+  d1((db) =>
+    db
+      .prepare(
+        "INSERT INTO machines (system_id, hostname, status, site_id, zone_id, pool_id, architecture, osystem, distro_series) VALUES ('plsync', 'plsync-deploying', 9, 1, 1, 1, 'amd64/generic', 'ubuntu', 'noble')",
+      )
+      .run(),
+  );
   s = await sync();
   expect(s.state).toBe("complete");
   expect((await images())[0]!.sha256).toBe(sha.root3);
+  expect(versions().map((v) => v.version)).toEqual(["20261201", "20261202", "20261203"]);
+  expect(stored(sha.root1!)).not.toBeNull();
+  d1((db) => db.prepare("UPDATE machines SET status = 6 WHERE system_id = 'plsync'").run());
+  s = await sync();
+  expect(s).toMatchObject({ state: "complete", items_total: 0 });
   expect(versions()).toEqual([
     { version: "20261202", complete: 1 },
     { version: "20261203", complete: 1 },
