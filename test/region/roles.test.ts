@@ -962,6 +962,8 @@ const matrix: Global[] = [
   { name: "read another site's rack", route: "GET /racks/{rackId}", req: () => ["GET", `/racks/${racks.south}`], expect: ADMIN_ONLY(200, 404) },
   { name: "own site's rack events", route: "GET /racks/{rackId}/events", req: () => ["GET", `/racks/${racks.north}/events`], expect: READ(200) },
   { name: "another site's rack events", route: "GET /racks/{rackId}/events", req: () => ["GET", `/racks/${racks.south}/events`], expect: ADMIN_ONLY(200, 404) },
+  { name: "own site's rack images", route: "GET /racks/{rackId}/images", req: () => ["GET", `/racks/${racks.north}/images`], expect: READ(200) },
+  { name: "another site's rack images", route: "GET /racks/{rackId}/images", req: () => ["GET", `/racks/${racks.south}/images`], expect: ADMIN_ONLY(200, 404) },
   {
     name: "own site's rack command",
     route: "GET /racks/{rackId}/commands/{commandId}",
@@ -1013,7 +1015,7 @@ const matrix: Global[] = [
     req: () => ["POST", "/racks/enrol-tokens", { site: "south" }],
     expect: ADMIN_ONLY(201),
   },
-  { name: "list enrolment tokens", route: "GET /racks/enrol-tokens", req: () => ["GET", "/racks/enrol-tokens"], expect: ALL(200) },
+  { name: "list enrolment tokens", route: "GET /racks/enrol-tokens", req: () => ["GET", "/racks/enrol-tokens"], expect: ADMIN_ONLY(200) },
   {
     name: "revoke an enrolment token",
     route: "DELETE /racks/enrol-tokens/{tokenId}",
@@ -1155,7 +1157,7 @@ describe("collection routes", () => {
     expect(ev.every((e) => e.site_id === northId)).toBe(true);
   });
 
-  it("sites, subnets, racks, the overview, events and enrolment tokens show only the caller's sites", async () => {
+  it("sites, subnets, racks, the overview and events show only the caller's sites; enrolment tokens only to admins", async () => {
     const southMachine = await makeMachine({ site: "south" });
     await call(keys.admin, "POST", `/machines/${southMachine}/mark_broken`, { comment: "south only" });
     const southSubnet = await subnet("south", ++subnetSeq);
@@ -1173,7 +1175,7 @@ describe("collection routes", () => {
       expect(overview).toEqual(who === "nobody" ? [] : ["north"]);
       const events = (await call(keys[who], "GET", `/events?machine=${southMachine}`)).json.items;
       expect(events).toEqual([]);
-      expect((await call(keys[who], "GET", "/racks/enrol-tokens")).json.items).toEqual([]);
+      expect((await call(keys[who], "GET", "/racks/enrol-tokens")).status).toBe(403);
     }
     const all = (await call(keys.admin, "GET", "/overview")).json.sites.map((s: { site: string }) => s.site);
     expect(all).toEqual(expect.arrayContaining(["north", "south"]));
