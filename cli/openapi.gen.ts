@@ -1011,6 +1011,12 @@ export interface Operations {
     query: { "after"?: number | Array<string>; "limit"?: number | Array<string>; "type"?: string | Array<string> };
     body: never;
   };
+  /** The images in the rack's cache as it reports them (present, downloading, failed, evicted) */
+  "GET /racks/{rackId}/images": {
+    path: { "rackId": string };
+    query: never;
+    body: never;
+  };
   /** Download an image by sha256 (rack credential) */
   "GET /racks/{rackId}/images/{sha256}": {
     path: { "rackId": string; "sha256": string };
