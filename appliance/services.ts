@@ -308,6 +308,7 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     emit: (e) => host.emit(e),
     online: () => host.online?.() ?? true,
     cached: () => images.list(),
+    partials: () => images.partials(),
     log,
   });
   const images = new ImageCache({

@@ -12,6 +12,8 @@ export interface ImageReporterOptions {
   online: () => boolean;
   /** What the cache holds now (the full report's present images). */
   cached: () => { sha256: string; size: number }[];
+  /** Downloads cut by a restart, to resume (reported as downloading until they do). */
+  partials?: () => { sha256: string; bytes: number }[];
   log?: Logger;
   /** Progress of one download is reported at most this often (default 3 s) ... */
   progressMs?: number;
@@ -97,11 +99,8 @@ export class ImageStateReporter {
   full(): void {
     const out = new Map<string, RackImageReport>();
     for (const c of this.o.cached()) out.set(c.sha256, { sha256: c.sha256, state: "present", bytes: c.size, total: c.size });
-    for (const t of this.images.values()) {
-      if (out.has(t.sha256)) continue;
-      // A download the process no longer runs is not "downloading"; it resumes when listed again.
-      out.set(t.sha256, report(t));
-    }
+    for (const t of this.images.values()) if (!out.has(t.sha256)) out.set(t.sha256, report(t));
+    for (const p of this.o.partials?.() ?? []) if (!out.has(p.sha256)) out.set(p.sha256, { sha256: p.sha256, state: "downloading", bytes: p.bytes, total: 0 });
     const now = this.now();
     for (const t of this.images.values()) {
       t.sentAt = now;
