@@ -52,30 +52,34 @@ export class ImageStateReporter {
 
   /** Feed of the cache's events. */
   note(e: CacheEvent): void {
+    const update = this.reportOf(e);
+    if (update) this.change(update.report, update.send);
+  }
+
+  /** What a cache event changes, and whether that is worth an event now. */
+  private reportOf(e: CacheEvent): { report: RackImageReport; send: boolean } | null {
     const prev = this.images.get(e.sha256);
     const total = (t: number | null | undefined) => t ?? prev?.total ?? 0;
     switch (e.type) {
       case "started":
-        return this.change({ sha256: e.sha256, state: "downloading", bytes: e.bytes, total: total(e.total) }, true);
+        return { report: { sha256: e.sha256, state: "downloading", bytes: e.bytes, total: total(e.total) }, send: true };
       case "progress": {
-        const next: RackImageReport = { sha256: e.sha256, state: "downloading", bytes: e.bytes, total: total(e.total) };
-        const t = next.total;
-        const step = this.o.progressStep ?? 0.1;
-        const due =
-          !prev ||
-          prev.state !== "downloading" ||
+        const t = total(e.total);
+        const step = t * (this.o.progressStep ?? 0.1);
+        const send =
+          prev?.state !== "downloading" ||
           this.now() - prev.sentAt >= (this.o.progressMs ?? 3000) ||
-          (t > 0 && Math.floor(e.bytes / (t * step)) > Math.floor(prev.sentBytes / (t * step)));
-        return this.change(next, due);
+          (step > 0 && Math.floor(e.bytes / step) > Math.floor(prev.sentBytes / step));
+        return { report: { sha256: e.sha256, state: "downloading", bytes: e.bytes, total: t }, send };
       }
       case "stored":
-        return this.change({ sha256: e.sha256, state: "present", bytes: e.bytes, total: e.bytes }, true);
+        return { report: { sha256: e.sha256, state: "present", bytes: e.bytes, total: e.bytes }, send: true };
       case "failed":
-        return this.change({ sha256: e.sha256, state: "failed", bytes: e.bytes, total: total(undefined), error: e.error.slice(0, 200) }, true);
+        return { report: { sha256: e.sha256, state: "failed", bytes: e.bytes, total: total(undefined), error: e.error.slice(0, 200) }, send: true };
       case "evicted":
-        return this.change({ sha256: e.sha256, state: "evicted", bytes: 0, total: e.bytes }, true);
+        return { report: { sha256: e.sha256, state: "evicted", bytes: 0, total: e.bytes }, send: true };
       default:
-        return;
+        return null;
     }
   }
 
