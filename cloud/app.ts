@@ -4,7 +4,7 @@ import { requireCaller } from "./auth/middleware";
 import { database } from "./db/client";
 import type { AppEnv } from "./http/context";
 import { ApiError, errorBody, onError } from "./http/errors";
-import { openApiDocument } from "./http/openapi";
+import { allowedMethods, openApiDocument } from "./http/openapi";
 import { MAX_BODY_BYTES } from "./http/validate";
 import { actionRoutes } from "./machines/actions";
 import { powerRoutes } from "./machines/power";
@@ -12,6 +12,7 @@ import { machineRoutes } from "./machines/routes";
 import { machineInterfaceRoutes } from "./routes/machine-interfaces";
 import { machineStorageRoutes } from "./routes/machine-storage";
 import { maas } from "./maas";
+import { bootSourceRoutes } from "./routes/boot-sources";
 import { bootstrapRoutes } from "./routes/bootstrap";
 import { eventRoutes } from "./routes/events";
 import { imageRoutes, rackImageRoutes } from "./routes/images";
@@ -58,13 +59,22 @@ rackRoutes(api);
 streamRoutes(api);
 overviewRoutes(api);
 imageRoutes(api);
+bootSourceRoutes(api);
 api.post("/machines/:id/:action", (c) => {
   throw new ApiError(400, "unknown_action", `unknown machine action "${c.req.param("action")}"`);
 });
 
 export const app = new Hono<AppEnv>();
 app.onError(onError);
-app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404));
+app.notFound((c) => {
+  const path = new URL(c.req.url).pathname;
+  const allow = path.startsWith("/api/v1/") ? allowedMethods(path.slice("/api/v1".length)) : [];
+  if (allow.length > 0)
+    return c.json(errorBody("method_not_allowed", `${c.req.method} is not allowed on ${path} (allowed: ${allow.join(", ")})`), 405, {
+      allow: allow.join(", "),
+    });
+  return c.json(errorBody("not_found", `no route for ${c.req.method} ${path}`), 404);
+});
 // Refuse oversized bodies before reading them (a streamed body without a length is
 // checked again as it is read, in readJson).
 // Image uploads stream to R2 and carry their own limit (cloud/routes/images.ts).

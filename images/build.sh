@@ -10,12 +10,14 @@
 # Packages are fetched with `apt-get download` into images/build/cache and unpacked with
 # `dpkg-deb -x`; nothing is installed. Re-running skips what is built unless inputs changed.
 # `npm run images -- os debian/bookworm [--formats ...]` builds a deployable OS image instead
-# (images/build-os.sh).
+# (images/build-os.sh); `npm run images -- publish <dir> --key ID` publishes what is built as a
+# signed simplestreams mirror (images/publish-cli.ts).
 set -eu
 case ${1:-} in
   os) shift; exec bash "$(dirname "$0")/build-os.sh" "$@" ;;
+  publish) shift; exec node --import tsx "$(dirname "$0")/publish-cli.ts" "$@" ;;
   "") ;;
-  *) echo "images: unknown command '$1' (no argument: the boot environments; 'os debian/bookworm': an OS image)" >&2; exit 2 ;;
+  *) echo "images: unknown command '$1' (no argument: the boot environments; 'os debian/bookworm': an OS image; 'publish <dir>': a mirror of them)" >&2; exit 2 ;;
 esac
 here=$(cd "$(dirname "$0")" && pwd)
 out=${PLINTH_IMAGES_OUT:-$here/build}

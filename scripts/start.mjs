@@ -2,10 +2,27 @@
 // `npm start`: the region on http://localhost:5240 with a local D1 (migrations applied) and,
 // on first start, an admin whose credentials are printed once and kept in .plinth/admin.json.
 import { existsSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { bootstrapAdmin, startRegion, stopRegion } from "./region-local.mjs";
 
 const stateDir = ".plinth";
 const port = Number(process.env.PLINTH_PORT ?? 5240);
+if (!Number.isInteger(port) || port < 1 || port > 65535) {
+  console.error(`PLINTH_PORT must be a TCP port (1-65535), not "${process.env.PLINTH_PORT}"`);
+  process.exit(2);
+}
+// wrangler would print its banner and then die with a workerd stack trace: say it plainly first.
+const taken = await new Promise((done) => {
+  const probe = createServer();
+  probe.once("error", (e) => done(e.code === "EADDRINUSE" ? "in use" : e.message));
+  probe.listen(port, "127.0.0.1", () => probe.close(() => done(null)));
+});
+if (taken) {
+  console.error(
+    `Cannot start the region: port ${port} on 127.0.0.1 is ${taken} (another \`npm start\`?). Stop it, or choose another port: PLINTH_PORT=5250 npm start`,
+  );
+  process.exit(1);
+}
 const { child, url } = await startRegion({ stateDir, port });
 
 if (!existsSync(`${stateDir}/admin.json`)) {

@@ -13,13 +13,21 @@ export async function callerForUser(db: Db, userId: number, username: string, vi
   return { userId, username, bindings, via };
 }
 
+/** A key's last use, to the minute: one write per key per minute, not one per request. */
+const TOUCH_EVERY_MS = 60_000;
+async function touchKey(db: Db, keyId: string, lastUsedAt: number | null): Promise<void> {
+  const now = Date.now();
+  if (lastUsedAt !== null && now - lastUsedAt < TOUCH_EVERY_MS) return;
+  await db.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.keyId, keyId)).run();
+}
+
 /** The caller behind a bearer key, or null. Unknown id and wrong secret look the same. */
 export async function authenticateBearer(db: Db, token: string): Promise<Caller | null> {
   const m = KEY_RE.exec(token);
   if (!m) return null;
   const [, keyId, secret] = m;
   const row = await db
-    .select({ userId: apiKeys.userId, secretHash: apiKeys.secretHash, username: users.username, active: users.isActive })
+    .select({ userId: apiKeys.userId, secretHash: apiKeys.secretHash, username: users.username, active: users.isActive, lastUsedAt: apiKeys.lastUsedAt })
     .from(apiKeys)
     .innerJoin(users, eq(users.id, apiKeys.userId))
     .where(and(eq(apiKeys.keyId, keyId!), isNull(apiKeys.revokedAt)))
@@ -28,6 +36,7 @@ export async function authenticateBearer(db: Db, token: string): Promise<Caller 
   // Compare even when the key is unknown, so timing does not tell which ids exist.
   const ok = constantTimeEqual(hash, row?.secretHash ?? "0".repeat(64));
   if (!row || !ok || !row.active) return null;
+  await touchKey(db, keyId!, row.lastUsedAt);
   return callerForUser(db, row.userId, row.username, `key:${keyId}`);
 }
 
@@ -41,6 +50,7 @@ export async function authenticateMaas(db: Db, consumer: string, token: string, 
       keyId: apiKeys.keyId,
       username: users.username,
       active: users.isActive,
+      lastUsedAt: apiKeys.lastUsedAt,
     })
     .from(apiKeys)
     .innerJoin(users, eq(users.id, apiKeys.userId))
@@ -48,5 +58,6 @@ export async function authenticateMaas(db: Db, consumer: string, token: string, 
     .get();
   const ok = constantTimeEqual(await sha256Hex(secret), row?.hash ?? "0".repeat(64));
   if (!row || !ok || row.consumer !== consumer || !row.active) return null;
+  await touchKey(db, row.keyId, row.lastUsedAt);
   return callerForUser(db, row.userId, row.username, `key:${row.keyId}`);
 }

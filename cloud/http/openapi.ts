@@ -41,6 +41,20 @@ function jsonSchema(s: z.ZodType, io: "input" | "output" = "input") {
   return z.toJSONSchema(s, { io, unrepresentable: "any" });
 }
 
+/**
+ * The methods registered for a path of /api/v1 (none when no route has that shape): a request
+ * with another method is answered 405 with these in Allow, not a 404 that hides the route.
+ */
+export function allowedMethods(path: string): string[] {
+  const found = new Set<string>();
+  for (const r of registry) {
+    const re = new RegExp(`^${r.path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/:[A-Za-z][A-Za-z0-9_]*/g, "[^/]+")}/?$`);
+    if (re.test(path)) found.add(r.method.toUpperCase());
+  }
+  if (found.has("GET")) found.add("HEAD");
+  return [...found].sort();
+}
+
 export function openApiDocument(prefix = "/api/v1") {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const { method, path, meta } of registry) {

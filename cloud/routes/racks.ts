@@ -154,6 +154,8 @@ export function rackRoutes(app: Hono<AppEnv>) {
       "SELECT t.id, t.site_id, s.name AS site, t.name, t.prefix, t.expires_at, t.uses_left, t.used_count, t.created_at, t.revoked_at FROM enrol_tokens t JOIN sites s ON s.id = t.site_id ORDER BY t.id",
     ).all<{ site_id: number; revoked_at: number | null; expires_at: number; uses_left: number | null }>();
     const caller = c.get("caller");
+    // One rule with /users: a caller who may manage no rack anywhere is refused, not shown an empty list.
+    if (!caller.bindings.some((b) => can(caller, "rack.manage", b.siteId))) throw forbidden("enrolment tokens need an admin role");
     const now = Date.now();
     const items = results
       .filter((t) => can(caller, "rack.manage", t.site_id))

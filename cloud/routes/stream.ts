@@ -33,10 +33,34 @@ export function streamRoutes(app: Hono<AppEnv>) {
       const reset = newest - after > MAX_REPLAY;
       if (reset) after = newest;
 
-      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-      const w = writable.getWriter();
+      // A ReadableStream we feed, not a TransformStream: when the browser leaves (every page
+      // change), cancel() ends the loop at once, where a pending write on a cancelled pipe would
+      // reject unhandled ("Network connection lost") and the sleeping loop would outlive the
+      // request ("code had hung").
       const enc = new TextEncoder();
-      const send = (s: string) => w.write(enc.encode(s));
+      let gone = false;
+      let wake = () => {};
+      let out!: ReadableStreamDefaultController<Uint8Array>;
+      const readable = new ReadableStream<Uint8Array>({
+        start(controller) {
+          out = controller;
+        },
+        cancel() {
+          gone = true;
+          wake();
+        },
+      });
+      const send = (s: string) => {
+        if (!gone) out.enqueue(enc.encode(s));
+      };
+      const sleep = (ms: number) =>
+        new Promise<void>((r) => {
+          const t = setTimeout(r, ms);
+          wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
       const racksDigest = async () => {
         try {
           const { results } = await db
@@ -52,31 +76,38 @@ export function streamRoutes(app: Hono<AppEnv>) {
 
       const pump = async () => {
         try {
-          await send(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ after, reset })}\n\n`);
+          send(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ after, reset })}\n\n`);
           let racks = await racksDigest();
           const until = Date.now() + STREAM_MS;
-          for (let tick = 1; Date.now() < until; tick++) {
+          for (let tick = 1; !gone && Date.now() < until; tick++) {
             const { results } = await db
               .prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE id > ?${siteFilter} ORDER BY id LIMIT 200`)
               .bind(after, ...siteArgs)
               .all<{ id: number }>();
             for (const e of results) {
-              await send(`id: ${e.id}\nevent: event\ndata: ${JSON.stringify(e)}\n\n`);
+              send(`id: ${e.id}\nevent: event\ndata: ${JSON.stringify(e)}\n\n`);
               after = e.id;
             }
             if (tick % RACK_POLL_EVERY === 0) {
               const now = await racksDigest();
-              if (now !== racks) await send(`event: racks\ndata: ${now || "[]"}\n\n`);
+              if (now !== racks) send(`event: racks\ndata: ${now || "[]"}\n\n`);
               racks = now;
             }
             // A comment line keeps proxies from closing an idle stream.
-            if (results.length === 0 && tick % 15 === 0) await send(": keep-alive\n\n");
-            if (results.length < 200) await new Promise((r) => setTimeout(r, POLL_MS));
+            if (results.length === 0 && tick % 15 === 0) send(": keep-alive\n\n");
+            if (results.length < 200) await sleep(POLL_MS);
           }
-        } catch {
-          // The client went away; the write failed. Nothing to clean up but the writer.
+        } catch (e) {
+          // A failed read of D1: end the stream; the browser reconnects and resumes by id.
+          if (!gone) console.error("event stream:", e);
         } finally {
-          await w.close().catch(() => {});
+          if (!gone) {
+            try {
+              out.close();
+            } catch {
+              // Cancelled between the check and the close.
+            }
+          }
         }
       };
       c.executionCtx.waitUntil(pump());

@@ -228,3 +228,12 @@ it("unknown routes are 404 JSON; health answers without a key", async () => {
   expect((await call(admin, "GET", "/nope")).json.error.code).toBe("not_found");
   expect((await call(null, "GET", "/health")).json).toEqual({ ok: true });
 });
+
+it("a known route with the wrong method is 405 with the methods it allows", async () => {
+  const r = await SELF.fetch("https://region.test/api/v1/machines/abc123", { method: "PUT", headers: { authorization: `Bearer ${admin}` } });
+  expect(r.status).toBe(405);
+  expect(r.headers.get("allow")).toBe("DELETE, GET, HEAD, PATCH");
+  expect(((await r.json()) as { error: { code: string } }).error.code).toBe("method_not_allowed");
+  expect((await call(admin, "DELETE", "/overview")).status).toBe(405);
+  expect((await call(admin, "PATCH", "/no/such/route")).status).toBe(404);
+});

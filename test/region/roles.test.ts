@@ -418,6 +418,16 @@ const userWithKey = async (name: string) => {
   const keyId = key.split("_")[1]!;
   return { name, key, keyId };
 };
+const bootSource = async (name: string, withSelection = false): Promise<Record<string, number>> => {
+  const src = await env.DB.prepare("INSERT INTO boot_sources (url, skip_verify) VALUES (?, 1) RETURNING id")
+    .bind(`http://${name}.test/`)
+    .first<{ id: number }>();
+  if (!withSelection) return { id: src!.id };
+  const sel = await env.DB.prepare("INSERT INTO boot_source_selections (source_id, os, release) VALUES (?, 'ubuntu', 'noble') RETURNING id")
+    .bind(src!.id)
+    .first<{ id: number }>();
+  return { id: src!.id, sid: sel!.id };
+};
 const stillWorks = (expectWorks: (w: Who) => boolean) => async (w: Who, _s: number, o: Record<string, string | number>) => {
   expect((await call(String(o.key), "GET", "/me")).status, `key of ${o.name} after ${w}`).toBe(expectWorks(w) ? 200 : 401);
 };
@@ -1005,7 +1015,7 @@ const matrix: Global[] = [
     req: () => ["POST", "/racks/enrol-tokens", { site: "south" }],
     expect: ADMIN_ONLY(201),
   },
-  { name: "list enrolment tokens", route: "GET /racks/enrol-tokens", req: () => ["GET", "/racks/enrol-tokens"], expect: ALL(200) },
+  { name: "list enrolment tokens", route: "GET /racks/enrol-tokens", req: () => ["GET", "/racks/enrol-tokens"], expect: ADMIN_ONLY(200) },
   {
     name: "revoke an enrolment token",
     route: "DELETE /racks/enrol-tokens/{tokenId}",
@@ -1053,6 +1063,70 @@ const matrix: Global[] = [
     req: (_w, o) => ["DELETE", `/boot-images/${o.id}`],
     expect: ADMIN_ONLY(204),
   },
+  // Boot sources and selections: everyone reads; only a global admin changes them.
+  { name: "list boot sources", route: "GET /boot-sources", req: () => ["GET", "/boot-sources"], expect: ALL(200) },
+  {
+    name: "read a boot source",
+    route: "GET /boot-sources/{id}",
+    prep: (w) => bootSource(`read-${w}`),
+    req: (_w, o) => ["GET", `/boot-sources/${o.id}`],
+    expect: ALL(200),
+  },
+  {
+    name: "add a boot source",
+    route: "POST /boot-sources",
+    req: (w) => ["POST", "/boot-sources", { url: `http://add-${w}.test/`, skip_verify: true }],
+    expect: ADMIN_ONLY(201),
+  },
+  {
+    name: "change a boot source",
+    route: "PATCH /boot-sources/{id}",
+    prep: (w) => bootSource(`patch-${w}`),
+    req: (_w, o) => ["PATCH", `/boot-sources/${o.id}`, { keyring_filename: "x.gpg" }],
+    expect: ADMIN_ONLY(200),
+  },
+  {
+    name: "delete a boot source",
+    route: "DELETE /boot-sources/{id}",
+    prep: (w) => bootSource(`del-${w}`),
+    req: (_w, o) => ["DELETE", `/boot-sources/${o.id}`],
+    expect: ADMIN_ONLY(204),
+  },
+  {
+    name: "list selections",
+    route: "GET /boot-sources/{id}/selections",
+    prep: (w) => bootSource(`sels-${w}`),
+    req: (_w, o) => ["GET", `/boot-sources/${o.id}/selections`],
+    expect: ALL(200),
+  },
+  {
+    name: "read a selection",
+    route: "GET /boot-sources/{id}/selections/{sid}",
+    prep: (w) => bootSource(`sel-${w}`, true),
+    req: (_w, o) => ["GET", `/boot-sources/${o.id}/selections/${o.sid}`],
+    expect: ALL(200),
+  },
+  {
+    name: "add a selection",
+    route: "POST /boot-sources/{id}/selections",
+    prep: (w) => bootSource(`addsel-${w}`),
+    req: (_w, o) => ["POST", `/boot-sources/${o.id}/selections`, { os: "ubuntu", release: "noble" }],
+    expect: ADMIN_ONLY(201),
+  },
+  {
+    name: "change a selection",
+    route: "PATCH /boot-sources/{id}/selections/{sid}",
+    prep: (w) => bootSource(`patchsel-${w}`, true),
+    req: (_w, o) => ["PATCH", `/boot-sources/${o.id}/selections/${o.sid}`, { arches: ["amd64"] }],
+    expect: ADMIN_ONLY(200),
+  },
+  {
+    name: "delete a selection",
+    route: "DELETE /boot-sources/{id}/selections/{sid}",
+    prep: (w) => bootSource(`delsel-${w}`, true),
+    req: (_w, o) => ["DELETE", `/boot-sources/${o.id}/selections/${o.sid}`],
+    expect: ADMIN_ONLY(204),
+  },
 ];
 
 describe("collection routes", () => {
@@ -1083,7 +1157,7 @@ describe("collection routes", () => {
     expect(ev.every((e) => e.site_id === northId)).toBe(true);
   });
 
-  it("sites, subnets, racks, the overview, events and enrolment tokens show only the caller's sites", async () => {
+  it("sites, subnets, racks, the overview and events show only the caller's sites; enrolment tokens only to admins", async () => {
     const southMachine = await makeMachine({ site: "south" });
     await call(keys.admin, "POST", `/machines/${southMachine}/mark_broken`, { comment: "south only" });
     const southSubnet = await subnet("south", ++subnetSeq);
@@ -1101,7 +1175,7 @@ describe("collection routes", () => {
       expect(overview).toEqual(who === "nobody" ? [] : ["north"]);
       const events = (await call(keys[who], "GET", `/events?machine=${southMachine}`)).json.items;
       expect(events).toEqual([]);
-      expect((await call(keys[who], "GET", "/racks/enrol-tokens")).json.items).toEqual([]);
+      expect((await call(keys[who], "GET", "/racks/enrol-tokens")).status).toBe(403);
     }
     const all = (await call(keys.admin, "GET", "/overview")).json.sites.map((s: { site: string }) => s.site);
     expect(all).toEqual(expect.arrayContaining(["north", "south"]));

@@ -51,6 +51,21 @@ describe("API keys", () => {
     expect(keys.json.items.find((k: { key_id: string }) => k.key_id === row!.key_id).revoked_at).toEqual(expect.any(Number));
   });
 
+  it("records a key's last use, at most once a minute, through either API", async () => {
+    const k = await call(admin, "POST", "/keys", { name: "used" });
+    const lastUsed = async () => (await call(admin, "GET", "/keys")).json.items.find((i: { key_id: string }) => i.key_id === k.json.key_id).last_used_at;
+    expect(await lastUsed()).toBeNull();
+    const before = Date.now();
+    expect((await call(k.json.api_key, "GET", "/me")).status).toBe(200);
+    const first = await lastUsed();
+    expect(first).toBeGreaterThanOrEqual(before);
+    expect((await call(k.json.api_key, "GET", "/me")).status).toBe(200);
+    expect(await lastUsed()).toBe(first);
+    await env.DB.prepare("UPDATE api_keys SET last_used_at = 1 WHERE key_id = ?").bind(k.json.key_id).run();
+    expect((await maas(k.json.maas_api_key, "GET", "users/", { query: { op: "whoami" } })).status).toBe(200);
+    expect(await lastUsed()).toBeGreaterThanOrEqual(before);
+  });
+
   it("MAAS: another user's token cannot be deleted", async () => {
     const other = await maasKey(await makeUser("audit-other", [["viewer", null]]));
     const made = await maas(await maasKey(admin), "POST", "account/", { query: { op: "create_authorisation_token" }, form: { name: "mine" } });

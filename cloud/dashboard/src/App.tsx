@@ -7,6 +7,7 @@ import { canAnywhere } from "./perms";
 import { linkProps, navigate, useLocation } from "./router";
 import type { SessionUser } from "./types";
 import { EventsView } from "./views/Events";
+import { ImagesView } from "./views/Images";
 import { KeysView } from "./views/Keys";
 import { MachineDetail } from "./views/MachineDetail";
 import { MachinesView } from "./views/Machines";
@@ -74,6 +75,7 @@ const NAV: { to: string; label: string; admin?: boolean }[] = [
   { to: "/", label: "Overview" },
   { to: "/machines", label: "Machines" },
   { to: "/racks", label: "Racks" },
+  { to: "/images", label: "Images" },
   { to: "/tokens", label: "Enrolment tokens", admin: true },
   { to: "/users", label: "Users & roles", admin: true },
   { to: "/events", label: "Events" },
@@ -134,6 +136,8 @@ function View({ path, user }: { path: string; user: SessionUser }) {
       return <MachinesView user={user} />;
     case "/racks":
       return <RacksView />;
+    case "/images":
+      return <ImagesView />;
     case "/tokens":
       return <TokensView />;
     case "/users":

@@ -100,3 +100,8 @@ export const qs = (params: Record<string, string | string[] | undefined>) => {
   const s = u.toString();
   return s ? `?${s}` : "";
 };
+
+/** The region refused the caller: a page shows why and none of the forms it would refuse. */
+export function isForbidden(e: unknown): boolean {
+  return e instanceof ApiProblem && e.status === 403;
+}

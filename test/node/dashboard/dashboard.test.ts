@@ -189,6 +189,16 @@ describe("dashboard", () => {
     const other = (await region.api("GET", "/machines?site=site-0006&limit=1")).json.items[0];
     await hp.goto(`${region.url}/machines/${other.system_id}`);
     await hp.getByRole("alert").filter({ hasText: "Not found" }).waitFor(WAIT);
+
+    // Opened directly, the admin pages say why and offer none of their forms.
+    for (const [path, form] of [
+      ["/users", "Add user"],
+      ["/tokens", "Create token"],
+    ] as const) {
+      await hp.goto(`${region.url}${path}`);
+      await hp.getByRole("alert").first().waitFor(WAIT);
+      expect(await hp.getByRole("button", { name: form }).count(), path).toBe(0);
+    }
     await hp.context().close();
   });
 

@@ -67,3 +67,15 @@ export class ErrorBoundary extends Component<{ children: ReactNode }, { error: u
     return this.props.children;
   }
 }
+
+/** A page the caller may not use: its title and the region's reason, without its forms. */
+export function Refused({ title, error }: { title: string; error: unknown }) {
+  return (
+    <div>
+      <header className="page-head">
+        <h1>{title}</h1>
+      </header>
+      <ErrorBox error={error} />
+    </div>
+  );
+}

@@ -1,8 +1,8 @@
 // Enrolment tokens: create (the token is shown once, with a copy button), list, revoke.
 import { type FormEvent, useState } from "react";
-import { api, isMissingRoute } from "../api";
+import { api, isForbidden, isMissingRoute } from "../api";
 import { DangerButton } from "../components/Confirm";
-import { Empty, ErrorBox, TableHead } from "../components/bits";
+import { Empty, ErrorBox, Refused, TableHead } from "../components/bits";
 import { ago, when } from "../format";
 import { useLoad } from "../useLoad";
 
@@ -41,6 +41,7 @@ export function TokensView() {
     }
   };
   if (isMissingRoute(error)) return <Empty>This region does not issue enrolment tokens yet (no /api/v1/racks/enrol-tokens).</Empty>;
+  if (isForbidden(error)) return <Refused title="Enrolment tokens" error={error} />;
   return (
     <div>
       <header className="page-head">

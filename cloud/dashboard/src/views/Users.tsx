@@ -1,9 +1,9 @@
 // Users and their roles per site (admin only).
 import { type FormEvent, useState } from "react";
-import { api } from "../api";
+import { api, isForbidden } from "../api";
 import { ROLES } from "../../../../shared/roles";
 import { DangerButton } from "../components/Confirm";
-import { ErrorBox, TableHead } from "../components/bits";
+import { ErrorBox, Refused, TableHead } from "../components/bits";
 import { ago } from "../format";
 import { useLoad } from "../useLoad";
 
@@ -31,6 +31,7 @@ export function UsersView() {
   const grant = async (u: User, role: string, site: string) => {
     await api("POST", `/users/${u.username}/roles`, { role, site: site || null }).then(load, setError);
   };
+  if (isForbidden(error)) return <Refused title="Users & roles" error={error} />;
   return (
     <div>
       <header className="page-head">
