@@ -19,6 +19,8 @@ export interface SeedOptions {
   images?: boolean;
   /** Where images/build is looked for: the checkout, unless a test says otherwise. */
   imagesRoot?: string;
+  /** Add machines only to a region that has none (a second `npm run seed` would double the fleet). */
+  onlyIfEmpty?: boolean;
 }
 
 // Weighted statuses: most of a real fleet is Ready or Deployed.
@@ -59,7 +61,7 @@ function rng(seed: number) {
 
 const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
-export async function seed(o: SeedOptions): Promise<{ machines: number; sites: number }> {
+export async function seed(o: SeedOptions): Promise<{ machines: number; sites: number; existing: number }> {
   const log = o.log ?? (() => {});
   // The proxy runs no Worker code, so wrangler.toml's Durable Object binding would only earn a
   // warning that RackTunnel is not exported: hand it the storage bindings alone, same ids, so it
@@ -82,6 +84,11 @@ export async function seed(o: SeedOptions): Promise<{ machines: number; sites: n
   });
   try {
     const db = proxy.env.DB;
+    const existing = (await db.prepare("SELECT count(*) AS n FROM machines").first<{ n: number }>())!.n;
+    if (o.onlyIfEmpty && existing > 0) {
+      if (o.images) await seedImages(db, proxy.env.IMAGES, builtImages(o.imagesRoot ?? join(import.meta.dirname, "..")), log);
+      return { machines: 0, sites: 0, existing };
+    }
     const rand = rng(42);
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
     const statusTotal = STATUS_MIX.reduce((a, [, w]) => a + w, 0);
@@ -184,7 +191,7 @@ export async function seed(o: SeedOptions): Promise<{ machines: number; sites: n
       if (!built.length) log("no built images in images/build: `npm run images` (testdisk) or `npm run images -- os debian/bookworm`, then seed again");
       await seedImages(db, proxy.env.IMAGES, built, log);
     }
-    return { machines: o.machines, sites: o.sites };
+    return { machines: o.machines, sites: o.sites, existing };
   } finally {
     await proxy.dispose();
   }

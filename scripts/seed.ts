@@ -1,5 +1,5 @@
-// `npm run seed -- --machines N [--sites S] [--state DIR] [--no-build]`: fills the *local*
-// region. There is no flag for a remote database: it only ever opens a local state directory
+// `npm run seed -- --machines N [--sites S] [--state DIR] [--no-build] [--add]`: fills the *local*
+// region, once: a region that has machines gets none (only images) unless --add says to add more. There is no flag for a remote database: it only ever opens a local state directory
 // that `npm start` made (it holds the development secrets the seed encrypts with).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -16,12 +16,15 @@ const { values } = parseArgs({
     state: { type: "string", default: ".plinth" },
     remote: { type: "boolean", default: false },
     "no-build": { type: "boolean", default: false },
+    add: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
   strict: true,
 });
 if (values.help) {
-  console.log("usage: npm run seed -- --machines N [--sites S] [--state DIR] [--no-build]   (local development region only)");
+  console.log(
+    "usage: npm run seed -- --machines N [--sites S] [--state DIR] [--no-build] [--add]   (local development region only; --add adds to a fleet already seeded)",
+  );
   process.exit(0);
 }
 if (values.remote || process.env.CLOUDFLARE_API_TOKEN) {
@@ -50,5 +53,17 @@ if (!builtImages(root).length && !values["no-build"]) {
 const { vars } = ensureDevVars(values.state);
 applyMigrations(values.state);
 const t0 = Date.now();
-await seed({ machines, sites, stateDir: values.state, secretKey: vars.PLINTH_SECRET_KEY, log: (s) => console.log(s), images: true });
-console.log(`seeded ${machines} machines across ${sites} sites in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+const done = await seed({
+  machines,
+  sites,
+  stateDir: values.state,
+  secretKey: vars.PLINTH_SECRET_KEY,
+  log: (s) => console.log(s),
+  images: true,
+  onlyIfEmpty: !values.add,
+});
+if (done.machines === 0)
+  console.log(
+    `seed: the region already has ${done.existing} machines: none added (--add adds ${machines} more; delete ${values.state}/ to start afresh, admin included)`,
+  );
+else console.log(`seeded ${machines} machines across ${sites} sites in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -14,7 +14,6 @@ import { IndexFile, ProductsFile, ROOT_FTYPES, SIGNED_INDEX, UNSIGNED_INDEX } fr
 import { throwawayKey } from "./mirror-rig";
 
 const repo = resolve(import.meta.dirname, "../../..");
-const built = join(repo, "images/build");
 let tmp = "";
 let home = "";
 let key = { fingerprint: "", keyring: "" };
@@ -100,8 +99,10 @@ describe("npm run images -- publish", () => {
     expect(existsSync(join(tmp, "m0", SIGNED_INDEX))).toBe(false);
   });
 
-  it(`publishes ${existsSync(join(built, "manifest.json")) ? "images/build" : "a fixture build"} as a signed mirror the schemas accept`, () => {
-    const from = existsSync(join(built, "manifest.json")) ? built : fixture(join(tmp, "build1"), "one");
+  // Always a fixture shaped like images/build: `npm test` builds images/build in the background
+  // while this file runs, so the real directory may be half written here.
+  it("publishes a build directory as a signed mirror the schemas accept", () => {
+    const from = fixture(join(tmp, "build1"), "one");
     const dir = join(tmp, "m1");
     const r = publish([dir, "--from", from, "--key", key.fingerprint, "--homedir", home]);
     expect(r.code, r.out).toBe(0);

@@ -32,7 +32,9 @@ export function RacksView() {
       </header>
       <ErrorBox error={absent ? null : error} onRetry={load} />
       {absent && <Empty>This region does not serve rack appliances yet (no /api/v1/racks).</Empty>}
-      {racks && racks.length === 0 && <Empty>No rack appliances enrolled. Create an enrolment token and run plinth-appliance enrol on the site.</Empty>}
+      {racks && racks.length === 0 && (
+        <Empty>No rack appliances enrolled. Create an enrolment token and run `npx plinth-appliance enrol` on the site (see docs/operations.md).</Empty>
+      )}
       {racks && racks.length > 0 && (
         <table className="grid" data-testid="racks">
           <TableHead columns={["Rack", "Site", "Connection", "Version", "Last seen", "Pending commands", "Journal", "Subnets served"]} />
