@@ -19,6 +19,7 @@ import type { BootIntentInput, BootQuery } from "./http/intent";
 import type { MetadataRelay, MetadataRequest } from "./http/metadata";
 import { BootHttpServer } from "./http/server";
 import { type ImageFetcher, ImageCache } from "./images/cache";
+import { ImageStateReporter } from "./images/reporter";
 import { deployDocument, phoneHomeFields } from "./metadata/deploy";
 import { InstalledDeployments } from "./metadata/installed";
 import { maasMetadataApi } from "./metadata/maas";
@@ -66,6 +67,7 @@ export interface BootServices {
   tftp: TftpServer;
   http: BootHttpServer;
   neighbours: NeighbourReporter;
+  imageStates: ImageStateReporter;
   dns: SiteDns | null;
   address: string;
   close(): Promise<void>;
@@ -302,11 +304,20 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     // Journaled like every node result: on disk before the node hears 200, relayed to the region.
     report: (r) => host.emit({ type: "metadata.result", data: { systemId: r.systemId, name: r.name, status: r.status, output: r.output.slice(0, 200_000) } }),
   });
+  const imageStates = new ImageStateReporter({
+    emit: (e) => host.emit(e),
+    online: () => host.online?.() ?? true,
+    cached: () => images.list(),
+    log,
+  });
   const images = new ImageCache({
     dir: join(o.stateDir, "images"),
     ...(o.images?.fetch ? { fetch: o.images.fetch } : {}),
     ...(o.images?.maxBytes ? { maxBytes: o.images.maxBytes } : {}),
-    onEvent: (e) => log(e.type === "rejected" ? "error" : "info", `image ${e.type}`, e),
+    onEvent: (e) => {
+      log(e.type === "rejected" || e.type === "failed" ? "error" : e.type === "progress" ? "debug" : "info", `image ${e.type}`, e);
+      imageStates.note(e);
+    },
   });
   await images.init();
   // TFTP and HTTP bind to the served interface's address only, like DHCP to its device.
@@ -337,6 +348,7 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     await dns?.close();
     throw e;
   }
+  imageStates.start();
   presync(host.config);
   if (o.neighbourScanMs !== 0) neighbours.start();
   log("info", "boot services started", {
@@ -355,10 +367,12 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     tftp,
     http,
     neighbours,
+    imageStates,
     dns,
     address,
     async close() {
       unsubscribe();
+      imageStates.stop();
       await Promise.allSettled([http.close(), tftp.close(), dhcp.close(), neighbours.stop(), dns?.close()]);
     },
   };

@@ -12,6 +12,7 @@ import { machineRoutes } from "./machines/routes";
 import { machineInterfaceRoutes } from "./routes/machine-interfaces";
 import { machineStorageRoutes } from "./routes/machine-storage";
 import { maas } from "./maas";
+import { bootSourceRoutes } from "./routes/boot-sources";
 import { bootstrapRoutes } from "./routes/bootstrap";
 import { eventRoutes } from "./routes/events";
 import { imageRoutes, rackImageRoutes } from "./routes/images";
@@ -58,6 +59,7 @@ rackRoutes(api);
 streamRoutes(api);
 overviewRoutes(api);
 imageRoutes(api);
+bootSourceRoutes(api);
 api.post("/machines/:id/:action", (c) => {
   throw new ApiError(400, "unknown_action", `unknown machine action "${c.req.param("action")}"`);
 });
@@ -68,7 +70,9 @@ app.notFound((c) => {
   const path = new URL(c.req.url).pathname;
   const allow = path.startsWith("/api/v1/") ? allowedMethods(path.slice("/api/v1".length)) : [];
   if (allow.length > 0)
-    return c.json(errorBody("method_not_allowed", `${c.req.method} is not allowed on ${path} (allowed: ${allow.join(", ")})`), 405, { allow: allow.join(", ") });
+    return c.json(errorBody("method_not_allowed", `${c.req.method} is not allowed on ${path} (allowed: ${allow.join(", ")})`), 405, {
+      allow: allow.join(", "),
+    });
   return c.json(errorBody("not_found", `no route for ${c.req.method} ${path}`), 404);
 });
 // Refuse oversized bodies before reading them (a streamed body without a length is

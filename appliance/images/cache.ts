@@ -2,22 +2,45 @@
 // after its bytes were hashed and matched (written to <dir>/tmp, fsynced, then renamed), so a
 // reader can never see a partial or corrupt image. Filled from the region (pull-through or
 // pre-sync); bounded by evicting the least recently used images that nobody is reading.
-import { createHash, randomBytes } from "node:crypto";
+// A download from the region is kept as <dir>/tmp/<hex>.part (fsynced now and then), so a rack
+// restarted mid-download re-hashes what it has and asks the region for the rest only.
+import { createHash, type Hash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 
 export const SHA256_RE = /^[0-9a-f]{64}$/;
 
-/** Where images come from on a miss: the region's image store, over the tunnel or HTTPS. */
-export type ImageFetcher = (sha256: string) => Promise<ByteSource | null>;
+/**
+ * Where images come from on a miss: the region's image store, over the tunnel or HTTPS. `from`:
+ * the bytes the cache already holds; a fetcher that can resume answers with the rest and says
+ * where it starts (a plain byte source means the whole image, from byte 0).
+ */
+export type ImageFetcher = (sha256: string, o?: { from: number }) => Promise<ByteSource | FetchedImage | null>;
+
+export interface FetchedImage {
+  body: ByteSource;
+  /** Offset of the body's first byte in the image. */
+  start: number;
+  /** The whole image's size, when the source said. */
+  total?: number;
+}
 
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 export type CacheEvent =
-  | { type: "progress"; sha256: string; bytes: number }
+  | { type: "started"; sha256: string; bytes: number; total: number | null; resumed: boolean }
+  | { type: "progress"; sha256: string; bytes: number; total?: number | null }
   | { type: "stored"; sha256: string; bytes: number; ms: number }
   | { type: "rejected"; sha256: string; got: string }
+  | { type: "failed"; sha256: string; bytes: number; error: string }
+  | { type: "discarded"; sha256: string; bytes: number; why: string }
   | { type: "evicted"; sha256: string; bytes: number };
+
+/** fsync a partial download at least every this many bytes: what a crash can cost us again. */
+const PART_SYNC_BYTES = 32 << 20;
+/** Progress events at most this often (besides every `progressEvery` bytes). */
+const PROGRESS_MS = 1000;
 
 export interface ImageCacheOptions {
   dir: string;
@@ -55,10 +78,12 @@ export class ImageCache {
     this.emit = opts.onEvent ?? (() => {});
   }
 
-  /** Create the layout, drop partial downloads left by a crash, learn what is cached. */
+  /**
+   * Create the layout, learn what is cached, and drop what a crash left in tmp except resumable
+   * downloads (<hex>.part of an image not cached yet): those are checked when resumed.
+   */
   async init(): Promise<void> {
     await mkdir(this.objects, { recursive: true });
-    await rm(this.tmp, { recursive: true, force: true });
     await mkdir(this.tmp, { recursive: true });
     for (const name of await readdir(this.objects)) {
       if (!SHA256_RE.test(name)) continue;
@@ -66,6 +91,16 @@ export class ImageCache {
       this.sizes.set(name, st.size);
       this.lastUsed.set(name, st.atimeMs);
     }
+    for (const name of await readdir(this.tmp)) {
+      const sha = name.endsWith(".part") ? name.slice(0, -5) : "";
+      if (SHA256_RE.test(sha) && !this.sizes.has(sha)) continue;
+      await rm(join(this.tmp, name), { recursive: true, force: true });
+    }
+  }
+
+  /** Every cached image as this process knows it. */
+  list(): { sha256: string; size: number }[] {
+    return [...this.sizes].map(([sha256, size]) => ({ sha256, size }));
   }
 
   /** The image if cached, without fetching. */
@@ -99,10 +134,7 @@ export class ImageCache {
     // Many nodes booting at once ask for the same image: one download serves them all.
     let pull = this.pulls.get(sha256);
     if (!pull) {
-      pull = (async () => {
-        const source = await fetch(sha256);
-        return source ? this.put(sha256, source) : null;
-      })().finally(() => this.pulls.delete(sha256));
+      pull = this.pull(sha256, fetch).finally(() => this.pulls.delete(sha256));
       this.pulls.set(sha256, pull);
     }
     return pull;
@@ -116,6 +148,112 @@ export class ImageCache {
     const p = this.write(sha256, source).finally(() => this.inflight.delete(sha256));
     this.inflight.set(sha256, p);
     return p;
+  }
+
+  /**
+   * A download from the fetcher into tmp/<hex>.part, resumed from what is there. A resumed
+   * part whose whole does not hash right may have been the culprit: it is dropped and the
+   * image fetched once more from byte 0 before the download counts as failed.
+   */
+  private async pull(sha256: string, fetch: ImageFetcher): Promise<CachedImage | null> {
+    const started = performance.now();
+    const part = join(this.tmp, `${sha256}.part`);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const { hash, bytes: have } = await this.rehash(part);
+        if (have > 0 && hash.copy().digest("hex") === sha256) return await this.commit(sha256, part, have, started);
+        const got = await fetch(sha256, { from: have });
+        if (!got) {
+          await rm(part, { force: true });
+          return null;
+        }
+        const f: FetchedImage = isFetched(got) ? got : { body: got, start: 0 };
+        if (f.start !== 0 && f.start !== have) throw new Error(`the source resumed image ${sha256} at byte ${f.start}, not ${have}`);
+        const resumed = f.start > 0;
+        if (!resumed && have > 0) this.emit({ type: "discarded", sha256, bytes: have, why: "the source sent the whole image again" });
+        const h = resumed ? hash : createHash("sha256");
+        const total = f.total ?? null;
+        this.emit({ type: "started", sha256, bytes: f.start, total, resumed });
+        const bytes = await this.append(sha256, part, f, h, total);
+        const digest = h.digest("hex");
+        if (digest === sha256) return await this.commit(sha256, part, bytes, started);
+        await rm(part, { force: true });
+        if (resumed && attempt === 0) {
+          this.emit({ type: "discarded", sha256, bytes, why: `the resumed download hashed to ${digest}` });
+          continue;
+        }
+        this.emit({ type: "rejected", sha256, got: digest });
+        throw new ImageHashMismatch(`image ${sha256} arrived with sha256 ${digest}`);
+      }
+    } catch (e) {
+      let bytes = 0;
+      try {
+        bytes = (await stat(part)).size;
+      } catch {
+        bytes = 0;
+      }
+      this.emit({ type: "failed", sha256, bytes, error: e instanceof Error ? e.message : String(e) });
+      throw e;
+    }
+  }
+
+  /** Hash what a partial download holds (nothing: an empty hash). */
+  private async rehash(part: string): Promise<{ hash: Hash; bytes: number }> {
+    const hash = createHash("sha256");
+    let bytes = 0;
+    try {
+      for await (const chunk of createReadStream(part, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        bytes += chunk.length;
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      return { hash: createHash("sha256"), bytes: 0 };
+    }
+    return { hash, bytes };
+  }
+
+  /** Writes the body at its offset of the part file, fsyncing as it goes; returns the part's size. */
+  private async append(sha256: string, part: string, f: FetchedImage, hash: Hash, total: number | null): Promise<number> {
+    const fh = await open(part, f.start > 0 ? "r+" : "w", 0o644);
+    try {
+      if (f.start === 0) await fh.truncate(0);
+      let bytes = f.start;
+      let synced = bytes;
+      const every = this.opts.progressEvery ?? 64 << 20;
+      let nextProgress = bytes + every;
+      let lastProgress = performance.now();
+      for await (const chunk of f.body) {
+        hash.update(chunk);
+        await fh.write(chunk, 0, chunk.length, bytes);
+        bytes += chunk.length;
+        if (bytes - synced >= PART_SYNC_BYTES) {
+          await fh.datasync();
+          synced = bytes;
+        }
+        const now = performance.now();
+        if (bytes >= nextProgress || now - lastProgress >= PROGRESS_MS) {
+          this.emit({ type: "progress", sha256, bytes, total });
+          while (nextProgress <= bytes) nextProgress += every;
+          lastProgress = now;
+        }
+      }
+      await fh.sync();
+      return bytes;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async commit(sha256: string, part: string, bytes: number, started: number): Promise<CachedImage> {
+    const path = join(this.objects, sha256);
+    await rename(part, path);
+    await this.syncDir(this.objects);
+    this.sizes.set(sha256, bytes);
+    this.lastUsed.set(sha256, Date.now());
+    this.emit({ type: "stored", sha256, bytes, ms: performance.now() - started });
+    await this.evict();
+    return { sha256, path, size: bytes };
   }
 
   private async write(sha256: string, source: ByteSource): Promise<CachedImage> {
@@ -205,4 +343,8 @@ export class ImageCache {
       await fh.close();
     }
   }
+}
+
+function isFetched(x: ByteSource | FetchedImage): x is FetchedImage {
+  return typeof (x as FetchedImage).start === "number" && "body" in x;
 }

@@ -4,7 +4,7 @@ import { HTTPException } from "hono/http-exception";
 
 export class ApiError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 500 | 501 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 416 | 422 | 429 | 500 | 501 | 503,
     readonly code: string,
     message: string,
     readonly details?: unknown,

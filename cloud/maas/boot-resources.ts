@@ -2,11 +2,14 @@
 // Each resource carries one set whose file has MAAS's filetype (root-tgz, root-dd.zst, ...);
 // a declared image with no bytes yet is not listed (it cannot be deployed, and Juju reads the
 // list as what it can deploy) but reads by id with an incomplete set, as MAAS shows an upload
-// in progress.
+// in progress. op=import, is_importing and stop_import drive the sync of the boot sources
+// (cloud/domain/image-sync.ts).
 import { isImageFormat, MAAS_FILETYPE } from "../../shared/images";
+import { isGlobalAdmin } from "../auth/roles";
+import { importStatus, startImport, stopImport } from "../domain/image-sync";
 import type { ImageRow as BootImageRow } from "../routes/images";
 import type { Handler } from "./table";
-import { API, json, MaasError } from "./wire";
+import { API, forbidden, json, MaasError } from "./wire";
 
 /** The columns boot-resources/ reads of the boot_images rows /api/v1 serves. */
 type ImageRow = Pick<BootImageRow, "id" | "osystem" | "series" | "architecture" | "kind" | "format" | "sha256" | "size" | "created_at">;
@@ -45,6 +48,9 @@ function detailJson(b: ImageRow) {
   };
 }
 
+// MAAS answers these ops with a sentence, and its clients print it.
+const plain = (text: string) => new Response(text, { headers: { "content-type": "text/plain; charset=utf-8" } });
+
 export const bootResourceHandlers: Handler[] = [
   {
     name: "BootResourcesHandler",
@@ -60,7 +66,32 @@ export const bootResourceHandlers: Handler[] = [
         run: async (r) =>
           json((await r.db.prepare(`SELECT ${COLS} FROM boot_images WHERE sha256 IS NOT NULL ORDER BY id`).all<ImageRow>()).results.map(imageJson)),
       },
-      { method: "GET", op: "is_importing", doc: "Get the status of importing resources.", run: async () => json(false) },
+      {
+        method: "GET",
+        op: "is_importing",
+        doc: "Get the status of importing resources.",
+        run: async (r) => json((await importStatus(r.db)).running),
+      },
+      {
+        method: "POST",
+        op: "import",
+        doc: "Import the boot resources the boot sources' selections name (admin); one import runs at a time.",
+        run: async (r) => {
+          if (!isGlobalAdmin(r.caller)) throw forbidden();
+          await startImport(r.c.env, r.caller.username, "manual");
+          return plain("Import of boot resources started");
+        },
+      },
+      {
+        method: "POST",
+        op: "stop_import",
+        doc: "Stop the running import after the item in flight (admin).",
+        run: async (r) => {
+          if (!isGlobalAdmin(r.caller)) throw forbidden();
+          await stopImport(r.c.env, r.caller.username);
+          return plain("Import of boot resources is being stopped");
+        },
+      },
     ],
   },
   {

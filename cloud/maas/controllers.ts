@@ -12,6 +12,7 @@ import { getSetting } from "../domain/settings";
 import { VERSION } from "./account";
 import { devicesJson, visibleDevices } from "./devices";
 import { machinesJson } from "./load";
+import { listBootImagesJson } from "./rack-boot-images";
 import { listVisible } from "./machines";
 import { DOMAIN } from "./shape";
 import type { Handler, Req } from "./table";
@@ -329,6 +330,16 @@ export const controllerHandlers: Handler[] = [
           const x = await rackFor(r);
           requireRackAdmin(r, x);
           throw new MaasError(409, `Rack controller ${x.hostname} has no action in progress to abort.`);
+        },
+      },
+      {
+        method: "GET",
+        op: "list_boot_images",
+        doc: "The boot images the rack holds (as it reports them) and whether they are in sync with the region.",
+        run: async (r) => {
+          const x = await rackFor(r);
+          requireRackAdmin(r, x);
+          return json(await listBootImagesJson(r.db, x));
         },
       },
       {

@@ -8,6 +8,7 @@ import type { AppEnv, Ctx } from "../http/context";
 import { createApiKey } from "../domain/users";
 import { accountHandlers } from "./account";
 import { machinesOps } from "./allocate";
+import { bootSourceHandlers } from "./boot-sources";
 import { catalogHandlers } from "./catalog";
 import { controllerHandlers } from "./controllers";
 import { deviceHandlers } from "./devices";
@@ -41,6 +42,7 @@ table.add(
   ...controllerHandlers,
   ...notificationHandlers,
   ...packageRepoHandlers,
+  ...bootSourceHandlers,
   ...miscHandlers,
   ...deviceHandlers,
 );

@@ -114,8 +114,8 @@ export function actionRoutes(app: Hono<AppEnv>) {
         const m = await loadMachine(c, ACTION_PERMISSION[action]);
         const input = await readJson(c, body);
         if (action === "deploy" || action === "release") requireOwnerOrAdmin(c.get("caller"), m);
-        await runAction(c.env, c.get("caller"), m, action, input);
-        return machineResponse(c, m.systemId);
+        const done = await runAction(c.env, c.get("caller"), m, action, input);
+        return machineResponse(c, m.systemId, 200, done.warnings);
       },
     );
   }

@@ -101,7 +101,8 @@ export const UpdateMachine = z.strictObject({
     .optional(),
 });
 
-async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202 = 200) {
+/** `warnings`: what the caller must know although the request succeeded (e.g. no rack to power through). */
+async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202 = 200, warnings: string[] = []) {
   const m = (await getMachine(c.env.DB, systemId))!;
   const tags = (await tagsFor(c.env.DB, [m.id])).get(m.id) ?? [];
   const [ifaces, disks] = await c.env.DB.batch([
@@ -140,6 +141,7 @@ async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202
         const r = d as Record<string, unknown>;
         return { ...r, rotational: !!r["rotational"], is_boot: !!r["is_boot"] };
       }),
+      ...(warnings.length ? { warnings } : {}),
     },
     status,
   );

@@ -10,6 +10,7 @@ import { authenticateRack } from "../domain/racks/credentials";
 import { pushConfigAfter } from "../domain/racks/commands";
 import type { AppEnv } from "../http/context";
 import { ApiError, badRequest, conflict, forbidden, notFound } from "../http/errors";
+import { parseByteRange } from "../http/byte-range";
 import { def } from "../http/openapi";
 import { readJson } from "../http/validate";
 import { declareImage, deleteImage, IMAGE_COLUMNS as COLS, type ImageRow, imageKey, storeImageContent } from "../domain/images";
@@ -124,9 +125,34 @@ export function rackImageRoutes(app: Hono<AppEnv>) {
       if (!SHA256.test(sha256)) throw badRequest("expected a lower-case hex sha256");
       // Only images the region lists: the store is not a general file server.
       const listed = await c.env.DB.prepare("SELECT 1 FROM boot_images WHERE sha256 = ?").bind(sha256).first();
-      const obj = listed ? await c.env.IMAGES.get(imageKey(sha256)) : null;
+      const headers = { "content-type": "application/octet-stream", "accept-ranges": "bytes", etag: `"${sha256}"` };
+      const rangeHeader = c.req.header("range");
+      if (rangeHeader === undefined) {
+        const obj = listed ? await c.env.IMAGES.get(imageKey(sha256)) : null;
+        if (!obj) throw notFound("image");
+        return new Response(obj.body, { headers: { ...headers, "content-length": String(obj.size) } });
+      }
+      // A rack resuming a download: the size first, to check the range against it.
+      const head = listed ? await c.env.IMAGES.head(imageKey(sha256)) : null;
+      if (!head) throw notFound("image");
+      const range = parseByteRange(rangeHeader, head.size);
+      if (range.kind !== "range")
+        throw new ApiError(
+          416,
+          "range_not_satisfiable",
+          `the range "${rangeHeader.slice(0, 64)}" is not one range within the image's ${head.size} bytes`,
+          {
+            size: head.size,
+          },
+          { "content-range": `bytes */${head.size}` },
+        );
+      const obj = await c.env.IMAGES.get(imageKey(sha256), { range: { offset: range.offset, length: range.length } });
       if (!obj) throw notFound("image");
-      return new Response(obj.body, { headers: { "content-type": "application/octet-stream", "content-length": String(obj.size), etag: `"${sha256}"` } });
+      const end = range.offset + range.length - 1;
+      return new Response(obj.body, {
+        status: 206,
+        headers: { ...headers, "content-length": String(range.length), "content-range": `bytes ${range.offset}-${end}/${head.size}` },
+      });
     },
   );
 }

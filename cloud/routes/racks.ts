@@ -10,6 +10,7 @@ import { intParam, nameSchema, readJson, readQuery } from "../http/validate";
 import { idByName } from "../machines/load";
 import { authenticateRack } from "../domain/racks/credentials";
 import { redeem } from "../domain/racks/enrol";
+import { imageSummaryStatement, listRackImages } from "../domain/racks/rack-images";
 import { createEnrolToken, revokeEnrolToken, revokeRack, rotateCredential } from "../domain/racks/racks";
 
 const TokenBody = z.strictObject({
@@ -63,9 +64,10 @@ const RACK_SELECT =
   "SELECT r.id, r.site_id, s.name AS site, r.hostname, r.version, r.interfaces, r.connected, r.last_seen_at, r.config_version, r.created_at, r.revoked_at FROM racks r JOIN sites s ON s.id = r.site_id";
 
 async function serializeRack(db: D1Database, r: RackRow) {
-  const [subnets, pending] = await db.batch([
+  const [subnets, pending, images] = await db.batch([
     db.prepare("SELECT cidr FROM subnets WHERE site_id = ?1 OR rack_id = ?2 ORDER BY id").bind(r.site_id, r.id),
     db.prepare("SELECT count(*) AS n FROM rack_commands WHERE rack_id = ? AND state = 'pending'").bind(r.id),
+    imageSummaryStatement(db, r.id),
   ]);
   return {
     id: r.id,
@@ -78,6 +80,7 @@ async function serializeRack(db: D1Database, r: RackRow) {
     config_version: r.config_version,
     subnets: ((subnets!.results ?? []) as { cidr: string }[]).map((s) => s.cidr),
     pending_commands: ((pending!.results?.[0] ?? { n: 0 }) as { n: number }).n,
+    images: (images!.results?.[0] ?? { present: 0, downloading: 0, failed: 0 }) as { present: number; downloading: number; failed: number },
     created_at: r.created_at,
     revoked: r.revoked_at !== null,
   };
@@ -209,6 +212,21 @@ export function rackRoutes(app: Hono<AppEnv>) {
         .first<{ result: string | null }>();
       if (!row) throw notFound("command");
       return c.json({ ...row, result: row.result ? JSON.parse(row.result) : null });
+    },
+  );
+
+  def(
+    app,
+    "get",
+    "/racks/:rackId/images",
+    {
+      summary: "The images in the rack's cache as it reports them (present, downloading, failed, evicted)",
+      tag: "racks",
+      roles: "any; only the caller's sites",
+    },
+    async (c) => {
+      const r = await loadRack(c, "machine.read");
+      return c.json({ items: await listRackImages(c.env.DB, r.id) });
     },
   );
 

@@ -9,6 +9,20 @@ const systemId = z.string().max(32);
 const anyIp = z.string().regex(/^[0-9a-fA-F:.]{2,45}$/, "an IP address");
 /** Neighbours per `net.neighbours` event: bounds one event's D1 batch on the region. */
 export const MAX_NEIGHBOURS_PER_EVENT = 256;
+/** Images per `images.state` event (a full report lists at most this many): bounds the frame. */
+export const MAX_IMAGES_PER_EVENT = 1024;
+export const IMAGE_STATES = ["present", "downloading", "failed", "evicted"] as const;
+export type RackImageState = (typeof IMAGE_STATES)[number];
+const byteCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+export const RackImageReportSchema = z.strictObject({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, "a lower-case hex sha256"),
+  state: z.enum(IMAGE_STATES),
+  bytes: byteCount,
+  /** 0: not known yet. */
+  total: byteCount,
+  error: z.string().max(200).optional(),
+});
+export type RackImageReport = z.infer<typeof RackImageReportSchema>;
 
 export const EventPayloads = {
   "dhcp.discover": z.strictObject({
@@ -39,6 +53,12 @@ export const EventPayloads = {
       .min(1)
       .max(MAX_NEIGHBOURS_PER_EVENT),
   }),
+  /**
+   * The rack's image cache: changes as they happen (a download started, its progress, stored,
+   * failed, evicted), and after each (re)connection a full report, which replaces what the
+   * region knew of this rack's images.
+   */
+  "images.state": z.strictObject({ full: z.boolean(), images: z.array(RackImageReportSchema).max(MAX_IMAGES_PER_EVENT) }),
 } as const;
 
 export type EventType = keyof typeof EventPayloads;
@@ -54,6 +74,7 @@ export const RackEventSchema = z.discriminatedUnion("type", [
   eventOf("metadata.result"),
   eventOf("power.state"),
   eventOf("net.neighbours"),
+  eventOf("images.state"),
 ]);
 
 export type RackEvent = z.infer<typeof RackEventSchema>;

@@ -109,6 +109,8 @@ describe("lifecycle power", () => {
     const r = await call(admin, "POST", `/machines/${sys}/commission`, {});
     expect(r.status).toBe(200);
     expect(r.json.status).toBe(S.COMMISSIONING);
+    // Said in the answer too, not only five minutes later by the deadline.
+    expect(r.json.warnings).toEqual([expect.stringMatching(/^commission: the power on was not sent: no rack appliance of this machine's site/)]);
     const ev = await call(admin, "GET", `/events?machine=${sys}&type=power.not_sent`);
     expect(ev.json.items[0]).toMatchObject({
       level: "WARNING",
@@ -120,6 +122,7 @@ describe("lifecycle power", () => {
     expect(rel.status).toBe(200);
     // Never powered off, so not Ready: it stays Releasing until its deadline or someone acts.
     expect(rel.json.status).toBe(S.RELEASING);
+    expect(rel.json.warnings).toEqual([expect.stringMatching(/^release: the power off was not sent/)]);
     const ev2 = await call(admin, "GET", `/events?machine=${d}&type=power.not_sent`);
     expect(ev2.json.items[0].description).toMatch(/release: power off was not sent.*power it off by hand/);
   });

@@ -418,6 +418,16 @@ const userWithKey = async (name: string) => {
   const keyId = key.split("_")[1]!;
   return { name, key, keyId };
 };
+const bootSource = async (name: string, withSelection = false): Promise<Record<string, number>> => {
+  const src = await env.DB.prepare("INSERT INTO boot_sources (url, skip_verify) VALUES (?, 1) RETURNING id")
+    .bind(`http://${name}.test/`)
+    .first<{ id: number }>();
+  if (!withSelection) return { id: src!.id };
+  const sel = await env.DB.prepare("INSERT INTO boot_source_selections (source_id, os, release) VALUES (?, 'ubuntu', 'noble') RETURNING id")
+    .bind(src!.id)
+    .first<{ id: number }>();
+  return { id: src!.id, sid: sel!.id };
+};
 const stillWorks = (expectWorks: (w: Who) => boolean) => async (w: Who, _s: number, o: Record<string, string | number>) => {
   expect((await call(String(o.key), "GET", "/me")).status, `key of ${o.name} after ${w}`).toBe(expectWorks(w) ? 200 : 401);
 };
@@ -952,6 +962,8 @@ const matrix: Global[] = [
   { name: "read another site's rack", route: "GET /racks/{rackId}", req: () => ["GET", `/racks/${racks.south}`], expect: ADMIN_ONLY(200, 404) },
   { name: "own site's rack events", route: "GET /racks/{rackId}/events", req: () => ["GET", `/racks/${racks.north}/events`], expect: READ(200) },
   { name: "another site's rack events", route: "GET /racks/{rackId}/events", req: () => ["GET", `/racks/${racks.south}/events`], expect: ADMIN_ONLY(200, 404) },
+  { name: "own site's rack images", route: "GET /racks/{rackId}/images", req: () => ["GET", `/racks/${racks.north}/images`], expect: READ(200) },
+  { name: "another site's rack images", route: "GET /racks/{rackId}/images", req: () => ["GET", `/racks/${racks.south}/images`], expect: ADMIN_ONLY(200, 404) },
   {
     name: "own site's rack command",
     route: "GET /racks/{rackId}/commands/{commandId}",
@@ -1049,6 +1061,70 @@ const matrix: Global[] = [
       id: (await env.DB.prepare("INSERT INTO boot_images (osystem, series) VALUES ('ubuntu', ?) RETURNING id").bind(`del-${w}`).first<{ id: number }>())!.id,
     }),
     req: (_w, o) => ["DELETE", `/boot-images/${o.id}`],
+    expect: ADMIN_ONLY(204),
+  },
+  // Boot sources and selections: everyone reads; only a global admin changes them.
+  { name: "list boot sources", route: "GET /boot-sources", req: () => ["GET", "/boot-sources"], expect: ALL(200) },
+  {
+    name: "read a boot source",
+    route: "GET /boot-sources/{id}",
+    prep: (w) => bootSource(`read-${w}`),
+    req: (_w, o) => ["GET", `/boot-sources/${o.id}`],
+    expect: ALL(200),
+  },
+  {
+    name: "add a boot source",
+    route: "POST /boot-sources",
+    req: (w) => ["POST", "/boot-sources", { url: `http://add-${w}.test/`, skip_verify: true }],
+    expect: ADMIN_ONLY(201),
+  },
+  {
+    name: "change a boot source",
+    route: "PATCH /boot-sources/{id}",
+    prep: (w) => bootSource(`patch-${w}`),
+    req: (_w, o) => ["PATCH", `/boot-sources/${o.id}`, { keyring_filename: "x.gpg" }],
+    expect: ADMIN_ONLY(200),
+  },
+  {
+    name: "delete a boot source",
+    route: "DELETE /boot-sources/{id}",
+    prep: (w) => bootSource(`del-${w}`),
+    req: (_w, o) => ["DELETE", `/boot-sources/${o.id}`],
+    expect: ADMIN_ONLY(204),
+  },
+  {
+    name: "list selections",
+    route: "GET /boot-sources/{id}/selections",
+    prep: (w) => bootSource(`sels-${w}`),
+    req: (_w, o) => ["GET", `/boot-sources/${o.id}/selections`],
+    expect: ALL(200),
+  },
+  {
+    name: "read a selection",
+    route: "GET /boot-sources/{id}/selections/{sid}",
+    prep: (w) => bootSource(`sel-${w}`, true),
+    req: (_w, o) => ["GET", `/boot-sources/${o.id}/selections/${o.sid}`],
+    expect: ALL(200),
+  },
+  {
+    name: "add a selection",
+    route: "POST /boot-sources/{id}/selections",
+    prep: (w) => bootSource(`addsel-${w}`),
+    req: (_w, o) => ["POST", `/boot-sources/${o.id}/selections`, { os: "ubuntu", release: "noble" }],
+    expect: ADMIN_ONLY(201),
+  },
+  {
+    name: "change a selection",
+    route: "PATCH /boot-sources/{id}/selections/{sid}",
+    prep: (w) => bootSource(`patchsel-${w}`, true),
+    req: (_w, o) => ["PATCH", `/boot-sources/${o.id}/selections/${o.sid}`, { arches: ["amd64"] }],
+    expect: ADMIN_ONLY(200),
+  },
+  {
+    name: "delete a selection",
+    route: "DELETE /boot-sources/{id}/selections/{sid}",
+    prep: (w) => bootSource(`delsel-${w}`, true),
+    req: (_w, o) => ["DELETE", `/boot-sources/${o.id}/selections/${o.sid}`],
     expect: ADMIN_ONLY(204),
   },
 ];

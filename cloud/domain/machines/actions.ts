@@ -45,7 +45,12 @@ export interface ActionInput {
   secure_erase?: boolean | undefined;
 }
 
-export async function runAction(env: Env, actor: Actor, m: ActionMachine, action: LifecycleAction, input: ActionInput): Promise<void> {
+/** What the action could not do although it was taken: said in the API's answer beside the event. */
+export interface ActionOutcome {
+  warnings: string[];
+}
+
+export async function runAction(env: Env, actor: Actor, m: ActionMachine, action: LifecycleAction, input: ActionInput): Promise<ActionOutcome> {
   const to = await transition(env.DB, actor, m, action, input);
   // The site's racks decide what this machine boots from their snapshot: tell them now, not
   // at their next reconnect (and before a power on, so the machine boots what it should).
@@ -53,7 +58,7 @@ export async function runAction(env: Env, actor: Actor, m: ActionMachine, action
   const push = () => pushConfigAfter(env, m.siteId, "an action");
   await push();
   const plan = powerPlanFor(action, m.status, to, m.previousStatus);
-  if (!plan) return;
+  if (!plan) return { warnings: [] };
   const sent = await lifecyclePower(env, { id: m.id, systemId: m.systemId, hostname: m.hostname, siteId: m.siteId, rackId: m.rackId, status: to }, plan, {
     actor: actor.username,
     action,
@@ -68,6 +73,14 @@ export async function runAction(env: Env, actor: Actor, m: ActionMachine, action
     await applyAction(env.DB, { ...m, locked: !!m.locked, status: to, previousStatus }, done, { actor: "region", reason: "manual power: nothing to wait for" });
     await push();
   }
+  // Otherwise the caller would learn it only when the step's deadline fails the machine.
+  if (sent === "not_sent")
+    return {
+      warnings: [
+        `${action}: the power ${plan.kind === "stop" ? "off" : "on"} was not sent: no rack appliance of this machine's site could take it; power it by hand or enrol a rack, or the step fails at its deadline`,
+      ],
+    };
+  return { warnings: [] };
 }
 
 /** Returns the machine's new status. */

@@ -100,6 +100,8 @@ function summary(e: RackEvent): string {
       return `${e.data.protocol} boot request for ${e.data.file}`;
     case "net.neighbours":
       return `${e.data.neighbours.length} neighbour(s) seen on ${e.data.iface}`;
+    case "images.state":
+      return `${e.data.full ? "full report of" : "change to"} ${e.data.images.length} cached image(s)`;
     case "metadata.result":
       if (e.data.name === "cloudinit") return "cloud-init event relayed by the rack";
       return `${e.data.name === "status" ? "status report" : `result ${e.data.name}`}: ${e.data.status}`;

@@ -8,6 +8,7 @@ import { type InternalAction, NODE_STATUS } from "../../../shared/lifecycle";
 import type { RackEvent } from "../../../shared/tunnel/events";
 import { constantTimeEqual } from "../../auth/crypto";
 import { MAX_OBSERVATIONS, type Observation, recordDiscoveries } from "../discovery";
+import { applyImageState } from "./rack-images";
 import { machineEventStatement } from "../events";
 import { applyAction } from "../machines/transition";
 import { DeployedStorageSchema } from "../machines/storage";
@@ -37,6 +38,8 @@ export async function applyRackEvents(db: D1Database, rackId: string, events: Ra
       if (await enlist(db, rackId, e, now)) configChanged = true;
     } else if (e.type === "metadata.result") {
       if (await applyResult(db, rackId, e, now)) configChanged = true;
+    } else if (e.type === "images.state") {
+      await applyImageState(db, rackId, e.data, now);
     }
   }
   if (observed.length) {

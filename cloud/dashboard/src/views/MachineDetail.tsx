@@ -68,8 +68,9 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
       setActionError(null);
       setMessage("");
       try {
-        const r = await api<{ message?: string } | Machine>("POST", `/machines/${systemId}/${action}`, {});
-        if (r && "message" in r && r.message) setMessage(r.message);
+        const r = await api<{ message?: string } | (Machine & { warnings?: string[] })>("POST", `/machines/${systemId}/${action}`, {});
+        if (r && "warnings" in r && r.warnings?.length) setMessage(`Warning: ${r.warnings.join(" ")}`);
+        else if (r && "message" in r && r.message) setMessage(r.message);
         else if (POWER_ACTIONS.includes(action)) setMessage(`${ACTION_LABEL[action]} sent to the rack; the power state updates here when it answers.`);
         await load();
       } catch (e) {

@@ -120,18 +120,24 @@ export function MachinesView({ user }: { user: SessionUser }) {
     const skipped = chosen.length - eligible.length;
     const doIt = async () => {
       const failures: string[] = [];
+      const warned: string[] = [];
       // A few at a time: enough to be quick, few enough not to swamp the region.
       for (let i = 0; i < eligible.length; i += 8) {
         await Promise.all(
           eligible.slice(i, i + 8).map((m) =>
-            api("POST", `/machines/${m.system_id}/${action}`, {}).catch((e) => {
-              failures.push(`${m.hostname}: ${explain(e)}`);
-            }),
+            api<{ warnings?: string[] }>("POST", `/machines/${m.system_id}/${action}`, {}).then(
+              (r) => {
+                if (r?.warnings?.length) warned.push(m.hostname);
+              },
+              (e) => {
+                failures.push(`${m.hostname}: ${explain(e)}`);
+              },
+            ),
           ),
         );
       }
       setBulkResult(
-        `${ACTION_LABEL[action]}: ${eligible.length - failures.length} done${skipped ? `, ${skipped} skipped (not allowed now)` : ""}${failures.length ? `, ${failures.length} failed — ${failures.slice(0, 3).join("; ")}` : ""}`,
+        `${ACTION_LABEL[action]}: ${eligible.length - failures.length} done${skipped ? `, ${skipped} skipped (not allowed now)` : ""}${failures.length ? `, ${failures.length} failed — ${failures.slice(0, 3).join("; ")}` : ""}${warned.length ? `; power not sent for ${warned.length} (no rack on their site: ${warned.slice(0, 3).join(", ")}${warned.length > 3 ? ", …" : ""})` : ""}`,
       );
       setSelected(new Set());
       load();

@@ -1,0 +1,20 @@
+// Two throwaway ed25519 signing keys made with GnuPG 2 (gpg --quick-gen-key), exported as
+// gpg writes them: what an operator uploads as a boot source's keyring.
+export const KEY_A_FPR = "2EE0591822394C70C653B33A64D792A1B57C8968";
+export const KEY_B_FPR = "5C5121B4384B4746366F80CA212EF7F42BD248A5";
+
+/** gpg --armor --export of key A. */
+export const KEY_A_ARMORED = `-----BEGIN PGP PUBLIC KEY BLOCK-----
+
+mDMEaxb/shYJKwYBBAHaRw8BAQdA808bEnKESjEVb/Ks8S9lwk9THHHVaPSm0Njz
+HeEmYA20J1BsaW50aCB0ZXN0IG1pcnJvciA8bWlycm9yQHBsaW50aC50ZXN0PoiQ
+BBMWCAA4FiEELuBZGCI5THDGU7M6ZNeSobV8iWgFAmsW/7ICGwMFCwkIBwIGFQoJ
+CAsCBBYCAwECHgECF4AACgkQZNeSobV8iWgYOAD/WwjWVZHxhaw5hEMXq3CEHZjF
+EQgqyDTBtqpTTcDjv2EA/AlR/iTqcz3ocy6BnM/gUGA8b9js+hR4GimAo2QMhzII
+=BDOE
+-----END PGP PUBLIC KEY BLOCK-----
+`;
+
+/** base64 of gpg --export of both keys (a binary keyring, as MAAS stores and answers it). */
+export const KEYRING_AB_BASE64 =
+  "mDMEaxb/shYJKwYBBAHaRw8BAQdA808bEnKESjEVb/Ks8S9lwk9THHHVaPSm0NjzHeEmYA20J1BsaW50aCB0ZXN0IG1pcnJvciA8bWlycm9yQHBsaW50aC50ZXN0PoiQBBMWCAA4FiEELuBZGCI5THDGU7M6ZNeSobV8iWgFAmsW/7ICGwMFCwkIBwIGFQoJCAsCBBYCAwECHgECF4AACgkQZNeSobV8iWgYOAD/WwjWVZHxhaw5hEMXq3CEHZjFEQgqyDTBtqpTTcDjv2EA/AlR/iTqcz3ocy6BnM/gUGA8b9js+hR4GimAo2QMhzIImDMEaxb/shYJKwYBBAHaRw8BAQdAo7w/ynCOJoAAr5XCBhHxv4O+UariUslADCpVIFL9klC0JlBsaW50aCBzZWNvbmQga2V5IDxzZWNvbmRAcGxpbnRoLnRlc3Q+iJAEExYIADgWIQRcUSG0OEtHRjZvgMohLvf0K9JIpQUCaxb/sgIbAwULCQgHAgYVCgkICwIEFgIDAQIeAQIXgAAKCRAhLvf0K9JIpZ3RAP9wp+urMBB83CVWqlbpqfNIPtjdSQr4zeaI9BuZesIYfAD/UOJ5ZhUwRtHACHVZqCuxRar8KT7yc4AV/ufxeTSGeAw=";
