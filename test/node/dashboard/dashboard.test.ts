@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "./browser";
-import { startTestRegion, type TestRegion } from "./region";
+import { freePort, startTestRegion, type TestRegion } from "./region";
 
 const SHOTS = join(import.meta.dirname, "../../../docs/img");
 const WAIT = { timeout: 20_000 };
@@ -271,6 +271,39 @@ describe("dashboard", () => {
     expect((await region.api("GET", "/users/admin/ssh-keys")).json.items).toEqual([]);
     await page.locator('[data-testid="ssl-keys"]').getByRole("heading", { name: "SSL keys" }).waitFor(WAIT);
   });
+
+  it("images: a source refused in words, then added with a selection through the page; an import shows its failure and reason", async () => {
+    await page.getByRole("link", { name: "Images" }).click();
+    await page.getByRole("heading", { name: "Images", exact: true }).waitFor(WAIT);
+    const sources = page.locator('[data-testid="boot-sources"]');
+    await sources.getByText("No sources").waitFor(WAIT);
+    // Nothing listens on this loopback port: the import must fail and say why.
+    const url = `http://127.0.0.1:${await freePort()}/`;
+    await sources.getByLabel("Mirror URL").fill(url);
+    await sources.getByRole("button", { name: "Add source" }).click();
+    await sources.getByRole("alert").filter({ hasText: "needs a keyring" }).waitFor(WAIT);
+    await sources.getByLabel("Do not verify signatures").check();
+    await sources.getByRole("button", { name: "Add source" }).click();
+    const row = sources.locator(".source", { hasText: url });
+    await row.getByText("signatures not verified").waitFor(WAIT);
+    await row.getByLabel(`OS for ${url}`).fill("debian");
+    await row.getByLabel(`Release for ${url}`).fill("bookworm");
+    await row.getByRole("button", { name: "Add selection" }).click();
+    await row.locator("tbody tr", { hasText: "bookworm" }).waitFor(WAIT);
+    const listed = (await region.api("GET", "/boot-sources")).json.items;
+    expect(listed).toMatchObject([{ url, skip_verify: true, selections: [{ os: "debian", release: "bookworm", arches: ["amd64"] }] }]);
+
+    const sync = page.locator('[data-testid="image-sync"]');
+    await sync.getByRole("button", { name: "Import now" }).click();
+    await sync.getByTestId("sync-state").filter({ hasText: "Last import failed" }).waitFor({ timeout: 60_000 });
+    await sync.getByRole("alert").waitFor(WAIT);
+    expect((await region.api("GET", "/image-sync")).json.sync).toMatchObject({ state: "failed", error: expect.any(String) });
+
+    await row.getByRole("button", { name: "Remove source" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Remove source" }).click();
+    await sources.getByText("No sources").waitFor(WAIT);
+    await page.screenshot({ path: join(SHOTS, "dashboard-images.png") });
+  }, 120_000);
 
   it("signs out", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
