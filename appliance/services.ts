@@ -73,6 +73,9 @@ export interface BootServices {
   close(): Promise<void>;
 }
 
+/** A failed pre-sync is tried again after this long (or with the next snapshot). */
+const PRESYNC_RETRY_MS = 60_000;
+
 const DHCP_INTENT = { enlist: "enlist", commission: "commission", deploy: "deploy", local: "local", rescue: "rescue", release: "commission" } as const;
 
 /**
@@ -252,17 +255,30 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     presync(s);
   });
   // Pre-sync: every image the snapshot lists is fetched ahead of the first node asking for it,
-  // one at a time (a site's WAN link is shared); a failure is logged and retried next snapshot.
+  // one at a time (a site's WAN link is shared); a failure is logged and tried again with the
+  // next snapshot or a minute later, whichever comes first (a cut download resumes).
   let syncing: Promise<void> = Promise.resolve();
+  let closed = false;
+  let retry: NodeJS.Timeout | null = null;
   const presync = (s: ConfigSnapshot | null) => {
     if (!o.images?.fetch) return;
+    if (retry) clearTimeout(retry);
+    retry = null;
     for (const img of s?.images ?? []) {
       const sha = img.sha256;
       if (!sha) continue;
       syncing = syncing.then(() =>
         images.get(sha).then(
           (got) => (got ? undefined : log("warn", "image listed by the region is not in its store", { sha256: sha })),
-          (e: unknown) => log("error", "image pre-sync failed", { sha256: sha, error: String(e) }),
+          (e: unknown) => {
+            log("error", "image pre-sync failed", { sha256: sha, error: String(e) });
+            if (retry || closed) return;
+            retry = setTimeout(() => {
+              retry = null;
+              presync(host.config);
+            }, PRESYNC_RETRY_MS);
+            retry.unref();
+          },
         ),
       );
     }
@@ -308,6 +324,7 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     emit: (e) => host.emit(e),
     online: () => host.online?.() ?? true,
     cached: () => images.list(),
+    partials: () => images.partials(),
     log,
   });
   const images = new ImageCache({
@@ -371,6 +388,8 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     dns,
     address,
     async close() {
+      closed = true;
+      if (retry) clearTimeout(retry);
       unsubscribe();
       imageStates.stop();
       await Promise.allSettled([http.close(), tftp.close(), dhcp.close(), neighbours.stop(), dns?.close()]);

@@ -36,6 +36,88 @@ export interface Operations {
     query: never;
     body: never;
   };
+  /** List boot sources with their selections */
+  "GET /boot-sources": {
+    path: never;
+    query: never;
+    body: never;
+  };
+  /** Add a boot source (a keyring, or skip_verify: true) */
+  "POST /boot-sources": {
+    path: never;
+    query: never;
+    body: {
+      "url": string;
+      "keyring_data"?: string;
+      "keyring_filename"?: string;
+      "skip_verify"?: boolean;
+    };
+  };
+  /** Delete a boot source and its selections */
+  "DELETE /boot-sources/{id}": {
+    path: { "id": string };
+    query: never;
+    body: never;
+  };
+  /** Read a boot source */
+  "GET /boot-sources/{id}": {
+    path: { "id": string };
+    query: never;
+    body: never;
+  };
+  /** Change a boot source */
+  "PATCH /boot-sources/{id}": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "url"?: string;
+      "keyring_data"?: string | null;
+      "keyring_filename"?: string;
+      "skip_verify"?: boolean;
+    };
+  };
+  /** List a boot source's selections */
+  "GET /boot-sources/{id}/selections": {
+    path: { "id": string };
+    query: never;
+    body: never;
+  };
+  /** Add a selection (os, release, arches ...; "*" = all) */
+  "POST /boot-sources/{id}/selections": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "os": string;
+      "release": string;
+      "arches"?: Array<string>;
+      "subarches"?: Array<string>;
+      "labels"?: Array<string>;
+    };
+  };
+  /** Delete a selection */
+  "DELETE /boot-sources/{id}/selections/{sid}": {
+    path: { "id": string; "sid": string };
+    query: never;
+    body: never;
+  };
+  /** Read a selection */
+  "GET /boot-sources/{id}/selections/{sid}": {
+    path: { "id": string; "sid": string };
+    query: never;
+    body: never;
+  };
+  /** Change a selection */
+  "PATCH /boot-sources/{id}/selections/{sid}": {
+    path: { "id": string; "sid": string };
+    query: never;
+    body: {
+      "os"?: string;
+      "release"?: string;
+      "arches"?: Array<string>;
+      "subarches"?: Array<string>;
+      "labels"?: Array<string>;
+    };
+  };
   /** Create the first admin (bootstrap token; once) */
   "POST /bootstrap": {
     path: never;
@@ -927,6 +1009,12 @@ export interface Operations {
   "GET /racks/{rackId}/events": {
     path: { "rackId": string };
     query: { "after"?: number | Array<string>; "limit"?: number | Array<string>; "type"?: string | Array<string> };
+    body: never;
+  };
+  /** The images in the rack's cache as it reports them (present, downloading, failed, evicted) */
+  "GET /racks/{rackId}/images": {
+    path: { "rackId": string };
+    query: never;
     body: never;
   };
   /** Download an image by sha256 (rack credential) */

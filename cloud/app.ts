@@ -16,6 +16,7 @@ import { bootSourceRoutes } from "./routes/boot-sources";
 import { bootstrapRoutes } from "./routes/bootstrap";
 import { eventRoutes } from "./routes/events";
 import { imageRoutes, rackImageRoutes } from "./routes/images";
+import { imageSyncRoutes } from "./routes/image-sync";
 import { namedRoutes } from "./routes/named";
 import { ipAddressRoutes } from "./routes/ip-addresses";
 import { dnsRoutes } from "./routes/dns";
@@ -59,6 +60,7 @@ rackRoutes(api);
 streamRoutes(api);
 overviewRoutes(api);
 imageRoutes(api);
+imageSyncRoutes(api);
 bootSourceRoutes(api);
 api.post("/machines/:id/:action", (c) => {
   throw new ApiError(400, "unknown_action", `unknown machine action "${c.req.param("action")}"`);

@@ -70,6 +70,8 @@ export class ImageCache {
   private readonly pins = new Map<string, number>();
   private readonly lastUsed = new Map<string, number>();
   private readonly sizes = new Map<string, number>();
+  /** Resumable downloads in tmp: bytes held, as of the last progress. */
+  private readonly parts = new Map<string, number>();
   private readonly emit: (e: CacheEvent) => void;
 
   constructor(private readonly opts: ImageCacheOptions) {
@@ -93,9 +95,17 @@ export class ImageCache {
     }
     for (const name of await readdir(this.tmp)) {
       const sha = name.endsWith(".part") ? name.slice(0, -5) : "";
-      if (SHA256_RE.test(sha) && !this.sizes.has(sha)) continue;
+      if (SHA256_RE.test(sha) && !this.sizes.has(sha)) {
+        this.parts.set(sha, (await stat(join(this.tmp, name))).size);
+        continue;
+      }
       await rm(join(this.tmp, name), { recursive: true, force: true });
     }
+  }
+
+  /** Downloads that were cut and will resume when the image is asked for again. */
+  partials(): { sha256: string; bytes: number }[] {
+    return [...this.parts].map(([sha256, bytes]) => ({ sha256, bytes }));
   }
 
   /** Every cached image as this process knows it. */
@@ -165,6 +175,7 @@ export class ImageCache {
         const got = await fetch(sha256, { from: have });
         if (!got) {
           await rm(part, { force: true });
+          this.parts.delete(sha256);
           return null;
         }
         const f: FetchedImage = isFetched(got) ? got : { body: got, start: 0 };
@@ -178,6 +189,7 @@ export class ImageCache {
         const digest = h.digest("hex");
         if (digest === sha256) return await this.commit(sha256, part, bytes, started);
         await rm(part, { force: true });
+        this.parts.delete(sha256);
         if (resumed && attempt === 0) {
           this.emit({ type: "discarded", sha256, bytes, why: `the resumed download hashed to ${digest}` });
           continue;
@@ -233,6 +245,7 @@ export class ImageCache {
         }
         const now = performance.now();
         if (bytes >= nextProgress || now - lastProgress >= PROGRESS_MS) {
+          this.parts.set(sha256, bytes);
           this.emit({ type: "progress", sha256, bytes, total });
           while (nextProgress <= bytes) nextProgress += every;
           lastProgress = now;
@@ -248,6 +261,7 @@ export class ImageCache {
   private async commit(sha256: string, part: string, bytes: number, started: number): Promise<CachedImage> {
     const path = join(this.objects, sha256);
     await rename(part, path);
+    this.parts.delete(sha256);
     await this.syncDir(this.objects);
     this.sizes.set(sha256, bytes);
     this.lastUsed.set(sha256, Date.now());

@@ -12,6 +12,8 @@ export interface ImageReporterOptions {
   online: () => boolean;
   /** What the cache holds now (the full report's present images). */
   cached: () => { sha256: string; size: number }[];
+  /** Downloads cut by a restart, to resume (reported as downloading until they do). */
+  partials?: () => { sha256: string; bytes: number }[];
   log?: Logger;
   /** Progress of one download is reported at most this often (default 3 s) ... */
   progressMs?: number;
@@ -50,30 +52,34 @@ export class ImageStateReporter {
 
   /** Feed of the cache's events. */
   note(e: CacheEvent): void {
+    const update = this.reportOf(e);
+    if (update) this.change(update.report, update.send);
+  }
+
+  /** What a cache event changes, and whether that is worth an event now. */
+  private reportOf(e: CacheEvent): { report: RackImageReport; send: boolean } | null {
     const prev = this.images.get(e.sha256);
     const total = (t: number | null | undefined) => t ?? prev?.total ?? 0;
     switch (e.type) {
       case "started":
-        return this.change({ sha256: e.sha256, state: "downloading", bytes: e.bytes, total: total(e.total) }, true);
+        return { report: { sha256: e.sha256, state: "downloading", bytes: e.bytes, total: total(e.total) }, send: true };
       case "progress": {
-        const next: RackImageReport = { sha256: e.sha256, state: "downloading", bytes: e.bytes, total: total(e.total) };
-        const t = next.total;
-        const step = this.o.progressStep ?? 0.1;
-        const due =
-          !prev ||
-          prev.state !== "downloading" ||
+        const t = total(e.total);
+        const step = t * (this.o.progressStep ?? 0.1);
+        const send =
+          prev?.state !== "downloading" ||
           this.now() - prev.sentAt >= (this.o.progressMs ?? 3000) ||
-          (t > 0 && Math.floor(e.bytes / (t * step)) > Math.floor(prev.sentBytes / (t * step)));
-        return this.change(next, due);
+          (step > 0 && Math.floor(e.bytes / step) > Math.floor(prev.sentBytes / step));
+        return { report: { sha256: e.sha256, state: "downloading", bytes: e.bytes, total: t }, send };
       }
       case "stored":
-        return this.change({ sha256: e.sha256, state: "present", bytes: e.bytes, total: e.bytes }, true);
+        return { report: { sha256: e.sha256, state: "present", bytes: e.bytes, total: e.bytes }, send: true };
       case "failed":
-        return this.change({ sha256: e.sha256, state: "failed", bytes: e.bytes, total: total(undefined), error: e.error.slice(0, 200) }, true);
+        return { report: { sha256: e.sha256, state: "failed", bytes: e.bytes, total: total(undefined), error: e.error.slice(0, 200) }, send: true };
       case "evicted":
-        return this.change({ sha256: e.sha256, state: "evicted", bytes: 0, total: e.bytes }, true);
+        return { report: { sha256: e.sha256, state: "evicted", bytes: 0, total: e.bytes }, send: true };
       default:
-        return;
+        return null;
     }
   }
 
@@ -97,11 +103,8 @@ export class ImageStateReporter {
   full(): void {
     const out = new Map<string, RackImageReport>();
     for (const c of this.o.cached()) out.set(c.sha256, { sha256: c.sha256, state: "present", bytes: c.size, total: c.size });
-    for (const t of this.images.values()) {
-      if (out.has(t.sha256)) continue;
-      // A download the process no longer runs is not "downloading"; it resumes when listed again.
-      out.set(t.sha256, report(t));
-    }
+    for (const t of this.images.values()) if (!out.has(t.sha256)) out.set(t.sha256, report(t));
+    for (const p of this.o.partials?.() ?? []) if (!out.has(p.sha256)) out.set(p.sha256, { sha256: p.sha256, state: "downloading", bytes: p.bytes, total: 0 });
     const now = this.now();
     for (const t of this.images.values()) {
       t.sentAt = now;

@@ -8,6 +8,7 @@ import { Readable } from "node:stream";
 import { CliError, EXIT } from "../client";
 import { type Group, str } from "../command";
 import { printJson, printTable } from "../output";
+import { selections, sources, sync } from "./image-sources";
 
 interface ImageRow {
   id: number;
@@ -73,7 +74,7 @@ async function sha256Of(path: string, size: number, quiet: boolean): Promise<str
 
 export const images: Group = {
   name: "images",
-  summary: "Boot images: list, upload (with progress), delete, build (from a Plinth checkout)",
+  summary: "Boot images: list, upload (with progress), delete, build; sources, selections and sync from mirrors",
   commands: [
     {
       name: "list",
@@ -174,5 +175,8 @@ export const images: Group = {
         if (exitCode !== 0) throw new CliError(`the image build failed (exit ${exitCode ?? r.signal})`, EXIT.failed, "build_failed");
       },
     },
+    sources,
+    selections,
+    sync,
   ],
 };

@@ -11,7 +11,7 @@ const EventQuery = z.strictObject({
   type: z
     .string()
     .max(64)
-    .regex(/^[a-z_.]+$/)
+    .regex(/^[A-Za-z_.]+$/)
     .optional(),
   level: z.enum(["DEBUG", "INFO", "WARNING", "ERROR", "AUDIT"]).optional(),
   /** Newest first: pass the last id you saw to get older events. */

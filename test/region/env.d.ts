@@ -7,6 +7,7 @@ declare global {
     interface Env {
       DB: RegionEnv["DB"];
       RACK_TUNNEL: RegionEnv["RACK_TUNNEL"];
+      IMAGE_SYNC: RegionEnv["IMAGE_SYNC"];
       IMAGES: RegionEnv["IMAGES"];
       FILES: RegionEnv["FILES"];
       PLINTH_SECRET_KEY: string;

@@ -3,7 +3,7 @@
 // file part, "" for what it lacks, lists as repeated fields), and as gomaasapi reads them.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { KEY_A_ARMORED, KEY_A_FPR, KEYRING_AB_BASE64 } from "./boot-source-keys";
+import { KEY_A_ARMORED, KEYRING_AB_BASE64 } from "./boot-source-keys";
 import { makeUser } from "./helpers";
 import { maas, maasKey } from "./maas-helpers";
 

@@ -1063,6 +1063,10 @@ const matrix: Global[] = [
     req: (_w, o) => ["DELETE", `/boot-images/${o.id}`],
     expect: ADMIN_ONLY(204),
   },
+  // Image sync: everyone may watch it; only a global admin starts or stops it.
+  { name: "read the image sync", route: "GET /image-sync", req: () => ["GET", "/image-sync"], expect: ALL(200) },
+  { name: "start an image sync", route: "POST /image-sync", req: () => ["POST", "/image-sync"], expect: ADMIN_ONLY(202) },
+  { name: "stop the image sync", route: "DELETE /image-sync", req: () => ["DELETE", "/image-sync"], expect: ADMIN_ONLY(200) },
   // Boot sources and selections: everyone reads; only a global admin changes them.
   { name: "list boot sources", route: "GET /boot-sources", req: () => ["GET", "/boot-sources"], expect: ALL(200) },
   {

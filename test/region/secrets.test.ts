@@ -66,18 +66,25 @@ it("no role sees a secret in the response of any GET route of the OpenAPI docume
   const dnsRec = await call(keys.admin!, "POST", "/dns/records", { name: "secrets-rec", type: "TXT", data: "x" });
   expect(dnsRec.status, dnsRec.text).toBe(201);
 
+  const source = await call(keys.admin!, "POST", "/boot-sources", { url: "http://secrets-mirror.test/", skip_verify: true });
+  expect(source.status, source.text).toBe(201);
+  const selection = await call(keys.admin!, "POST", `/boot-sources/${source.json.id}/selections`, { os: "ubuntu", release: "noble" });
+  expect(selection.status, selection.text).toBe(201);
+
   const values = (path: string): Record<string, string> => ({
-    id: path.startsWith("/subnets")
-      ? String(subnet.json.id)
-      : path.startsWith("/boot-images")
-        ? String(image!.id)
-        : path.includes("/ssl-keys/")
-          ? String(ssl.json.id)
-          : path.startsWith("/dns/resources")
-            ? String(dnsRes.json.id)
-            : path.startsWith("/dns/records")
-              ? String(dnsRec.json.id)
-              : id,
+    id: path.startsWith("/boot-sources")
+      ? String(source.json.id)
+      : path.startsWith("/subnets")
+        ? String(subnet.json.id)
+        : path.startsWith("/boot-images")
+          ? String(image!.id)
+          : path.includes("/ssl-keys/")
+            ? String(ssl.json.id)
+            : path.startsWith("/dns/resources")
+              ? String(dnsRes.json.id)
+              : path.startsWith("/dns/records")
+                ? String(dnsRec.json.id)
+                : id,
     // Sites, zones, pools and fabrics by id (1 is each one's default row); spaces have one made here.
     key: path.startsWith("/spaces") ? String(space!.id) : path.startsWith("/domains") ? "maas" : "1",
     name: path.startsWith("/settings") ? "http_proxy" : path.startsWith("/dns/zones") ? "maas" : "secret-tag",
@@ -86,6 +93,7 @@ it("no role sees a secret in the response of any GET route of the OpenAPI docume
     commandId: command.json.command_id,
     tokenId: String(token.json.id),
     iface: "eth0",
+    sid: String(selection.json.id),
   });
   // Not a user's route: the rack downloads images with its own credential (no JSON, no machine).
   // The live stream never ends by itself; it sends the rows GET /events returns. GET /session

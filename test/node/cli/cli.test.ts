@@ -471,6 +471,60 @@ describe("plinth images", () => {
   });
 });
 
+describe("plinth images sources and selections", () => {
+  it("adds sources with gpg keyrings (armoured and binary) or --no-verify, refuses one with neither, manages selections", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "plinth-cli-src-"));
+    const gnupg = join(dir, "gnupg");
+    mkdirSync(gnupg, { mode: 0o700 });
+    const gpg = (...args: string[]) => spawnSync("gpg", ["--homedir", gnupg, "--batch", "--passphrase", "", ...args], { encoding: "utf8" });
+    expect(gpg("--quick-gen-key", "CLI mirror <cli@plinth.test>", "ed25519", "sign", "never").status).toBe(0);
+    const fpr = gpg("--list-keys", "--with-colons").stdout.match(/^fpr:+([0-9A-F]{40}):/m)![1]!;
+    writeFileSync(join(dir, "mirror.asc"), gpg("--armor", "--export").stdout);
+    spawnSync("gpg", ["--homedir", gnupg, "--batch", "--output", join(dir, "mirror.gpg"), "--export"]);
+    spawnSync("gpgconf", ["--homedir", gnupg, "--kill", "all"]);
+
+    const a = await plinth(["images", "sources", "add", "http://cli-a.test/streams/v1/", "--keyring", join(dir, "mirror.asc"), "--json"]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.json).toMatchObject({ url: "http://cli-a.test/streams/v1/", keyring_filename: "mirror.asc", keyring_fingerprints: [fpr], skip_verify: false });
+    const b = await plinth(["images", "sources", "add", "http://cli-b.test/", "--keyring", join(dir, "mirror.gpg")]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toContain(`keys ${fpr}`);
+    const none = await plinth(["images", "sources", "add", "http://cli-c.test/"]);
+    expect(none.code).toBe(2);
+    oneLine(none);
+    expect(none.stderr).toContain("--no-verify");
+    const c = await plinth(["images", "sources", "add", "http://cli-c.test/", "--no-verify", "--json"]);
+    expect(c.json).toMatchObject({ skip_verify: true, keyring_fingerprints: [] });
+    const dup = await plinth(["images", "sources", "add", "http://cli-c.test/", "--no-verify"]);
+    expect(dup.code).toBe(5);
+    oneLine(dup);
+    const badKey = join(dir, "bad.asc");
+    writeFileSync(badKey, "not a key");
+    const bad = await plinth(["images", "sources", "add", "http://cli-d.test/", "--keyring", badKey]);
+    expect(bad.code).toBe(2);
+    oneLine(bad);
+
+    const id = String(a.json.id);
+    const sel = await plinth(["images", "selections", id, "add", "--os", "ubuntu", "--release", "noble", "--arches", "amd64,arm64", "--json"]);
+    expect(sel.code, sel.stderr).toBe(0);
+    expect(sel.json).toMatchObject({ os: "ubuntu", release: "noble", arches: ["amd64", "arm64"], subarches: ["*"], labels: ["*"] });
+    expect((await plinth(["images", "selections", id, "add", "--os", "ubuntu", "--release", "noble"])).code).toBe(5);
+    const table = (await plinth(["images", "selections", id])).stdout.split("\n");
+    expect(table[0]).toMatch(/^ID\s+OS\s+RELEASE\s+ARCHES/);
+    expect(table[1]).toMatch(/ubuntu\s+noble\s+amd64,arm64/);
+    const list = (await plinth(["images", "sources"])).stdout.split("\n");
+    expect(list.find((l) => l.includes("http://cli-a.test/"))).toMatch(/\sgpg\s.*ubuntu\/noble/);
+    expect(list.find((l) => l.includes("http://cli-c.test/"))).toMatch(/\sskipped\s/);
+    expect((await plinth(["images", "selections", id, "remove", String(sel.json.id)])).code).toBe(0);
+    expect((await plinth(["images", "selections", id, "list", "--json"])).json.items).toEqual([]);
+    const ours = (await plinth(["images", "sources", "--json"])).json.items.filter((s: any) => s.url.startsWith("http://cli-"));
+    expect(ours.map((s: any) => s.url)).toEqual(["http://cli-a.test/streams/v1/", "http://cli-b.test/", "http://cli-c.test/"]);
+    for (const s of ours) expect((await plinth(["images", "sources", "remove", String(s.id)])).code).toBe(0);
+    expect((await plinth(["images", "sources", "remove", String(ours[0].id)])).code).toBe(4);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe("plinth help, usage and completion", () => {
   it("answers --help on every command with exit 0", async () => {
     const top = (await plinth(["__complete"])).stdout.split("\n").filter((w) => w && !w.startsWith("-"));

@@ -1,9 +1,9 @@
 // Juju's real MAAS client (gomaasapi from Debian's golang-github-juju-gomaasapi-dev) runs
 // Juju's provider flow, then the network flow of netflow.go (bond, VLAN interface, links) and the
-// account flow of accountflow.go (users, SSH keys, settings), against
+// account flow of accountflow.go (users, SSH keys, settings), the boot sources of bootflow.go, against
 // a local region started the way `npm start` starts it.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -211,4 +211,49 @@ it("the account side through gomaasapi: users created and deleted, SSH keys, get
   expect(out("acct-device-delete")).toBe("0 left");
   expect(out("acct-delete-user")).toMatch(/^then 404 /);
   expect(lines[lines.length - 1]).toBe("account flow passed");
+});
+
+it("boot sources through gomaasapi's generic client: a keyring uploaded as a file, selections with repeated arches, and what /api/v1 made read back", async () => {
+  // A throwaway signing key made by gpg, as a site makes its mirror's key.
+  const gnupg = join(work, "gnupg");
+  mkdirSync(gnupg, { mode: 0o700 });
+  const gpg = (...args: string[]) => spawnSync("gpg", ["--homedir", gnupg, "--batch", "--passphrase", "", ...args], { encoding: "utf8" });
+  expect(gpg("--quick-gen-key", "Juju mirror <juju@plinth.test>", "ed25519", "sign", "never").status).toBe(0);
+  const armored = gpg("--armor", "--export").stdout;
+  const keyring = join(work, "mirror.gpg");
+  expect(gpg("--output", keyring, "--export").status).toBe(0);
+  spawnSync("gpgconf", ["--homedir", gnupg, "--kill", "all"]);
+  const keyringB64 = readFileSync(keyring).toString("base64");
+
+  const call = async (path: string, body: unknown) => {
+    const send = () =>
+      fetch(`${url}/api/v1${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${nativeKey}` },
+        body: JSON.stringify(body),
+      });
+    const r = await send().catch(send);
+    expect(r.status, path).toBe(201);
+    return (await r.json()) as { id: number };
+  };
+  // An operator's source through /api/v1, its key armoured: the MAAS side answers the binary keyring.
+  const src = await call("/boot-sources", { url: "http://site-mirror.test/streams/v1/", keyring_data: armored });
+  await call(`/boot-sources/${src.id}/selections`, { os: "ubuntu", release: "jammy", arches: ["amd64"] });
+  await call(`/boot-sources/${src.id}/selections`, { os: "debian", release: "bookworm" });
+
+  const run = spawnSync(binary, ["sources", `${url}/MAAS/`, maasKey, keyring], { encoding: "utf8", timeout: 60_000 });
+  const lines = run.stdout.trim().split("\n");
+  expect(run.stderr, run.stdout).toBe("");
+  expect(run.status, run.stdout).toBe(0);
+  const out = (step: string) => lines.filter((l) => l.startsWith(`ok ${step}: `)).map((l) => l.slice(`ok ${step}: `.length));
+  expect(out("src-create")).toEqual(["keyring back as sent true"]);
+  expect(out("sel-create")).toEqual(["ubuntu/noble arches amd64,arm64"]);
+  expect(out("sel-refuse-duplicate")[0]).toMatch(/^400 .*already exists/);
+  expect(out("src-refuse-unsigned")[0]).toMatch(/^400 .*keyring_data/);
+  expect(out("src-read")).toEqual([
+    `http://juju-mirror.test/streams/v1/ keyring ${keyringB64} selections [ubuntu/noble arches amd64,arm64]`,
+    `http://site-mirror.test/streams/v1/ keyring ${keyringB64} selections [ubuntu/jammy arches amd64; debian/bookworm arches *]`,
+  ]);
+  expect(out("src-delete")[0]).toMatch(/^then 404 /);
+  expect(lines[lines.length - 1]).toBe("boot source flow passed");
 });

@@ -1,4 +1,4 @@
-// Rack appliances: connection, version, last seen, pending commands, subnets; live.
+// Rack appliances: connection, version, last seen, pending commands, images held, subnets; live.
 import { api, isMissingRoute } from "../api";
 import { Empty, ErrorBox, TableHead } from "../components/bits";
 import { ago } from "../format";
@@ -15,7 +15,17 @@ interface Rack {
   subnets: string[];
   pending_commands: number;
   journal_depth?: number;
+  /** What the rack's image cache holds, as it reports it (absent on an older region). */
+  images?: { present: number; downloading: number; failed: number };
   revoked: boolean;
+}
+
+function imagesText(i: Rack["images"]): string {
+  if (!i) return "–";
+  const parts = [`${i.present} present`];
+  if (i.downloading) parts.push(`${i.downloading} downloading`);
+  if (i.failed) parts.push(`${i.failed} failed`);
+  return parts.join(" · ");
 }
 
 export function RacksView() {
@@ -37,7 +47,7 @@ export function RacksView() {
       )}
       {racks && racks.length > 0 && (
         <table className="grid" data-testid="racks">
-          <TableHead columns={["Rack", "Site", "Connection", "Version", "Last seen", "Pending commands", "Journal", "Subnets served"]} />
+          <TableHead columns={["Rack", "Site", "Connection", "Version", "Last seen", "Pending commands", "Journal", "Images", "Subnets served"]} />
           <tbody>
             {racks.map((r) => (
               <tr key={r.id}>
@@ -56,6 +66,7 @@ export function RacksView() {
                 <td>{ago(r.last_seen_at)}</td>
                 <td className="num">{r.pending_commands}</td>
                 <td className="num">{r.journal_depth ?? "–"}</td>
+                <td className="small">{imagesText(r.images)}</td>
                 <td className="mono small">{r.subnets.join(", ") || "–"}</td>
               </tr>
             ))}

@@ -10,6 +10,7 @@
 //
 //	jujuflow network <base URL> <maas api key> <system_id tagged juju-net> (netflow.go)
 //	jujuflow account <base URL> <maas api key> (accountflow.go)
+//	jujuflow sources <base URL> <maas api key> <keyring file> (bootflow.go)
 package main
 
 import (
@@ -34,6 +35,10 @@ func ok(step string, format string, args ...interface{}) {
 func main() {
 	if len(os.Args) == 5 && os.Args[1] == "network" {
 		runNetwork(os.Args[2], os.Args[3], os.Args[4])
+		return
+	}
+	if len(os.Args) == 5 && os.Args[1] == "sources" {
+		runBootSources(os.Args[2], os.Args[3], os.Args[4])
 		return
 	}
 	if len(os.Args) == 4 && os.Args[1] == "account" {
