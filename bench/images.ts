@@ -121,7 +121,10 @@ function curlVerified(url: string, out: string, header: string, sha: string): Pr
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const script = 'curl -fsS --max-time 900 -H "$H" "$U" | tee "$O" | sha256sum && sync "$O"';
-    const child = spawn("bash", ["-c", `set -o pipefail; ${script}`], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, H: header, U: url, O: out } });
+    const child = spawn("bash", ["-c", `set -o pipefail; ${script}`], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, H: header, U: url, O: out },
+    });
     let text = "";
     child.stdout.on("data", (d: Buffer) => {
       text += d.toString();
