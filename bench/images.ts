@@ -257,7 +257,7 @@ export async function run(): Promise<BenchRow[]> {
         unit: "MiB/s",
         better: "higher",
         ours: mibps(median(rack.ours)),
-        reference: { name: `${curlName} | tee file | sha256sum, then sync`, value: mibps(median(rack.verified)) },
+        reference: { name: `${curlName} through tee into sha256sum, then sync`, value: mibps(median(rack.verified)) },
         note: `the rack cache's figure beside curl doing the same work (hashing as it streams, the file fsynced), same URL and credential, median of ${ROUNDS} alternating rounds`,
       }),
     );
