@@ -7,7 +7,8 @@
 //      round downloads everything.
 //  (b) Rack sync: the same image from the region to an appliance's cache (ImageCache filled by
 //      regionImageSource: GET /api/v1/racks/:id/images/:sha256 with the rack credential, hashed,
-//      fsynced, renamed into place), versus curl fetching that same URL with the same credential.
+//      fsynced, renamed into place), versus curl fetching that same URL with the same credential
+//      into a file, and versus curl doing the cache's work too (| tee file | sha256sum; sync).
 // Rounds alternate which side goes first; medians are reported. Without the region's sync API
 // (before the sync work lands) (a) is skipped and the image reaches the region by upload.
 import { execFileSync, spawn } from "node:child_process";
@@ -112,6 +113,33 @@ async function upload(r: Region, file: string, sha: string): Promise<void> {
   if (res.status !== 200) throw new Error(`image content: ${res.status} ${await res.text()}`);
 }
 
+/**
+ * curl doing what the rack's cache does besides fetching: hash the bytes as they stream and
+ * fsync the file (`curl | tee file | sha256sum; sync file`); seconds. The hash must match.
+ */
+function curlVerified(url: string, out: string, header: string, sha: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const script = 'curl -fsS --max-time 900 -H "$H" "$U" | tee "$O" | sha256sum && sync "$O"';
+    const child = spawn("bash", ["-c", `set -o pipefail; ${script}`], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, H: header, U: url, O: out },
+    });
+    let text = "";
+    child.stdout.on("data", (d: Buffer) => {
+      text += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      text += d.toString();
+    });
+    child.on("exit", (code) => {
+      const s = (performance.now() - t0) / 1000;
+      if (code !== 0 || !text.startsWith(sha)) return reject(new Error(`curl | sha256sum ${url}: exit ${code} ${text}`));
+      resolve(s);
+    });
+  });
+}
+
 const mibps = (s: number) => Math.round(BYTES / MiB / s);
 
 export async function run(): Promise<BenchRow[]> {
@@ -163,14 +191,17 @@ export async function run(): Promise<BenchRow[]> {
     if (e.code !== 0) throw new Error(`enrol failed: ${e.out}`);
     const cred = JSON.parse(readFileSync(join(state, "credential.json"), "utf8")) as { rackId: string; credential: string };
     const url = `${region_.url}/api/v1/racks/${cred.rackId}/images/${sha}`;
-    const rack = { ours: [] as number[], curl: [] as number[] };
+    const rack = { ours: [] as number[], curl: [] as number[], verified: [] as number[] };
     // One untimed pass each: the region's store into the page cache, connections warm.
     await curl(url, join(dir, "warm.out"), [`authorization: Bearer ${cred.credential}`]);
     rmSync(join(dir, "warm.out"));
     for (let i = 0; i < ROUNDS; i++) {
-      const order = i % 2 === 0 ? (["ours", "curl"] as const) : (["curl", "ours"] as const);
+      const order = i % 2 === 0 ? (["ours", "curl", "verified"] as const) : (["verified", "curl", "ours"] as const);
       for (const who of order) {
-        if (who === "curl") {
+        if (who === "verified") {
+          rack.verified.push(await curlVerified(url, join(dir, "rack-curl.out"), `authorization: Bearer ${cred.credential}`, sha));
+          rmSync(join(dir, "rack-curl.out"));
+        } else if (who === "curl") {
           rack.curl.push(await curl(url, join(dir, "rack-curl.out"), [`authorization: Bearer ${cred.credential}`]));
           rmSync(join(dir, "rack-curl.out"));
         } else {
@@ -218,6 +249,16 @@ export async function run(): Promise<BenchRow[]> {
           `the same ${size} image from the region (workerd on loopback, ${syncWorks ? "synced from the mirror" : "uploaded"}) into an appliance's image cache ` +
           `(GET /api/v1/racks/:id/images/:sha256 with the rack credential, hashed as it streams, fsynced, renamed into place), median of ${ROUNDS} alternating rounds; ` +
           "curl writes the same bytes to a file and neither hashes nor fsyncs",
+      }),
+    );
+    rows.push(
+      row({
+        metric: "images.rack_sync_1gib_verified_mib_per_s",
+        unit: "MiB/s",
+        better: "higher",
+        ours: mibps(median(rack.ours)),
+        reference: { name: `${curlName} through tee into sha256sum, then sync`, value: mibps(median(rack.verified)) },
+        note: `the rack cache's figure beside curl doing the same work (hashing as it streams, the file fsynced), same URL and credential, median of ${ROUNDS} alternating rounds`,
       }),
     );
     return rows;
