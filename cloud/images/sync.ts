@@ -329,9 +329,11 @@ async function streamItem(env: Env, job: Job, file: FileRow, label: string, ctl:
     },
   });
   const fixed = new FixedLengthStream(file.size);
+  // Aborted when R2 gives up early, so a pipe nobody reads any more cannot hang the step.
+  const abort = new AbortController();
   const piping = r.body
     .pipeThrough(counter)
-    .pipeTo(fixed.writable)
+    .pipeTo(fixed.writable, { signal: abort.signal })
     .catch(() => {});
   let failure: string | null = null;
   try {
@@ -342,6 +344,7 @@ async function streamItem(env: Env, job: Job, file: FileRow, label: string, ctl:
     if (!stored || stored.size !== file.size) failure = `size mismatch: stored ${stored?.size ?? 0} bytes, the product file says ${file.size}`;
   } catch (e) {
     failure = (e as Error).message;
+    abort.abort();
   }
   await piping;
   await writing;

@@ -152,6 +152,22 @@ describe("test mirror rig", () => {
     expect(IndexFile.safeParse(JSON.parse(readFileSync(json, "utf8"))).success).toBe(true);
   });
 
+  it("serves an unsigned mirror when asked (sign: false): index.json only, no key", async () => {
+    const u = await startMirror({
+      ns: "plmir-",
+      sign: false,
+      products: [{ os: "debian", release: "bookworm", arch: "amd64", version: "1", files: [{ ftype: "root-tgz", file: root }] }],
+    });
+    try {
+      expect(u.keyring).toBe("");
+      curl(`${u.url}${UNSIGNED_INDEX}`, join(tmp, "u.json"));
+      expect(IndexFile.safeParse(JSON.parse(readFileSync(join(tmp, "u.json"), "utf8"))).success).toBe(true);
+      expect(spawnSync("curl", ["-fsS", "--max-time", "20", "-o", "/dev/null", `${u.url}${SIGNED_INDEX}`]).status).not.toBe(0);
+    } finally {
+      await u.stop();
+    }
+  });
+
   it("stop() removes the namespace", async () => {
     const ns = m.ns;
     await m.stop();

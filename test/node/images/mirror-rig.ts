@@ -71,17 +71,29 @@ export async function startMirror(o: { ns: string; products: MirrorProduct[]; si
   let netns: Netns | undefined;
   let hostIf = "";
   let server: ChildProcess | undefined;
+  // A test process that dies without stop() still takes the namespace (and the veth) with it.
+  const killAgent = () => {
+    if (!sign) return;
+    try {
+      // The agent gpg started for this GNUPGHOME only (it exits when told, by its socket).
+      execFileSync("gpgconf", ["--homedir", home, "--kill", "gpg-agent"], { stdio: "ignore" });
+    } catch {
+      // no agent running
+    }
+  };
+  // A test process that dies without stop() still takes the namespace (and the veth), its
+  // gpg-agent and its files with it; the server sees its stdin close and exits.
+  const onExit = () => {
+    netns?.destroy();
+    killAgent();
+    rmSync(work, { recursive: true, force: true });
+  };
+  process.once("exit", onExit);
   const cleanup = async () => {
+    process.off("exit", onExit);
     if (server) await stopChild(server);
     server = undefined;
-    if (sign) {
-      try {
-        // The agent gpg started for this GNUPGHOME only (it exits when told, by its socket).
-        execFileSync("gpgconf", ["--homedir", home, "--kill", "gpg-agent"], { stdio: "ignore" });
-      } catch {
-        // no agent running
-      }
-    }
+    killAgent();
     if (hostIf) {
       try {
         ip("link", "del", hostIf);
@@ -100,7 +112,7 @@ export async function startMirror(o: { ns: string; products: MirrorProduct[]; si
     const link = freeLink();
     hostIf = hostUplink(netns, link).hostIf;
     const addr = `${link}.2`;
-    server = netns.spawn(process.execPath, [serverScript, dir, addr, "80"], { stdio: ["ignore", "pipe", "inherit"] });
+    server = netns.spawn(process.execPath, [serverScript, dir, addr, "80"], { stdio: ["pipe", "pipe", "inherit"] });
     const child = server;
     await new Promise<void>((ok, fail) => {
       const t = setTimeout(() => fail(new Error("mirror server did not start")), 15_000);

@@ -69,3 +69,6 @@ server.listen(Number(port), host, () => {
   process.stdout.write(`${JSON.stringify({ listening: server.address().port })}\n`);
 });
 process.on("SIGTERM", () => server.close(() => process.exit(0)));
+// The rig holds our stdin: when the process that started us dies without stopping us, go too.
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
