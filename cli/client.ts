@@ -66,33 +66,6 @@ export class Client {
   }
 
   /**
-   * A JSON request to a route cli/openapi.gen.ts does not have yet (another branch's, not yet
-   * generated): untyped, so every use says which route it waits for and moves to call() then.
-   */
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are not in the OpenAPI document
-  async raw(method: "GET" | "POST" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<any> {
-    const url = `${this.profile.url.replace(/\/$/, "")}/api/v1${path}`;
-    let r: Response;
-    try {
-      r = await fetch(url, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.profile.apiKey}`,
-          accept: "application/json",
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(30_000),
-      });
-    } catch (e) {
-      const c = (e as { cause?: { code?: string; message?: string } }).cause;
-      const cause = (e as Error).name === "TimeoutError" ? "no answer in 30 s" : (c?.code ?? c?.message ?? (e as Error).message);
-      throw new CliError(`cannot reach the region at ${this.profile.url} (${cause})`, EXIT.unreachable, "unreachable");
-    }
-    return this.answer(r);
-  }
-
-  /**
    * Streams a body to a PUT endpoint that takes raw bytes (image content): no 30 s limit, since
    * a large image takes minutes; the region checks the stated sha256 as the bytes land.
    */

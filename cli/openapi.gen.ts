@@ -301,6 +301,24 @@ export interface Operations {
       "description"?: string;
     };
   };
+  /** Stop the running image sync after the chunk in flight */
+  "DELETE /image-sync": {
+    path: never;
+    query: never;
+    body: never;
+  };
+  /** Progress of the running image sync, or the last one */
+  "GET /image-sync": {
+    path: never;
+    query: never;
+    body: never;
+  };
+  /** Start an image sync from the boot sources (202; started false when one runs) */
+  "POST /image-sync": {
+    path: never;
+    query: never;
+    body: never;
+  };
   /** List a subnet's addresses: links, reservations, discoveries */
   "GET /ip-addresses": {
     path: never;

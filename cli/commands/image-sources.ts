@@ -186,14 +186,10 @@ interface SyncStatus {
   items: ItemProgress[];
 }
 
-/**
- * /image-sync is not in cli/openapi.gen.ts until the sync engine's routes are on main: these go
- * through Client.raw, and become client.call("GET /image-sync") ... once `npm run gen:cli` has them.
- */
 const syncApi = {
-  status: (c: Client) => c.raw("GET", "/image-sync") as Promise<SyncStatus>,
-  start: (c: Client) => c.raw("POST", "/image-sync") as Promise<{ started: boolean; sync: SyncRow }>,
-  stop: (c: Client) => c.raw("DELETE", "/image-sync") as Promise<{ stopped: boolean }>,
+  status: (c: Client) => c.call("GET /image-sync") as Promise<SyncStatus>,
+  start: (c: Client) => c.call("POST /image-sync") as Promise<{ started: boolean; sync: SyncRow }>,
+  stop: (c: Client) => c.call("DELETE /image-sync") as Promise<{ stopped: boolean }>,
 };
 
 const mibs = (n: number) => `${(n / 1048576).toFixed(n < 10 * 1048576 ? 1 : 0)}`;

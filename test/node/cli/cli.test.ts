@@ -9,6 +9,7 @@ import { dirname, join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generate } from "../../../cli/gen-openapi";
 import { freePort, startTestRegion, type TestRegion } from "../dashboard/region";
+import { startMirror } from "../images/mirror-rig";
 
 const BIN = join(import.meta.dirname, "../../../cli/bin/plinth.mjs");
 let region: TestRegion;
@@ -523,6 +524,63 @@ describe("plinth images sources and selections", () => {
     expect((await plinth(["images", "sources", "remove", String(ours[0].id)])).code).toBe(4);
     rmSync(dir, { recursive: true, force: true });
   });
+});
+
+describe("plinth images sync", () => {
+  // A real signed mirror (test/node/images/mirror-rig.ts, in a network namespace) synced by the region.
+  it("follows an import with --watch to its end, reads the status; a tampered index fails the watch with exit 7", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "plinth-cli-sync-"));
+    const kernel = join(dir, "vmlinuz");
+    const root = join(dir, "root.tgz");
+    writeFileSync(kernel, randomBytes(200_000));
+    writeFileSync(root, randomBytes(4 << 20));
+    const mirror = await startMirror({
+      ns: "plsrc-",
+      products: [
+        {
+          os: "ubuntu",
+          release: "jammy",
+          arch: "amd64",
+          version: "20261207",
+          files: [
+            { ftype: "boot-kernel", file: kernel },
+            { ftype: "root-tgz", file: root },
+          ],
+        },
+      ],
+    });
+    try {
+      writeFileSync(join(dir, "mirror.asc"), mirror.keyring);
+      const src = await plinth(["images", "sources", "add", mirror.url, "--keyring", join(dir, "mirror.asc"), "--json"]);
+      expect(src.code, src.stderr).toBe(0);
+      expect(src.json.keyring_fingerprints).toEqual([mirror.fingerprint]);
+      const sel = await plinth(["images", "selections", String(src.json.id), "add", "--os", "ubuntu", "--release", "jammy", "--arches", "amd64"]);
+      expect(sel.code, sel.stderr).toBe(0);
+
+      expect((await plinth(["images", "sync", "stop"])).stdout).toBe("no import is running\n");
+      const watch = await plinth(["images", "sync", "--watch", "--interval", "0.2"]);
+      expect(watch.code, watch.stderr).toBe(0);
+      const lines = watch.stderr.trim().split("\n");
+      expect(lines[0]).toMatch(/^started import \d+$/);
+      // Not a terminal: plain lines, never the same one twice, the last one complete at 100%.
+      expect(new Set(lines).size).toBe(lines.length);
+      expect(lines[lines.length - 1]).toMatch(/^import \d+ complete \[#{30}\] 100% .* items 2\/2$/);
+      expect(watch.stdout).toMatch(/^import \d+ complete\n$/);
+
+      const status = await plinth(["images", "sync", "status", "--json"]);
+      expect(status.json).toMatchObject({ running: false, sync: { state: "complete", items_total: 2, items_done: 2 } });
+      expect((await plinth(["images", "sync", "status"])).stdout).toMatch(/^import \d+ complete/);
+
+      await mirror.tamperIndex();
+      const bad = await plinth(["images", "sync", "--watch", "--interval", "0.2"]);
+      expect(bad.code, bad.stderr).toBe(7);
+      expect(bad.stderr.trim().split("\n").pop()).toMatch(/^plinth: the import failed: .*sign/i);
+      expect((await plinth(["images", "sources", "remove", String(src.json.id)])).code).toBe(0);
+    } finally {
+      await mirror.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
 
 describe("plinth help, usage and completion", () => {

@@ -1,14 +1,17 @@
 // Juju's real MAAS client (gomaasapi from Debian's golang-github-juju-gomaasapi-dev) runs
 // Juju's provider flow, then the network flow of netflow.go (bond, VLAN interface, links) and the
-// account flow of accountflow.go (users, SSH keys, settings), the boot sources of bootflow.go, against
+// account flow of accountflow.go (users, SSH keys, settings), the boot sources of bootflow.go and
+// boot-resources/ op=import, is_importing and stop_import on a real signed mirror, against
 // a local region started the way `npm start` starts it.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { startMirror } from "../images/mirror-rig";
 
 interface RegionLocal {
   ensureDevVars(stateDir: string): { file: string; vars: Record<string, string> };
@@ -257,3 +260,60 @@ it("boot sources through gomaasapi's generic client: a keyring uploaded as a fil
   expect(out("src-delete")[0]).toMatch(/^then 404 /);
   expect(lines[lines.length - 1]).toBe("boot source flow passed");
 });
+
+it("boot-resources/ op=import, is_importing and stop_import as python-libmaas calls them, on a real signed mirror", async () => {
+  // BootResources.start_import() / stop_import() and the is_importing read, signed as python-libmaas signs.
+  const [ck, tk, ts] = maasKey.split(":") as [string, string, string];
+  const oauth = () =>
+    `OAuth oauth_nonce="${Math.random().toString(16).slice(2)}", oauth_timestamp="${Math.floor(Date.now() / 1000)}", oauth_version="1.0", oauth_signature_method="PLAINTEXT", oauth_consumer_key="${ck}", oauth_token="${tk}", oauth_signature="%26${ts}", realm="OAuth"`;
+  const op = async (method: "GET" | "POST", name: string) => {
+    const r = await fetch(`${url}/MAAS/api/2.0/boot-resources/?op=${name}`, { method, headers: { authorization: oauth() } });
+    return { status: r.status, text: await r.text() };
+  };
+  const v1 = async (method: string, path: string, body?: unknown) => {
+    const r = await fetch(`${url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${nativeKey}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    return { status: r.status, json: text ? JSON.parse(text) : null };
+  };
+  expect(await op("GET", "is_importing")).toEqual({ status: 200, text: "false" });
+
+  // A root large enough that the import is still running when is_importing is asked.
+  const files = join(work, "mirror-files");
+  mkdirSync(files);
+  const root = join(files, "root.tgz");
+  const fd = openSync(root, "w");
+  for (let left = 128 << 20; left > 0; left -= 1 << 22) writeSync(fd, randomBytes(Math.min(left, 1 << 22)));
+  closeSync(fd);
+  const mirror = await startMirror({
+    ns: "plsrc-",
+    products: [{ os: "ubuntu", release: "plucky", arch: "amd64", version: "20261207", files: [{ ftype: "root-tgz", file: root }] }],
+  });
+  try {
+    // Only this mirror: the other tests' sources point nowhere.
+    for (const s of (await v1("GET", "/boot-sources")).json.items as { id: number }[]) await v1("DELETE", `/boot-sources/${s.id}`);
+    const src = await v1("POST", "/boot-sources", { url: mirror.url, keyring_data: mirror.keyring });
+    expect(src.status).toBe(201);
+    expect((await v1("POST", `/boot-sources/${src.json.id}/selections`, { os: "ubuntu", release: "plucky", arches: ["amd64"] })).status).toBe(201);
+
+    expect(await op("POST", "import")).toEqual({ status: 200, text: "Import of boot resources started" });
+    expect(await op("GET", "is_importing")).toEqual({ status: 200, text: "true" });
+    expect(await op("POST", "stop_import")).toEqual({ status: 200, text: "Import of boot resources is being stopped" });
+    const deadline = Date.now() + 60_000;
+    while ((await op("GET", "is_importing")).text === "true" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect((await op("GET", "is_importing")).text).toBe("false");
+    expect((await v1("GET", "/image-sync")).json.sync.state).toBe("stopped");
+
+    // Again, to its end: the image is then a boot resource Juju can list.
+    expect((await op("POST", "import")).status).toBe(200);
+    while ((await op("GET", "is_importing")).text === "true" && Date.now() < deadline + 60_000) await new Promise((r) => setTimeout(r, 200));
+    expect((await v1("GET", "/image-sync")).json.sync.state).toBe("complete");
+    const list = await fetch(`${url}/MAAS/api/2.0/boot-resources/`, { headers: { authorization: oauth() } });
+    expect(((await list.json()) as { name: string }[]).map((r) => r.name)).toContain("ubuntu/plucky");
+  } finally {
+    await mirror.stop();
+  }
+}, 180_000);
