@@ -1,5 +1,5 @@
 import type { RackTunnelRpc } from "./domain/racks/delivery";
-import type { ImageSyncRpc } from "./images/sync-object";
+import type { ImageSyncRpc } from "./images/sync-contract";
 
 /** The Worker's bindings (wrangler.toml) and secrets. */
 export interface Env {

@@ -2,8 +2,8 @@
 // progress of the one sync that may run at a time. The API, the MAAS facade and the cron call
 // these; nothing else writes image_syncs.
 import type { Env } from "../env";
-import { abandon } from "../images/sync";
-import { IMAGE_SYNC_OBJECT } from "../images/sync-object";
+import { abandon } from "./image-import";
+import { IMAGE_SYNC_OBJECT } from "../images/sync-contract";
 import { eventStatement } from "./events";
 
 export interface SyncRow {

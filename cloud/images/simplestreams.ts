@@ -1,6 +1,6 @@
 // Reading a boot source's mirror: its index (signed, unless the operator said skip_verify), the
 // image-downloads product files the index lists, and the newest version of each product the
-// source's selections want. Pure reading: nothing is stored here (cloud/images/sync.ts does).
+// source's selections want. Pure reading: nothing is stored here (cloud/domain/image-import.ts does).
 import {
   IndexFile,
   MAAS_DATATYPE,

@@ -1,10 +1,11 @@
 // The one Durable Object that runs image syncs (one instance, by name): its alarm drives the
-// steps of cloud/images/sync.ts, and the Job between steps lives in its storage. The alarm is
+// steps of cloud/domain/image-import.ts, and the Job between steps lives in its storage. The alarm is
 // always set a little ahead while a step runs, so a region that dies mid-item gets the alarm
 // again when it comes back and resumes from the stored Job.
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { abandon, type Job, runStep } from "./sync";
+import { abandon, type Job, runStep } from "../domain/image-import";
+import type { ImageSyncRpc } from "./sync-contract";
 
 /** How far ahead the watchdog alarm is kept while a step runs. */
 const WATCHDOG_MS = 5_000;
@@ -12,15 +13,6 @@ const WATCHDOG_MS = 5_000;
 const SLICE_MS = 5 * 60_000;
 /** Consecutive failures of one step (exceptions, not refusals) before the sync is given up. */
 const MAX_STEP_FAILURES = 5;
-
-export const IMAGE_SYNC_OBJECT = "image-sync";
-
-export interface ImageSyncRpc extends Rpc.DurableObjectBranded {
-  begin(syncId: number, actor: string): Promise<void>;
-  stop(): Promise<void>;
-  /** Makes sure a stored job is being run; false when the object has none. */
-  kick(): Promise<boolean>;
-}
 
 export class ImageSync extends DurableObject<Env> implements ImageSyncRpc {
   private stopping = false;

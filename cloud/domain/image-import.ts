@@ -5,12 +5,12 @@
 // restarted region resumes at the step it was in: stored items are skipped, the item in flight
 // starts again.
 import { ROOT_FTYPES } from "../../shared/simplestreams";
-import { eventStatement } from "../domain/events";
-import { imageKey } from "../domain/images";
-import { pushConfigAfter } from "../domain/racks/commands";
+import { eventStatement } from "./events";
+import { imageKey } from "./images";
+import { pushConfigAfter } from "./racks/commands";
 import type { Env } from "../env";
 import { NODE_STATUS } from "../../shared/lifecycle";
-import { readSource, rootFtype, type Selection, type SourceRow } from "./simplestreams";
+import { readSource, rootFtype, type Selection, type SourceRow } from "../images/simplestreams";
 
 export interface Job {
   syncId: number;
