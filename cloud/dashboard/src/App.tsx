@@ -13,6 +13,7 @@ import { MachineDetail } from "./views/MachineDetail";
 import { MachinesView } from "./views/Machines";
 import { Overview } from "./views/Overview";
 import { RacksView } from "./views/Racks";
+import { SettingsView } from "./views/Settings";
 import { SignIn } from "./views/SignIn";
 import { TokensView } from "./views/Tokens";
 import { UsersView } from "./views/Users";
@@ -80,6 +81,7 @@ const NAV: { to: string; label: string; admin?: boolean }[] = [
   { to: "/users", label: "Users & roles", admin: true },
   { to: "/events", label: "Events" },
   { to: "/keys", label: "Keys" },
+  { to: "/settings", label: "Settings" },
 ];
 
 function Shell({ user, onSignOut }: { user: SessionUser; onSignOut: () => void }) {
@@ -146,6 +148,8 @@ function View({ path, user }: { path: string; user: SessionUser }) {
       return <EventsView />;
     case "/keys":
       return <KeysView user={user} />;
+    case "/settings":
+      return <SettingsView user={user} />;
     default:
       return <div className="empty">No page at {path}. Use the menu on the left.</div>;
   }

@@ -5,7 +5,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./browser";
+import { axeViolations, launchChromium } from "./browser";
 import { freePort, startTestRegion, type TestRegion } from "./region";
 
 const SHOTS = join(import.meta.dirname, "../../../docs/img");
@@ -304,6 +304,29 @@ describe("dashboard", () => {
     await sources.getByText("No sources").waitFor(WAIT);
     await page.screenshot({ path: join(SHOTS, "dashboard-images.png") });
   }, 120_000);
+
+  it("settings: a bad value refused next to its field in the region's words, a good one saved, a change through the API shown live", async () => {
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByRole("heading", { name: "Settings", exact: true }).waitFor(WAIT);
+    const dns = page.locator('[data-setting="upstream_dns"]');
+    await dns.getByLabel("upstream_dns", { exact: true }).fill("not a resolver!");
+    await dns.getByRole("button", { name: "Save upstream_dns" }).click();
+    await dns.getByRole("alert").filter({ hasText: "host names or addresses" }).waitFor(WAIT);
+    await dns.getByLabel("upstream_dns", { exact: true }).fill("192.0.2.53");
+    await dns.getByRole("button", { name: "Save upstream_dns" }).click();
+    await expect.poll(async () => (await region.api("GET", "/settings/upstream_dns")).json.value, WAIT).toBe("192.0.2.53");
+    await page.locator('[data-setting="enable_disk_erasing_on_release"]').getByLabel("enable_disk_erasing_on_release", { exact: true }).check();
+    await page.getByRole("button", { name: "Save enable_disk_erasing_on_release" }).click();
+    await expect.poll(async () => (await region.api("GET", "/settings/enable_disk_erasing_on_release")).json.value, WAIT).toBe(true);
+    // Behind the page's back: the open page shows it without a reload.
+    expect((await region.api("PUT", "/settings/ntp_servers", { value: "ntp.example.org" })).status).toBe(200);
+    await expect.poll(() => page.locator('[data-setting="ntp_servers"]').getByLabel("ntp_servers", { exact: true }).inputValue(), WAIT).toBe("ntp.example.org");
+    expect(await axeViolations(page)).toEqual([]);
+    await page.evaluate("window.scrollTo(0, 0)");
+    await page.screenshot({ path: join(SHOTS, "dashboard-settings.png") });
+    await region.api("PUT", "/settings/upstream_dns", { value: "" });
+    await region.api("PUT", "/settings/enable_disk_erasing_on_release", { value: false });
+  });
 
   it("signs out", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
