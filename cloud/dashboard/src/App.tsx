@@ -6,6 +6,7 @@ import { startLive, stopLive, useLiveState } from "./live";
 import { canAnywhere } from "./perms";
 import { linkProps, navigate, useLocation } from "./router";
 import type { SessionUser } from "./types";
+import { DnsView } from "./views/Dns";
 import { EventsView } from "./views/Events";
 import { ImagesView } from "./views/Images";
 import { KeysView } from "./views/Keys";
@@ -77,6 +78,7 @@ const NAV: { to: string; label: string; admin?: boolean }[] = [
   { to: "/machines", label: "Machines" },
   { to: "/racks", label: "Racks" },
   { to: "/images", label: "Images" },
+  { to: "/dns", label: "DNS" },
   { to: "/tokens", label: "Enrolment tokens", admin: true },
   { to: "/users", label: "Users & roles", admin: true },
   { to: "/events", label: "Events" },
@@ -148,6 +150,8 @@ function View({ path, user }: { path: string; user: SessionUser }) {
       return <EventsView />;
     case "/keys":
       return <KeysView user={user} />;
+    case "/dns":
+      return <DnsView user={user} />;
     case "/settings":
       return <SettingsView user={user} />;
     default:

@@ -328,6 +328,43 @@ describe("dashboard", () => {
     await region.api("PUT", "/settings/enable_disk_erasing_on_release", { value: false });
   });
 
+  it("dns: a domain and a record added and deleted through the page, a bad one refused in the region's words, a record made through the API shown live", async () => {
+    await page.getByRole("link", { name: "DNS", exact: true }).click();
+    await page.getByRole("heading", { name: "DNS", exact: true }).waitFor(WAIT);
+    const domains = page.locator('[data-testid="domains"]');
+    await domains.locator("tbody tr").first().waitFor(WAIT);
+    await page.getByLabel("New domain name").fill("not a domain!");
+    await page.getByRole("button", { name: "Add domain" }).click();
+    await page.locator("#domain-problem").waitFor(WAIT);
+    expect(await page.locator("#domain-problem").textContent()).toMatch(/not a domain!|name/i);
+    await page.getByLabel("New domain name").fill("ui.example.org");
+    await page.getByRole("button", { name: "Add domain" }).click();
+    await domains.getByRole("button", { name: "ui.example.org" }).click();
+    await page.getByRole("heading", { name: "Records in ui.example.org" }).waitFor(WAIT);
+    expect((await region.api("GET", "/domains/ui.example.org")).json).toMatchObject({ name: "ui.example.org", is_default: false });
+    await page.getByLabel("Record name").fill("www");
+    await page.getByLabel("Record data").fill("not-an-address");
+    await page.getByRole("button", { name: "Add record" }).click();
+    await page.locator("#record-problem").waitFor(WAIT);
+    await page.getByLabel("Record data").fill("192.0.2.10");
+    await page.getByRole("button", { name: "Add record" }).click();
+    const records = page.locator('[data-testid="dns-records"]');
+    await records.locator("tr", { hasText: "www.ui.example.org" }).waitFor(WAIT);
+    expect((await region.api("GET", "/dns/records?domain=ui.example.org")).json.items).toMatchObject([{ name: "www", type: "A", data: "192.0.2.10" }]);
+    // Behind the page's back: shown without a reload.
+    expect((await region.api("POST", "/dns/records", { name: "mail", domain: "ui.example.org", type: "A", data: "192.0.2.25" })).status).toBe(201);
+    await records.locator("tr", { hasText: "mail.ui.example.org" }).waitFor(WAIT);
+    // The zone as the default site's racks serve it, read-only.
+    await page.getByText("Zone as served").click();
+    await page.getByTestId("zonefile").filter({ hasText: "192.0.2.25" }).waitFor(WAIT);
+    expect(await axeViolations(page)).toEqual([]);
+    await page.screenshot({ path: join(SHOTS, "dashboard-dns.png") });
+    await domains.locator("tr", { hasText: "ui.example.org" }).getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+    await domains.getByRole("button", { name: "ui.example.org" }).waitFor({ state: "detached", ...WAIT });
+    expect((await region.api("GET", "/domains/ui.example.org")).status).toBe(404);
+  });
+
   it("signs out", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("button", { name: "Sign in" }).waitFor(WAIT);
