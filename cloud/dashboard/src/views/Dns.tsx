@@ -64,8 +64,8 @@ export function DnsView({ user }: { user: SessionUser }) {
           <TableHead columns={["Domain", "Authoritative", "TTL", "Records", "", ""]} />
           <tbody>
             {domains.data?.map((d) => (
-              <tr key={d.id} className={d.name === current?.name ? "selected" : ""}>
-                <td>
+              <tr key={d.id}>
+                <td className={d.name === current?.name ? "current-cell" : ""}>
                   <button type="button" className="link" aria-pressed={d.name === current?.name} onClick={() => setChosen(d.name)}>
                     {d.name}
                   </button>
