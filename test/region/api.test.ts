@@ -69,6 +69,12 @@ describe("machines", () => {
       "machine.commission",
       "machine.created",
     ]);
+    // A type prefix ending in "." takes every type under it; actor filters by who did it.
+    const prefixed = await call(admin, "GET", `/events?machine=${c.json.system_id}&type=machine.`);
+    expect(prefixed.json.items.map((e: { type: string }) => e.type)).toEqual(["machine.delete", "machine.updated", "machine.commission", "machine.created"]);
+    const byActor = await call(admin, "GET", `/events?machine=${c.json.system_id}&type=machine.&actor=${ev.json.items[0].actor}`);
+    expect(byActor.json.items.length).toBe(4);
+    expect((await call(admin, "GET", `/events?machine=${c.json.system_id}&actor=nobody-at-all`)).json.items).toEqual([]);
   });
 
   it("lists page with a cursor and filter by status, site, zone, pool, tag, hostname, MAC, owner, arch", async () => {
