@@ -5,7 +5,7 @@
 // unless the operator said skip_verify explicitly: an unverified mirror can feed any image to
 // every machine.
 import { fingerprints as keyFingerprints, KeyringError, readKeyring, toBase64 } from "../images/keyring";
-import { eventStatementIf } from "./events";
+import { auditedDelete, eventStatementIf } from "./events";
 
 export interface SourceRow {
   id: number;
@@ -301,16 +301,7 @@ export async function updateSource(db: D1Database, actor: string, id: number, pa
 
 /** Deletes a source and its selections (the versions it brought stay, their source_id cleared). */
 export async function deleteSource(db: D1Database, actor: string, row: SourceRow): Promise<boolean> {
-  const [, del] = await db.batch([
-    eventStatementIf(
-      db,
-      { type: "boot_source.deleted", level: "AUDIT", actor, description: `boot source ${row.url} deleted` },
-      "EXISTS (SELECT 1 FROM boot_sources WHERE id = ?)",
-      row.id,
-    ),
-    db.prepare("DELETE FROM boot_sources WHERE id = ?").bind(row.id),
-  ]);
-  return del!.meta.changes > 0;
+  return auditedDelete(db, "boot_sources", row.id, { type: "boot_source.deleted", actor, description: `boot source ${row.url} deleted` });
 }
 
 export interface SelectionInput {
@@ -399,19 +390,9 @@ export async function updateSelection(
 
 export async function deleteSelection(db: D1Database, actor: string, source: SourceRow, sel: SelectionRow): Promise<boolean> {
   const s = selectionJson(sel);
-  const [, del] = await db.batch([
-    eventStatementIf(
-      db,
-      {
-        type: "boot_source_selection.deleted",
-        level: "AUDIT",
-        actor,
-        description: `selection ${describeSel(s.os, s.release, s.arches)} removed from boot source ${source.url}`,
-      },
-      "EXISTS (SELECT 1 FROM boot_source_selections WHERE id = ?)",
-      sel.id,
-    ),
-    db.prepare("DELETE FROM boot_source_selections WHERE id = ?").bind(sel.id),
-  ]);
-  return del!.meta.changes > 0;
+  return auditedDelete(db, "boot_source_selections", sel.id, {
+    type: "boot_source_selection.deleted",
+    actor,
+    description: `selection ${describeSel(s.os, s.release, s.arches)} removed from boot source ${source.url}`,
+  });
 }
