@@ -6,6 +6,7 @@
 // every machine.
 import { fingerprints as keyFingerprints, KeyringError, readKeyring, toBase64 } from "../images/keyring";
 import { auditedDelete, eventStatementIf } from "./events";
+import type { Selection, Source } from "../../shared/image-sync";
 
 export interface SourceRow {
   id: number;
@@ -28,26 +29,7 @@ export interface SelectionRow {
   created_at: number;
 }
 
-export interface Selection {
-  id: number;
-  source_id: number;
-  os: string;
-  release: string;
-  arches: string[];
-  subarches: string[];
-  labels: string[];
-}
-
-export interface Source {
-  id: number;
-  url: string;
-  keyring_filename: string;
-  keyring_fingerprints: string[];
-  skip_verify: boolean;
-  created_at: number;
-  updated_at: number;
-  selections: Selection[];
-}
+export type { Selection, Source };
 
 export const SOURCE_COLS = "id, url, keyring_data, keyring_filename, skip_verify, created_at, updated_at";
 export const SELECTION_COLS = "id, source_id, os, release, arches, subarches, labels, created_at";
