@@ -142,6 +142,29 @@ function curlVerified(url: string, out: string, header: string, sha: string): Pr
 
 const mibps = (s: number) => Math.round(BYTES / MiB / s);
 
+/**
+ * Seconds of each side, `rounds` times: the sides run in the order given on even rounds and in
+ * reverse on odd ones, so no side always runs first on a cold (or warm) machine. `setup` readies
+ * each round. null when a round's setup or a side answers that it cannot run here.
+ */
+async function alternate<K extends string>(
+  rounds: number,
+  sides: Record<K, () => Promise<number | null>>,
+  setup?: () => Promise<boolean>,
+): Promise<Record<K, number[]> | null> {
+  const names = Object.keys(sides) as K[];
+  const out = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<K, number[]>;
+  for (let i = 0; i < rounds; i++) {
+    if (setup && !(await setup())) return null;
+    for (const who of i % 2 === 0 ? names : [...names].reverse()) {
+      const s = await sides[who]();
+      if (s === null) return null;
+      out[who].push(s);
+    }
+  }
+  return out;
+}
+
 export async function run(): Promise<BenchRow[]> {
   requireRoot();
   const load = loadavg()[0]!.toFixed(1);
@@ -149,34 +172,29 @@ export async function run(): Promise<BenchRow[]> {
   const file = join(dir, "image.raw");
   const sha = makeImage(file);
   let m: Mirror | null = null;
-  let r: Region | null = null;
+  // Typed by cast: the round setup below replaces it inside a closure, which narrowing cannot see.
+  let r = null as Region | null;
   try {
     m = await startMirror({ ns: "plmirb", products: [{ ...PRODUCT, files: [{ ftype: "root-dd", file }] }] });
     const item = `${m.url}${PRODUCT.os}/${PRODUCT.release}/${PRODUCT.arch}/${PRODUCT.version}/generic/stable/root-dd`;
-    const sync = { ours: [] as number[], curl: [] as number[] };
-    let syncWorks = true;
-    for (let i = 0; i < ROUNDS && syncWorks; i++) {
-      if (r) await stopRegion(r.child);
-      r = await region(mkdtempSync(join(dir, "region-")));
-      if (!(await addSource(r, m))) {
-        syncWorks = false;
-        break;
-      }
-      const order = i % 2 === 0 ? (["ours", "curl"] as const) : (["curl", "ours"] as const);
-      for (const who of order) {
-        if (who === "curl") {
-          sync.curl.push(await curl(item, join(dir, "curl.out")));
-          rmSync(join(dir, "curl.out"));
-        } else {
-          const s = await regionSync(r);
-          if (s === null) {
-            syncWorks = false;
-            break;
-          }
-          sync.ours.push(s);
-        }
-      }
-    }
+    const curlOut = join(dir, "curl.out");
+    const sync = await alternate(
+      ROUNDS,
+      {
+        ours: () => regionSync(r!),
+        curl: async () => {
+          const s = await curl(item, curlOut);
+          rmSync(curlOut);
+          return s;
+        },
+      },
+      async () => {
+        if (r) await stopRegion(r.child);
+        r = await region(mkdtempSync(join(dir, "region-")));
+        return addSource(r, m!);
+      },
+    );
+    const syncWorks = sync !== null;
     if (!syncWorks) {
       if (r) await stopRegion(r.child);
       r = await region(mkdtempSync(join(dir, "region-")));
@@ -191,37 +209,39 @@ export async function run(): Promise<BenchRow[]> {
     if (e.code !== 0) throw new Error(`enrol failed: ${e.out}`);
     const cred = JSON.parse(readFileSync(join(state, "credential.json"), "utf8")) as { rackId: string; credential: string };
     const url = `${region_.url}/api/v1/racks/${cred.rackId}/images/${sha}`;
-    const rack = { ours: [] as number[], curl: [] as number[], verified: [] as number[] };
     // One untimed pass each: the region's store into the page cache, connections warm.
-    await curl(url, join(dir, "warm.out"), [`authorization: Bearer ${cred.credential}`]);
+    const auth = `authorization: Bearer ${cred.credential}`;
+    await curl(url, join(dir, "warm.out"), [auth]);
     rmSync(join(dir, "warm.out"));
-    for (let i = 0; i < ROUNDS; i++) {
-      const order = i % 2 === 0 ? (["ours", "curl", "verified"] as const) : (["verified", "curl", "ours"] as const);
-      for (const who of order) {
-        if (who === "verified") {
-          rack.verified.push(await curlVerified(url, join(dir, "rack-curl.out"), `authorization: Bearer ${cred.credential}`, sha));
-          rmSync(join(dir, "rack-curl.out"));
-        } else if (who === "curl") {
-          rack.curl.push(await curl(url, join(dir, "rack-curl.out"), [`authorization: Bearer ${cred.credential}`]));
-          rmSync(join(dir, "rack-curl.out"));
-        } else {
-          const cacheDir = join(dir, "cache");
-          mkdirSync(cacheDir, { recursive: true });
-          const cache = new ImageCache({ dir: cacheDir, fetch: regionImageSource({ stateDir: state }) });
-          await cache.init();
-          const t0 = performance.now();
-          const got = await cache.get(sha);
-          const s = (performance.now() - t0) / 1000;
-          if (!got || got.size !== BYTES) throw new Error(`the rack cache got ${got?.size ?? "nothing"}`);
-          rack.ours.push(s);
-          rmSync(cacheDir, { recursive: true, force: true });
-        }
-      }
-    }
+    const rackOut = join(dir, "rack-curl.out");
+    const rack = (await alternate(ROUNDS, {
+      ours: async () => {
+        const cacheDir = join(dir, "cache");
+        mkdirSync(cacheDir, { recursive: true });
+        const cache = new ImageCache({ dir: cacheDir, fetch: regionImageSource({ stateDir: state }) });
+        await cache.init();
+        const t0 = performance.now();
+        const got = await cache.get(sha);
+        const s = (performance.now() - t0) / 1000;
+        if (!got || got.size !== BYTES) throw new Error(`the rack cache got ${got?.size ?? "nothing"}`);
+        rmSync(cacheDir, { recursive: true, force: true });
+        return s;
+      },
+      curl: async () => {
+        const s = await curl(url, rackOut, [auth]);
+        rmSync(rackOut);
+        return s;
+      },
+      verified: async () => {
+        const s = await curlVerified(url, rackOut, auth, sha);
+        rmSync(rackOut);
+        return s;
+      },
+    }))!;
     const curlName = `curl ${execFileSync("curl", ["--version"], { encoding: "utf8" }).split(" ")[1]} to a file`;
     const size = `${Math.round(BYTES / MiB)} MiB`;
     const rows: BenchRow[] = [];
-    if (syncWorks && sync.ours.length) {
+    if (sync?.ours.length) {
       rows.push(
         row({
           metric: "images.region_sync_1gib_mib_per_s",

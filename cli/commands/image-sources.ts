@@ -2,29 +2,11 @@
 // takes from each, and the import itself, followed with a progress bar.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
+import type { Selection, Source, SyncRow, SyncStatus } from "../../shared/image-sync";
 import { CliError, type Client, EXIT } from "../client";
 import type { Command, Ctx } from "../command";
 import { str } from "../command";
 import { printFields, printJson, printTable } from "../output";
-
-interface Selection {
-  id: number;
-  source_id: number;
-  os: string;
-  release: string;
-  arches: string[];
-  subarches: string[];
-  labels: string[];
-}
-
-interface Source {
-  id: number;
-  url: string;
-  keyring_filename: string;
-  keyring_fingerprints: string[];
-  skip_verify: boolean;
-  selections: Selection[];
-}
 
 const usage = (text: string) => new CliError(`usage: ${text}`, EXIT.usage);
 
@@ -155,36 +137,6 @@ export const selections: Command = {
     throw usage("plinth images selections <source-id> [list | add | remove <id>]");
   },
 };
-
-// The sync's status as the region answers GET /image-sync (cloud/domain/image-sync.ts).
-interface SyncRow {
-  id: number;
-  state: "running" | "complete" | "failed" | "stopped";
-  trigger: string;
-  actor: string;
-  items_total: number;
-  items_done: number;
-  bytes_total: number;
-  bytes_done: number;
-  error: string | null;
-  started_at: number;
-  finished_at: number | null;
-}
-interface ItemProgress {
-  image: string;
-  architecture: string;
-  version: string;
-  ftype: string;
-  size: number;
-  bytes_done: number;
-  state: string;
-  error: string | null;
-}
-interface SyncStatus {
-  running: boolean;
-  sync: SyncRow | null;
-  items: ItemProgress[];
-}
 
 const syncApi = {
   status: (c: Client) => c.call("GET /image-sync") as Promise<SyncStatus>,

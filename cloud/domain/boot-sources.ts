@@ -4,8 +4,9 @@
 // the MAAS facade answers it as MAAS does (base64). A source without a keyring is refused
 // unless the operator said skip_verify explicitly: an unverified mirror can feed any image to
 // every machine.
-import { readKeys, unarmor } from "openpgp";
-import { eventStatementIf } from "./events";
+import { fingerprints as keyFingerprints, KeyringError, readKeyring, toBase64 } from "../images/keyring";
+import { auditedDelete, eventStatementIf } from "./events";
+import type { Selection, Source } from "../../shared/image-sync";
 
 export interface SourceRow {
   id: number;
@@ -28,26 +29,7 @@ export interface SelectionRow {
   created_at: number;
 }
 
-export interface Selection {
-  id: number;
-  source_id: number;
-  os: string;
-  release: string;
-  arches: string[];
-  subarches: string[];
-  labels: string[];
-}
-
-export interface Source {
-  id: number;
-  url: string;
-  keyring_filename: string;
-  keyring_fingerprints: string[];
-  skip_verify: boolean;
-  created_at: number;
-  updated_at: number;
-  selections: Selection[];
-}
+export type { Selection, Source };
 
 export const SOURCE_COLS = "id, url, keyring_data, keyring_filename, skip_verify, created_at, updated_at";
 export const SELECTION_COLS = "id, source_id, os, release, arches, subarches, labels, created_at";
@@ -87,84 +69,19 @@ export interface Keyring {
   fingerprints: string[];
 }
 
-function toBase64(u: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < u.length; i += 0x8000) s += String.fromCharCode(...u.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-function fromBase64(s: string): Uint8Array | null {
-  const t = s.replace(/\s+/g, "");
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(t) || t.length % 4 === 1) return null;
-  try {
-    return Uint8Array.from(atob(t), (c) => c.charCodeAt(0));
-  } catch {
-    return null;
-  }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-const ARMOR_BLOCK = /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g;
-
-/** The binary packets of every armoured public key block in the text (gpg exports may be concatenated). */
-async function dearmor(text: string): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for (const block of text.match(ARMOR_BLOCK) ?? []) {
-    try {
-      parts.push((await unarmor(block)).data as Uint8Array);
-    } catch (e) {
-      throw new SourceInputError("keyring_data", `the armoured key does not decode: ${String((e as Error).message ?? e).slice(0, 200)}`);
-    }
-  }
-  if (parts.length === 0) throw new SourceInputError("keyring_data", "no complete PUBLIC KEY BLOCK in the armoured text");
-  return concat(parts);
-}
-
 /**
- * OpenPGP public key(s): ASCII-armoured, base64 of a binary keyring (as MAAS clients send it),
- * or the binary bytes themselves (a file upload). Kept as the packets the operator sent (only
- * the armour taken off), so a MAAS client reads back the keyring it gave. Private keys are
- * refused, never echoed.
+ * OpenPGP public key(s) as cloud/images/keyring.ts reads them, kept as the packets the operator
+ * sent (only the armour taken off) so a MAAS client reads back the keyring it gave.
  */
 export async function parseKeyring(input: string | Uint8Array): Promise<Keyring> {
-  let text: string | null = typeof input === "string" ? input : null;
-  if (typeof input !== "string") {
-    const head = new TextDecoder().decode(input.subarray(0, 64 * 1024));
-    // Armour, or a base64 text file of a keyring, uploaded as a file.
-    if (/-----BEGIN PGP/.test(head) || /^[A-Za-z0-9+/=\s]+$/.test(head)) text = new TextDecoder().decode(input);
-  }
-  let bytes: Uint8Array;
-  if (text !== null) {
-    if (/-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(text)) throw privateKey();
-    if (/-----BEGIN PGP PUBLIC KEY BLOCK-----/.test(text)) bytes = await dearmor(text);
-    else {
-      const b = fromBase64(text);
-      if (!b) throw new SourceInputError("keyring_data", "the keyring is neither ASCII-armoured OpenPGP nor base64 of a binary keyring");
-      bytes = b;
-    }
-  } else bytes = input as Uint8Array;
-  if (bytes.length === 0) throw new SourceInputError("keyring_data", "the keyring is empty");
-  let keys: Awaited<ReturnType<typeof readKeys>>;
   try {
-    keys = await readKeys({ binaryKeys: bytes });
+    const { bytes, keys } = await readKeyring(input);
+    return { data: toBase64(bytes), fingerprints: keyFingerprints(keys) };
   } catch (e) {
-    throw new SourceInputError("keyring_data", `the keyring holds no OpenPGP public key: ${String((e as Error).message ?? e).slice(0, 200)}`);
+    if (e instanceof KeyringError) throw new SourceInputError("keyring_data", e.message);
+    throw e;
   }
-  if (keys.length === 0) throw new SourceInputError("keyring_data", "the keyring holds no OpenPGP public key");
-  if (keys.some((k) => k.isPrivate())) throw privateKey();
-  return { data: toBase64(bytes), fingerprints: keys.map((k) => k.getFingerprint().toUpperCase()) };
 }
-
-const privateKey = () => new SourceInputError("keyring_data", "this is a private key: send the public key only, and keep this one secret");
 
 /** The fingerprints of a stored keyring; none when it no longer parses (the sync then refuses the source). */
 export async function fingerprints(data: string | null): Promise<string[]> {
@@ -366,16 +283,7 @@ export async function updateSource(db: D1Database, actor: string, id: number, pa
 
 /** Deletes a source and its selections (the versions it brought stay, their source_id cleared). */
 export async function deleteSource(db: D1Database, actor: string, row: SourceRow): Promise<boolean> {
-  const [, del] = await db.batch([
-    eventStatementIf(
-      db,
-      { type: "boot_source.deleted", level: "AUDIT", actor, description: `boot source ${row.url} deleted` },
-      "EXISTS (SELECT 1 FROM boot_sources WHERE id = ?)",
-      row.id,
-    ),
-    db.prepare("DELETE FROM boot_sources WHERE id = ?").bind(row.id),
-  ]);
-  return del!.meta.changes > 0;
+  return auditedDelete(db, "boot_sources", row.id, { type: "boot_source.deleted", actor, description: `boot source ${row.url} deleted` });
 }
 
 export interface SelectionInput {
@@ -464,19 +372,9 @@ export async function updateSelection(
 
 export async function deleteSelection(db: D1Database, actor: string, source: SourceRow, sel: SelectionRow): Promise<boolean> {
   const s = selectionJson(sel);
-  const [, del] = await db.batch([
-    eventStatementIf(
-      db,
-      {
-        type: "boot_source_selection.deleted",
-        level: "AUDIT",
-        actor,
-        description: `selection ${describeSel(s.os, s.release, s.arches)} removed from boot source ${source.url}`,
-      },
-      "EXISTS (SELECT 1 FROM boot_source_selections WHERE id = ?)",
-      sel.id,
-    ),
-    db.prepare("DELETE FROM boot_source_selections WHERE id = ?").bind(sel.id),
-  ]);
-  return del!.meta.changes > 0;
+  return auditedDelete(db, "boot_source_selections", sel.id, {
+    type: "boot_source_selection.deleted",
+    actor,
+    description: `selection ${describeSel(s.os, s.release, s.arches)} removed from boot source ${source.url}`,
+  });
 }

@@ -2,7 +2,7 @@
 // appliances). The one writer of `devices`. A device's name and MACs are unique among machines
 // and devices alike, so DHCP, DNS and the API never see two owners of one MAC or name.
 import { newSystemId } from "./machines/names";
-import { eventStatement, eventStatementIf } from "./events";
+import { auditedDelete, eventStatement, eventStatementIf } from "./events";
 
 export interface DeviceRow {
   id: number;
@@ -121,14 +121,10 @@ export async function setDeviceOwnerData(
 }
 
 export async function deleteDevice(db: D1Database, actor: string, row: DeviceRow): Promise<boolean> {
-  const [, del] = await db.batch([
-    eventStatementIf(
-      db,
-      { type: "device.deleted", level: "AUDIT", actor, siteId: row.site_id, description: `device ${row.hostname} (${row.system_id}) deleted` },
-      "EXISTS (SELECT 1 FROM devices WHERE id = ?)",
-      row.id,
-    ),
-    db.prepare("DELETE FROM devices WHERE id = ?").bind(row.id),
-  ]);
-  return del!.meta.changes > 0;
+  return auditedDelete(db, "devices", row.id, {
+    type: "device.deleted",
+    actor,
+    siteId: row.site_id,
+    description: `device ${row.hostname} (${row.system_id}) deleted`,
+  });
 }

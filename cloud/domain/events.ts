@@ -55,6 +55,19 @@ export function eventStatementIf(db: D1Database, e: EventValues, condition: stri
   return db.prepare(`INSERT INTO events (${COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE ${condition}`).bind(...values(e), ...args);
 }
 
+/**
+ * Deletes row `id` of `table` (a table name of the caller's, never input) with its AUDIT event,
+ * in one batch: the event is written only when the row is there to delete. False when it was
+ * gone already.
+ */
+export async function auditedDelete(db: D1Database, table: string, id: number, e: Omit<EventValues, "level">): Promise<boolean> {
+  const [, del] = await db.batch([
+    eventStatementIf(db, { ...e, level: "AUDIT" }, `EXISTS (SELECT 1 FROM ${table} WHERE id = ?)`, id),
+    db.prepare(`DELETE FROM ${table} WHERE id = ?`).bind(id),
+  ]);
+  return del!.meta.changes > 0;
+}
+
 function statusSql(s: StatusRef | undefined, args: unknown[]): string {
   if (s === "current") return "m.status";
   args.push(s ?? null);

@@ -5,40 +5,9 @@ import type { Env } from "../env";
 import { abandon } from "./image-import";
 import { IMAGE_SYNC_OBJECT } from "../images/sync-contract";
 import { eventStatement } from "./events";
+import type { ItemProgress, SyncRow, SyncStatus } from "../../shared/image-sync";
 
-export interface SyncRow {
-  id: number;
-  state: "running" | "complete" | "failed" | "stopped";
-  trigger: "manual" | "schedule";
-  actor: string;
-  items_total: number;
-  items_done: number;
-  bytes_total: number;
-  bytes_done: number;
-  error: string | null;
-  started_at: number;
-  finished_at: number | null;
-}
-
-/** One item (file) of a version being imported or imported. */
-export interface ItemProgress {
-  image: string;
-  architecture: string;
-  version: string;
-  ftype: string;
-  sha256: string;
-  size: number;
-  bytes_done: number;
-  state: "pending" | "downloading" | "stored" | "failed";
-  error: string | null;
-}
-
-export interface SyncStatus {
-  running: boolean;
-  /** The running sync, or the last one; null before the first. */
-  sync: SyncRow | null;
-  items: ItemProgress[];
-}
+export type { ItemProgress, SyncRow, SyncStatus };
 
 const SYNC_COLUMNS = "id, state, trigger, actor, items_total, items_done, bytes_total, bytes_done, error, started_at, finished_at";
 

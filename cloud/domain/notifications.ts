@@ -1,7 +1,7 @@
 // Notifications: messages for one user, every user, admins, or a mix; each user dismisses them
 // for themselves. Written by admins through the MAAS facade today; the region's own warnings
 // can use the same table.
-import { eventStatement, eventStatementIf } from "./events";
+import { auditedDelete, eventStatement, eventStatementIf } from "./events";
 
 export const CATEGORIES = ["error", "warning", "success", "info"] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -99,11 +99,7 @@ export async function updateNotification(db: D1Database, actor: string, id: numb
 }
 
 export async function deleteNotification(db: D1Database, actor: string, id: number): Promise<boolean> {
-  const [, del] = await db.batch([
-    eventStatementIf(db, { type: "notification.deleted", level: "AUDIT", actor, description: `notification ${id} deleted` }, EXISTS, id),
-    db.prepare("DELETE FROM notifications WHERE id = ?").bind(id),
-  ]);
-  return del!.meta.changes > 0;
+  return auditedDelete(db, "notifications", id, { type: "notification.deleted", actor, description: `notification ${id} deleted` });
 }
 
 export async function dismissNotification(db: D1Database, id: number, userId: number): Promise<void> {

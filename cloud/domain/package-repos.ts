@@ -1,6 +1,6 @@
 // APT archives for deployed machines (MAAS's package repositories): the one writer of
 // package_repositories. Stored and served for clients; deployments do not read them yet.
-import { eventStatementIf } from "./events";
+import { auditedDelete, eventStatementIf } from "./events";
 
 export interface RepoRow {
   id: number;
@@ -100,14 +100,9 @@ export async function updateRepo(db: D1Database, actor: string, id: number, r: R
 }
 
 export async function deleteRepo(db: D1Database, actor: string, row: RepoRow): Promise<boolean> {
-  const [, del] = await db.batch([
-    eventStatementIf(
-      db,
-      { type: "package_repository.deleted", level: "AUDIT", actor, description: `package repository ${row.name} deleted` },
-      "EXISTS (SELECT 1 FROM package_repositories WHERE id = ?)",
-      row.id,
-    ),
-    db.prepare("DELETE FROM package_repositories WHERE id = ?").bind(row.id),
-  ]);
-  return del!.meta.changes > 0;
+  return auditedDelete(db, "package_repositories", row.id, {
+    type: "package_repository.deleted",
+    actor,
+    description: `package repository ${row.name} deleted`,
+  });
 }

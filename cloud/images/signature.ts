@@ -1,30 +1,8 @@
-// OpenPGP for boot sources: a source's keyring (armored public keys, or base64 of a binary
-// keyring as MAAS stores keyring files) and the clearsigned simplestreams files it must sign.
-// openpgp runs on WebCrypto, so this works the same in workerd and in Node.
+// OpenPGP for boot sources: the clearsigned simplestreams files a source's keyring (read by
+// ./keyring.ts) must sign. openpgp runs on WebCrypto, so this works the same in workerd and in Node.
 import * as openpgp from "openpgp";
 
 export type Keyring = openpgp.PublicKey[];
-
-/** The keys of keyring_data; throws with a reason an operator can act on. */
-export async function readKeyring(data: string): Promise<Keyring> {
-  const text = data.trim();
-  if (text.length === 0) throw new Error("the keyring is empty");
-  if (text.includes("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
-    return (await openpgp.readKeys({ armoredKeys: text })) as Keyring;
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = Uint8Array.from(atob(text.replace(/\s+/g, "")), (ch) => ch.charCodeAt(0));
-  } catch {
-    throw new Error("the keyring is neither armored OpenPGP keys nor base64 of a binary keyring");
-  }
-  return (await openpgp.readKeys({ binaryKeys: bytes })) as Keyring;
-}
-
-/** Upper-case hex fingerprints of the keyring's primary keys. */
-export function fingerprints(keys: Keyring): string[] {
-  return keys.map((k) => k.getFingerprint().toUpperCase());
-}
 
 export type Verified = { ok: true; text: string; signer: string } | { ok: false; reason: string };
 

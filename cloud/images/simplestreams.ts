@@ -12,7 +12,8 @@ import {
   type StreamsProduct,
   UNSIGNED_INDEX,
 } from "../../shared/simplestreams";
-import { type Keyring, readKeyring, unverifiedText, verifyClearsigned } from "./signature";
+import { readKeyring } from "./keyring";
+import { type Keyring, unverifiedText, verifyClearsigned } from "./signature";
 
 export interface SourceRow {
   id: number;
@@ -189,7 +190,7 @@ export async function readSource(source: SourceRow, selections: Selection[], fet
     if (!skip) {
       if (!source.keyring_data) throw new Refused("the source has no keyring and is not marked skip_verify");
       try {
-        keys = await readKeyring(source.keyring_data);
+        keys = (await readKeyring(source.keyring_data)).keys;
       } catch (e) {
         throw new Refused(`the source's keyring is unreadable: ${(e as Error).message}`);
       }

@@ -6,7 +6,8 @@ import * as openpgp from "openpgp";
 import { beforeAll, describe, expect, it } from "vitest";
 import { scheduledImport } from "../../cloud/domain/image-sync";
 import { mirrorRoot, readSource, selects, type Selection, wantedProducts } from "../../cloud/images/simplestreams";
-import { fingerprints, readKeyring, verifyClearsigned } from "../../cloud/images/signature";
+import { fingerprints, readKeyring } from "../../cloud/images/keyring";
+import { verifyClearsigned } from "../../cloud/images/signature";
 import { ProductsFile } from "../../shared/simplestreams";
 import { call, makeUser } from "./helpers";
 
@@ -120,11 +121,11 @@ describe("signed sources", () => {
 
   it("verify with the keyring, armored or binary", async () => {
     const signed = await sign(index);
-    const ok = await verifyClearsigned(signed, await readKeyring(key.publicKey));
+    const ok = await verifyClearsigned(signed, (await readKeyring(key.publicKey)).keys);
     expect(ok.ok).toBe(true);
     const binary = (await openpgp.readKey({ armoredKey: key.publicKey })).write();
     const b64 = btoa(String.fromCharCode(...binary));
-    const keys = await readKeyring(b64);
+    const { keys } = await readKeyring(b64);
     expect(fingerprints(keys)).toEqual([key.privateKey.getFingerprint().toUpperCase()]);
     expect((await verifyClearsigned(signed, keys)).ok).toBe(true);
   });

@@ -14,9 +14,8 @@ import type { ConfigSnapshot } from "../../../shared/tunnel/config";
 import { dhcpSnapshot, httpIntent, parseMetadata } from "../../../appliance/services";
 import { watchOutput } from "../rig/dhcp-rig";
 import { createNetns, hostUplink, ip, type Netns, requireRoot, stop, vethPair } from "../rig/netns";
-import { api, cli, type Region, region, stopRegion, until } from "../tunnel/rig";
+import { api, cli, type Region, region, startAppliance, stopRegion, until } from "../tunnel/rig";
 
-const root = join(import.meta.dirname, "..", "..", "..");
 // Addresses used only inside this run's namespaces and veth pair (a random /24 per run).
 const octet = 100 + (randomBytes(1)[0]! % 100);
 const NET = `10.${octet}.7`;
@@ -32,7 +31,6 @@ let siteIf = "";
 let relay: TcpServer;
 const relayed = new Set<Socket>();
 let appliance: ChildProcess | null = null;
-let appOut: ReturnType<typeof watchOutput>;
 let dir = "";
 let rackId = "";
 let clientIf = "";
@@ -80,30 +78,12 @@ beforeAll(async () => {
   writeFileSync(join(tftpRoot, "vmlinuz"), "kernel");
   writeFileSync(join(tftpRoot, "initrd.img"), "initrd");
 
-  appliance = appNs.spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      join(root, "appliance", "cli.ts"),
-      "run",
-      "--state-dir",
-      dir,
-      "--region",
-      `http://${LINK}.1:${relayPort}`,
-      "--dhcp-interface",
-      srv,
-      "--tftp-root",
-      tftpRoot,
-      "--http-port",
-      "5248",
-      "--log-level",
-      "debug",
-    ],
-    { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  appOut = watchOutput(appliance);
-  await appOut.waitFor((l) => l.includes("boot services started"), "boot services", 60_000);
+  ({ child: appliance } = await startAppliance(appNs, {
+    stateDir: dir,
+    regionUrl: `http://${LINK}.1:${relayPort}`,
+    dhcpInterface: srv,
+    tftpRoot,
+  }));
   await until("the rack to connect", async () => (await api(r, "GET", `/racks/${rackId}`)).json.connected);
   await until("the config snapshot with the subnet", async () => {
     const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as ConfigSnapshot;

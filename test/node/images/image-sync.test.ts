@@ -4,16 +4,40 @@
 // miniflare's outbound network, which allows private addresses (its "internet" service allows
 // "public" and "private"): no setting was needed. The region's files are read with node:sqlite
 // to check what R2 holds.
-import { randomBytes } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync, writeSync } from "node:fs";
-import { createServer } from "node:net";
+// The same region also serves a rack restarted mid-download (first, before any sync, so the
+// rack pre-syncs only the image that test uploads): the real appliance (`plinth-appliance run
+// --dhcp-interface`) in a namespace of its own reaches the region through a veth and a relay
+// on the host end that paces the region's bytes (so the download is still running when the
+// rack is killed) and notes every image request's Range. The daemon is SIGKILLed by PID
+// mid-download, started again, asks for the rest (a Range not starting at 0), and the region
+// shows the image downloading, then present.
+import type { ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  appendFileSync,
+  closeSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { createServer, type Server as TcpServer, type Socket, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { localCall } from "../../../appliance/tunnel/local-api";
 import { type Mirror, type MirrorProduct, startMirror } from "./mirror-rig";
-import { ip } from "../rig/netns";
+import { createNetns, hostUplink, ip, type Netns, requireRoot, stop } from "../rig/netns";
+import { api as rigApi, cli, type Region, type RunningAppliance, startAppliance, until as poll } from "../tunnel/rig";
 
 interface RegionLocal {
   ensureDevVars(stateDir: string): { file: string; vars: Record<string, string> };
@@ -193,22 +217,18 @@ const sha: Record<string, string> = {};
 beforeAll(async () => {
   region = (await import(pathToFileURL(join(ROOT, "scripts/region-local.mjs")).href)) as RegionLocal;
   rmSync(files, { recursive: true, force: true });
-  const { mkdirSync } = await import("node:fs");
   mkdirSync(files, { recursive: true });
   file("kernel", 64 * 1024);
   file("initrd", 256 * 1024);
   for (const n of ["root1", "root2", "root3", "jammy", "arm", "bad"]) file(n, 1024 * 1024 + 17);
   file("big", BIG);
   mirror = await startMirror({ ns: "plsync", products: [noble("20261201", join(files, "root1")), ...others] });
-  const { createHash } = await import("node:crypto");
-  const { readFileSync } = await import("node:fs");
   for (const n of ["root1", "root2", "root3", "bad", "kernel", "initrd"])
     sha[n] = createHash("sha256")
       .update(readFileSync(join(files, n)))
       .digest("hex");
   // No scheduled syncs in this test: it starts each one.
   const { file: vars } = region.ensureDevVars(stateDir);
-  const { appendFileSync } = await import("node:fs");
   appendFileSync(vars, "PLINTH_IMAGE_SYNC_INTERVAL_S=0\n");
   port = await freePort();
   const started = await region.startRegion({ stateDir, port, stdio: "ignore" });
@@ -219,10 +239,168 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  for (const c of apps) await stop(c, "SIGKILL");
+  relay?.close();
+  for (const s of relayed) s.destroy();
+  rackNs?.destroy();
+  if (hostIf) {
+    try {
+      ip("link", "del", hostIf);
+    } catch {
+      // went with the namespace
+    }
+  }
   if (child) await region.stopRegion(child);
   await mirror?.stop();
   rmSync(work, { recursive: true, force: true });
 });
+
+// The rack restarted mid-download: its own namespace and relay on this file's region.
+const octet = 100 + (randomBytes(1)[0]! % 100);
+const LINK = `10.${octet}.18`;
+const SITE = `10.${octet}.19`;
+const MiB = 1 << 20;
+const SIZE = 200 * MiB;
+/** What the relay lets through from the region per second: a download takes ~8 s. */
+const RATE = 25 * MiB;
+
+let rackNs: Netns | undefined;
+let hostIf = "";
+let relay: TcpServer | undefined;
+const relayed = new Set<Socket>();
+const rackDir = join(work, "rack");
+const ranges: { path: string; range: string | null }[] = [];
+const apps: ChildProcess[] = [];
+
+const rig = (): Region => ({ url, stateDir, port, child: child as ChildProcess, admin: key });
+
+/** Relays the namespace's connections to the region, pacing what comes back to RATE. */
+async function startRelay(): Promise<number> {
+  const server = createServer((c) => {
+    const u = tcpConnect(port, "127.0.0.1");
+    relayed.add(c).add(u);
+    c.on("data", (d: Buffer) => {
+      const head = /^GET (\/api\/v1\/racks\/[a-z0-9]+\/images\/[0-9a-f]{64}) HTTP\/1\.1\r\n([\s\S]*?)\r\n\r\n/.exec(d.toString("latin1"));
+      if (head) ranges.push({ path: head[1]!, range: /^range: *(.+)$/im.exec(head[2]!)?.[1]?.trim() ?? null });
+      u.write(d);
+    });
+    const t0 = performance.now();
+    let sent = 0;
+    u.on("data", (d: Buffer) => {
+      c.write(d);
+      sent += d.length;
+      const ahead = (sent / RATE) * 1000 - (performance.now() - t0);
+      if (ahead > 20) {
+        u.pause();
+        setTimeout(() => u.resume(), ahead);
+      }
+    });
+    const end = () => {
+      c.destroy();
+      u.destroy();
+      relayed.delete(c);
+      relayed.delete(u);
+    };
+    c.on("error", end).on("close", end);
+    u.on("error", end).on("close", end).on("end", end);
+    c.on("end", end);
+  });
+  relay = server;
+  await new Promise<void>((res) => server.listen(0, `${LINK}.1`, res));
+  return (server.address() as { port: number }).port;
+}
+
+// Before any sync: the rack pre-syncs every image the region lists, and this test counts on
+// the one it uploads being the only one. It deletes that image and stops the rack at the end.
+it("a rack killed mid-download resumes with a Range and completes; the region shows downloading, then present", async () => {
+  requireRoot();
+  const r = rig();
+  mkdirSync(join(rackDir, "tftp"), { recursive: true });
+  rackNs = createNetns("plrimg");
+  ({ hostIf } = hostUplink(rackNs, LINK));
+  // The served interface: one end of a veth pair whose other end is in the namespace too, so
+  // DHCP serves a wire with nobody on it.
+  ip("-n", rackNs.name, "link", "add", "site0", "type", "veth", "peer", "name", "site1");
+  ip("-n", rackNs.name, "addr", "add", `${SITE}.1/24`, "dev", "site0");
+  ip("-n", rackNs.name, "link", "set", "site0", "up");
+  ip("-n", rackNs.name, "link", "set", "site1", "up");
+  const relayPort = await startRelay();
+
+  const bytes = randomBytes(SIZE);
+  const sha = createHash("sha256").update(bytes).digest("hex");
+  const img = await rigApi(r, "POST", "/boot-images", { osystem: "custom", series: "resume", format: "raw.zst" });
+  expect(img.status, JSON.stringify(img.json)).toBe(201);
+  const put = await fetch(`${r.url}/api/v1/boot-images/${img.json.id}/content`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${r.admin}`, "x-content-sha256": sha, "content-type": "application/octet-stream" },
+    body: bytes,
+  });
+  expect(put.status, await put.text()).toBe(200);
+
+  const tok = await rigApi(r, "POST", "/racks/enrol-tokens", { site: "default" });
+  const enrolled = cli(["enrol", "--state-dir", rackDir, "--hostname", "rack-resume", "--region", r.url, "--token", tok.json.token]);
+  expect(enrolled.code, enrolled.out).toBe(0);
+  const rackId = JSON.parse(readFileSync(join(rackDir, "credential.json"), "utf8")).rackId as string;
+  const rackImages = async () =>
+    (await rigApi(r, "GET", `/racks/${rackId}/images`)).json.items as { sha256: string; state: string; bytes: number; total: number }[];
+  const part = () => join(rackDir, "images", "tmp", `${sha}.part`);
+  const run = async (): Promise<RunningAppliance> => {
+    const a = await startAppliance(rackNs!, {
+      stateDir: rackDir,
+      regionUrl: `http://${LINK}.1:${relayPort}`,
+      dhcpInterface: "site0",
+      tftpRoot: join(rackDir, "tftp"),
+      args: ["--dns-port", "0"],
+    });
+    apps.push(a.child);
+    return a;
+  };
+
+  const first = await run();
+  const seen = await poll(
+    "the region to show the image downloading past 40 MiB",
+    async () => (await rackImages()).find((i) => i.sha256 === sha && i.state === "downloading" && i.bytes >= 40 * MiB),
+    120,
+    100,
+  );
+  expect(seen.total).toBe(SIZE);
+  // The daemon itself (the process `run` re-executed with its DHCP sockets), by its PID.
+  const pid = ((await localCall(join(rackDir, "appliance.sock"), "GET", "/status")).json as { pid: number }).pid;
+  expect(pid).toBeGreaterThan(0);
+  process.kill(pid, "SIGKILL");
+  await new Promise<void>((res) => (first.child.exitCode !== null ? res() : first.child.once("exit", () => res())));
+  expect(existsSync(join(rackDir, "images", "sha256", sha))).toBe(false);
+  const kept = statSync(part()).size;
+  expect(kept).toBeGreaterThan(0);
+  expect(kept).toBeLessThan(SIZE);
+  expect(ranges.filter((x) => x.path.endsWith(sha)).map((x) => x.range)).toEqual([null]);
+
+  const second = await run();
+  const done = await poll(
+    "the region to show the image present",
+    async () => (await rackImages()).find((i) => i.sha256 === sha && i.state === "present"),
+    160,
+    250,
+  );
+  expect(done).toMatchObject({ bytes: SIZE, total: SIZE });
+  const asked = ranges.filter((x) => x.path.endsWith(sha)).map((x) => x.range);
+  expect(asked).toHaveLength(2);
+  const from = Number(/^bytes=(\d+)-$/.exec(asked[1] ?? "")?.[1] ?? 0);
+  // At least what the part held when the daemon was killed was kept (only what was not yet written back could be lost).
+  expect(from).toBeGreaterThan(0);
+  expect(from).toBeLessThanOrEqual(kept);
+  expect(second.out.output.some((l) => l.includes("image started") && l.includes('"resumed":true'))).toBe(true);
+  const storedOnRack = join(rackDir, "images", "sha256", sha);
+  expect(statSync(storedOnRack).size).toBe(SIZE);
+  expect(createHash("sha256").update(readFileSync(storedOnRack)).digest("hex")).toBe(sha);
+  expect(existsSync(part())).toBe(false);
+  const rack = await rigApi(r, "GET", `/racks/${rackId}`);
+  expect(rack.json.images).toEqual({ present: 1, downloading: 0, failed: 0 });
+
+  // The image sync below lists the region's images and pushes each sync to connected racks.
+  await stop(second.child, "SIGTERM");
+  expect((await rigApi(r, "DELETE", `/boot-images/${img.json.id}`)).status).toBe(204);
+}, 180_000);
 
 it("syncs what the selections want, verified, with progress events in order", async () => {
   const before = await lastEventId();
@@ -341,8 +519,6 @@ async function syncUntilMidBig(): Promise<number> {
 
 it("stops a sync mid-item when asked, storing nothing of that item", async () => {
   await mirror!.publish([noble("20261203", join(files, "root3")), noble("20261204", join(files, "big"))]);
-  const { createHash } = await import("node:crypto");
-  const { createReadStream } = await import("node:fs");
   bigSha = await new Promise<string>((ok, fail) => {
     const h = createHash("sha256");
     createReadStream(join(files, "big"))

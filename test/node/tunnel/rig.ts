@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bootstrapAdmin, startRegion, stopRegion } from "../../../scripts/region-local.mjs";
 import { localCall } from "../../../appliance/tunnel/local-api";
+import { watchOutput } from "../rig/dhcp-rig";
+import { type Netns, stop } from "../rig/netns";
 
 const root = join(import.meta.dirname, "..", "..", "..");
 
@@ -227,6 +229,53 @@ export class Appliance {
     this.child = null;
     return code;
   }
+}
+
+export interface RunningAppliance {
+  child: ChildProcess;
+  out: ReturnType<typeof watchOutput>;
+}
+
+/**
+ * `plinth-appliance run` serving DHCP on `dhcpInterface` inside `ns`, reaching the region at
+ * `regionUrl` (an address the namespace can dial, e.g. a relay on the host end of its veth).
+ * Resolves once its boot services are up and its local API answers /status; a start that never
+ * gets there is killed, so a failed beforeAll leaves no daemon behind.
+ */
+export async function startAppliance(
+  ns: Netns,
+  o: { stateDir: string; regionUrl: string; dhcpInterface: string; tftpRoot: string; args?: string[] },
+): Promise<RunningAppliance> {
+  const child = ns.spawn(
+    process.execPath,
+    [
+      ...TSX,
+      "run",
+      "--state-dir",
+      o.stateDir,
+      "--region",
+      o.regionUrl,
+      "--dhcp-interface",
+      o.dhcpInterface,
+      "--tftp-root",
+      o.tftpRoot,
+      "--http-port",
+      "5248",
+      "--log-level",
+      "debug",
+      ...(o.args ?? []),
+    ],
+    { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const out = watchOutput(child);
+  try {
+    await out.waitFor((l) => l.includes("boot services started"), "boot services", 60_000);
+    await until("the appliance's local /status", async () => (await localCall(join(o.stateDir, "appliance.sock"), "GET", "/status")).status === 200, 80, 250);
+  } catch (e) {
+    await stop(child, "SIGKILL");
+    throw e;
+  }
+  return { child, out };
 }
 
 /**

@@ -2,6 +2,7 @@
 // selections), the import in progress, and what each rack's cache holds. Live: image events
 // reload the page; while an import runs it is also polled, as progress events are sparse.
 import { type FormEvent, useEffect, useState } from "react";
+import type { Source, SyncStatus } from "../../../../shared/image-sync";
 import { api } from "../api";
 import { DangerButton } from "../components/Confirm";
 import { Empty, ErrorBox, TableHead } from "../components/bits";
@@ -19,50 +20,6 @@ interface BootImage {
   sha256: string | null;
   size: number;
   created_at: number;
-}
-interface Selection {
-  id: number;
-  source_id: number;
-  os: string;
-  release: string;
-  arches: string[];
-  subarches: string[];
-  labels: string[];
-}
-interface Source {
-  id: number;
-  url: string;
-  keyring_filename: string;
-  keyring_fingerprints: string[];
-  skip_verify: boolean;
-  selections: Selection[];
-}
-interface SyncRow {
-  id: number;
-  state: string;
-  items_total: number;
-  items_done: number;
-  bytes_total: number;
-  bytes_done: number;
-  error: string | null;
-  started_at: number;
-  finished_at: number | null;
-}
-interface ItemProgress {
-  image: string;
-  architecture: string;
-  version: string;
-  ftype: string;
-  sha256: string;
-  size: number;
-  bytes_done: number;
-  state: string;
-  error: string | null;
-}
-interface SyncStatus {
-  running: boolean;
-  sync: SyncRow | null;
-  items: ItemProgress[];
 }
 interface Rack {
   id: string;
