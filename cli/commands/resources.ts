@@ -224,7 +224,7 @@ const users: Group = {
       options: {
         password: { type: "string", help: "password (8+ characters; omit for API-key-only)" },
         email: { type: "string", help: "email" },
-        role: { type: "string", multiple: true, help: "role[@site], e.g. operator or remote-hands@dc1 (repeatable)" },
+        role: { type: "string", multiple: true, help: "role[@site], e.g. operator or remote-hands@dc1" },
       },
       run: async (ctx) => {
         const roles = ((ctx.opts["role"] as string[] | undefined) ?? []).map((r) => {
