@@ -3,8 +3,10 @@
 import { parseArgs } from "node:util";
 import { CliError, Client, EXIT } from "./client";
 import { type Command, type Ctx, GLOBAL_OPTIONS, type Group, type OptionSpec, str } from "./command";
+import { dns } from "./commands/dns";
 import { images } from "./commands/images";
 import { machines } from "./commands/machines";
+import { networkGroups } from "./commands/networks";
 import { resourceGroups } from "./commands/resources";
 import { settings } from "./commands/settings";
 import { sshKeys } from "./commands/ssh-keys";
@@ -96,7 +98,7 @@ complete -F _plinth plinth
 };
 
 const TOP: Command[] = [login, logout, profiles, whoami, completion];
-const GROUPS: Group[] = [machines, images, sshKeys, sslKeys, settings, ...resourceGroups];
+const GROUPS: Group[] = [machines, ...networkGroups, dns, images, sshKeys, sslKeys, settings, ...resourceGroups];
 
 function optionsHelp(opts: Record<string, OptionSpec>): string {
   return Object.entries(opts)

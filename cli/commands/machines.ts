@@ -67,8 +67,9 @@ const listCmd: Command = {
   summary: "List machines (filters, cursor paging)",
   options: filterOptions,
   async run(ctx) {
-    const c = ctx.client();
     const o = ctx.opts;
+    const statuses = checkStatuses(list(o["status"]));
+    const c = ctx.client();
     const items: Machine[] = [];
     let cursor = str(o["cursor"]);
     let next: string | null = null;
@@ -76,7 +77,7 @@ const listCmd: Command = {
     for (let page = 0; page < 1000; page++) {
       const p: { items: Machine[]; next_cursor: string | null } = await c.call("GET /machines", {
         query: {
-          status: checkStatuses(list(o["status"])),
+          status: statuses,
           site: list(o["site"]),
           zone: list(o["zone"]),
           pool: list(o["pool"]),
@@ -111,23 +112,32 @@ const showCmd: Command = {
     const id = await resolveMachine(c, need(ctx, 1, "<machine> (system_id or hostname)")[0]!);
     const m = await c.call("GET /machines/{id}", { path: { id } });
     if (ctx.json) return printJson(m);
-    printFields({ ...m, status: `${m.status_name}${m.status_message ? ` (${m.status_message})` : ""}`, memory: mib(m.memory), locked: m.locked ? "yes" : "no", actions: m.allowed_actions }, [
-      "system_id",
-      "hostname",
-      "status",
-      "power_state",
-      "power_type",
-      "site",
-      "zone",
-      "pool",
-      "owner",
-      "architecture",
-      "cpu_count",
-      "memory",
-      "locked",
-      "tags",
-      "actions",
-    ]);
+    printFields(
+      {
+        ...m,
+        status: `${m.status_name}${m.status_message ? ` (${m.status_message})` : ""}`,
+        memory: mib(m.memory),
+        locked: m.locked ? "yes" : "no",
+        actions: m.allowed_actions,
+      },
+      [
+        "system_id",
+        "hostname",
+        "status",
+        "power_state",
+        "power_type",
+        "site",
+        "zone",
+        "pool",
+        "owner",
+        "architecture",
+        "cpu_count",
+        "memory",
+        "locked",
+        "tags",
+        "actions",
+      ],
+    );
     process.stdout.write("\ninterfaces:\n");
     printTable(m.interfaces, ["name", "mac", "ip_address", "speed_mbps"], "  none");
     process.stdout.write("\ndisks:\n");
@@ -328,7 +338,10 @@ function tagCmd(verb: "tag" | "untag"): Command {
         results.push(r);
         // The region lists at most 1,000 of the tag's machines.
         const n = `${r.machines.length}${r.machines.length >= 1000 ? "+" : ""}`;
-        if (!ctx.json) process.stdout.write(`${verb === "tag" ? "tagged" : "untagged"} ${ctx.args.join(" ")} ${verb === "tag" ? "with" : "from"} ${name} (${n} machines have it)\n`);
+        if (!ctx.json)
+          process.stdout.write(
+            `${verb === "tag" ? "tagged" : "untagged"} ${ctx.args.join(" ")} ${verb === "tag" ? "with" : "from"} ${name} (${n} machines have it)\n`,
+          );
       }
       if (ctx.json) printJson(results.length === 1 ? results[0] : results);
     },
@@ -338,5 +351,15 @@ function tagCmd(verb: "tag" | "untag"): Command {
 export const machines: Group = {
   name: "machines",
   summary: "Machines: list, show, create, update, delete, storage, tag, lifecycle, rescue, lock and power actions",
-  commands: [listCmd, showCmd, createCmd, updateCmd, deleteCmd, storageCmd, ...(Object.keys(ACTIONS) as (keyof typeof ACTIONS)[]).map(actionCmd), tagCmd("tag"), tagCmd("untag")],
+  commands: [
+    listCmd,
+    showCmd,
+    createCmd,
+    updateCmd,
+    deleteCmd,
+    storageCmd,
+    ...(Object.keys(ACTIONS) as (keyof typeof ACTIONS)[]).map(actionCmd),
+    tagCmd("tag"),
+    tagCmd("untag"),
+  ],
 };
