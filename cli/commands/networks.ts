@@ -133,7 +133,7 @@ export const vlans: Group = {
 
 export const subnets: Group = {
   name: "subnets",
-  summary: "Subnets: list (with utilisation), show, create, update, delete",
+  summary: "Subnets: list, show (with utilisation), create, update, delete",
   commands: [
     {
       name: "list",
