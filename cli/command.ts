@@ -1,6 +1,7 @@
 // A command is data (name, summary, options) plus a run function, so `--help` and shell
 // completion are derived from the same table that dispatches.
-import type { Client } from "./client";
+import { CliError, type Client, EXIT } from "./client";
+import { printJson } from "./output";
 
 export interface OptionSpec {
   type: "string" | "boolean";
@@ -40,3 +41,23 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 
 export const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 export const list = (v: unknown): string[] | undefined => (Array.isArray(v) ? (v as string[]) : typeof v === "string" ? [v] : undefined);
+
+/** The first positional argument, or a usage error naming it. */
+export function first(ctx: Ctx, what: string): string {
+  const a = ctx.args[0];
+  if (!a) throw new CliError(`missing ${what}`, EXIT.usage);
+  return a;
+}
+
+/** JSON for scripts, or the human form. */
+export function out(ctx: Ctx, v: unknown, human: () => void): void {
+  if (ctx.json) printJson(v);
+  else human();
+}
+
+/** A whole-number option, or a usage error naming the option. */
+export function int(v: unknown, flag: string): number | undefined {
+  if (typeof v !== "string") return undefined;
+  if (!/^-?\d+$/.test(v)) throw new CliError(`--${flag} must be a whole number, not "${v}"`, EXIT.usage);
+  return Number(v);
+}

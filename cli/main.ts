@@ -3,8 +3,10 @@
 import { parseArgs } from "node:util";
 import { CliError, Client, EXIT } from "./client";
 import { type Command, type Ctx, GLOBAL_OPTIONS, type Group, type OptionSpec, str } from "./command";
+import { dns } from "./commands/dns";
 import { images } from "./commands/images";
 import { machines } from "./commands/machines";
+import { networkGroups } from "./commands/networks";
 import { resourceGroups } from "./commands/resources";
 import { settings } from "./commands/settings";
 import { sshKeys } from "./commands/ssh-keys";
@@ -96,7 +98,7 @@ complete -F _plinth plinth
 };
 
 const TOP: Command[] = [login, logout, profiles, whoami, completion];
-const GROUPS: Group[] = [machines, images, sshKeys, sslKeys, settings, ...resourceGroups];
+const GROUPS: Group[] = [machines, ...networkGroups, dns, images, sshKeys, sslKeys, settings, ...resourceGroups];
 
 function optionsHelp(opts: Record<string, OptionSpec>): string {
   return Object.entries(opts)
@@ -147,6 +149,18 @@ function complete(words: string[]): string[] {
   return c ? Object.keys({ ...(c.options ?? {}), ...GLOBAL_OPTIONS }).map((k) => `--${k}`) : [];
 }
 
+/**
+ * node:util's parseArgs messages quote unevenly and suggest `--` for what is nearly always a
+ * typo; say plainly which option is wrong and how.
+ */
+function parseProblem(e: Error & { code?: string }): string {
+  const flag = /'(-[^' ]*)/.exec(e.message)?.[1] ?? "";
+  if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option ${flag}`;
+  if (e.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE")
+    return /does not take an argument/.test(e.message) ? `option ${flag} takes no value` : `option ${flag} needs a value`;
+  return e.message.split("\n")[0]!;
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === "__complete") {
     process.stdout.write(`${complete(argv.slice(1)).join("\n")}\n`);
@@ -184,7 +198,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: rest, options: { ...(command.options ?? {}), ...GLOBAL_OPTIONS }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new CliError(`${(e as Error).message.split("\n")[0]} (plinth ${path} --help)`, EXIT.usage);
+    throw new CliError(`${parseProblem(e as Error & { code?: string })} (plinth ${path} --help lists the options)`, EXIT.usage);
   }
   const opts = parsed.values as Ctx["opts"];
   const profileName = str(opts["profile"]);

@@ -1,6 +1,6 @@
 // --wait: follow a machine until the action's target state, a failure state, or the timeout,
 // with one progress line (rewritten in place on a terminal, a line per change otherwise).
-import { NODE_STATUS as S } from "../shared/lifecycle";
+import { ALL_STATUSES, NODE_STATUS as S } from "../shared/lifecycle";
 import { CliError, type Client, EXIT } from "./client";
 
 export interface WaitTarget {
@@ -11,6 +11,7 @@ export interface WaitTarget {
   transitional?: number[];
 }
 
+const RESCUE: readonly number[] = [S.RESCUE_MODE, S.ENTERING_RESCUE_MODE, S.EXITING_RESCUE_MODE, S.FAILED_ENTERING_RESCUE_MODE, S.FAILED_EXITING_RESCUE_MODE];
 const BUSY = [S.COMMISSIONING, S.DEPLOYING, S.RELEASING, S.DISK_ERASING, S.ENTERING_RESCUE_MODE, S.EXITING_RESCUE_MODE, S.TESTING];
 
 export const WAIT_TARGETS: Record<string, WaitTarget> = {
@@ -38,6 +39,9 @@ export const WAIT_TARGETS: Record<string, WaitTarget> = {
   "power-on": { power: "on" },
   "power-off": { power: "off" },
   "power-cycle": { power: "on" },
+  rescue: { status: [S.RESCUE_MODE], transitional: [S.ENTERING_RESCUE_MODE] },
+  // Back to wherever rescue began (Ready, Deployed, Broken or a failed state): anything but rescue.
+  "exit-rescue": { status: ALL_STATUSES.filter((s) => !RESCUE.includes(s)), transitional: [S.EXITING_RESCUE_MODE] },
 };
 
 interface M {

@@ -1,7 +1,8 @@
 // plinth machines …: list, show, create, update, delete, and the lifecycle and power actions.
+import { isStatus, NODE_STATUS, STATUS_NAME } from "../../shared/lifecycle";
 import { CliError, EXIT } from "../client";
 import { type Command, type Ctx, type Group, list, str } from "../command";
-import { mib, printFields, printJson, printTable } from "../output";
+import { bytes, mib, printFields, printJson, printTable } from "../output";
 import { WAIT_TARGETS, waitFor } from "../wait";
 import { resolveMachine } from "./resolve-machine";
 import { storageCmd } from "./storage";
@@ -30,13 +31,31 @@ function need(ctx: Ctx, n: number, what: string): string[] {
   return ctx.args;
 }
 
+/** The status words the region's filter takes (its keys and MAAS names, any case, - or _). */
+const STATUS_WORDS = new Set([...Object.keys(NODE_STATUS), ...Object.values(STATUS_NAME)].map((w) => w.toLowerCase().replaceAll("-", "_")));
+
+/**
+ * Checked here because the region's answer to a bad list parameter is a bare "Invalid input";
+ * the CLI names the values it would have taken.
+ */
+function checkStatuses(values: string[] | undefined): string[] | undefined {
+  for (const v of values ?? []) {
+    const ok = /^\d+$/.test(v) ? isStatus(Number(v)) : STATUS_WORDS.has(v.toLowerCase().replaceAll("-", "_"));
+    if (!ok) {
+      const words = Object.keys(NODE_STATUS).map((k) => k.toLowerCase().replaceAll("_", "-"));
+      throw new CliError(`unknown status "${v}": use one of ${words.join(", ")} (or its code, 0-${Math.max(...Object.values(NODE_STATUS))})`, EXIT.usage);
+    }
+  }
+  return values;
+}
+
 const filterOptions = {
-  status: { type: "string", multiple: true, help: "status name or code (repeatable), e.g. ready, deployed" },
-  site: { type: "string", multiple: true, help: "site name (repeatable)" },
-  zone: { type: "string", multiple: true, help: "zone name (repeatable)" },
-  pool: { type: "string", multiple: true, help: "resource pool (repeatable)" },
-  tag: { type: "string", multiple: true, help: "tag the machine must have (repeatable)" },
-  owner: { type: "string", multiple: true, help: "owner username (repeatable)" },
+  status: { type: "string", multiple: true, help: "status name or code, e.g. ready, deployed" },
+  site: { type: "string", multiple: true, help: "site name" },
+  zone: { type: "string", multiple: true, help: "zone name" },
+  pool: { type: "string", multiple: true, help: "resource pool" },
+  tag: { type: "string", multiple: true, help: "tag the machine must have" },
+  owner: { type: "string", multiple: true, help: "owner username" },
   q: { type: "string", help: "free text: hostname prefix, MAC prefix or system_id" },
   limit: { type: "string", help: "machines per page (1-1000, default 100)" },
   cursor: { type: "string", help: "continue from a previous page's next_cursor" },
@@ -48,8 +67,9 @@ const listCmd: Command = {
   summary: "List machines (filters, cursor paging)",
   options: filterOptions,
   async run(ctx) {
-    const c = ctx.client();
     const o = ctx.opts;
+    const statuses = checkStatuses(list(o["status"]));
+    const c = ctx.client();
     const items: Machine[] = [];
     let cursor = str(o["cursor"]);
     let next: string | null = null;
@@ -57,7 +77,7 @@ const listCmd: Command = {
     for (let page = 0; page < 1000; page++) {
       const p: { items: Machine[]; next_cursor: string | null } = await c.call("GET /machines", {
         query: {
-          status: list(o["status"]),
+          status: statuses,
           site: list(o["site"]),
           zone: list(o["zone"]),
           pool: list(o["pool"]),
@@ -92,26 +112,40 @@ const showCmd: Command = {
     const id = await resolveMachine(c, need(ctx, 1, "<machine> (system_id or hostname)")[0]!);
     const m = await c.call("GET /machines/{id}", { path: { id } });
     if (ctx.json) return printJson(m);
-    printFields({ ...m, status: `${m.status_name}${m.status_message ? ` (${m.status_message})` : ""}`, memory: mib(m.memory), actions: m.allowed_actions }, [
-      "system_id",
-      "hostname",
-      "status",
-      "power_state",
-      "power_type",
-      "site",
-      "zone",
-      "pool",
-      "owner",
-      "architecture",
-      "cpu_count",
-      "memory",
-      "tags",
-      "actions",
-    ]);
+    printFields(
+      {
+        ...m,
+        status: `${m.status_name}${m.status_message ? ` (${m.status_message})` : ""}`,
+        memory: mib(m.memory),
+        locked: m.locked ? "yes" : "no",
+        actions: m.allowed_actions,
+      },
+      [
+        "system_id",
+        "hostname",
+        "status",
+        "power_state",
+        "power_type",
+        "site",
+        "zone",
+        "pool",
+        "owner",
+        "architecture",
+        "cpu_count",
+        "memory",
+        "locked",
+        "tags",
+        "actions",
+      ],
+    );
     process.stdout.write("\ninterfaces:\n");
     printTable(m.interfaces, ["name", "mac", "ip_address", "speed_mbps"], "  none");
     process.stdout.write("\ndisks:\n");
-    printTable(m.block_devices, ["name", "model", "serial", "size"], "  none");
+    printTable(
+      m.block_devices.map((d: { size: number }) => ({ ...d, size: bytes(d.size) })),
+      ["name", "model", "serial", "size"],
+      "  none",
+    );
   },
 };
 
@@ -126,7 +160,7 @@ const createCmd: Command = {
     pool: { type: "string", help: "resource pool" },
     arch: { type: "string", help: "architecture, e.g. amd64/generic" },
     "power-type": { type: "string", help: "manual | ipmi | redfish | webhook" },
-    "power-param": { type: "string", multiple: true, help: "power parameter key=value (repeatable)" },
+    "power-param": { type: "string", multiple: true, help: "power parameter key=value" },
     commission: { type: "boolean", help: "commission at once" },
   },
   async run(ctx) {
@@ -163,7 +197,7 @@ const updateCmd: Command = {
     zone: { type: "string", help: "move to zone" },
     pool: { type: "string", help: "move to pool" },
     "power-type": { type: "string", help: "manual | ipmi | redfish | webhook" },
-    "power-param": { type: "string", multiple: true, help: "power parameter key=value (repeatable)" },
+    "power-param": { type: "string", multiple: true, help: "power parameter key=value" },
   },
   async run(ctx) {
     const c = ctx.client();
@@ -219,6 +253,10 @@ const ACTIONS = {
   "power-off": { op: "POST /machines/{id}/power_off", summary: "Power off (through the site's rack)" },
   "power-cycle": { op: "POST /machines/{id}/power_cycle", summary: "Power cycle (through the site's rack)" },
   identify: { op: "POST /machines/{id}/identify", summary: "Blink the chassis identify light" },
+  rescue: { op: "POST /machines/{id}/rescue_mode", summary: "Boot the rescue environment (an ephemeral OS; the disks are left alone)" },
+  "exit-rescue": { op: "POST /machines/{id}/exit_rescue_mode", summary: "Leave rescue mode, back to the status the machine had before" },
+  lock: { op: "POST /machines/{id}/lock", summary: "Lock a deployed machine: no release, redeploy or delete until unlocked" },
+  unlock: { op: "POST /machines/{id}/unlock", summary: "Unlock a locked machine" },
 } as const;
 
 function actionCmd(verb: keyof typeof ACTIONS): Command {
@@ -269,7 +307,8 @@ function actionCmd(verb: keyof typeof ACTIONS): Command {
         results.push(final);
         if (!ctx.json) {
           const m = final as Partial<Machine> & { message?: string; command_id?: string | null };
-          if (m.status_name) process.stdout.write(`${m.hostname}: ${m.status_name}${o["wait"] && m.power_state ? `, power ${m.power_state}` : ""}\n`);
+          if (verb === "lock" || verb === "unlock") process.stdout.write(`${m.hostname}: ${m.locked ? "locked" : "unlocked"}, ${m.status_name}\n`);
+          else if (m.status_name) process.stdout.write(`${m.hostname}: ${m.status_name}${o["wait"] && m.power_state ? `, power ${m.power_state}` : ""}\n`);
           else if (m.message) process.stdout.write(`${ref}: ${m.message}\n`);
           else process.stdout.write(`${ref}: ${verb} sent${m.command_id ? ` (command ${m.command_id})` : ""}\n`);
         }
@@ -280,8 +319,47 @@ function actionCmd(verb: keyof typeof ACTIONS): Command {
   };
 }
 
+/** tag / untag: machines by system_id or hostname, to or from one or more tags. */
+function tagCmd(verb: "tag" | "untag"): Command {
+  return {
+    name: verb,
+    summary: verb === "tag" ? "Add machines to a tag (create the tag first: plinth tags create)" : "Take machines out of a tag",
+    args: "<machine>... --tag TAG",
+    options: { tag: { type: "string", multiple: true, help: "the tag" } },
+    async run(ctx) {
+      const c = ctx.client();
+      const tags = list(ctx.opts["tag"]);
+      if (!tags?.length) throw new CliError(`give the tag: plinth machines ${verb} <machine>... --tag TAG`, EXIT.usage);
+      const ids: string[] = [];
+      for (const ref of need(ctx, 1, "<machine> (system_id or hostname)")) ids.push(await resolveMachine(c, ref));
+      const results: { tag: string; machines: string[] }[] = [];
+      for (const name of tags) {
+        const r = await c.call("POST /tags/{name}/machines", { path: { name }, body: verb === "tag" ? { add: ids } : { remove: ids } });
+        results.push(r);
+        // The region lists at most 1,000 of the tag's machines.
+        const n = `${r.machines.length}${r.machines.length >= 1000 ? "+" : ""}`;
+        if (!ctx.json)
+          process.stdout.write(
+            `${verb === "tag" ? "tagged" : "untagged"} ${ctx.args.join(" ")} ${verb === "tag" ? "with" : "from"} ${name} (${n} machines have it)\n`,
+          );
+      }
+      if (ctx.json) printJson(results.length === 1 ? results[0] : results);
+    },
+  };
+}
+
 export const machines: Group = {
   name: "machines",
-  summary: "Machines: list, show, create, update, delete, storage, lifecycle and power actions",
-  commands: [listCmd, showCmd, createCmd, updateCmd, deleteCmd, storageCmd, ...(Object.keys(ACTIONS) as (keyof typeof ACTIONS)[]).map(actionCmd)],
+  summary: "Machines: list, show, create, update, delete, storage, tag, lifecycle, rescue, lock and power actions",
+  commands: [
+    listCmd,
+    showCmd,
+    createCmd,
+    updateCmd,
+    deleteCmd,
+    storageCmd,
+    ...(Object.keys(ACTIONS) as (keyof typeof ACTIONS)[]).map(actionCmd),
+    tagCmd("tag"),
+    tagCmd("untag"),
+  ],
 };

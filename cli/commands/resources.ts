@@ -1,30 +1,20 @@
 // plinth sites|zones|pools|tags|racks|tokens|users|events …
 import { CliError, EXIT } from "../client";
-import { type Command, type Ctx, type Group, str } from "../command";
-import { printFields, printJson, printTable } from "../output";
+import { type Command, first, type Group, out, str } from "../command";
+import { printFields, printTable } from "../output";
 
 type Row = Record<string, unknown>;
 
-function first(ctx: Ctx, what: string): string {
-  const a = ctx.args[0];
-  if (!a) throw new CliError(`missing ${what}`, EXIT.usage);
-  return a;
-}
-
-function out(ctx: Ctx, v: unknown, human: () => void) {
-  if (ctx.json) printJson(v);
-  else human();
-}
-
-/** Sites, zones and pools share one shape: name and description. */
-function named(name: "sites" | "zones" | "pools", what: string): Group {
+/** Sites, zones, pools and fabrics share one shape: name and description. */
+export function named(name: "sites" | "zones" | "pools" | "fabrics", what: string): Group {
   const L = `GET /${name}` as const;
   const G = `GET /${name}/{key}` as const;
   const P = `POST /${name}` as const;
   const D = `DELETE /${name}/{key}` as const;
+  const U = `PATCH /${name}/{key}` as const;
   return {
     name,
-    summary: `${what[0]!.toUpperCase()}${what.slice(1)}s: list, show, create, delete`,
+    summary: `${what[0]!.toUpperCase()}${what.slice(1)}s: list, show, create, update, delete`,
     commands: [
       {
         name: "list",
@@ -51,6 +41,19 @@ function named(name: "sites" | "zones" | "pools", what: string): Group {
         run: async (ctx) => {
           const r = await ctx.client().call(P, { body: { name: first(ctx, "<name>"), description: str(ctx.opts["description"]) } });
           out(ctx, r, () => process.stdout.write(`created ${what} ${r["name"]}\n`));
+        },
+      },
+      {
+        name: "update",
+        summary: `Rename a ${what} or change its description`,
+        args: "<name>",
+        options: { name: { type: "string", help: "new name" }, description: { type: "string", help: "what it is for" } },
+        run: async (ctx) => {
+          const key = first(ctx, "<name>");
+          const body = { name: str(ctx.opts["name"]), description: str(ctx.opts["description"]) };
+          if (body.name === undefined && body.description === undefined) throw new CliError("nothing to change: give --name or --description", EXIT.usage);
+          const r = await ctx.client().call(U, { path: { key }, body });
+          out(ctx, r, () => process.stdout.write(`updated ${what} ${r["name"]}\n`));
         },
       },
       {
@@ -224,7 +227,7 @@ const users: Group = {
       options: {
         password: { type: "string", help: "password (8+ characters; omit for API-key-only)" },
         email: { type: "string", help: "email" },
-        role: { type: "string", multiple: true, help: "role[@site], e.g. operator or remote-hands@dc1 (repeatable)" },
+        role: { type: "string", multiple: true, help: "role[@site], e.g. operator or remote-hands@dc1" },
       },
       run: async (ctx) => {
         const roles = ((ctx.opts["role"] as string[] | undefined) ?? []).map((r) => {
