@@ -262,7 +262,7 @@ export interface Operations {
   /** The audit log, newest first (filters, paging by id) */
   "GET /events": {
     path: never;
-    query: { "machine"?: string | Array<string>; "site"?: string | Array<string>; "type"?: string | Array<string>; "level"?: "DEBUG" | "INFO" | "WARNING" | "ERROR" | "AUDIT" | Array<string>; "before"?: number | Array<string>; "limit"?: number | Array<string> };
+    query: { "machine"?: string | Array<string>; "site"?: string | Array<string>; "type"?: string | Array<string>; "actor"?: string | Array<string>; "level"?: "DEBUG" | "INFO" | "WARNING" | "ERROR" | "AUDIT" | Array<string>; "before"?: number | Array<string>; "limit"?: number | Array<string> };
     body: never;
   };
   /** List fabrics */

@@ -263,7 +263,8 @@ const events: Group = {
       options: {
         machine: { type: "string", help: "system_id" },
         site: { type: "string", help: "site name" },
-        type: { type: "string", help: "event type, e.g. machine.deploy" },
+        type: { type: "string", help: 'event type, e.g. machine.deploy, or a prefix ending in ".": machine.' },
+        actor: { type: "string", help: "who did it (a username)" },
         level: { type: "string", help: "DEBUG | INFO | WARNING | ERROR | AUDIT" },
         limit: { type: "string", help: "how many (default 50)" },
         before: { type: "string", help: "older than this event id" },
@@ -275,6 +276,7 @@ const events: Group = {
             machine: str(o["machine"]),
             site: str(o["site"]),
             type: str(o["type"]),
+            actor: str(o["actor"]),
             level: str(o["level"]) as "INFO" | undefined,
             limit: Number(str(o["limit"]) ?? 50),
             before: str(o["before"]) ? Number(o["before"]) : undefined,

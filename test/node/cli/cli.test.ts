@@ -460,6 +460,9 @@ describe("plinth resources", () => {
     expect(e.code).toBe(0);
     expect(e.json.items.length).toBeGreaterThan(0);
     for (const x of e.json.items) expect(x.type).toBe("machine.mark_broken");
+    const byWho = await plinth(["events", "list", "--type", "machine.", "--actor", "admin", "--limit", "20", "--json"]);
+    expect(byWho.json.items.length).toBeGreaterThan(0);
+    for (const x of byWho.json.items) expect(x).toMatchObject({ type: expect.stringMatching(/^machine\./), actor: "admin" });
     expect((await plinth(["events", "list", "--limit", "3"])).stdout.split("\n")[0]).toMatch(/^ID\s+WHEN\s+LEVEL\s+TYPE/);
   });
 });
