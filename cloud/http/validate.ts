@@ -6,8 +6,23 @@ import { ApiError, badRequest } from "./errors";
 
 export const MAX_BODY_BYTES = 256 * 1024;
 
+type Issue = z.core.$ZodIssue;
+
+/**
+ * A union that failed says only "Invalid input"; what the caller needs is why its value failed
+ * the branch it was meant for: the branch that got past type checks (a list parameter's single
+ * value, say, refused by name) if one did.
+ */
+function flatten(i: Issue, at: PropertyKey[] = []): Issue[] {
+  const path = [...at, ...i.path];
+  if (i.code !== "invalid_union" || !("errors" in i) || !i.errors.length) return [{ ...i, path }];
+  const branch = i.errors.find((b) => b.some((x) => x.code !== "invalid_type")) ?? null;
+  if (!branch) return [{ ...i, path }];
+  return branch.flatMap((x) => flatten(x, path));
+}
+
 function issues(err: z.ZodError) {
-  return err.issues.map((i) => ({ path: i.path.join("."), message: i.message, code: i.code }));
+  return err.issues.flatMap((i) => flatten(i)).map((i) => ({ path: i.path.join("."), message: i.message, code: i.code }));
 }
 
 export async function readJson<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {

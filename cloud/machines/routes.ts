@@ -26,7 +26,12 @@ const statusNames = new Map<string, number>([
 const statusParam = z.string().transform((s, ctx) => {
   const n = /^\d+$/.test(s) ? Number(s) : statusNames.get(s.toLowerCase().replaceAll("-", "_"));
   if (n === undefined || !isStatus(n)) {
-    ctx.addIssue({ code: "custom", message: `unknown status "${s}"` });
+    ctx.addIssue({
+      code: "custom",
+      message: `unknown status "${s.slice(0, 64)}"; one of: ${Object.keys(NODE_STATUS)
+        .map((k) => k.toLowerCase())
+        .join(", ")} (or its number)`,
+    });
     return z.NEVER;
   }
   return n;

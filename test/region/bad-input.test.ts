@@ -102,3 +102,16 @@ it("validation errors say which field and why", async () => {
   expect(paths).toEqual(expect.arrayContaining(["cpu_count", ""]));
   expect(JSON.stringify(r.json.error.details)).toMatch(/surprise/);
 });
+
+it("a bad value of a list parameter says which value and the valid ones, not just that the input is invalid", async () => {
+  for (const path of ["/machines?status=exploded", "/machines?status=ready&status=exploded"]) {
+    const r = await call(admin, "GET", path);
+    expect(r.status).toBe(400);
+    expect(r.json.error.details).toEqual([
+      expect.objectContaining({
+        path: expect.stringMatching(/^status/),
+        message: expect.stringContaining('unknown status "exploded"; one of: new, commissioning'),
+      }),
+    ]);
+  }
+});
