@@ -379,10 +379,13 @@ describe("dashboard: catalog, rack detail, deploy choices, accessibility", () =>
     await row.waitFor(WAIT);
     expect((await region.api("GET", "/tags/ui-gpu")).json).toMatchObject({ comment: "has a GPU", kernel_opts: "nomodeset" });
 
-    await row.getByRole("button", { name: "Edit tag ui-gpu" }).click();
-    const edit = page.getByRole("form", { name: "Edit tag ui-gpu" });
-    await edit.getByLabel("Comment").fill("two GPUs");
-    await edit.getByRole("button", { name: "Save tag" }).click();
+    // By keyboard: Enter on Edit moves the focus into the form, Enter there saves.
+    await row.getByRole("button", { name: "Edit tag ui-gpu" }).press("Enter");
+    await page.getByRole("form", { name: "Edit tag ui-gpu" }).waitFor(WAIT);
+    expect(await page.evaluate("document.activeElement && document.activeElement.id")).toBe("tag-comment");
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type("two GPUs");
+    await page.keyboard.press("Enter");
     await row.getByText("two GPUs").waitFor(WAIT);
     expect((await region.api("GET", "/tags/ui-gpu")).json.comment).toBe("two GPUs");
 

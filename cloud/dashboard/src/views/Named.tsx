@@ -1,6 +1,6 @@
 // Sites, zones and resource pools are the same shape (name, description) behind the same routes
 // (cloud/routes/named.ts): one section component serves the three, each with its own permission.
-import { type FormEvent, useState } from "react";
+import { type FormEvent, useEffect, useRef, useState } from "react";
 import { api } from "../api";
 import type { Permission } from "../../../../shared/roles";
 import { DangerButton } from "../components/Confirm";
@@ -124,6 +124,11 @@ function NamedForm({ kind, editing, onDone }: { kind: Kind; editing: Named | nul
   const [error, setError] = useState<unknown>(null);
   const errs = fieldErrors(error);
   const id = (f: string) => `${kind.path}-${f}`;
+  // Edit is clicked in a row below: the keyboard's focus follows to the form it opened.
+  const nameInput = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (editing) nameInput.current?.focus();
+  }, [editing]);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     try {
@@ -141,7 +146,13 @@ function NamedForm({ kind, editing, onDone }: { kind: Kind; editing: Named | nul
     <form className="field-form" onSubmit={submit} aria-label={label}>
       <div className="fields">
         <Field id={id("name")} label={editing ? `Name of ${kind.what} ${editing.name}` : `New ${kind.what} name`} error={errs["name"]}>
-          <input id={id("name")} value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} {...described(id("name"), errs["name"])} />
+          <input
+            id={id("name")}
+            ref={nameInput}
+            value={form.name}
+            onChange={(e) => setForm({ ...form, name: e.target.value })}
+            {...described(id("name"), errs["name"])}
+          />
         </Field>
         <Field id={id("description")} label="Description" error={errs["description"]}>
           <input

@@ -1,6 +1,6 @@
 // Tags: name, comment, XPath definition, kernel options and the machines each tag is on; create,
 // edit, delete for those who may (catalog.manage on every site), live on tag events.
-import { type FormEvent, useState } from "react";
+import { type FormEvent, useEffect, useRef, useState } from "react";
 import { api, qs } from "../api";
 import { DangerButton } from "../components/Confirm";
 import { Empty, ErrorBox, TableHead } from "../components/bits";
@@ -100,6 +100,11 @@ function TagForm({ editing, onDone }: { editing: Tag | null; onDone: () => void 
   const [form, setForm] = useState(editing ? { ...editing } : EMPTY);
   const [error, setError] = useState<unknown>(null);
   const errs = fieldErrors(error);
+  // Edit is clicked in a row below: the keyboard's focus follows to the form it opened.
+  const firstEditable = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (editing) firstEditable.current?.focus();
+  }, [editing]);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     try {
@@ -123,6 +128,7 @@ function TagForm({ editing, onDone }: { editing: Tag | null; onDone: () => void 
     <Field id={`tag-${name}`} label={label} error={errs[name]}>
       <input
         id={`tag-${name}`}
+        ref={name === "comment" ? firstEditable : undefined}
         value={form[name]}
         onChange={(e) => setForm({ ...form, [name]: e.target.value })}
         {...described(`tag-${name}`, errs[name])}
