@@ -504,6 +504,25 @@ describe("dashboard: catalog, rack detail, deploy choices, accessibility", () =>
     expect(await axeViolations(page)).toEqual([]);
     await page.screenshot({ path: join(SHOTS, "dashboard-rack.png") });
 
+    // A viewer sees the same pages without a button it could not use.
+    expect((await region.api("POST", "/users", { username: "looker", password: "looker-pass-12", roles: [{ role: "viewer", site: null }] })).status).toBe(201);
+    const vp = await newPage();
+    const none = async (where: string) =>
+      expect(await vp.getByRole("button", { name: /^(Create|Save|Edit|Delete|Rotate credential|Revoke)/ }).count(), where).toBe(0);
+    await signIn(vp, "looker", "looker-pass-12");
+    await vp.getByRole("heading", { name: "Fleet overview" }).waitFor(WAIT);
+    await vp.getByRole("link", { name: "Tags", exact: true }).click();
+    await vp.locator('[data-testid="tags"] tr[data-name="from-api"]').waitFor(WAIT);
+    await none("tags");
+    await vp.getByRole("link", { name: "Zones, pools & sites" }).click();
+    await vp.locator('[data-testid="named-sites"] tr[data-name="site-0001"]').waitFor(WAIT);
+    await none("zones");
+    await vp.getByRole("link", { name: "Racks", exact: true }).click();
+    await vp.getByRole("link", { name: "rack-ui" }).click();
+    await vp.getByText("52:54:00:00:00:01").waitFor(WAIT);
+    await none("rack");
+    await vp.context().close();
+
     await page.getByRole("button", { name: "Rotate credential" }).click();
     await page.getByRole("alert").filter({ hasText: "the rack is not connected" }).waitFor(WAIT);
     await page.getByRole("button", { name: "Revoke" }).click();
