@@ -13,9 +13,11 @@ import { KeysView } from "./views/Keys";
 import { MachineDetail } from "./views/MachineDetail";
 import { MachinesView } from "./views/Machines";
 import { Overview } from "./views/Overview";
-import { RacksView } from "./views/Racks";
+import { NamedView } from "./views/Named";
+import { RackDetail, RacksView } from "./views/Racks";
 import { SettingsView } from "./views/Settings";
 import { SignIn } from "./views/SignIn";
+import { TagsView } from "./views/Tags";
 import { TokensView } from "./views/Tokens";
 import { UsersView } from "./views/Users";
 
@@ -78,6 +80,8 @@ const NAV: { to: string; label: string; admin?: boolean }[] = [
   { to: "/machines", label: "Machines" },
   { to: "/racks", label: "Racks" },
   { to: "/images", label: "Images" },
+  { to: "/tags", label: "Tags" },
+  { to: "/zones", label: "Zones, pools & sites" },
   { to: "/dns", label: "DNS" },
   { to: "/tokens", label: "Enrolment tokens", admin: true },
   { to: "/users", label: "Users & roles", admin: true },
@@ -133,6 +137,8 @@ function Shell({ user, onSignOut }: { user: SessionUser; onSignOut: () => void }
 function View({ path, user }: { path: string; user: SessionUser }) {
   const m = /^\/machines\/([a-z0-9]{6})$/.exec(path);
   if (m) return <MachineDetail systemId={m[1]!} user={user} />;
+  const rack = /^\/racks\/([A-Za-z0-9_-]+)$/.exec(path);
+  if (rack) return <RackDetail rackId={rack[1]!} user={user} />;
   switch (path) {
     case "/":
       return <Overview />;
@@ -142,6 +148,10 @@ function View({ path, user }: { path: string; user: SessionUser }) {
       return <RacksView />;
     case "/images":
       return <ImagesView />;
+    case "/tags":
+      return <TagsView user={user} />;
+    case "/zones":
+      return <NamedView user={user} />;
     case "/tokens":
       return <TokensView />;
     case "/users":

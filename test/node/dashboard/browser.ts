@@ -20,7 +20,10 @@ export function launchChromium(): Promise<Browser> {
 /** axe-core's serious and critical violations on the page as it stands, one line each. */
 export async function axeViolations(page: import("playwright-core").Page): Promise<string[]> {
   const { createRequire } = await import("node:module");
-  await page.addScriptTag({ path: createRequire(import.meta.url).resolve("axe-core/axe.min.js") });
+  // Injected once per document: views reached by the SPA's own navigation reuse it.
+  if (!(await page.evaluate("typeof axe !== 'undefined'"))) {
+    await page.addScriptTag({ path: createRequire(import.meta.url).resolve("axe-core/axe.min.js") });
+  }
   // A string, not a function: the test side has no DOM types.
   const found = await page.evaluate<{ id: string; impact: string; targets: string[] }[]>(
     `axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) })))`,

@@ -389,3 +389,223 @@ describe("dashboard", () => {
     await page.getByRole("button", { name: "Sign in" }).waitFor(WAIT);
   });
 });
+
+// Issue 23: the catalog pages (tags; zones, pools and sites), a machine's tags, the deploy
+// dialog's OS and release, one rack's page; and axe-core on every page, new and old.
+describe("dashboard: catalog, rack detail, deploy choices, accessibility", () => {
+  let page: Page;
+  const marker = async () =>
+    page.evaluate(() => {
+      (globalThis as unknown as { marker: number }).marker = 23;
+    });
+  const sameDocument = async () => expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(23);
+
+  beforeAll(async () => {
+    page = await newPage();
+    await signIn(page, "admin", region.admin.password);
+    await page.getByRole("heading", { name: "Fleet overview" }).waitFor(WAIT);
+  });
+  afterAll(async () => {
+    await page?.context().close();
+  });
+
+  it("axe finds no serious or critical violation on the existing pages", async () => {
+    const found: string[] = [];
+    const m = (await region.api("GET", "/machines?site=site-0003&limit=1")).json.items[0];
+    // Each page's heading, then what it loads: axe then sees the page drawn, not the last one.
+    for (const [path, title, ready] of [
+      ["/", "Fleet overview", '[data-testid="sites"] tbody tr'],
+      // A search keeps the rows few: axe's contrast check costs per cell, the markup is the same.
+      ["/machines?q=site-0003-r01", "Machines", '[data-testid="machines"] tbody tr'],
+      [`/machines/${m.system_id}`, m.hostname, '[data-testid="storage"]'],
+      ["/racks", "Racks", ".empty"],
+      ["/images", "Images", '[data-testid="boot-sources"]'],
+      ["/tokens", "Enrolment tokens", ".empty"],
+      ["/users", "Users & roles", "table.grid tbody tr"],
+      ["/events", "Events", '[data-testid="events"] tbody tr'],
+      ["/keys", "Keys", '[data-testid="ssh-keys"] h2'],
+    ] as const) {
+      // The SPA's own navigation: one document, so axe is injected once.
+      await page.evaluate(`history.pushState(null, "", ${JSON.stringify(path)}); dispatchEvent(new PopStateEvent("popstate"))`);
+      await page
+        .getByRole("heading", { name: title, exact: title !== m.hostname })
+        .first()
+        .waitFor(WAIT);
+      await page.locator(ready).first().waitFor(WAIT);
+      found.push(...(await axeViolations(page)).map((v) => `${path}: ${v}`));
+    }
+    expect(found).toEqual([]);
+  });
+
+  it("tags: refused input in the API's words beside the field, create, edit, live, delete", async () => {
+    await page.getByRole("link", { name: "Tags", exact: true }).click();
+    await page.getByRole("heading", { name: "Tags", exact: true }).waitFor(WAIT);
+    await page.locator('[data-testid="live"]', { hasText: "Live" }).waitFor(WAIT);
+    await marker();
+    const form = page.getByRole("form", { name: "New tag" });
+    await form.getByLabel("Name").fill("no spaces allowed");
+    await form.getByRole("button", { name: "Create tag" }).click();
+    await form.getByRole("alert").filter({ hasText: "letters, digits, '.', '_' and '-' only" }).waitFor(WAIT);
+    expect(await form.getByLabel("Name").getAttribute("aria-invalid")).toBe("true");
+
+    await form.getByLabel("Name").fill("ui-gpu");
+    await form.getByLabel("Comment").fill("has a GPU");
+    await form.getByLabel("Kernel options").fill("nomodeset");
+    await form.getByRole("button", { name: "Create tag" }).click();
+    const row = page.locator('[data-testid="tags"] tr[data-name="ui-gpu"]');
+    await row.waitFor(WAIT);
+    expect((await region.api("GET", "/tags/ui-gpu")).json).toMatchObject({ comment: "has a GPU", kernel_opts: "nomodeset" });
+
+    // By keyboard: Enter on Edit moves the focus into the form, Enter there saves.
+    await row.getByRole("button", { name: "Edit tag ui-gpu" }).press("Enter");
+    await page.getByRole("form", { name: "Edit tag ui-gpu" }).waitFor(WAIT);
+    expect(await page.evaluate("document.activeElement && document.activeElement.id")).toBe("tag-comment");
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type("two GPUs");
+    await page.keyboard.press("Enter");
+    await row.getByText("two GPUs").waitFor(WAIT);
+    expect((await region.api("GET", "/tags/ui-gpu")).json.comment).toBe("two GPUs");
+
+    // Made elsewhere: it appears on the open page.
+    expect((await region.api("POST", "/tags", { name: "from-api", comment: "made by a script" })).status).toBe(201);
+    await page.locator('[data-testid="tags"] tr[data-name="from-api"]').waitFor(WAIT);
+    await sameDocument();
+    expect(await axeViolations(page)).toEqual([]);
+    await page.screenshot({ path: join(SHOTS, "dashboard-tags.png") });
+
+    await row.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+    await row.waitFor({ state: "detached", ...WAIT });
+    expect((await region.api("GET", "/tags/ui-gpu")).status).toBe(404);
+  });
+
+  it("zones, pools and sites: refused input in the API's words, create, edit, live, delete", async () => {
+    await page.getByRole("link", { name: "Zones, pools & sites" }).click();
+    const zones = page.locator('[data-testid="named-zones"]');
+    await zones.locator('tr[data-name="default"]').waitFor(WAIT);
+    await page.locator('[data-testid="named-sites"] tr[data-name="site-0001"]').waitFor(WAIT);
+    await page.locator('[data-testid="live"]', { hasText: "Live" }).waitFor(WAIT);
+    await marker();
+    await zones.getByLabel("New zone name").fill("-bad");
+    await zones.getByRole("button", { name: "Create zone" }).click();
+    await zones.getByRole("alert").filter({ hasText: "letters, digits" }).waitFor(WAIT);
+    await zones.getByLabel("New zone name").fill("ui-row-a");
+    await zones.getByLabel("Description").fill("row A");
+    await zones.getByRole("button", { name: "Create zone" }).click();
+    const row = zones.locator('tr[data-name="ui-row-a"]');
+    await row.waitFor(WAIT);
+    expect((await region.api("GET", "/zones/ui-row-a")).json.description).toBe("row A");
+
+    await row.getByRole("button", { name: "Edit zone ui-row-a" }).click();
+    await zones.getByLabel("Name of zone ui-row-a").fill("ui-row-b");
+    await zones.getByRole("button", { name: "Save zone" }).click();
+    const renamed = zones.locator('tr[data-name="ui-row-b"]');
+    await renamed.waitFor(WAIT);
+    expect((await region.api("GET", "/zones/ui-row-b")).json.description).toBe("row A");
+
+    expect((await region.api("POST", "/pools", { name: "from-api", description: "a script's pool" })).status).toBe(201);
+    await page.locator('[data-testid="named-pools"] tr[data-name="from-api"]').waitFor(WAIT);
+    await sameDocument();
+    expect(await axeViolations(page)).toEqual([]);
+    await page.screenshot({ path: join(SHOTS, "dashboard-zones.png") });
+
+    // The default zone is never deletable: the region's reason shows.
+    await zones.locator('tr[data-name="default"]').getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+    await zones.getByRole("alert").filter({ hasText: "the default zone cannot be deleted" }).waitFor(WAIT);
+
+    await renamed.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+    await renamed.waitFor({ state: "detached", ...WAIT });
+    expect((await region.api("GET", "/zones/ui-row-b")).status).toBe(404);
+  });
+
+  it("tags a machine from its page, and offers the boot images' OS and release when deploying", async () => {
+    // "from-api" was made by the tags test above; a declared image (no content yet) is a choice.
+    expect((await region.api("POST", "/boot-images", { osystem: "debian", series: "bookworm" })).status).toBe(201);
+    // The seed makes a few arm64 machines; the image declared above is amd64.
+    const m = (await region.api("GET", "/machines?status=ready&site=site-0008&limit=50")).json.items.find(
+      (x: { architecture: string }) => x.architecture === "amd64/generic",
+    );
+    await page.goto(`${region.url}/machines/${m.system_id}`);
+    const tags = page.locator('[data-testid="machine-tags"]');
+    await tags.getByLabel("Tag to add").fill("from-api");
+    await tags.getByRole("button", { name: "Add tag" }).click();
+    await tags.getByRole("button", { name: "Remove tag from-api" }).waitFor(WAIT);
+    expect((await region.api("GET", `/machines/${m.system_id}`)).json.tags).toEqual([...m.tags, "from-api"].sort());
+    await tags.getByLabel("Tag to add").fill("no-such-tag");
+    await tags.getByRole("button", { name: "Add tag" }).click();
+    await page.getByRole("alert").filter({ hasText: "Not found: tag" }).waitFor(WAIT);
+    await tags.getByRole("button", { name: "Remove tag from-api" }).click();
+    await tags.getByRole("button", { name: "Remove tag from-api" }).waitFor({ state: "detached", ...WAIT });
+    expect((await region.api("GET", `/machines/${m.system_id}`)).json.tags).toEqual(m.tags);
+
+    await page.locator('[data-testid="actions"]').getByRole("button", { name: "Deploy" }).click();
+    const dialog = page.getByRole("dialog");
+    const os = dialog.getByLabel("Operating system");
+    await expect.poll(() => os.inputValue(), WAIT).toBe("ubuntu");
+    expect(await dialog.getByLabel("Release").inputValue()).toBe("noble");
+    expect((await os.locator("option").allInnerTexts()).sort()).toEqual(["debian", "ubuntu (default)"]);
+    await os.selectOption("debian");
+    expect(await dialog.getByLabel("Release").inputValue()).toBe("bookworm");
+    expect(await axeViolations(page)).toEqual([]);
+    await dialog.getByRole("button", { name: "Deploy" }).click();
+    // An image without content cannot be deployed: the region says so, in the dialog.
+    await dialog.getByRole("alert").filter({ hasText: "no image with content for debian/bookworm" }).waitFor(WAIT);
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    expect((await region.api("GET", `/machines/${m.system_id}`)).json.status_name).toBe("Ready");
+  });
+
+  it("racks: one rack's page with its interfaces; rotate answers in the API's words; revoke after confirming", async () => {
+    const tok = await region.api("POST", "/racks/enrol-tokens", { site: "site-0009", name: "ui", expires_in: 600 });
+    expect(tok.status).toBe(201);
+    const enrol = await fetch(`${region.url}/api/v1/racks/enrol`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        token: tok.json.token,
+        hostname: "rack-ui",
+        version: "1.2.3",
+        interfaces: [{ name: "eth0", mac: "52:54:00:00:00:01", addresses: ["10.9.0.2/24"] }],
+      }),
+    });
+    expect(enrol.status).toBe(201);
+    const { rack_id: rackId } = (await enrol.json()) as { rack_id: string };
+
+    await page.getByRole("link", { name: "Racks", exact: true }).click();
+    await page.getByRole("link", { name: "rack-ui" }).click();
+    await page.waitForURL(new RegExp(`/racks/${rackId}$`), WAIT);
+    await page.getByRole("heading", { name: /rack-ui/ }).waitFor(WAIT);
+    await page.getByText("52:54:00:00:00:01").waitFor(WAIT);
+    await page.getByText("1.2.3").waitFor(WAIT);
+    expect(await axeViolations(page)).toEqual([]);
+    await page.screenshot({ path: join(SHOTS, "dashboard-rack.png") });
+
+    // A viewer sees the same pages without a button it could not use.
+    expect((await region.api("POST", "/users", { username: "looker", password: "looker-pass-12", roles: [{ role: "viewer", site: null }] })).status).toBe(201);
+    const vp = await newPage();
+    const none = async (where: string) =>
+      expect(await vp.getByRole("button", { name: /^(Create|Save|Edit|Delete|Rotate credential|Revoke)/ }).count(), where).toBe(0);
+    await signIn(vp, "looker", "looker-pass-12");
+    await vp.getByRole("heading", { name: "Fleet overview" }).waitFor(WAIT);
+    await vp.getByRole("link", { name: "Tags", exact: true }).click();
+    await vp.locator('[data-testid="tags"] tr[data-name="from-api"]').waitFor(WAIT);
+    await none("tags");
+    await vp.getByRole("link", { name: "Zones, pools & sites" }).click();
+    await vp.locator('[data-testid="named-sites"] tr[data-name="site-0001"]').waitFor(WAIT);
+    await none("zones");
+    await vp.getByRole("link", { name: "Racks", exact: true }).click();
+    await vp.getByRole("link", { name: "rack-ui" }).click();
+    await vp.getByText("52:54:00:00:00:01").waitFor(WAIT);
+    await none("rack");
+    await vp.context().close();
+
+    await page.getByRole("button", { name: "Rotate credential" }).click();
+    await page.getByRole("alert").filter({ hasText: "the rack is not connected" }).waitFor(WAIT);
+    await page.getByRole("button", { name: "Revoke" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Revoke" }).click();
+    await page.locator('[data-testid="rack-connection"]', { hasText: "revoked" }).waitFor(WAIT);
+    expect((await region.api("GET", `/racks/${rackId}`)).json.revoked).toBe(true);
+    expect(await page.getByRole("button", { name: "Rotate credential" }).count()).toBe(0);
+  });
+});

@@ -4,6 +4,7 @@
 import { type FormEvent, useState } from "react";
 import { api, explain, qs } from "../api";
 import { ConfirmDialog, type ConfirmRequest } from "../components/Confirm";
+import { DeployDialog } from "../components/DeployDialog";
 import { ErrorBox, PowerBadge, StatusBadge, TableHead } from "../components/bits";
 import type { DesignView } from "../../../../shared/storage/views";
 import { StorageCard } from "../components/StorageCard";
@@ -40,6 +41,7 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
   const [actionError, setActionError] = useState<unknown>(null);
   const [message, setMessage] = useState("");
   const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
+  const [deploying, setDeploying] = useState(false);
   useTick(15_000);
 
   const {
@@ -63,21 +65,21 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
   if (error && !m) return <ErrorBox error={error} onRetry={load} />;
   if (!m) return <div className="muted">Loading…</div>;
 
+  /** Runs an action; its failure is thrown to the caller (the deploy dialog shows it in place). */
+  const send = async (action: string, body: Record<string, unknown>) => {
+    setActionError(null);
+    setMessage("");
+    const r = await api<{ message?: string } | (Machine & { warnings?: string[] })>("POST", `/machines/${systemId}/${action}`, body);
+    if (r && "warnings" in r && r.warnings?.length) setMessage(`Warning: ${r.warnings.join(" ")}`);
+    else if (r && "message" in r && r.message) setMessage(r.message);
+    else if (POWER_ACTIONS.includes(action)) setMessage(`${ACTION_LABEL[action]} sent to the rack; the power state updates here when it answers.`);
+    await load();
+  };
   const act = (action: string) => {
-    const run = async () => {
-      setActionError(null);
-      setMessage("");
-      try {
-        const r = await api<{ message?: string } | (Machine & { warnings?: string[] })>("POST", `/machines/${systemId}/${action}`, {});
-        if (r && "warnings" in r && r.warnings?.length) setMessage(`Warning: ${r.warnings.join(" ")}`);
-        else if (r && "message" in r && r.message) setMessage(r.message);
-        else if (POWER_ACTIONS.includes(action)) setMessage(`${ACTION_LABEL[action]} sent to the rack; the power state updates here when it answers.`);
-        await load();
-      } catch (e) {
-        setActionError(e);
-      }
-    };
-    if (DESTRUCTIVE.has(action)) {
+    const run = () => send(action, {}).catch(setActionError);
+    if (action === "deploy") {
+      setDeploying(true);
+    } else if (DESTRUCTIVE.has(action)) {
       setConfirm({
         title: `${ACTION_LABEL[action]} ${m.hostname}?`,
         body: CONSEQUENCE[action] ?? "This cannot be undone.",
@@ -135,7 +137,9 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
             <dt>OS</dt>
             <dd>{m.osystem ? `${m.osystem} ${m.distro_series}` : "–"}</dd>
             <dt>Tags</dt>
-            <dd>{m.tags.join(", ") || "–"}</dd>
+            <dd data-testid="machine-tags">
+              <MachineTags systemId={systemId} tags={m.tags} editable={can(user, "machine.edit", m.site)} onChanged={load} onError={setActionError} />
+            </dd>
             <dt>Locked</dt>
             <dd>{m.locked ? "yes" : "no"}</dd>
             <dt>Rack</dt>
@@ -273,6 +277,9 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
         {events.length === 0 && <div className="empty">No events.</div>}
       </section>
       <ConfirmDialog req={confirm} onClose={() => setConfirm(null)} />
+      {deploying && (
+        <DeployDialog hostname={m.hostname} architecture={m.architecture} onDeploy={(body) => send("deploy", body)} onClose={() => setDeploying(false)} />
+      )}
       {error ? <div className="muted small">Last refresh failed: {explain(error)}</div> : null}
     </div>
   );
@@ -304,5 +311,70 @@ function CommentForm({ systemId, onDone, onError }: { systemId: string; onDone: 
       />
       <button type="submit">Add note</button>
     </form>
+  );
+}
+
+/** The machine's tags: each removable, and any existing tag addable (POST /tags/:name/machines). */
+function MachineTags({
+  systemId,
+  tags,
+  editable,
+  onChanged,
+  onError,
+}: {
+  systemId: string;
+  tags: string[];
+  editable: boolean;
+  onChanged: () => void;
+  onError: (e: unknown) => void;
+}) {
+  const [name, setName] = useState("");
+  const { data: known } = useLoad(
+    async () => (editable ? (await api<{ items: { name: string }[] }>("GET", "/tags")).items.map((t) => t.name) : []),
+    [editable],
+  );
+  const change = async (tag: string, add: boolean) => {
+    try {
+      await api("POST", `/tags/${encodeURIComponent(tag)}/machines`, add ? { add: [systemId] } : { remove: [systemId] });
+      onError(null);
+      if (add) setName("");
+      onChanged();
+    } catch (e) {
+      onError(e);
+    }
+  };
+  return (
+    <>
+      {tags.length === 0 && "–"}
+      {tags.map((t) => (
+        <span key={t} className="chip">
+          {t}
+          {editable && (
+            <button type="button" className="x" aria-label={`Remove tag ${t}`} onClick={() => change(t, false)}>
+              ×
+            </button>
+          )}
+        </span>
+      ))}
+      {editable && (
+        <form
+          className="tag-editor"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (name.trim()) change(name.trim(), true);
+          }}
+        >
+          <input aria-label="Tag to add" className="small-input" list="known-tags" placeholder="tag" value={name} onChange={(e) => setName(e.target.value)} />
+          <datalist id="known-tags">
+            {(known ?? [])
+              .filter((k) => !tags.includes(k))
+              .map((k) => (
+                <option key={k} value={k} />
+              ))}
+          </datalist>
+          <button type="submit">Add tag</button>
+        </form>
+      )}
+    </>
   );
 }

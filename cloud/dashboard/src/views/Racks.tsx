@@ -1,8 +1,14 @@
 // Rack appliances: connection, version, last seen, pending commands, images held, subnets; live.
+// One rack's page adds its interfaces, image cache and credential (rotate, revoke: admin only).
+import { useState } from "react";
 import { api, isMissingRoute } from "../api";
+import { DangerButton } from "../components/Confirm";
 import { Empty, ErrorBox, TableHead } from "../components/bits";
-import { ago } from "../format";
+import { ago, bytes, when } from "../format";
 import { useLive, useTick } from "../live";
+import { can } from "../perms";
+import { linkProps } from "../router";
+import type { SessionUser } from "../types";
 import { useLoad } from "../useLoad";
 
 interface Rack {
@@ -18,6 +24,19 @@ interface Rack {
   /** What the rack's image cache holds, as it reports it (absent on an older region). */
   images?: { present: number; downloading: number; failed: number };
   revoked: boolean;
+  interfaces?: { name: string; mac?: string; addresses?: string[] }[];
+  config_version?: string | null;
+  created_at?: number;
+}
+
+interface RackImage {
+  sha256: string;
+  state: string;
+  bytes: number | null;
+  total: number | null;
+  error: string | null;
+  updated_at: number;
+  images: { id: number; osystem: string; series: string; architecture: string }[];
 }
 
 function imagesText(i: Rack["images"]): string {
@@ -52,15 +71,14 @@ export function RacksView() {
             {racks.map((r) => (
               <tr key={r.id}>
                 <td>
-                  <strong>{r.hostname}</strong>
+                  <a {...linkProps(`/racks/${r.id}`)}>
+                    <strong>{r.hostname}</strong>
+                  </a>
                   <div className="sub mono">{r.id}</div>
                 </td>
                 <td>{r.site}</td>
                 <td>
-                  <span className={`power power-${r.revoked ? "error" : r.connected ? "on" : "off"}`}>
-                    <span className="dot" />
-                    {r.revoked ? "revoked" : r.connected ? "connected" : "disconnected"}
-                  </span>
+                  <Connection rack={r} />
                 </td>
                 <td className="mono">{r.version || "–"}</td>
                 <td>{ago(r.last_seen_at)}</td>
@@ -73,6 +91,144 @@ export function RacksView() {
           </tbody>
         </table>
       )}
+    </div>
+  );
+}
+
+function Connection({ rack: r }: { rack: Rack }) {
+  return (
+    <span className={`power power-${r.revoked ? "error" : r.connected ? "on" : "off"}`}>
+      <span className="dot" />
+      {r.revoked ? "revoked" : r.connected ? "connected" : "disconnected"}
+    </span>
+  );
+}
+
+export function RackDetail({ rackId, user }: { rackId: string; user: SessionUser }) {
+  const { data, error, reload } = useLoad(async () => {
+    const [rack, images] = await Promise.all([
+      api<Rack>("GET", `/racks/${rackId}`),
+      api<{ items: RackImage[] }>("GET", `/racks/${rackId}/images`).catch(() => ({ items: [] as RackImage[] })),
+    ]);
+    return { rack, images: images.items };
+  }, [rackId]);
+  const [notice, setNotice] = useState("");
+  const [actionError, setActionError] = useState<unknown>(null);
+  useTick(10_000);
+  useLive({ onRacks: reload, onEvent: (e) => e.type.startsWith("rack.") && reload(), onResync: reload });
+  const r = data?.rack;
+  if (error && !r) return <ErrorBox error={error} onRetry={reload} />;
+  if (!r) return <div className="muted">Loading…</div>;
+  const admin = can(user, "rack.manage", r.site);
+  const rotate = async () => {
+    setActionError(null);
+    try {
+      await api("POST", `/racks/${rackId}/rotate`, {});
+      setNotice("Rotation started: the rack takes its new credential over its tunnel.");
+    } catch (e) {
+      setActionError(e);
+    }
+  };
+  return (
+    <div className="detail">
+      <div className="crumbs">
+        <a {...linkProps("/racks")}>Racks</a> / {r.hostname}
+      </div>
+      <header className="page-head">
+        <h1>
+          {r.hostname} <span className="muted small">{r.id}</span>
+        </h1>
+        <div data-testid="rack-connection">
+          <Connection rack={r} />
+        </div>
+      </header>
+      <ErrorBox error={actionError} />
+      {notice && <div className="notice">{notice}</div>}
+      {admin && !r.revoked && (
+        <div className="actions" data-testid="rack-actions">
+          <button type="button" onClick={rotate}>
+            Rotate credential
+          </button>
+          <DangerButton
+            label="Revoke"
+            title={`Revoke rack ${r.hostname}?`}
+            body="Its credential stops working and its tunnel closes at once. The machines of its site get no DHCP, boot or power from it until a rack is enrolled again."
+            run={() =>
+              api("POST", `/racks/${rackId}/revoke`, {}).then(() => {
+                setNotice("");
+                return reload();
+              }, setActionError)
+            }
+          />
+        </div>
+      )}
+      <div className="cards">
+        <section className="card">
+          <h2>Appliance</h2>
+          <dl>
+            <dt>Site</dt>
+            <dd>{r.site}</dd>
+            <dt>Version</dt>
+            <dd className="mono">{r.version || "–"}</dd>
+            <dt>Last seen</dt>
+            <dd title={r.last_seen_at ? when(r.last_seen_at) : undefined}>{ago(r.last_seen_at)}</dd>
+            <dt>Enrolled</dt>
+            <dd>{r.created_at ? when(r.created_at) : "–"}</dd>
+            <dt>Configuration</dt>
+            <dd className="mono">{r.config_version || "not sent yet"}</dd>
+            <dt>Pending commands</dt>
+            <dd>{r.pending_commands}</dd>
+            <dt>Journal</dt>
+            <dd>{r.journal_depth ?? "–"}</dd>
+            <dt>Subnets served</dt>
+            <dd className="mono">{r.subnets.join(", ") || "–"}</dd>
+          </dl>
+        </section>
+        <section className="card">
+          <h2>Interfaces</h2>
+          {(r.interfaces ?? []).length === 0 ? (
+            <div className="empty">None reported.</div>
+          ) : (
+            <table className="grid compact">
+              <TableHead columns={["Name", "MAC", "Addresses"]} />
+              <tbody>
+                {(r.interfaces ?? []).map((i) => (
+                  <tr key={i.name}>
+                    <td>{i.name}</td>
+                    <td className="mono">{i.mac ?? "–"}</td>
+                    <td className="mono">{i.addresses?.join(", ") || "–"}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </section>
+      </div>
+      <section className="card wide">
+        <h2>Image cache</h2>
+        {data.images.length === 0 ? (
+          <div className="empty">The rack holds no images yet.</div>
+        ) : (
+          <table className="grid compact">
+            <TableHead columns={["Image", "State", "Size", "Updated"]} />
+            <tbody>
+              {data.images.map((i) => (
+                <tr key={i.sha256}>
+                  <td>
+                    {i.images.map((b) => `${b.osystem}/${b.series} ${b.architecture}`).join(", ") || <span className="mono">{i.sha256.slice(0, 12)}</span>}
+                  </td>
+                  <td>
+                    {i.state}
+                    {i.error && <div className="sub">{i.error}</div>}
+                  </td>
+                  <td>{i.total ? bytes(i.total) : "–"}</td>
+                  <td>{ago(i.updated_at)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
     </div>
   );
 }

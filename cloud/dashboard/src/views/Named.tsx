@@ -1,0 +1,179 @@
+// Sites, zones and resource pools are the same shape (name, description) behind the same routes
+// (cloud/routes/named.ts): one section component serves the three, each with its own permission.
+import { type FormEvent, useEffect, useRef, useState } from "react";
+import { api } from "../api";
+import type { Permission } from "../../../../shared/roles";
+import { DangerButton } from "../components/Confirm";
+import { Empty, ErrorBox, TableHead } from "../components/bits";
+import { described, Field, FormError, fieldErrors } from "../components/forms";
+import { ago } from "../format";
+import { useLive } from "../live";
+import { can } from "../perms";
+import type { SessionUser } from "../types";
+import { useLoad } from "../useLoad";
+
+interface Named {
+  id: number;
+  name: string;
+  description: string;
+  created_at: number;
+}
+
+interface Kind {
+  path: "zones" | "pools" | "sites";
+  title: string;
+  what: string;
+  /** The event type's noun (`zone.created`). */
+  noun: string;
+  manage: Permission;
+  about: string;
+}
+
+const KINDS: Kind[] = [
+  { path: "zones", title: "Zones", what: "zone", noun: "zone", manage: "catalog.manage", about: "Failure domains inside a site: a rack row, a power feed." },
+  {
+    path: "pools",
+    title: "Resource pools",
+    what: "pool",
+    noun: "pool",
+    manage: "catalog.manage",
+    about: "Who may use which machines: a team's or a project's share.",
+  },
+  { path: "sites", title: "Sites", what: "site", noun: "site", manage: "site.manage", about: "Data centres, each served by its own rack appliances." },
+];
+
+export function NamedView({ user }: { user: SessionUser }) {
+  return (
+    <div>
+      <header className="page-head">
+        <h1>Zones, pools & sites</h1>
+      </header>
+      {KINDS.map((k) => (
+        <NamedSection key={k.path} kind={k} user={user} />
+      ))}
+    </div>
+  );
+}
+
+function NamedSection({ kind, user }: { kind: Kind; user: SessionUser }) {
+  const { data: rows, error, reload } = useLoad(async () => (await api<{ items: Named[] }>("GET", `/${kind.path}`)).items, [kind.path]);
+  const [editing, setEditing] = useState<Named | null>(null);
+  const [rowError, setRowError] = useState<unknown>(null);
+  useLive({ onEvent: (e) => e.type.startsWith(`${kind.noun}.`) && reload(), onResync: reload });
+  const manage = can(user, kind.manage, null);
+  return (
+    <section className="card wide" data-testid={`named-${kind.path}`} aria-labelledby={`named-${kind.path}-title`}>
+      <h2 id={`named-${kind.path}-title`}>{kind.title}</h2>
+      <p className="muted small">{kind.about}</p>
+      <ErrorBox error={error} onRetry={reload} />
+      <ErrorBox error={rowError} />
+      {manage && (
+        <NamedForm
+          key={editing?.id ?? "new"}
+          kind={kind}
+          editing={editing}
+          onDone={() => {
+            setEditing(null);
+            reload();
+          }}
+        />
+      )}
+      {rows && rows.length === 0 && <Empty>No {kind.title.toLowerCase()}.</Empty>}
+      {rows && rows.length > 0 && (
+        <table className="grid compact">
+          <TableHead columns={["Name", "Description", "Created", ""]} />
+          <tbody>
+            {rows.map((r) => (
+              <tr key={r.id} data-name={r.name}>
+                <td>
+                  <strong>{r.name}</strong>
+                </td>
+                <td>{r.description || "–"}</td>
+                <td>{ago(r.created_at)}</td>
+                <td className="row-actions">
+                  {manage && (
+                    <>
+                      <button type="button" onClick={() => setEditing(r)} aria-label={`Edit ${kind.what} ${r.name}`}>
+                        Edit
+                      </button>
+                      <DangerButton
+                        label="Delete"
+                        title={`Delete ${kind.what} ${r.name}?`}
+                        body={`Only an unused ${kind.what} can be deleted; the region says so if something still uses it.`}
+                        run={() =>
+                          api("DELETE", `/${kind.path}/${r.id}`).then(() => {
+                            setRowError(null);
+                            reload();
+                          }, setRowError)
+                        }
+                      />
+                    </>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+function NamedForm({ kind, editing, onDone }: { kind: Kind; editing: Named | null; onDone: () => void }) {
+  const [form, setForm] = useState({ name: editing?.name ?? "", description: editing?.description ?? "" });
+  const [error, setError] = useState<unknown>(null);
+  const errs = fieldErrors(error);
+  const id = (f: string) => `${kind.path}-${f}`;
+  // Edit is clicked in a row below: the keyboard's focus follows to the form it opened.
+  const nameInput = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (editing) nameInput.current?.focus();
+  }, [editing]);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    try {
+      if (editing) await api("PATCH", `/${kind.path}/${editing.id}`, form);
+      else await api("POST", `/${kind.path}`, form);
+      setError(null);
+      setForm({ name: "", description: "" });
+      onDone();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const label = editing ? `Edit ${kind.what} ${editing.name}` : `New ${kind.what}`;
+  return (
+    <form className="field-form" onSubmit={submit} aria-label={label}>
+      <div className="fields">
+        <Field id={id("name")} label={editing ? `Name of ${kind.what} ${editing.name}` : `New ${kind.what} name`} error={errs["name"]}>
+          <input
+            id={id("name")}
+            ref={nameInput}
+            value={form.name}
+            onChange={(e) => setForm({ ...form, name: e.target.value })}
+            {...described(id("name"), errs["name"])}
+          />
+        </Field>
+        <Field id={id("description")} label="Description" error={errs["description"]}>
+          <input
+            id={id("description")}
+            value={form.description}
+            onChange={(e) => setForm({ ...form, description: e.target.value })}
+            {...described(id("description"), errs["description"])}
+          />
+        </Field>
+      </div>
+      <div className="form-actions">
+        <button type="submit" className="primary">
+          {editing ? `Save ${kind.what}` : `Create ${kind.what}`}
+        </button>
+        {editing && (
+          <button type="button" onClick={onDone}>
+            Cancel
+          </button>
+        )}
+      </div>
+      <FormError error={error} fields={["name", "description"]} />
+    </form>
+  );
+}
