@@ -229,19 +229,17 @@ describe("dashboard", () => {
     await sp.getByRole("heading", { name: "Fleet overview" }).waitFor(WAIT);
     const session = () => sp.request.get(`${region.url}/api/v1/session`);
     expect((await session()).status()).toBe(200);
-    // The session's lifetime is cut to a point a little ahead, in the region's own D1 (the
-    // account stays active): time, not a revocation, ends it.
-    const expiresAt = Date.now() + 30_000;
+    // Before its end the page works as ever.
+    await sp.getByRole("link", { name: "Events" }).click();
+    await sp.getByRole("heading", { name: "Events" }).waitFor(WAIT);
+    expect((await session()).status()).toBe(200);
+    // Then the session's lifetime is cut to a moment just past, in the region's own D1 (the
+    // account stays active): time, not a revocation, ends it, with no half-minute wait for it.
+    const expiresAt = Date.now() - 1_000;
     const rows = region.d1(
       `UPDATE sessions SET expires_at = ${expiresAt} WHERE user_id = (SELECT id FROM users WHERE username = 'timed') RETURNING expires_at`,
     );
     expect(rows).toEqual([{ expires_at: expiresAt }]);
-    expect(Date.now(), "time left to use the session before it expires").toBeLessThan(expiresAt - 5_000);
-    // Before that point the page works as ever.
-    await sp.getByRole("link", { name: "Events" }).click();
-    await sp.getByRole("heading", { name: "Events" }).waitFor(WAIT);
-    expect((await session()).status()).toBe(200);
-    await new Promise((res) => setTimeout(res, Math.max(0, expiresAt - Date.now() + 1_000)));
     const after = await session();
     expect(after.status()).toBe(401);
     expect((await after.json()).error.code).toBe("session_expired");
