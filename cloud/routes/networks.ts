@@ -141,6 +141,8 @@ export function networkRoutes(app: Hono<AppEnv>) {
     const siteId = await idByName(c.env.DB, "sites", b.site, "site");
     manage(c, siteId);
     if (b.gateway_ip && !inSubnet(b.cidr, b.gateway_ip)) throw badRequest("gateway_ip is outside the subnet");
+    const same = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.cidr = ?`).bind(b.cidr).first<SubnetRow>();
+    if (same) throw conflict(`cidr ${b.cidr} is already a subnet`, [{ path: "cidr", message: `${b.cidr} is already a subnet` }]);
     const id = await createSubnet(c.env.DB, c.get("caller").username, {
       cidr: b.cidr,
       name: b.name,
