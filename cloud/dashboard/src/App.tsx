@@ -11,6 +11,7 @@ import { ImagesView } from "./views/Images";
 import { KeysView } from "./views/Keys";
 import { MachineDetail } from "./views/MachineDetail";
 import { MachinesView } from "./views/Machines";
+import { NetworksView } from "./views/Networks";
 import { Overview } from "./views/Overview";
 import { RacksView } from "./views/Racks";
 import { SignIn } from "./views/SignIn";
@@ -76,6 +77,7 @@ const NAV: { to: string; label: string; admin?: boolean }[] = [
   { to: "/machines", label: "Machines" },
   { to: "/racks", label: "Racks" },
   { to: "/images", label: "Images" },
+  { to: "/networks", label: "Networks" },
   { to: "/tokens", label: "Enrolment tokens", admin: true },
   { to: "/users", label: "Users & roles", admin: true },
   { to: "/events", label: "Events" },
@@ -138,6 +140,8 @@ function View({ path, user }: { path: string; user: SessionUser }) {
       return <RacksView />;
     case "/images":
       return <ImagesView />;
+    case "/networks":
+      return <NetworksView user={user} />;
     case "/tokens":
       return <TokensView />;
     case "/users":
