@@ -1,3 +1,4 @@
+/// <reference path="./d1-globals.d.ts" />
 // Realistic fleets for demos, browser tests and benchmarks: machines with inventory,
 // interfaces, disks, tags, zones and pools, spread over statuses, written through the real
 // D1 binding of a *local* region (wrangler's platform proxy on a persisted directory).
