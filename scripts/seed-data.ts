@@ -253,7 +253,7 @@ async function seedNetworks(db: D1Database, siteNames: string[], log: (s: string
     (await db.prepare("SELECT DISTINCT st.name FROM subnets s JOIN sites st ON st.id = s.site_id").all<{ name: string }>()).results.map((r) => r.name),
   );
   let skipped = 0;
-  const stmts: D1PreparedStatement[] = [];
+  let stmts: D1PreparedStatement[] = [];
   for (const [i, site] of siteNames.entries()) {
     const net = siteNet(i);
     if (!net) {
@@ -292,9 +292,14 @@ async function seedNetworks(db: D1Database, siteNames: string[], log: (s: string
         ].join(",")}`,
       ),
     );
+    // Ten sites a batch, made as they go: the platform proxy gives up when thousands of
+    // statements are held at once.
+    if (stmts.length >= 60) {
+      await db.batch(stmts);
+      stmts = [];
+    }
   }
-  // Six statements a site; D1 takes a batch of a few hundred at once.
-  for (let i = 0; i < stmts.length; i += 300) await db.batch(stmts.slice(i, i + 300));
+  if (stmts.length) await db.batch(stmts);
   if (skipped) log(`seed: ${skipped} sites past 10.255.255.255 got no subnet`);
 }
 
