@@ -252,54 +252,58 @@ async function seedNetworks(db: D1Database, siteNames: string[], log: (s: string
   const has = new Set(
     (await db.prepare("SELECT DISTINCT st.name FROM subnets s JOIN sites st ON st.id = s.site_id").all<{ name: string }>()).results.map((r) => r.name),
   );
+  const todo: { i: number; site: string; net: { base: number; cidr: string } }[] = [];
   let skipped = 0;
-  let stmts: D1PreparedStatement[] = [];
   for (const [i, site] of siteNames.entries()) {
     const net = siteNet(i);
-    if (!net) {
-      skipped++;
-      continue;
-    }
-    if (has.has(site)) continue;
-    const fabric = `fabric-${site}`;
-    const subnet = `(SELECT id FROM subnets WHERE cidr = ${q(net.cidr)})`;
-    stmts.push(
-      db.prepare(`INSERT INTO fabrics (name, description) VALUES (?, ?) ON CONFLICT(name) DO NOTHING`).bind(fabric, `${site}'s fabric (seeded)`),
-      db
-        .prepare("INSERT INTO vlans (fabric_id, vid, name, dhcp_on) SELECT id, 0, 'untagged', 1 FROM fabrics WHERE name = ? ON CONFLICT DO NOTHING")
-        .bind(fabric),
-      db
-        .prepare(
-          `INSERT INTO subnets (cidr, name, vlan_id, site_id, gateway_ip, dns_servers) SELECT ?, ?, v.id, (SELECT id FROM sites WHERE name = ?), ?, ?
-           FROM vlans v JOIN fabrics f ON f.id = v.fabric_id WHERE f.name = ? AND v.vid = 0 ON CONFLICT(cidr) DO NOTHING`,
-        )
-        .bind(net.cidr, `${site} provisioning`, site, ipAt(net.base + GATEWAY), JSON.stringify([ipAt(net.base + GATEWAY)]), fabric),
-      db.prepare(
-        `INSERT INTO ip_ranges (subnet_id, type, start_ip, end_ip, comment) VALUES
-         (${subnet}, 'reserved', ${q(ipAt(net.base + RESERVED[0]))}, ${q(ipAt(net.base + RESERVED[1]))}, 'switches, PDUs, BMC gateways'),
-         (${subnet}, 'dynamic', ${q(ipAt(net.base + DYNAMIC[0]))}, ${q(ipAt(net.base + DYNAMIC[1]))}, 'PXE and commissioning')`,
-      ),
-      db.prepare(
-        `INSERT OR IGNORE INTO ip_addresses (subnet_id, ip, kind, mac, comment, created_at) VALUES ${[
-          ...DEVICES.map(
-            ([at, what], d) =>
-              `(${subnet}, ${q(ipAt(net.base + at))}, 'user_reserved', ${q(`52:56:00:${d.toString(16).padStart(2, "0")}:${((i >> 8) & 255).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`)}, ${q(what)}, ${now})`,
-          ),
-          ...DISCOVERED.map(
-            (at, d) =>
-              `(${subnet}, ${q(ipAt(net.base + at))}, 'discovered', ${q(`52:57:00:${d.toString(16).padStart(2, "0")}:${((i >> 8) & 255).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`)}, 'seen in a DHCP lease', ${now})`,
-          ),
-        ].join(",")}`,
-      ),
-    );
-    // Ten sites a batch, made as they go: the platform proxy gives up when thousands of
-    // statements are held at once.
-    if (stmts.length >= 60) {
-      await db.batch(stmts);
-      stmts = [];
-    }
+    if (!net) skipped++;
+    else if (!has.has(site)) todo.push({ i, site, net });
   }
-  if (stmts.length) await db.batch(stmts);
+  const mac = (prefix: string, d: number, i: number) => `${prefix}:${[d, (i >> 8) & 255, i & 255].map((x) => x.toString(16).padStart(2, "0")).join(":")}`;
+  // A hundred sites a batch, five multi-row statements each: statements, not rows, are what
+  // the platform proxy is slow at (and it gives up holding thousands at once). Each stays
+  // under D1's 100 KB statement limit.
+  for (let c = 0; c < todo.length; c += 100) {
+    const chunk = todo.slice(c, c + 100);
+    const subnet = (x: (typeof chunk)[number]) => `(SELECT id FROM subnets WHERE cidr = ${q(x.net.cidr)})`;
+    await db.batch([
+      db.prepare(
+        `INSERT INTO fabrics (name, description) VALUES ${chunk.map((x) => `(${q(`fabric-${x.site}`)}, ${q(`${x.site}'s fabric (seeded)`)})`).join(",")} ON CONFLICT(name) DO NOTHING`,
+      ),
+      db.prepare(
+        `INSERT INTO vlans (fabric_id, vid, name, dhcp_on) SELECT id, 0, 'untagged', 1 FROM fabrics WHERE name IN (${chunk.map((x) => q(`fabric-${x.site}`)).join(",")}) ON CONFLICT DO NOTHING`,
+      ),
+      db.prepare(
+        `INSERT INTO subnets (cidr, name, vlan_id, site_id, gateway_ip, dns_servers) VALUES ${chunk
+          .map((x) => {
+            const gw = ipAt(x.net.base + GATEWAY);
+            const vlan = `(SELECT v.id FROM vlans v JOIN fabrics f ON f.id = v.fabric_id WHERE f.name = ${q(`fabric-${x.site}`)} AND v.vid = 0)`;
+            return `(${q(x.net.cidr)}, ${q(`${x.site} provisioning`)}, ${vlan}, (SELECT id FROM sites WHERE name = ${q(x.site)}), ${q(gw)}, ${q(JSON.stringify([gw]))})`;
+          })
+          .join(",")} ON CONFLICT(cidr) DO NOTHING`,
+      ),
+      db.prepare(
+        `INSERT INTO ip_ranges (subnet_id, type, start_ip, end_ip, comment) VALUES ${chunk
+          .flatMap((x) => [
+            `(${subnet(x)}, 'reserved', ${q(ipAt(x.net.base + RESERVED[0]))}, ${q(ipAt(x.net.base + RESERVED[1]))}, 'switches, PDUs, BMC gateways')`,
+            `(${subnet(x)}, 'dynamic', ${q(ipAt(x.net.base + DYNAMIC[0]))}, ${q(ipAt(x.net.base + DYNAMIC[1]))}, 'PXE and commissioning')`,
+          ])
+          .join(",")}`,
+      ),
+      db.prepare(
+        `INSERT OR IGNORE INTO ip_addresses (subnet_id, ip, kind, mac, comment, created_at) VALUES ${chunk
+          .flatMap((x) => [
+            ...DEVICES.map(
+              ([at, what], d) => `(${subnet(x)}, ${q(ipAt(x.net.base + at))}, 'user_reserved', ${q(mac("52:56:00", d, x.i))}, ${q(what)}, ${now})`,
+            ),
+            ...DISCOVERED.map(
+              (at, d) => `(${subnet(x)}, ${q(ipAt(x.net.base + at))}, 'discovered', ${q(mac("52:57:00", d, x.i))}, 'seen in a DHCP lease', ${now})`,
+            ),
+          ])
+          .join(",")}`,
+      ),
+    ]);
+  }
   if (skipped) log(`seed: ${skipped} sites past 10.255.255.255 got no subnet`);
 }
 
