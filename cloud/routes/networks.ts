@@ -94,7 +94,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
     return c.json({ id: v.id, vid: v.vid, name: v.name, mtu: v.mtu, dhcp_on: v.dhcp_on, fabric: b.fabric }, 201);
   });
 
-  def(app, "get", "/subnets", { summary: "List subnets with their IP ranges and utilisation", tag: "networks", query: SubnetQuery }, async (c) => {
+  def(app, "get", "/subnets", { summary: "List subnets with their IP ranges", tag: "networks", query: SubnetQuery }, async (c) => {
     const q = readQuery(c, SubnetQuery);
     const sites = visibleSites(c.get("caller"));
     const { results } = await c.env.DB.prepare(`${SUBNET_SELECT} ${q.site ? "WHERE st.name = ?" : ""} ORDER BY s.id`)
