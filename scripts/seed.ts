@@ -1,5 +1,7 @@
 // `npm run seed -- --machines N [--sites S] [--state DIR] [--no-build] [--add]`: fills the *local*
-// region, once: a region that has machines gets none (only images) unless --add says to add more. There is no flag for a remote database: it only ever opens a local state directory
+// region, once: a region that has machines gets none (only images) unless --add says to add more.
+// With the machines come each site's fabric, VLAN, subnet (ranges, devices, deployed machines'
+// addresses) and a rack record that no appliance stands behind. There is no flag for a remote database: it only ever opens a local state directory
 // that `npm start` made (it holds the development secrets the seed encrypts with).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -60,6 +62,7 @@ const done = await seed({
   secretKey: vars.PLINTH_SECRET_KEY,
   log: (s) => console.log(s),
   images: true,
+  racks: true,
   onlyIfEmpty: !values.add,
 });
 if (done.machines === 0)

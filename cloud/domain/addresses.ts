@@ -249,8 +249,50 @@ const bigMin = (a: bigint, b: bigint) => (a < b ? a : b);
 const bigMax = (a: bigint, b: bigint) => (a > b ? a : b);
 
 export async function utilisation(db: D1Database, s: SubnetSpace): Promise<Utilisation> {
-  const held = await usedAddresses(db, s.id);
-  const fam = s.net.family;
+  return countUtilisation(s, await usedAddresses(db, s.id));
+}
+
+/** Every subnet's space, built from four queries whatever their number (a page of 1,000 subnets makes no request per subnet). */
+export async function allSubnetSpaces(db: D1Database): Promise<Map<number, { space: SubnetSpace; held: Map<string, AddressKind> }>> {
+  const [s, r, k, a] = await db.batch([
+    db.prepare("SELECT id, cidr, site_id, gateway_ip, rack_id FROM subnets"),
+    db.prepare("SELECT subnet_id, type, start_ip, end_ip FROM ip_ranges ORDER BY id"),
+    db.prepare("SELECT id, site_id, interfaces FROM racks WHERE revoked_at IS NULL"),
+    db.prepare("SELECT subnet_id, ip, kind FROM ip_addresses WHERE subnet_id IS NOT NULL AND ip IS NOT NULL"),
+  ]);
+  const out = new Map<number, { space: SubnetSpace; held: Map<string, AddressKind> }>();
+  const racks = (k!.results as { id: string; site_id: number; interfaces: string }[]).map((x) => ({ ...x, addrs: rackAddresses(x.interfaces) }));
+  const bySite = new Map<number, Addr[]>();
+  for (const x of racks) bySite.set(x.site_id, [...(bySite.get(x.site_id) ?? []), ...x.addrs]);
+  for (const row of s!.results as { id: number; cidr: string; site_id: number | null; gateway_ip: string | null; rack_id: string | null }[]) {
+    const net = parseNet(row.cidr);
+    if (!net) continue;
+    const own = row.rack_id ? racks.filter((x) => x.id === row.rack_id && x.site_id !== row.site_id).flatMap((x) => x.addrs) : [];
+    const rackAddrs = [...(row.site_id === null ? [] : (bySite.get(row.site_id) ?? [])), ...own].filter(
+      (n) => n.family === net.family && n.n >= net.first && n.n <= net.last,
+    );
+    const space: SubnetSpace = {
+      id: row.id,
+      cidr: row.cidr,
+      siteId: row.site_id,
+      gateway: row.gateway_ip ? canonicalIp(row.gateway_ip) : null,
+      net,
+      ranges: [],
+      racks: rackAddrs.map((x) => x.n),
+    };
+    out.set(row.id, { space, held: new Map() });
+  }
+  for (const x of r!.results as { subnet_id: number; type: "dynamic" | "reserved"; start_ip: string; end_ip: string }[]) {
+    const lo = parseIp(x.start_ip);
+    const hi = parseIp(x.end_ip);
+    if (lo && hi) out.get(x.subnet_id)?.space.ranges.push({ lo: lo.n, hi: hi.n, type: x.type });
+  }
+  for (const x of a!.results as { subnet_id: number; ip: string; kind: AddressKind }[]) out.get(x.subnet_id)?.held.set(canonicalIp(x.ip) ?? x.ip, x.kind);
+  return out;
+}
+
+/** The counts of `utilisation` from a subnet's space and held addresses; `runs: false` skips listing the free runs. */
+export function countUtilisation(s: SubnetSpace, held: Map<string, AddressKind>, opts: { runs?: boolean } = {}): Utilisation {
   const total = s.net.last - s.net.first + 1n;
   const skip = new Set([...structural(s), ...s.racks]);
   const gw = s.gateway ? parseIp(s.gateway) : null;
@@ -270,24 +312,8 @@ export async function utilisation(db: D1Database, s: SubnetSpace): Promise<Utili
   for (const n of skip) if (!inSpan(n)) skipOutside++;
   const usable = total - BigInt(structural(s).length);
   const free = total - size("dynamic") - size("reserved") - skipOutside - heldOutside;
-  // Free runs: walk the sorted obstacles (ranges, skipped and held addresses) once.
-  const obstacles: [bigint, bigint][] = [...spans.map((r): [bigint, bigint] => [r.lo, r.hi]), ...[...skip].map((n): [bigint, bigint] => [n, n])];
-  for (const ip of held.keys()) {
-    const a = parseIp(ip);
-    if (a && a.n >= s.net.first && a.n <= s.net.last) obstacles.push([a.n, a.n]);
-  }
-  obstacles.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const freeRanges: Utilisation["freeRanges"] = [];
-  let at = s.net.first;
-  const emit = (lo: bigint, hi: bigint) => {
-    if (lo <= hi && freeRanges.length < MAX_RUNS)
-      freeRanges.push({ start: formatIp({ family: fam, n: lo }), end: formatIp({ family: fam, n: hi }), size: Number(hi - lo + 1n) });
-  };
-  for (const [lo, hi] of obstacles) {
-    if (lo > at) emit(at, lo - 1n);
-    if (hi + 1n > at) at = hi + 1n;
-  }
-  emit(at, s.net.last);
+  if (opts.runs !== false) freeRuns(s, spans, skip, held, freeRanges);
   const num = (n: bigint) => (n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n));
   return {
     total: num(total),
@@ -299,6 +325,27 @@ export async function utilisation(db: D1Database, s: SubnetSpace): Promise<Utili
     free: num(free < 0n ? 0n : free),
     freeRanges,
   };
+}
+
+/** Free runs: walk the sorted obstacles (ranges, skipped and held addresses) once. */
+function freeRuns(s: SubnetSpace, spans: Span[], skip: Set<bigint>, held: Map<string, AddressKind>, freeRanges: Utilisation["freeRanges"]): void {
+  const fam = s.net.family;
+  const obstacles: [bigint, bigint][] = [...spans.map((r): [bigint, bigint] => [r.lo, r.hi]), ...[...skip].map((n): [bigint, bigint] => [n, n])];
+  for (const ip of held.keys()) {
+    const a = parseIp(ip);
+    if (a && a.n >= s.net.first && a.n <= s.net.last) obstacles.push([a.n, a.n]);
+  }
+  obstacles.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  let at = s.net.first;
+  const emit = (lo: bigint, hi: bigint) => {
+    if (lo <= hi && freeRanges.length < MAX_RUNS)
+      freeRanges.push({ start: formatIp({ family: fam, n: lo }), end: formatIp({ family: fam, n: hi }), size: Number(hi - lo + 1n) });
+  };
+  for (const [lo, hi] of obstacles) {
+    if (lo > at) emit(at, lo - 1n);
+    if (hi + 1n > at) at = hi + 1n;
+  }
+  emit(at, s.net.last);
 }
 
 // ---- Taking an address ------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import type { Hono } from "hono";
 import { z } from "zod";
 import { ipToInt, parseCidr } from "../../shared/net";
 import { can, visibleSites } from "../auth/roles";
+import { allSubnetSpaces, countUtilisation } from "../domain/addresses";
 import { createIpRange, createSubnet, createVlan, deleteIpRange, deleteSubnet, inSubnet, rangeProblem, updateSubnet } from "../domain/networks";
 import type { AppEnv, Ctx } from "../http/context";
 import { badRequest, conflict, forbidden, notFound } from "../http/errors";
@@ -101,13 +102,27 @@ export function networkRoutes(app: Hono<AppEnv>) {
       .all<SubnetRow>();
     const rows = results.filter((s) => sites === null || (s.site_id !== null && sites.includes(s.site_id)));
     const ranges = await c.env.DB.prepare("SELECT id, subnet_id, type, start_ip, end_ip, comment FROM ip_ranges ORDER BY id").all<{ subnet_id: number }>();
+    const bySubnet = new Map<number, unknown[]>();
+    for (const r of ranges.results) bySubnet.set(r.subnet_id, [...(bySubnet.get(r.subnet_id) ?? []), r]);
+    // The counts of GET /subnets/:id/utilisation for every subnet at once, without its free runs.
+    const spaces = await allSubnetSpaces(c.env.DB);
     return c.json({
-      items: rows.map((s) =>
-        serializeSubnet(
-          s,
-          ranges.results.filter((r) => r.subnet_id === s.id),
-        ),
-      ),
+      items: rows.map((s) => {
+        const sp = spaces.get(s.id);
+        const u = sp ? countUtilisation(sp.space, sp.held, { runs: false }) : null;
+        return {
+          ...serializeSubnet(s, bySubnet.get(s.id) ?? []),
+          utilisation: u && {
+            total: u.total,
+            usable: u.usable,
+            dynamic: u.dynamic,
+            reserved: u.reserved,
+            used: u.usedTotal,
+            used_by_kind: u.used,
+            free: u.free,
+          },
+        };
+      }),
     });
   });
   def(app, "get", "/subnets/:id", { summary: "Read a subnet", tag: "networks" }, async (c) => {
@@ -126,6 +141,8 @@ export function networkRoutes(app: Hono<AppEnv>) {
     const siteId = await idByName(c.env.DB, "sites", b.site, "site");
     manage(c, siteId);
     if (b.gateway_ip && !inSubnet(b.cidr, b.gateway_ip)) throw badRequest("gateway_ip is outside the subnet");
+    const same = await c.env.DB.prepare(`${SUBNET_SELECT} WHERE s.cidr = ?`).bind(b.cidr).first<SubnetRow>();
+    if (same) throw conflict(`cidr ${b.cidr} is already a subnet`, [{ path: "cidr", message: `${b.cidr} is already a subnet` }]);
     const id = await createSubnet(c.env.DB, c.get("caller").username, {
       cidr: b.cidr,
       name: b.name,

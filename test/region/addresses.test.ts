@@ -442,6 +442,15 @@ describe("subnet utilisation and MAAS statistics", () => {
       ],
     });
 
+    // The list carries the same counts for every subnet (the dashboard draws its bars from it).
+    const listed = (await call(op, "GET", "/subnets")).json.items.find((x: { id: number }) => x.id === id);
+    const { free_ranges: _runs, subnet_id: _id, cidr: _cidr, ...counts } = u.json;
+    expect(listed.utilisation).toEqual(counts);
+    // The same CIDR again is refused in words that name the field (the dashboard shows it there).
+    const again = await call(admin, "POST", "/subnets", { cidr: "10.160.0.0/26", site: "default" });
+    expect(again.status).toBe(409);
+    expect(again.json.error).toMatchObject({ message: "cidr 10.160.0.0/26 is already a subnet", details: [{ path: "cidr" }] });
+
     const st = await maas(opMaas, "GET", `subnets/${id}/`, { query: { op: "statistics", include_ranges: "1" } });
     expect(st.status, st.text).toBe(200);
     expect(st.json).toMatchObject({

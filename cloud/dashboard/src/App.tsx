@@ -12,6 +12,7 @@ import { ImagesView } from "./views/Images";
 import { KeysView } from "./views/Keys";
 import { MachineDetail } from "./views/MachineDetail";
 import { MachinesView } from "./views/Machines";
+import { NetworksView } from "./views/Networks";
 import { Overview } from "./views/Overview";
 import { NamedView } from "./views/Named";
 import { RackDetail, RacksView } from "./views/Racks";
@@ -80,6 +81,7 @@ const NAV: { to: string; label: string; admin?: boolean }[] = [
   { to: "/machines", label: "Machines" },
   { to: "/racks", label: "Racks" },
   { to: "/images", label: "Images" },
+  { to: "/networks", label: "Networks" },
   { to: "/tags", label: "Tags" },
   { to: "/zones", label: "Zones, pools & sites" },
   { to: "/dns", label: "DNS" },
@@ -152,6 +154,8 @@ function View({ path, user }: { path: string; user: SessionUser }) {
       return <TagsView user={user} />;
     case "/zones":
       return <NamedView user={user} />;
+    case "/networks":
+      return <NetworksView user={user} />;
     case "/tokens":
       return <TokensView />;
     case "/users":

@@ -605,5 +605,88 @@ describe("dashboard: catalog, rack detail, deploy choices, accessibility", () =>
     await page.locator('[data-testid="rack-connection"]', { hasText: "revoked" }).waitFor(WAIT);
     expect((await region.api("GET", `/racks/${rackId}`)).json.revoked).toBe(true);
     expect(await page.getByRole("button", { name: "Rotate credential" }).count()).toBe(0);
+
+describe("networks page", () => {
+  let page: Page;
+  const subnetRow = (cidr: string) => page.locator(`[data-testid="networks"] tr[data-subnet="${cidr}"]`);
+
+  it("draws the seeded fabrics, VLANs and subnets with their bars; a subnet opens to its ranges and addresses; no accessibility violations", async () => {
+    page = await newPage();
+    await signIn(page, "admin", region.admin.password);
+    await page.getByRole("link", { name: "Networks" }).click();
+    await page.getByRole("heading", { name: "Networks" }).waitFor(WAIT);
+    await subnetRow("10.0.0.0/22").waitFor(WAIT);
+    expect(await page.locator('[data-testid="networks"] tr[data-subnet]').count()).toBe(10);
+    expect(await page.locator('[data-testid="networks"] [data-testid="ubar"]').count()).toBe(10);
+    const seeded = (await region.api("GET", "/subnets")).json.items.find((x: { cidr: string }) => x.cidr === "10.0.0.0/22");
+    expect(seeded.utilisation).toMatchObject({ dynamic: 255, reserved: 18 });
+    expect(await subnetRow("10.0.0.0/22").getByRole("img").getAttribute("aria-label")).toBe(
+      `10.0.0.0/22: ${seeded.utilisation.used} used, 255 dynamic, 18 reserved, ${seeded.utilisation.free} free of 1,022 usable`,
+    );
+    await page.locator("tr.net-group", { hasText: "fabric-site-0001 › VLAN 0 (untagged)" }).waitFor(WAIT);
+
+    await subnetRow("10.0.0.0/22").getByRole("button", { name: "10.0.0.0/22" }).click();
+    const addrs = page.locator('[data-testid="addresses"]');
+    await addrs.waitFor(WAIT);
+    await addrs.locator("tr", { hasText: "top-of-rack switch" }).getByText("device").waitFor(WAIT);
+    await addrs.locator("tr", { hasText: "discovered" }).first().waitFor(WAIT);
+    expect(await addrs.locator("tr", { hasText: "auto" }).getByRole("link").count()).toBe(seeded.utilisation.used - 4);
+    expect(await axeViolations(page)).toEqual([]);
+    await page.screenshot({ path: join(SHOTS, "dashboard-networks.png") });
+  });
+
+  it("creates, edits and deletes a subnet and a range through the page, with the API's refusals next to the field", async () => {
+    await page.locator("#new-cidr").fill("192.168.77.1/24");
+    await page.getByRole("button", { name: "Add subnet" }).click();
+    await page.locator("#new-cidr-error", { hasText: "a CIDR like 10.0.0.0/24 (network address, prefix 0-32)" }).waitFor(WAIT);
+    expect(await page.locator("#new-cidr").getAttribute("aria-invalid")).toBe("true");
+    await page.locator("#new-cidr").fill("192.168.77.0/24");
+    await page.locator("#new-name").fill("ui-net");
+    await page.locator("#new-site").fill("site-0001");
+    await page.getByRole("button", { name: "Add subnet" }).click();
+    await subnetRow("192.168.77.0/24").waitFor(WAIT);
+    const made = (await region.api("GET", "/subnets")).json.items.find((x: { cidr: string }) => x.cidr === "192.168.77.0/24");
+    expect(made).toMatchObject({ name: "ui-net", site: "site-0001", gateway_ip: null });
+
+    await subnetRow("192.168.77.0/24").getByRole("button", { name: "192.168.77.0/24" }).click();
+    const edit = page.getByRole("form", { name: "Edit subnet 192.168.77.0/24" });
+    await edit.getByLabel("Gateway").fill("10.9.9.9");
+    await edit.getByRole("button", { name: "Save subnet" }).click();
+    await edit.getByRole("alert").filter({ hasText: "gateway_ip is outside the subnet" }).waitFor(WAIT);
+    await edit.getByLabel("Name").fill("ui-net-2");
+    await edit.getByLabel("Gateway").fill("192.168.77.1");
+    await edit.getByRole("button", { name: "Save subnet" }).click();
+    await edit.getByRole("status").filter({ hasText: "Saved." }).waitFor(WAIT);
+    await subnetRow("192.168.77.0/24").getByText("ui-net-2").waitFor(WAIT);
+    expect((await region.api("GET", `/subnets/${made.id}`)).json).toMatchObject({ name: "ui-net-2", gateway_ip: "192.168.77.1" });
+
+    const ranges = page.getByRole("form", { name: "Add IP range to 192.168.77.0/24" });
+    await ranges.getByLabel("Start address").fill("192.168.77.10");
+    await ranges.getByLabel("End address").fill("192.168.77.20");
+    await ranges.getByRole("button", { name: "Add range" }).click();
+    await page.getByRole("button", { name: "Delete range" }).waitFor(WAIT);
+    await ranges.getByLabel("Start address").fill("192.168.77.15");
+    await ranges.getByLabel("End address").fill("192.168.77.30");
+    await ranges.getByRole("button", { name: "Add range" }).click();
+    await ranges.getByRole("alert").filter({ hasText: "the range overlaps 192.168.77.10-192.168.77.20" }).waitFor(WAIT);
+    expect((await region.api("GET", `/subnets/${made.id}`)).json.ip_ranges).toMatchObject([
+      { type: "reserved", start_ip: "192.168.77.10", end_ip: "192.168.77.20" },
+    ]);
+
+    await page.getByRole("button", { name: "Delete subnet" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete subnet" }).click();
+    await subnetRow("192.168.77.0/24").waitFor({ state: "detached", ...WAIT });
+    expect((await region.api("GET", `/subnets/${made.id}`)).status).toBe(404);
+  });
+
+  it("shows a subnet made through the API without reloading", async () => {
+    await page.locator('[data-testid="live"]', { hasText: "Live" }).waitFor(WAIT);
+    await page.evaluate(() => {
+      (globalThis as unknown as { marker: number }).marker = 7;
+    });
+    expect((await region.api("POST", "/subnets", { cidr: "192.168.78.0/24", name: "from-a-script", site: "site-0002" })).status).toBe(201);
+    await subnetRow("192.168.78.0/24").getByText("from-a-script").waitFor(WAIT);
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(7);
+    await page.context().close();
   });
 });
