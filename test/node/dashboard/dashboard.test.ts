@@ -605,6 +605,8 @@ describe("dashboard: catalog, rack detail, deploy choices, accessibility", () =>
     await page.locator('[data-testid="rack-connection"]', { hasText: "revoked" }).waitFor(WAIT);
     expect((await region.api("GET", `/racks/${rackId}`)).json.revoked).toBe(true);
     expect(await page.getByRole("button", { name: "Rotate credential" }).count()).toBe(0);
+  });
+});
 
 describe("networks page", () => {
   let page: Page;
