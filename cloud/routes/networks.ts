@@ -81,8 +81,9 @@ export function networkRoutes(app: Hono<AppEnv>) {
   def(app, "get", "/vlans", { summary: "List VLANs", tag: "networks" }, async (c) => {
     const { results } = await c.env.DB.prepare(
       "SELECT v.id, f.name AS fabric, v.vid, v.name, v.mtu, v.dhcp_on FROM vlans v JOIN fabrics f ON f.id = v.fabric_id ORDER BY v.id",
-    ).all();
-    return c.json({ items: results });
+    ).all<{ dhcp_on: number | boolean }>();
+    // D1 gives SQLite's 0/1; the API's field is a boolean, as the create answer says.
+    return c.json({ items: results.map((v) => ({ ...v, dhcp_on: !!v.dhcp_on })) });
   });
   def(app, "post", "/vlans", { summary: "Create a VLAN", tag: "networks", body: VlanBody, status: 201, roles: "admin" }, async (c) => {
     manage(c, null);
@@ -91,7 +92,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
     if (!fabric) throw badRequest(`no fabric named "${b.fabric}"`);
     const vlan = { vid: b.vid, name: b.name, mtu: b.mtu, dhcpOn: b.dhcp_on, spaceId: null };
     const v = await createVlan(c.env.DB, c.get("caller").username, { id: fabric.id, name: b.fabric }, vlan);
-    return c.json({ id: v.id, vid: v.vid, name: v.name, mtu: v.mtu, dhcp_on: v.dhcp_on, fabric: b.fabric }, 201);
+    return c.json({ id: v.id, vid: v.vid, name: v.name, mtu: v.mtu, dhcp_on: !!v.dhcp_on, fabric: b.fabric }, 201);
   });
 
   def(app, "get", "/subnets", { summary: "List subnets with their IP ranges", tag: "networks", query: SubnetQuery }, async (c) => {

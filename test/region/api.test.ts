@@ -183,6 +183,15 @@ describe("catalogs and networks", () => {
     expect((await call(admin, "GET", `/machines/${b}`)).json.tags).toEqual(["nvme"]);
   });
 
+  it("VLANs answer dhcp_on as a boolean, created and listed", async () => {
+    const v = await call(admin, "POST", "/vlans", { vid: 321, dhcp_on: true });
+    expect(v.status, v.text).toBe(201);
+    expect(v.json.dhcp_on).toBe(true);
+    const listed = (await call(admin, "GET", "/vlans")).json.items;
+    expect(listed.find((x: { vid: number }) => x.vid === 321).dhcp_on).toBe(true);
+    for (const x of listed) expect(typeof x.dhcp_on).toBe("boolean");
+  });
+
   it("subnets with dynamic and reserved ranges; overlaps and strays refused", async () => {
     const s = await call(admin, "POST", "/subnets", { cidr: "10.20.0.0/24", gateway_ip: "10.20.0.1", dns_servers: ["10.20.0.2"] });
     expect(s.status, s.text).toBe(201);

@@ -483,7 +483,7 @@ describe("plinth fabrics, vlans, subnets and ipranges", () => {
     const v = await plinth(["vlans", "create", "42", "--fabric", "cli-fab", "--name", "storage", "--mtu", "9000", "--json"]);
     expect(v.code, v.stderr).toBe(0);
     expect(v.json).toMatchObject({ vid: 42, fabric: "cli-fab", name: "storage", mtu: 9000 });
-    expect(Boolean(v.json.dhcp_on)).toBe(false);
+    expect(v.json.dhcp_on).toBe(false);
     const vt = (await plinth(["vlans", "list", "--fabric", "cli-fab"])).stdout.split("\n");
     expect(vt[0]).toMatch(/^ID\s+FABRIC\s+VID\s+NAME\s+MTU\s+DHCP$/);
     expect(vt[1]).toMatch(new RegExp(`^${v.json.id}\\s+cli-fab\\s+42\\s+storage\\s+9000\\s+off$`));

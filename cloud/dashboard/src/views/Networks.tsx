@@ -49,7 +49,7 @@ interface Vlan {
   vid: number;
   name: string;
   mtu: number;
-  dhcp_on: number | boolean;
+  dhcp_on: boolean;
 }
 
 interface Fabric {
