@@ -155,7 +155,9 @@ function complete(words: string[]): string[] {
  */
 function parseProblem(e: Error & { code?: string }): string {
   const flag = /'(-[^' ]*)/.exec(e.message)?.[1] ?? "";
-  if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option ${flag}`;
+  // Ids may start with "-" (an SSH key's is base64url): parseArgs reads those as short options.
+  if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
+    return /^-[^-]/.test(flag) ? `unknown option ${flag} (an argument starting with "-", such as an id, goes after --)` : `unknown option ${flag}`;
   if (e.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE")
     return /does not take an argument/.test(e.message) ? `option ${flag} takes no value` : `option ${flag} needs a value`;
   return e.message.split("\n")[0]!;

@@ -663,7 +663,12 @@ describe("plinth ssh-keys", () => {
     expect(priv.code).toBe(2);
     oneLine(priv);
     expect(priv.stderr).toContain("this is a private key");
-    expect((await plinth(["ssh-keys", "delete", k.id])).code).toBe(0);
+    // A key's id is base64url and may start with "-": after --, it is never read as an option.
+    const dashed = await plinth(["ssh-keys", "delete", "-Zz9"]);
+    expect(dashed.code).toBe(2);
+    expect(dashed.stderr).toContain("goes after --");
+    const del = await plinth(["ssh-keys", "delete", "--", k.id]);
+    expect(del.code, del.stderr).toBe(0);
     expect((await plinth(["ssh-keys", "list", "--json"])).json.items.some((x: any) => x.key === pub)).toBe(false);
     rmSync(dir, { recursive: true, force: true });
   });
