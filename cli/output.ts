@@ -1,4 +1,5 @@
 // Human tables by default, JSON with --json (one document on stdout, nothing else there).
+import { decimalBytes } from "../shared/format";
 
 export function printJson(v: unknown): void {
   process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
@@ -33,14 +34,5 @@ export function mib(n: number): string {
   return n >= 1024 ? `${+(n / 1024).toFixed(1)}G` : `${n}M`;
 }
 
-/** Decimal units, as disk vendors and the dashboard (cloud/dashboard/src/format.ts) print them. */
-export function bytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${+v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
+/** Decimal units, as disk vendors and the dashboard print them. */
+export const bytes = decimalBytes;

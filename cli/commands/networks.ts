@@ -2,16 +2,10 @@
 import { CliError, type Client, EXIT } from "../client";
 import { type Ctx, first, type Group, int, list, out, str } from "../command";
 import { printFields, printJson, printTable } from "../output";
+import type { IpRangeJson, SubnetUtilisation } from "../../shared/subnets";
 import { named } from "./resources";
 
-interface Range {
-  id: number;
-  subnet_id: number;
-  type: "dynamic" | "reserved";
-  start_ip: string;
-  end_ip: string;
-  comment: string;
-}
+type Range = IpRangeJson;
 
 interface Subnet {
   id: number;
@@ -26,15 +20,7 @@ interface Subnet {
   [k: string]: unknown;
 }
 
-interface Usage {
-  total: number;
-  usable: number;
-  dynamic: number;
-  reserved: number;
-  used: number;
-  used_by_kind: Record<string, number>;
-  free: number;
-}
+type Usage = SubnetUtilisation;
 
 /** A subnet named by id or by CIDR (a CIDR in two sites needs the id). */
 async function resolveSubnet(c: Client, ref: string): Promise<string> {

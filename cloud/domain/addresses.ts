@@ -4,6 +4,7 @@
 // the judge: D1 runs one statement at a time, so of two writers that picked the same address
 // exactly one succeeds and the other moves on to the next candidate. No address is ever held
 // twice, however many deployments run at once.
+import type { SubnetUtilisation } from "../../shared/subnets";
 import { ApiError } from "../http/errors";
 import { eventStatement } from "./events";
 
@@ -583,4 +584,9 @@ export async function listAddresses(db: D1Database, where: string, ...args: (str
     if (!a || !b) return a ? -1 : b ? 1 : x.id - y.id;
     return a.family !== b.family ? a.family - b.family : a.n < b.n ? -1 : a.n > b.n ? 1 : 0;
   });
+}
+
+/** A subnet's utilisation as the API answers it (GET /subnets and /subnets/:id/utilisation). */
+export function utilisationJson(u: Utilisation): SubnetUtilisation {
+  return { total: u.total, usable: u.usable, dynamic: u.dynamic, reserved: u.reserved, used: u.usedTotal, used_by_kind: u.used, free: u.free };
 }

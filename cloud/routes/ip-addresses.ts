@@ -13,6 +13,7 @@ import {
   type SubnetSpace,
   subnetSpace,
   utilisation,
+  utilisationJson,
 } from "../domain/addresses";
 import { pushConfigAfter } from "../domain/racks/commands";
 import type { AppEnv, Ctx } from "../http/context";
@@ -152,13 +153,7 @@ export function ipAddressRoutes(app: Hono<AppEnv>) {
       return c.json({
         subnet_id: s.id,
         cidr: s.cidr,
-        total: u.total,
-        usable: u.usable,
-        dynamic: u.dynamic,
-        reserved: u.reserved,
-        used: u.usedTotal,
-        used_by_kind: u.used,
-        free: u.free,
+        ...utilisationJson(u),
         free_ranges: u.freeRanges,
       });
     },

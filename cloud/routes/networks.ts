@@ -3,7 +3,7 @@ import type { Hono } from "hono";
 import { z } from "zod";
 import { ipToInt, parseCidr } from "../../shared/net";
 import { can, visibleSites } from "../auth/roles";
-import { allSubnetSpaces, countUtilisation } from "../domain/addresses";
+import { allSubnetSpaces, countUtilisation, utilisationJson } from "../domain/addresses";
 import { createIpRange, createSubnet, createVlan, deleteIpRange, deleteSubnet, inSubnet, rangeProblem, updateSubnet } from "../domain/networks";
 import type { AppEnv, Ctx } from "../http/context";
 import { badRequest, conflict, forbidden, notFound } from "../http/errors";
@@ -113,15 +113,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
         const u = sp ? countUtilisation(sp.space, sp.held, { runs: false }) : null;
         return {
           ...serializeSubnet(s, bySubnet.get(s.id) ?? []),
-          utilisation: u && {
-            total: u.total,
-            usable: u.usable,
-            dynamic: u.dynamic,
-            reserved: u.reserved,
-            used: u.usedTotal,
-            used_by_kind: u.used,
-            free: u.free,
-          },
+          utilisation: u && utilisationJson(u),
         };
       }),
     });

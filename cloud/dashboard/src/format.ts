@@ -1,4 +1,5 @@
 // Human units for the tables.
+import { decimalBytes } from "../../../shared/format";
 import { isStatus, STATUS_FAMILY, type StatusFamily } from "../../../shared/lifecycle";
 
 export function mib(n: number): string {
@@ -7,15 +8,7 @@ export function mib(n: number): string {
 }
 
 export function bytes(n: number): string {
-  if (!n) return "–";
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${+v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+  return n ? decimalBytes(n) : "–";
 }
 
 export function ago(ms: number | null | undefined): string {

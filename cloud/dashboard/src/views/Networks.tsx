@@ -11,25 +11,12 @@ import { canAnywhere } from "../perms";
 import { linkProps } from "../router";
 import type { SessionUser } from "../types";
 import { useLoad } from "../useLoad";
+import type { IpRangeJson, SubnetUtilisation } from "../../../../shared/subnets";
 import "./networks.css";
 
-interface Range {
-  id: number;
-  subnet_id: number;
-  type: "dynamic" | "reserved";
-  start_ip: string;
-  end_ip: string;
-  comment: string;
-}
+type Range = IpRangeJson;
 
-interface Utilisation {
-  total: number;
-  usable: number;
-  dynamic: number;
-  reserved: number;
-  used: number;
-  free: number;
-}
+type Utilisation = SubnetUtilisation;
 
 interface Subnet {
   id: number;
