@@ -117,10 +117,14 @@ describe("rack image state", () => {
     expect(t.map((e) => e.level)).toEqual(["INFO", "ERROR"]);
     expect(t[0]!.description).toMatch(/holds image [0-9a-f]{12}/);
     expect(t[1]!.description).toContain("the region answered 500");
-    expect(await rows()).toEqual([
-      { sha256: sha, state: "present", bytes: bytes.length, total: bytes.length, error: null },
-      { sha256: hex("b"), state: "failed", bytes: 10, total: 99, error: "the region answered 500" },
-    ]);
+    // rows() is in sha256 order, and this image's sha256 comes from random bytes.
+    const bySha = (a: { sha256: string }, b: { sha256: string }) => (a.sha256 < b.sha256 ? -1 : 1);
+    expect(await rows()).toEqual(
+      [
+        { sha256: sha, state: "present", bytes: bytes.length, total: bytes.length, error: null },
+        { sha256: hex("b"), state: "failed", bytes: 10, total: 99, error: "the region answered 500" },
+      ].sort(bySha),
+    );
     expect((await call(admin, "GET", `/racks/${rackId}`)).json.images).toEqual({ present: 1, downloading: 0, failed: 1 });
     await applyRackEvents(env.DB, rackId, [state(false, [{ sha256: sha, state: "evicted", bytes: 0, total: bytes.length }])]);
     expect((await told()).at(-1)!.description).toContain("evicted");
