@@ -2,13 +2,14 @@
 // .plinth/ (or another directory, for benchmarks). Shared by `npm start`, the seed script
 // and the benchmarks so they all run the region the same way.
 import { spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDashboard } from "./dashboard-build.mjs";
 import { quietWranglerEnv } from "./wrangler-env.mjs";
 
 const WRANGLER = "node_modules/.bin/wrangler";
+const ROOT = join(import.meta.dirname, "..");
 
 /** Development secrets, generated once per state directory and never committed. */
 export function ensureDevVars(stateDir) {
@@ -29,13 +30,66 @@ export function ensureDevVars(stateDir) {
   };
 }
 
-export function applyMigrations(stateDir) {
-  const r = spawnSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", join(stateDir, "wrangler")], {
+/** What a migrated D1 depends on: the migration files, the database's binding and wrangler's version. */
+function migrationsKey() {
+  const h = createHash("sha256");
+  for (const f of readdirSync(join(ROOT, "migrations"))
+    .filter((f) => f.endsWith(".sql"))
+    .sort())
+    h.update(f).update(readFileSync(join(ROOT, "migrations", f)));
+  h.update(readFileSync(join(ROOT, "wrangler.toml")));
+  h.update(readFileSync(join(ROOT, "node_modules/wrangler/package.json")));
+  return h.digest("hex").slice(0, 16);
+}
+
+function wranglerApply(persistTo) {
+  const r = spawnSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...quietWranglerEnv, CI: "true" },
     encoding: "utf8",
   });
   if (r.status !== 0) throw new Error(`applying migrations failed:\n${r.stdout}\n${r.stderr}`);
+}
+
+/**
+ * A freshly migrated local D1, made once per set of migrations under .plinth/cache/ and copied:
+ * wrangler takes some 20 s to apply every migration to an empty database, and the node tests
+ * start a dozen fresh regions. Built aside and renamed into place, so concurrent callers never
+ * copy a half-made one.
+ */
+function migratedTemplate(key) {
+  const cache = join(ROOT, ".plinth", "cache");
+  const tpl = join(cache, `d1-${key}`);
+  if (existsSync(tpl)) return tpl;
+  mkdirSync(cache, { recursive: true });
+  const work = mkdtempSync(join(cache, "d1-making-"));
+  try {
+    wranglerApply(work);
+    try {
+      renameSync(join(work, "v3", "d1"), tpl);
+    } catch (e) {
+      if (!existsSync(tpl)) throw e;
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return tpl;
+}
+
+/**
+ * Brings the state's D1 up to the checkout's migrations. A state directory that has no D1 yet
+ * gets a copy of the migrated template; one that has gets wrangler's own apply, unless the marker
+ * says it is already at these migrations (a wrangler run costs seconds even with nothing to do).
+ */
+export function applyMigrations(stateDir) {
+  const key = migrationsKey();
+  const marker = join(stateDir, "migrated");
+  if (existsSync(marker) && readFileSync(marker, "utf8") === key) return;
+  const persist = join(stateDir, "wrangler");
+  const d1 = join(persist, "v3", "d1");
+  if (existsSync(d1)) wranglerApply(persist);
+  else cpSync(migratedTemplate(key), d1, { recursive: true });
+  writeFileSync(marker, key);
 }
 
 /** Starts `wrangler dev` and resolves once /api/v1/health answers. */

@@ -9,6 +9,8 @@ import { join } from "node:path";
 
 /** The store's name for an image's bytes: cloud/domain/images.ts imageKey (not imported: it needs the Workers types). */
 const imageKey = (sha256: string) => `sha256/${sha256}`;
+/** Larger images go up in parts of this size (R2 parts but the last must be equal and at least 5 MiB). */
+const PART = 32 * 2 ** 20;
 
 export interface BuiltImage {
   osystem: string;
@@ -52,13 +54,20 @@ export async function seedImages(db: D1Database, store: R2Bucket, images: BuiltI
       continue;
     }
     const size = bytes.length;
-    // The whole file in one put: the local R2 checks it against the sha256 as the upload does.
     // A plain Uint8Array: the platform proxy cannot pass a Node Buffer. A file this size has its
     // own ArrayBuffer (only small reads share Node's pool), so the view holds just its bytes.
-    await store.put(imageKey(sha256), new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), {
-      sha256,
-      httpMetadata: { contentType: "application/octet-stream" },
-    });
+    const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+    if (size <= PART) {
+      // One put: the local R2 checks it against the sha256 as the upload does.
+      await store.put(imageKey(sha256), view, { sha256, httpMetadata: { contentType: "application/octet-stream" } });
+    } else {
+      // In parts: one put of a few hundred MiB through the platform proxy failed with EPIPE when
+      // the host was busy. The sha256 above names the key; the parts carry no checksum of their own.
+      const upload = await store.createMultipartUpload(imageKey(sha256), { httpMetadata: { contentType: "application/octet-stream" } });
+      const parts = [];
+      for (let off = 0, n = 1; off < size; off += PART, n++) parts.push(await upload.uploadPart(n, view.subarray(off, Math.min(off + PART, size))));
+      await upload.complete(parts);
+    }
     await db.batch([
       db
         .prepare("INSERT INTO boot_images (osystem, series, architecture, kind, format) VALUES (?, ?, ?, 'uploaded', ?) ON CONFLICT DO NOTHING")

@@ -94,7 +94,9 @@ beforeAll(async () => {
   if (!admin) throw new Error("bootstrap refused on a fresh region");
   maasKey = admin.maas_api_key;
   nativeKey = admin.api_key;
-});
+  // The seed stores every image this checkout built (the Debian one is 285 MiB), after npm test's
+  // background build if it is still running: minutes on a busy host, not a figure of ours.
+}, 300_000);
 
 afterAll(async () => {
   if (child) await region.stopRegion(child);
