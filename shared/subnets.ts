@@ -21,7 +21,7 @@ export interface SubnetUtilisation {
   free: number;
 }
 
-/** A subnet as GET /subnets and GET /subnets/{id} answer it (the list adds `utilisation`). */
+/** A subnet as GET /subnets/{id} and the writes answer it. */
 export interface SubnetJson {
   id: number;
   cidr: string;
@@ -34,7 +34,11 @@ export interface SubnetJson {
   rack_id: string | null;
   managed: boolean;
   ip_ranges: IpRangeJson[];
-  utilisation?: SubnetUtilisation | null;
+}
+
+/** A subnet as GET /subnets lists it: with how full it is (null: no address space known). */
+export interface SubnetListed extends SubnetJson {
+  utilisation: SubnetUtilisation | null;
 }
 
 /** A VLAN as /api/v1 answers it. */

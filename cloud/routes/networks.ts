@@ -2,7 +2,7 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import { ipToInt, parseCidr } from "../../shared/net";
-import type { IpRangeJson, IpRangeListed, SubnetJson } from "../../shared/subnets";
+import type { IpRangeJson, IpRangeListed, SubnetJson, SubnetListed } from "../../shared/subnets";
 import { can, visibleSites } from "../auth/roles";
 import { allSubnetSpaces, countUtilisation, utilisationJson } from "../domain/addresses";
 import {
@@ -167,7 +167,7 @@ export function networkRoutes(app: Hono<AppEnv>) {
     // The counts of GET /subnets/:id/utilisation for every subnet at once, without its free runs.
     const spaces = await allSubnetSpaces(c.env.DB);
     return c.json({
-      items: rows.map((s) => {
+      items: rows.map((s): SubnetListed => {
         const sp = spaces.get(s.id);
         const u = sp ? countUtilisation(sp.space, sp.held, { runs: false }) : null;
         return {
