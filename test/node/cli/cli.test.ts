@@ -360,6 +360,8 @@ describe("plinth machines", () => {
     expect(early.code).toBe(5);
     oneLine(early);
     expect(early.stderr).toContain("Entering rescue mode");
+    // The region's 409 names what the machine allows now; the CLI passes it on.
+    expect(early.stderr).toMatch(/\(allowed now: [^)]*\babort\b[^)]*\)$/m);
     // The rescue environment never boots here: abort leaves it failed, from where it may exit.
     expect((await plinth(["machines", "abort", m.system_id, "--json"])).json.status_name).toBe("Failed to enter rescue mode");
     const exit = await plinth(["machines", "exit-rescue", m.system_id, "--wait"]);
