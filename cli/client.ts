@@ -120,11 +120,12 @@ export class Client {
               : r.status === 400 || r.status === 422
                 ? EXIT.usage
                 : EXIT.error;
-      const d = e?.details as { allowed?: string[] } | Array<{ path: string; message: string }> | null | undefined;
+      // A refused machine action names what the machine allows now (transition.ts: allowed_actions).
+      const d = e?.details as { allowed_actions?: string[] } | Array<{ path: string; message: string }> | null | undefined;
       const extra = Array.isArray(d)
         ? `: ${d.map((x) => `${x.path || "value"} ${x.message}`).join("; ")}`
-        : d?.allowed
-          ? ` (allowed now: ${d.allowed.join(", ") || "none"})`
+        : Array.isArray(d?.allowed_actions)
+          ? ` (allowed now: ${d.allowed_actions.join(", ") || "none"})`
           : "";
       throw new CliError(`${msg}${extra}`, exit, code, e?.details ?? null);
     }

@@ -6,9 +6,10 @@ import { type Command, type Ctx, GLOBAL_OPTIONS, type Group, type OptionSpec, st
 import { dns } from "./commands/dns";
 import { images } from "./commands/images";
 import { machines } from "./commands/machines";
+import { interfaces } from "./commands/interfaces";
 import { networkGroups } from "./commands/networks";
 import { resourceGroups } from "./commands/resources";
-import { settings } from "./commands/settings";
+import { config, settings } from "./commands/settings";
 import { sshKeys } from "./commands/ssh-keys";
 import { sslKeys } from "./commands/ssl-keys";
 import { configPath, loadConfig, resolveProfile, saveConfig } from "./config";
@@ -98,7 +99,7 @@ complete -F _plinth plinth
 };
 
 const TOP: Command[] = [login, logout, profiles, whoami, completion];
-const GROUPS: Group[] = [machines, ...networkGroups, dns, images, sshKeys, sslKeys, settings, ...resourceGroups];
+const GROUPS: Group[] = [machines, interfaces, ...networkGroups, dns, images, sshKeys, sslKeys, settings, config, ...resourceGroups];
 
 function optionsHelp(opts: Record<string, OptionSpec>): string {
   return Object.entries(opts)

@@ -342,6 +342,12 @@ export interface Operations {
     query: never;
     body: never;
   };
+  /** List IP ranges, with their subnet's CIDR and site */
+  "GET /ip-ranges": {
+    path: never;
+    query: { "subnet"?: string | Array<string> };
+    body: never;
+  };
   /** Create a dynamic or reserved IP range in a subnet */
   "POST /ip-ranges": {
     path: never;
@@ -359,6 +365,17 @@ export interface Operations {
     path: { "id": string };
     query: never;
     body: never;
+  };
+  /** Change an IP range's type, addresses or comment */
+  "PATCH /ip-ranges/{id}": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "type"?: "dynamic" | "reserved";
+      "start_ip"?: string;
+      "end_ip"?: string;
+      "comment"?: string;
+    };
   };
   /** List API keys (never their secrets) */
   "GET /keys": {
@@ -1181,7 +1198,7 @@ export interface Operations {
   /** List subnets with their IP ranges */
   "GET /subnets": {
     path: never;
-    query: { "site"?: string | Array<string> };
+    query: { "site"?: string | Array<string>; "cidr"?: string | Array<string> };
     body: never;
   };
   /** Create a subnet */
@@ -1191,7 +1208,7 @@ export interface Operations {
     body: {
       "cidr": string;
       "name"?: string;
-      "vlan_id"?: number;
+      "vlan_id"?: number | null;
       "site"?: string;
       "gateway_ip"?: string;
       "dns_servers"?: Array<string>;
@@ -1216,7 +1233,7 @@ export interface Operations {
     query: never;
     body: {
       "name"?: string;
-      "vlan_id"?: number;
+      "vlan_id"?: number | null;
       "gateway_ip"?: string;
       "dns_servers"?: Array<string>;
       "managed"?: boolean;
@@ -1412,6 +1429,29 @@ export interface Operations {
     body: {
       "fabric"?: string;
       "vid": number;
+      "name"?: string;
+      "mtu"?: number;
+      "dhcp_on"?: boolean;
+    };
+  };
+  /** Delete a VLAN no subnet is on */
+  "DELETE /vlans/{id}": {
+    path: { "id": string };
+    query: never;
+    body: never;
+  };
+  /** Read a VLAN */
+  "GET /vlans/{id}": {
+    path: { "id": string };
+    query: never;
+    body: never;
+  };
+  /** Update a VLAN's VID, name, MTU or DHCP */
+  "PATCH /vlans/{id}": {
+    path: { "id": string };
+    query: never;
+    body: {
+      "vid"?: number;
       "name"?: string;
       "mtu"?: number;
       "dhcp_on"?: boolean;

@@ -2,23 +2,12 @@
 import { CliError, type Client, EXIT } from "../client";
 import { type Ctx, first, type Group, int, list, out, str } from "../command";
 import { printFields, printJson, printTable } from "../output";
-import type { IpRangeJson, SubnetUtilisation } from "../../shared/subnets";
+import type { IpRangeJson, IpRangeListed, SubnetJson, SubnetUtilisation, VlanJson } from "../../shared/subnets";
 import { named } from "./resources";
 
 type Range = IpRangeJson;
 
-interface Subnet {
-  id: number;
-  cidr: string;
-  name: string;
-  vlan_id: number | null;
-  site: string | null;
-  gateway_ip: string | null;
-  dns_servers: string[];
-  managed: boolean;
-  ip_ranges: Range[];
-  [k: string]: unknown;
-}
+type Subnet = SubnetJson;
 
 type Usage = SubnetUtilisation;
 
@@ -26,8 +15,7 @@ type Usage = SubnetUtilisation;
 async function resolveSubnet(c: Client, ref: string): Promise<string> {
   if (/^\d+$/.test(ref)) return ref;
   if (!ref.includes("/")) throw new CliError(`"${ref}" is neither a subnet id nor a CIDR like 10.0.0.0/24`, EXIT.usage);
-  const all: Subnet[] = (await c.call("GET /subnets")).items;
-  const hits = all.filter((s) => s.cidr === ref);
+  const hits: Subnet[] = (await c.call("GET /subnets", { query: { cidr: ref } })).items;
   if (hits.length === 0) throw new CliError(`no subnet ${ref}`, EXIT.notFound, "not_found");
   if (hits.length > 1) throw new CliError(`${ref} is in several sites (${hits.map((s) => `id ${s.id} in ${s.site}`).join(", ")}): name it by id`, EXIT.usage);
   return String(hits[0]!.id);
@@ -74,21 +62,30 @@ const subnetOptions = {
 
 export const fabrics = named("fabrics", "fabric");
 
+/** A VLAN by its id (VIDs repeat across fabrics). */
+function vlanId(ref: string | undefined): string {
+  if (!ref) throw new CliError("missing <id> (plinth vlans list shows the ids)", EXIT.usage);
+  if (!/^\d+$/.test(ref)) throw new CliError(`"${ref}" is not a VLAN id (plinth vlans list shows the ids)`, EXIT.usage);
+  return ref;
+}
+
+const vlanFields = (v: VlanJson) => printFields({ ...v, dhcp: v.dhcp_on ? "on" : "off" }, ["id", "fabric", "vid", "name", "mtu", "dhcp"]);
+
 export const vlans: Group = {
   name: "vlans",
-  summary: "VLANs: list, create",
+  summary: "VLANs: list, show, create, update, delete",
   commands: [
     {
       name: "list",
       summary: "List VLANs",
       options: { fabric: { type: "string", help: "only this fabric's" } },
       run: async (ctx) => {
-        const r: { items: Record<string, unknown>[] } = await ctx.client().call("GET /vlans");
+        const r: { items: VlanJson[] } = await ctx.client().call("GET /vlans");
         const fabric = str(ctx.opts["fabric"]);
-        const items = fabric ? r.items.filter((v) => v["fabric"] === fabric) : r.items;
+        const items = fabric ? r.items.filter((v) => v.fabric === fabric) : r.items;
         out(ctx, { items }, () =>
           printTable(
-            items.map((v) => ({ ...v, dhcp: v["dhcp_on"] ? "on" : "off" })),
+            items.map((v) => ({ ...v, dhcp: v.dhcp_on ? "on" : "off" })),
             ["id", "fabric", "vid", "name", "mtu", "dhcp"],
             "no VLANs",
           ),
@@ -112,6 +109,56 @@ export const vlans: Group = {
           body: { vid, fabric: str(o["fabric"]), name: str(o["name"]), mtu: int(o["mtu"], "mtu"), dhcp_on: o["dhcp"] === true ? true : undefined },
         });
         out(ctx, r, () => process.stdout.write(`created VLAN ${r.vid} on ${r.fabric}, id ${r.id}\n`));
+      },
+    },
+    {
+      name: "show",
+      summary: "Show a VLAN",
+      args: "<id>",
+      run: async (ctx) => {
+        const r: VlanJson = await ctx.client().call("GET /vlans/{id}", { path: { id: vlanId(ctx.args[0]) } });
+        out(ctx, r, () => vlanFields(r));
+      },
+    },
+    {
+      name: "update",
+      summary: "Change a VLAN's VID, name, MTU or DHCP",
+      args: "<id>",
+      options: {
+        vid: { type: "string", help: "VID (0-4094)" },
+        name: { type: "string", help: "a label" },
+        mtu: { type: "string", help: "MTU" },
+        dhcp: { type: "boolean", help: "the rack serves DHCP on it" },
+        "no-dhcp": { type: "boolean", help: "the rack serves no DHCP on it" },
+      },
+      run: async (ctx) => {
+        const id = vlanId(ctx.args[0]);
+        const o = ctx.opts;
+        if (o["dhcp"] && o["no-dhcp"]) throw new CliError("--dhcp or --no-dhcp, not both", EXIT.usage);
+        const body = {
+          vid: int(o["vid"], "vid"),
+          name: str(o["name"]),
+          mtu: int(o["mtu"], "mtu"),
+          dhcp_on: o["dhcp"] ? true : o["no-dhcp"] ? false : undefined,
+        };
+        if (Object.values(body).every((v) => v === undefined))
+          throw new CliError("nothing to change (plinth vlans update --help lists the options)", EXIT.usage);
+        const r: VlanJson = await ctx.client().call("PATCH /vlans/{id}", { path: { id }, body });
+        out(ctx, r, () => process.stdout.write(`updated VLAN ${r.vid} on ${r.fabric} (id ${r.id})\n`));
+      },
+    },
+    {
+      name: "delete",
+      summary: "Delete VLANs no subnet is on",
+      args: "<id>...",
+      run: async (ctx) => {
+        const c = ctx.client();
+        const ids = ctx.args.length ? ctx.args.map(vlanId) : [vlanId(undefined)];
+        for (const id of ids) {
+          await c.call("DELETE /vlans/{id}", { path: { id } });
+          if (!ctx.json) process.stdout.write(`deleted VLAN ${id}\n`);
+        }
+        if (ctx.json) printJson({ deleted: ids.map(Number) });
       },
     },
   ],
@@ -232,7 +279,7 @@ export const subnets: Group = {
 
 export const ipranges: Group = {
   name: "ipranges",
-  summary: "Dynamic and reserved IP ranges in subnets: list, create, delete",
+  summary: "Dynamic and reserved IP ranges in subnets: list, create, update, delete",
   commands: [
     {
       name: "list",
@@ -240,11 +287,9 @@ export const ipranges: Group = {
       options: { subnet: { type: "string", help: "only this subnet's (id or CIDR)" } },
       run: async (ctx) => {
         const c = ctx.client();
-        // No list route of their own: the ranges come with their subnets.
         const ref = str(ctx.opts["subnet"]);
-        const only = ref ? Number(await resolveSubnet(c, ref)) : null;
-        const all: Subnet[] = (await c.call("GET /subnets")).items;
-        const items = all.filter((s) => only === null || s.id === only).flatMap((s) => s.ip_ranges.map((r) => ({ ...r, cidr: s.cidr, site: s.site })));
+        const subnet = ref ? await resolveSubnet(c, ref) : undefined;
+        const { items }: { items: IpRangeListed[] } = await c.call("GET /ip-ranges", { query: { subnet } });
         out(ctx, { items }, () => printTable(items.map(rangeRow), ["id", "cidr", "site", "type", "range", "comment"], "no IP ranges"));
       },
     },
@@ -268,6 +313,32 @@ export const ipranges: Group = {
         const subnetId = Number(await resolveSubnet(c, subnet));
         const r = await c.call("POST /ip-ranges", { body: { subnet_id: subnetId, type, start_ip: start, end_ip: end, comment: str(o["comment"]) } });
         out(ctx, r, () => process.stdout.write(`created ${r.type} range ${r.start_ip}-${r.end_ip}, id ${r.id}\n`));
+      },
+    },
+    {
+      name: "update",
+      summary: "Change a range's type, addresses or comment (it must stay inside its subnet, clear of other ranges)",
+      args: "<id>",
+      options: {
+        type: { type: "string", help: "dynamic | reserved" },
+        start: { type: "string", help: "first address" },
+        end: { type: "string", help: "last address" },
+        comment: { type: "string", help: "what it is for" },
+      },
+      run: async (ctx) => {
+        const id = ctx.args[0];
+        if (!id) throw new CliError("missing <id> (plinth ipranges list shows the ids)", EXIT.usage);
+        if (!/^\d+$/.test(id)) throw new CliError(`"${id}" is not an IP range id (plinth ipranges list)`, EXIT.usage);
+        const o = ctx.opts;
+        const given = str(o["type"]);
+        const RANGE_TYPES = ["dynamic", "reserved"] as const;
+        const type = RANGE_TYPES.find((t) => t === given);
+        if (given !== type) throw new CliError(`--type is dynamic or reserved, not "${given}"`, EXIT.usage);
+        const body = { type, start_ip: str(o["start"]), end_ip: str(o["end"]), comment: str(o["comment"]) };
+        if (Object.values(body).every((v) => v === undefined))
+          throw new CliError("nothing to change (plinth ipranges update --help lists the options)", EXIT.usage);
+        const r = await ctx.client().call("PATCH /ip-ranges/{id}", { path: { id }, body });
+        out(ctx, r, () => process.stdout.write(`updated IP range ${r.id}: ${r.type} ${r.start_ip}-${r.end_ip}\n`));
       },
     },
     {

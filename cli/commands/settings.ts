@@ -66,3 +66,6 @@ export const settings: Group = {
     },
   ],
 };
+
+/** MAAS's CLI calls these get-config/set-config: `plinth config` finds them too. */
+export const config: Group = { ...settings, name: "config", summary: "Alias of settings: list, get, set (admin)" };

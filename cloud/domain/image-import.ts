@@ -5,6 +5,7 @@
 // restarted region resumes at the step it was in: stored items are skipped, the item in flight
 // starts again.
 import { ROOT_FTYPES } from "../../shared/simplestreams";
+import { listSelectionRows, selectionJson } from "./boot-sources";
 import { eventStatement } from "./events";
 import { imageKey } from "./images";
 import { pushConfigAfter } from "./racks/commands";
@@ -43,24 +44,6 @@ const BATCH_BYTES = 4 * 1024 * 1024;
 
 const now = () => Date.now();
 
-interface SelectionRow {
-  source_id: number;
-  os: string;
-  release: string;
-  arches: string;
-  subarches: string;
-  labels: string;
-}
-
-function parseList(s: string): string[] {
-  try {
-    const v = JSON.parse(s) as unknown;
-    return Array.isArray(v) ? v.map(String) : ["*"];
-  } catch {
-    return ["*"];
-  }
-}
-
 function ev(env: Env, type: string, actor: string, description: string, level: "INFO" | "WARNING" | "ERROR" = "INFO") {
   return eventStatement(env.DB, { type, actor, description, level });
 }
@@ -84,14 +67,11 @@ export async function runStep(env: Env, job: Job, ctl: StepControl): Promise<Ste
 async function plan(env: Env, job: Job): Promise<StepResult> {
   const db = env.DB;
   const sources = (await db.prepare("SELECT id, url, keyring_data, skip_verify FROM boot_sources ORDER BY id").all<SourceRow>()).results;
-  const sels = (await db.prepare("SELECT source_id, os, release, arches, subarches, labels FROM boot_source_selections ORDER BY id").all<SelectionRow>())
-    .results;
+  const sels = await listSelectionRows(db);
   const refused: string[] = [];
   const versionIds: number[] = [];
   for (const source of sources) {
-    const selections: Selection[] = sels
-      .filter((s) => s.source_id === source.id)
-      .map((s) => ({ os: s.os, release: s.release, arches: parseList(s.arches), subarches: parseList(s.subarches), labels: parseList(s.labels) }));
+    const selections: Selection[] = sels.filter((s) => s.source_id === source.id).map(selectionJson);
     if (selections.length === 0) continue;
     const read = await readSource(source, selections);
     if (!read.ok) {

@@ -2,6 +2,7 @@
 // native API and the MAAS facade both write them through here; telling the racks of a change
 // (tunnel/commands.ts) stays with the caller, after the write.
 import { inCidr, ipToInt, parseCidr } from "../../shared/net";
+import type { VlanJson } from "../../shared/subnets";
 import { eventStatement, eventStatementIf } from "./events";
 import { type NamedInput, type NamedRow, namedRows } from "./named";
 
@@ -73,6 +74,40 @@ export async function updateVlan(db: D1Database, actor: string, vlan: VlanRecord
 
 export async function deleteVlan(db: D1Database, actor: string, vlan: { id: number; vid: number; fabric: string }): Promise<void> {
   await db.batch([db.prepare("DELETE FROM vlans WHERE id = ?").bind(vlan.id), vlanEvent(db, actor, "deleted", vlan.fabric, vlan.vid)]);
+}
+
+/** A VLAN row with its fabric's name, as /api/v1 reads it. */
+export type VlanWithFabric = VlanRecord & { fabric: string };
+
+export const VLAN_WITH_FABRIC =
+  "SELECT v.id, v.fabric_id, v.vid, v.name, v.mtu, v.dhcp_on, v.space_id, f.name AS fabric FROM vlans v JOIN fabrics f ON f.id = v.fabric_id";
+
+/** The one place SQLite's 0/1 `dhcp_on` becomes the API's boolean. */
+export function vlanJson(v: VlanWithFabric): VlanJson {
+  return { id: v.id, fabric: v.fabric, vid: v.vid, name: v.name, mtu: v.mtu, dhcp_on: !!v.dhcp_on };
+}
+
+export async function vlanById(db: D1Database, id: number): Promise<VlanWithFabric | null> {
+  return db.prepare(`${VLAN_WITH_FABRIC} WHERE v.id = ?`).bind(id).first<VlanWithFabric>();
+}
+
+/**
+ * Deletes a VLAN no subnet is on. The check is a guard inside the batch, so a subnet put on
+ * the VLAN meanwhile still stops it. Not deleted: the CIDRs of the subnets on it (none: it was gone).
+ */
+export async function deleteUnusedVlan(
+  db: D1Database,
+  actor: string,
+  vlan: { id: number; vid: number; fabric: string },
+): Promise<{ deleted: boolean; subnets: string[] }> {
+  const unused = "NOT EXISTS (SELECT 1 FROM subnets WHERE vlan_id = ?)";
+  const [, del] = await db.batch([
+    eventStatementIf(db, { type: "vlan.deleted", actor, description: `VLAN ${vlan.vid} on fabric ${vlan.fabric} deleted` }, unused, vlan.id),
+    db.prepare(`DELETE FROM vlans WHERE id = ? AND ${unused}`).bind(vlan.id, vlan.id),
+  ]);
+  if (del!.meta.changes > 0) return { deleted: true, subnets: [] };
+  const { results } = await db.prepare("SELECT cidr FROM subnets WHERE vlan_id = ? ORDER BY id").bind(vlan.id).all<{ cidr: string }>();
+  return { deleted: false, subnets: results.map((r) => r.cidr) };
 }
 
 /** What the writers need to know of a subnet row: events name its CIDR, on its site. */

@@ -206,6 +206,59 @@ describe("catalogs and networks", () => {
     expect(got.json).toMatchObject({ cidr: "10.20.0.0/24", dns_servers: ["10.20.0.2"], ip_ranges: [{ type: "dynamic", start_ip: "10.20.0.100" }] });
   });
 
+  it("a VLAN read, patched and deleted; one a subnet is on is refused with the subnets named", async () => {
+    const v = (await call(admin, "POST", "/vlans", { vid: 322, name: "old" })).json;
+    expect((await call(admin, "GET", `/vlans/${v.id}`)).json).toEqual({ id: v.id, fabric: "fabric-0", vid: 322, name: "old", mtu: 1500, dhcp_on: false });
+    const p = await call(admin, "PATCH", `/vlans/${v.id}`, { name: "new", mtu: 9000, dhcp_on: true });
+    expect(p.json).toMatchObject({ vid: 322, name: "new", mtu: 9000, dhcp_on: true });
+    const clash = await call(admin, "PATCH", `/vlans/${v.id}`, { vid: 321 });
+    expect([clash.status, clash.json.error.message]).toEqual([409, "fabric fabric-0 already has VLAN 321"]);
+    expect((await call(admin, "PATCH", `/vlans/${v.id}`, { mtu: 100 })).status).toBe(400);
+    const s = (await call(admin, "POST", "/subnets", { cidr: "10.22.0.0/24", vlan_id: v.id })).json;
+    const refused = await call(admin, "DELETE", `/vlans/${v.id}`);
+    expect(refused.status).toBe(409);
+    expect(refused.json.error).toMatchObject({
+      message: "VLAN 322 on fabric fabric-0 is in use by 1 subnet (10.22.0.0/24): move or delete it first",
+      details: { subnets: ["10.22.0.0/24"] },
+    });
+    expect((await call(admin, "PATCH", `/subnets/${s.id}`, { vlan_id: null })).json.vlan_id).toBeNull();
+    expect((await call(admin, "DELETE", `/vlans/${v.id}`)).status).toBe(204);
+    expect((await call(admin, "GET", `/vlans/${v.id}`)).status).toBe(404);
+    const events = await env.DB.prepare("SELECT type, actor FROM events WHERE type LIKE 'vlan.%' AND description LIKE 'VLAN 322 %' ORDER BY id").all();
+    expect(events.results).toEqual(["vlan.created", "vlan.updated", "vlan.deleted"].map((type) => ({ type, actor: "admin" })));
+  });
+
+  it("IP ranges listed by subnet and patched within their subnet; subnets found by CIDR", async () => {
+    const s = (await call(admin, "POST", "/subnets", { cidr: "10.23.0.0/24" })).json;
+    const other = (await call(admin, "POST", "/subnets", { cidr: "10.24.0.0/24" })).json;
+    const a = (await call(admin, "POST", "/ip-ranges", { subnet_id: s.id, type: "dynamic", start_ip: "10.23.0.100", end_ip: "10.23.0.149" })).json;
+    const b = (await call(admin, "POST", "/ip-ranges", { subnet_id: s.id, type: "reserved", start_ip: "10.23.0.10", end_ip: "10.23.0.19" })).json;
+    await call(admin, "POST", "/ip-ranges", { subnet_id: other.id, type: "reserved", start_ip: "10.24.0.10", end_ip: "10.24.0.19" });
+    const listed = (await call(admin, "GET", `/ip-ranges?subnet=${s.id}`)).json.items;
+    expect(listed.map((r: { id: number }) => r.id)).toEqual([a.id, b.id]);
+    expect(listed[0]).toEqual({ ...a, cidr: "10.23.0.0/24", site: "default" });
+    expect((await call(admin, "GET", "/ip-ranges")).json.items.length).toBeGreaterThanOrEqual(3);
+    expect((await call(admin, "GET", "/ip-ranges?subnet=999999")).status).toBe(404);
+
+    const moved = await call(admin, "PATCH", `/ip-ranges/${a.id}`, { end_ip: "10.23.0.199", comment: "pool" });
+    expect(moved.json).toMatchObject({ id: a.id, type: "dynamic", start_ip: "10.23.0.100", end_ip: "10.23.0.199", comment: "pool" });
+    const refusals = [
+      [{ start_ip: "10.23.0.15" }, 409, "the range overlaps 10.23.0.10-10.23.0.19"],
+      [{ start_ip: "10.23.0.250" }, 400, "start_ip 10.23.0.250 is after end_ip 10.23.0.199"],
+      [{ end_ip: "10.24.0.5" }, 400, "the range 10.23.0.100-10.24.0.5 is not inside 10.23.0.0/24"],
+    ] as const;
+    for (const [body, status, message] of refusals) {
+      const r = await call(admin, "PATCH", `/ip-ranges/${a.id}`, body);
+      expect([r.status, r.json.error.message]).toEqual([status, message]);
+    }
+    expect((await call(admin, "GET", `/subnets/${s.id}`)).json.ip_ranges.find((r: { id: number }) => r.id === a.id).end_ip).toBe("10.23.0.199");
+
+    const found = (await call(admin, "GET", "/subnets?cidr=10.24.0.0/24")).json.items;
+    expect(found.map((x: { id: number }) => x.id)).toEqual([other.id]);
+    expect((await call(admin, "GET", "/subnets?cidr=10.99.0.0/24")).json.items).toEqual([]);
+    expect((await call(admin, "GET", "/subnets?cidr=10.24.0.1/24")).status).toBe(400);
+  });
+
   it("users with role bindings", async () => {
     const r = await call(admin, "POST", "/users", { username: "tech1", password: "a-long-password", roles: [{ role: "remote-hands", site: "default" }] });
     expect(r.status, r.text).toBe(201);

@@ -400,6 +400,12 @@ const subnet = async (site: string, n: number) => {
   return r!.id;
 };
 let subnetSeq = 0;
+const vlan = async (vid: number) => {
+  const r = await env.DB.prepare("INSERT INTO vlans (fabric_id, vid) SELECT id, ? FROM fabrics WHERE name = 'fabric-0' RETURNING id")
+    .bind(vid)
+    .first<{ id: number }>();
+  return { id: r!.id };
+};
 const dnsDomain = async (name: string) => {
   await env.DB.prepare("INSERT INTO domains (name) VALUES (?) ON CONFLICT DO NOTHING").bind(name).run();
   return { name };
@@ -620,6 +626,22 @@ const matrix: Global[] = [
   // Networks: admin; subnets and their ranges belong to a site.
   { name: "list VLANs", route: "GET /vlans", req: () => ["GET", "/vlans"], expect: ALL(200) },
   { name: "create VLAN", route: "POST /vlans", req: (w) => ["POST", "/vlans", { vid: 100 + WHO.indexOf(w) }], expect: ADMIN_ONLY(201) },
+  { name: "read VLAN", route: "GET /vlans/{id}", prep: (w) => vlan(200 + WHO.indexOf(w)), req: (_w, o) => ["GET", `/vlans/${o.id}`], expect: ALL(200) },
+  {
+    name: "update VLAN",
+    route: "PATCH /vlans/{id}",
+    prep: (w) => vlan(210 + WHO.indexOf(w)),
+    req: (_w, o) => ["PATCH", `/vlans/${o.id}`, { mtu: 9000 }],
+    expect: ADMIN_ONLY(200),
+  },
+  {
+    name: "delete VLAN",
+    route: "DELETE /vlans/{id}",
+    prep: (w) => vlan(220 + WHO.indexOf(w)),
+    req: (_w, o) => ["DELETE", `/vlans/${o.id}`],
+    expect: ADMIN_ONLY(204),
+    after: async (w, _s, o) => expect(!!(await env.DB.prepare("SELECT 1 FROM vlans WHERE id = ?").bind(o.id).first())).toBe(w !== "admin"),
+  },
   { name: "list subnets", route: "GET /subnets", req: () => ["GET", "/subnets"], expect: ALL(200) },
   {
     name: "read own site's subnet",
@@ -698,6 +720,39 @@ const matrix: Global[] = [
     req: (_w, o) => ["POST", "/ip-ranges", { subnet_id: o.id, type: "dynamic", start_ip: `${o.base}.10`, end_ip: `${o.base}.20` }],
     expect: ADMIN_ONLY(201, 400),
   },
+  { name: "list IP ranges", route: "GET /ip-ranges", req: () => ["GET", "/ip-ranges"], expect: ALL(200) },
+  ...(["north", "south"] as const).flatMap((site): Global[] => {
+    const own = site === "north";
+    const range = async () => {
+      const s = await subnet(site, ++subnetSeq);
+      const r = await env.DB.prepare(
+        "INSERT INTO ip_ranges (subnet_id, type, start_ip, end_ip) SELECT id, 'reserved', substr(cidr, 1, length(cidr) - 4) || '10', substr(cidr, 1, length(cidr) - 4) || '20' FROM subnets WHERE id = ? RETURNING id",
+      )
+        .bind(s)
+        .first<{ id: number }>();
+      return { id: r!.id, subnet: s };
+    };
+    return [
+      {
+        name: `list IP ranges of a ${site} subnet`,
+        route: "GET /ip-ranges",
+        prep: range,
+        req: (_w, o) => ["GET", `/ip-ranges?subnet=${o.subnet}`],
+        expect: own ? READ(200) : ADMIN_ONLY(200, 404),
+      },
+      {
+        name: `update IP range of ${site}`,
+        route: "PATCH /ip-ranges/{id}",
+        prep: range,
+        req: (_w, o) => ["PATCH", `/ip-ranges/${o.id}`, { comment: "changed" }],
+        expect: own ? NORTH_ADMIN(200) : ADMIN_ONLY(200, 404),
+        after: async (w, _s, o) => {
+          const r = await env.DB.prepare("SELECT comment FROM ip_ranges WHERE id = ?").bind(o.id).first<{ comment: string }>();
+          expect(r!.comment, w).toBe(w === "admin" ? "changed" : "");
+        },
+      },
+    ];
+  }),
   ...(["north", "south"] as const).map(
     (site): Global => ({
       name: `delete IP range of ${site}`,

@@ -2,6 +2,7 @@
 // zones sound (valid names, no CNAME beside other data, no operator name over a machine's or a
 // device's). Errors are ApiErrors with the field at fault, which the MAAS facade turns into its
 // {field: [message]} answers. Machine and device records are derived, never stored here.
+import type { DomainJson } from "../../../shared/dns/domain";
 import { ApiError, conflict } from "../../http/errors";
 import { canonicalIp } from "../addresses";
 import { eventStatement } from "../events";
@@ -10,14 +11,7 @@ import { isOperatorType, parseRrdata } from "./rrdata";
 
 const invalid = (field: string, message: string) => new ApiError(400, "invalid_request", message, [{ path: field, message }]);
 
-export interface DomainRow {
-  id: number;
-  name: string;
-  authoritative: boolean;
-  ttl: number | null;
-  is_default: boolean;
-  resource_record_count: number;
-}
+export type DomainRow = DomainJson;
 
 // Counted as MAAS counts a domain's records: operators' data and addresses, and the machines and devices named in it.
 const DOMAIN_SELECT = `SELECT d.id, d.name, d.authoritative, d.ttl, d.is_default,

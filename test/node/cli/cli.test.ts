@@ -230,6 +230,39 @@ describe("plinth machines", () => {
     oneLine(bad);
   });
 
+  it("interfaces: list, show with links, update; an unknown interface is exit 4, nothing to change exit 2", async () => {
+    const m = await plinth(["machines", "create", "--mac", "52:54:00:aa:bb:02", "--hostname", "cli-nics", "--site", "site-0002", "--json"]);
+    expect(m.code, m.stderr).toBe(0);
+    const l = await plinth(["interfaces", "list", "cli-nics", "--json"]);
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.json.items).toHaveLength(1);
+    const nic = l.json.items[0];
+    expect(nic).toMatchObject({ type: "physical", mac: "52:54:00:aa:bb:02", mtu: null });
+    const t = (await plinth(["interfaces", "list", m.json.system_id])).stdout.split("\n");
+    expect(t[0]).toMatch(/^ID\s+NAME\s+TYPE\s+MAC\s+VLAN\s+MTU\s+STATE\s+PARENTS\s+BOOT$/);
+    expect(t[1]).toMatch(new RegExp(`^${nic.id}\\s+${nic.name}\\s+physical\\s+52:54:00:aa:bb:02\\s+-\\s+1500 \\(VLAN's\\)\\s+enabled`));
+    const u = await plinth(["interfaces", "update", "cli-nics", nic.name, "--mtu", "9000", "--name", "data0", "--json"]);
+    expect(u.code, u.stderr).toBe(0);
+    expect(u.json).toMatchObject({ id: nic.id, name: "data0", mtu: 9000 });
+    const sh = await plinth(["interfaces", "show", "cli-nics", "data0"]);
+    expect(sh.code, sh.stderr).toBe(0);
+    expect(sh.stdout).toMatch(/^mtu\s+9000$/m);
+    expect(sh.stdout).toMatch(/links:\n {2}none\n$/);
+    expect((await plinth(["interfaces", "show", "cli-nics", String(nic.id), "--json"])).json).toMatchObject({ name: "data0", links: [] });
+    const back = await plinth(["interfaces", "update", "cli-nics", "data0", "--mtu", "default", "--json"]);
+    expect(back.json.mtu).toBeNull();
+    const missing = await plinth(["interfaces", "show", "cli-nics", "eth9"]);
+    expect(missing.code).toBe(4);
+    oneLine(missing);
+    expect(missing.stderr).toContain('cli-nics has no interface "eth9"');
+    const nothing = await plinth(["interfaces", "update", "cli-nics", "data0"]);
+    expect(nothing.code).toBe(2);
+    oneLine(nothing);
+    const badMtu = await plinth(["interfaces", "update", "cli-nics", "data0", "--mtu", "big"]);
+    expect([badMtu.code, badMtu.stderr]).toEqual([2, 'plinth: --mtu must be a whole number, not "big"\n']);
+    expect((await plinth(["machines", "delete", "cli-nics"])).code).toBe(0);
+  });
+
   it("allocates, waits through release, and reports an illegal action with exit 5", async () => {
     const a = await plinth(["machines", "allocate", ready.system_id, "--wait", "--json"]);
     expect(a.code).toBe(0);
@@ -327,6 +360,8 @@ describe("plinth machines", () => {
     expect(early.code).toBe(5);
     oneLine(early);
     expect(early.stderr).toContain("Entering rescue mode");
+    // The region's 409 names what the machine allows now; the CLI passes it on.
+    expect(early.stderr).toMatch(/\(allowed now: [^)]*\babort\b[^)]*\)$/m);
     // The rescue environment never boots here: abort leaves it failed, from where it may exit.
     expect((await plinth(["machines", "abort", m.system_id, "--json"])).json.status_name).toBe("Failed to enter rescue mode");
     const exit = await plinth(["machines", "exit-rescue", m.system_id, "--wait"]);
@@ -487,6 +522,15 @@ describe("plinth fabrics, vlans, subnets and ipranges", () => {
     const vt = (await plinth(["vlans", "list", "--fabric", "cli-fab"])).stdout.split("\n");
     expect(vt[0]).toMatch(/^ID\s+FABRIC\s+VID\s+NAME\s+MTU\s+DHCP$/);
     expect(vt[1]).toMatch(new RegExp(`^${v.json.id}\\s+cli-fab\\s+42\\s+storage\\s+9000\\s+off$`));
+    const vs = await plinth(["vlans", "show", String(v.json.id)]);
+    expect(vs.stdout).toMatch(/^fabric\s+cli-fab$/m);
+    expect(vs.stdout).toMatch(/^dhcp\s+off$/m);
+    const vu = await plinth(["vlans", "update", String(v.json.id), "--dhcp", "--mtu", "8000", "--json"]);
+    expect(vu.json).toMatchObject({ id: v.json.id, vid: 42, mtu: 8000, dhcp_on: true });
+    expect((await plinth(["vlans", "update", String(v.json.id), "--no-dhcp"])).stdout).toBe(`updated VLAN 42 on cli-fab (id ${v.json.id})\n`);
+    const notId = await plinth(["vlans", "show", "storage"]);
+    expect(notId.code).toBe(2);
+    oneLine(notId);
     const word = await plinthBin(["vlans", "create", "forty"]);
     expect(word.code).toBe(2);
     oneLine(word);
@@ -551,6 +595,20 @@ describe("plinth fabrics, vlans, subnets and ipranges", () => {
     expect(badType.code).toBe(2);
     oneLine(badType);
 
+    const grown = await plinth(["ipranges", "update", String(dyn.json.id), "--end", "10.77.0.159", "--comment", "pool", "--json"]);
+    expect(grown.json).toMatchObject({ id: dyn.json.id, start_ip: "10.77.0.100", end_ip: "10.77.0.159", comment: "pool" });
+    const clash = await plinth(["ipranges", "update", String(dyn.json.id), "--start", "10.77.0.15"]);
+    expect(clash.code).toBe(5);
+    oneLine(clash);
+    expect(clash.stderr).toContain("overlaps 10.77.0.10-10.77.0.19");
+    const stray = await plinth(["ipranges", "update", String(dyn.json.id), "--end", "10.78.0.1"]);
+    expect(stray.code).toBe(2);
+    expect(stray.stderr).toBe("plinth: the range 10.77.0.100-10.78.0.1 is not inside 10.77.0.0/24\n");
+    expect((await plinth(["ipranges", "update", String(dyn.json.id)])).code).toBe(2);
+    expect((await plinth(["ipranges", "update", String(dyn.json.id), "--end", "10.77.0.149"])).stdout).toBe(
+      `updated IP range ${dyn.json.id}: dynamic 10.77.0.100-10.77.0.149\n`,
+    );
+
     const rl = await plinth(["ipranges", "list", "--subnet", cidr, "--json"]);
     expect(rl.json.items.map((r: any) => [r.type, r.start_ip, r.cidr])).toEqual([
       ["dynamic", "10.77.0.100", cidr],
@@ -592,10 +650,17 @@ describe("plinth fabrics, vlans, subnets and ipranges", () => {
     oneLine(notCidr);
 
     expect((await plinth(["ipranges", "delete", String(dyn.json.id), "--json"])).json).toEqual({ deleted: [dyn.json.id] });
+    const inUse = await plinth(["vlans", "delete", String(v.json.id)]);
+    expect(inUse.code).toBe(5);
+    expect(inUse.stderr).toBe(`plinth: VLAN 42 on fabric cli-fab is in use by 1 subnet (${cidr}): move or delete it first\n`);
     expect((await plinth(["subnets", "delete", cidr])).stdout).toBe(`deleted subnet ${cidr}\n`);
     expect((await plinth(["subnets", "show", String(s.json.id)])).code).toBe(4);
-    // A fabric takes its VLANs with it (the API has no VLAN delete of its own).
+    expect((await plinth(["vlans", "delete", String(v.json.id), "--json"])).json).toEqual({ deleted: [v.json.id] });
+    expect((await plinth(["vlans", "show", String(v.json.id)])).code).toBe(4);
+    // A fabric takes its VLANs with it.
+    const other = await plinth(["vlans", "create", "43", "--fabric", "cli-fab", "--json"]);
     expect((await plinth(["fabrics", "delete", "cli-fab"])).code).toBe(0);
+    expect((await plinth(["vlans", "show", String(other.json.id)])).code).toBe(4);
     expect((await plinth(["vlans", "list", "--fabric", "cli-fab"])).stdout).toBe("no VLANs\n");
     const gone = await plinth(["fabrics", "show", "cli-fab"]);
     expect(gone.code).toBe(4);
@@ -727,6 +792,8 @@ describe("plinth ssl-keys and settings", () => {
     expect(unknown.stderr).toContain("not found");
     const all = await plinth(["settings", "list"]);
     expect(all.stdout).toMatch(/default_dns_ttl\s+120\s+30/);
+    // MAAS's get_config/set_config are `plinth config`: the same commands.
+    expect((await plinth(["config", "get", "default_dns_ttl", "--json"])).json).toMatchObject({ name: "default_dns_ttl", value: 120 });
   });
 });
 
@@ -894,6 +961,8 @@ describe("plinth help, usage and completion", () => {
         "ssh-keys",
         "ssl-keys",
         "settings",
+        "config",
+        "interfaces",
         "fabrics",
         "vlans",
         "subnets",

@@ -2,22 +2,17 @@
 // (create, delete), and the zone a site's racks serve for it, machine and device names included,
 // read-only: those follow the machines and are never edited here.
 import { type FormEvent, useState } from "react";
-import { api, explain } from "../api";
+import type { DomainJson } from "../../../../shared/dns/domain";
+import { api } from "../api";
 import { DangerButton } from "../components/Confirm";
 import { ErrorBox, TableHead } from "../components/bits";
+import { FormError } from "../components/forms";
 import { useLive } from "../live";
 import { can } from "../perms";
 import type { SessionUser } from "../types";
 import { useLoad } from "../useLoad";
 
-interface Domain {
-  id: number;
-  name: string;
-  authoritative: boolean;
-  ttl: number | null;
-  is_default: boolean;
-  resource_record_count: number;
-}
+type Domain = DomainJson;
 interface DnsRecord {
   id: number;
   name: string;
@@ -137,30 +132,20 @@ export function DnsView({ user }: { user: SessionUser }) {
   );
 }
 
-/** A field's refusal in the region's words, tied to the field for screen readers. */
-function Problem({ id, text }: { id: string; text: string }) {
-  if (!text) return null;
-  return (
-    <div className="field-error" role="alert" id={id}>
-      {text}
-    </div>
-  );
-}
-
 function DomainForm({ onDone }: { onDone: () => void }) {
   const [name, setName] = useState("");
   const [ttl, setTtl] = useState("");
-  const [problem, setProblem] = useState("");
+  const [problem, setProblem] = useState<unknown>(null);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setProblem("");
+    setProblem(null);
     try {
       await api("POST", "/domains", { name, ...(ttl ? { ttl: Number(ttl) } : {}) });
       setName("");
       setTtl("");
       onDone();
     } catch (err) {
-      setProblem(explain(err));
+      setProblem(err);
     }
   };
   return (
@@ -186,7 +171,7 @@ function DomainForm({ onDone }: { onDone: () => void }) {
           Add domain
         </button>
       </form>
-      <Problem id="domain-problem" text={problem} />
+      <FormError id="domain-problem" error={problem} />
     </>
   );
 }
@@ -197,17 +182,17 @@ function RecordForm({ domain, onDone }: { domain: string; onDone: () => void }) 
   const [name, setName] = useState("");
   const [type, setType] = useState("A");
   const [data, setData] = useState("");
-  const [problem, setProblem] = useState("");
+  const [problem, setProblem] = useState<unknown>(null);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setProblem("");
+    setProblem(null);
     try {
       await api("POST", "/dns/records", { name, domain, type, data });
       setName("");
       setData("");
       onDone();
     } catch (err) {
-      setProblem(explain(err));
+      setProblem(err);
     }
   };
   return (
@@ -231,7 +216,7 @@ function RecordForm({ domain, onDone }: { domain: string; onDone: () => void }) 
           Add record
         </button>
       </form>
-      <Problem id="record-problem" text={problem} />
+      <FormError id="record-problem" error={problem} />
     </>
   );
 }

@@ -1,11 +1,11 @@
 // Sites, zones and resource pools are the same shape (name, description) behind the same routes
 // (cloud/routes/named.ts): one section component serves the three, each with its own permission.
-import { type FormEvent, useEffect, useRef, useState } from "react";
+import { useState } from "react";
 import { api } from "../api";
 import type { Permission } from "../../../../shared/roles";
 import { DangerButton } from "../components/Confirm";
 import { Empty, ErrorBox, TableHead } from "../components/bits";
-import { described, Field, FormError, fieldErrors } from "../components/forms";
+import { TextForm } from "../components/forms";
 import { ago } from "../format";
 import { useLive } from "../live";
 import { can } from "../perms";
@@ -120,60 +120,20 @@ function NamedSection({ kind, user }: { kind: Kind; user: SessionUser }) {
 }
 
 function NamedForm({ kind, editing, onDone }: { kind: Kind; editing: Named | null; onDone: () => void }) {
-  const [form, setForm] = useState({ name: editing?.name ?? "", description: editing?.description ?? "" });
-  const [error, setError] = useState<unknown>(null);
-  const errs = fieldErrors(error);
-  const id = (f: string) => `${kind.path}-${f}`;
-  // Edit is clicked in a row below: the keyboard's focus follows to the form it opened.
-  const nameInput = useRef<HTMLInputElement>(null);
-  useEffect(() => {
-    if (editing) nameInput.current?.focus();
-  }, [editing]);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    try {
-      if (editing) await api("PATCH", `/${kind.path}/${editing.id}`, form);
-      else await api("POST", `/${kind.path}`, form);
-      setError(null);
-      setForm({ name: "", description: "" });
-      onDone();
-    } catch (err) {
-      setError(err);
-    }
-  };
-  const label = editing ? `Edit ${kind.what} ${editing.name}` : `New ${kind.what}`;
   return (
-    <form className="field-form" onSubmit={submit} aria-label={label}>
-      <div className="fields">
-        <Field id={id("name")} label={editing ? `Name of ${kind.what} ${editing.name}` : `New ${kind.what} name`} error={errs["name"]}>
-          <input
-            id={id("name")}
-            ref={nameInput}
-            value={form.name}
-            onChange={(e) => setForm({ ...form, name: e.target.value })}
-            {...described(id("name"), errs["name"])}
-          />
-        </Field>
-        <Field id={id("description")} label="Description" error={errs["description"]}>
-          <input
-            id={id("description")}
-            value={form.description}
-            onChange={(e) => setForm({ ...form, description: e.target.value })}
-            {...described(id("description"), errs["description"])}
-          />
-        </Field>
-      </div>
-      <div className="form-actions">
-        <button type="submit" className="primary">
-          {editing ? `Save ${kind.what}` : `Create ${kind.what}`}
-        </button>
-        {editing && (
-          <button type="button" onClick={onDone}>
-            Cancel
-          </button>
-        )}
-      </div>
-      <FormError error={error} fields={["name", "description"]} />
-    </form>
+    <TextForm
+      label={editing ? `Edit ${kind.what} ${editing.name}` : `New ${kind.what}`}
+      idPrefix={kind.path}
+      fields={[
+        { name: "name", label: editing ? `Name of ${kind.what} ${editing.name}` : `New ${kind.what} name` },
+        { name: "description", label: "Description" },
+      ]}
+      initial={{ name: editing?.name ?? "", description: editing?.description ?? "" }}
+      focus="name"
+      editing={!!editing}
+      submitLabel={editing ? `Save ${kind.what}` : `Create ${kind.what}`}
+      submit={(form) => (editing ? api("PATCH", `/${kind.path}/${editing.id}`, form) : api("POST", `/${kind.path}`, form))}
+      onDone={onDone}
+    />
   );
 }

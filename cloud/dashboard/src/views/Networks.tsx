@@ -11,33 +11,14 @@ import { canAnywhere } from "../perms";
 import { linkProps } from "../router";
 import type { SessionUser } from "../types";
 import { useLoad } from "../useLoad";
-import type { IpRangeJson, SubnetUtilisation } from "../../../../shared/subnets";
+import type { SubnetListed, SubnetUtilisation, VlanJson } from "../../../../shared/subnets";
 import "./networks.css";
-
-type Range = IpRangeJson;
 
 type Utilisation = SubnetUtilisation;
 
-interface Subnet {
-  id: number;
-  cidr: string;
-  name: string;
-  vlan_id: number | null;
-  site: string | null;
-  gateway_ip: string | null;
-  managed: boolean;
-  ip_ranges: Range[];
-  utilisation: Utilisation | null;
-}
+type Subnet = SubnetListed;
 
-interface Vlan {
-  id: number;
-  fabric: string;
-  vid: number;
-  name: string;
-  mtu: number;
-  dhcp_on: boolean;
-}
+type Vlan = VlanJson;
 
 interface Fabric {
   id: number;

@@ -2,8 +2,9 @@
 // options, upstream DNS, NTP, proxy, erasing). Everyone reads them; an admin on every site edits
 // one at a time, and the region's own refusal shows next to the field it is about.
 import { type FormEvent, useState } from "react";
-import { api, explain } from "../api";
+import { api } from "../api";
 import { ErrorBox } from "../components/bits";
+import { FormError } from "../components/forms";
 import { useLive } from "../live";
 import { can } from "../perms";
 import type { SessionUser } from "../types";
@@ -58,19 +59,19 @@ export function SettingsView({ user }: { user: SessionUser }) {
 
 function SettingRow({ setting: s, editable, onSaved }: { setting: Setting; editable: boolean; onSaved: () => void }) {
   const [draft, setDraft] = useState<Value>(s.value);
-  const [problem, setProblem] = useState("");
+  const [problem, setProblem] = useState<unknown>(null);
   const [saving, setSaving] = useState(false);
   const id = `setting-${s.name}`;
   const changed = draft !== s.value;
   const save = async (e?: FormEvent) => {
     e?.preventDefault();
     setSaving(true);
-    setProblem("");
+    setProblem(null);
     try {
       await api("PUT", `/settings/${s.name}`, { value: draft });
       onSaved();
     } catch (err) {
-      setProblem(explain(err));
+      setProblem(err);
     } finally {
       setSaving(false);
     }
@@ -108,11 +109,7 @@ function SettingRow({ setting: s, editable, onSaved }: { setting: Setting; edita
             </button>
           )}
         </form>
-        {problem && (
-          <div className="field-error" role="alert" id={`${id}-problem`}>
-            {problem}
-          </div>
-        )}
+        <FormError id={`${id}-problem`} error={problem} />
       </td>
       <td className="mono small">{String(s.default) || "–"}</td>
     </tr>

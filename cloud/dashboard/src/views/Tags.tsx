@@ -1,10 +1,10 @@
 // Tags: name, comment, XPath definition, kernel options and the machines each tag is on; create,
 // edit, delete for those who may (catalog.manage on every site), live on tag events.
-import { type FormEvent, useEffect, useRef, useState } from "react";
+import { useState } from "react";
 import { api, qs } from "../api";
 import { DangerButton } from "../components/Confirm";
 import { Empty, ErrorBox, TableHead } from "../components/bits";
-import { described, Field, FormError, fieldErrors } from "../components/forms";
+import { TextForm } from "../components/forms";
 import { useLive } from "../live";
 import { can } from "../perms";
 import { linkProps } from "../router";
@@ -20,7 +20,6 @@ interface Tag {
 }
 
 const EMPTY = { name: "", comment: "", definition: "", kernel_opts: "" };
-const FIELDS = ["name", "comment", "definition", "kernel_opts"];
 
 export function TagsView({ user }: { user: SessionUser }) {
   const { data: tags, error, reload } = useLoad(async () => (await api<{ items: Tag[] }>("GET", "/tags")).items, []);
@@ -97,66 +96,25 @@ export function TagsView({ user }: { user: SessionUser }) {
 }
 
 function TagForm({ editing, onDone }: { editing: Tag | null; onDone: () => void }) {
-  const [form, setForm] = useState(editing ? { ...editing } : EMPTY);
-  const [error, setError] = useState<unknown>(null);
-  const errs = fieldErrors(error);
-  // Edit is clicked in a row below: the keyboard's focus follows to the form it opened.
-  const firstEditable = useRef<HTMLInputElement>(null);
-  useEffect(() => {
-    if (editing) firstEditable.current?.focus();
-  }, [editing]);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    try {
-      if (editing) {
-        await api("PATCH", `/tags/${encodeURIComponent(editing.name)}`, {
-          comment: form.comment,
-          definition: form.definition,
-          kernel_opts: form.kernel_opts,
-        });
-      } else {
-        await api("POST", "/tags", { name: form.name, comment: form.comment, definition: form.definition, kernel_opts: form.kernel_opts });
-      }
-      setError(null);
-      setForm(EMPTY);
-      onDone();
-    } catch (err) {
-      setError(err);
-    }
-  };
-  const input = (name: keyof typeof EMPTY, label: string, extra: { disabled?: boolean; placeholder?: string } = {}) => (
-    <Field id={`tag-${name}`} label={label} error={errs[name]}>
-      <input
-        id={`tag-${name}`}
-        ref={name === "comment" ? firstEditable : undefined}
-        value={form[name]}
-        onChange={(e) => setForm({ ...form, [name]: e.target.value })}
-        {...described(`tag-${name}`, errs[name])}
-        {...extra}
-      />
-    </Field>
-  );
   return (
-    <form className="field-form card" onSubmit={submit} aria-label={editing ? `Edit tag ${editing.name}` : "New tag"}>
-      <h2>{editing ? `Edit tag ${editing.name}` : "New tag"}</h2>
-      <div className="fields">
-        {input("name", "Name", { disabled: !!editing })}
-        {input("comment", "Comment")}
-        {input("definition", "Definition (XPath)", { placeholder: "e.g. //node[@class='memory']" })}
-        {input("kernel_opts", "Kernel options", { placeholder: "e.g. console=ttyS0" })}
-      </div>
-      <div className="form-actions">
-        <button type="submit" className="primary">
-          {editing ? "Save tag" : "Create tag"}
-        </button>
-        {editing && (
-          <button type="button" onClick={onDone}>
-            Cancel
-          </button>
-        )}
-      </div>
-      <FormError error={error} fields={FIELDS} />
-    </form>
+    <TextForm
+      label={editing ? `Edit tag ${editing.name}` : "New tag"}
+      heading
+      className="field-form card"
+      idPrefix="tag"
+      fields={[
+        { name: "name", label: "Name", disabled: !!editing },
+        { name: "comment", label: "Comment" },
+        { name: "definition", label: "Definition (XPath)", placeholder: "e.g. //node[@class='memory']" },
+        { name: "kernel_opts", label: "Kernel options", placeholder: "e.g. console=ttyS0" },
+      ]}
+      initial={editing ? { name: editing.name, comment: editing.comment, definition: editing.definition, kernel_opts: editing.kernel_opts } : EMPTY}
+      focus="comment"
+      editing={!!editing}
+      submitLabel={editing ? "Save tag" : "Create tag"}
+      submit={({ name, ...rest }) => (editing ? api("PATCH", `/tags/${encodeURIComponent(editing.name)}`, rest) : api("POST", "/tags", { name, ...rest }))}
+      onDone={onDone}
+    />
   );
 }
 
