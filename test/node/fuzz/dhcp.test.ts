@@ -64,7 +64,7 @@ describe("DHCP packet codec (fast-check)", () => {
           const r = expectOnly(() => decode(b), DhcpDecodeError);
           if ("value" in r) expect(decode(encode(r.value))).toEqual(r.value);
         }),
-        runs(3000),
+        runs(2000),
       );
     },
     TIMEOUT,
@@ -77,7 +77,7 @@ describe("DHCP packet codec (fast-check)", () => {
         fc.property(packet, (p) => {
           expect(decode(encode(p))).toEqual(p);
         }),
-        runs(1000),
+        runs(400),
       );
     },
     TIMEOUT,

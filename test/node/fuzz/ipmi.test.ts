@@ -118,7 +118,7 @@ describe("IPMI decoders (fast-check)", () => {
         fc.property(bytes(datagram, 400), (b) => {
           for (const [, d] of decoders) expectOnly(() => d(b), IpmiDecodeError);
         }),
-        runs(3000),
+        runs(2000),
       );
     },
     TIMEOUT,
@@ -131,7 +131,7 @@ describe("IPMI decoders (fast-check)", () => {
         fc.property(bytes(payload, 300), (b) => {
           for (const [, d] of payloadDecoders) expectOnly(() => d(b), IpmiDecodeError);
         }),
-        runs(3000),
+        runs(2000),
       );
     },
     TIMEOUT,
@@ -152,7 +152,7 @@ describe("IPMI decoders (fast-check)", () => {
           expect(decodeResponse(encodeResponse(res))).toEqual(res);
           expect(decodeResponse(decryptPayload(K2, encryptPayload(K2, encodeResponse(res))))).toEqual(res);
         }),
-        runs(1000),
+        runs(400),
       );
     },
     TIMEOUT,

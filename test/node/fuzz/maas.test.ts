@@ -96,7 +96,7 @@ describe("MAAS request bodies (fast-check)", () => {
           const r = await readOrMaasError(post(body, type));
           if (r instanceof MaasError) expect(r.status).toBeGreaterThanOrEqual(400);
         }),
-        runs(1500),
+        runs(1000),
       );
     },
     TIMEOUT,
@@ -117,7 +117,7 @@ describe("MAAS request bodies (fast-check)", () => {
           const want = new Map(parts.map(([k, data]) => [k, Buffer.from(data).toString("hex")]));
           expect(new Map([...p.files].map(([k, v]) => [k, Buffer.from(v).toString("hex")]))).toEqual(want);
         }),
-        runs(1000),
+        runs(600),
       );
     },
     TIMEOUT,
@@ -138,7 +138,7 @@ describe("MAAS request bodies (fast-check)", () => {
             if (!(e instanceof MaasError)) throw e;
           }
         }),
-        runs(1000),
+        runs(600),
       );
     },
     TIMEOUT,

@@ -85,7 +85,7 @@ describe("Redfish responses (fast-check)", () => {
             for (const intent of ["on", "off", "soft_off", "cycle", "reset"] as const) chooseResetType(intent, allowed);
           }
         }),
-        runs(3000),
+        runs(2000),
       );
     },
     TIMEOUT,

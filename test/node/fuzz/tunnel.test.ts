@@ -133,7 +133,7 @@ describe("tunnel frames (fast-check)", () => {
             // A command's parameters are parsed again by the driver it is for.
             if (r.msg.t === ("command" as string)) PowerCommandParams.safeParse((r.msg as unknown as { params: unknown }).params);
           }),
-          runs(2000),
+          runs(1500),
         );
       },
       TIMEOUT,
