@@ -50,8 +50,5 @@ export function mutated(seeds: fc.Arbitrary<Uint8Array>, maxLength = 1500): fc.A
 
 /** Plain random bytes, or a mutation of a valid input: both kinds in one arbitrary. */
 export function bytes(seeds: fc.Arbitrary<Uint8Array>, maxLength = 1500): fc.Arbitrary<Buffer> {
-  return fc.oneof(
-    { weight: 1, arbitrary: fc.uint8Array({ maxLength }).map((u) => Buffer.from(u)) },
-    { weight: 3, arbitrary: mutated(seeds, maxLength) },
-  );
+  return fc.oneof({ weight: 1, arbitrary: fc.uint8Array({ maxLength }).map((u) => Buffer.from(u)) }, { weight: 3, arbitrary: mutated(seeds, maxLength) });
 }

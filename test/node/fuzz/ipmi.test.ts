@@ -6,11 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decryptPayload, encryptPayload } from "../../../appliance/bmc/ipmi/cipher";
-import {
-  parseChannelAuthCapabilities,
-  parseCipherSuiteRecords,
-  parseDeviceId,
-} from "../../../appliance/bmc/ipmi/commands/app";
+import { parseChannelAuthCapabilities, parseCipherSuiteRecords, parseDeviceId } from "../../../appliance/bmc/ipmi/commands/app";
 import { parseBootFlags, parseBootOptionResponse, parseChassisStatus } from "../../../appliance/bmc/ipmi/commands/chassis";
 import { IpmiDecodeError } from "../../../appliance/bmc/ipmi/errors";
 import { decodeResponse, encodeResponse, type IpmiResponse } from "../../../appliance/bmc/ipmi/message";

@@ -31,10 +31,16 @@ const SYSTEM = {
     },
   },
 };
-const ROOT = { Systems: { "@odata.id": "/redfish/v1/Systems" }, SessionService: { "@odata.id": "/redfish/v1/SessionService" }, Links: { Sessions: { "@odata.id": "/redfish/v1/SessionService/Sessions" } } };
+const ROOT = {
+  Systems: { "@odata.id": "/redfish/v1/Systems" },
+  SessionService: { "@odata.id": "/redfish/v1/SessionService" },
+  Links: { Sessions: { "@odata.id": "/redfish/v1/SessionService/Sessions" } },
+};
 const COLLECTION = { Members: [{ "@odata.id": "/redfish/v1/Systems/1" }] };
 const ACTION_INFO = { Parameters: [{ Name: "ResetType", AllowableValues: ["On", "ForceOff"] }] };
-const ERROR = { error: { code: "Base.1.8.GeneralError", message: "x", "@Message.ExtendedInfo": [{ MessageId: "Base.1.8.PropertyValueNotInList", Message: "no" }] } };
+const ERROR = {
+  error: { code: "Base.1.8.GeneralError", message: "x", "@Message.ExtendedInfo": [{ MessageId: "Base.1.8.PropertyValueNotInList", Message: "no" }] },
+};
 const SEEDS: unknown[] = [SYSTEM, ROOT, COLLECTION, ACTION_INFO, ERROR];
 
 type Json = unknown;
@@ -61,7 +67,10 @@ const body = fc.oneof(
   { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
   { weight: 1, arbitrary: fc.constantFrom(...SEEDS).chain((v) => fc.nat(JSON.stringify(v).length).map((n) => JSON.stringify(v).slice(0, n))) },
 );
-const status = fc.oneof({ weight: 6, arbitrary: fc.constant(200) }, { weight: 1, arbitrary: fc.constantFrom(201, 204, 400, 401, 403, 404, 405, 409, 429, 500, 501, 503) });
+const status = fc.oneof(
+  { weight: 6, arbitrary: fc.constant(200) },
+  { weight: 1, arbitrary: fc.constantFrom(201, 204, 400, 401, 403, 404, 405, 409, 429, 500, 501, 503) },
+);
 const SCHEMAS = [ComputerSystem, ServiceRoot, Collection, SessionServiceSchema, ActionInfo] as const;
 
 describe("Redfish responses (fast-check)", () => {

@@ -12,7 +12,10 @@ import { bytes, expectOnly, runs, TIMEOUT } from "./fuzz";
 
 // Wire strings are NUL-terminated latin1: any byte but NUL.
 const wire = (maxLength: number) => fc.string({ unit: fc.integer({ min: 1, max: 255 }).map((c) => String.fromCharCode(c)), maxLength });
-const optionName = fc.oneof(fc.constantFrom("blksize", "tsize", "timeout", "windowsize", "BLKSIZE", "__proto__", "constructor"), wire(12).filter((s) => s.length > 0));
+const optionName = fc.oneof(
+  fc.constantFrom("blksize", "tsize", "timeout", "windowsize", "BLKSIZE", "__proto__", "constructor"),
+  wire(12).filter((s) => s.length > 0),
+);
 const optionValue = fc.oneof(fc.nat().map(String), fc.constantFrom("0", "8", "65464", "65535", "99999999999", "-1", ""), wire(12));
 const options = fc
   .array(fc.tuple(optionName, optionValue), { maxLength: 6 })
@@ -39,7 +42,7 @@ function plain(p: Packet): unknown {
 describe("TFTP regressions found by the fuzzer", () => {
   it("keeps an option named __proto__ instead of dropping it through the prototype setter", () => {
     const p = decode(Buffer.from("\x00\x06__proto__\x000\x00blksize\x001468\x00", "latin1"));
-    expect(p.op === Op.OACK && Object.hasOwn(p.options, "__proto__") && p.options["__proto__"]).toBe("0");
+    expect(p.op === Op.OACK && Object.getOwnPropertyDescriptor(p.options, "__proto__")?.value).toBe("0");
     expect(p.op === Op.OACK && p.options["blksize"]).toBe("1468");
   });
 });
@@ -97,7 +100,10 @@ describe("TFTP (fast-check)", () => {
     "a requested name maps inside the root or is refused with TftpRefusal",
     () => {
       const part = fc.oneof(fc.constantFrom("..", ".", "", "/", "\\", "a", "..\\", "../", "%2e%2e", "\0"), wire(8));
-      const name = fc.oneof(wire(300), fc.array(part, { maxLength: 12 }).map((a) => a.join("")));
+      const name = fc.oneof(
+        wire(300),
+        fc.array(part, { maxLength: 12 }).map((a) => a.join("")),
+      );
       fc.assert(
         fc.property(name, (n) => {
           const r = expectOnly(() => safeSegments(n), TftpRefusal);

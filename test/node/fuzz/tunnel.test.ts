@@ -67,10 +67,26 @@ const REGION = [
     snapshot: {
       version: "v1",
       site: "s",
-      subnets: [{ id: 1, cidr: "10.0.0.0/24", gateway: "10.0.0.1", dns: ["10.0.0.1"], managed: true, ranges: [{ type: "dynamic", start: "10.0.0.100", end: "10.0.0.199" }] }],
+      subnets: [
+        {
+          id: 1,
+          cidr: "10.0.0.0/24",
+          gateway: "10.0.0.1",
+          dns: ["10.0.0.1"],
+          managed: true,
+          ranges: [{ type: "dynamic", start: "10.0.0.100", end: "10.0.0.199" }],
+        },
+      ],
       reservations: [{ mac: MAC, ip: "10.0.0.50", hostname: "n", systemId: SYS }],
       bootIntents: [
-        { mac: MAC, systemId: SYS, intent: "deploy", osystem: "debian", series: "bookworm", deploy: { token: "a".repeat(32), image: null, hostname: "n", sshKeys: [] } },
+        {
+          mac: MAC,
+          systemId: SYS,
+          intent: "deploy",
+          osystem: "debian",
+          series: "bookworm",
+          deploy: { token: "a".repeat(32), image: null, hostname: "n", sshKeys: [] },
+        },
         { mac: "52:54:00:12:34:57", systemId: "x", intent: "release", erase: "quick" },
       ],
       images: [{ osystem: "debian", series: "bookworm", architecture: "amd64/generic", url: null, sha256: null, format: "tgz", size: 1 }],
