@@ -6,19 +6,22 @@ import { isBootClient } from "./boot";
 import type { Handle, Incoming, Outgoing } from "./handler";
 import { MessageType, macOf } from "./packet";
 import { addBootOptions, bootRequestOf, destination, replyTo, withRelayInfo } from "./reply";
-import { DiscoverEvents, type HandlerDeps } from "./reservation";
+import { DiscoverEvents, type HandlerDeps, NoAddressDrops } from "./reservation";
 
 export class ProxyHandler implements Handle {
   private readonly discoverEvents: DiscoverEvents;
+  private readonly noAddress: NoAddressDrops;
 
   constructor(private readonly deps: HandlerDeps) {
     this.discoverEvents = new DiscoverEvents(deps);
+    this.noAddress = new NoAddressDrops(deps);
   }
 
   handle(req: Incoming): Outgoing | null {
     const p = req.packet;
     const o = p.options;
     if (p.op !== 1) return null;
+    if (this.noAddress.drop(req)) return null;
     const vc = o.vendorClass ?? "";
     // PXE spec: a proxyDHCP server only answers clients that identify as PXE (or UEFI HTTP) clients.
     if (!(vc.startsWith("PXEClient") || vc.startsWith("HTTPClient")) || !isBootClient(bootRequestOf(req, ""))) return null;

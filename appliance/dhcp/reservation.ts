@@ -27,6 +27,51 @@ export function clientKey(p: DhcpPacket): string {
   return id ? `id:${id.toString("hex")}` : `hw:${macOf(p)}`;
 }
 
+/**
+ * Why a request carries no usable client hardware address, or null. Without one a reply cannot
+ * be aimed at the client and the region would get a discover event with an empty MAC, so such
+ * requests are dropped (InfiniBand's hlen 0 with a client id included: machines are known by MAC).
+ */
+export function noHardwareAddress(p: DhcpPacket): string | null {
+  if (p.hlen === 0) return "hardware address length (hlen) is 0";
+  if (p.chaddr.subarray(0, Math.min(p.hlen, 16)).every((b) => b === 0)) return "hardware address (chaddr) is all zero";
+  return null;
+}
+
+// A misbehaving client may send these every second: one log line per interval, with a count.
+const NO_ADDRESS_LOG_INTERVAL_MS = 10_000;
+
+/** Drops requests without a hardware address, logging why without flooding the log. */
+export class NoAddressDrops {
+  private lastLog = -Infinity;
+  private unlogged = 0;
+
+  constructor(private readonly deps: Pick<HandlerDeps, "log">) {}
+
+  /** True when the request must be dropped (and was counted or logged). */
+  drop(req: Incoming): boolean {
+    const why = noHardwareAddress(req.packet);
+    if (!why) return false;
+    this.unlogged++;
+    const now = Date.now();
+    if (now - this.lastLog >= NO_ADDRESS_LOG_INTERVAL_MS) {
+      const p = req.packet;
+      this.deps.log("warn", "request without a hardware address dropped", {
+        why,
+        htype: p.htype,
+        hlen: p.hlen,
+        xid: p.xid,
+        interface: req.iface.name,
+        from: `${req.from.address}:${req.from.port}`,
+        count: this.unlogged,
+      });
+      this.lastLog = now;
+      this.unlogged = 0;
+    }
+    return true;
+  }
+}
+
 export class DiscoverEvents {
   private readonly last = new Map<string, number>();
 
@@ -59,16 +104,19 @@ export class DiscoverEvents {
 
 export class ReservationHandler implements Handle {
   private readonly discoverEvents: DiscoverEvents;
+  private readonly noAddress: NoAddressDrops;
 
   constructor(
     private readonly deps: HandlerDeps,
     private readonly leases: Leases,
   ) {
     this.discoverEvents = new DiscoverEvents(deps);
+    this.noAddress = new NoAddressDrops(deps);
   }
 
   handle(req: Incoming): Promise<Outgoing | null> | Outgoing | null {
     if (req.port !== 67 || req.packet.op !== 1) return null;
+    if (this.noAddress.drop(req)) return null;
     switch (req.packet.options.messageType) {
       case MessageType.Discover:
         return this.discover(req);

@@ -34,12 +34,13 @@ export class TftpRefusal extends Error {
 /**
  * Splits a requested name into path segments, refusing anything that could name a file
  * outside the root. Backslashes are read as separators because some PXE stacks send DOS paths.
+ * A leading slash names the root, as with tftpd-hpa's -s: PXE and GRUB configurations often
+ * ask for "/pxelinux.0" or "/grub/grub.cfg". '..' stays refused anywhere, "/../x" included.
  */
 export function safeSegments(name: string): string[] {
   if (name.length === 0 || name.length > 1024) throw new TftpRefusal(ErrorCode.ACCESS_VIOLATION, "bad file name");
   if (name.includes("\0")) throw new TftpRefusal(ErrorCode.ACCESS_VIOLATION, "NUL in file name");
   const unified = name.replaceAll("\\", "/");
-  if (unified.startsWith("/")) throw new TftpRefusal(ErrorCode.ACCESS_VIOLATION, "absolute paths are refused");
   const segments = unified.split("/").filter((s) => s !== "" && s !== ".");
   if (segments.length === 0) throw new TftpRefusal(ErrorCode.ACCESS_VIOLATION, "bad file name");
   if (segments.some((s) => s === "..")) throw new TftpRefusal(ErrorCode.ACCESS_VIOLATION, "'..' is refused");

@@ -45,8 +45,10 @@ export function negotiate(requested: Options, size: number | null, limits: Limit
     timeout = t;
     oack["timeout"] = String(t);
   }
-  // In an RRQ the client sends tsize 0 and the server answers with the real size.
-  if (requested["tsize"] !== undefined && size !== null && intIn(requested["tsize"], 0, Number.MAX_SAFE_INTEGER) !== null) {
+  // In an RRQ the client sends tsize 0 and the server answers with the real size. Not for an
+  // empty file: curl (7.88) fails on "tsize 0" as invalid, against tftpd-hpa and atftpd too,
+  // which both send it; leaving it out is allowed (RFC 2349) and every client then just reads.
+  if (requested["tsize"] !== undefined && size !== null && size > 0 && intIn(requested["tsize"], 0, Number.MAX_SAFE_INTEGER) !== null) {
     oack["tsize"] = String(size);
   }
   const w = intIn(requested["windowsize"], 1, 65535);

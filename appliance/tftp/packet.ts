@@ -75,7 +75,9 @@ function readStrings(buf: Uint8Array, start: number): string[] {
 
 function readOptions(strings: string[]): Options {
   if (strings.length % 2 !== 0) throw new TftpDecodeError("option without a value");
-  const options: Options = {};
+  // No prototype: an option named "__proto__" is an option like any other, not a setter that
+  // silently drops it (found by the fast-check fuzzer).
+  const options: Options = Object.create(null);
   for (let i = 0; i < strings.length; i += 2) {
     const name = strings[i]!.toLowerCase();
     if (name === "") throw new TftpDecodeError("empty option name");

@@ -85,6 +85,10 @@ export class TftpServer {
       this.emit({ type: "bad-packet", client, message });
       const op = msg.length >= 2 ? msg.readUInt16BE(0) : 0;
       if (op === Op.RRQ || op === Op.WRQ) await this.reject(host, port, ErrorCode.ILLEGAL_OPERATION, message);
+      // RFC 1350: an opcode outside 1..5 (6, OACK, is RFC 2347's) is "Illegal TFTP operation".
+      else if (msg.length >= 2 && !Object.values(Op).includes(op as never)) {
+        await this.reject(host, port, ErrorCode.ILLEGAL_OPERATION, "Illegal TFTP operation");
+      }
       return;
     }
     // The client resends its RRQ when our first answer is slow; the running transfer answers it.

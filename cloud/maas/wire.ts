@@ -79,7 +79,9 @@ export class Params {
   }
   /** A plain object for zod: keys listed in `lists` (or given twice) become arrays. */
   object(lists: readonly string[] = []): Record<string, string | string[]> {
-    const out: Record<string, string | string[]> = {};
+    // No prototype: a field named "__proto__" is a field, not a setter that drops it or (given
+    // twice, an array) swaps the object's prototype. Found by the fast-check fuzzer.
+    const out: Record<string, string | string[]> = Object.create(null);
     for (const [k, vs] of this.values) out[k] = lists.includes(k) || vs.length > 1 ? vs : vs[0]!;
     return out;
   }

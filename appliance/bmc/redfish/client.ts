@@ -41,7 +41,7 @@ export class RedfishClient {
   async serviceRoot(): Promise<z.infer<typeof ServiceRoot>> {
     if (!this.root) {
       const res = await this.send("GET", SERVICE_ROOT, undefined, {});
-      this.root = parse(ServiceRoot, json(res, SERVICE_ROOT), SERVICE_ROOT);
+      this.root = readJson(res, SERVICE_ROOT, ServiceRoot);
     }
     return this.root;
   }
@@ -49,7 +49,7 @@ export class RedfishClient {
   async get<T extends z.ZodType>(schema: T, path: string): Promise<{ body: z.infer<T>; etag?: string }> {
     const res = await this.authed("GET", path);
     const etag = res.headers.etag;
-    return { body: parse(schema, json(res, path), path), etag: typeof etag === "string" ? etag : undefined };
+    return { body: readJson(res, path, schema), etag: typeof etag === "string" ? etag : undefined };
   }
 
   async post(path: string, body: unknown): Promise<void> {
@@ -130,7 +130,7 @@ export class RedfishClient {
     if (svc) {
       const res = await this.send("GET", svc, undefined, {});
       if (res.status === 200) {
-        const s = parse(SessionServiceSchema, json(res, svc), svc).Sessions?.["@odata.id"];
+        const s = readJson(res, svc, SessionServiceSchema).Sessions?.["@odata.id"];
         if (s) return s;
       }
     }
@@ -184,6 +184,15 @@ function errorDetail(body: string): { message?: string; unsupported: boolean } {
   const ids = [parsed.data.error.code ?? "", ...info.map((i) => i.MessageId ?? "")].join(" ");
   const message = info.find((i) => i.Message)?.Message ?? parsed.data.error.message;
   return { message, unsupported: UNSUPPORTED_IDS.test(ids) };
+}
+
+/**
+ * A BMC's answer to a GET, checked against the fields we use: the parsed value, or a
+ * PowerError saying what was wrong (HTTP status, not JSON, unexpected shape). Pure, so the
+ * fuzzer drives exactly what the driver runs on every response.
+ */
+export function readJson<T extends z.ZodType>(res: HttpResponse, path: string, schema: T): z.infer<T> {
+  return parse(schema, json(res, path), path);
 }
 
 function json(res: HttpResponse, path: string): unknown {

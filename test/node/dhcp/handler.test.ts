@@ -230,6 +230,27 @@ describe("reservation mode", () => {
     expect(await ask(reservation, pkt("52:54:00:00:80:02", MessageType.Discover, {}, { giaddr: "172.16.0.1" }))).toBeNull();
   });
 
+  it("drops a request without a hardware address (hlen 0, or an all-zero chaddr), logging why once, with no discover event", async () => {
+    events.length = 0;
+    const logs: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+    const h = new ReservationHandler({ ...deps(snap), log: (level, msg, fields) => logs.push({ level, msg, fields }) }, leases);
+    const noLength = pkt("52:54:00:00:10:09", MessageType.Discover, {}, { hlen: 0 });
+    const allZero = pkt("00:00:00:00:00:00", MessageType.Discover);
+    expect(await h.handle(incoming(noLength))).toBeNull();
+    expect(await h.handle(incoming(allZero))).toBeNull();
+    expect(await h.handle(incoming(pkt("00:00:00:00:00:00", MessageType.Request, { requestedIp: "10.0.0.150" })))).toBeNull();
+    expect(events).toEqual([]);
+    // Rate-limited: the first drop is logged with its reason, the next ones are counted for later.
+    expect(logs).toEqual([
+      {
+        level: "warn",
+        msg: "request without a hardware address dropped",
+        fields: expect.objectContaining({ why: "hardware address length (hlen) is 0", hlen: 0, xid: noLength.xid, interface: "eth1", count: 1 }),
+      },
+    ]);
+    expect(await h.handle(incoming(pkt("52:54:00:00:10:09", MessageType.Discover)))).not.toBeNull();
+  });
+
   it("stays silent when the pool is exhausted instead of spinning", async () => {
     const relay = { giaddr: "10.9.0.1" };
     let offers = 0;
@@ -266,5 +287,12 @@ describe("proxyDHCP mode", () => {
   it("ignores non-PXE clients and REQUESTs on 67 (those belong to the site's DHCP server)", async () => {
     expect(await proxy.handle(incoming(pkt("52:54:00:00:a0:02", MessageType.Discover)))).toBeNull();
     expect(await proxy.handle(incoming(pkt("52:54:00:00:a0:02", MessageType.Request, pxe)))).toBeNull();
+  });
+
+  it("drops a PXE DISCOVER without a hardware address and emits no discover event", async () => {
+    events.length = 0;
+    expect(await proxy.handle(incoming(pkt("52:54:00:00:a0:03", MessageType.Discover, pxe, { hlen: 0 })))).toBeNull();
+    expect(await proxy.handle(incoming(pkt("00:00:00:00:00:00", MessageType.Discover, pxe)))).toBeNull();
+    expect(events).toEqual([]);
   });
 });

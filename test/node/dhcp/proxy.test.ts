@@ -43,7 +43,8 @@ describe("proxyDHCP", () => {
     expect(p.options).toMatchObject({ vendorClass: "PXEClient", bootfileName: "ipxe.efi", serverId: "10.79.0.1" });
     expect(p.options.clientMachineId).toEqual(uuid);
     expect(p.options.leaseTime).toBeUndefined();
-    expect(server.events()).toContainEqual(expect.objectContaining({ type: "dhcp.discover", mac }));
+    // The event goes out on stdout and the reply on the wire: either may reach us first.
+    await server.waitFor((l) => l.includes('"type":"dhcp.discover"') && l.includes(mac), "the dhcp.discover event", 5000);
   });
 
   it("answers the boot-server REQUEST on port 4011 by unicast", async () => {
@@ -63,10 +64,24 @@ describe("proxyDHCP", () => {
       sends: [
         { to: "255.255.255.255", port: 67, hex: clientPacket("52:54:00:79:00:02", MessageType.Discover) },
         { to: "255.255.255.255", port: 67, hex: clientPacket(mac, MessageType.Request, { ...pxe, requestedIp: "10.79.0.61" }) },
+        // No hardware address: dropped and logged, never an OFFER or an event with an empty MAC.
+        { to: "255.255.255.255", port: 67, hex: clientPacket("52:54:00:79:00:03", MessageType.Discover, pxe, { hlen: 0 }) },
       ],
       expect: 1,
       windowMs: 1500,
     });
     expect(replies).toEqual([]);
+    expect(server.output.some((l) => l.includes("request without a hardware address dropped") && l.includes('"hlen":0'))).toBe(true);
+    expect(server.events()).not.toContainEqual(expect.objectContaining({ mac: "" }));
+  });
+
+  it("exits cleanly on SIGTERM", async () => {
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      server.child.once("exit", (code, signal) => resolve({ code, signal })),
+    );
+    server.child.kill("SIGTERM");
+    // The bound only keeps a hang from stalling the suite; a clean exit takes well under it.
+    const end = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+    expect(end).toEqual({ code: 0, signal: null });
   });
 });

@@ -26,13 +26,17 @@ async function readAll(name: string): Promise<string | null> {
 }
 
 describe("TFTP path rules", () => {
-  it.each(["../secret", "sub/../../secret", "/etc/passwd", "\\etc\\passwd", "..\\secret", "a\0b", "", ".", "..", "a/../../b"])("refuses %j", (name) => {
+  it.each(["../secret", "sub/../../secret", "/../secret", "\\..\\secret", "..\\secret", "a\0b", "", ".", "..", "/", "a/../../b"])("refuses %j", (name) => {
     expect(() => safeSegments(name)).toThrow(TftpRefusal);
   });
   it("keeps plain names and DOS separators inside the root", () => {
     expect(safeSegments("sub/x.bin")).toEqual(["sub", "x.bin"]);
     expect(safeSegments("sub\\x.bin")).toEqual(["sub", "x.bin"]);
     expect(safeSegments("./sub//x.bin")).toEqual(["sub", "x.bin"]);
+    // A leading slash names the root, as tftpd-hpa -s maps it.
+    expect(safeSegments("/pxelinux.0")).toEqual(["pxelinux.0"]);
+    expect(safeSegments("/grub/grub.cfg")).toEqual(["grub", "grub.cfg"]);
+    expect(safeSegments("\\boot\\x.efi")).toEqual(["boot", "x.efi"]);
   });
 });
 

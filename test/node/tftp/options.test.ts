@@ -30,6 +30,11 @@ describe("TFTP option negotiation", () => {
   it("leaves tsize out when the size is not known ahead", () => {
     expect(negotiate({ tsize: "0", blksize: "512" }, null).oack).toEqual({ blksize: "512" });
   });
+
+  it("leaves tsize out for an empty file (curl rejects tsize 0), with no OACK when it was the only option", () => {
+    expect(negotiate({ tsize: "0", blksize: "1468" }, 0).oack).toEqual({ blksize: "1468" });
+    expect(negotiate({ tsize: "0" }, 0).oack).toBeNull();
+  });
   it("ignores unknown options", () => {
     expect(negotiate({ multicast: "", rollover: "0" }, 10).oack).toBeNull();
   });

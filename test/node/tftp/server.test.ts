@@ -234,8 +234,14 @@ describe("TFTP server (loopback)", () => {
       [{ op: Op.RRQ, filename: "missing.bin", mode: "octet", options: {} }, ErrorCode.FILE_NOT_FOUND],
       [{ op: Op.WRQ, filename: "small.bin", mode: "octet", options: {} }, ErrorCode.ACCESS_VIOLATION],
       [{ op: Op.RRQ, filename: "../../../etc/passwd", mode: "octet", options: {} }, ErrorCode.ACCESS_VIOLATION],
-      [{ op: Op.RRQ, filename: "/etc/passwd", mode: "octet", options: {} }, ErrorCode.ACCESS_VIOLATION],
+      [{ op: Op.RRQ, filename: "/../etc/passwd", mode: "octet", options: {} }, ErrorCode.ACCESS_VIOLATION],
+      // A leading slash is the root (tftpd-hpa -s): not refused, just not there.
+      [{ op: Op.RRQ, filename: "/etc/passwd", mode: "octet", options: {} }, ErrorCode.FILE_NOT_FOUND],
       [Buffer.from("\x00\x01small.bin\x00\x00../etc\x00", "latin1"), ErrorCode.ILLEGAL_OPERATION],
+      // Unknown opcodes (RFC 1350: "Illegal TFTP operation").
+      [Buffer.from([0, 9, 1, 2, 3]), ErrorCode.ILLEGAL_OPERATION],
+      [Buffer.from([0, 0]), ErrorCode.ILLEGAL_OPERATION],
+      [Buffer.from([0xff, 0xff, 0]), ErrorCode.ILLEGAL_OPERATION],
     ];
     for (const [req, code] of cases) {
       const c = await client(port);
