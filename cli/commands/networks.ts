@@ -2,7 +2,7 @@
 import { CliError, type Client, EXIT } from "../client";
 import { type Ctx, first, type Group, int, list, out, str } from "../command";
 import { printFields, printJson, printTable } from "../output";
-import type { IpRangeJson, IpRangeListed, SubnetJson, SubnetUtilisation, VlanJson } from "../../shared/subnets";
+import type { IpRangeJson, IpRangeListed, SubnetJson, SubnetListed, SubnetUtilisation, VlanJson } from "../../shared/subnets";
 import { named } from "./resources";
 
 type Range = IpRangeJson;
@@ -24,19 +24,6 @@ async function resolveSubnet(c: Client, ref: string): Promise<string> {
 const pct = (n: number, of: number) => (of ? `${Math.round((100 * n) / of)}%` : "-");
 
 const usageCells = (u: Usage) => ({ used: `${u.used} (${pct(u.used, u.usable)})`, dynamic: u.dynamic, reserved: u.reserved, free: u.free });
-
-/** At most this many utilisation requests at once: one per subnet, for `subnets list --usage`. */
-const PARALLEL = 8;
-
-async function usages(c: Client, ids: number[]): Promise<Map<number, Usage>> {
-  const got = new Map<number, Usage>();
-  for (let i = 0; i < ids.length; i += PARALLEL) {
-    const batch = ids.slice(i, i + PARALLEL);
-    const rs = await Promise.all(batch.map((id) => c.call("GET /subnets/{id}/utilisation", { path: { id: String(id) } })));
-    for (const [k, id] of batch.entries()) got.set(id, rs[k]);
-  }
-  return got;
-}
 
 const rangeRow = (r: Range & { cidr?: string }) => ({ ...r, range: `${r.start_ip}-${r.end_ip}` });
 
@@ -173,18 +160,13 @@ export const subnets: Group = {
       summary: "List subnets with their IP ranges",
       options: {
         site: { type: "string", help: "only this site's" },
-        usage: { type: "boolean", help: "add each subnet's utilisation (one request per subnet)" },
+        usage: { type: "boolean", help: "add each subnet's utilisation" },
       },
       run: async (ctx) => {
         const c = ctx.client();
-        const r: { items: Subnet[] } = await c.call("GET /subnets", { query: { site: str(ctx.opts["site"]) } });
-        const u = ctx.opts["usage"]
-          ? await usages(
-              c,
-              r.items.map((s) => s.id),
-            )
-          : null;
-        if (ctx.json) return printJson(u ? { items: r.items.map((s) => ({ ...s, utilisation: u.get(s.id) })) } : r);
+        const r: { items: SubnetListed[] } = await c.call("GET /subnets", { query: { site: str(ctx.opts["site"]) } });
+        const u = !!ctx.opts["usage"];
+        if (ctx.json) return printJson(r);
         printTable(
           r.items.map((s) => ({
             ...s,
@@ -192,7 +174,7 @@ export const subnets: Group = {
             gateway: s.gateway_ip,
             dhcp: s.managed ? "managed" : "unmanaged",
             ranges: s.ip_ranges.map((x) => `${x.type} ${x.start_ip}-${x.end_ip}`),
-            ...(u ? usageCells(u.get(s.id)!) : {}),
+            ...(u && s.utilisation ? usageCells(s.utilisation) : {}),
           })),
           ["id", "cidr", "name", "site", "vlan", "gateway", "dhcp", ...(u ? ["used", "dynamic", "reserved", "free"] : ["ranges"])],
           "no subnets: plinth subnets create <cidr> --site SITE",
