@@ -4,21 +4,9 @@ import { CliError, type Client, EXIT } from "../client";
 import { type Ctx, type Group, int, out, str } from "../command";
 import { printFields, printTable } from "../output";
 import { resolveMachine } from "./resolve-machine";
+import type { InterfaceJson } from "../../shared/interfaces";
 
-interface Iface {
-  id: number;
-  name: string;
-  type: string;
-  mac: string;
-  vlan_id: number | null;
-  mtu: number | null;
-  effective_mtu: number;
-  enabled: boolean;
-  params: Record<string, unknown>;
-  parents: string[];
-  children: string[];
-  is_boot: boolean;
-}
+type Iface = InterfaceJson;
 
 interface Link {
   id: number;

@@ -19,6 +19,7 @@ import { NETWORK_EDITABLE, STATUS_NAME, type Status } from "../../../shared/life
 import { ApiError } from "../../http/errors";
 import { interfaceEvent } from "./interfaces";
 import type { MachineRef } from "./types";
+import type { InterfaceJson } from "../../../shared/interfaces";
 
 export const INTERFACE_TYPES = ["physical", "bond", "vlan", "bridge"] as const;
 export type InterfaceType = (typeof INTERFACE_TYPES)[number];
@@ -266,19 +267,8 @@ export async function interfaceKinds(db: D1Database, machineIds: number[]): Prom
 }
 
 /** An interface as /api/v1 shows it. */
-export interface InterfaceView {
-  id: number;
-  name: string;
+export interface InterfaceView extends InterfaceJson {
   type: InterfaceType;
-  mac: string;
-  vlan_id: number | null;
-  mtu: number | null;
-  effective_mtu: number;
-  enabled: boolean;
-  params: Record<string, unknown>;
-  parents: string[];
-  children: string[];
-  is_boot: boolean;
 }
 
 export function parseParams(raw: string | null | undefined): Record<string, unknown> {

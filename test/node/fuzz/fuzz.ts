@@ -52,3 +52,15 @@ export function mutated(seeds: fc.Arbitrary<Uint8Array>, maxLength = 1500): fc.A
 export function bytes(seeds: fc.Arbitrary<Uint8Array>, maxLength = 1500): fc.Arbitrary<Buffer> {
   return fc.oneof({ weight: 1, arbitrary: fc.uint8Array({ maxLength }).map((u) => Buffer.from(u)) }, { weight: 3, arbitrary: mutated(seeds, maxLength) });
 }
+
+/** A JSON value with one value somewhere inside replaced (by any JSON: a string for an object, null...). */
+export function replaceAt(v: unknown, path: number[], by: unknown): unknown {
+  if (path.length === 0 || v === null || typeof v !== "object") return by;
+  const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v);
+  if (entries.length === 0) return by;
+  const i = path[0]! % entries.length;
+  const [k, child] = entries[i]!;
+  const next = replaceAt(child, path.slice(1), by);
+  if (Array.isArray(v)) return v.map((x, j) => (j === i ? next : x));
+  return { ...(v as object), [k]: next };
+}

@@ -10,6 +10,7 @@ import { powerStateOf } from "../../../appliance/bmc/redfish/driver";
 import { chooseResetType } from "../../../appliance/bmc/redfish/reset";
 import { ActionInfo, Collection, ComputerSystem, ServiceRoot, SessionServiceSchema } from "../../../appliance/bmc/redfish/schemas";
 import { expectOnly, runs, TIMEOUT } from "./fuzz";
+import { replaceAt } from "./fuzz";
 
 // Resources as BMCs send them (trimmed): the seeds the mutations start from.
 const SYSTEM = {
@@ -42,19 +43,6 @@ const ERROR = {
   error: { code: "Base.1.8.GeneralError", message: "x", "@Message.ExtendedInfo": [{ MessageId: "Base.1.8.PropertyValueNotInList", Message: "no" }] },
 };
 const SEEDS: unknown[] = [SYSTEM, ROOT, COLLECTION, ACTION_INFO, ERROR];
-
-type Json = unknown;
-/** A seed with one value somewhere inside replaced (by any JSON: a string for an object, null...). */
-function replaceAt(v: Json, path: number[], by: Json): Json {
-  if (path.length === 0 || v === null || typeof v !== "object") return by;
-  const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v);
-  if (entries.length === 0) return by;
-  const i = path[0]! % entries.length;
-  const [k, child] = entries[i]!;
-  const next = replaceAt(child, path.slice(1), by);
-  if (Array.isArray(v)) return v.map((x, j) => (j === i ? next : x));
-  return { ...(v as object), [k]: next };
-}
 
 const anyJson = fc.jsonValue({ maxDepth: 4 });
 const mutatedSeed = fc

@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ApplianceMessageSchema, PowerCommandParams, parseFrame, RegionMessageSchema } from "../../../shared/tunnel";
 import { runs, TIMEOUT } from "./fuzz";
+import { replaceAt } from "./fuzz";
 
 const MAC = "52:54:00:12:34:56";
 const SYS = "abc123";
@@ -96,21 +97,9 @@ const REGION = [
   { t: "error", v: 1, code: "replaced", message: "another connection" },
 ];
 
-type Json = unknown;
-function replaceAt(v: Json, path: number[], by: Json): Json {
-  if (path.length === 0 || v === null || typeof v !== "object") return by;
-  const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v);
-  if (entries.length === 0) return by;
-  const i = path[0]! % entries.length;
-  const [k, child] = entries[i]!;
-  const next = replaceAt(child, path.slice(1), by);
-  if (Array.isArray(v)) return v.map((x, j) => (j === i ? next : x));
-  return { ...(v as object), [k]: next };
-}
-
 const anyJson = fc.jsonValue({ maxDepth: 3 });
 // JSON.parse makes "__proto__" an own key, as it arrives on the wire, not a prototype.
-const odd = fc.constantFrom<Json>("__proto__", JSON.parse('{"__proto__":{"polluted":1}}'), -0, 1e308, -1, 2 ** 53, "", "x".repeat(300), [], {}, null, true);
+const odd = fc.constantFrom<unknown>("__proto__", JSON.parse('{"__proto__":{"polluted":1}}'), -0, 1e308, -1, 2 ** 53, "", "x".repeat(300), [], {}, null, true);
 function frames(seeds: unknown[]): fc.Arbitrary<string> {
   const edits = fc.array(fc.tuple(fc.array(fc.nat(), { maxLength: 6 }), fc.oneof(anyJson, odd)), { minLength: 1, maxLength: 3 });
   const mutated = fc.tuple(fc.constantFrom(...seeds), edits).map(([s, es]) => JSON.stringify(es.reduce((v, [p, by]) => replaceAt(v, p, by), s)));
