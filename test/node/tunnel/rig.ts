@@ -263,6 +263,8 @@ export async function startAppliance(
       "5248",
       "--log-level",
       "debug",
+      // The region is reached over the veth, not loopback, and the rig has no TLS.
+      "--insecure",
       ...(o.args ?? []),
     ],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
