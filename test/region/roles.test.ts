@@ -1544,7 +1544,8 @@ async function maasFixture(template: string): Promise<{ path: string; o: Record<
     "regioncontrollers/{system_id}/": async () => "regioncontrollers/region/",
     "tags/{name}/": async () => {
       o.machine = await makeMachine({ site: "north", hostname: `mtagged-${n}` });
-      return (await named("tags", `mtag-${n}`), `tags/mtag-${n}/`);
+      await named("tags", `mtag-${n}`);
+      return `tags/mtag-${n}/`;
     },
     "ipaddresses/": async () => {
       o.subnet = String(await subnet("north", ++subnetSeq));
@@ -1556,25 +1557,28 @@ async function maasFixture(template: string): Promise<{ path: string; o: Record<
       o.net = `10.${100 + subnetSeq}.7`;
       return "ipranges/";
     },
-    "zones/{name}/": async () => (await named("zones", `mzone-${n}`), `zones/mzone-${n}/`),
+    "zones/{name}/": async () => {
+      await named("zones", `mzone-${n}`);
+      return `zones/mzone-${n}/`;
+    },
     "resourcepool/{id}/": async () => `resourcepool/${await ins("INSERT INTO resource_pools (name) VALUES (?)", `mpool-${n}`)}/`,
     "fabrics/{id}/": async () => `fabrics/${await ins("INSERT INTO fabrics (name) VALUES (?)", `mfab-${n}`)}/`,
-    "fabrics/{fabric_id}/vlans/": async () => `fabrics/${(o.fabric = await ins("INSERT INTO fabrics (name) VALUES (?)", `mfab-${n}`))}/vlans/`,
+    "fabrics/{fabric_id}/vlans/": async () => `fabrics/${await ins("INSERT INTO fabrics (name) VALUES (?)", `mfab-${n}`)}/vlans/`,
     "fabrics/{fabric_id}/vlans/{vid}/": async () => {
       const f = await ins("INSERT INTO fabrics (name) VALUES (?)", `mfab-${n}`);
       await ins("INSERT INTO vlans (fabric_id, vid, name) VALUES (?, 10, 'v10')", f);
       return `fabrics/${f}/vlans/10/`;
     },
     "spaces/{id}/": async () => `spaces/${await ins("INSERT INTO spaces (name) VALUES (?)", `mspace-${n}`)}/`,
-    "subnets/{id...}/": async () => `subnets/${(o.subnet = String(await subnet("north", ++subnetSeq)))}/`,
+    "subnets/{id...}/": async () => `subnets/${await subnet("north", ++subnetSeq)}/`,
     "ipranges/{id}/": async () => {
       const sn = await subnet("north", ++subnetSeq);
       return `ipranges/${await ins("INSERT INTO ip_ranges (subnet_id, type, start_ip, end_ip) VALUES (?, 'reserved', ?, ?)", sn, `10.${100 + subnetSeq}.7.10`, `10.${100 + subnetSeq}.7.20`)}/`;
     },
-    "domains/{id}/": async () => (
-      await dnsDomain(`mdom-${n}.test`),
-      `domains/${(await env.DB.prepare("SELECT id FROM domains WHERE name = ?").bind(`mdom-${n}.test`).first<{ id: number }>())!.id}/`
-    ),
+    "domains/{id}/": async () => {
+      await dnsDomain(`mdom-${n}.test`);
+      return `domains/${(await env.DB.prepare("SELECT id FROM domains WHERE name = ?").bind(`mdom-${n}.test`).first<{ id: number }>())!.id}/`;
+    },
     "dnsresources/{id}/": async () => `dnsresources/${(await dnsResource(`mres-${n}`)).id}/`,
     "dnsresource-records/{id}/": async () => `dnsresource-records/${(await dnsRecord(`mrec-${n}`)).id}/`,
     "notifications/{id}/": async () => `notifications/${await ins("INSERT INTO notifications (message, users, admins) VALUES ('matrix', 1, 1)")}/`,
@@ -1586,7 +1590,10 @@ async function maasFixture(template: string): Promise<{ path: string; o: Record<
       const b = await bootSource(`mbsel-${n}`, true);
       return `boot-sources/${b.id}/selections/${b.sid}/`;
     },
-    "users/{username}/": async () => (await makeUser(`muser-${n}`, [["viewer", "north"]]), `users/muser-${n}/`),
+    "users/{username}/": async () => {
+      await makeUser(`muser-${n}`, [["viewer", "north"]]);
+      return `users/muser-${n}/`;
+    },
   };
   let path = fill[template] ? await fill[template]() : template;
   if (path.includes("{system_id}")) {
@@ -1659,7 +1666,8 @@ describe("the MAAS API", () => {
     for (const { h, a, key } of actions.filter((x) => x.h.name === name)) {
       const rule = ruleOf.get(key);
       if (!rule) continue;
-      const { path, o } = a.method === "GET" ? (shared ??= await maasFixture(h.path)) : await maasFixture(h.path);
+      if (a.method === "GET") shared ??= await maasFixture(h.path);
+      const { path, o } = a.method === "GET" && shared ? shared : await maasFixture(h.path);
       const form = MAAS_FORMS[key]?.(o, maasSeq) ?? {};
       const seen: Partial<Record<Who, number>> = {};
       // Refused roles first: an allowed role's change (a delete) must not be what refuses them.
