@@ -1518,7 +1518,7 @@ const MAAS_RULES: Record<Rule, string[]> = {
 };
 let maasSeq = 0;
 /** A MAAS object made for one row, so what one role's allowed request changes leaves the next row's intact. */
-async function maasFixture(template: string): Promise<{ path: string; o: Record<string, string> }> {
+async function maasFixture(template: string, site = "north"): Promise<{ path: string; o: Record<string, string> }> {
   const n = ++maasSeq;
   const o: Record<string, string> = {};
   const ins = async (sql: string, ...args: (string | number)[]) =>
@@ -1535,7 +1535,7 @@ async function maasFixture(template: string): Promise<{ path: string; o: Record<
         body: new URLSearchParams({
           hostname: `mdev-${n}`,
           mac_addresses: `52:54:02:00:${(n >> 8).toString(16).padStart(2, "0")}:${(n & 255).toString(16).padStart(2, "0")}`,
-          site: "north",
+          site,
         }).toString(),
       });
       return `devices/${((await r.json()) as { system_id: string }).system_id}/`;
@@ -1597,7 +1597,7 @@ async function maasFixture(template: string): Promise<{ path: string; o: Record<
   };
   let path = fill[template] ? await fill[template]() : template;
   if (path.includes("{system_id}")) {
-    o.machine = await makeMachine({ site: "north", hostname: `mrow-${n}` });
+    o.machine = await makeMachine({ site, hostname: `mrow-${n}` });
     path = path.replace("{system_id}", o.machine);
     if (path.startsWith(`nodes/${o.machine}/interfaces/{id}`)) {
       const i = await env.DB.prepare("SELECT i.id FROM interfaces i JOIN machines m ON m.id = i.machine_id WHERE m.system_id = ?")
@@ -1663,6 +1663,7 @@ describe("the MAAS API", () => {
     const problems: string[] = [];
     // Reads change nothing: they share one object per handler; each write gets its own.
     let shared: Awaited<ReturnType<typeof maasFixture>> | undefined;
+    let south: Awaited<ReturnType<typeof maasFixture>> | undefined;
     for (const { h, a, key } of actions.filter((x) => x.h.name === name)) {
       const rule = ruleOf.get(key);
       if (!rule) continue;
@@ -1693,6 +1694,16 @@ describe("the MAAS API", () => {
         else if (r.status === 403 && !r.headers.get("content-type")?.startsWith("text/plain")) say("a 403 that is not MAAS's text/plain");
       }
       if (rule === "same" && new Set(Object.values(seen)).size !== 1) problems.push(`${key}: roles answered differently ${JSON.stringify(seen)}`);
+      // Site scope: the same request on a machine or device of south, where north's strongest
+      // role (operator) holds nothing, finds no such object (404) and changes nothing.
+      if (rule !== "same" && /^(machines|nodes|devices)\/\{system_id\}/.test(h.path)) {
+        south ??= await maasFixture(h.path, "south");
+        const url = new URL(`http://region.test/MAAS/api/2.0/${south.path}`);
+        if (a.op) url.searchParams.set("op", a.op);
+        const r = await SELF.fetch(url.toString(), { method: a.method, headers: { authorization: `Bearer ${keys.operator}` } });
+        if (r.status !== 404) problems.push(`${key} on south as operator: ${r.status} (${(await r.text()).slice(0, 120)})`);
+        else await r.arrayBuffer();
+      }
     }
     expect(problems).toEqual([]);
   });
