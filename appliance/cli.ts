@@ -12,25 +12,27 @@ import { startSiteDns } from "./dns/service";
 import { regionImageSource } from "./images/region-source";
 import { type BootServices, startBootServices } from "./services";
 import { enrol } from "./tunnel/enrol";
+import { regionUrlProblem } from "./tunnel/region-url";
 import { localCall } from "./tunnel/local-api";
 import { isLevel, jsonLogger } from "./log";
 import { StateDir } from "./state/dir";
 
 const USAGE = `usage:
-  plinth-appliance enrol  --region URL --token T [--hostname H] [--state-dir D] [--force]
-  plinth-appliance run    [--state-dir D] [--region URL] [--log-level info] [--power-poll-concurrency 8]
+  plinth-appliance enrol  --region URL --token T [--hostname H] [--state-dir D] [--force] [--insecure]
+  plinth-appliance run    [--state-dir D] [--region URL] [--insecure] [--log-level info] [--power-poll-concurrency 8]
                           [--dhcp-interface IF --tftp-root DIR [--http-port 5248] [--image-cache-bytes N]
                            [--http-memory-bytes N]] [--dns-port 53] [--dns-listen ADDR,...]
                           [--dns-axfr-allow CIDR,...]
   plinth-appliance status [--state-dir D]
-environment twins: PLINTH_REGION, PLINTH_ENROL_TOKEN, PLINTH_HOSTNAME, PLINTH_STATE_DIR, PLINTH_LOG_LEVEL,
+environment twins: PLINTH_REGION, PLINTH_INSECURE, PLINTH_ENROL_TOKEN, PLINTH_HOSTNAME, PLINTH_STATE_DIR, PLINTH_LOG_LEVEL,
   PLINTH_DHCP_INTERFACE, PLINTH_TFTP_ROOT, PLINTH_HTTP_PORT, PLINTH_IMAGE_CACHE_BYTES,
   PLINTH_HTTP_MEMORY_BYTES, PLINTH_POWER_POLL_CONCURRENCY, PLINTH_DNS_PORT, PLINTH_DNS_LISTEN,
   PLINTH_DNS_AXFR_ALLOW
 Boot services (DHCP, TFTP, HTTP) run only with --dhcp-interface, and only on that interface. The site's
 DNS server answers on that interface's address and any --dns-listen ones (without --dhcp-interface:
 on the --dns-listen addresses alone); --dns-port 0: off; zone transfers from --dns-axfr-allow only,
-loopback by default.`;
+loopback by default. The region URL must be https:// unless it is loopback (127.0.0.0/8, ::1, localhost)
+or --insecure is given (a lab network you trust).`;
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -50,6 +52,7 @@ const { positionals, values } = parseArgs({
     "dns-listen": { type: "string" },
     "dns-axfr-allow": { type: "string" },
     force: { type: "boolean" },
+    insecure: { type: "boolean" },
     help: { type: "boolean" },
   },
 });
@@ -58,6 +61,7 @@ const env = process.env;
 const opt = {
   region: values.region ?? env.PLINTH_REGION,
   token: values.token ?? env.PLINTH_ENROL_TOKEN,
+  insecure: values.insecure ?? ["1", "true", "yes"].includes((env.PLINTH_INSECURE ?? "").toLowerCase()),
   hostname: values.hostname ?? env.PLINTH_HOSTNAME,
   stateDir: values["state-dir"] ?? env.PLINTH_STATE_DIR ?? "/var/lib/plinth-appliance",
   logLevel: values["log-level"] ?? env.PLINTH_LOG_LEVEL ?? "info",
@@ -108,6 +112,11 @@ async function main(): Promise<number> {
       console.error(`enrol needs --region and --token (or PLINTH_REGION and PLINTH_ENROL_TOKEN)\n${USAGE}`);
       return 2;
     }
+    const problem = regionUrlProblem(opt.region, opt.insecure);
+    if (problem) {
+      console.error(problem);
+      return 2;
+    }
     const r = await enrol({
       region: opt.region,
       token: opt.token,
@@ -156,6 +165,13 @@ async function main(): Promise<number> {
     const badAxfr = (opt.dnsAxfrAllow ?? []).find((c) => !isCidr(c));
     if (badAxfr !== undefined) {
       console.error(`--dns-axfr-allow: "${badAxfr}" is not an address or CIDR\n${USAGE}`);
+      return 2;
+    }
+    // The URL stored at enrolment is checked too: it may predate this check, or come from a copied state dir.
+    const region = opt.region ?? new StateDir(opt.stateDir).readCredential()?.region;
+    const problem = region === undefined ? null : regionUrlProblem(region, opt.insecure);
+    if (problem) {
+      console.error(problem);
       return 2;
     }
     const specs = parseFdSpecs(env);

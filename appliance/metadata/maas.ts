@@ -62,18 +62,49 @@ export interface MaasMetadataOptions {
   report?(r: NodeReport): Promise<unknown>;
 }
 
+/** Bad node credentials allowed per client address per window, as the region counts bad tokens. */
+export const MAX_BAD_CREDENTIALS = 100;
+export const BAD_CREDENTIALS_WINDOW_MS = 15 * 60_000;
+/** Addresses remembered at most: the oldest are forgotten first (a site has far fewer nodes). */
+const MAX_ADDRESSES = 10_000;
+
+/** Bad credentials per address in a sliding window, in memory: a restart forgets them. */
+class BadCredentials {
+  private readonly by = new Map<string, number[]>();
+
+  /** Counts one from `address`: seconds until it may try again once over the limit, else 0. */
+  record(address: string, now = Date.now()): number {
+    const recent = (this.by.get(address) ?? []).filter((t) => t > now - BAD_CREDENTIALS_WINDOW_MS);
+    if (recent.length >= MAX_BAD_CREDENTIALS) return Math.max(1, Math.ceil((recent[0]! + BAD_CREDENTIALS_WINDOW_MS - now) / 1000));
+    recent.push(now);
+    this.by.delete(address);
+    this.by.set(address, recent);
+    if (this.by.size > MAX_ADDRESSES) this.by.delete(this.by.keys().next().value!);
+    return 0;
+  }
+}
+
 export function maasMetadataApi(o: MaasMetadataOptions): MetadataRelay {
+  const bad = new BadCredentials();
+  /** A credential that was sent and is wrong counts; a node that sent none (cloud-init's first try) does not. */
+  const refuse = (req: MetadataRequest): MetadataResponse => {
+    if (!req.headers["authorization"]) return unauthorized();
+    const wait = bad.record(req.remote);
+    if (wait === 0) return unauthorized();
+    return text(429, `Too many failed authentications from this address: try again in ${Math.ceil(wait / 60)} minute(s).\n`, { "retry-after": String(wait) });
+  };
   return async (req) => {
     const r = route(req.path);
     if (!r) return text(404, "Not found\n");
     const post = r.kind === "status" || (r.kind === "version" && req.method === "POST");
     if (post ? req.method !== "POST" : req.method !== "GET" && req.method !== "HEAD")
       return text(405, "Method not allowed\n", { allow: post ? "POST" : "GET, HEAD" });
+    // A valid credential is checked first, so it is never refused by the limit.
     const node = await authenticate(req, o);
-    if (!node) return unauthorized();
+    if (!node) return refuse(req);
     if (r.kind === "status") {
       // A node reports for itself only.
-      if (r.systemId !== node.systemId) return unauthorized();
+      if (r.systemId !== node.systemId) return refuse(req);
       return webhook(req, node, o);
     }
     if (r.kind === "version") return req.method === "POST" ? signal(req, node, o) : text(200, "meta-data\nuser-data\n");

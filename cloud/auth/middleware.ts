@@ -3,6 +3,7 @@ import { database } from "../db/client";
 import { ApiError } from "../http/errors";
 import type { AppEnv } from "../http/context";
 import { authenticateBearer } from "./keys";
+import { refuseBadToken } from "./throttle";
 import { csrfOk, isUnsafe, readSessionCookie, sessionFromCookie } from "./session";
 
 /**
@@ -29,9 +30,18 @@ export const requireCaller = createMiddleware<AppEnv>(async (c, next) => {
   const m = /^Bearer\s+(\S+)$/i.exec(header ?? "");
   const caller = m ? await authenticateBearer(db, m[1]!) : null;
   if (!caller) {
-    throw new ApiError(401, "unauthorized", m ? "the API key is not valid or was revoked" : "send an API key: Authorization: Bearer plk_…", undefined, {
-      "www-authenticate": 'Bearer realm="plinth"',
-    });
+    const refusal = new ApiError(
+      401,
+      "unauthorized",
+      m ? "the API key is not valid or was revoked" : "send an API key: Authorization: Bearer plk_…",
+      undefined,
+      {
+        "www-authenticate": 'Bearer realm="plinth"',
+      },
+    );
+    // No key at all is no guess: only a key that was sent and is wrong counts.
+    if (m) await refuseBadToken(c, refusal);
+    throw refusal;
   }
   c.set("caller", caller);
   await next();

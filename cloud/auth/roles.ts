@@ -22,6 +22,11 @@ export function can(caller: Caller, perm: Permission, siteId: number | null): bo
   return caller.bindings.some((b) => roleAllows(b.role, b.siteId, perm, siteId));
 }
 
+/** Does any of the caller's bindings allow `perm` (on its own site)? For lists that show only such objects. */
+export function canAnywhere(caller: Caller, perm: Permission): boolean {
+  return caller.bindings.some((b) => can(caller, perm, b.siteId));
+}
+
 /** Sites whose machines the caller may see; null means all of them. */
 export function visibleSites(caller: Caller): number[] | null {
   if (caller.bindings.some((b) => b.siteId === null)) return null;

@@ -249,6 +249,36 @@ export async function recordLoginFailure(db: D1Database, username: string, addre
   ]);
 }
 
+/**
+ * Bad tokens (API keys, MAAS OAuth triplets, rack credentials, enrolment tokens) allowed per
+ * client address per window. Their secrets are 160 bits or more, so this stops floods rather
+ * than guessing; it is counted apart from passwords, and a valid token is never refused by it.
+ */
+export const MAX_BAD_TOKENS_PER_ADDRESS = 100;
+
+/**
+ * Records a bad token from `address`; seconds until that address may try again once it is
+ * over the limit, else 0. Failures past the limit are not stored: a flood cannot grow the table.
+ */
+export async function recordBadToken(db: D1Database, address: string, now = Date.now()): Promise<number> {
+  const key = `token:${address}`;
+  const r = await db
+    .prepare("SELECT count(*) AS n, min(at) AS first FROM login_attempts WHERE key = ? AND at > ?")
+    .bind(key, now - LOGIN_WINDOW_MS)
+    .first<{ n: number; first: number | null }>();
+  if (r && r.n >= MAX_BAD_TOKENS_PER_ADDRESS && r.first !== null) return Math.max(1, Math.ceil((r.first + LOGIN_WINDOW_MS - now) / 1000));
+  await db.batch([
+    db.prepare("INSERT INTO login_attempts (key, at) VALUES (?, ?)").bind(key, now),
+    db.prepare("DELETE FROM login_attempts WHERE at < ?").bind(now - LOGIN_WINDOW_MS),
+  ]);
+  return 0;
+}
+
+/** A signed-in user's failed attempts are forgiven (the address's stay counted). */
+export async function forgiveLoginFailures(db: D1Database, username: string): Promise<void> {
+  await db.prepare("DELETE FROM login_attempts WHERE key = ?").bind(userAttempts(username)).run();
+}
+
 export interface NewSession {
   /** The cookie's value: never stored, only its hash. */
   id: string;

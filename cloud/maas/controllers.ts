@@ -6,7 +6,7 @@
 // driver does, and it has no zone or description to edit: those writes say so.
 import { z } from "zod";
 import { type PowerType, POWER_TYPES, powerParameterSchemas, SECRET_POWER_FIELDS } from "../../shared/power";
-import { can, visibleSites } from "../auth/roles";
+import { can, canAnywhere, visibleSites } from "../auth/roles";
 import { revokeRack } from "../domain/racks/racks";
 import { getSetting } from "../domain/settings";
 import { VERSION } from "./account";
@@ -231,6 +231,7 @@ export const controllerHandlers: Handler[] = [
         params: ["id"],
         run: async (r) => {
           const q = parse(RackQuery, r.p, ["hostname", "id"]);
+          if (!canAnywhere(r.caller, "rack.manage")) throw forbidden("Only an administrator can read rack controllers' power parameters.");
           const rows = (await visibleRacks(r)).filter((x) => !q.id || q.id.includes(x.id));
           for (const x of rows) requireRackAdmin(r, x);
           return json(Object.fromEntries(rows.map((x) => [x.id, {}])));

@@ -2,10 +2,11 @@
 // Juju's gomaasapi, Terraform's gomaasclient) talk to Plinth's data and lifecycle unchanged.
 import { Hono } from "hono";
 import type { Caller } from "../auth/roles";
-import { checkPassword } from "../auth/session";
+import { checkPassword, clientAddress } from "../auth/session";
+import { badToken } from "../auth/throttle";
 import { database } from "../db/client";
 import type { AppEnv, Ctx } from "../http/context";
-import { createApiKey } from "../domain/users";
+import { createApiKey, forgiveLoginFailures, loginBlockedFor, recordLoginFailure } from "../domain/users";
 import { accountHandlers } from "./account";
 import { machinesOps } from "./allocate";
 import { bootSourceHandlers } from "./boot-sources";
@@ -58,14 +59,25 @@ maas.get("/api/version", () => text("2.0"));
 maas.get("/api/version/", () => text("2.0"));
 maas.all("/api/1.0/*", () => text("The 1.0 API is no longer available. Please use API version 2.0.", 410));
 
+const tooManyAttempts = (wait: number, what: string) =>
+  new MaasError(429, `Too many failed ${what} from this address: try again in ${Math.ceil(wait / 60)} minute(s).`, { "retry-after": String(wait) });
+
 /** python-libmaas's login: username and password in, a new API key triplet out. */
 async function authenticateRoute(c: Ctx): Promise<Response> {
   try {
     const p = await readBody(c.req.raw);
-    const username = p.get("username") ?? "";
+    const username = (p.get("username") ?? "").slice(0, 64);
     const password = p.get("password") ?? "";
-    const u = await checkPassword(c.env.DB, username.slice(0, 64), password);
-    if (!u) throw new MaasError(401, "Username or password is incorrect.");
+    // The dashboard's sign-in limits (per username, per address), counted together with it.
+    const addr = clientAddress(c);
+    const wait = await loginBlockedFor(c.env.DB, username, addr);
+    if (wait > 0) throw tooManyAttempts(wait, "sign-ins");
+    const u = await checkPassword(c.env.DB, username, password);
+    if (!u) {
+      await recordLoginFailure(c.env.DB, username, addr);
+      throw new MaasError(401, "Username or password is incorrect.");
+    }
+    await forgiveLoginFailures(c.env.DB, u.username);
     const name = (p.get("consumer") ?? "MAAS API login").slice(0, 64);
     const k = await createApiKey(c.env.DB, u.username, u, name, "maas-login");
     const [consumer, token, secret] = k.maasApiKey.split(":") as [string, string, string];
@@ -119,7 +131,11 @@ async function dispatch(c: Ctx): Promise<Response> {
     caller = await authenticate(db, c.req.header("authorization"), p);
   } catch (e) {
     // An anonymous action is served whatever credentials came with it, as MAAS does.
-    if (!action.anon) throw e;
+    if (!action.anon) {
+      // A wrong key counts against the address (a malformed timestamp is a 400, not a guess).
+      const wait = e instanceof MaasError && e.status === 401 ? await badToken(c) : 0;
+      throw wait > 0 ? tooManyAttempts(wait, "authentications") : e;
+    }
     caller = null;
   }
   if (!caller && !action.anon) {

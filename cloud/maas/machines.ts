@@ -6,7 +6,7 @@ import { z } from "zod";
 import { isStatus, NODE_STATUS, STATUS_NAME } from "../../shared/lifecycle";
 import { POWER_TYPES, type PowerType } from "../../shared/power";
 import { ACTION_PERMISSION } from "../../shared/roles";
-import { can, require as requirePerm, visibleSites } from "../auth/roles";
+import { can, canAnywhere, require as requirePerm, visibleSites } from "../auth/roles";
 import { runAction } from "../domain/machines/actions";
 import { newHostname } from "../domain/machines/names";
 import { resealPower } from "../domain/machines/power-params";
@@ -337,6 +337,8 @@ export const machinesHandler: Handler = {
       doc: "Get power parameters for multiple machines (admin only; audited).",
       params: ["id"],
       run: async (r) => {
+        // Refused outright, not an empty answer, to a caller who may reveal no machine's secrets.
+        if (!canAnywhere(r.caller, "machine.secrets")) throw new MaasError(403, "Only an administrator can read machines' power parameters.");
         const out: Record<string, unknown> = {};
         for (const m of await listVisible(r, r.p)) out[m.systemId] = await powerParametersOf(r, m);
         return json(out);

@@ -3,6 +3,7 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import { constantTimeEqual } from "../auth/crypto";
+import { refuseBadToken } from "../auth/throttle";
 import type { AppEnv } from "../http/context";
 import { ApiError, conflict } from "../http/errors";
 import { def } from "../http/openapi";
@@ -15,7 +16,11 @@ export function bootstrapRoutes(app: Hono<AppEnv>) {
   def(app, "post", "/bootstrap", { summary: "Create the first admin (bootstrap token; once)", tag: "bootstrap", body: Bootstrap, status: 201 }, async (c) => {
     const token = c.env.PLINTH_BOOTSTRAP_TOKEN;
     const given = c.req.header("x-plinth-bootstrap-token") ?? "";
-    if (!token || !constantTimeEqual(given, token)) throw new ApiError(401, "unauthorized", "a valid X-Plinth-Bootstrap-Token header is required");
+    if (!token || !constantTimeEqual(given, token)) {
+      const refusal = new ApiError(401, "unauthorized", "a valid X-Plinth-Bootstrap-Token header is required");
+      if (given) await refuseBadToken(c, refusal);
+      throw refusal;
+    }
     const b = await readJson(c, Bootstrap);
     const key = await bootstrapAdmin(c.env.DB, b.username, b.password);
     if (!key) throw conflict("the region already has an admin: bootstrap is done");

@@ -6,6 +6,7 @@ import type { Hono } from "hono";
 import { z } from "zod";
 import { IMAGE_FORMATS } from "../../shared/images";
 import { isGlobalAdmin } from "../auth/roles";
+import { refuseRack } from "../auth/throttle";
 import { authenticateRack } from "../domain/racks/credentials";
 import { pushConfigAfter } from "../domain/racks/commands";
 import type { AppEnv } from "../http/context";
@@ -121,7 +122,7 @@ export function rackImageRoutes(app: Hono<AppEnv>) {
       const rackId = c.req.param("rackId") ?? "";
       const sha256 = c.req.param("sha256") ?? "";
       const auth = await authenticateRack(c.env.DB, c.req.header("authorization"), rackId);
-      if (!auth.ok) throw new ApiError(401, auth.code, auth.message, undefined, { "www-authenticate": 'Bearer realm="plinth-rack"' });
+      if (!auth.ok) await refuseRack(c, auth);
       if (!SHA256.test(sha256)) throw badRequest("expected a lower-case hex sha256");
       // Only images the region lists: the store is not a general file server.
       const listed = await c.env.DB.prepare("SELECT 1 FROM boot_images WHERE sha256 = ?").bind(sha256).first();

@@ -3,6 +3,7 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import { can, require as requirePerm, visibleSites } from "../auth/roles";
+import { refuseBadToken, refuseRack } from "../auth/throttle";
 import type { AppEnv, Ctx } from "../http/context";
 import { ApiError, conflict, forbidden, notFound } from "../http/errors";
 import { def } from "../http/openapi";
@@ -105,7 +106,11 @@ export function rackOpenRoutes(app: Hono<AppEnv>) {
     { summary: "Enrol a rack appliance with an enrolment token", tag: "racks", body: EnrolBody, status: 201, roles: "an enrolment token" },
     async (c) => {
       const b = await readJson(c, EnrolBody);
-      const r = await redeem(c.env.DB, b);
+      const r = await redeem(c.env.DB, b).catch(async (e: unknown) => {
+        // A token that never existed is a guess; a revoked, expired or used-up one is not.
+        if (e instanceof ApiError && e.code === "invalid_token") await refuseBadToken(c, e);
+        throw e;
+      });
       return c.json(
         { rack_id: r.rackId, credential: r.credential, site: r.site, reenrolled: r.reenrolled, tunnel: `/api/v1/racks/${r.rackId}/tunnel` },
         r.reenrolled ? 200 : 201,
@@ -122,7 +127,7 @@ export function rackOpenRoutes(app: Hono<AppEnv>) {
       const rackId = c.req.param("rackId") ?? "";
       if (!rackIdSchema.safeParse(rackId).success) throw notFound("rack");
       const auth = await authenticateRack(c.env.DB, c.req.header("authorization"), rackId);
-      if (!auth.ok) throw new ApiError(401, auth.code, auth.message, undefined, { "www-authenticate": 'Bearer realm="plinth-rack"' });
+      if (!auth.ok) await refuseRack(c, auth);
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket")
         throw new ApiError(400, "upgrade_required", "open the tunnel as a WebSocket (Upgrade: websocket)");
       const headers = new Headers(c.req.raw.headers);

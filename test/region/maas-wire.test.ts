@@ -1,6 +1,7 @@
 // MAAS facade wire conventions: version, describe, OAuth in its several forms, dispatch on
 // (method, op), error shapes, the password login python-libmaas uses.
 import { SELF } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { call, makeUser } from "./helpers";
 import { MAAS, maas, maasKey, multipart, ORIGIN, oauthHeader } from "./maas-helpers";
@@ -208,6 +209,63 @@ describe("POST /MAAS/accounts/authenticate/ (python-libmaas login)", () => {
       const r = await SELF.fetch(`${ORIGIN}/MAAS/accounts/authenticate/`, { method: "POST", headers: { "content-type": m.type }, body: m.body });
       expect(r.status).toBe(401);
     }
+  });
+
+  const login = (username: string, password: string, from: string) =>
+    SELF.fetch(`${ORIGIN}/MAAS/accounts/authenticate/`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": from },
+      body: new URLSearchParams({ username, password }).toString(),
+    });
+
+  it("five wrong passwords for a name lock that name out (429, Retry-After, MAAS text), shared with the dashboard's sign-in", async () => {
+    await makeUser("wire-locked", [["viewer", null]], "correct horse battery");
+    for (let i = 0; i < 5; i++) expect((await login("wire-locked", `guess-${i}`, `192.0.2.${i + 1}`)).status).toBe(401);
+    // From yet another address, and with the right password: the name is locked for the window.
+    const r = await login("wire-locked", "correct horse battery", "192.0.2.99");
+    expect(r.status).toBe(429);
+    expect(Number(r.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(r.headers.get("content-type")).toMatch(/^text\/plain/);
+    expect(await r.text()).toMatch(/^Too many failed sign-ins from this address: try again in \d+ minute\(s\)\.$/);
+    const dash = await SELF.fetch(`${ORIGIN}/api/v1/session`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "cf-connecting-ip": "192.0.2.99" },
+      body: JSON.stringify({ username: "wire-locked", password: "correct horse battery" }),
+    });
+    expect(dash.status).toBe(429);
+    // Another user is not locked out by guesses at this one's name, nor is anyone's key.
+    expect((await login("wire-admin", "correct horse battery", "192.0.2.1")).status).toBe(200);
+    expect((await maas(admin, "GET", "users/", { query: { op: "whoami" }, headers: { "cf-connecting-ip": "192.0.2.1" } })).status).toBe(200);
+  });
+
+  it("a flood of bad OAuth tokens from one address gets 429; a good token from it and other addresses do not", async () => {
+    const from = "198.51.100.7";
+    // The 99 bad tokens before these, as rows: sending them would only cost time.
+    const now = Date.now();
+    await env.DB.batch(
+      Array.from({ length: 99 }, (_, i) => env.DB.prepare("INSERT INTO login_attempts (key, at) VALUES (?, ?)").bind(`token:${from}`, now - i)),
+    );
+    const bad = (style?: "query") => maas("bogus:bogus:bogus", "GET", "machines/", { headers: { "cf-connecting-ip": from }, ...(style ? { style } : {}) });
+    expect((await bad()).status).toBe(401);
+    for (const r of [await bad(), await bad("query")]) {
+      expect(r.status).toBe(429);
+      expect(Number(r.headers.get("retry-after"))).toBeGreaterThan(800);
+      expect(r.text).toMatch(/^Too many failed authentications from this address: try again in 1[45] minute\(s\)\.$/);
+    }
+    // A Plinth key as a bearer token is a token too.
+    const bearer = await SELF.fetch(`${MAAS}/machines/`, {
+      headers: { authorization: "Bearer plk_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "cf-connecting-ip": from },
+    });
+    expect(bearer.status).toBe(429);
+    expect((await maas(admin, "GET", "machines/", { headers: { "cf-connecting-ip": from } })).status).toBe(200);
+    expect((await maas("bogus:bogus:bogus", "GET", "machines/", { headers: { "cf-connecting-ip": "198.51.100.8" } })).status).toBe(401);
+    // The native API counts the same address's bad keys: JSON body there.
+    const v1 = await call("plk_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "GET", "/machines", undefined, { "cf-connecting-ip": from });
+    expect(v1.status, v1.text).toBe(429);
+    expect(v1.json.error.code).toBe("too_many_attempts");
+    expect((await call(adminNative, "GET", "/machines", undefined, { "cf-connecting-ip": from })).status).toBe(200);
+    // Anonymous actions are still served: there is nothing to guess.
+    expect((await maas("bogus:bogus:bogus", "GET", "version/", { headers: { "cf-connecting-ip": from } })).status).toBe(200);
   });
 });
 

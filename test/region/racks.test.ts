@@ -63,4 +63,41 @@ describe("rack enrolment", () => {
     expect((await call(other, "POST", "/racks/enrol-tokens", { site: "enr-site-3" })).status).toBe(403);
     expect((await call(null, "GET", "/racks")).status).toBe(401);
   });
+
+  it("a flood of unknown enrolment tokens or wrong rack credentials from one address gets 429; real ones still work", async () => {
+    const admin = await makeUser("enr-admin-4", [["admin", null]]);
+    await env.DB.prepare("INSERT INTO sites (name) VALUES ('enr-site-4')").run();
+    const tok = (await call(admin, "POST", "/racks/enrol-tokens", { site: "enr-site-4", uses: 5 })).json;
+    const from = { "cf-connecting-ip": "203.0.113.9" };
+    // The 99 bad tokens before these, as rows: sending them would only cost time.
+    const now = Date.now();
+    await env.DB.batch(
+      Array.from({ length: 99 }, (_, i) => env.DB.prepare("INSERT INTO login_attempts (key, at) VALUES (?, ?)").bind("token:203.0.113.9", now - i)),
+    );
+    const guess = () => call(null, "POST", "/racks/enrol", { token: "pet_guessed-token", hostname: "rack-x" }, from);
+    expect((await guess()).json.error.code).toBe("invalid_token");
+    const limited = await guess();
+    expect(limited.status).toBe(429);
+    expect(limited.json.error.code).toBe("too_many_attempts");
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(800);
+    // A real token from that address is not refused; neither is the rack it enrols.
+    const ok = await call(null, "POST", "/racks/enrol", { token: tok.token, hostname: "rack-y" }, from);
+    expect(ok.status).toBe(201);
+    const tunnel = (credential: string) => call(null, "GET", `/racks/${ok.json.rack_id}/tunnel`, undefined, { ...from, authorization: `Bearer ${credential}` });
+    // Past the credential check a plain GET is told to upgrade (400): the credential was accepted.
+    expect((await tunnel(ok.json.credential)).status).toBe(400);
+    const wrong = await tunnel(`prk_${ok.json.rack_id}_${"x".repeat(43)}`);
+    expect(wrong.status).toBe(429);
+    // The image route checks rack credentials the same way.
+    expect(
+      (await call(null, "GET", `/racks/${ok.json.rack_id}/images/${"0".repeat(64)}`, undefined, { ...from, authorization: "Bearer prk_nope" })).status,
+    ).toBe(429);
+    // A revoked token is real, not a guess: it says so even from this address.
+    expect((await call(admin, "DELETE", `/racks/enrol-tokens/${tok.id}`)).status).toBe(204);
+    expect((await call(null, "POST", "/racks/enrol", { token: tok.token, hostname: "rack-z" }, from)).json.error.code).toBe("token_revoked");
+    // Another address is not limited by this one's guesses.
+    expect((await call(null, "POST", "/racks/enrol", { token: "pet_guessed-token", hostname: "rack-x" }, { "cf-connecting-ip": "203.0.113.10" })).status).toBe(
+      401,
+    );
+  });
 });

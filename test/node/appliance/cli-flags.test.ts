@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { regionUrlProblem } from "../../../appliance/tunnel/region-url";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -47,9 +48,34 @@ describe("plinth-appliance flags", () => {
     ["an AXFR allow entry that is not a CIDR", ["run", "--dns-axfr-allow", "10.0.0.0/33"], {}, /--dns-axfr-allow: "10.0.0.0\/33" is not/],
     ["a fractional cache bound", ["run", "--image-cache-bytes", "2.5"], {}, /--image-cache-bytes must be a whole number/],
   ];
+  // Checked before any request: a refused URL is never dialled, so these names need not resolve.
+  const plain = /plain http: the rack's credential and the BMC passwords would cross the network unencrypted\. Use https:\/\/, or pass --insecure/;
+  bad.push(
+    ["a plain http region at enrolment", ["enrol", "--region", "http://region.invalid", "--token", "t"], {}, plain],
+    ["a plain http region to run with", ["run", "--state-dir", "/nonexistent"], { PLINTH_REGION: "http://10.0.0.1:5240" }, plain],
+  );
   it.each(bad)("refuses %s with exit 2", (_name, args, env, message) => {
     const r = appliance(args, env);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(message);
+  });
+
+  // --insecure gets past the URL check: enrolment then fails to reach the region (.invalid never
+  // resolves), with exit 1 and no word about plain http. Every spawn costs seconds, so the
+  // loopback and scheme rules are checked on the function below.
+  it("accepts a plain http region with --insecure", () => {
+    const r = appliance(["enrol", "--state-dir", "/nonexistent-plinth-state", "--token", "t", "--region", "http://region.invalid", "--insecure"]);
+    expect(r.stderr).not.toMatch(/plain http/);
+    expect(r.code, r.stderr).toBe(1);
+  });
+
+  it("allows plain http to loopback only, or with insecure", () => {
+    for (const ok of ["https://region.example.com", "http://127.0.0.1:8787", "http://127.9.9.9/", "http://localhost:5240", "http://[::1]:9"])
+      expect(regionUrlProblem(ok, false), ok).toBeNull();
+    expect(regionUrlProblem("http://10.0.0.1:5240", true)).toBeNull();
+    for (const refused of ["http://10.0.0.1:5240", "http://128.0.0.1", "http://[fd00::1]:8787", "http://localhost.example.com", "http://127.0.0.1.nip.io"])
+      expect(regionUrlProblem(refused, false), refused).toMatch(/plain http/);
+    expect(regionUrlProblem("region.example.com", false)).toMatch(/is not a URL/);
+    expect(regionUrlProblem("ftp://region.example.com", true)).toMatch(/"ftp:" is not supported/);
   });
 });

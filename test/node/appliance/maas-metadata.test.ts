@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BootHttpServer } from "../../../appliance/http/server";
 import { cloudInitConfig } from "../../../appliance/metadata/deploy";
 import { InstalledDeployments } from "../../../appliance/metadata/installed";
-import { maasMetadataApi, type NodeReport } from "../../../appliance/metadata/maas";
+import { MAX_BAD_CREDENTIALS, maasMetadataApi, type NodeReport } from "../../../appliance/metadata/maas";
 import { NodeKeys } from "../../../appliance/metadata/node-keys";
 import { percentEncode } from "../../../appliance/metadata/oauth";
 import { type NodeCredentials, nodeCredentials } from "../../../shared/node-credentials";
@@ -325,5 +325,32 @@ describe("the API over HTTP", () => {
       expect(body).not.toContain(creds.tokenSecret);
       expect(body).not.toContain(TOKEN);
     }
+  });
+});
+
+describe("bad credentials from one address", () => {
+  it("get 429 with Retry-After once past the limit; a node with good ones, and other addresses, are not refused", async () => {
+    // Its own API, so this flood leaves the server the other tests use alone; called in process.
+    const api = maasMetadataApi({ find: (k) => new NodeKeys(() => snapshot, kept).find(k) });
+    const url = "http://10.9.0.1:5248/MAAS/metadata/latest/meta-data/";
+    const req = (authorization: string | undefined, remote: string) =>
+      api({
+        method: "GET",
+        path: "/latest/meta-data/",
+        query: "",
+        headers: { host: "10.9.0.1:5248", ...(authorization ? { authorization } : {}) },
+        body: new Uint8Array(),
+        remote,
+      });
+    const wrong = hmacHeader({ ...creds, tokenSecret: "w".repeat(32) }, url);
+    for (let i = 0; i < MAX_BAD_CREDENTIALS; i++) expect((await req(wrong, "10.9.0.50")).status).toBe(401);
+    const limited = await req(wrong, "10.9.0.50");
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers?.["retry-after"])).toBeGreaterThan(800);
+    expect(String(limited.body)).toMatch(/^Too many failed authentications from this address/);
+    expect((await req(hmacHeader(creds, url), "10.9.0.50")).status).toBe(200);
+    expect((await req(wrong, "10.9.0.51")).status).toBe(401);
+    // No credential at all is cloud-init asking without one: a 401, not a guess.
+    expect((await req(undefined, "10.9.0.50")).status).toBe(401);
   });
 });

@@ -473,6 +473,8 @@ export async function startLab(o: LabOptions): Promise<Lab> {
         stateDir,
         "--region",
         `http://${LINK}.1:${relayPort}`,
+        // The relay on the host end of the veth speaks plain HTTP: a lab network.
+        "--insecure",
         "--dhcp-interface",
         "br0",
         "--tftp-root",

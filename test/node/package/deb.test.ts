@@ -251,7 +251,7 @@ describe("the appliance's Debian package", () => {
     const region = `http://${LINK}.1:${proxy.port}`;
     appliance = appNs.spawn(
       "unshare",
-      inRootArgs(asService(["/usr/bin/plinth-appliance", "run", "--region", region, "--dhcp-interface", srvIf, "--log-level", "debug"])),
+      inRootArgs(asService(["/usr/bin/plinth-appliance", "run", "--region", region, "--insecure", "--dhcp-interface", srvIf, "--log-level", "debug"])),
       { stdio: ["ignore", "pipe", "pipe"], env: ENV },
     );
     appOut = watchOutput(appliance);

@@ -20,6 +20,8 @@ export interface Region {
   port: number;
   child: ChildProcess;
   admin: string;
+  /** Every line wrangler and the Worker wrote, when started with `logs` (for the secrets check). */
+  logs?: string[];
 }
 
 export async function freePort(): Promise<number> {
@@ -30,11 +32,12 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function region(stateDir = mkdtempSync(join(tmpdir(), "plinth-tunnel-region-")), port?: number): Promise<Region> {
+export async function region(stateDir = mkdtempSync(join(tmpdir(), "plinth-tunnel-region-")), port?: number, o: { logs?: boolean } = {}): Promise<Region> {
   const p = port ?? (await freePort());
-  const { child, url } = await startRegion({ stateDir, port: p, stdio: "ignore" });
+  const { child, url } = await startRegion({ stateDir, port: p, stdio: o.logs ? "pipe" : "ignore" });
+  const logs = o.logs ? watchOutput(child).output : undefined;
   const creds = await bootstrapAdmin(url, stateDir);
-  return { url, stateDir, port: p, child, admin: creds?.api_key ?? "" };
+  return { url, stateDir, port: p, child, admin: creds?.api_key ?? "", ...(logs ? { logs } : {}) };
 }
 
 export async function restartRegion(r: Region): Promise<void> {
@@ -263,6 +266,8 @@ export async function startAppliance(
       "5248",
       "--log-level",
       "debug",
+      // The region is reached over the veth, not loopback, and the rig has no TLS.
+      "--insecure",
       ...(o.args ?? []),
     ],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
