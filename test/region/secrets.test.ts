@@ -71,20 +71,25 @@ it("no role sees a secret in the response of any GET route of the OpenAPI docume
   const selection = await call(keys.admin!, "POST", `/boot-sources/${source.json.id}/selections`, { os: "ubuntu", release: "noble" });
   expect(selection.status, selection.text).toBe(201);
 
+  const vlan = await call(keys.admin!, "POST", "/vlans", { vid: 77 });
+  expect(vlan.status, vlan.text).toBe(201);
+
   const values = (path: string): Record<string, string> => ({
-    id: path.startsWith("/boot-sources")
-      ? String(source.json.id)
-      : path.startsWith("/subnets")
-        ? String(subnet.json.id)
-        : path.startsWith("/boot-images")
-          ? String(image!.id)
-          : path.includes("/ssl-keys/")
-            ? String(ssl.json.id)
-            : path.startsWith("/dns/resources")
-              ? String(dnsRes.json.id)
-              : path.startsWith("/dns/records")
-                ? String(dnsRec.json.id)
-                : id,
+    id: path.startsWith("/vlans")
+      ? String(vlan.json.id)
+      : path.startsWith("/boot-sources")
+        ? String(source.json.id)
+        : path.startsWith("/subnets")
+          ? String(subnet.json.id)
+          : path.startsWith("/boot-images")
+            ? String(image!.id)
+            : path.includes("/ssl-keys/")
+              ? String(ssl.json.id)
+              : path.startsWith("/dns/resources")
+                ? String(dnsRes.json.id)
+                : path.startsWith("/dns/records")
+                  ? String(dnsRec.json.id)
+                  : id,
     // Sites, zones, pools and fabrics by id (1 is each one's default row); spaces have one made here.
     key: path.startsWith("/spaces") ? String(space!.id) : path.startsWith("/domains") ? "maas" : "1",
     name: path.startsWith("/settings") ? "http_proxy" : path.startsWith("/dns/zones") ? "maas" : "secret-tag",
