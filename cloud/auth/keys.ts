@@ -1,6 +1,6 @@
 // Who is calling, from an API key: the native `plk_<keyId>_<secret>` Bearer token, or the MAAS
 // OAuth PLAINTEXT triplet. Keys are issued and revoked by cloud/domain/users.ts.
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { apiKeys, roleBindings, users } from "../db/schema";
 import type { Caller } from "./roles";
@@ -27,7 +27,15 @@ export async function authenticateBearer(db: Db, token: string): Promise<Caller 
   if (!m) return null;
   const [, keyId, secret] = m;
   const row = await db
-    .select({ userId: apiKeys.userId, secretHash: apiKeys.secretHash, username: users.username, active: users.isActive, lastUsedAt: apiKeys.lastUsedAt })
+    .select({
+      userId: apiKeys.userId,
+      secretHash: apiKeys.secretHash,
+      username: users.username,
+      active: users.isActive,
+      lastUsedAt: apiKeys.lastUsedAt,
+      // The roles come in the same query: every API request starts here, so one D1 round trip less each.
+      bindings: sql<string>`(SELECT json_group_array(json_object('role', rb.role, 'siteId', rb.site_id)) FROM role_bindings rb WHERE rb.user_id = ${apiKeys.userId})`,
+    })
     .from(apiKeys)
     .innerJoin(users, eq(users.id, apiKeys.userId))
     .where(and(eq(apiKeys.keyId, keyId!), isNull(apiKeys.revokedAt)))
@@ -37,7 +45,7 @@ export async function authenticateBearer(db: Db, token: string): Promise<Caller 
   const ok = constantTimeEqual(hash, row?.secretHash ?? "0".repeat(64));
   if (!row || !ok || !row.active) return null;
   await touchKey(db, keyId!, row.lastUsedAt);
-  return callerForUser(db, row.userId, row.username, `key:${keyId}`);
+  return { userId: row.userId, username: row.username, bindings: JSON.parse(row.bindings) as Caller["bindings"], via: `key:${keyId}` };
 }
 
 /** The caller behind a MAAS OAuth PLAINTEXT triplet (consumer, token, secret), or null. */

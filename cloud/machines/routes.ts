@@ -6,17 +6,27 @@ import { isStatus, NODE_STATUS, STATUS_NAME } from "../../shared/lifecycle";
 import { POWER_TYPES, type PowerType } from "../../shared/power";
 import { require as requirePerm, visibleSites } from "../auth/roles";
 import type { AppEnv, Ctx } from "../http/context";
-import { badRequest, conflict } from "../http/errors";
+import { ApiError, badRequest, conflict } from "../http/errors";
 import { def } from "../http/openapi";
 import { hostnameSchema, intParam, listParam, macSchema, nameSchema, readJson, readQuery, systemIdSchema } from "../http/validate";
 import { recordEvent } from "../domain/events";
 import { createMachine, deleteMachine, type MachineChanges, macInUse, updateMachine } from "../domain/machines/records";
 import { resealPower } from "../domain/machines/power-params";
 import { bootDiskOf, deployedStorageOf } from "../domain/machines/storage";
-import { loadStorage, MAAS_ONLY_LAYOUTS, STORAGE_LAYOUTS, setStorageLayout } from "../domain/storage/repo";
+import {
+  DISK_COLS,
+  type DiskRowFull,
+  MAAS_ONLY_LAYOUTS,
+  STORAGE_LAYOUTS,
+  type StorageColumns,
+  setStorageLayout,
+  storageFrom,
+  storageSettingFrom,
+  storageSettingStatement,
+} from "../domain/storage/repo";
 import { validateDesign } from "../domain/storage/validate";
 import { idByName, loadMachine } from "./load";
-import { decodeCursor, encodeCursor, getMachine, listMachines, serializeMachine, tagsFor } from "./repo";
+import { decodeCursor, encodeCursor, listMachines, type MachineRow, SELECT_ONE, serializeMachine, tagsFor } from "./repo";
 
 const statusNames = new Map<string, number>([
   ...Object.entries(NODE_STATUS).map(([k, v]) => [k.toLowerCase(), v] as const),
@@ -108,23 +118,34 @@ export const UpdateMachine = z.strictObject({
 
 /** `warnings`: what the caller must know although the request succeeded (e.g. no rack to power through). */
 async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202 = 200, warnings: string[] = []) {
-  const m = (await getMachine(c.env.DB, systemId))!;
-  const tags = (await tagsFor(c.env.DB, [m.id])).get(m.id) ?? [];
-  const [ifaces, disks] = await c.env.DB.batch([
-    c.env.DB.prepare(
-      // ip_address and link_mode: the interface's first link (links lists them all).
-      `SELECT i.id, i.name, i.mac, i.type,
+  // Every read in one batch: one D1 round trip instead of five, which is most of an
+  // allocation's cost when many callers allocate at once.
+  const db = c.env.DB;
+  const byId = "(SELECT id FROM machines WHERE system_id = ?)";
+  const [mr, tr, ifaces, disks, sr, setting] = await db.batch([
+    db.prepare(`${SELECT_ONE} WHERE m.system_id = ?`).bind(systemId),
+    db.prepare(`SELECT t.name FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.machine_id = ${byId} ORDER BY t.name`).bind(systemId),
+    db
+      .prepare(
+        // ip_address and link_mode: the interface's first link (links lists them all).
+        `SELECT i.id, i.name, i.mac, i.type,
               (SELECT a.ip FROM ip_addresses a WHERE a.interface_id = i.id AND a.kind != 'discovered' AND a.ip IS NOT NULL ORDER BY a.id LIMIT 1) AS ip_address,
               coalesce((SELECT a.kind FROM ip_addresses a WHERE a.interface_id = i.id AND a.kind != 'discovered' ORDER BY a.id LIMIT 1), 'unconfigured') AS link_mode,
               (SELECT json_group_array(json_object('id', a.id, 'mode', a.kind, 'subnet_id', a.subnet_id, 'ip', a.ip, 'default_gateway', json(CASE a.default_gateway WHEN 1 THEN 'true' ELSE 'false' END)))
                  FROM (SELECT * FROM ip_addresses WHERE interface_id = i.id ORDER BY id) a) AS links,
               i.driver, i.speed_mbps, i.link_connected, i.is_boot
-       FROM interfaces i WHERE i.machine_id = ? ORDER BY i.id`,
-    ).bind(m.id),
-    c.env.DB.prepare("SELECT id, name, path, model, serial, size, rotational, is_boot FROM block_devices WHERE machine_id = ? ORDER BY id").bind(m.id),
+       FROM interfaces i WHERE i.machine_id = ${byId} ORDER BY i.id`,
+      )
+      .bind(systemId),
+    db.prepare(`SELECT ${DISK_COLS} FROM block_devices WHERE machine_id = ${byId} ORDER BY id`).bind(systemId),
+    db.prepare("SELECT storage_design, storage_layout, firmware FROM machines WHERE system_id = ?").bind(systemId),
+    storageSettingStatement(db),
   ]);
-  const storage = await loadStorage(c.env.DB, m.id);
-  const rows = (disks?.results ?? []) as { id: number; name: string; serial: string }[];
+  const m = mr?.results?.[0] as MachineRow | undefined;
+  if (!m) throw new ApiError(404, "not_found", `no machine ${systemId}`);
+  const tags = ((tr?.results ?? []) as { name: string }[]).map((t) => t.name);
+  const rows = (disks?.results ?? []) as DiskRowFull[];
+  const storage = storageFrom(sr!.results[0] as StorageColumns, rows, storageSettingFrom(setting!));
   const bootDisk = rows.find((d) => d.id === storage.design.boot_disk) ?? rows[0];
   return c.json(
     {
@@ -142,10 +163,8 @@ async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202
         const r = i as Record<string, unknown>;
         return { ...r, links: JSON.parse(String(r["links"] ?? "[]")) as unknown[], link_connected: !!r["link_connected"], is_boot: !!r["is_boot"] };
       }),
-      block_devices: (disks?.results ?? []).map((d) => {
-        const r = d as Record<string, unknown>;
-        return { ...r, rotational: !!r["rotational"], is_boot: !!r["is_boot"] };
-      }),
+      // The disks' tags are the storage design's business (GET /machines/{id}/storage), not this answer's.
+      block_devices: rows.map(({ tags: _, ...r }) => ({ ...r, rotational: !!r.rotational, is_boot: !!r.is_boot })),
       ...(warnings.length ? { warnings } : {}),
     },
     status,
