@@ -15,9 +15,19 @@ export async function callerForUser(db: Db, userId: number, username: string, vi
 
 /** A key's last use, to the minute: one write per key per minute, not one per request. */
 const TOUCH_EVERY_MS = 60_000;
+/**
+ * The stale last use this isolate has already replaced, per key: a burst of requests with one
+ * key all read the same old value before the first write lands, and each would write again
+ * (1,000 concurrent allocations paid 1,000 extra writes). A value read that differs (the write
+ * landed, or the row changed since) is judged on its own.
+ */
+const replacedHere = new Map<string, number>();
 async function touchKey(db: Db, keyId: string, lastUsedAt: number | null): Promise<void> {
   const now = Date.now();
   if (lastUsedAt !== null && now - lastUsedAt < TOUCH_EVERY_MS) return;
+  if (replacedHere.get(keyId) === (lastUsedAt ?? -1)) return;
+  if (replacedHere.size > 10_000) replacedHere.clear();
+  replacedHere.set(keyId, lastUsedAt ?? -1);
   await db.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.keyId, keyId)).run();
 }
 
