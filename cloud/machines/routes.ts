@@ -116,15 +116,17 @@ export const UpdateMachine = z.strictObject({
     .optional(),
 });
 
-/** `warnings`: what the caller must know although the request succeeded (e.g. no rack to power through). */
-async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202 = 200, warnings: string[] = []) {
-  // Every read in one batch: one D1 round trip instead of five, which is most of an
-  // allocation's cost when many callers allocate at once.
-  const db = c.env.DB;
-  const byId = "(SELECT id FROM machines WHERE system_id = ?)";
-  const [mr, tr, ifaces, disks, sr, setting] = await db.batch([
-    db.prepare(`${SELECT_ONE} WHERE m.system_id = ?`).bind(systemId),
-    db.prepare(`SELECT t.name FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.machine_id = ${byId} ORDER BY t.name`).bind(systemId),
+/**
+ * The reads behind a machine's answer, for any batch (one D1 round trip instead of five, most of
+ * an allocation's cost when many callers allocate at once). `where` picks the machine by one
+ * column of machines, e.g. "system_id = ?"; placed after a change in the same batch, they read
+ * the machine as the change left it.
+ */
+export function machineAnswerReads(db: D1Database, where: "system_id = ?" | "op_nonce = ?", arg: string): D1PreparedStatement[] {
+  const byId = `(SELECT id FROM machines WHERE ${where})`;
+  return [
+    db.prepare(`${SELECT_ONE} WHERE m.${where}`).bind(arg),
+    db.prepare(`SELECT t.name FROM machine_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.machine_id = ${byId} ORDER BY t.name`).bind(arg),
     db
       .prepare(
         // ip_address and link_mode: the interface's first link (links lists them all).
@@ -136,39 +138,47 @@ async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202
               i.driver, i.speed_mbps, i.link_connected, i.is_boot
        FROM interfaces i WHERE i.machine_id = ${byId} ORDER BY i.id`,
       )
-      .bind(systemId),
-    db.prepare(`SELECT ${DISK_COLS} FROM block_devices WHERE machine_id = ${byId} ORDER BY id`).bind(systemId),
-    db.prepare("SELECT storage_design, storage_layout, firmware FROM machines WHERE system_id = ?").bind(systemId),
+      .bind(arg),
+    db.prepare(`SELECT ${DISK_COLS} FROM block_devices WHERE machine_id = ${byId} ORDER BY id`).bind(arg),
+    db.prepare(`SELECT storage_design, storage_layout, firmware FROM machines WHERE ${where}`).bind(arg),
     storageSettingStatement(db),
-  ]);
+  ];
+}
+
+/** The answer from machineAnswerReads' results, or null when they found no machine. */
+export function machineAnswer(results: D1Result[]) {
+  const [mr, tr, ifaces, disks, sr, setting] = results;
   const m = mr?.results?.[0] as MachineRow | undefined;
-  if (!m) throw new ApiError(404, "not_found", `no machine ${systemId}`);
+  if (!m) return null;
   const tags = ((tr?.results ?? []) as { name: string }[]).map((t) => t.name);
   const rows = (disks?.results ?? []) as DiskRowFull[];
   const storage = storageFrom(sr!.results[0] as StorageColumns, rows, storageSettingFrom(setting!));
   const bootDisk = rows.find((d) => d.id === storage.design.boot_disk) ?? rows[0];
-  return c.json(
-    {
-      ...serializeMachine(m, tags),
-      storage_layout: storage.design.layout,
-      // The next deployment's layout, boot disk and what keeps its design from deploying
-      // (GET /machines/{id}/storage has the design); after "installed", what the installer made.
-      storage_detail: {
-        layout: storage.design.layout,
-        disk: bootDiskOf(bootDisk),
-        deployed: deployedStorageOf(m.deployedStorage ?? null),
-        design_problems: rows.length ? validateDesign(storage.design, storage.ctx) : [],
-      },
-      interfaces: (ifaces?.results ?? []).map((i) => {
-        const r = i as Record<string, unknown>;
-        return { ...r, links: JSON.parse(String(r["links"] ?? "[]")) as unknown[], link_connected: !!r["link_connected"], is_boot: !!r["is_boot"] };
-      }),
-      // The disks' tags are the storage design's business (GET /machines/{id}/storage), not this answer's.
-      block_devices: rows.map(({ tags: _, ...r }) => ({ ...r, rotational: !!r.rotational, is_boot: !!r.is_boot })),
-      ...(warnings.length ? { warnings } : {}),
+  return {
+    ...serializeMachine(m, tags),
+    storage_layout: storage.design.layout,
+    // The next deployment's layout, boot disk and what keeps its design from deploying
+    // (GET /machines/{id}/storage has the design); after "installed", what the installer made.
+    storage_detail: {
+      layout: storage.design.layout,
+      disk: bootDiskOf(bootDisk),
+      deployed: deployedStorageOf(m.deployedStorage ?? null),
+      design_problems: rows.length ? validateDesign(storage.design, storage.ctx) : [],
     },
-    status,
-  );
+    interfaces: (ifaces?.results ?? []).map((i) => {
+      const r = i as Record<string, unknown>;
+      return { ...r, links: JSON.parse(String(r["links"] ?? "[]")) as unknown[], link_connected: !!r["link_connected"], is_boot: !!r["is_boot"] };
+    }),
+    // The disks' tags are the storage design's business (GET /machines/{id}/storage), not this answer's.
+    block_devices: rows.map(({ tags: _, ...r }) => ({ ...r, rotational: !!r.rotational, is_boot: !!r.is_boot })),
+  };
+}
+
+/** `warnings`: what the caller must know although the request succeeded (e.g. no rack to power through). */
+async function machineResponse(c: Ctx, systemId: string, status: 200 | 201 | 202 = 200, warnings: string[] = []) {
+  const answer = machineAnswer(await c.env.DB.batch(machineAnswerReads(c.env.DB, "system_id = ?", systemId)));
+  if (!answer) throw new ApiError(404, "not_found", `no machine ${systemId}`);
+  return c.json({ ...answer, ...(warnings.length ? { warnings } : {}) }, status);
 }
 
 export { machineResponse };
