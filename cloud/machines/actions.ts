@@ -9,10 +9,10 @@ import { ApiError, forbidden } from "../http/errors";
 import { def } from "../http/openapi";
 import { hostnameSchema, nameSchema, readJson, systemIdSchema } from "../http/validate";
 import { runAction } from "../domain/machines/actions";
-import { allocate } from "../domain/machines/allocate";
+import { allocate, allocateThenRead } from "../domain/machines/allocate";
 import { illegal } from "../domain/machines/transition";
 import { loadMachine, requireOwnerOrAdmin } from "./load";
-import { machineResponse } from "./routes";
+import { machineAnswer, machineAnswerReads, machineResponse } from "./routes";
 
 const comment = z.string().max(4096).optional();
 const Plain = z.strictObject({ comment });
@@ -92,9 +92,12 @@ export function actionRoutes(app: Hono<AppEnv>) {
       const k = await readJson(c, AllocateBody);
       const caller = c.get("caller");
       if (!caller.bindings.some((b) => can(caller, "machine.lifecycle", b.siteId))) throw forbidden("your role does not allow allocating machines");
-      const systemId = await allocate(c.env.DB, caller, k);
+      // The answer's reads ride in the allocation's batch: two D1 round trips in all, with the key's.
+      const { systemId, results } = await allocateThenRead(c.env.DB, caller, k, (where, nonce) => machineAnswerReads(c.env.DB, where, nonce));
       if (!systemId) throw new ApiError(409, "no_match", "no READY machine matches these constraints", { constraints: k });
-      return machineResponse(c, systemId);
+      const answer = machineAnswer(results);
+      if (!answer) throw new Error(`allocated ${systemId}, yet the reads in its own batch found no machine`);
+      return c.json(answer);
     },
   );
 

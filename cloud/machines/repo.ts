@@ -63,7 +63,7 @@ JOIN resource_pools p ON p.id = m.pool_id
 LEFT JOIN users u ON u.id = m.owner_id`;
 
 // One machine also brings its encrypted BMC parameters, so a power request reads it once.
-const SELECT_ONE = SELECT.replace(
+export const SELECT_ONE = SELECT.replace(
   "m.updated_at AS updatedAt",
   "m.updated_at AS updatedAt, m.power_params_enc AS powerParamsEnc, m.deployed_storage AS deployedStorage",
 );

@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NODE_STATUS as S } from "../../shared/lifecycle";
-import { call, makeMachine, makeUser } from "./helpers";
+import { call, makeMachine, makeUser, siteId } from "./helpers";
 
 let op: string;
 beforeAll(async () => {
@@ -28,6 +28,46 @@ it("50 concurrent requests for 10 READY machines: exactly 10 succeed, no machine
   }>();
   expect(ev).toEqual({ n: 10, d: 10 });
 });
+
+it("1,000 concurrent allocations against 500 READY machines: exactly 500 succeed, none twice, one event each", async () => {
+  // Its own site and an operator of that site alone, so machines other tests leave READY are out of reach.
+  const loadOp = await makeUser("loadop", [["operator", "load"]]);
+  // 500 READY and 20 others in one statement: makeMachine's two round trips each took ~10 s here.
+  const site = await siteId("load");
+  const { results: made } = await env.DB.prepare(
+    `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 519)
+     INSERT INTO machines (system_id, hostname, status, site_id, zone_id, pool_id, power_type, architecture)
+     SELECT printf('ld%04d', i), printf('load-%d', i), CASE WHEN i < 500 THEN ${S.READY} WHEN i % 2 THEN ${S.DEPLOYED} ELSE ${S.NEW} END, ?, 1, 1, 'manual', 'amd64/generic' FROM n
+     RETURNING system_id, status`,
+  )
+    .bind(site)
+    .all<{ system_id: string; status: number }>();
+  const ready = new Set(made.filter((m) => m.status === S.READY).map((m) => m.system_id));
+  expect(ready.size).toBe(500);
+  const started = Date.now();
+  const results = await Promise.all(Array.from({ length: 1000 }, () => call(loadOp, "POST", "/machines/allocate", {})));
+  const seconds = (Date.now() - started) / 1000;
+  const ok = results.filter((r) => r.status === 200);
+  const refused = results.filter((r) => r.status !== 200);
+  expect(ok).toHaveLength(500);
+  expect(refused).toHaveLength(500);
+  for (const r of refused) {
+    expect(r.status).toBe(409);
+    expect(r.json.error).toMatchObject({ code: "no_match", message: "no READY machine matches these constraints" });
+  }
+  const got = ok.map((r) => r.json.system_id as string);
+  expect(new Set(got).size).toBe(500);
+  expect(got.filter((id) => !ready.has(id))).toEqual([]);
+  const { results: rows } = await env.DB.prepare(
+    `SELECT m.system_id, m.status, u.username AS owner, (SELECT count(*) FROM events e WHERE e.system_id = m.system_id AND e.type = 'machine.allocate') AS events
+     FROM machines m JOIN sites s ON s.id = m.site_id LEFT JOIN users u ON u.id = m.owner_id WHERE s.name = 'load' AND m.system_id IN (SELECT value FROM json_each(?))`,
+  )
+    .bind(JSON.stringify([...ready]))
+    .all<{ system_id: string; status: number; owner: string; events: number }>();
+  expect(rows).toHaveLength(500);
+  for (const m of rows) expect(m).toEqual({ system_id: m.system_id, status: S.ALLOCATED, owner: "loadop", events: 1 });
+  console.log(`1,000 concurrent allocations against 500 READY machines: ${seconds.toFixed(1)} s`);
+}, 60_000);
 
 describe("constraints", () => {
   it("arch, cpu_count, mem, tags, not_tags, zone, pool, site, hostname, system_id", async () => {

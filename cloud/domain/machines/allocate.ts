@@ -29,6 +29,20 @@ export interface AllocateConstraints {
  * The event is written in the same batch, keyed by a nonce. Returns the system_id or null.
  */
 export async function allocate(db: D1Database, caller: Caller, k: AllocateConstraints): Promise<string | null> {
+  return (await allocateThenRead(db, caller, k, () => [])).systemId;
+}
+
+/**
+ * allocate, with reads of the allocated machine in the same batch (after the change, so they see
+ * it; found by the operation's nonce, so they find nothing when nothing was allocated): the
+ * caller's answer costs no further round trip. `results` are the reads' results, in order.
+ */
+export async function allocateThenRead(
+  db: D1Database,
+  caller: Caller,
+  k: AllocateConstraints,
+  reads: (where: "op_nonce = ?", nonce: string) => D1PreparedStatement[],
+): Promise<{ systemId: string | null; results: D1Result[] }> {
   // The lifecycle table names the move; only a READY, unlocked machine may make it.
   const from = NODE_STATUS.READY;
   const d = decide({ status: from, previousStatus: null, locked: false }, "allocate");
@@ -63,7 +77,7 @@ export async function allocate(db: D1Database, caller: Caller, k: AllocateConstr
 
   const nonce = crypto.randomUUID();
   const now = Date.now();
-  const [upd] = await db.batch([
+  const results = await db.batch([
     db
       .prepare(
         `UPDATE machines SET status = ?, owner_id = ?, op_nonce = ?, updated_at = ?, previous_status = NULL, status_expires = NULL, status_message = ?
@@ -84,7 +98,8 @@ export async function allocate(db: D1Database, caller: Caller, k: AllocateConstr
       "m.op_nonce = ?",
       nonce,
     ),
+    ...reads("op_nonce = ?", nonce),
   ]);
-  const row = upd?.results?.[0] as { system_id: string } | undefined;
-  return row?.system_id ?? null;
+  const row = results[0]?.results?.[0] as { system_id: string } | undefined;
+  return { systemId: row?.system_id ?? null, results: results.slice(2) };
 }

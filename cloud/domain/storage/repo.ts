@@ -7,7 +7,7 @@ import { STATUS_NAME, STORAGE_EDITABLE, type Status } from "../../../shared/life
 import { type Design, DesignSchema, type Disk, type Firmware, type Layout } from "../../../shared/storage/design";
 import { ApiError } from "../../http/errors";
 import { machineEventStatement } from "../events";
-import { getSettings } from "../settings";
+import { decodeSetting, getSettings } from "../settings";
 import type { MachineOnSite } from "../machines/types";
 import { applyLayout, currentDesign } from "./layouts";
 import { type LayoutParams, type StorageContext, StorageError } from "./model";
@@ -77,6 +77,15 @@ const DEFAULTABLE = new Set<string>(STORAGE_LAYOUTS);
 /** The region's default_storage_layout, read once for many machines. */
 export async function storageSetting(db: D1Database): Promise<string> {
   return (await getSettings(db, ["default_storage_layout"])).default_storage_layout;
+}
+
+/** storageSetting's read for a caller's own batch; storageSettingFrom reads its result. */
+export function storageSettingStatement(db: D1Database): D1PreparedStatement {
+  return db.prepare("SELECT value FROM settings WHERE name = 'default_storage_layout'");
+}
+
+export function storageSettingFrom(r: D1Result): string {
+  return decodeSetting("default_storage_layout", (r.results[0] as { value: string } | undefined)?.value) as string;
 }
 
 /**
