@@ -5,7 +5,7 @@
 import { PROTOCOL_VERSION, RACK_SERVICES, type RackServiceName, type ServiceStatus, type StatusMessage } from "../../shared/tunnel/protocol";
 
 /** Least time between two reports of a connected rack (the first after a welcome is immediate). */
-export const STATUS_MIN_INTERVAL_MS = 5_000;
+export const REPORT_MIN_INTERVAL_MS = 5_000;
 
 export interface StatusReporterOptions {
   journalDepth(): number;
@@ -56,7 +56,7 @@ export class StatusReporter {
     const frame = JSON.stringify(this.report());
     if (frame === this.lastSent) return;
     const now = (this.o.now ?? Date.now)();
-    const wait = this.lastAt + (this.o.minIntervalMs ?? STATUS_MIN_INTERVAL_MS) - now;
+    const wait = this.lastAt + (this.o.minIntervalMs ?? REPORT_MIN_INTERVAL_MS) - now;
     if (wait > 0) {
       this.timer = setTimeout(() => {
         this.timer = null;

@@ -140,7 +140,11 @@ describe("rack tunnel", () => {
     expect(m.boot_rack).toMatchObject({ id: rackId, hostname: (await call(admin, "GET", `/racks/${rackId}`)).json.hostname });
     expect(m.boot_rack.at).toBeGreaterThan(Date.now() - 60_000);
     // A late batch with an older boot from this MAC does not move the record back.
-    again.send({ t: "event", v: 1, events: [{ ...ev(6), at: 1000, type: "boot.request", data: { mac: "52:54:00:aa:00:05", file: "grubx64.efi", protocol: "tftp" } }] });
+    again.send({
+      t: "event",
+      v: 1,
+      events: [{ ...ev(6), at: 1000, type: "boot.request", data: { mac: "52:54:00:aa:00:05", file: "grubx64.efi", protocol: "tftp" } }],
+    });
     expect((await again.next((f) => f.t === "ack" && f.upTo === 6)).upTo).toBe(6);
     expect((await call(admin, "GET", `/machines/${sys}`)).json.boot_rack.at).toBe(m.boot_rack.at);
     again.ws.close(1000);

@@ -149,7 +149,8 @@ describe("status report", () => {
         const text = d.toString();
         if (text === HEARTBEAT_PING) return ws.send(HEARTBEAT_PONG);
         const m = JSON.parse(text);
-        if (m.t === "hello") ws.send(JSON.stringify({ t: "welcome", v: 1, rackId: "abcdefabcdef", serverTime: Date.now(), heartbeatMs: 10_000, lastEventSeq: 0 }));
+        if (m.t === "hello")
+          ws.send(JSON.stringify({ t: "welcome", v: 1, rackId: "abcdefabcdef", serverTime: Date.now(), heartbeatMs: 10_000, lastEventSeq: 0 }));
         if (m.t === "status") {
           reports.push({ at: Date.now(), conn, msg: StatusFrameSchema.parse(m) });
           wake();
@@ -157,7 +158,11 @@ describe("status report", () => {
       });
     });
     const until = async (ok: () => boolean) => {
-      for (let i = 0; i < 200 && !ok(); i++) await new Promise<void>((r) => ((wake = r), setTimeout(r, 50)));
+      for (let i = 0; i < 200 && !ok(); i++)
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 50);
+        });
       expect(ok()).toBe(true);
     };
     const state = (m: any, name: string) => m.services.find((s: { name: string }) => s.name === name);
