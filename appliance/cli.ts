@@ -210,6 +210,13 @@ async function main(): Promise<number> {
           ...(opt.dnsAxfrAllow ? { axfrAllow: opt.dnsAxfrAllow } : {}),
         },
         log,
+      }).catch((e: unknown) => {
+        // The rack stays up for power and tells the region why it cannot boot machines, rather
+        // than vanishing from it in a restart loop.
+        const error = e instanceof Error ? e.message : String(e);
+        log("error", "boot services failed to start", { error });
+        daemon.setServices((["dhcp", "tftp", "http", "metadata"] as const).map((name) => ({ name, state: "failed" as const, error })));
+        return null;
       });
     }
     // A rack that serves no boot interface can still be the site's DNS server on the addresses it is given.
@@ -222,6 +229,7 @@ async function main(): Promise<number> {
             log,
           })
         : null;
+    if (dnsOnly) daemon.setServices([{ name: "dns", state: "ok" }]);
     await new Promise<void>((resolve) => {
       let stopping = false;
       const stop = (signal: string) => {

@@ -7,7 +7,7 @@ import type { Server } from "node:http";
 import type { ConfigSnapshot } from "../shared/tunnel/config";
 import { POWER_POLL_CAPABILITY } from "../shared/tunnel/commands";
 import type { EventInput } from "../shared/tunnel/events";
-import { type HelloMessage, MAX_EVENTS_PER_FRAME, PROTOCOL_VERSION, type RegionMessage } from "../shared/tunnel/protocol";
+import { type HelloMessage, MAX_EVENTS_PER_FRAME, PROTOCOL_VERSION, type RegionMessage, type ServiceStatus } from "../shared/tunnel/protocol";
 import { EventJournal } from "./journal/events";
 import { CommandLedger } from "./journal/ledger";
 import type { BackoffOptions } from "./tunnel/backoff";
@@ -17,6 +17,7 @@ import { Executor } from "./commands/executor";
 import { Limiter } from "./commands/limiter";
 import { DEFAULT_POLL_CONCURRENCY } from "./commands/power-poll";
 import { startLocalApi } from "./tunnel/local-api";
+import { StatusReporter } from "./tunnel/status";
 import type { Logger } from "./log";
 import { StateDir } from "./state/dir";
 
@@ -32,6 +33,8 @@ export interface DaemonOptions {
   backoff?: BackoffOptions;
   heartbeatMs?: number;
   deadAfterMs?: number;
+  /** Least time between two status reports to the region (default 5 s). */
+  statusIntervalMs?: number;
   /** Test hook: no real waits between power retries. */
   retrySleep?: (s: number) => Promise<void>;
   localApi?: boolean;
@@ -44,6 +47,7 @@ export class Daemon {
   private journal!: EventJournal;
   private ledger!: CommandLedger;
   private executor!: Executor;
+  private health!: StatusReporter;
   private snapshot: ConfigSnapshot | null = null;
   private readonly configListeners = new Set<(s: ConfigSnapshot) => void>();
   private sentUpTo = 0;
@@ -78,7 +82,17 @@ export class Daemon {
       configVersion: () => this.snapshot?.version ?? null,
       pollLimiter: new Limiter(this.o.powerPollConcurrency ?? DEFAULT_POLL_CONCURRENCY),
     });
-    this.journal.onAppend(() => this.schedulePump());
+    this.journal.onAppend(() => {
+      this.schedulePump();
+      this.health.check();
+    });
+    this.health = new StatusReporter({
+      journalDepth: () => this.journal.depth,
+      send: (frame) => this.client.send(frame),
+      ...(this.o.statusIntervalMs !== undefined ? { minIntervalMs: this.o.statusIntervalMs } : {}),
+    });
+    // Power commands are run by this process itself: the service is up as long as it is.
+    this.health.set([{ name: "power", state: "ok" }]);
     this.client = new TunnelClient(
       {
         region: this.region,
@@ -94,6 +108,7 @@ export class Daemon {
         onMessage: (m) => this.onMessage(m),
         onClose: () => {
           this.sentUpTo = 0;
+          this.health.disconnected();
         },
         log: this.o.log,
       },
@@ -131,6 +146,11 @@ export class Daemon {
     return this.client?.open ?? false;
   }
 
+  /** Site services say how they are (ok, failed with a short error, or disabled). */
+  setServices(states: ServiceStatus[]): void {
+    this.health.set(states);
+  }
+
   onConfig(fn: (s: ConfigSnapshot) => void): () => void {
     this.configListeners.add(fn);
     return () => this.configListeners.delete(fn);
@@ -156,6 +176,7 @@ export class Daemon {
     // The region stored everything up to regionHas: those are done even if their ack was lost.
     await this.journal.ack(Math.min(regionHas, this.journal.lastSeq));
     this.sentUpTo = Math.max(regionHas, this.journal.ackedUpTo);
+    this.health.connected();
     this.schedulePump();
   }
 
@@ -199,7 +220,10 @@ export class Daemon {
         return;
       case "ack":
         this.journal.ack(m.upTo).then(
-          () => this.schedulePump(),
+          () => {
+            this.schedulePump();
+            this.health.check();
+          },
           (e: unknown) => this.o.log("error", "journal ack failed", { error: String(e) }),
         );
         return;
@@ -265,6 +289,7 @@ export class Daemon {
       commands_executed: this.executor?.executed ?? 0,
       journal: { depth: this.journal?.depth ?? 0, last_seq: this.journal?.lastSeq ?? 0, acked_up_to: this.journal?.ackedUpTo ?? 0 },
       config_version: this.snapshot?.version ?? null,
+      services: this.health?.report().services ?? [],
       updated_at: new Date().toISOString(),
     };
   }
@@ -280,6 +305,7 @@ export class Daemon {
   async stop(): Promise<void> {
     this.o.log("info", "appliance stopping");
     if (this.statusTimer) clearInterval(this.statusTimer);
+    this.health?.stop();
     await this.executor?.drain(10_000);
     await this.client?.stop();
     await new Promise<void>((r) => (this.api ? this.api.close(() => r()) : r()));

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import type { ConfigSnapshot } from "../shared/tunnel/config";
 import type { EventInput } from "../shared/tunnel/events";
+import type { ServiceStatus } from "../shared/tunnel/protocol";
 import type { DhcpSnapshot } from "./dhcp/config";
 import { parseSnapshot } from "./dhcp/config";
 import { NeighbourReporter, readNeighbours } from "./discovery/neighbours";
@@ -37,6 +38,8 @@ export interface ServiceHost {
   onConfig(fn: (s: ConfigSnapshot) => void): () => void;
   /** Is the region connected now? Absent: assumed so. */
   online?(): boolean;
+  /** Told which services run, for the rack's status report. */
+  setServices?(states: ServiceStatus[]): void;
 }
 
 export interface BootServicesOptions {
@@ -366,6 +369,14 @@ export async function startBootServices(host: ServiceHost, o: BootServicesOption
     throw e;
   }
   imageStates.start();
+  // The metadata API is served by the HTTP server: it is up when that is.
+  host.setServices?.([
+    { name: "dhcp", state: "ok" },
+    { name: "tftp", state: "ok" },
+    { name: "http", state: "ok" },
+    { name: "metadata", state: "ok" },
+    { name: "dns", state: dns ? "ok" : "disabled" },
+  ]);
   presync(host.config);
   if (o.neighbourScanMs !== 0) neighbours.start();
   log("info", "boot services started", {

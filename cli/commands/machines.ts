@@ -119,6 +119,7 @@ const showCmd: Command = {
         memory: mib(m.memory),
         locked: m.locked ? "yes" : "no",
         actions: m.allowed_actions,
+        boot_rack: m.boot_rack ? `${m.boot_rack.hostname ?? m.boot_rack.id} (${m.boot_rack.id}) at ${new Date(m.boot_rack.at).toISOString()}` : null,
       },
       [
         "system_id",
@@ -136,6 +137,7 @@ const showCmd: Command = {
         "locked",
         "tags",
         "actions",
+        "boot_rack",
       ],
     );
     process.stdout.write("\ninterfaces:\n");

@@ -132,8 +132,17 @@ const racks: Group = {
       summary: "Show a rack",
       args: "<rack-id>",
       run: async (ctx) => {
-        const r = await ctx.client().call("GET /racks/{rackId}", { path: { rackId: first(ctx, "<rack-id>") } });
-        out(ctx, r, () => printFields(r, Object.keys(r)));
+        const r: Row = await ctx.client().call("GET /racks/{rackId}", { path: { rackId: first(ctx, "<rack-id>") } });
+        out(ctx, r, () => {
+          const at = (k: string) => (typeof r[k] === "number" ? new Date(r[k] as number).toISOString() : null);
+          printFields(
+            { ...r, last_seen_at: at("last_seen_at"), status_at: at("status_at") },
+            Object.keys(r).filter((k) => k !== "services"),
+          );
+          // From the rack's last status report (none yet: it never connected since the region learnt of them).
+          process.stdout.write("\nservices:\n");
+          printTable((r["services"] as Row[] | undefined) ?? [], ["name", "state", "error"], "  no status report yet");
+        });
       },
     },
   ],

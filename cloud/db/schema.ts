@@ -167,6 +167,9 @@ export const machines = sqliteTable(
       .notNull()
       .references(() => resourcePools.id),
     rackId: text("rack_id"),
+    /** The rack that saw this machine's last DHCP discover or boot file request, and when (the event's time). */
+    bootRackId: text("boot_rack_id"),
+    bootAt: integer("boot_at"),
     locked: integer("locked", { mode: "boolean" }).notNull().default(false),
     ownerData: text("owner_data", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
     hardwareUuid: text("hardware_uuid"),
@@ -254,6 +257,11 @@ export const racks = sqliteTable(
     lastSeenAt: integer("last_seen_at"),
     /** Version of the last config snapshot the appliance confirmed. */
     configVersion: text("config_version"),
+    /** The appliance's last status report (shared/tunnel/protocol.ts StatusFrameSchema): each service's state. */
+    services: text("services", { mode: "json" }).$type<unknown[]>().notNull().default(sql`'[]'`),
+    /** Events the appliance held not yet acknowledged by the region, as of status_at. */
+    journalDepth: integer("journal_depth"),
+    statusAt: integer("status_at"),
     enrolTokenId: integer("enrol_token_id"),
     createdAt: createdAt(),
     revokedAt: integer("revoked_at"),

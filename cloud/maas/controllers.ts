@@ -1,6 +1,6 @@
 // rackcontrollers/ and regioncontrollers/: each enrolled appliance is a rack controller (its
-// hostname, version, interfaces and addresses from its last hello, its services from whether
-// its tunnel is up); the region is the one region controller. Appliances enrol with a token
+// hostname, version, interfaces and addresses from its last hello, its services from its last
+// status report while its tunnel is up); the region is the one region controller. Appliances enrol with a token
 // (/api/v1/racks/enrol), not through MAAS's rack registration; deleting one revokes it. A rack
 // has no BMC here (it is the box that drives BMCs), so its power ops answer as the manual
 // driver does, and it has no zone or description to edit: those writes say so.
@@ -29,6 +29,7 @@ interface RackRow {
   connected: number;
   last_seen_at: number | null;
   revoked_at: number | null;
+  services: string;
   zone_id: number;
   zone: string;
   zone_description: string;
@@ -40,7 +41,7 @@ interface HelloInterface {
   addresses?: string[];
 }
 
-const RACK_SELECT = `SELECT r.id, r.site_id, r.hostname, r.version, r.interfaces, r.connected, r.last_seen_at, r.revoked_at,
+const RACK_SELECT = `SELECT r.id, r.site_id, r.hostname, r.version, r.interfaces, r.connected, r.last_seen_at, r.revoked_at, r.services,
   z.id AS zone_id, z.name AS zone, z.description AS zone_description
   FROM racks r, zones z WHERE z.id = 1 AND r.revoked_at IS NULL`;
 
@@ -53,11 +54,33 @@ function interfacesOf(r: RackRow): HelloInterface[] {
   }
 }
 
-/** Which of a rack's services run: all of them while its tunnel is up, none we can vouch for otherwise. */
-function services(up: boolean) {
-  const status = up ? "running" : "unknown";
-  const info = up ? "" : "the rack's tunnel to the region is down";
-  return ["rackd", "dhcpd", "dhcpd6", "tftp", "http", "dns_rack", "proxy_rack", "ntp_rack", "syslog_rack"].map((name) => ({ name, status, status_info: info }));
+/** MAAS's rack services that the appliance's status report names (shared/tunnel/protocol.ts). */
+const REPORTED: Record<string, string> = { dhcpd: "dhcp", tftp: "tftp", http: "http", dns_rack: "dns" };
+const MAAS_STATE: Record<string, string> = { ok: "running", failed: "dead", disabled: "off" };
+
+/**
+ * Which of a rack's services run: while its tunnel is up, what its last status report says
+ * (a service it does not report, or a rack that has sent no report, counts as running), none
+ * we can vouch for otherwise.
+ */
+function services(up: boolean, reportJson: string) {
+  if (!up)
+    return ["rackd", "dhcpd", "dhcpd6", "tftp", "http", "dns_rack", "proxy_rack", "ntp_rack", "syslog_rack"].map((name) => ({
+      name,
+      status: "unknown",
+      status_info: "the rack's tunnel to the region is down",
+    }));
+  let report: { name?: string; state?: string; error?: string }[] = [];
+  try {
+    const v = JSON.parse(reportJson) as unknown;
+    if (Array.isArray(v)) report = v as typeof report;
+  } catch {
+    report = [];
+  }
+  return ["rackd", "dhcpd", "dhcpd6", "tftp", "http", "dns_rack", "proxy_rack", "ntp_rack", "syslog_rack"].map((name) => {
+    const s = REPORTED[name] ? report.find((x) => x.name === REPORTED[name]) : undefined;
+    return { name, status: (s?.state && MAAS_STATE[s.state]) || "running", status_info: s?.error ?? "" };
+  });
 }
 
 export function rackControllerJson(r: RackRow) {
@@ -88,7 +111,7 @@ export function rackControllerJson(r: RackRow) {
       links: (i.addresses ?? []).map((a, k) => ({ id: k, mode: "static", ip_address: a.split("/")[0] })),
     })),
     ip_addresses: addresses,
-    service_set: services(up),
+    service_set: services(up, r.services),
     tag_names: [],
     last_sync: r.last_seen_at ? new Date(r.last_seen_at).toISOString() : null,
     resource_uri: `${API}/rackcontrollers/${r.id}/`,

@@ -36,6 +36,9 @@ export interface MachineRow {
   poolId: number;
   pool: string;
   rackId: string | null;
+  bootRackId: string | null;
+  bootRackHostname: string | null;
+  bootAt: number | null;
   locked: number;
   ownerData: string;
   hardwareUuid: string | null;
@@ -54,13 +57,15 @@ const SELECT = `SELECT m.id, m.system_id AS systemId, m.hostname, m.domain, m.de
   m.cpu_speed AS cpuSpeed, m.memory, m.storage, m.boot_mac AS bootMac, m.firmware, m.osystem,
   m.distro_series AS distroSeries, m.power_type AS powerType, m.power_params_set AS powerParamsSet,
   m.power_state AS powerState, m.power_checked_at AS powerCheckedAt, m.site_id AS siteId, s.name AS site,
-  m.zone_id AS zoneId, z.name AS zone, m.pool_id AS poolId, p.name AS pool, m.rack_id AS rackId, m.locked,
+  m.zone_id AS zoneId, z.name AS zone, m.pool_id AS poolId, p.name AS pool, m.rack_id AS rackId,
+  m.boot_rack_id AS bootRackId, br.hostname AS bootRackHostname, m.boot_at AS bootAt, m.locked,
   m.owner_data AS ownerData, m.hardware_uuid AS hardwareUuid, m.storage_layout AS storageLayout, m.created_at AS createdAt, m.updated_at AS updatedAt
 FROM machines m
 JOIN sites s ON s.id = m.site_id
 JOIN zones z ON z.id = m.zone_id
 JOIN resource_pools p ON p.id = m.pool_id
-LEFT JOIN users u ON u.id = m.owner_id`;
+LEFT JOIN users u ON u.id = m.owner_id
+LEFT JOIN racks br ON br.id = m.boot_rack_id`;
 
 // One machine also brings its encrypted BMC parameters, so a power request reads it once.
 export const SELECT_ONE = SELECT.replace(
@@ -219,6 +224,8 @@ export function serializeMachine(m: MachineRow, tags: string[]) {
     zone: m.zone,
     pool: m.pool,
     rack_id: m.rackId,
+    // The rack that saw this machine's last DHCP discover or boot request, and when.
+    boot_rack: m.bootRackId ? { id: m.bootRackId, hostname: m.bootRackHostname, at: m.bootAt } : null,
     tags,
     locked: !!m.locked,
     owner_data: JSON.parse(m.ownerData) as Record<string, string>,

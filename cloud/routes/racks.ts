@@ -57,12 +57,15 @@ interface RackRow {
   connected: number;
   last_seen_at: number | null;
   config_version: string | null;
+  services: string;
+  journal_depth: number | null;
+  status_at: number | null;
   created_at: number;
   revoked_at: number | null;
 }
 
 const RACK_SELECT =
-  "SELECT r.id, r.site_id, s.name AS site, r.hostname, r.version, r.interfaces, r.connected, r.last_seen_at, r.config_version, r.created_at, r.revoked_at FROM racks r JOIN sites s ON s.id = r.site_id";
+  "SELECT r.id, r.site_id, s.name AS site, r.hostname, r.version, r.interfaces, r.connected, r.last_seen_at, r.config_version, r.services, r.journal_depth, r.status_at, r.created_at, r.revoked_at FROM racks r JOIN sites s ON s.id = r.site_id";
 
 async function serializeRack(db: D1Database, r: RackRow) {
   const [subnets, pending, images] = await db.batch([
@@ -79,6 +82,10 @@ async function serializeRack(db: D1Database, r: RackRow) {
     connected: !!r.connected && r.revoked_at === null,
     last_seen_at: r.last_seen_at,
     config_version: r.config_version,
+    // The appliance's last status report (null journal_depth and status_at: none yet).
+    services: JSON.parse(r.services) as { name: string; state: string; error?: string }[],
+    journal_depth: r.journal_depth,
+    status_at: r.status_at,
     subnets: ((subnets!.results ?? []) as { cidr: string }[]).map((s) => s.cidr),
     pending_commands: ((pending!.results?.[0] ?? { n: 0 }) as { n: number }).n,
     images: (images!.results?.[0] ?? { present: 0, downloading: 0, failed: 0 }) as { present: number; downloading: number; failed: number },

@@ -28,7 +28,7 @@ import type { CommandOutcome, EnqueueResult, RackTunnelRpc, StoredCommand } from
 import { type Landing, landResults } from "../domain/racks/inbound";
 import { landEvents } from "../domain/racks/landing";
 import { applyRackEvents } from "../domain/racks/rack-events";
-import { markConnected, recordConfigAck, touchRack } from "../domain/racks/racks";
+import { markConnected, recordConfigAck, recordRackStatus, touchRack } from "../domain/racks/racks";
 import { CommandQueue } from "./queue";
 
 interface Attachment {
@@ -156,6 +156,9 @@ export class RackTunnel extends DurableObject<Env> implements RackTunnelRpc {
         return this.drainResults();
       case "event":
         return this.onEvents(ws, att, msg.events);
+      case "status":
+        await recordRackStatus(this.env.DB, att.rackId, msg);
+        return;
       case "config.ack":
         await recordConfigAck(this.env.DB, att.rackId, msg.version);
         await this.ctx.storage.put("configAcked", msg.version);

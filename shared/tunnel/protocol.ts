@@ -1,7 +1,7 @@
 // The tunnel's wire protocol, version 1: JSON text frames, each with `t` (type) and `v`.
 // Both sides parse every frame with these schemas; anything else gets an `error` frame back.
 //
-// appliance → region: hello, heartbeat, ack (commands received), result, event (batch), config.ack, credential.ack, error
+// appliance → region: hello, heartbeat, ack (commands received), result, event (batch), status, config.ack, credential.ack, error
 // region → appliance: welcome, heartbeat, command, ack (events stored), config, credential, error
 import { z } from "zod";
 import { COMMAND_TYPES, CommandErrorSchema } from "./commands";
@@ -72,6 +72,27 @@ export const ResultSchema = z.strictObject({
   replay: z.boolean().optional(),
 });
 export const EventFrameSchema = z.strictObject({ t: z.literal("event"), v, events: z.array(RackEventSchema).min(1).max(MAX_EVENTS_PER_FRAME) });
+/** The rack's services, as its status report names them. */
+export const RACK_SERVICES = ["dhcp", "tftp", "http", "dns", "metadata", "power"] as const;
+export type RackServiceName = (typeof RACK_SERVICES)[number];
+export const SERVICE_STATES = ["ok", "failed", "disabled"] as const;
+export const ServiceStatusSchema = z.strictObject({
+  name: z.enum(RACK_SERVICES),
+  state: z.enum(SERVICE_STATES),
+  error: z.string().max(200).optional(),
+});
+export type ServiceStatus = z.infer<typeof ServiceStatusSchema>;
+/**
+ * The rack's health: its services and how many events wait for the region's ack. Not
+ * journaled: sent after each welcome and on change (at most every few seconds); the latest wins.
+ */
+export const StatusFrameSchema = z.strictObject({
+  t: z.literal("status"),
+  v,
+  services: z.array(ServiceStatusSchema).max(RACK_SERVICES.length),
+  journalDepth: z.number().int().nonnegative(),
+});
+export type StatusMessage = z.infer<typeof StatusFrameSchema>;
 export const ConfigAckSchema = z.strictObject({ t: z.literal("config.ack"), v, version: z.string().max(128) });
 export const CredentialAckSchema = z.strictObject({ t: z.literal("credential.ack"), v, fingerprint: z.string().max(128) });
 export const ErrorFrameSchema = z.strictObject({
@@ -88,6 +109,7 @@ export const ApplianceMessageSchema = z.discriminatedUnion("t", [
   CommandAckSchema,
   ResultSchema,
   EventFrameSchema,
+  StatusFrameSchema,
   ConfigAckSchema,
   CredentialAckSchema,
   ErrorFrameSchema,

@@ -53,6 +53,20 @@ describe("rack and region controllers", () => {
     expect(down.json.service_set[0]).toMatchObject({ status: "unknown", status_info: expect.stringContaining("tunnel") });
     await env.DB.prepare("UPDATE racks SET connected = 1 WHERE id = ?").bind(rackId).run();
 
+    // What the rack's last status report said (tunnel.test.ts sends one): MAAS's names and states.
+    const report = [
+      { name: "dhcp", state: "failed", error: "eno2: no such device" },
+      { name: "dns", state: "disabled" },
+      { name: "tftp", state: "ok" },
+    ];
+    await env.DB.prepare("UPDATE racks SET services = ? WHERE id = ?").bind(JSON.stringify(report), rackId).run();
+    const set = (await maas(admin, "GET", `rackcontrollers/${rackId}/`)).json.service_set as { name: string }[];
+    const byName = Object.fromEntries(set.map((s) => [s.name, s]));
+    expect(byName.dhcpd).toEqual({ name: "dhcpd", status: "dead", status_info: "eno2: no such device" });
+    expect(byName.dns_rack).toEqual({ name: "dns_rack", status: "off", status_info: "" });
+    expect(byName.tftp).toEqual({ name: "tftp", status: "running", status_info: "" });
+    expect(byName.rackd).toEqual({ name: "rackd", status: "running", status_info: "" });
+
     // A revoked rack is no controller.
     const other = (await enrolRack(adminNative, "rc-west", "rack-west-2")).rackId;
     expect((await call(adminNative, "POST", `/racks/${other}/revoke`, {})).status).toBeLessThan(300);

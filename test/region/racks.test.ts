@@ -51,6 +51,8 @@ describe("rack enrolment", () => {
     const mine = racks.json.items.filter((r: { site: string }) => r.site === "enr-site-2");
     expect(mine).toHaveLength(1);
     expect(mine[0]).toMatchObject({ hostname: "rack-a", version: "0.1.1", connected: false, last_seen_at: null, pending_commands: 0 });
+    // Never connected: no status report yet.
+    expect(mine[0]).toMatchObject({ services: [], journal_depth: null, status_at: null });
     const row = await env.DB.prepare("SELECT secret_hash FROM racks WHERE id = ?").bind(a.json.rack_id).first<{ secret_hash: string }>();
     expect(again.json.credential).not.toContain(row!.secret_hash);
   });

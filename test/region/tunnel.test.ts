@@ -26,6 +26,17 @@ describe("rack tunnel", () => {
     rack.send({ t: "ack", v: 1, commands: [cmd.id] });
     rack.send({ t: "result", v: 1, id: cmd.id, ok: true, data: { state: "on" } });
     rack.send({ t: "result", v: 1, id: cmd.id, ok: true, data: { state: "on" }, replay: true });
+    // Status reports: the latest replaces the earlier one; a service the protocol does not know is refused.
+    rack.send({ t: "status", v: 1, services: [{ name: "dhcp", state: "ok" }], journalDepth: 9 });
+    const services = [
+      { name: "dhcp", state: "failed", error: "eth1: no such device" },
+      { name: "tftp", state: "ok" },
+      { name: "dns", state: "disabled" },
+      { name: "power", state: "ok" },
+    ];
+    rack.send({ t: "status", v: 1, services, journalDepth: 3 });
+    rack.send({ t: "status", v: 1, services: [{ name: "ntp", state: "ok" }], journalDepth: 0 });
+    expect((await rack.next((m) => m.t === "error" && m.code === "invalid_frame")).message).toContain("services.0.name");
     await rack.barrier();
 
     const m = await call(admin, "GET", `/machines/${sys}`);
@@ -36,7 +47,10 @@ describe("rack tunnel", () => {
     const c = await call(admin, "GET", `/racks/${rackId}/commands/${cmd.id}`);
     expect(c.json).toMatchObject({ state: "done", result: { ok: true, data: { state: "on" } } });
     const rk = await call(admin, "GET", `/racks/${rackId}`);
-    expect(rk.json).toMatchObject({ connected: true, version: "test-1", site: "tun-site-1", pending_commands: 0 });
+    expect(rk.json).toMatchObject({ connected: true, version: "test-1", site: "tun-site-1", pending_commands: 0, services, journal_depth: 3 });
+    expect(rk.json.status_at).toBeGreaterThan(Date.now() - 60_000);
+    const listed = (await call(admin, "GET", "/racks")).json.items.find((r: { id: string }) => r.id === rackId);
+    expect(listed).toMatchObject({ services, journal_depth: 3, status_at: rk.json.status_at });
     rack.ws.close(1000, "bye");
   });
 
@@ -122,6 +136,17 @@ describe("rack tunnel", () => {
     expect(list.json.items.map((e: { seq: number }) => e.seq)).toEqual([1, 2, 3, 4, 5]);
     const audit = await call(admin, "GET", `/events?machine=${sys}&type=rack.dhcp.discover`);
     expect(audit.json.items).toHaveLength(5);
+    const m = (await call(admin, "GET", `/machines/${sys}`)).json;
+    expect(m.boot_rack).toMatchObject({ id: rackId, hostname: (await call(admin, "GET", `/racks/${rackId}`)).json.hostname });
+    expect(m.boot_rack.at).toBeGreaterThan(Date.now() - 60_000);
+    // A late batch with an older boot from this MAC does not move the record back.
+    again.send({
+      t: "event",
+      v: 1,
+      events: [{ ...ev(6), at: 1000, type: "boot.request", data: { mac: "52:54:00:aa:00:05", file: "grubx64.efi", protocol: "tftp" } }],
+    });
+    expect((await again.next((f) => f.t === "ack" && f.upTo === 6)).upTo).toBe(6);
+    expect((await call(admin, "GET", `/machines/${sys}`)).json.boot_rack.at).toBe(m.boot_rack.at);
     again.ws.close(1000);
   });
 

@@ -36,6 +36,8 @@ export interface Machine {
   zone: string;
   pool: string;
   rack_id: string | null;
+  /** The rack that saw the machine's last DHCP discover or boot request (absent on an older region). */
+  boot_rack?: { id: string; hostname: string | null; at: number } | null;
   tags: string[];
   locked: boolean;
   hardware_uuid: string | null;

@@ -42,6 +42,12 @@ export async function applyRackEvents(db: D1Database, rackId: string, events: Ra
       await applyImageState(db, rackId, e.data, now);
     }
   }
+  try {
+    await recordBootRack(db, rackId, events);
+  } catch (e) {
+    // Like discovery, a note for operators: it must not undo what the events did.
+    console.warn(`boot rack: could not record what rack ${rackId} served`, String(e));
+  }
   if (observed.length) {
     // Discovery is advisory: a failure here must not undo what the other events did.
     try {
@@ -51,6 +57,29 @@ export async function applyRackEvents(db: D1Database, rackId: string, events: Ra
     }
   }
   return { configChanged };
+}
+
+/**
+ * Which rack served each machine's last boot: the latest DHCP discover or boot file request
+ * per MAC in this batch. Conditional on being newer than what is recorded, so a replayed or
+ * late batch from another rack does not take it back.
+ */
+async function recordBootRack(db: D1Database, rackId: string, events: RackEvent[]): Promise<void> {
+  const latest = new Map<string, number>();
+  for (const e of events) {
+    if (e.type !== "dhcp.discover" && e.type !== "boot.request") continue;
+    latest.set(e.data.mac, Math.max(latest.get(e.data.mac) ?? 0, e.at));
+  }
+  if (!latest.size) return;
+  await db.batch(
+    [...latest].map(([mac, at]) =>
+      db
+        .prepare(
+          "UPDATE machines SET boot_rack_id = ?1, boot_at = ?2 WHERE id IN (SELECT machine_id FROM interfaces WHERE mac = ?3 AND type = 'physical') AND (boot_at IS NULL OR boot_at < ?2 OR (boot_at = ?2 AND boot_rack_id = ?1))",
+        )
+        .bind(rackId, at, mac),
+    ),
+  );
 }
 
 /** Returns true when a machine was created. */

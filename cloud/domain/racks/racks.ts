@@ -47,6 +47,23 @@ export async function touchRack(db: D1Database, rackId: string, now = Date.now()
   await db.prepare("UPDATE racks SET last_seen_at = ?, connected = 1 WHERE id = ? AND revoked_at IS NULL").bind(now, rackId).run();
 }
 
+/**
+ * The rack's latest status report replaces the previous one (reports are not journaled: an
+ * older one lost in a cut is of no use). One entry per service, the last named wins.
+ */
+export async function recordRackStatus(
+  db: D1Database,
+  rackId: string,
+  status: { services: { name: string; state: string; error?: string | undefined }[]; journalDepth: number },
+  now = Date.now(),
+): Promise<void> {
+  const byName = new Map(status.services.map((s) => [s.name, { name: s.name, state: s.state, ...(s.error ? { error: s.error } : {}) }]));
+  await db
+    .prepare("UPDATE racks SET services = ?, journal_depth = ?, status_at = ?, last_seen_at = ? WHERE id = ? AND revoked_at IS NULL")
+    .bind(JSON.stringify([...byName.values()]), status.journalDepth, now, now, rackId)
+    .run();
+}
+
 export async function recordConfigAck(db: D1Database, rackId: string, version: string): Promise<void> {
   await db.prepare("UPDATE racks SET config_version = ? WHERE id = ?").bind(version, rackId).run();
 }

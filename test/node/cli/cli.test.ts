@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statS
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { CliError } from "../../../cli/client";
 import { generate } from "../../../cli/gen-openapi";
 import { main } from "../../../cli/main";
@@ -438,7 +439,7 @@ describe("plinth resources", () => {
       }),
     });
     expect(enrol.status).toBe(201);
-    const { rack_id: rackId } = (await enrol.json()) as { rack_id: string };
+    const { rack_id: rackId, credential } = (await enrol.json()) as { rack_id: string; credential: string };
 
     const l = await plinth(["racks", "list", "--json"]);
     expect(l.code, l.stderr).toBe(0);
@@ -464,6 +465,46 @@ describe("plinth resources", () => {
     const table = (await plinth(["racks", "list"])).stdout.split("\n");
     expect(table[0]).toMatch(/^ID\s+HOSTNAME\s+SITE\s+CONNECTED\s+VERSION/);
     expect(table.find((line) => line.startsWith(rackId))).toMatch(new RegExp(`^${rackId}\\s+rack-cli-1\\s+site-0001\\s+no\\s+1\\.2\\.3`));
+    expect((await plinth(["racks", "show", rackId])).stdout).toMatch(/^services:\n\s+no status report yet$/m);
+
+    // The rack's tunnel: its status report shows in `racks show`, its DHCP discover in `machines show`.
+    const m = (await region.api("GET", "/machines?limit=1")).json.items[0];
+    const ws = new WebSocket(`${region.url.replace(/^http/, "ws")}/api/v1/racks/${rackId}/tunnel`, { headers: { authorization: `Bearer ${credential}` } });
+    const frames: any[] = [];
+    ws.on("message", (d) => frames.push(JSON.parse(d.toString())));
+    await new Promise((r, j) => ws.once("open", r).once("error", j));
+    const hello = {
+      t: "hello",
+      v: 1,
+      rackId,
+      version: "1.2.3",
+      hostname: "rack-cli-1",
+      interfaces: [],
+      capabilities: [],
+      journal: "j-cli",
+      configVersion: null,
+    };
+    ws.send(JSON.stringify(hello));
+    ws.send(
+      JSON.stringify({
+        t: "status",
+        v: 1,
+        services: [
+          { name: "dhcp", state: "failed", error: "eth1: no such device" },
+          { name: "tftp", state: "ok" },
+        ],
+        journalDepth: 4,
+      }),
+    );
+    ws.send(JSON.stringify({ t: "event", v: 1, events: [{ seq: 1, at: Date.now(), type: "dhcp.discover", data: { mac: m.boot_mac } }] }));
+    for (let i = 0; i < 100 && !frames.some((f) => f.t === "ack"); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(frames.find((f) => f.t === "ack")).toMatchObject({ upTo: 1 });
+    const shown = (await plinth(["racks", "show", rackId])).stdout;
+    expect(shown).toMatch(/^journal_depth\s+4$/m);
+    expect(shown).toMatch(/^dhcp\s+failed\s+eth1: no such device$/m);
+    expect(shown).toMatch(/^tftp\s+ok\s+-?$/m);
+    expect((await plinth(["machines", "show", m.system_id])).stdout).toMatch(new RegExp(`^boot_rack\\s+rack-cli-1 \\(${rackId}\\) at \\d{4}-`, "m"));
+    ws.close(1000);
 
     // Revoked: the table says so, the JSON too; an unknown rack is exit 4 with one line.
     expect((await region.api("POST", `/racks/${rackId}/revoke`, {})).status).toBe(200);

@@ -5,6 +5,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { axeViolations, launchChromium } from "./browser";
 import { freePort, startTestRegion, type TestRegion } from "./region";
 
@@ -554,7 +555,7 @@ describe("dashboard: catalog, rack detail, deploy choices, accessibility", () =>
     expect((await region.api("GET", `/machines/${m.system_id}`)).json.status_name).toBe("Ready");
   });
 
-  it("racks: one rack's page with its interfaces; rotate answers in the API's words; revoke after confirming", async () => {
+  it("racks: one rack's page with its interfaces, services and journal; the machine it booted names it; rotate answers in the API's words; revoke after confirming", async () => {
     const tok = await region.api("POST", "/racks/enrol-tokens", { site: "site-0009", name: "ui", expires_in: 600 });
     expect(tok.status).toBe(201);
     const enrol = await fetch(`${region.url}/api/v1/racks/enrol`, {
@@ -568,7 +569,27 @@ describe("dashboard: catalog, rack detail, deploy choices, accessibility", () =>
       }),
     });
     expect(enrol.status).toBe(201);
-    const { rack_id: rackId } = (await enrol.json()) as { rack_id: string };
+    const { rack_id: rackId, credential } = (await enrol.json()) as { rack_id: string; credential: string };
+    // The rack's tunnel: a status report, and a DHCP discover from one of its site's machines.
+    const booted = (await region.api("GET", "/machines?site=site-0009&limit=1")).json.items[0];
+    const ws = new WebSocket(`${region.url.replace(/^http/, "ws")}/api/v1/racks/${rackId}/tunnel`, { headers: { authorization: `Bearer ${credential}` } });
+    const frames: { t: string }[] = [];
+    ws.on("message", (d) => frames.push(JSON.parse(d.toString())));
+    await new Promise((r, j) => ws.once("open", r).once("error", j));
+    const interfaces = [{ name: "eth0", mac: "52:54:00:00:00:01", addresses: ["10.9.0.2/24"] }];
+    ws.send(
+      JSON.stringify({ t: "hello", v: 1, rackId, version: "1.2.3", hostname: "rack-ui", interfaces, capabilities: [], journal: "j-ui", configVersion: null }),
+    );
+    const services = [
+      { name: "dhcp", state: "ok" },
+      { name: "tftp", state: "ok" },
+      { name: "http", state: "failed", error: "port 5248 in use" },
+      { name: "dns", state: "disabled" },
+    ];
+    ws.send(JSON.stringify({ t: "status", v: 1, services, journalDepth: 7 }));
+    ws.send(JSON.stringify({ t: "event", v: 1, events: [{ seq: 1, at: Date.now(), type: "dhcp.discover", data: { mac: booted.boot_mac } }] }));
+    for (let i = 0; i < 100 && !frames.some((f) => f.t === "ack"); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(frames.some((f) => f.t === "ack")).toBe(true);
 
     await page.getByRole("link", { name: "Racks", exact: true }).click();
     await page.getByRole("link", { name: "rack-ui" }).click();
@@ -576,8 +597,26 @@ describe("dashboard: catalog, rack detail, deploy choices, accessibility", () =>
     await page.getByRole("heading", { name: /rack-ui/ }).waitFor(WAIT);
     await page.getByText("52:54:00:00:00:01").waitFor(WAIT);
     await page.getByText("1.2.3").waitFor(WAIT);
+    const svc = page.locator('[data-testid="rack-services"]');
+    await svc.locator("tr", { hasText: "HTTP boot" }).filter({ hasText: "failed" }).filter({ hasText: "port 5248 in use" }).waitFor(WAIT);
+    await svc.locator("tr", { hasText: "DNS" }).filter({ hasText: "disabled" }).waitFor(WAIT);
+    await page.locator('[data-testid="rack-journal"]', { hasText: "7 events not yet acknowledged" }).waitFor(WAIT);
     expect(await axeViolations(page)).toEqual([]);
     await page.screenshot({ path: join(SHOTS, "dashboard-rack.png") });
+
+    // The machine's page names the rack that served its last boot, with a link back to it.
+    await page.goto(`${region.url}/machines/${booted.system_id}`);
+    const bootRack = page.locator('[data-testid="machine-boot-rack"]', { hasText: "served by rack-ui" });
+    await bootRack.waitFor(WAIT);
+    await bootRack.getByRole("link", { name: "rack-ui" }).click();
+    await page.waitForURL(new RegExp(`/racks/${rackId}$`), WAIT);
+    // Gone from the tunnel again: rotation below needs a rack that is away.
+    await new Promise((r) => {
+      ws.once("close", r);
+      ws.close(1000);
+    });
+    for (let i = 0; i < 100 && (await region.api("GET", `/racks/${rackId}`)).json.connected; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await region.api("GET", `/racks/${rackId}`)).json.connected).toBe(false);
 
     // A viewer sees the same pages without a button it could not use.
     expect((await region.api("POST", "/users", { username: "looker", password: "looker-pass-12", roles: [{ role: "viewer", site: null }] })).status).toBe(201);

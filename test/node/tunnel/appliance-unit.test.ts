@@ -12,7 +12,7 @@ import { CommandLedger } from "../../../appliance/journal/ledger";
 import { backoffDelay } from "../../../appliance/tunnel/backoff";
 import { Executor } from "../../../appliance/commands/executor";
 import { StateDir } from "../../../appliance/state/dir";
-import { HEARTBEAT_PING, HEARTBEAT_PONG } from "../../../shared/tunnel/protocol";
+import { HEARTBEAT_PING, HEARTBEAT_PONG, StatusFrameSchema } from "../../../shared/tunnel/protocol";
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -121,6 +121,82 @@ describe("tunnel client against a hostile region", () => {
     } finally {
       await daemon.stop();
       wss.close();
+    }
+  });
+});
+
+describe("status report", () => {
+  it("reports services and journal depth after each welcome and on change, at most once per interval", async () => {
+    const dir = tmp();
+    new StateDir(dir).writeCredential({
+      region: "http://127.0.0.1:1",
+      rackId: "abcdefabcdef",
+      credential: `prk_abcdefabcdef_${"c".repeat(40)}`,
+      site: "default",
+      hostname: "unit",
+      enrolledAt: 0,
+    });
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await new Promise((r) => wss.once("listening", r));
+    const port = (wss.address() as { port: number }).port;
+    const reports: { at: number; conn: number; msg: any }[] = [];
+    const sockets: import("ws").WebSocket[] = [];
+    let wake: () => void = () => {};
+    wss.on("connection", (ws) => {
+      sockets.push(ws);
+      const conn = sockets.length;
+      ws.on("message", (d) => {
+        const text = d.toString();
+        if (text === HEARTBEAT_PING) return ws.send(HEARTBEAT_PONG);
+        const m = JSON.parse(text);
+        if (m.t === "hello")
+          ws.send(JSON.stringify({ t: "welcome", v: 1, rackId: "abcdefabcdef", serverTime: Date.now(), heartbeatMs: 10_000, lastEventSeq: 0 }));
+        if (m.t === "status") {
+          reports.push({ at: Date.now(), conn, msg: StatusFrameSchema.parse(m) });
+          wake();
+        }
+      });
+    });
+    const until = async (ok: () => boolean) => {
+      for (let i = 0; i < 200 && !ok(); i++)
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 50);
+        });
+      expect(ok()).toBe(true);
+    };
+    const state = (m: any, name: string) => m.services.find((s: { name: string }) => s.name === name);
+    const daemon = new Daemon({
+      stateDir: dir,
+      region: `http://127.0.0.1:${port}`,
+      log: () => {},
+      localApi: false,
+      statusIntervalMs: 300,
+      backoff: { baseMs: 20, maxMs: 100 },
+    });
+    await daemon.start();
+    try {
+      await until(() => reports.length >= 1);
+      expect(reports[0]!.msg.journalDepth).toBe(0);
+      expect(state(reports[0]!.msg, "power")).toEqual({ name: "power", state: "ok" });
+      expect(state(reports[0]!.msg, "dhcp")).toEqual({ name: "dhcp", state: "disabled" });
+      // A burst of events (never acked by this region) and a failed service: one more report, not one per change.
+      for (let i = 0; i < 30; i++) await daemon.emit(discover(i));
+      daemon.setServices([{ name: "dhcp", state: "failed", error: "no such device" }]);
+      await until(() => reports.some((r) => r.msg.journalDepth === 30 && state(r.msg, "dhcp")?.state === "failed"));
+      expect(reports.length).toBeLessThanOrEqual(3);
+      for (let i = 1; i < reports.length; i++) expect(reports[i]!.at - reports[i - 1]!.at).toBeGreaterThanOrEqual(250);
+      expect(state(reports.at(-1)!.msg, "dhcp")).toEqual({ name: "dhcp", state: "failed", error: "no such device" });
+      // Nothing changed: nothing more is sent. A new connection hears the state at once.
+      const before = reports.length;
+      await new Promise((r) => setTimeout(r, 400));
+      expect(reports.length).toBe(before);
+      sockets[0]!.close(1000);
+      await until(() => reports.some((r) => r.conn === 2));
+      expect(reports.find((r) => r.conn === 2)!.msg.journalDepth).toBe(30);
+    } finally {
+      await daemon.stop();
+      await new Promise((r) => wss.close(r));
     }
   });
 });

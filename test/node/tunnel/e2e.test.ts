@@ -155,6 +155,14 @@ describe("appliance ↔ region tunnel, end to end", () => {
     const shown = await cli(["status", "--state-dir", dir]);
     expect(shown.code).toBe(0);
     expect(JSON.parse(shown.out)).toMatchObject({ rack_id: rackId, tunnel: "connected", pending_commands: 0, journal: { depth: 0 } });
+    // Its status report: power is run by the daemon itself; no boot interface, so no boot services.
+    const health = await until("the rack's status report", async () => {
+      const j = (await api(r, "GET", `/racks/${rackId}`)).json;
+      return j.status_at ? j : null;
+    });
+    expect(health.journal_depth).toBe(0);
+    expect(health.services).toContainEqual({ name: "power", state: "ok" });
+    expect(health.services).toContainEqual({ name: "dhcp", state: "disabled" });
   });
 
   it("runs a power command round trip: 202, executed once, result on the machine and in its events", async () => {

@@ -144,6 +144,17 @@ export function MachineDetail({ systemId, user }: { systemId: string; user: Sess
             <dd>{m.locked ? "yes" : "no"}</dd>
             <dt>Rack</dt>
             <dd>{m.rack_id ?? "–"}</dd>
+            <dt>Last boot</dt>
+            <dd data-testid="machine-boot-rack">
+              {m.boot_rack ? (
+                <>
+                  served by <a {...linkProps(`/racks/${m.boot_rack.id}`)}>{m.boot_rack.hostname ?? m.boot_rack.id}</a>{" "}
+                  <span title={when(m.boot_rack.at)}>{ago(m.boot_rack.at)}</span>
+                </>
+              ) : (
+                "–"
+              )}
+            </dd>
           </dl>
         </section>
         <section className="card">

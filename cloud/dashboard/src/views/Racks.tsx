@@ -1,5 +1,6 @@
 // Rack appliances: connection, version, last seen, pending commands, images held, subnets; live.
-// One rack's page adds its interfaces, image cache and credential (rotate, revoke: admin only).
+// One rack's page adds its services and journal (its last status report), interfaces, image
+// cache and credential (rotate, revoke: admin only).
 import { useState } from "react";
 import { api, isMissingRoute } from "../api";
 import { DangerButton } from "../components/Confirm";
@@ -20,7 +21,10 @@ interface Rack {
   last_seen_at: number | null;
   subnets: string[];
   pending_commands: number;
-  journal_depth?: number;
+  /** From the rack's last status report: null before the first one. */
+  journal_depth?: number | null;
+  services?: { name: string; state: "ok" | "failed" | "disabled"; error?: string }[];
+  status_at?: number | null;
   /** What the rack's image cache holds, as it reports it (absent on an older region). */
   images?: { present: number; downloading: number; failed: number };
   revoked: boolean;
@@ -38,6 +42,8 @@ interface RackImage {
   updated_at: number;
   images: { id: number; osystem: string; series: string; architecture: string }[];
 }
+
+const SERVICE_LABEL: Record<string, string> = { dhcp: "DHCP", tftp: "TFTP", http: "HTTP boot", dns: "DNS", metadata: "Metadata", power: "BMC power" };
 
 function imagesText(i: Rack["images"]): string {
   if (!i) return "–";
@@ -179,10 +185,38 @@ export function RackDetail({ rackId, user }: { rackId: string; user: SessionUser
             <dt>Pending commands</dt>
             <dd>{r.pending_commands}</dd>
             <dt>Journal</dt>
-            <dd>{r.journal_depth ?? "–"}</dd>
+            <dd data-testid="rack-journal">
+              {r.journal_depth == null ? "no report yet" : `${r.journal_depth} event${r.journal_depth === 1 ? "" : "s"} not yet acknowledged`}
+              {r.status_at ? <span className="muted small"> · reported {ago(r.status_at)}</span> : null}
+            </dd>
             <dt>Subnets served</dt>
             <dd className="mono">{r.subnets.join(", ") || "–"}</dd>
           </dl>
+        </section>
+        <section className="card" data-testid="rack-services">
+          <h2>Services</h2>
+          {(r.services ?? []).length === 0 ? (
+            <div className="empty">No status report from the rack yet.</div>
+          ) : (
+            <table className="grid compact">
+              <TableHead columns={["Service", "State"]} />
+              <tbody>
+                {(r.services ?? []).map((s) => (
+                  <tr key={s.name}>
+                    <td>{SERVICE_LABEL[s.name] ?? s.name}</td>
+                    <td>
+                      <span className={`power power-${s.state === "ok" ? "on" : s.state === "failed" ? "error" : "off"}`}>
+                        <span className="dot" />
+                        {s.state}
+                      </span>
+                      {s.error && <div className="sub">{s.error}</div>}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {!r.connected && (r.services ?? []).length > 0 && <div className="muted small">As last reported: the rack is not connected now.</div>}
         </section>
         <section className="card">
           <h2>Interfaces</h2>
