@@ -20,6 +20,21 @@ const tmp = () => {
   dirs.push(d);
   return d;
 };
+/** A state directory enrolled as rack abcdefabcdef, and a WebSocket server on loopback to play its region. */
+async function enrolledRack(secret: string): Promise<{ dir: string; wss: WebSocketServer; port: number }> {
+  const dir = tmp();
+  new StateDir(dir).writeCredential({
+    region: "http://127.0.0.1:1",
+    rackId: "abcdefabcdef",
+    credential: `prk_abcdefabcdef_${secret.repeat(40)}`,
+    site: "default",
+    hostname: "unit",
+    enrolledAt: 0,
+  });
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await new Promise((r) => wss.once("listening", r));
+  return { dir, wss, port: (wss.address() as { port: number }).port };
+}
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -83,18 +98,7 @@ describe("backoff", () => {
 
 describe("tunnel client against a hostile region", () => {
   it("answers 10,000 malformed frames with error frames and still runs the next real command", async () => {
-    const dir = tmp();
-    new StateDir(dir).writeCredential({
-      region: "http://127.0.0.1:1",
-      rackId: "abcdefabcdef",
-      credential: `prk_abcdefabcdef_${"a".repeat(40)}`,
-      site: "default",
-      hostname: "unit",
-      enrolledAt: 0,
-    });
-    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-    await new Promise((r) => wss.once("listening", r));
-    const port = (wss.address() as { port: number }).port;
+    const { dir, wss, port } = await enrolledRack("a");
     const got: any[] = [];
     let wake: () => void = () => {};
     wss.on("connection", (ws) => {
@@ -127,18 +131,7 @@ describe("tunnel client against a hostile region", () => {
 
 describe("status report", () => {
   it("reports services and journal depth after each welcome and on change, at most once per interval", async () => {
-    const dir = tmp();
-    new StateDir(dir).writeCredential({
-      region: "http://127.0.0.1:1",
-      rackId: "abcdefabcdef",
-      credential: `prk_abcdefabcdef_${"c".repeat(40)}`,
-      site: "default",
-      hostname: "unit",
-      enrolledAt: 0,
-    });
-    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-    await new Promise((r) => wss.once("listening", r));
-    const port = (wss.address() as { port: number }).port;
+    const { dir, wss, port } = await enrolledRack("c");
     const reports: { at: number; conn: number; msg: any }[] = [];
     const sockets: import("ws").WebSocket[] = [];
     let wake: () => void = () => {};
@@ -203,18 +196,7 @@ describe("status report", () => {
 
 describe("daemon liveness and offline config", () => {
   it("drops a silent tunnel and redials; persists the config snapshot and serves it while the region is away", async () => {
-    const dir = tmp();
-    new StateDir(dir).writeCredential({
-      region: "http://127.0.0.1:1",
-      rackId: "abcdefabcdef",
-      credential: `prk_abcdefabcdef_${"b".repeat(40)}`,
-      site: "default",
-      hostname: "unit",
-      enrolledAt: 0,
-    });
-    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-    await new Promise((r) => wss.once("listening", r));
-    const port = (wss.address() as { port: number }).port;
+    const { dir, wss, port } = await enrolledRack("b");
     let connections = 0;
     let acked: string | null = null;
     let wake: () => void = () => {};
