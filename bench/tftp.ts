@@ -14,17 +14,28 @@ import { type BenchRow, median, row } from "./report";
 const ROUNDS = 5;
 const SIZE = 32 << 20;
 
-/** atftpd conflicts with tftpd-hpa's package: unpack it beside, never install it. */
-function atftpdBinary(): string {
-  const dir = join(tmpdir(), "plinth-bench-atftpd");
-  const bin = join(dir, "usr", "sbin", "atftpd");
+/**
+ * atftpd and tftpd-hpa conflict (both ship /usr/sbin/in.tftpd): a peer that is not installed
+ * under its own name is unpacked beside, never installed, so neither bench nor test removes the other.
+ */
+function unpackedBinary(pkg: string, path: string): string {
+  const dir = join(tmpdir(), `plinth-bench-${pkg}`);
+  const bin = join(dir, path);
   if (existsSync(bin)) return bin;
   mkdirSync(dir, { recursive: true });
-  const dl = runIn(dir, "apt-get", ["download", "atftpd"]);
-  if (dl !== 0) throw new Error("apt-get download atftpd failed");
-  const deb = readdirSync(dir).find((f) => f.startsWith("atftpd_") && f.endsWith(".deb"));
-  if (!deb || runIn(dir, "dpkg-deb", ["-x", deb, "."]) !== 0) throw new Error("unpacking atftpd failed");
+  const dl = runIn(dir, "apt-get", ["download", pkg]);
+  if (dl !== 0) throw new Error(`apt-get download ${pkg} failed`);
+  const deb = readdirSync(dir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"));
+  if (!deb || runIn(dir, "dpkg-deb", ["-x", deb, "."]) !== 0) throw new Error(`unpacking ${pkg} failed`);
   return bin;
+}
+
+/** /usr/sbin/in.tftpd when it is tftpd-hpa's; installing atftpd replaces it with atftpd's. */
+function tftpdHpaBinary(): string {
+  const installed = "/usr/sbin/in.tftpd";
+  const v = spawnSync(installed, ["-V"], { encoding: "utf8" });
+  if (`${v.stdout ?? ""}${v.stderr ?? ""}`.includes("tftp-hpa")) return installed;
+  return unpackedBinary("tftpd-hpa", "usr/sbin/in.tftpd");
 }
 
 function runIn(cwd: string, cmd: string, args: string[]): number {
@@ -70,12 +81,13 @@ export async function run(): Promise<BenchRow[]> {
   const data = randomBytes(SIZE);
   writeFileSync(join(root, "big.bin"), data);
   const want = createHash("sha256").update(data).digest("hex");
-  const atftpd = atftpdBinary();
+  const atftpd = unpackedBinary("atftpd", "usr/sbin/atftpd");
+  const hpa = tftpdHpaBinary();
   const rig = createTftpRig();
   const servers: Spawned[] = [];
   try {
     servers.push(await startPlinthTftp(rig.server, root, rig.serverIp, ["--quiet"]));
-    servers.push(await startPeer(rig, "/usr/sbin/in.tftpd", ["-L", "-a", `${rig.serverIp}:6969`, "-s", root]));
+    servers.push(await startPeer(rig, hpa, ["-L", "-a", `${rig.serverIp}:6969`, "-s", root]));
     servers.push(await startPeer(rig, atftpd, ["--daemon", "--no-fork", "--logfile", "/dev/null", "--port", "7069", "--bind-address", rig.serverIp, root]));
     const out = join(dir, "out.bin");
     const times: Partial<Record<string, number[]>> = {};

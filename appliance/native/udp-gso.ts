@@ -30,6 +30,8 @@ export interface Binding {
    * most 256): how many were sent. sendBatch without a Buffer per datagram.
    */
   sendSlab(fd: number, slab: Buffer, slot: number, lens: Int32Array, addrs: Buffer, idx: Int32Array, n: number): number;
+  /** `len` bytes of `buf` as one datagram on a connected socket: bytes sent, else -errno. */
+  sendConnected(fd: number, buf: Buffer, len: number): number;
   /** The sender in slot `slot` of `addrs`, spelled as dgram's rinfo.address. */
   addrString(addrs: Buffer, slot: number): string;
   closeFd(fd: number): number;
@@ -98,4 +100,25 @@ export function disableSegmentation(sock: Socket): void {
   const b = gsoBinding();
   const fd = b ? socketFd(sock) : null;
   if (b && fd !== null) b.setSegment(fd, 0);
+}
+
+/** One datagram written into `pkt`, then sent: the helper's answer (1, or -errno). */
+export interface DirectSender {
+  readonly pkt: Buffer;
+  send(length: number): number;
+}
+
+/**
+ * Sends datagrams of up to `size` bytes on a connected socket with one synchronous send() from
+ * the helper, or null (no helper, or one built before it had sendConnected). In lock-step TFTP
+ * every block waits for its ACK, so the send is on the critical path: dgram's send allocates a
+ * request object, an array and a callback slot per datagram; this reuses one buffer, which is
+ * safe because the kernel has copied it before send() returns.
+ */
+export function directSender(sock: Socket, size: number): DirectSender | null {
+  const b = gsoBinding();
+  const fd = b ? socketFd(sock) : null;
+  if (!b || fd === null || typeof b.sendConnected !== "function") return null;
+  const pkt = Buffer.allocUnsafe(size);
+  return { pkt, send: (length) => b.sendConnected(fd, pkt, length) };
 }

@@ -317,6 +317,28 @@ static napi_value addr_string(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// sendConnected(fd, buf, len) -> bytes sent, else -errno. One datagram on a connected socket,
+// with no address: the kernel reuses the route cached at connect() instead of looking one up
+// per send, as it must when sendmsg names the peer. Lock-step TFTP sends one block per ACK, and
+// each waits for this call. A full send queue answers -EAGAIN (the fd is non-blocking).
+static napi_value send_connected(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd = -1, len = 0;
+  void *buf = NULL;
+  size_t buflen = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3 || !arg_int(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], &buf, &buflen) != napi_ok ||
+      !arg_int(env, argv[2], &len) || fd < 0 || len < 0 || (size_t)len > buflen) {
+    napi_throw_type_error(env, NULL, "sendConnected(fd, buf, len): bad arguments");
+    return NULL;
+  }
+  ssize_t r;
+  do r = send(fd, buf, (size_t)len, 0);
+  while (r < 0 && errno == EINTR);
+  return int_result(env, r < 0 ? -errno : (int32_t)r);
+}
+
 // closeFd(fd) -> 0, else -errno.
 static napi_value close_fd(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -342,6 +364,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("sendBatch", send_batch);
   EXPORT("sendSlab", send_slab);
   EXPORT("addrString", addr_string);
+  EXPORT("sendConnected", send_connected);
   EXPORT("closeFd", close_fd);
   napi_create_function(env, "setSegment", NAPI_AUTO_LENGTH, set_segment, NULL, &fn);
   napi_set_named_property(env, exports, "setSegment", fn);

@@ -49,10 +49,17 @@ export function safeSegments(name: string): string[] {
 
 const CHUNK = 1 << 20;
 
-/** Positional reads through a 1 MiB read-ahead buffer: one syscall per window, not per block. */
+/**
+ * Positional reads through a 1 MiB read-ahead buffer: one syscall per window, not per block.
+ * Once a transfer is half way through a chunk the next one is read in the background, so a
+ * lock-step transfer, which cannot send its next block before it has it, never waits for the disk.
+ */
 class DiskFile implements TftpFile {
   private chunk: Buffer = Buffer.alloc(0);
   private chunkAt = 0;
+  private ahead: Buffer | null = null;
+  private aheadAt = 0;
+  private pending: Promise<void> | null = null;
   constructor(
     private readonly fh: fsp.FileHandle,
     readonly size: number,
@@ -60,18 +67,67 @@ class DiskFile implements TftpFile {
 
   peek(offset: number, length: number): Uint8Array | null {
     const want = Math.max(0, Math.min(length, this.size - offset));
+    let hit = this.slice(offset, want);
+    const ahead = this.ahead;
+    if (hit === null && ahead && offset + want <= this.aheadAt + ahead.length) {
+      const end = this.chunkAt + this.chunk.length;
+      if (offset >= this.aheadAt) {
+        this.chunk = ahead;
+        this.chunkAt = this.aheadAt;
+      } else if (this.aheadAt === end && offset >= this.chunkAt) {
+        // A window across the two chunks: join them (a copy, still cheaper than a read).
+        this.chunk = Buffer.concat([this.chunk.subarray(offset - this.chunkAt), ahead]);
+        this.chunkAt = offset;
+      }
+      this.ahead = null;
+      hit = this.slice(offset, want);
+    }
+    if (hit !== null) this.prefetch(offset);
+    return hit;
+  }
+
+  private slice(offset: number, want: number): Uint8Array | null {
     if (offset >= this.chunkAt && offset + want <= this.chunkAt + this.chunk.length) {
       return this.chunk.subarray(offset - this.chunkAt, offset - this.chunkAt + want);
     }
     return null;
   }
 
+  private prefetch(offset: number): void {
+    const next = this.chunkAt + this.chunk.length;
+    if (this.pending || this.ahead || next >= this.size || offset - this.chunkAt < this.chunk.length / 2) return;
+    // A failed read-ahead is forgotten: the read that needs those bytes tries again and reports it.
+    this.pending = this.load(next, Math.min(CHUNK, this.size - next))
+      .then(
+        (buf) => {
+          this.ahead = buf;
+          this.aheadAt = next;
+        },
+        () => {},
+      )
+      .finally(() => {
+        this.pending = null;
+      });
+  }
+
   async read(offset: number, length: number): Promise<Uint8Array> {
     const hit = this.peek(offset, length);
     if (hit) return hit;
+    if (this.pending) {
+      await this.pending;
+      const ready = this.peek(offset, length);
+      if (ready) return ready;
+    }
     const want = Math.max(0, Math.min(length, this.size - offset));
-    const n = Math.min(Math.max(CHUNK, want), this.size - offset);
-    // A fresh buffer each time: earlier slices may still sit in the socket's send queue.
+    const buf = await this.load(offset, Math.min(Math.max(CHUNK, want), this.size - offset));
+    this.chunk = buf;
+    this.chunkAt = offset;
+    if (this.ahead && this.aheadAt !== offset + buf.length) this.ahead = null;
+    return this.chunk.subarray(0, Math.min(want, buf.length));
+  }
+
+  /** A fresh buffer each time: earlier slices may still sit in the socket's send queue. */
+  private async load(offset: number, n: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(n);
     let got = 0;
     while (got < n) {
@@ -79,13 +135,13 @@ class DiskFile implements TftpFile {
       if (bytesRead === 0) break;
       got += bytesRead;
     }
-    this.chunk = buf.subarray(0, got);
-    this.chunkAt = offset;
-    return this.chunk.subarray(0, Math.min(want, got));
+    return buf.subarray(0, got);
   }
 
-  close(): Promise<void> {
-    return this.fh.close();
+  async close(): Promise<void> {
+    // The read-ahead may still be using the handle.
+    await this.pending;
+    await this.fh.close();
   }
 }
 

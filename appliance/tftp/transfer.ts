@@ -4,11 +4,14 @@
 // (the sorcerer's apprentice bug). Block numbers wrap to 0 after 65535; internally they are
 // absolute, so files larger than 65535 blocks work.
 import type { Socket } from "node:dgram";
-import { disableSegmentation, enableSegmentation } from "../native/udp-gso";
+import { type DirectSender, directSender, disableSegmentation, enableSegmentation } from "../native/udp-gso";
 import type { TftpFile } from "./files";
 import type { Negotiated } from "./options";
 import { dataHeader, decode, ErrorCode, encode, errorPacket, Op } from "./packet";
 import { Rto, type RtoPolicy } from "./rto";
+
+/** A full send queue (EAGAIN, ENOBUFS) or a signal: dgram queues the datagram instead. */
+const RETRY_SEND = new Set([-11, -105, -4]);
 
 /** What a kernel answers to a segmented send it will not do. */
 const REFUSED_SEGMENTATION = new Set(["EIO", "EINVAL", "EMSGSIZE", "EOPNOTSUPP", "ENOPROTOOPT"]);
@@ -30,6 +33,9 @@ export class ReadTransfer {
   /** Absolute number of the final (short) block, once known. */
   private last: number | null;
   private timer: NodeJS.Timeout | null = null;
+  /** When the pending timer fires (performance.now() ms), and when the wait really ends. */
+  private timerAt = 0;
+  private deadline = 0;
   private retries = 0;
   private retransmits = 0;
   private windowSentAt = 0;
@@ -40,6 +46,8 @@ export class ReadTransfer {
   /** DATA packets one send may carry (UDP segmentation), or 0: one send per packet. */
   private perSend = 0;
   private segmentationTried = false;
+  /** Lock-step blocks go out through the native helper when it can (directSender); undefined: not tried yet. */
+  private direct: DirectSender | null | undefined;
   readonly finished: Promise<TransferEnd>;
   private resolve!: (end: TransferEnd) => void;
 
@@ -62,7 +70,7 @@ export class ReadTransfer {
 
   start(): void {
     if (this.oackPending) this.sendOack();
-    else void this.sendWindow();
+    else this.sendWindow();
   }
 
   /** Stop now (server shutdown). */
@@ -76,7 +84,7 @@ export class ReadTransfer {
     this.arm();
   }
 
-  private async sendWindow(): Promise<void> {
+  private sendWindow(): void {
     const gen = ++this.generation;
     const { blksize, windowsize } = this.neg;
     const first = this.base;
@@ -84,17 +92,27 @@ export class ReadTransfer {
     if (this.last !== null) end = Math.min(end, this.last);
     const offset = (first - 1) * blksize;
     const length = (end - first + 1) * blksize;
-    let data = this.file.peek?.(offset, length) ?? null;
-    if (data === null) {
-      try {
-        data = await this.file.read(offset, length);
-      } catch (e) {
-        this.sendError("read error");
-        this.finish({ ok: false, reason: "read-error", message: (e as Error).message, retransmits: this.retransmits });
-        return;
-      }
-      if (gen !== this.generation || this.done) return;
+    // Buffered bytes go out in this same turn of the event loop; only a miss waits for a read.
+    const data = this.file.peek?.(offset, length) ?? null;
+    if (data !== null) this.transmit(data, first, end, length, gen);
+    else void this.readThenTransmit(offset, first, end, length, gen);
+  }
+
+  private async readThenTransmit(offset: number, first: number, end: number, length: number, gen: number): Promise<void> {
+    let data: Uint8Array;
+    try {
+      data = await this.file.read(offset, length);
+    } catch (e) {
+      this.sendError("read error");
+      this.finish({ ok: false, reason: "read-error", message: (e as Error).message, retransmits: this.retransmits });
+      return;
     }
+    if (gen !== this.generation || this.done) return;
+    this.transmit(data, first, end, length, gen);
+  }
+
+  private transmit(data: Uint8Array, first: number, end: number, length: number, gen: number): void {
+    const { blksize, windowsize } = this.neg;
     // Fewer bytes than the window asked for: the file ends in it, with a short (maybe empty) block.
     if (data.length < length) {
       end = first + Math.floor(data.length / blksize);
@@ -105,8 +123,10 @@ export class ReadTransfer {
     if (!this.segmentationTried) {
       this.segmentationTried = true;
       if (windowsize > 1) this.perSend = enableSegmentation(this.sock, blksize + 4);
+      else this.direct = directSender(this.sock, blksize + 4);
     }
     if (this.perSend > 0) this.sendSegmented(data, first, end, gen);
+    else if (this.direct && first === end) this.sendDirect(this.direct, first, data);
     else {
       for (let n = first; n <= end; n++) {
         const off = (n - first) * blksize;
@@ -118,6 +138,21 @@ export class ReadTransfer {
     }
     this.windowSentAt = performance.now();
     this.arm();
+  }
+
+  /** One block of a lock-step transfer: header and data laid into the sender's buffer, one syscall. */
+  private sendDirect(direct: DirectSender, n: number, data: Uint8Array): void {
+    const pkt = direct.pkt;
+    pkt[0] = 0;
+    pkt[1] = Op.DATA;
+    pkt[2] = (n >> 8) & 0xff;
+    pkt[3] = n & 0xff;
+    pkt.set(data, 4);
+    const r = direct.send(4 + data.length);
+    if (r >= 0) return;
+    if (RETRY_SEND.has(r)) this.sock.send([dataHeader(n), data]);
+    // The client's ICMP port-unreachable (ECONNREFUSED) reaches this send instead of dgram's error event.
+    else this.finish({ ok: false, reason: "socket-error", message: `send failed (errno ${-r})`, retransmits: this.retransmits });
   }
 
   /**
@@ -146,7 +181,7 @@ export class ReadTransfer {
       if (!err || !REFUSED_SEGMENTATION.has((err as NodeJS.ErrnoException).code ?? "") || this.perSend === 0 || this.done) return;
       this.perSend = 0;
       disableSegmentation(this.sock);
-      if (gen === this.generation) void this.sendWindow();
+      if (gen === this.generation) this.sendWindow();
     };
     for (let at = 0; at < buf.length; at += this.perSend * seg) {
       this.sock.send(buf.subarray(at, Math.min(buf.length, at + this.perSend * seg)), onSent);
@@ -175,7 +210,7 @@ export class ReadTransfer {
       if (block !== 0) return;
       this.oackPending = false;
       this.progress();
-      void this.sendWindow();
+      this.sendWindow();
       return;
     }
     // Map the 16-bit number onto [base-1, sentUpTo]; anything else is stale or stray.
@@ -188,7 +223,7 @@ export class ReadTransfer {
       return;
     }
     this.base = acked + 1;
-    void this.sendWindow();
+    this.sendWindow();
   }
 
   private progress(): void {
@@ -198,18 +233,32 @@ export class ReadTransfer {
     this.rto.reset();
   }
 
-  private armedFor = 0;
-
+  /**
+   * Every window moves the deadline, but only a deadline earlier than the pending timer's
+   * touches the timer: in lock-step that is one block every few tens of microseconds, and a
+   * timer reset per block is work on the critical path. The timer, when it fires, waits out
+   * whatever is left of the deadline.
+   */
   private arm(): void {
-    const ms = this.rto.value;
-    // Re-arming happens once per window: refresh() reuses the timer instead of allocating one.
-    if (this.timer && ms === this.armedFor) this.timer.refresh();
-    else {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.onTimeout(), ms);
-      this.armedFor = ms;
-    }
+    if (this.done) return;
+    this.deadline = this.windowSentAt + this.rto.value;
+    if (this.timer && this.timerAt <= this.deadline) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.schedule(this.windowSentAt);
   }
+
+  private schedule(now: number): void {
+    this.timerAt = this.deadline;
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(this.deadline - now)));
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    if (this.done) return;
+    const now = performance.now();
+    if (now < this.deadline) this.schedule(now);
+    else this.onTimeout();
+  };
 
   private onTimeout(): void {
     if (this.done) return;
@@ -222,7 +271,7 @@ export class ReadTransfer {
     this.windowResent = true;
     this.rto.timedOut();
     if (this.oackPending) this.sendOack();
-    else void this.sendWindow();
+    else this.sendWindow();
   }
 
   private send(buf: Buffer): void {

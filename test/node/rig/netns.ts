@@ -29,7 +29,9 @@ export interface Netns {
 
 export function createNetns(prefix = "pl"): Netns {
   requireRoot();
-  const name = uniqueName(prefix);
+  // Several people (or helpers) sharing one host each get their own prefix to tell their
+  // namespaces apart, and to clean up only their own after a crash.
+  const name = uniqueName(`${process.env["PLINTH_NETNS_PREFIX"] ?? ""}${prefix}`);
   ip("netns", "add", name);
   ip("-n", name, "link", "set", "lo", "up");
   return {

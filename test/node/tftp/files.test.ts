@@ -70,6 +70,42 @@ describe("rootProvider", () => {
     expect((await f.read(big.length, 512)).length).toBe(0);
     await f.close();
   });
+
+  it("reads the next chunk ahead, so a sequential transfer finds every block already buffered", async () => {
+    // 2.5 MiB: three chunks, the last one short; the same bytes as above ("big").
+    const size = (5 << 20) / 2;
+    const want = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) want[i] = i % 251;
+    writeFileSync(join(root, "seq"), want);
+    const f = (await rootProvider(root).open("seq"))!;
+    const got: Uint8Array[] = [];
+    let misses = 0;
+    // Lock-step: one block at a time, with a turn of the event loop (the round trip) between.
+    for (let off = 0; off <= size; off += 1468) {
+      let b = f.peek!(off, 1468);
+      if (b === null) {
+        misses++;
+        b = await f.read(off, 1468);
+      }
+      got.push(Buffer.from(b));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(Buffer.concat(got).equals(want)).toBe(true);
+    // Only the first read waits for the disk.
+    expect(misses).toBe(1);
+    // A window across a chunk boundary is joined from the two chunks, with no read.
+    const w = 64 * 1468;
+    const across = (2 << 20) - 1000;
+    const g = await rootProvider(root).open("seq");
+    for (let off = 0; off < across; off += w) {
+      if (g!.peek!(off, w) === null) await g!.read(off, w);
+      await new Promise((r) => setImmediate(r));
+    }
+    const joined = g!.peek!(across, w);
+    expect(joined && Buffer.from(joined).equals(want.subarray(across, across + w))).toBe(true);
+    await g!.close();
+    await f.close();
+  });
 });
 
 describe("virtual files", () => {

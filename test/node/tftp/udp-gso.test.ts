@@ -4,7 +4,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { openSync, closeSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { until } from "../tunnel/rig";
-import { disableSegmentation, enableSegmentation, GSO_ADDON_PATH, gsoBinding, socketFd } from "../../../appliance/native/udp-gso";
+import { directSender, disableSegmentation, enableSegmentation, GSO_ADDON_PATH, gsoBinding, socketFd } from "../../../appliance/native/udp-gso";
 
 const sockets: Socket[] = [];
 afterEach(() => {
@@ -97,5 +97,40 @@ describe("sendSlab", () => {
     } finally {
       b.closeFd(fd);
     }
+  });
+});
+
+describe("directSender (lock-step TFTP's send)", () => {
+  it("sends one datagram per call on the connected socket, reusing its buffer", async () => {
+    const { tx, got } = await pair();
+    const d = directSender(tx, 100)!;
+    expect(d).not.toBeNull();
+    for (const n of [1, 2]) {
+      d.pkt.fill(n, 0, 40);
+      expect(d.send(40)).toBe(40);
+    }
+    await until("two datagrams", async () => got.length >= 2, 200, 5);
+    expect(got.map((g) => [g.length, g[0]])).toEqual([
+      [40, 1],
+      [40, 2],
+    ]);
+    expect(() => d.send(101)).toThrow(TypeError);
+  });
+
+  it("leaves a closed peer's port to dgram's error event, as the transfer expects (ECONNREFUSED)", async () => {
+    const { tx, rx } = await pair();
+    const errors: string[] = [];
+    tx.on("error", (e) => errors.push((e as NodeJS.ErrnoException).code ?? ""));
+    const d = directSender(tx, 10)!;
+    await new Promise<void>((r) => rx.close(() => r()));
+    sockets.splice(sockets.indexOf(rx), 1);
+    const answers = new Set<number>();
+    for (let i = 0; i < 20 && errors.length === 0; i++) {
+      answers.add(d.send(10));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // The ICMP error is reported once: to the socket's reader, or to a send racing it.
+    expect(errors.length > 0 || answers.has(-111)).toBe(true);
+    expect([...answers].every((a) => a === 10 || a === -111)).toBe(true);
   });
 });
